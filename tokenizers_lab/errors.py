@@ -1,0 +1,47 @@
+"""Typed errors of the library; the CLI maps each to one stderr line and its exit code."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+EXIT_OK = 0
+EXIT_DATA = 1
+EXIT_USAGE = 2
+EXIT_GATE = 3
+
+
+class LabError(Exception):
+    """Base class: a data or runtime problem the user can fix (exit 1)."""
+
+    exit_code = EXIT_DATA
+
+
+class InputError(LabError):
+    """An input (corpus, tokenizer, model) is missing, unreadable or malformed."""
+
+
+class UsageError(LabError):
+    """Options contradict each other or name something unknown (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class OutputExistsError(LabError):
+    """An output would overwrite an existing file without --force."""
+
+
+class NotImplementedYet(LabError):
+    """A subcommand whose issue has not landed yet."""
+
+
+class MissingExtraError(LabError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:
+    """A UsageError for an unknown registry name, with difflib 'did you mean' suggestions."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return UsageError(f"unknown {kind} {name!r}{hint} (choices: {', '.join(choices)})")

@@ -1,0 +1,58 @@
+"""Pre-tokenizer regexes of well-known encodings (public facts), keyed by preset name."""
+
+from __future__ import annotations
+
+from tokenizers_lab.errors import unknown_name
+
+_CONTRACTIONS = r"'s|'t|'re|'ve|'m|'ll|'d"
+
+PATTERNS: dict[str, str] = {
+    # GPT-2 / r50k / p50k / whisper
+    "r50k": _CONTRACTIONS + r"| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+    # GPT-3.5 / GPT-4
+    "cl100k": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+              r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    # GPT-4o
+    "o200k": "|".join([
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+        r"\p{N}{1,3}",
+        r" ?[^\s\p{L}\p{N}]+[\r\n/]*",
+        r"\s*[\r\n]+",
+        r"\s+(?!\S)",
+        r"\s+",
+    ]),
+    # Llama 3 (same shape as cl100k)
+    "llama3": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+              r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    # Qwen 1/1.5/2/2.5/3: digits one by one (NFC applied before)
+    "qwen": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+            r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    # Qwen 3.5/3.6: combining marks join letters, no NFC
+    "qwen35": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}"
+              r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    # SuperBPE stage 1 (o200k-like, Liu et al. 2025 scripts) and stage 2 (whitespace lifted)
+    "superbpe-stage1": "|".join([
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+",
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*",
+        r"\p{N}{1,3}",
+        r" ?[^\s\p{L}\p{N}]+[\r\n/]*",
+        r"\s*[\r\n]+",
+        r"\s+(?!\S)",
+        r"\s+",
+    ]),
+    "superbpe-stage2": r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]{2,}[\r\n/]*| +(?!\S)",
+}
+PATTERNS["gpt2"] = PATTERNS["r50k"]
+
+# Presets whose encoders apply Unicode NFC before splitting.
+NFC_PRESETS = frozenset({"qwen"})
+
+
+def resolve_pattern(name_or_regex: str) -> tuple[str, str]:
+    """(preset name, regex) for a preset name, or ("custom", regex) for a raw regex."""
+    if name_or_regex in PATTERNS:
+        return name_or_regex, PATTERNS[name_or_regex]
+    if any(ch in name_or_regex for ch in "\\|()[]?+*"):
+        return "custom", name_or_regex
+    raise unknown_name("pattern preset", name_or_regex, PATTERNS)

@@ -1,0 +1,708 @@
+"""One view over every tokenizer format: token bytes, specials, encode/decode, merges, fingerprint.
+
+Formats: HF tokenizer.json (also .json.gz); a folder (tokenizer.json, vocab.json + merges.txt,
+tokenizer.model); SentencePiece .model; tiktoken rank files (.tiktoken, Llama-3's rank-format
+tokenizer.model); Mistral tekken JSON; BERT vocab.txt. A spec may carry a label: `name=path`.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from tokenizers_lab.errors import InputError, LabError, UsageError
+from tokenizers_lab.patterns import NFC_PRESETS, resolve_pattern
+
+THREADS = max(1, os.cpu_count() or 1)
+_BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character table used by byte-level BPE."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    table = {b: chr(b) for b in keep}
+    n = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + n)
+            n += 1
+    return table
+
+
+BYTE_ENCODER = bytes_to_unicode()
+BYTE_DECODER = {c: b for b, c in BYTE_ENCODER.items()}
+
+
+def bytelevel_to_bytes(s: str) -> bytes | None:
+    """Bytes of a byte-level token string (Ġ = space), or None if it is not byte-level."""
+    try:
+        return bytes(BYTE_DECODER[c] for c in s)
+    except KeyError:
+        return None
+
+
+def bytes_to_bytelevel(b: bytes) -> str:
+    """Byte-level string (GPT-2 alphabet) of raw bytes."""
+    return "".join(BYTE_ENCODER[x] for x in b)
+
+
+def metaspace_to_bytes(s: str) -> bytes:
+    """Bytes of a SentencePiece-style piece: ▁ is a space, <0xNN> is one byte."""
+    m = _BYTE_FALLBACK.match(s)
+    if m:
+        return bytes([int(m.group(1), 16)])
+    return s.replace("\u2581", " ").encode("utf-8")
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's stored bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
+    """Recover the ordered merge list of a rank-based BPE (tiktoken-style).
+
+    For every multi-byte token, run BPE on its bytes using only ranks below its own; the two
+    parts that remain are the merge that created it. Merges come out in rank order.
+    """
+    merges: list[tuple[int, bytes, bytes]] = []
+    for token, rank in ranks.items():
+        if len(token) < 2:
+            continue
+        parts = [token[i:i + 1] for i in range(len(token))]
+        while len(parts) > 2:
+            best_i, best_r = -1, rank
+            for i in range(len(parts) - 1):
+                r = ranks.get(parts[i] + parts[i + 1])
+                if r is not None and r < best_r:
+                    best_i, best_r = i, r
+            if best_i < 0:
+                break
+            parts[best_i:best_i + 2] = [parts[best_i] + parts[best_i + 1]]
+        if len(parts) == 2 and parts[0] in ranks and parts[1] in ranks:
+            merges.append((rank, parts[0], parts[1]))
+    merges.sort()
+    return [(a, b) for _, a, b in merges]
+
+
+class TokenizerView(ABC):
+    """Uniform read-only view of a tokenizer, whatever format it came from."""
+
+    #: backend that encodes: "hf", "tiktoken" or "sentencepiece"
+    backend: str = ""
+
+    def __init__(self, label: str, source: str, fingerprint: str, model_type: str) -> None:
+        self.label = label
+        self.source = source
+        self.fingerprint = fingerprint
+        self.model_type = model_type  # bpe | unigram | wordpiece | wordlevel | char
+
+    # -- vocabulary --------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """Number of ids, specials included."""
+
+    @property
+    @abstractmethod
+    def special_tokens(self) -> dict[str, int]:
+        """Special (control) tokens by content."""
+
+    @abstractmethod
+    def token_bytes(self, token_id: int) -> bytes | None:
+        """Exact bytes a token stands for (None for specials and unknown ids)."""
+
+    @abstractmethod
+    def id_to_token(self, token_id: int) -> str | None:
+        """The token's string in its native convention (Ġ, ▁, ##, <0xNN>)."""
+
+    def is_continuation(self, token_id: int) -> bool:
+        """True when the token may only follow another in a word (WordPiece ##)."""
+        return False
+
+    # -- encoding ---------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Token ids of text, no special tokens added."""
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of many texts, using the backend's native parallelism."""
+        return [self.encode(t) for t in texts]
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of ids."""
+
+    # -- merges -----------------------------------------------------------------------
+    def merges(self) -> list[tuple[bytes, bytes]]:
+        """The ordered merge list as byte pairs (BPE models only)."""
+        raise LabError(f"tokenizer {self.label} is a {self.model_type} model and has no merge list")
+
+    @property
+    def short_fingerprint(self) -> str:
+        return self.fingerprint[:7]
+
+    def describe(self) -> dict[str, Any]:
+        """Identity facts for reports."""
+        return {"label": self.label, "source": self.source, "backend": self.backend,
+                "model_type": self.model_type, "vocab_size": self.vocab_size,
+                "sha256": self.fingerprint}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.label} {self.model_type} |V|={self.vocab_size}>"
+
+
+# ---------------------------------------------------------------------------------------
+# Hugging Face tokenizers
+# ---------------------------------------------------------------------------------------
+
+def _walk_types(node: Any) -> set[str]:
+    """Every "type" value inside a tokenizer.json component tree."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if isinstance(node.get("type"), str):
+            found.add(node["type"])
+        for v in node.values():
+            found |= _walk_types(v)
+    elif isinstance(node, list):
+        for v in node:
+            found |= _walk_types(v)
+    return found
+
+
+class HFView(TokenizerView):
+    """A `tokenizers.Tokenizer` (tokenizer.json, vocab+merges, BERT vocab.txt)."""
+
+    backend = "hf"
+
+    def __init__(self, tok: Any, label: str, source: str, fingerprint: str,
+                 spec_json: dict | None = None) -> None:
+        # Reports measure tokenization itself: padding/truncation stored in a file are switched off.
+        tok.no_padding()
+        tok.no_truncation()
+        self.tok = tok
+        self._json = spec_json if spec_json is not None else json.loads(tok.to_str())
+        model = self._json["model"]
+        mtype = {"BPE": "bpe", "Unigram": "unigram", "WordPiece": "wordpiece",
+                 "WordLevel": "wordlevel"}.get(model["type"], model["type"].lower())
+        super().__init__(label, source, fingerprint, mtype)
+        kinds = _walk_types(self._json.get("pre_tokenizer")) | _walk_types(self._json.get("decoder"))
+        if "ByteLevel" in kinds:
+            self.convention = "bytelevel"
+        elif mtype == "wordpiece":
+            self.convention = "wordpiece"
+        else:
+            self.convention = "metaspace"
+        self._prefix = model.get("continuing_subword_prefix") or "##"
+        self._specials = {t["content"]: t["id"] for t in self._json.get("added_tokens", []) if t.get("special")}
+        self._vocab = tok.get_vocab(with_added_tokens=True)
+        self._id_to_tok = {i: s for s, i in self._vocab.items()}
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.get_vocab_size(with_added_tokens=True)
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        return dict(self._specials)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self._id_to_tok.get(token_id)
+
+    def is_continuation(self, token_id: int) -> bool:
+        s = self._id_to_tok.get(token_id)
+        return self.convention == "wordpiece" and s is not None and s.startswith(self._prefix)
+
+    def _string_bytes(self, s: str) -> bytes:
+        if self.convention == "bytelevel":
+            b = bytelevel_to_bytes(s)
+            return b if b is not None else s.encode("utf-8")
+        if self.convention == "wordpiece":
+            return (s[len(self._prefix):] if s.startswith(self._prefix) else s).encode("utf-8")
+        return metaspace_to_bytes(s)
+
+    def token_bytes(self, token_id: int) -> bytes | None:
+        s = self._id_to_tok.get(token_id)
+        if s is None or s in self._specials:
+            return None
+        return self._string_bytes(s)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        fast = getattr(self.tok, "encode_batch_fast", None) or self.tok.encode_batch
+        return [e.ids for e in fast(list(texts), add_special_tokens=False)]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tok.decode(list(ids), skip_special_tokens=False)
+
+    def merges(self) -> list[tuple[bytes, bytes]]:
+        if self.model_type != "bpe":
+            return super().merges()
+        out = []
+        for m in self._json["model"].get("merges", []):
+            a, b = m.split(" ", 1) if isinstance(m, str) else m
+            out.append((self._string_bytes(a), self._string_bytes(b)))
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# tiktoken
+# ---------------------------------------------------------------------------------------
+
+_TIKTOKEN_SPECIALS: dict[str, dict[str, int]] = {
+    "r50k": {"<|endoftext|>": 50256},
+    "cl100k": {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+               "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276},
+    "o200k": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+}
+
+
+def _llama3_specials(n: int) -> dict[str, int]:
+    names = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
+             "<|reserved_special_token_1|>", "<|reserved_special_token_2|>",
+             "<|reserved_special_token_3|>", "<|start_header_id|>", "<|end_header_id|>",
+             "<|reserved_special_token_4|>", "<|eot_id|>"]
+    names += [f"<|reserved_special_token_{i}|>" for i in range(5, 256 - 5)]
+    return {s: n + i for i, s in enumerate(names)}
+
+
+def _qwen_specials(n: int) -> dict[str, int]:
+    names = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    return {s: n + i for i, s in enumerate(names)}
+
+
+def _guess_preset(path: Path, n_ranks: int) -> str:
+    """Pick the pre-tokenizer preset of a rank file from its name (and size)."""
+    name = path.as_posix().lower()
+    for key, preset in (("o200k", "o200k"), ("cl100k", "cl100k"), ("qwen3_6", "qwen35"),
+                        ("qwen3.6", "qwen35"), ("qwen35", "qwen35"), ("qwen3.5", "qwen35"),
+                        ("qwen", "qwen"), ("llama3", "llama3"), ("llama-3", "llama3"),
+                        ("gpt2", "r50k"), ("r50k", "r50k"), ("p50k", "r50k"), ("whisper", "r50k")):
+        if key in name:
+            return preset
+    if n_ranks == 128000:
+        return "llama3"
+    raise UsageError(f"cannot tell the pre-tokenizer of {path.name} from its name; pass --pattern "
+                     "(r50k, cl100k, o200k, llama3, qwen, qwen35 or a regex)")
+
+
+class TiktokenView(TokenizerView):
+    """A tiktoken `Encoding` built offline from a rank file (or tekken JSON)."""
+
+    backend = "tiktoken"
+
+    def __init__(self, ranks: dict[bytes, int], pattern: str, specials: dict[str, int], label: str,
+                 source: str, fingerprint: str, preset: str, id_offset: int = 0) -> None:
+        import tiktoken
+
+        super().__init__(label, source, fingerprint, "bpe")
+        self.preset = preset
+        self.pattern = pattern
+        self.nfc = preset in NFC_PRESETS
+        self.id_offset = id_offset
+        self._ranks = ranks
+        self._specials = dict(specials)
+        try:
+            self.enc = tiktoken.Encoding(name=label, pat_str=pattern, mergeable_ranks=ranks,
+                                         special_tokens={} if id_offset else specials)
+        except Exception as e:  # tiktoken raises plain ValueError for bad regexes / ranks
+            raise InputError(f"cannot build tiktoken encoding for {source}: {e}") from None
+        self._bytes = {r: b for b, r in ranks.items()}
+        self._n = max(max(ranks.values()) + 1 + id_offset, max(specials.values(), default=-1) + 1)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._n
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        return dict(self._specials)
+
+    def token_bytes(self, token_id: int) -> bytes | None:
+        return self._bytes.get(token_id - self.id_offset)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        b = self.token_bytes(token_id)
+        if b is None:
+            return next((s for s, i in self._specials.items() if i == token_id), None)
+        return bytes_to_bytelevel(b)
+
+    def _prep(self, text: str) -> str:
+        return unicodedata.normalize("NFC", text) if self.nfc else text
+
+    def encode(self, text: str) -> list[int]:
+        ids = self.enc.encode_ordinary(self._prep(text))
+        return [i + self.id_offset for i in ids] if self.id_offset else ids
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        # tiktoken releases the GIL; a per-item thread pool costs more than it gains on short
+        # texts, so each worker loops over a contiguous chunk.
+        texts = list(texts)
+        if len(texts) < 64 or THREADS == 1:
+            return [self.encode(t) for t in texts]
+        step = (len(texts) + THREADS - 1) // THREADS
+        chunks = [texts[i:i + step] for i in range(0, len(texts), step)]
+        with ThreadPoolExecutor(THREADS) as ex:
+            parts = list(ex.map(lambda c: [self.encode(t) for t in c], chunks))
+        return [ids for part in parts for ids in part]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        out = bytearray()
+        inv = {i: s.encode("utf-8") for s, i in self._specials.items()}
+        for i in ids:
+            b = self._bytes.get(i - self.id_offset)
+            out += b if b is not None else inv.get(i, b"")
+        return out.decode("utf-8", errors="replace")
+
+    def merges(self) -> list[tuple[bytes, bytes]]:
+        return self._merges
+
+    @cached_property
+    def _merges(self) -> list[tuple[bytes, bytes]]:
+        return merges_from_ranks(self._ranks)
+
+
+# ---------------------------------------------------------------------------------------
+# SentencePiece
+# ---------------------------------------------------------------------------------------
+
+class SentencePieceView(TokenizerView):
+    """A `sentencepiece.SentencePieceProcessor` over a .model file."""
+
+    backend = "sentencepiece"
+
+    def __init__(self, data: bytes, label: str, source: str, fingerprint: str) -> None:
+        import sentencepiece as spm
+
+        self.sp = spm.SentencePieceProcessor()
+        try:
+            self.sp.LoadFromSerializedProto(data)
+        except Exception as e:  # sentencepiece raises RuntimeError/OSError on bad protos
+            raise InputError(f"cannot load SentencePiece model {source}: {str(e).splitlines()[0]}") from None
+        self.proto = load_spm_proto(data)
+        mtype = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}.get(self.proto.trainer_spec.model_type, "unigram")
+        super().__init__(label, source, fingerprint, mtype)
+        n = self.sp.get_piece_size()
+        self._pieces = [self.sp.id_to_piece(i) for i in range(n)]
+        self._special_ids = {i for i in range(n) if self.sp.is_control(i) or self.sp.is_unknown(i)}
+        self._specials = {self._pieces[i]: i for i in sorted(self._special_ids)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._pieces)
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        return dict(self._specials)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self._pieces[token_id] if 0 <= token_id < len(self._pieces) else None
+
+    def token_bytes(self, token_id: int) -> bytes | None:
+        if token_id in self._special_ids or not 0 <= token_id < len(self._pieces):
+            return None
+        if self.sp.is_byte(token_id):
+            return metaspace_to_bytes(self._pieces[token_id])
+        return self._pieces[token_id].replace("\u2581", " ").encode("utf-8")
+
+    def encode(self, text: str) -> list[int]:
+        return self.sp.encode(text)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.sp.encode(list(texts), num_threads=THREADS)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.sp.decode(list(ids))
+
+    def merges(self) -> list[tuple[bytes, bytes]]:
+        if self.model_type != "bpe":
+            return super().merges()
+        return [(metaspace_to_bytes(a), metaspace_to_bytes(b)) for a, b in spm_bpe_merges(self.proto)]
+
+
+def load_spm_proto(data: bytes) -> Any:
+    """Parse a SentencePiece ModelProto (needs protobuf)."""
+    try:
+        from sentencepiece import sentencepiece_model_pb2 as pb
+    except ImportError as e:  # protobuf missing
+        raise LabError(f"reading SentencePiece models needs protobuf: {e}") from None
+    proto = pb.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception:  # protobuf DecodeError
+        raise InputError("not a SentencePiece model (protobuf parse failed)") from None
+    return proto
+
+
+def spm_bpe_merges(proto: Any) -> list[tuple[str, str]]:
+    """Merges of a SentencePiece BPE model: each normal piece's splits, in piece-score order."""
+    normal = [(p.piece, p.score, i) for i, p in enumerate(proto.pieces) if p.type == 1]
+    rank = {piece: i for i, (piece, _, _) in enumerate(sorted(normal, key=lambda t: (-t[1], t[2])))}
+    merges = []
+    for piece, r in rank.items():
+        for k in range(1, len(piece)):
+            a, b = piece[:k], piece[k:]
+            if a in rank and b in rank:
+                merges.append((r, rank[a], rank[b], a, b))
+    merges.sort()
+    return [(a, b) for *_, a, b in merges]
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """A parsed tokenizer argument: optional label, path (or hf:NAME), optional pattern."""
+
+    label: str
+    path: str
+    pattern: str | None = None
+
+
+def parse_spec(spec: str, pattern: str | None = None) -> TokenizerSpec:
+    """`label=path` or `path`; the label defaults to the file or folder name."""
+    label, path = "", spec
+    if "=" in spec and not Path(spec).exists():
+        left, right = spec.split("=", 1)
+        if left and re.fullmatch(r"[\w.\-+]+", left):
+            label, path = left, right
+    if not label:
+        p = path[3:] if path.startswith("hf:") else path
+        stem = Path(p.rstrip("/")).name
+        for suf in (".gz", ".json", ".tiktoken", ".model", ".txt"):
+            stem = stem.removesuffix(suf)
+        label = stem if stem not in ("tokenizer", "vocab", "") else Path(p.rstrip("/")).parent.name or stem
+    return TokenizerSpec(label=label, path=path, pattern=pattern)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read tokenizer {path}: {e.strerror or e}") from None
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise InputError(f"cannot read tokenizer {path}: corrupt gzip ({e})") from None
+    return data
+
+
+def _hf_from_str(text: str, source: str) -> Any:
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_str(text)
+    except Exception as e:  # tokenizers raises its own Exception type on bad JSON
+        raise InputError(f"cannot load tokenizer.json {source}: {str(e).splitlines()[0][:200]}") from None
+
+
+def _parse_ranks(data: bytes, source: str) -> dict[bytes, int]:
+    ranks: dict[bytes, int] = {}
+    try:
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            tok, rank = line.split()
+            token = base64.b64decode(tok)
+            if token:  # whisper's file holds one empty placeholder ("= 50256"); it is unreachable
+                ranks[token] = int(rank)
+    except (ValueError, base64.binascii.Error):
+        raise InputError(f"{source} is not a tiktoken rank file (expected 'base64 rank' lines)") from None
+    if not ranks:
+        raise InputError(f"{source} is an empty tiktoken rank file")
+    return ranks
+
+
+def _looks_like_ranks(data: bytes) -> bool:
+    head = data[:4096].split(b"\n")[:3]
+    return bool(head) and all(re.fullmatch(rb"[A-Za-z0-9+/=]+ \d+", h.strip()) for h in head if h.strip())
+
+
+def _tiktoken_view(ranks: dict[bytes, int], path: Path, spec: TokenizerSpec, fp: str) -> TiktokenView:
+    preset, regex = resolve_pattern(spec.pattern) if spec.pattern else (None, None)
+    if preset is None:
+        preset = _guess_preset(path, len(ranks))
+        regex = resolve_pattern(preset)[1]
+    n = max(ranks.values()) + 1
+    if preset == "llama3":
+        specials = _llama3_specials(n)
+    elif preset in ("qwen", "qwen35"):
+        specials = _qwen_specials(n)
+    else:
+        specials = {s: i for s, i in _TIKTOKEN_SPECIALS.get(preset, {}).items() if i >= n}
+        if preset == "r50k" and "<|endoftext|>" not in specials:
+            specials = {"<|endoftext|>": n}
+    return TiktokenView(ranks, regex, specials, spec.label, str(path), fp, preset)
+
+
+def _tekken_view(j: dict, path: Path, spec: TokenizerSpec, fp: str) -> TiktokenView:
+    cfg = j["config"]
+    n_special = int(cfg.get("default_num_special_tokens", 1000))
+    n_inner = int(cfg.get("default_vocab_size", 131072)) - n_special
+    ranks = {}
+    for item in j["vocab"][:n_inner]:
+        ranks[base64.b64decode(item["token_bytes"])] = int(item["rank"])
+    specials = {}
+    for s in j.get("special_tokens") or []:
+        specials[s["token_str"]] = int(s["rank"])
+    if not specials:
+        specials = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    regex = resolve_pattern(spec.pattern)[1] if spec.pattern else cfg["pattern"]
+    return TiktokenView(ranks, regex, specials, spec.label, str(path), fp, "tekken", id_offset=n_special)
+
+
+def _bert_vocab_view(path: Path, spec: TokenizerSpec, fp: str) -> HFView:
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    vocab = {}
+    for i, line in enumerate(_read_bytes(path).decode("utf-8").splitlines()):
+        vocab.setdefault(line.rstrip("\r"), i)
+    if "[UNK]" not in vocab:
+        raise InputError(f"{path} is not a BERT vocab.txt (no [UNK] token)")
+    # An uncased vocabulary holds no upper-case ASCII word pieces.
+    lowercase = not any(re.search(r"[A-Z]", t) for t in vocab if not t.startswith("["))
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=None,
+                                                clean_text=True, handle_chinese_chars=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    from tokenizers import AddedToken
+
+    tok.add_special_tokens([AddedToken(t, special=True) for t in
+                            ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]") if t in vocab])
+    return HFView(tok, spec.label, str(path), fp)
+
+
+def _vocab_merges_view(folder: Path, spec: TokenizerSpec, fp: str) -> HFView:
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    try:
+        vocab = json.loads(_read_bytes(folder / "vocab.json"))
+        lines = _read_bytes(folder / "merges.txt").decode("utf-8").splitlines()
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read vocab.json/merges.txt in {folder}: {e}") from None
+    merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
+    if any(len(m) != 2 for m in merges):
+        raise InputError(f"{folder / 'merges.txt'} has a line that is not one pair")
+    tok = Tokenizer(models.BPE(vocab, merges, fuse_unk=False))
+    cls = ""
+    cfg = folder / "tokenizer_config.json"
+    if cfg.exists():
+        try:
+            cls = json.loads(cfg.read_text("utf-8")).get("tokenizer_class", "")
+        except ValueError:
+            cls = ""
+    preset = spec.pattern or ("qwen" if "qwen" in cls.lower() else None)
+    if preset:
+        name, regex = resolve_pattern(preset)
+        if name in NFC_PRESETS:
+            tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(regex), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    # Qwen's specials live in tokenizer_config.json, after the BPE ids; GPT-2's in vocab.json.
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] if "qwen" in cls.lower() else \
+        [t for t in ("<|endoftext|>",) if t in vocab]
+    tok.add_special_tokens([AddedToken(t, special=True) for t in specials])
+    return HFView(tok, spec.label, str(folder), fp)
+
+
+def _folder_fingerprint(files: Sequence[Path]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.name.encode() + b"\0" + sha256_file(f).encode() + b"\n")
+    return h.hexdigest()
+
+
+def load_tokenizer(spec: str | TokenizerSpec, pattern: str | None = None) -> TokenizerView:
+    """Load any supported tokenizer file or folder (optionally `label=path`) as a TokenizerView."""
+    if isinstance(spec, str):
+        spec = parse_spec(spec, pattern)
+    if spec.path.startswith("hf:"):
+        return _load_hub(spec)
+    path = Path(spec.path)
+    if not path.exists():
+        raise InputError(f"tokenizer not found: {path}")
+    if path.is_dir():
+        return _load_folder(path, spec)
+    data = _read_bytes(path)
+    fp = sha256_file(path)
+    name = path.name.lower()
+    if not data.strip():
+        raise InputError(f"tokenizer file {path} is empty")
+    if name.endswith((".json", ".json.gz")):
+        try:
+            j = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise InputError(f"{path} is not valid JSON") from None
+        if isinstance(j, dict) and "config" in j and "vocab" in j and isinstance(j["vocab"], list):
+            return _tekken_view(j, path, spec, fp)
+        if isinstance(j, dict) and "model" in j:
+            return HFView(_hf_from_str(data.decode("utf-8"), str(path)), spec.label, str(path), fp, j)
+        raise InputError(f"{path} is JSON but neither a tokenizer.json nor a tekken file")
+    if name.endswith(".tiktoken") or (name.endswith((".model", ".vocab")) and _looks_like_ranks(data)):
+        return _tiktoken_view(_parse_ranks(data, str(path)), path, spec, fp)
+    if name.endswith(".txt") or name == "vocab.txt":
+        return _bert_vocab_view(path, spec, fp)
+    if ".model" in name:
+        return SentencePieceView(data, spec.label, str(path), fp)
+    if _looks_like_ranks(data):
+        return _tiktoken_view(_parse_ranks(data, str(path)), path, spec, fp)
+    raise InputError(f"unrecognised tokenizer file {path} (expected tokenizer.json, .model, "
+                     ".tiktoken, tekken .json or vocab.txt)")
+
+
+def _load_folder(folder: Path, spec: TokenizerSpec) -> TokenizerView:
+    for name in ("tokenizer.json", "tokenizer.json.gz"):
+        if (folder / name).exists():
+            return load_tokenizer(TokenizerSpec(spec.label, str(folder / name), spec.pattern))
+    if (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
+        files = [folder / "vocab.json", folder / "merges.txt"]
+        return _vocab_merges_view(folder, spec, _folder_fingerprint(files))
+    for name in ("tokenizer.model", "spm.model"):
+        if (folder / name).exists():
+            return load_tokenizer(TokenizerSpec(spec.label, str(folder / name), spec.pattern))
+    models_ = sorted(folder.glob("*.model")) + sorted(folder.glob("*.tiktoken"))
+    if len(models_) == 1:
+        return load_tokenizer(TokenizerSpec(spec.label, str(models_[0]), spec.pattern))
+    if (folder / "vocab.txt").exists():
+        return load_tokenizer(TokenizerSpec(spec.label, str(folder / "vocab.txt"), spec.pattern))
+    raise InputError(f"no tokenizer found in folder {folder} (looked for tokenizer.json, "
+                     "vocab.json+merges.txt, tokenizer.model, *.tiktoken, vocab.txt)")
+
+
+def _load_hub(spec: TokenizerSpec) -> TokenizerView:
+    from tokenizers import Tokenizer
+
+    name = spec.path[3:]
+    try:
+        tok = Tokenizer.from_pretrained(name)
+    except Exception as e:  # network or hub errors surface as many types
+        raise InputError(f"cannot fetch {spec.path} from the hub (offline?): {str(e).splitlines()[0][:160]}") from None
+    text = tok.to_str()
+    fp = hashlib.sha256(text.encode()).hexdigest()
+    return HFView(tok, spec.label, spec.path, fp)
