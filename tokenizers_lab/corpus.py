@@ -1,0 +1,366 @@
+"""Reading corpora: streamed, fingerprinted in the same pass, invalid UTF-8 counted or refused.
+
+A corpus spec is a text file (.txt, .gz), .jsonl (a field), .parquet/.csv/.tsv (a column), a
+folder or glob of those, `-` for stdin, a local HF `datasets` folder (saved to disk), or
+`hf:NAME[:config][:split]` when the hub is reachable; `embedded:NAME` names the bundled corpora.
+Fingerprints: for text files, sha256 of the (decompressed) bytes; for structured sources, sha256
+of the extracted records, each UTF-8 encoded and followed by a newline.
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob as _glob
+import gzip
+import hashlib
+import io
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tokenizers_lab.errors import InputError, UsageError, unknown_name
+from tokenizers_lab.report import InputRef
+
+ERROR_MODES = ("strict", "replace")
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ".dev", ".devtest", ".py", ".js", ".c", ".go", ".rs", ""}
+STRUCTURED_SUFFIXES = {".jsonl", ".parquet", ".csv", ".tsv"}
+_CHUNK = 1 << 20
+
+# Counter used by the "tokenlab-count" codec error handler (replace mode).
+_INVALID = [0]
+
+
+def _count_and_replace(err: UnicodeDecodeError) -> tuple[str, int]:
+    _INVALID[0] += 1
+    return "\ufffd", err.end
+
+
+codecs.register_error("tokenlab-count", _count_and_replace)
+
+
+def embedded_root() -> Path:
+    """Folder of the bundled corpora: inside the installed package, or the repo's corpora/."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "corpora", here.parent / "corpora"):
+        if (cand / "MANIFEST.json").exists():
+            return cand
+    raise InputError("the embedded corpora are missing from this installation")
+
+
+def embedded_names() -> list[str]:
+    """Names usable as `embedded:NAME`."""
+    man = json.loads((embedded_root() / "MANIFEST.json").read_text("utf-8"))
+    return sorted(man["corpora"])
+
+
+def embedded_path(name: str) -> Path:
+    """Path of one bundled corpus (a folder)."""
+    root = embedded_root()
+    man = json.loads((root / "MANIFEST.json").read_text("utf-8"))
+    if name not in man["corpora"]:
+        raise unknown_name("embedded corpus", name, man["corpora"])
+    return root / man["corpora"][name]["path"]
+
+
+@dataclass
+class CorpusStats:
+    """What one pass over a corpus saw."""
+
+    records: int = 0
+    bytes: int = 0
+    invalid_utf8: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+class Corpus:
+    """A streamed corpus: iterate records once; stats and sha256 are complete after the pass."""
+
+    def __init__(self, spec: str, *, errors: str = "strict", field_name: str = "text",
+                 column: str = "text") -> None:
+        if errors not in ERROR_MODES:
+            raise unknown_name("--errors mode", errors, ERROR_MODES)
+        self.spec = spec
+        self.errors = errors
+        self.field_name = field_name
+        self.column = column
+        self.stats = CorpusStats()
+        self._hash = hashlib.sha256()
+        self._sources = self._resolve(spec)
+
+    # -- resolution ---------------------------------------------------------------------
+    def _resolve(self, spec: str) -> list[str]:
+        if spec == "-" or spec.startswith("hf:"):
+            return [spec]
+        if spec.startswith("embedded:"):
+            spec = str(embedded_path(spec.split(":", 1)[1]))
+        p = Path(spec)
+        if p.is_dir():
+            if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists() \
+                    or (p / "state.json").exists():
+                return [f"datasets-disk:{p}"]
+            files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
+                           and f.name not in ("MANIFEST.json", "README.md", "LICENSE"))
+            if not files:
+                raise InputError(f"corpus folder {p} holds no files")
+            return [str(f) for f in files]
+        if any(ch in spec for ch in "*?["):
+            files = sorted(_glob.glob(spec, recursive=True))
+            if not files:
+                raise InputError(f"corpus glob {spec!r} matches no file")
+            return files
+        if not p.exists():
+            raise InputError(f"corpus not found: {spec}")
+        return [str(p)]
+
+    @property
+    def sha256(self) -> str:
+        """Content fingerprint (complete once iteration has finished)."""
+        return self._hash.hexdigest()
+
+    @property
+    def name(self) -> str:
+        return self.spec
+
+    def input_ref(self, role: str = "corpus") -> InputRef:
+        """This corpus as a provenance entry."""
+        return InputRef(role=role, name=display_name(self.spec), sha256=self.sha256, bytes=self.stats.bytes)
+
+    # -- iteration ---------------------------------------------------------------------
+    def __iter__(self) -> Iterator[str]:
+        for src in self._sources:
+            self.stats.files.append(src)
+            if src == "-":
+                yield from self._iter_binary(sys.stdin.buffer, "<stdin>")
+            elif src.startswith("hf:"):
+                yield from self._iter_hub(src)
+            elif src.startswith("datasets-disk:"):
+                yield from self._iter_records(_iter_dataset_disk(src.split(":", 1)[1], self.column))
+            else:
+                yield from self._iter_path(Path(src))
+
+    def _iter_path(self, path: Path) -> Iterator[str]:
+        suffixes = [s.lower() for s in path.suffixes]
+        gz = bool(suffixes) and suffixes[-1] == ".gz"
+        kind = suffixes[-2] if gz and len(suffixes) > 1 else (suffixes[-1] if suffixes and not gz else "")
+        try:
+            if kind == ".jsonl":
+                with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+                    yield from self._iter_records(_iter_jsonl(f, path, self.field_name))
+            elif kind == ".parquet":
+                yield from self._iter_records(_iter_parquet(path, self.column))
+            elif kind in (".csv", ".tsv"):
+                yield from self._iter_records(_iter_csv(path, self.column, "\t" if kind == ".tsv" else ","))
+            else:
+                with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+                    yield from self._iter_binary(f, str(path))
+        except OSError as e:
+            raise InputError(f"cannot read corpus {path}: {e.strerror or e}") from None
+        except EOFError:
+            raise InputError(f"cannot read corpus {path}: truncated gzip") from None
+
+    def _iter_binary(self, f: io.BufferedIOBase, name: str) -> Iterator[str]:
+        mode = "strict" if self.errors == "strict" else "tokenlab-count"
+        dec = codecs.getincrementaldecoder("utf-8")(mode)
+        tail = ""
+        offset = 0
+        lines_before = 0
+        while True:
+            chunk = f.read(_CHUNK)
+            final = not chunk
+            self._hash.update(chunk)
+            self.stats.bytes += len(chunk)
+            before = _INVALID[0]
+            try:
+                text = dec.decode(chunk, final=final)
+            except UnicodeDecodeError as e:
+                line = lines_before + chunk[: max(0, e.start)].count(b"\n") + 1
+                raise InputError(f"invalid UTF-8 in {name} at byte {offset + max(0, e.start)} (line {line}); "
+                                 "pass --errors replace to substitute U+FFFD") from None
+            self.stats.invalid_utf8 += _INVALID[0] - before
+            offset += len(chunk)
+            lines_before += chunk.count(b"\n")
+            text = tail + text
+            parts = text.split("\n")
+            tail = parts.pop()
+            for line in parts:
+                self.stats.records += 1
+                yield line[:-1] if line.endswith("\r") else line
+            if final:
+                break
+        if tail:
+            self.stats.records += 1
+            yield tail
+
+    def _iter_records(self, records: Iterator[str]) -> Iterator[str]:
+        for rec in records:
+            data = rec.encode("utf-8", "surrogatepass")
+            self._hash.update(data + b"\n")
+            self.stats.bytes += len(data) + 1
+            self.stats.records += 1
+            yield rec
+
+    def _iter_hub(self, src: str) -> Iterator[str]:
+        parts = src[3:].split(":")
+        name, config, split = parts[0], (parts[1] if len(parts) > 1 and parts[1] else None), \
+            (parts[2] if len(parts) > 2 else "train")
+        try:
+            import datasets
+
+            ds = datasets.load_dataset(name, config, split=split, streaming=True)
+        except Exception as e:  # hub/network errors come in many types
+            raise InputError(f"cannot load {src} from the hub (offline?): {str(e).splitlines()[0][:160]}") from None
+        yield from self._iter_records(str(row[self.column]) for row in ds)
+
+
+def _iter_jsonl(f: io.BufferedIOBase, path: Path, field_name: str) -> Iterator[str]:
+    for n, raw in enumerate(f, 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            raise InputError(f"{path} line {n} is not JSON") from None
+        if not isinstance(obj, dict) or field_name not in obj:
+            raise InputError(f"{path} line {n} has no field {field_name!r} (use --field)")
+        yield str(obj[field_name])
+
+
+def _iter_parquet(path: Path, column: str) -> Iterator[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises ArrowInvalid for non-parquet files
+        raise InputError(f"cannot read parquet {path}: {e}") from None
+    if column not in pf.schema_arrow.names:
+        raise InputError(f"{path} has no column {column!r} (columns: {', '.join(pf.schema_arrow.names)}; use --column)")
+    for batch in pf.iter_batches(columns=[column], batch_size=4096):
+        for v in batch.column(0).to_pylist():
+            if v is not None:
+                yield str(v)
+
+
+def _iter_csv(path: Path, column: str, sep: str) -> Iterator[str]:
+    import pandas as pd
+
+    try:
+        reader = pd.read_csv(path, sep=sep, usecols=[column], dtype=str, chunksize=10000,
+                             keep_default_na=False)
+        for chunk in reader:
+            yield from chunk[column].tolist()
+    except ValueError as e:
+        raise InputError(f"cannot read {path}: {str(e).splitlines()[0]} (use --column)") from None
+
+
+def _iter_dataset_disk(path: str, column: str) -> Iterator[str]:
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(path)
+    except Exception as e:  # datasets raises FileNotFoundError/ValueError variants
+        raise InputError(f"cannot load dataset from {path}: {e}") from None
+    if isinstance(ds, datasets.DatasetDict):
+        ds = ds["train"] if "train" in ds else ds[sorted(ds)[0]]
+    if column not in ds.column_names:
+        raise InputError(f"dataset {path} has no column {column!r} (columns: {', '.join(ds.column_names)})")
+    for i in range(0, len(ds), 1000):
+        yield from (str(v) for v in ds[i:i + 1000][column])
+
+
+def display_name(spec: str) -> str:
+    """A relative, stable name for reports (embedded corpora by name, files by relative path)."""
+    if spec.startswith(("embedded:", "hf:")) or spec == "-":
+        return spec
+    p = Path(spec)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return p.name if p.is_file() else p.as_posix().rstrip("/").rsplit("/", 1)[-1]
+
+
+# ---------------------------------------------------------------------------------------
+# Parallel corpora
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class ParallelCorpus:
+    """Line-aligned text per language (FLORES layout: a folder of `<lang>.<ext>` files)."""
+
+    name: str
+    lines: dict[str, list[str]]
+    sha256: str
+    bytes: int
+    invalid_utf8: int
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self.lines)
+
+    @property
+    def n_lines(self) -> int:
+        return len(next(iter(self.lines.values()))) if self.lines else 0
+
+    def input_ref(self, role: str = "parallel") -> InputRef:
+        return InputRef(role=role, name=self.name, sha256=self.sha256, bytes=self.bytes)
+
+
+def _lang_files(folder: Path) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and not f.name.startswith(".") and f.name not in ("README", "README.md", "MANIFEST.json"):
+            lang = f.name.split(".", 1)[0]
+            if lang in out:
+                raise InputError(f"two files for language {lang} in {folder}")
+            out[lang] = f
+    return out
+
+
+def load_parallel(specs: Sequence[str], *, errors: str = "strict",
+                  languages: Sequence[str] | None = None) -> ParallelCorpus:
+    """Load one or more parallel folders; several folders concatenate per language in order."""
+    if not specs:
+        raise UsageError("no parallel corpus given")
+    folders = []
+    for s in specs:
+        p = embedded_path(s.split(":", 1)[1]) if s.startswith("embedded:") else Path(s)
+        if not p.is_dir():
+            raise InputError(f"parallel corpus {s} is not a folder of <lang>.<ext> files")
+        folders.append(p)
+    per_folder = [_lang_files(f) for f in folders]
+    langs = set(per_folder[0])
+    for f, files in zip(folders[1:], per_folder[1:]):
+        missing = langs ^ set(files)
+        if missing:
+            raise InputError(f"languages differ between parallel folders ({f} lacks or adds "
+                             f"{', '.join(sorted(missing)[:5])})")
+    if languages:
+        unknown = [lang for lang in languages if lang not in langs]
+        if unknown:
+            raise unknown_name("language", unknown[0], langs)
+        langs = set(languages)
+    if not langs:
+        raise InputError(f"parallel corpus {specs[0]} holds no language files")
+    h = hashlib.sha256()
+    total = invalid = 0
+    lines: dict[str, list[str]] = {}
+    for lang in sorted(langs):
+        acc: list[str] = []
+        for files in per_folder:
+            c = Corpus(str(files[lang]), errors=errors)
+            got = list(c)
+            while got and got[-1] == "":
+                got.pop()
+            acc.extend(got)
+            h.update(f"{lang}\0{c.sha256}\n".encode())
+            total += c.stats.bytes
+            invalid += c.stats.invalid_utf8
+        lines[lang] = acc
+    counts = {lang: len(v) for lang, v in lines.items()}
+    if len(set(counts.values())) > 1:
+        ref = max(set(counts.values()), key=list(counts.values()).count)
+        odd = sorted(lang for lang, n in counts.items() if n != ref)
+        raise InputError(f"parallel files are misaligned: {odd[0]} has {counts[odd[0]]} lines, others {ref}")
+    name = ",".join(display_name(s) for s in specs)
+    return ParallelCorpus(name=name, lines=lines, sha256=h.hexdigest(), bytes=total, invalid_utf8=invalid)
