@@ -45,6 +45,10 @@ PATTERNS: dict[str, str] = {
 }
 PATTERNS["gpt2"] = PATTERNS["r50k"]
 
+# SentencePiece-style words over ▁-marked text: a run of ▁ with the non-▁ characters after it
+# (sentencepiece keeps whitespace runs together when whitespace-only pieces are allowed).
+METASPACE_WORDS = "\u2581+[^\u2581]*|[^\u2581]+"
+
 # Presets whose encoders apply Unicode NFC before splitting.
 NFC_PRESETS = frozenset({"qwen"})
 

@@ -1,0 +1,943 @@
+"""`train`: train tokenizers from corpora with `tokenizers` / `sentencepiece`, sweep vocab sizes.
+
+Algorithms (registry `ALGORITHMS`): bpe, bpe-metaspace, unigram, wordpiece, char-bpe, spm-bpe,
+spm-unigram, spm-char, superbpe. Every artifact is a standard tokenizer.json that stock
+`tokenizers` loads; SentencePiece runs also write their .model.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
+from tokenizers_lab.errors import InputError, LabError, UsageError, unknown_name
+from tokenizers_lab.patterns import METASPACE_WORDS, PATTERNS, resolve_pattern
+from tokenizers_lab.report import (
+    InputRef, Provenance, RunInfo, Stopwatch, make_provenance, md_provenance, md_table,
+)
+from tokenizers_lab.tokenizer import HFView, bytelevel_to_bytes
+
+Progress = Callable[[str, float | None], None]
+
+
+def _no_progress(stage: str, fraction: float | None) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One entry of the algorithm registry."""
+
+    engine: str  # "tokenizers" or "sentencepiece"
+    byte_level: bool
+    description: str
+    default_specials: tuple[str, ...]
+    truncatable: bool  # a smaller vocabulary is a prefix of a larger one (sweeps train once)
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "bpe": Algorithm("tokenizers", True, "byte-level BPE with a GPT-2/cl100k-style regex pre-tokenizer",
+                     ("<|endoftext|>",), True),
+    "bpe-metaspace": Algorithm("tokenizers", False, "BPE over ▁-marked words with byte fallback (Llama-style)",
+                               ("<unk>", "<s>", "</s>"), True),
+    "unigram": Algorithm("tokenizers", False, "Unigram LM (tokenizers' UnigramTrainer), Metaspace, byte fallback",
+                         ("<unk>", "<s>", "</s>"), False),
+    "wordpiece": Algorithm("tokenizers", False, "WordPiece (BERT-style), trained deterministically",
+                           ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"), False),
+    "char-bpe": Algorithm("tokenizers", True, "KL3M-style character-level byte BPE (tokens of at most 3 chars)",
+                          ("<|endoftext|>",), True),
+    "spm-bpe": Algorithm("sentencepiece", False, "SentencePiece BPE", ("<unk>", "<s>", "</s>"), False),
+    "spm-unigram": Algorithm("sentencepiece", False, "SentencePiece Unigram", ("<unk>", "<s>", "</s>"), False),
+    "spm-char": Algorithm("sentencepiece", False, "SentencePiece character model", ("<unk>", "<s>", "</s>"), False),
+    "superbpe": Algorithm("tokenizers", True, "SuperBPE two-stage curriculum (superword tokens span spaces)",
+                          ("<|endoftext|>",), False),
+}
+
+NORMALIZATIONS = ("none", "nfc", "nfkc", "nfkc-lower", "lower")
+EMBEDDED_DEFAULT = ("embedded:parallel", "embedded:code", "embedded:domain")
+BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
+# Stage-2 symbols of SuperBPE: stage-1 id i is the code point _SYM + i (never whitespace, no
+# normalizer runs on them), so stock BpeTrainer can continue merging over stage-1 tokens.
+_SYM = 0x20000
+# WordPiece continuation characters are shifted into private-use planes before BPE training.
+_CONT_BMP = 0xF0000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run."""
+
+    corpora: tuple[str, ...] = ()
+    algorithm: str = "bpe"
+    vocab_sizes: tuple[int, ...] = (8000,)
+    min_frequency: int = 2
+    special_tokens: tuple[str, ...] | None = None
+    pretokenizer: str | None = None
+    split_digits: bool = False
+    normalization: str = "none"
+    max_token_length: int | None = None
+    character_coverage: float = 0.9995
+    superbpe_transition: float = 0.9
+    superbpe_colon_rule: bool = True
+    export_tiktoken: bool = False
+    parallel: tuple[str, ...] = ()
+    pivot: str = "eng_Latn"
+    heldout_every: int = 100
+    heldout_max_bytes: int = 2_000_000
+    errors: str = "strict"
+    field: str = "text"
+    column: str = "text"
+    seed: int = 13
+    threads: int = 0
+
+    def resolved_corpora(self) -> tuple[str, ...]:
+        return self.corpora or EMBEDDED_DEFAULT
+
+    def resolved_parallel(self) -> tuple[str, ...]:
+        if self.parallel:
+            return self.parallel
+        return ("embedded:parallel",) if not self.corpora else ()
+
+    def preset(self) -> str:
+        """The pre-tokenizer preset of byte-level algorithms (per-algorithm default)."""
+        if self.pretokenizer:
+            return self.pretokenizer
+        return {"superbpe": "superbpe-stage1", "char-bpe": "gpt2"}.get(self.algorithm, "cl100k")
+
+    def specials(self) -> tuple[str, ...]:
+        return self.special_tokens if self.special_tokens is not None else ALGORITHMS[self.algorithm].default_specials
+
+
+@dataclass(frozen=True)
+class LanguageRow:
+    """Per-language compression of one trained tokenizer on the parallel corpus (Arnett-style)."""
+
+    language: str
+    tokens: int
+    bytes: int
+    bytes_per_token: float
+    premium: float | None
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    """One trained tokenizer of the sweep."""
+
+    vocab_size_requested: int
+    vocab_size: int
+    artifact: str
+    sha256: str
+    n_merges: int
+    n_special: int
+    mean_token_bytes: float
+    max_token_bytes: int
+    byte_tokens: int
+    whitespace_spanning_tokens: int
+    heldout_tokens: int
+    heldout_bytes_per_token: float
+    heldout_chars_per_token: float
+    roundtrip_rate: float
+    languages: tuple[LanguageRow, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CorpusSummary:
+    """What was read and how it was split into training and held-out text."""
+
+    records: int
+    bytes: int
+    invalid_utf8: int
+    train_records: int
+    heldout_records: int
+    heldout_bytes: int
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """The train report: one source of truth for JSON and Markdown."""
+
+    provenance: Provenance
+    algorithm: str
+    engine: str
+    corpus: CorpusSummary
+    results: tuple[SizeResult, ...]
+    definitions: dict[str, str]
+    run: RunInfo
+    timings: dict[str, float]
+    artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
+
+    def to_markdown(self) -> str:
+        """Render the report as Markdown (from the same fields as the JSON)."""
+        p = self.provenance
+        out = [f"# tokenlab train — {self.algorithm}", "", f"`{p.signature}`", "",
+               f"Engine: {self.engine}. Corpus: {self.corpus.records} records, {self.corpus.bytes} bytes "
+               f"({self.corpus.invalid_utf8} invalid UTF-8 sequences); held out "
+               f"{self.corpus.heldout_records} records ({self.corpus.heldout_bytes} bytes).", "",
+               "## Vocabularies", ""]
+        rows = [(r.vocab_size_requested, r.vocab_size, r.artifact, r.n_merges, r.mean_token_bytes,
+                 r.max_token_bytes, r.whitespace_spanning_tokens, r.heldout_bytes_per_token,
+                 r.heldout_chars_per_token, r.roundtrip_rate) for r in self.results]
+        out.append(md_table(["requested", "vocab", "artifact", "merges", "mean bytes/token", "max bytes",
+                             "tokens spanning a space", "held-out bytes/token", "chars/token",
+                             "round-trip"], rows))
+        langs = sorted({lr.language for r in self.results for lr in r.languages})
+        if langs:
+            out += ["", "## Per language (parallel corpus; premium = tokens / pivot tokens)", ""]
+            head = ["language"] + [f"{r.vocab_size_requested} bytes/token" for r in self.results] + \
+                   [f"{r.vocab_size_requested} premium" for r in self.results]
+            table = []
+            for lang in langs:
+                bpt = [next((x.bytes_per_token for x in r.languages if x.language == lang), "") for r in self.results]
+                prem = [next((x.premium for x in r.languages if x.language == lang), "") for r in self.results]
+                table.append([lang, *bpt, *["" if v is None else v for v in prem]])
+            out.append(md_table(head, table))
+        extras = [(r.vocab_size_requested, json.dumps(r.extra, sort_keys=True)) for r in self.results if r.extra]
+        if extras:
+            out += ["", "## Algorithm checks", "", md_table(["vocab", "checks"], extras)]
+        out += ["", "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in sorted(self.definitions.items())]
+        out += ["", md_provenance(p)]
+        return "\n".join(out) + "\n"
+
+
+DEFINITIONS = {
+    "bytes_per_token": "UTF-8 bytes of the held-out records / tokens, no special tokens added",
+    "chars_per_token": "Unicode code points of the held-out records / tokens",
+    "roundtrip_rate": "share of held-out records with decode(encode(x)) == x (WordPiece: equal once "
+                      "whitespace is removed and case folded as its normalizer does)",
+    "premium": "Arnett et al. 2025 convention: per-sentence token counts summed per language, "
+               "divided by the pivot language's sum",
+    "heldout": "every Nth record (N = heldout_every, offset = seed mod N) up to heldout_max_bytes; "
+               "never used for training",
+    "whitespace_spanning_tokens": "tokens whose bytes contain a space strictly inside (superwords)",
+    "vocab_size": "ids in the vocabulary, special and byte-fallback tokens included",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------
+
+def validate(config: TrainConfig) -> None:
+    """Refuse bad options before any work is done."""
+    if config.algorithm not in ALGORITHMS:
+        raise unknown_name("algorithm", config.algorithm, ALGORITHMS)
+    if config.normalization not in NORMALIZATIONS:
+        raise unknown_name("normalization", config.normalization, NORMALIZATIONS)
+    if not config.vocab_sizes:
+        raise UsageError("no vocabulary size given")
+    if len(set(config.vocab_sizes)) != len(config.vocab_sizes):
+        raise UsageError("a vocabulary size is listed twice")
+    algo = ALGORITHMS[config.algorithm]
+    n_special = len(config.specials())
+    floor = {True: 256 + n_special + 1}.get(algo.byte_level, n_special + 2)
+    if config.algorithm in ("bpe-metaspace", "unigram", "spm-bpe", "spm-unigram", "spm-char"):
+        floor = 256 + n_special + 1
+    for v in config.vocab_sizes:
+        if v < floor:
+            raise UsageError(f"vocab size {v} is below the alphabet: {config.algorithm} needs at least {floor} "
+                             f"(256 byte symbols + {n_special} special tokens + 1)")
+        if v > 2_000_000:
+            raise UsageError(f"vocab size {v} is out of range (at most 2,000,000)")
+    if config.min_frequency < 0:
+        raise UsageError("--min-frequency must be >= 0")
+    if config.max_token_length is not None and config.max_token_length < 2:
+        raise UsageError("--max-token-length must be at least 2")
+    if not 0 < config.superbpe_transition <= 1 and config.superbpe_transition < 256:
+        raise UsageError("--superbpe-transition is a fraction of the vocab (0, 1] or an absolute size")
+    if config.export_tiktoken and not algo.byte_level:
+        raise UsageError(f"--export tiktoken needs a byte-level BPE algorithm (bpe, char-bpe, superbpe), "
+                         f"not {config.algorithm}")
+    if config.heldout_every < 2:
+        raise UsageError("--heldout-every must be at least 2")
+    if config.pretokenizer and config.pretokenizer not in ("gpt2", "r50k"):
+        resolve_pattern(config.pretokenizer)
+
+
+# ---------------------------------------------------------------------------------------
+# Corpus pass: stream, fingerprint, split held-out, write the training file
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class _Prepared:
+    train_path: Path
+    heldout: list[str]
+    corpora: list[Corpus]
+    summary: CorpusSummary
+    chars: set[str]
+
+
+def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepared:
+    corpora = [Corpus(s, errors=config.errors, field_name=config.field, column=config.column)
+               for s in config.resolved_corpora()]
+    k = config.heldout_every
+    offset = config.seed % k
+    heldout: list[str] = []
+    held_bytes = 0
+    n = n_train = 0
+    chars: set[str] = set()
+    want_chars = config.algorithm in ("wordpiece", "unigram")
+    path = workdir / "train.txt"
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        for c in corpora:
+            progress(f"reading {display_name(c.spec)}", None)
+            for rec in c:
+                if not rec.strip():
+                    continue
+                if n % k == offset and held_bytes < config.heldout_max_bytes:
+                    heldout.append(rec)
+                    held_bytes += len(rec.encode("utf-8"))
+                else:
+                    out.write(rec)
+                    out.write("\n")
+                    n_train += 1
+                    if want_chars:
+                        chars.update(rec)
+                n += 1
+    if n_train == 0:
+        raise InputError(f"corpus {', '.join(config.resolved_corpora())} is empty (no non-blank text)")
+    summary = CorpusSummary(
+        records=sum(c.stats.records for c in corpora),
+        bytes=sum(c.stats.bytes for c in corpora),
+        invalid_utf8=sum(c.stats.invalid_utf8 for c in corpora),
+        train_records=n_train, heldout_records=len(heldout), heldout_bytes=held_bytes,
+    )
+    return _Prepared(path, heldout, corpora, summary, chars)
+
+
+# ---------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------
+
+def _normalizer(name: str, default: Any = None) -> Any:
+    from tokenizers import normalizers
+
+    return {
+        "none": default,
+        "nfc": normalizers.NFC(),
+        "nfkc": normalizers.NFKC(),
+        "nfkc-lower": normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()]),
+        "lower": normalizers.Lowercase(),
+    }[name]
+
+
+def _bytelevel_pretokenizer(preset: str, split_digits: bool) -> Any:
+    from tokenizers import Regex, pre_tokenizers
+
+    steps = [pre_tokenizers.Digits(individual_digits=True)] if split_digits else []
+    if preset in ("gpt2", "r50k"):
+        steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
+    else:
+        _, regex = resolve_pattern(preset)
+        steps += [pre_tokenizers.Split(Regex(regex), behavior="isolated"),
+                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+    pt = steps[0] if len(steps) == 1 else pre_tokenizers.Sequence(steps)
+    # Guard against the str-vs-Regex pitfall: a working split cuts this sentence into words.
+    if len(pt.pre_tokenize_str("split me please")) < 3:
+        raise LabError(f"pre-tokenizer preset {preset!r} does not split words")
+    return pt
+
+
+def _bpe_trainer(vocab_size: int, config: TrainConfig, specials: Sequence[str], **kw: Any) -> Any:
+    from tokenizers import pre_tokenizers, trainers
+
+    args = dict(vocab_size=vocab_size, min_frequency=config.min_frequency, show_progress=False,
+                special_tokens=list(specials))
+    args.update(kw)
+    if kw.pop("byte_level", True) and "initial_alphabet" not in kw:
+        args["initial_alphabet"] = pre_tokenizers.ByteLevel.alphabet()
+    args.pop("byte_level", None)
+    if config.max_token_length and "max_token_length" not in kw:
+        args["max_token_length"] = config.max_token_length
+    return trainers.BpeTrainer(**args)
+
+
+def _train_bytelevel_bpe(path: Path, vocab: int, config: TrainConfig, preset: str, **kw: Any) -> Any:
+    from tokenizers import Tokenizer, decoders, models
+
+    tok = Tokenizer(models.BPE())
+    norm = _normalizer(config.normalization)
+    if norm is not None:
+        tok.normalizer = norm
+    tok.pre_tokenizer = _bytelevel_pretokenizer(preset, config.split_digits)
+    tok.decoder = decoders.ByteLevel()
+    tok.train([str(path)], _bpe_trainer(vocab, config, config.specials(), **kw))
+    return tok
+
+
+def _truncate_bpe(tj: dict, vocab_size: int) -> dict:
+    """A trained BPE tokenizer.json cut to its first `vocab_size` ids (merges are a prefix)."""
+    model = tj["model"]
+    vocab = {t: i for t, i in model["vocab"].items() if i < vocab_size}
+    merges = []
+    for m in model["merges"]:
+        a, b = m.split(" ", 1) if isinstance(m, str) else m
+        if a + b in vocab and a in vocab and b in vocab:
+            merges.append([a, b])
+        elif a + b not in vocab:
+            break
+    model["vocab"], model["merges"] = vocab, merges
+    tj["added_tokens"] = [t for t in tj.get("added_tokens", []) if t["id"] < vocab_size]
+    return tj
+
+
+def _add_byte_fallback(tj: dict, kind: str) -> dict:
+    """Append the 256 <0xNN> tokens and switch the model to byte fallback (lossless on any text)."""
+    model = tj["model"]
+    if kind == "bpe":
+        n = len(model["vocab"])
+        for i, t in enumerate(BYTE_TOKENS):
+            model["vocab"].setdefault(t, n + i)
+    else:
+        low = min((s for _, s in model["vocab"]), default=0.0) - 10.0
+        have = {p for p, _ in model["vocab"]}
+        model["vocab"] += [[t, low] for t in BYTE_TOKENS if t not in have]
+    model["byte_fallback"] = True
+    tj["decoder"] = {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+        {"type": "ByteFallback"}, {"type": "Fuse"},
+        {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+    return tj
+
+
+def _metaspace_parts(config: TrainConfig) -> tuple[Any, Any]:
+    """Llama-style ▁ handling: the normalizer always prepends one ▁ (the decoder strips exactly
+    that one), so leading spaces survive a round trip; words split at ▁."""
+    from tokenizers import Regex, normalizers, pre_tokenizers
+
+    steps = [pre_tokenizers.Split(Regex(METASPACE_WORDS), behavior="isolated")]
+    if config.split_digits:
+        steps.append(pre_tokenizers.Digits(individual_digits=True))
+    pt = steps[0] if len(steps) == 1 else pre_tokenizers.Sequence(steps)
+    norm = [n for n in (_normalizer(config.normalization),) if n is not None]
+    norm += [normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")]
+    return normalizers.Sequence(norm), pt
+
+
+def _tok_from_json(tj: dict) -> Any:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(json.dumps(tj, ensure_ascii=False))
+
+
+def _tj(tok: Any) -> dict:
+    return json.loads(tok.to_str())
+
+
+# ---------------------------------------------------------------------------------------
+# Trainers, one per algorithm: each returns {vocab_size: (tokenizer.json dict, extra files, checks)}
+# ---------------------------------------------------------------------------------------
+
+TrainOut = dict[int, tuple[dict, dict[str, bytes], dict[str, Any]]]
+
+
+def _train_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
+    tok = _train_bytelevel_bpe(prep.train_path, max(sizes), config, config.preset())
+    full = _tj(tok)
+    return {v: (_truncate_bpe(json.loads(json.dumps(full)), v), {}, {}) for v in sizes}
+
+
+def _train_char_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
+    max_chars = config.max_token_length or 3
+    cfg = config if config.normalization != "none" else _replace(config, normalization="nfkc")
+    # KL3M pass max_chars + 1 to tokenizers' trainer (its length counts the internal string).
+    tok = _train_bytelevel_bpe(prep.train_path, max(sizes), _replace(cfg, max_token_length=max_chars + 1),
+                               config.preset(), min_frequency=min(config.min_frequency, 1) if config.min_frequency else 0)
+    full = _tj(tok)
+    out = {}
+    for v in sizes:
+        tj = _truncate_bpe(json.loads(json.dumps(full)), v)
+        out[v] = (tj, {}, {"max_chars": max_chars})
+    return out
+
+
+def _train_bpe_metaspace(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
+    from tokenizers import Tokenizer, models
+
+    tok = Tokenizer(models.BPE(byte_fallback=True))
+    tok.normalizer, tok.pre_tokenizer = _metaspace_parts(config)
+    budget = max(sizes) - 256 - len(config.specials())
+    # Characters beyond half the budget fall back to bytes instead of crowding out merges.
+    tok.train([str(prep.train_path)], _bpe_trainer(max(sizes) - 256, config, config.specials(),
+                                                   byte_level=False, initial_alphabet=[],
+                                                   limit_alphabet=max(1, budget // 2)))
+    full = _tj(tok)
+    return {v: (_add_byte_fallback(_truncate_bpe(json.loads(json.dumps(full)), v - 256), "bpe"), {}, {})
+            for v in sizes}
+
+
+def _train_unigram(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
+    from tokenizers import Tokenizer, models, trainers
+
+    out = {}
+    specials = config.specials()
+    for v in sizes:
+        tok = Tokenizer(models.Unigram())
+        tok.normalizer, tok.pre_tokenizer = _metaspace_parts(config)
+        need = len(prep.chars) + 1 + len(specials) + 256
+        if v < need:
+            raise UsageError(f"vocab size {v} is below the alphabet of this corpus: unigram needs at least "
+                             f"{need} ({len(prep.chars) + 1} characters + {len(specials)} specials + 256 bytes)")
+        trainer = trainers.UnigramTrainer(vocab_size=v - 256, special_tokens=list(specials),
+                                          unk_token=specials[0] if specials else None, show_progress=False,
+                                          max_piece_length=config.max_token_length or 16)
+        tok.train([str(prep.train_path)], trainer)
+        out[v] = (_add_byte_fallback(_tj(tok), "unigram"), {}, {})
+    return out
+
+
+def _cont(ch: str, table: dict[str, str]) -> str:
+    """The private-use stand-in for a continuation character."""
+    got = table.get(ch)
+    if got is None:
+        o = ord(ch)
+        got = chr(_CONT_BMP + o) if o < 0xFFFE else chr(0x100000 + len([k for k in table if ord(k) >= 0xFFFE]))
+        table[ch] = got
+    return got
+
+
+def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
+    """WordPiece as tokenizers' own trainer builds it (BPE with a ## prefix), made deterministic.
+
+    tokenizers' WordPieceTrainer assigns ids to ##-tokens in hash-map order, so its output changes
+    from run to run (tokenizers#1794). Here continuation characters become private-use characters,
+    so plain (deterministic) BPE learns the same kind of vocabulary; ## is restored afterwards.
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    norm = _normalizer(config.normalization, normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False))
+    word_tok = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    if norm is not None:
+        word_tok.normalizer = norm
+    word_tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    with open(prep.train_path, encoding="utf-8") as f:
+        batch: list[str] = []
+        for line in f:
+            batch.append(line)
+            if len(batch) == 4096:
+                for e in _pretokenize_batch(word_tok, batch):
+                    counts.update(e)
+                batch = []
+        for e in _pretokenize_batch(word_tok, batch):
+            counts.update(e)
+    table: dict[str, str] = {}
+    unmap: dict[str, str] = {}
+
+    def mapped(word: str) -> str:
+        return word[0] + "".join(_cont(c, table) for c in word[1:])
+
+    words = {w: mapped(w) for w in counts}
+    for k, v in table.items():
+        unmap[v] = k
+    out = {}
+    specials = config.specials()
+    for v in sizes:
+        bpe = Tokenizer(models.BPE())
+        bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        trainer = trainers.BpeTrainer(vocab_size=v - len(specials), min_frequency=config.min_frequency,
+                                      show_progress=False, limit_alphabet=max(1, (v - len(specials)) // 2))
+        bpe.train_from_iterator(_repeat_words(words, counts), trainer)
+        learned = sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])
+        vocab = {s: i for i, s in enumerate(specials)}
+        for s, _ in learned:
+            plain = "".join(unmap.get(c, c) for c in s)
+            key = ("##" + plain) if s[0] in unmap else plain
+            vocab.setdefault(key, len(vocab))
+        tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]" if "[UNK]" in vocab else specials[0],
+                                         max_input_chars_per_word=100))
+        if norm is not None:
+            tok.normalizer = norm
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece(prefix="##")
+        tok.add_special_tokens([AddedToken(s, special=True) for s in specials])
+        out[v] = (_tj(tok), {}, {})
+    return out
+
+
+def _pretokenize_batch(tok: Any, lines: list[str]) -> Iterator[list[str]]:
+    """Words of each line after the tokenizer's normalizer and pre-tokenizer."""
+    for line in lines:
+        s = line.rstrip("\n")
+        if tok.normalizer is not None:
+            s = tok.normalizer.normalize_str(s)
+        yield [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(s)]
+
+
+def _repeat_words(words: dict[str, str], counts: Counter[str]) -> Iterator[list[str]]:
+    """Feed (word, count) pairs to a WhitespaceSplit trainer without materialising the corpus."""
+    batch: list[str] = []
+    for w in sorted(words):
+        batch.append(" ".join([words[w]] * counts[w]) if counts[w] < 1000 else
+                     " ".join([words[w]] * 1000))
+        rest = counts[w] - 1000
+        while rest > 0:
+            batch.append(" ".join([words[w]] * min(rest, 1000)))
+            rest -= 1000
+        if len(batch) >= 1000:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _train_spm(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
+    import sentencepiece as spm
+
+    from tokenizers_lab.spm_convert import spm_to_hf
+
+    model_type = {"spm-bpe": "bpe", "spm-unigram": "unigram", "spm-char": "char"}[config.algorithm]
+    norm = {"none": "identity", "nfc": "nfkc", "nfkc": "nfkc", "nfkc-lower": "nfkc_cf", "lower": "nmt_nfkc_cf"}
+    specials = config.specials()
+    out = {}
+    for v in sizes:
+        buf = io.BytesIO()
+        kwargs = dict(
+            input=str(prep.train_path), model_writer=buf, model_type=model_type, vocab_size=v,
+            character_coverage=config.character_coverage, byte_fallback=True, num_threads=config.threads or os.cpu_count() or 1,
+            minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False,
+            normalization_rule_name=norm[config.normalization], remove_extra_whitespaces=False,
+            split_digits=config.split_digits, max_sentence_length=1 << 16,
+            max_sentencepiece_length=config.max_token_length or 16, allow_whitespace_only_pieces=True,
+            unk_piece=specials[0] if specials else "<unk>", bos_piece=specials[1] if len(specials) > 1 else "<s>",
+            eos_piece=specials[2] if len(specials) > 2 else "</s>",
+            user_defined_symbols=list(specials[3:]), hard_vocab_limit=model_type != "char",
+        )
+        if model_type == "char":
+            kwargs.pop("max_sentencepiece_length")
+        try:
+            spm.SentencePieceTrainer.train(**kwargs)
+        except RuntimeError as e:
+            msg = str(e).splitlines()[0]
+            need = re.search(r"(\d+) vs (\d+)", msg)
+            if need and "required_chars" in msg:
+                raise UsageError(f"vocab size {v} is below the alphabet of this corpus: {config.algorithm} needs "
+                                 f"at least {need.group(2)} pieces at --character-coverage "
+                                 f"{config.character_coverage}") from None
+            if "Vocabulary size" in msg or "vocab_size" in msg:
+                raise UsageError(f"vocab size {v} does not fit this corpus for {config.algorithm}: "
+                                 f"{msg.split(']')[-1].strip()}") from None
+            raise LabError(f"sentencepiece failed: {msg}") from None
+        model = buf.getvalue()
+        tok = spm_to_hf(model)
+        sp = spm.SentencePieceProcessor(model_proto=model)
+        agree = sum(sp.encode(t) == tok.encode(t, add_special_tokens=False).ids for t in prep.heldout)
+        checks = {"hf_agreement": agree / len(prep.heldout) if prep.heldout else None}
+        out[v] = (_tj(tok), {"tokenizer.model": model}, checks)
+    return out
+
+
+def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
+    """SuperBPE (Liu et al. 2025): stage 1 = BPE with whitespace-aware pre-tokens up to transition t;
+    stage 2 = keep merging over stage-1 tokens with whitespace no longer a boundary.
+
+    Stock `tokenizers` cannot resume training from merges, so stage 2 maps every stage-1 token to
+    one code point and runs stock BpeTrainer over those symbol strings; its merges are mapped back
+    to byte-level strings and appended. The first t merges equal stage 1's by construction (checked).
+    """
+    import regex
+
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    stage2 = PATTERNS["superbpe-stage2"]
+    split2 = regex.compile(stage2)
+    out = {}
+    for v in sizes:
+        t = int(config.superbpe_transition * v) if config.superbpe_transition <= 1 else int(config.superbpe_transition)
+        t = max(min(t, v), 256 + len(config.specials()) + 1)
+        s1 = _tj(_train_bytelevel_bpe(prep.train_path, t, config, config.preset()))
+        vocab1: dict[str, int] = s1["model"]["vocab"]
+        merges1 = [m if isinstance(m, list) else m.split(" ", 1) for m in s1["model"]["merges"]]
+        id_to_str = {i: s for s, i in vocab1.items()}
+        # Count stage-2 pre-tokens (byte-level strings) of the training text.
+        counts: Counter[str] = Counter()
+        with open(prep.train_path, encoding="utf-8") as f:
+            for line in f:
+                pieces = [p for p in _split_isolated(split2, line) if p]
+                if config.superbpe_colon_rule:
+                    pieces = [q for p in pieces for q in _colon_split(p)]
+                counts.update(pieces)
+        # Encode each distinct pre-token with the stage-1 model alone.
+        enc = Tokenizer(models.BPE(vocab1, [tuple(m) for m in merges1]))
+        enc.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        distinct = sorted(counts)
+        words: dict[str, str] = {}
+        for i in range(0, len(distinct), 8192):
+            chunk = distinct[i:i + 8192]
+            for w, e in zip(chunk, enc.encode_batch(chunk, add_special_tokens=False)):
+                words[w] = "".join(chr(_SYM + x) for x in e.ids)
+        symbols = {c for s in words.values() for c in s}
+        n_new = v - len(vocab1)
+        extra_needed = max(0, n_new)
+        s2 = Tokenizer(models.BPE())
+        s2.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        vocab = dict(vocab1)
+        merges = [list(m) for m in merges1]
+        if extra_needed:
+            margin = extra_needed + max(64, extra_needed // 10)  # room for strings that map back to one token
+            trainer = trainers.BpeTrainer(vocab_size=len(symbols) + margin, min_frequency=config.min_frequency,
+                                          show_progress=False,
+                                          max_token_length=config.max_token_length or None)
+            s2.train_from_iterator(_repeat_words(words, counts), trainer)
+            for m in _tj(s2)["model"]["merges"]:
+                a, b = m.split(" ", 1) if isinstance(m, str) else m
+                sa = "".join(id_to_str[ord(c) - _SYM] for c in a)
+                sb = "".join(id_to_str[ord(c) - _SYM] for c in b)
+                if sa + sb not in vocab:
+                    if len(vocab) >= v:
+                        break
+                    vocab[sa + sb] = len(vocab)
+                merges.append([sa, sb])
+        tok = Tokenizer(models.BPE(vocab, [tuple(m) for m in merges]))
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(stage2), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        tok.decoder = decoders.ByteLevel()
+        if config.normalization != "none":
+            tok.normalizer = _normalizer(config.normalization)
+        from tokenizers import AddedToken
+
+        tok.add_special_tokens([AddedToken(s, special=True) for s in config.specials()])
+        tj = _tj(tok)
+        final_merges = [m if isinstance(m, list) else m.split(" ", 1) for m in tj["model"]["merges"]]
+        words_per_token = [(bytelevel_to_bytes(s) or b"").strip().count(b" ") + 1
+                           for s in vocab if s not in vocab1]
+        checks = {
+            "transition": t,
+            "stage1_merges": len(merges1),
+            "stage1_merges_preserved": final_merges[:len(merges1)] == merges1,
+            "stage2_merges": len(final_merges) - len(merges1),
+            "max_words_per_token": max(words_per_token, default=1),
+            "colon_rule": config.superbpe_colon_rule,
+        }
+        out[v] = (tj, {}, checks)
+    return out
+
+
+def _split_isolated(pattern: Any, text: str) -> list[str]:
+    """Split like tokenizers' Split(..., "isolated"): matches and the gaps between them."""
+    out, pos = [], 0
+    for m in pattern.finditer(text):
+        if m.start() > pos:
+            out.append(text[pos:m.start()])
+        if m.end() > m.start():
+            out.append(m.group())
+        pos = m.end()
+    if pos < len(text):
+        out.append(text[pos:])
+    return out
+
+
+def _colon_split(piece: str) -> list[str]:
+    """Cut a pre-token between ':' and a following space, so no token holds ': ' (SuperBPE rule)."""
+    if ": " not in piece:
+        return [piece]
+    parts = piece.split(": ")
+    return [parts[0] + ":"] + [" " + p + ":" for p in parts[1:-1]] + [" " + parts[-1]]
+
+
+TRAINERS: dict[str, Callable[[_Prepared, TrainConfig, Sequence[int]], TrainOut]] = {
+    "bpe": _train_bpe,
+    "bpe-metaspace": _train_bpe_metaspace,
+    "unigram": _train_unigram,
+    "wordpiece": _train_wordpiece,
+    "char-bpe": _train_char_bpe,
+    "spm-bpe": _train_spm,
+    "spm-unigram": _train_spm,
+    "spm-char": _train_spm,
+    "superbpe": _train_superbpe,
+}
+
+
+def _replace(config: TrainConfig, **kw: Any) -> TrainConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, **kw)
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------
+
+def _vocab_stats(view: HFView) -> dict[str, Any]:
+    lengths, spanning, byte_tokens = [], 0, 0
+    for i in range(view.vocab_size):
+        b = view.token_bytes(i)
+        if b is None:
+            continue
+        s = view.id_to_token(i) or ""
+        if s.startswith("<0x") and s.endswith(">") and len(s) == 6:
+            byte_tokens += 1
+        lengths.append(len(b))
+        if b" " in b.strip(b" ") or (b.startswith(b" ") and b" " in b[1:].rstrip(b" ")):
+            spanning += 1
+    return {
+        "mean_token_bytes": sum(lengths) / len(lengths) if lengths else 0.0,
+        "max_token_bytes": max(lengths, default=0),
+        "whitespace_spanning_tokens": spanning,
+        "byte_tokens": byte_tokens,
+    }
+
+
+def _roundtrip_ok(view: HFView, text: str, ids: list[int]) -> bool:
+    back = view.decode(ids)
+    if view.model_type == "wordpiece":
+        norm = view.tok.normalizer.normalize_str(text) if view.tok.normalizer else text
+        return "".join(back.split()) == "".join(norm.split())
+    return back == text
+
+
+def _evaluate(view: HFView, heldout: Sequence[str], parallel: ParallelCorpus | None, pivot: str) -> dict[str, Any]:
+    ids = view.encode_batch(heldout) if heldout else []
+    n_tokens = sum(len(x) for x in ids)
+    n_bytes = sum(len(t.encode("utf-8")) for t in heldout)
+    n_chars = sum(len(t) for t in heldout)
+    rt = sum(_roundtrip_ok(view, t, x) for t, x in zip(heldout, ids))
+    langs: list[LanguageRow] = []
+    if parallel is not None:
+        counts = {}
+        for lang in parallel.languages:
+            lines = parallel.lines[lang]
+            counts[lang] = (sum(len(x) for x in view.encode_batch(lines)), sum(len(s.encode("utf-8")) for s in lines))
+        base = counts.get(pivot, (0, 0))[0]
+        for lang, (tk, by) in sorted(counts.items()):
+            langs.append(LanguageRow(lang, tk, by, by / tk if tk else 0.0, tk / base if base else None))
+    return {
+        "heldout_tokens": n_tokens,
+        "heldout_bytes_per_token": n_bytes / n_tokens if n_tokens else 0.0,
+        "heldout_chars_per_token": n_chars / n_tokens if n_tokens else 0.0,
+        "roundtrip_rate": rt / len(heldout) if heldout else 1.0,
+        "languages": tuple(langs),
+    }
+
+
+def export_pattern(config: TrainConfig) -> str:
+    """The tiktoken pat_str equivalent to a byte-level algorithm's pre-tokenizer."""
+    if config.algorithm == "superbpe":
+        return PATTERNS["superbpe-stage2"]
+    return resolve_pattern("r50k" if config.preset() == "gpt2" else config.preset())[1]
+
+
+def tiktoken_export(tj: dict, specials: Sequence[str]) -> bytes:
+    """A byte-level BPE tokenizer.json as a tiktoken rank file (rank = id, specials excluded)."""
+    lines = []
+    for s, i in sorted(tj["model"]["vocab"].items(), key=lambda kv: kv[1]):
+        if s in specials:
+            continue
+        b = bytelevel_to_bytes(s)
+        if b is None:
+            raise LabError(f"token {s!r} is not byte-level; cannot export to tiktoken")
+        lines.append(base64.b64encode(b) + b" " + str(i).encode())
+    return b"\n".join(lines) + b"\n"
+
+
+def _tiktoken_agreement(rank_file: bytes, pattern: str, view: HFView, heldout: Sequence[str]) -> float | None:
+    import tiktoken
+
+    ranks = {base64.b64decode(t): int(r) for t, r in (ln.split() for ln in rank_file.splitlines() if ln)}
+    enc = tiktoken.Encoding(name="export", pat_str=pattern, mergeable_ranks=ranks, special_tokens={})
+    if not heldout:
+        return None
+    return sum(enc.encode_ordinary(t) == view.encode(t) for t in heldout) / len(heldout)
+
+
+# ---------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------
+
+def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
+    """Train one tokenizer per vocabulary size and measure each on held-out and parallel text."""
+    progress = progress or _no_progress
+    validate(config)
+    clock = Stopwatch()
+    algo = ALGORITHMS[config.algorithm]
+    timings: dict[str, float] = {}
+    parallel = None
+    if config.resolved_parallel():
+        parallel = load_parallel(list(config.resolved_parallel()), errors=config.errors)
+        if config.pivot not in parallel.lines:
+            raise unknown_name("pivot language", config.pivot, parallel.lines)
+    sizes = sorted(config.vocab_sizes)
+    with tempfile.TemporaryDirectory(prefix="tokenlab-train-") as tmp:
+        t0 = time.perf_counter()
+        prep = _prepare(config, Path(tmp), progress)
+        timings["read_seconds"] = time.perf_counter() - t0
+        progress(f"training {config.algorithm}", None)
+        t0 = time.perf_counter()
+        trained = TRAINERS[config.algorithm](prep, config, sizes)
+        timings["train_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results, artifacts = [], {}
+    sweep = len(sizes) > 1
+    for v in sizes:
+        tj, files, checks = trained[v]
+        text = json.dumps(tj, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+        prefix = f"v{v}/" if sweep else ""
+        artifacts[prefix + "tokenizer.json"] = text.encode("utf-8")
+        for name, data in files.items():
+            artifacts[prefix + name] = data
+        view = HFView(_tok_from_json(tj), f"{config.algorithm}-{v}", prefix + "tokenizer.json",
+                      hashlib.sha256(text.encode("utf-8")).hexdigest(), tj)
+        progress(f"evaluating vocab {v}", None)
+        ev = _evaluate(view, prep.heldout, parallel, config.pivot)
+        extra = dict(checks)
+        if config.export_tiktoken:
+            pattern = export_pattern(config)
+            rank_file = tiktoken_export(tj, config.specials())
+            artifacts[prefix + "tokenizer.tiktoken"] = rank_file
+            extra["tiktoken_pattern"] = pattern
+            extra["tiktoken_agreement"] = _tiktoken_agreement(rank_file, pattern, view, prep.heldout)
+        stats = _vocab_stats(view)
+        results.append(SizeResult(
+            vocab_size_requested=v, vocab_size=view.vocab_size, artifact=prefix + "tokenizer.json",
+            sha256=view.fingerprint, n_merges=len(tj["model"].get("merges", []) or []),
+            n_special=len(view.special_tokens), extra=extra, **stats, **ev))
+    timings["evaluate_seconds"] = time.perf_counter() - t0
+    inputs = [c.input_ref() for c in prep.corpora]
+    if parallel is not None:
+        inputs.append(parallel.input_ref())
+    corpus_sig = "+".join(f"{display_name(c.spec)}@{c.sha256[:7]}" for c in prep.corpora)
+    sig = [("algo", config.algorithm), ("vocab", ",".join(map(str, sizes))), ("corpus", corpus_sig)]
+    import sentencepiece
+    import tokenizers
+
+    engine = f"{algo.engine} {tokenizers.__version__ if algo.engine == 'tokenizers' else sentencepiece.__version__}"
+    return TrainReport(
+        provenance=make_provenance("train", config, inputs, config.seed, sig),
+        algorithm=config.algorithm, engine=engine, corpus=prep.summary, results=tuple(results),
+        definitions=DEFINITIONS, run=clock.info({"tokenizers": tokenizers.__version__,
+                                                 "sentencepiece": sentencepiece.__version__}),
+        timings=timings, artifacts=artifacts,
+    )
+
+
+def output_names(config: TrainConfig) -> list[str]:
+    """Files `run` + the writer will create (checked for clashes before any work)."""
+    names = ["train.json", "train.md"]
+    sizes = sorted(config.vocab_sizes)
+    prefixes = [f"v{v}/" for v in sizes] if len(sizes) > 1 else [""]
+    for p in prefixes:
+        names.append(p + "tokenizer.json")
+        if ALGORITHMS.get(config.algorithm, ALGORITHMS["bpe"]).engine == "sentencepiece":
+            names.append(p + "tokenizer.model")
+        if config.export_tiktoken:
+            names.append(p + "tokenizer.tiktoken")
+    return names
+
+
+def iter_inputs(report: TrainReport) -> Iterable[InputRef]:
+    """Inputs named in a report's provenance."""
+    return report.provenance.inputs
