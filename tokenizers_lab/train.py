@@ -221,7 +221,8 @@ DEFINITIONS = {
                "divided by the pivot language's sum",
     "heldout": "every Nth record (N = heldout_every, offset = seed mod N) up to heldout_max_bytes; "
                "never used for training",
-    "whitespace_spanning_tokens": "tokens whose bytes contain a space strictly inside (superwords)",
+    "whitespace_spanning_tokens": "tokens with a space strictly inside once leading and trailing spaces are "
+                                  "trimmed (superwords; indentation runs do not count)",
     "vocab_size": "ids in the vocabulary, special and byte-fallback tokens included",
 }
 
@@ -782,7 +783,7 @@ def _vocab_stats(view: HFView) -> dict[str, Any]:
         if s.startswith("<0x") and s.endswith(">") and len(s) == 6:
             byte_tokens += 1
         lengths.append(len(b))
-        if b" " in b.strip(b" ") or (b.startswith(b" ") and b" " in b[1:].rstrip(b" ")):
+        if b" " in b.strip(b" "):  # whitespace strictly inside: the token bridges two words
             spanning += 1
     return {
         "mean_token_bytes": sum(lengths) / len(lengths) if lengths else 0.0,

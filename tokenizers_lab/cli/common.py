@@ -1,0 +1,127 @@
+"""Shared CLI plumbing: the one place that maps LabError to `error: ...` + exit code, output
+emission (text/json/md), and progress on stderr."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from tokenizers_lab.errors import EXIT_DATA, LabError
+from tokenizers_lab.report import dumps, write_outputs
+
+F = TypeVar("F", bound=Callable[..., Any])
+stderr = Console(stderr=True, highlight=False)
+
+
+class Format(str, Enum):
+    """What stdout carries."""
+
+    text = "text"
+    json = "json"
+    md = "md"
+
+
+OUT_HELP = "Folder for <cmd>.json, <cmd>.md and artifacts."
+FORCE_HELP = "Overwrite existing outputs."
+QUIET_HELP = "No progress or notes on stderr."
+FORMAT_HELP = "stdout: a text summary, the report JSON alone, or the Markdown report."
+SEED_HELP = "Seed for every random choice (held-out split, sampling)."
+
+
+def fail(message: str, code: int = EXIT_DATA) -> None:
+    """Print one error line on stderr and exit with the code."""
+    stderr.print(f"error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def lab_command(fn: F) -> F:
+    """Wrap a command so library errors become one stderr line and a documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LabError as e:
+            fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted; no output was written", 130)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except MemoryError:
+            fail("out of memory; sample the corpus (fewer or smaller inputs)", EXIT_DATA)
+        except Exception as e:  # the CLI edge: never a traceback unless asked for
+            if os.environ.get("TOKENLAB_DEBUG"):
+                raise
+            fail(f"internal error ({type(e).__name__}): {e}. Set TOKENLAB_DEBUG=1 for a traceback.", EXIT_DATA)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _quiet_broken_pipe() -> None:
+    # stdout closed early (`| head`): point it at devnull so the interpreter's flush is silent.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(0)
+
+
+def make_progress(quiet: bool) -> Callable[[str, float | None], None]:
+    """A progress callback for the library: a status line on stderr, only on a TTY."""
+    if quiet or not sys.stderr.isatty():
+        return lambda stage, fraction: None
+
+    def progress(stage: str, fraction: float | None) -> None:
+        pct = f" {fraction:.0%}" if fraction is not None else ""
+        stderr.print(f"[dim]… {stage}{pct}[/dim]")
+
+    return progress
+
+
+def emit(report: Any, command: str, fmt: Format, out: Path | None, force: bool,
+         summary: Callable[[Any], str]) -> None:
+    """Write report (+ its artifacts) atomically to `out`, then print stdout in the chosen format."""
+    text_json = dumps(report)
+    md = report.to_markdown()
+    if out is not None:
+        files: dict[str, bytes | str] = dict(getattr(report, "artifacts", {}) or {})
+        files[f"{command}.json"] = text_json
+        files[f"{command}.md"] = md
+        write_outputs(out, files, force)
+    try:
+        if fmt is Format.json:
+            sys.stdout.write(text_json)
+        elif fmt is Format.md:
+            sys.stdout.write(md)
+        else:
+            sys.stdout.write(summary(report))
+            if out is not None:
+                sys.stdout.write(f"wrote {out}/{command}.json and {out}/{command}.md\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+
+
+def parse_sizes(value: str) -> tuple[int, ...]:
+    """'8000,16000' or '8k,16k' -> (8000, 16000)."""
+    sizes = []
+    for part in value.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        mult = 1000 if part.endswith("k") else 1
+        try:
+            sizes.append(int(float(part.rstrip("k")) * mult))
+        except ValueError:
+            raise typer.BadParameter(f"{part!r} is not a vocabulary size") from None
+    if not sizes:
+        raise typer.BadParameter("no vocabulary size given")
+    return tuple(sizes)

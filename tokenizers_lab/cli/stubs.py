@@ -1,0 +1,32 @@
+"""Subcommands whose issues have not landed yet: a clear error, never fake output."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from tokenizers_lab.cli.common import lab_command
+from tokenizers_lab.errors import NotImplementedYet
+
+
+def _not_yet(name: str, what: str) -> None:
+    raise NotImplementedYet(f"`tokenlab {name}` ({what}) is not implemented yet")
+
+
+@lab_command
+def audit(args: Optional[list[str]] = typer.Argument(None)) -> None:
+    """Measure tokenizers side by side (not implemented yet)."""
+    _not_yet("audit", "token premiums, %Lang/%Pure, CharBench-style probes")
+
+
+@lab_command
+def invert(args: Optional[list[str]] = typer.Argument(None)) -> None:
+    """Infer a BPE tokenizer's training-data mixture (not implemented yet)."""
+    _not_yet("invert", "data mixture inference by linear programming")
+
+
+@lab_command
+def transplant(args: Optional[list[str]] = typer.Argument(None)) -> None:
+    """Move a pretrained model onto a new tokenizer (not implemented yet)."""
+    _not_yet("transplant", "embedding transplant onto a new tokenizer")

@@ -1,0 +1,72 @@
+"""`tokenlab train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from tokenizers_lab import train as lib
+from tokenizers_lab.cli.common import (
+    FORCE_HELP, FORMAT_HELP, OUT_HELP, QUIET_HELP, SEED_HELP, Format, emit, lab_command, make_progress,
+    parse_sizes,
+)
+from tokenizers_lab.report import check_outputs, md_table
+
+
+def summary(report: lib.TrainReport) -> str:
+    """Plain-text summary for --format text."""
+    rows = [(r.vocab_size, r.heldout_bytes_per_token, r.roundtrip_rate, r.whitespace_spanning_tokens)
+            for r in report.results]
+    return f"{report.provenance.signature}\n" + md_table(
+        ["vocab", "held-out bytes/token", "round-trip", "superword tokens"], rows) + "\n"
+
+
+@lab_command
+def train(
+    corpus: Optional[list[str]] = typer.Argument(None, help="Corpora (files, folders, globs, -, hf:NAME, "
+                                                 "embedded:NAME). Default: the embedded corpora."),
+    algorithm: str = typer.Option("bpe", "--algorithm", "-a", help=f"One of: {', '.join(lib.ALGORITHMS)}."),
+    vocab_size: str = typer.Option("8000", "--vocab-size", "-v", help="Size, or a comma list for a sweep (8k,16k)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    min_frequency: int = typer.Option(2, help="Minimum pair frequency to merge."),
+    special: Optional[list[str]] = typer.Option(None, "--special", help="Special token (repeatable); "
+                                                "default per algorithm."),
+    pretokenizer: Optional[str] = typer.Option(None, "--pretokenizer", help="Byte-level regex preset "
+                                               "(gpt2, cl100k, o200k, llama3, qwen, superbpe-stage1) or a regex."),
+    split_digits: bool = typer.Option(False, "--split-digits", help="Split digits one by one."),
+    normalization: str = typer.Option("none", help=f"One of: {', '.join(lib.NORMALIZATIONS)}."),
+    max_token_length: Optional[int] = typer.Option(None, help="Longest token, in characters."),
+    character_coverage: float = typer.Option(0.9995, help="SentencePiece character coverage."),
+    superbpe_transition: float = typer.Option(0.9, help="SuperBPE transition t: a fraction of the vocab or a size."),
+    export: Optional[str] = typer.Option(None, "--export", help="Also export: tiktoken."),
+    parallel: Optional[list[str]] = typer.Option(None, "--parallel", help="Parallel corpus folder for per-language "
+                                                 "compression and premiums (repeatable)."),
+    pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
+    heldout_every: int = typer.Option(100, help="Hold out every Nth record for evaluation."),
+    errors: str = typer.Option("strict", "--errors", help="Invalid UTF-8: strict (refuse) or replace."),
+    field: str = typer.Option("text", help="JSONL field holding the text."),
+    column: str = typer.Option("text", help="Parquet/CSV/datasets column holding the text."),
+    fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
+    seed: int = typer.Option(13, help=SEED_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Train tokenizers from corpora (one per vocabulary size) and write tokenizer.json + a report."""
+    if export not in (None, "tiktoken"):
+        raise typer.BadParameter(f"unknown export format {export!r} (choices: tiktoken)", param_hint="--export")
+    config = lib.TrainConfig(
+        corpora=tuple(corpus or ()), algorithm=algorithm, vocab_sizes=parse_sizes(vocab_size),
+        min_frequency=min_frequency, special_tokens=tuple(special) if special else None,
+        pretokenizer=pretokenizer, split_digits=split_digits, normalization=normalization,
+        max_token_length=max_token_length, character_coverage=character_coverage,
+        superbpe_transition=superbpe_transition, export_tiktoken=export == "tiktoken",
+        parallel=tuple(parallel or ()), pivot=pivot, heldout_every=heldout_every, errors=errors,
+        field=field, column=column, seed=seed,
+    )
+    lib.validate(config)
+    if out is not None:
+        check_outputs(out, lib.output_names(config), force)
+    report = lib.run(config, progress=make_progress(quiet))
+    emit(report, "train", fmt, out, force, summary)
