@@ -1,0 +1,47 @@
+"""Shared fixtures: the third-party data folder (skipped cleanly when absent), a CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden files")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """../shared/data, or skip with the reason."""
+    if not (SHARED / "MANIFEST.md").exists():
+        pytest.skip(f"third-party data not found at {SHARED} (set TOKENLAB_SHARED_DATA)")
+    return SHARED
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """A few hundred lines of mixed text written by the test."""
+    lines = []
+    for i in range(300):
+        lines.append(f"Line {i}: the quick brown fox jumps over {i % 7} lazy dogs near the river bank.")
+        lines.append(f"Zeile {i}: Über den Fluss fährt eine Fähre, Größe {i * 3} Meter.")
+        lines.append(f"def f{i}(x):  return x * {i} + 1  # comment")
+    p = tmp_path / "small.txt"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p

@@ -1,0 +1,149 @@
+"""Corpus streaming: formats, fingerprints, invalid UTF-8, parallel folders, embedded corpora."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tokenizers_lab.corpus import Corpus, embedded_names, embedded_path, load_parallel
+from tokenizers_lab.errors import InputError, UsageError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _read(spec, **kw):
+    c = Corpus(str(spec), **kw)
+    return list(c), c
+
+
+def test_text_file_lines_and_sha256(tmp_path):
+    data = "alpha\r\nbeta\n\ngamma".encode()
+    p = tmp_path / "a.txt"
+    p.write_bytes(data)
+    lines, c = _read(p)
+    assert lines == ["alpha", "beta", "", "gamma"]
+    assert c.sha256 == hashlib.sha256(data).hexdigest()
+    assert c.stats.bytes == len(data) and c.stats.records == 4
+
+
+def test_gzip_hashes_decompressed_content(tmp_path):
+    p = tmp_path / "a.txt.gz"
+    p.write_bytes(gzip.compress(b"x\ny\n"))
+    lines, c = _read(p)
+    assert lines == ["x", "y"] and c.sha256 == hashlib.sha256(b"x\ny\n").hexdigest()
+
+
+def test_truncated_gzip_is_an_input_error(tmp_path):
+    p = tmp_path / "a.txt.gz"
+    p.write_bytes(gzip.compress(b"x\n" * 1000)[:-20])
+    with pytest.raises(InputError, match="truncated|corrupt|cannot read"):
+        _read(p)
+
+
+def test_jsonl_field_and_missing_field(tmp_path):
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"text": "one\\ntwo"}\n{"text": "three", "id": 2}\n', encoding="utf-8")
+    assert _read(p)[0] == ["one\ntwo", "three"]
+    q = tmp_path / "e.jsonl"
+    q.write_text('{"body": "x"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="no field 'text'"):
+        _read(q)
+    assert _read(q, field_name="body")[0] == ["x"]
+
+
+def test_parquet_and_csv_columns(tmp_path):
+    import pandas as pd
+
+    df = pd.DataFrame({"text": ["a b", "c"], "n": [1, 2]})
+    df.to_parquet(tmp_path / "t.parquet")
+    df.to_csv(tmp_path / "t.csv", index=False)
+    assert _read(tmp_path / "t.parquet")[0] == ["a b", "c"]
+    assert _read(tmp_path / "t.csv")[0] == ["a b", "c"]
+    with pytest.raises(InputError, match="no column 'body'"):
+        _read(tmp_path / "t.parquet", column="body")
+
+
+def test_datasets_saved_to_disk(tmp_path):
+    import datasets
+
+    datasets.Dataset.from_dict({"text": ["hello", "world"]}).save_to_disk(str(tmp_path / "ds"))
+    assert _read(tmp_path / "ds")[0] == ["hello", "world"]
+
+
+def test_folder_and_glob_are_sorted(tmp_path):
+    (tmp_path / "b.txt").write_text("B\n")
+    (tmp_path / "a.txt").write_text("A\n")
+    assert _read(tmp_path)[0] == ["A", "B"]
+    assert _read(str(tmp_path / "*.txt"))[0] == ["A", "B"]
+    with pytest.raises(InputError, match="matches no file"):
+        _read(str(tmp_path / "*.nope"))
+
+
+def test_invalid_utf8_strict_names_the_line_and_replace_counts(tmp_path):
+    p = tmp_path / "bad.txt"
+    p.write_bytes(b"ok\nbad \xff\xfe here\nok\n")
+    with pytest.raises(InputError, match=r"invalid UTF-8 .* \(line 2\)"):
+        _read(p)
+    lines, c = _read(p, errors="replace")
+    assert lines[1] == "bad \ufffd\ufffd here" and c.stats.invalid_utf8 == 2
+    with pytest.raises(UsageError):
+        Corpus(str(p), errors="ignore")
+
+
+def test_missing_corpus():
+    with pytest.raises(InputError, match="not found"):
+        Corpus("/nonexistent/x.txt")
+
+
+def test_stdin_corpus():
+    code = "from tokenizers_lab.corpus import Corpus; c=Corpus('-'); print(list(c), c.stats.bytes)"
+    res = subprocess.run([sys.executable, "-c", code], input=b"a\nb\n", capture_output=True, check=True)
+    assert res.stdout.decode().strip() == "['a', 'b'] 4"
+
+
+def test_embedded_corpora_match_manifest():
+    assert {"parallel", "code", "domain"} <= set(embedded_names())
+    res = subprocess.run([sys.executable, str(REPO / "tests" / "manifest_tool.py"), "--check"])
+    assert res.returncode == 0, "corpora/MANIFEST.json is stale: run python tests/manifest_tool.py"
+
+
+def test_embedded_parallel_has_12_languages_8_scripts_100_lines():
+    par = load_parallel(["embedded:parallel"])
+    assert len(par.languages) >= 12 and par.n_lines >= 100
+    scripts = {lang.split("_")[1] for lang in par.languages}
+    assert len(scripts) >= 8
+    code_exts = {p.suffix for p in embedded_path("code").iterdir()}
+    assert len(code_exts) >= 4
+
+
+def test_parallel_misaligned_and_missing_language(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "eng_Latn.txt").write_text("1\n2\n")
+    (a / "deu_Latn.txt").write_text("1\n")
+    with pytest.raises(InputError, match="misaligned"):
+        load_parallel([str(a)])
+    (a / "deu_Latn.txt").write_text("1\n2\n")
+    (b / "eng_Latn.txt").write_text("3\n")
+    with pytest.raises(InputError, match="languages differ"):
+        load_parallel([str(a), str(b)])
+
+
+def test_flores_dev_then_devtest_concatenate(shared):
+    par = load_parallel([str(shared / "flores200/core_dev"), str(shared / "flores200/core_devtest")])
+    assert par.n_lines == 997 + 1012
+    assert len(par.languages) == 14
+    first_devtest = (shared / "flores200/core_devtest/eng_Latn.devtest").read_text("utf-8").splitlines()[0]
+    assert par.lines["eng_Latn"][997] == first_devtest
+
+
+def test_input_ref_is_relative_or_named(tmp_path):
+    c = Corpus("embedded:code")
+    list(c)
+    ref = c.input_ref()
+    assert ref.name == "embedded:code" and len(ref.sha256) == 64 and ref.bytes > 1000
