@@ -278,6 +278,7 @@ class _Prepared:
     corpora: list[Corpus]
     summary: CorpusSummary
     chars: set[str]
+    char_counts: Counter[str]
 
 
 def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepared:
@@ -289,7 +290,8 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
     held_bytes = 0
     n = n_train = 0
     chars: set[str] = set()
-    want_chars = config.algorithm in ("wordpiece", "unigram")
+    char_counts: Counter[str] = Counter()
+    want_chars = config.algorithm in ("unigram", "bpe-metaspace")
     path = workdir / "train.txt"
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         for c in corpora:
@@ -305,7 +307,7 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
                     out.write("\n")
                     n_train += 1
                     if want_chars:
-                        chars.update(rec)
+                        char_counts.update(rec)
                 n += 1
     if n_train == 0:
         raise InputError(f"corpus {', '.join(config.resolved_corpora())} is empty (no non-blank text)")
@@ -315,7 +317,8 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
         invalid_utf8=sum(c.stats.invalid_utf8 for c in corpora),
         train_records=n_train, heldout_records=len(heldout), heldout_bytes=held_bytes,
     )
-    return _Prepared(path, heldout, corpora, summary, chars)
+    chars = set(char_counts)
+    return _Prepared(path, heldout, corpora, summary, chars, char_counts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -471,9 +474,12 @@ def _train_bpe_metaspace(prep: _Prepared, config: TrainConfig, sizes: Sequence[i
     tok.normalizer, tok.pre_tokenizer = _metaspace_parts(config)
     budget = max(sizes) - 256 - len(config.specials())
     # Characters beyond half the budget fall back to bytes instead of crowding out merges.
+    counts = Counter(prep.char_counts)
+    counts["\u2581"] += counts.pop(" ", 0) + prep.summary.train_records  # spaces + the prepended ▁
+    alphabet = _top_chars(counts, budget // 2)
     tok.train([str(prep.train_path)], _bpe_trainer(max(sizes) - 256, config, config.specials(),
-                                                   byte_level=False, initial_alphabet=[],
-                                                   limit_alphabet=max(1, budget // 2)))
+                                                   byte_level=False, initial_alphabet=alphabet,
+                                                   limit_alphabet=len(alphabet)))
     full = _tj(tok)
     return {v: (_add_byte_fallback(_truncate_bpe(json.loads(json.dumps(full)), v - 256), "bpe"), {}, {})
             for v in sizes}
@@ -495,8 +501,31 @@ def _train_unigram(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -
                                           unk_token=specials[0] if specials else None, show_progress=False,
                                           max_piece_length=config.max_token_length or 16)
         tok.train([str(prep.train_path)], trainer)
-        out[v] = (_add_byte_fallback(_tj(tok), "unigram"), {}, {})
+        tj = _tj(tok)
+        # tokenizers' EM sums in parallel, so scores can differ in the last bit between runs.
+        # Equal scores are then ordered by piece, so ids do not depend on the trainer's tie order.
+        n_sp = len(specials)
+        pieces = [[p, round(sc, 9)] for p, sc in tj["model"]["vocab"]]
+        _fix_required_chars(pieces, n_sp)
+        tj["model"]["vocab"] = pieces[:n_sp] + sorted(pieces[n_sp:], key=lambda ps: (-ps[1], ps[0]))
+        out[v] = (_add_byte_fallback(tj, "unigram"), {}, {})
     return out
+
+
+def _fix_required_chars(pieces: list[list], first: int) -> None:
+    """tokenizers' UnigramTrainer appends the characters it must keep at the bottom of the
+    vocabulary with synthetic, decreasing scores in hash-set order, so ids change from run to run.
+    The maximal tail of single-character pieces keeps its multiset of scores, handed out in
+    code-point order: the same corpus then always yields the same ids."""
+    end = len(pieces)
+    i = end
+    while i > first and len(pieces[i - 1][0]) == 1:
+        i -= 1
+    if end - i < 2:
+        return
+    scores = sorted((sc for _, sc in pieces[i:end]), reverse=True)
+    chars = sorted(p for p, _ in pieces[i:end])
+    pieces[i:end] = [[c, sc] for c, sc in zip(chars, scores)]
 
 
 def _cont(ch: str, table: dict[str, str]) -> str:
@@ -544,13 +573,19 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
     words = {w: mapped(w) for w in counts}
     for k, v in table.items():
         unmap[v] = k
+    char_counts: Counter[str] = Counter()
+    for w, m in words.items():
+        for c in m:
+            char_counts[c] += counts[w]
     out = {}
     specials = config.specials()
     for v in sizes:
         bpe = Tokenizer(models.BPE())
         bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        alphabet = _top_chars(char_counts, (v - len(specials)) // 2)
         trainer = trainers.BpeTrainer(vocab_size=v - len(specials), min_frequency=config.min_frequency,
-                                      show_progress=False, limit_alphabet=max(1, (v - len(specials)) // 2))
+                                      show_progress=False, initial_alphabet=alphabet,
+                                      limit_alphabet=len(alphabet))
         bpe.train_from_iterator(_repeat_words(words, counts), trainer)
         learned = sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])
         vocab = {s: i for i, s in enumerate(specials)}
@@ -632,13 +667,29 @@ def _train_spm(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> Tr
                 raise UsageError(f"vocab size {v} does not fit this corpus for {config.algorithm}: "
                                  f"{msg.split(']')[-1].strip()}") from None
             raise LabError(f"sentencepiece failed: {msg}") from None
-        model = buf.getvalue()
+        model = _stable_spm(buf.getvalue())
         tok = spm_to_hf(model)
         sp = spm.SentencePieceProcessor(model_proto=model)
         agree = sum(sp.encode(t) == tok.encode(t, add_special_tokens=False).ids for t in prep.heldout)
         checks = {"hf_agreement": agree / len(prep.heldout) if prep.heldout else None}
         out[v] = (_tj(tok), {"tokenizer.model": model}, checks)
     return out
+
+
+def _stable_spm(model: bytes) -> bytes:
+    """Drop the temporary input path sentencepiece records, so same input -> same bytes."""
+    from tokenizers_lab.tokenizer import load_spm_proto
+
+    proto = load_spm_proto(model)
+    del proto.trainer_spec.input[:]
+    proto.trainer_spec.input.append("train.txt")
+    return proto.SerializeToString(deterministic=True)
+
+
+def _top_chars(counts: Counter[str], k: int) -> list[str]:
+    """The k most frequent characters, ties broken by code point (tokenizers' limit_alphabet breaks
+    ties in hash-map order, which makes its output vary from run to run)."""
+    return [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:max(1, k)]]
 
 
 def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:

@@ -1,0 +1,179 @@
+"""`train`: every algorithm's artifact loads in stock libraries, round-trips, is deterministic."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+import pytest
+from tokenizers import Tokenizer
+
+from tokenizers_lab import train
+from tokenizers_lab.corpus import Corpus
+from tokenizers_lab.errors import InputError, UsageError
+from tokenizers_lab.tokenizer import bytelevel_to_bytes
+
+LOSSLESS = {"bpe", "bpe-metaspace", "unigram", "spm-bpe", "spm-unigram", "spm-char", "superbpe"}
+VOCAB = {"spm-char": 2500}  # a character model is capped by the alphabet
+
+
+def _lines():
+    return [ln for spec in train.EMBEDDED_DEFAULT for ln in Corpus(spec) if ln.strip()]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """Each algorithm trained twice on the embedded corpora (same seed)."""
+    out = {}
+    for algo in train.ALGORITHMS:
+        cfg = train.TrainConfig(algorithm=algo, vocab_sizes=(VOCAB.get(algo, 3000),))
+        out[algo] = (train.run(cfg), train.run(cfg))
+    return out
+
+
+@pytest.mark.parametrize("algo", list(train.ALGORITHMS))
+def test_artifact_loads_in_stock_library_and_round_trips(trained, algo):
+    rep, _ = trained[algo]
+    tok = Tokenizer.from_str(rep.artifacts["tokenizer.json"].decode("utf-8"))
+    r = rep.results[0]
+    assert r.vocab_size == tok.get_vocab_size(with_added_tokens=True)
+    assert r.vocab_size <= r.vocab_size_requested
+    if algo != "spm-char":
+        assert r.vocab_size == r.vocab_size_requested
+    lines = _lines()
+    encs = tok.encode_batch(lines, add_special_tokens=False)
+    if algo in LOSSLESS:
+        bad = [ln for ln, e in zip(lines, encs) if tok.decode(e.ids) != ln]
+        assert not bad, f"{len(bad)} lines do not round-trip, e.g. {bad[0]!r}"
+        assert r.roundtrip_rate == 1.0
+    elif algo == "char-bpe":  # KL3M recipe normalises with NFKC: lossless up to NFKC
+        bad = [ln for ln, e in zip(lines, encs) if tok.decode(e.ids) != unicodedata.normalize("NFKC", ln)]
+        assert not bad, bad[:1]
+    else:  # WordPiece: lossy on whitespace; in-vocabulary words come back
+        e = tok.encode("the river and the road", add_special_tokens=False)
+        assert tok.decode(e.ids) == "the river and the road"
+        assert "[UNK]" not in e.tokens
+    assert r.heldout_bytes_per_token > 1.0
+    assert {lr.language for lr in r.languages} >= {"eng_Latn", "zho_Hans", "amh_Ethi"}
+    assert next(lr.premium for lr in r.languages if lr.language == "eng_Latn") == 1.0
+
+
+@pytest.mark.parametrize("algo", list(train.ALGORITHMS))
+def test_same_seed_gives_byte_identical_artifacts(trained, algo):
+    a, b = trained[algo]
+    assert a.artifacts.keys() == b.artifacts.keys()
+    for name in a.artifacts:
+        assert a.artifacts[name] == b.artifacts[name], f"{algo}: {name} differs between runs"
+
+
+def test_spm_models_are_written_and_agree_with_the_conversion(trained):
+    import sentencepiece as spm
+
+    for algo in ("spm-bpe", "spm-unigram", "spm-char"):
+        rep, _ = trained[algo]
+        sp = spm.SentencePieceProcessor(model_proto=rep.artifacts["tokenizer.model"])
+        tok = Tokenizer.from_str(rep.artifacts["tokenizer.json"].decode())
+        lines = _lines()
+        same = sum(sp.encode(x) == tok.encode(x, add_special_tokens=False).ids for x in lines)
+        assert same / len(lines) >= 0.99, algo
+        assert rep.results[0].extra["hf_agreement"] >= 0.99
+
+
+def test_bpe_sweep_truncation_equals_direct_training():
+    sweep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(800, 2000)))
+    direct = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(800,)))
+    assert json.loads(sweep.artifacts["v800/tokenizer.json"])["model"] == \
+        json.loads(direct.artifacts["tokenizer.json"])["model"]
+    sizes = [r.vocab_size for r in sweep.results]
+    assert sizes == [800, 2000]
+    # a larger vocabulary compresses better on every measure we report
+    assert sweep.results[1].heldout_bytes_per_token > sweep.results[0].heldout_bytes_per_token
+
+
+def test_superbpe_keeps_stage1_and_learns_superwords(trained):
+    rep, _ = trained["superbpe"]
+    r = rep.results[0]
+    assert r.extra["stage1_merges_preserved"] is True
+    assert r.extra["stage2_merges"] > 0 and r.whitespace_spanning_tokens > 0
+    tj = json.loads(rep.artifacts["tokenizer.json"])
+    # the first t merges are exactly a stage-1 BPE trained alone at vocab t
+    stage1 = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(r.extra["transition"],),
+                                         pretokenizer="superbpe-stage1"))
+    s1 = json.loads(stage1.artifacts["tokenizer.json"])["model"]["merges"]
+    assert tj["model"]["merges"][:len(s1)] == s1
+    spanning = [s for s in tj["model"]["vocab"] if b" " in (bytelevel_to_bytes(s) or b"").strip()]
+    assert spanning and not any(b": " in bytelevel_to_bytes(s) for s in spanning)  # colon rule
+    # superword tokens are reachable: their own text encodes back to them
+    tok = Tokenizer.from_str(rep.artifacts["tokenizer.json"].decode())
+    vocab = tj["model"]["vocab"]
+    reached = [s for s in spanning
+               if tok.encode(bytelevel_to_bytes(s).decode("utf-8", "replace"), add_special_tokens=False).ids
+               == [vocab[s]]]
+    assert len(reached) >= len(spanning) // 2, (len(reached), len(spanning))
+
+
+def test_tiktoken_export_matches_hf_ids():
+    import base64
+
+    import tiktoken
+
+    rep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(2000,), export_tiktoken=True))
+    assert rep.results[0].extra["tiktoken_agreement"] == 1.0
+    ranks = {base64.b64decode(a): int(b) for a, b in
+             (ln.split() for ln in rep.artifacts["tokenizer.tiktoken"].splitlines())}
+    enc = tiktoken.Encoding("t", pat_str=rep.results[0].extra["tiktoken_pattern"], mergeable_ranks=ranks,
+                            special_tokens={})
+    tok = Tokenizer.from_str(rep.artifacts["tokenizer.json"].decode())
+    for line in _lines()[:300]:
+        assert enc.encode_ordinary(line) == tok.encode(line, add_special_tokens=False).ids
+
+
+def test_options_reach_the_tokenizer(small_corpus):
+    rep = train.run(train.TrainConfig(corpora=(str(small_corpus),), algorithm="bpe", vocab_sizes=(600,),
+                                      split_digits=True, special_tokens=("<s>", "</s>", "<pad>"),
+                                      max_token_length=4, normalization="nfkc"))
+    tj = json.loads(rep.artifacts["tokenizer.json"])
+    assert [t["content"] for t in tj["added_tokens"]] == ["<s>", "</s>", "<pad>"]
+    assert tj["normalizer"]["type"] == "NFKC"
+    assert all(len(s) <= 4 for s in tj["model"]["vocab"] if s not in ("<s>", "</s>", "<pad>"))
+    tok = Tokenizer.from_str(rep.artifacts["tokenizer.json"].decode())
+    assert tok.encode("12345", add_special_tokens=False).tokens == ["1", "2", "3", "4", "5"]
+    assert rep.results[0].languages == ()  # no parallel corpus given
+
+
+def test_char_bpe_tokens_are_at_most_three_characters(trained):
+    rep, _ = trained["char-bpe"]
+    tj = json.loads(rep.artifacts["tokenizer.json"])
+    lengths = [len((bytelevel_to_bytes(s) or b"").decode("utf-8", "replace")) for s in tj["model"]["vocab"]
+               if not s.startswith("<|")]
+    assert max(lengths) <= 3
+
+
+def test_bad_inputs(tmp_path, small_corpus):
+    with pytest.raises(UsageError, match="did you mean 'bpe'"):
+        train.validate(train.TrainConfig(algorithm="bpee"))
+    with pytest.raises(UsageError, match="below the alphabet"):
+        train.validate(train.TrainConfig(algorithm="bpe", vocab_sizes=(100,)))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n   \n")
+    with pytest.raises(InputError, match="empty"):
+        train.run(train.TrainConfig(corpora=(str(empty),), vocab_sizes=(300,)))
+    with pytest.raises(UsageError, match="below the alphabet"):
+        train.run(train.TrainConfig(algorithm="spm-unigram", vocab_sizes=(300,)))
+    with pytest.raises(UsageError, match="below the alphabet"):
+        train.run(train.TrainConfig(algorithm="unigram", vocab_sizes=(300,)))
+    with pytest.raises(UsageError, match="byte-level"):
+        train.validate(train.TrainConfig(algorithm="wordpiece", export_tiktoken=True))
+    with pytest.raises(UsageError, match="pivot"):
+        train.run(train.TrainConfig(corpora=(str(small_corpus),), vocab_sizes=(300,),
+                                    parallel=("embedded:parallel",), pivot="xxx_Latn"))
+
+
+def test_report_provenance_and_markdown(trained):
+    rep, _ = trained["bpe"]
+    p = rep.provenance
+    assert p.signature.startswith("train|algo:bpe|vocab:3000|corpus:embedded:parallel@")
+    assert {i.name for i in p.inputs} >= {"embedded:parallel", "embedded:code", "embedded:domain"}
+    assert p.config["algorithm"] == "bpe" and p.seed == 13
+    md = rep.to_markdown()
+    assert p.signature in md and "| eng_Latn |" in md
