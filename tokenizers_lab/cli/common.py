@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from tokenizers_lab.errors import EXIT_DATA, LabError
+from tokenizers_lab.errors import EXIT_DATA, LabError, UsageError
 from tokenizers_lab.report import dumps, write_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -121,7 +121,7 @@ def parse_sizes(value: str) -> tuple[int, ...]:
         try:
             sizes.append(int(float(part.rstrip("k")) * mult))
         except ValueError:
-            raise typer.BadParameter(f"{part!r} is not a vocabulary size") from None
+            raise UsageError(f"--vocab-size: {part!r} is not a vocabulary size") from None
     if not sizes:
-        raise typer.BadParameter("no vocabulary size given")
+        raise UsageError("--vocab-size: no vocabulary size given")
     return tuple(sizes)

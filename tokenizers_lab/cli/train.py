@@ -12,6 +12,7 @@ from tokenizers_lab.cli.common import (
     FORCE_HELP, FORMAT_HELP, OUT_HELP, QUIET_HELP, SEED_HELP, Format, emit, lab_command, make_progress,
     parse_sizes,
 )
+from tokenizers_lab.errors import UsageError
 from tokenizers_lab.report import check_outputs, md_table
 
 
@@ -55,7 +56,7 @@ def train(
 ) -> None:
     """Train tokenizers from corpora (one per vocabulary size) and write tokenizer.json + a report."""
     if export not in (None, "tiktoken"):
-        raise typer.BadParameter(f"unknown export format {export!r} (choices: tiktoken)", param_hint="--export")
+        raise UsageError(f"unknown export format {export!r} (choices: tiktoken)")
     config = lib.TrainConfig(
         corpora=tuple(corpus or ()), algorithm=algorithm, vocab_sizes=parse_sizes(vocab_size),
         min_frequency=min_frequency, special_tokens=tuple(special) if special else None,
