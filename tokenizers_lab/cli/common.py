@@ -3,6 +3,7 @@ emission (text/json/md), and progress on stderr."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import sys
@@ -75,13 +76,20 @@ def _quiet_broken_pipe() -> None:
 
 
 def make_progress(quiet: bool) -> Callable[[str, float | None], None]:
-    """A progress callback for the library: a status line on stderr, only on a TTY."""
+    """A progress callback for the library: a rich bar/spinner on stderr, only on a TTY."""
     if quiet or not sys.stderr.isatty():
         return lambda stage, fraction: None
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                   console=stderr, transient=True)
+    task = bar.add_task("starting", total=None)
+    bar.start()
+    atexit.register(bar.stop)
 
     def progress(stage: str, fraction: float | None) -> None:
-        pct = f" {fraction:.0%}" if fraction is not None else ""
-        stderr.print(f"[dim]… {stage}{pct}[/dim]")
+        bar.update(task, description=stage, total=None if fraction is None else 1.0,
+                   completed=fraction or 0.0)
 
     return progress
 

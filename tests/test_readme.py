@@ -1,0 +1,52 @@
+"""README examples run as tests; .ci/run runs exactly README's test command."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from tokenizers_lab.cli import app
+
+from .conftest import SHARED
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text("utf-8")
+
+
+def _block(heading: str) -> str:
+    section = README.split(heading, 1)[1]
+    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+
+
+EXAMPLES = [ln for ln in _block("## Examples").splitlines() if ln.startswith("tokenlab ")]
+
+
+def test_ci_runs_readme_test_command():
+    setup = _block("## Set-up").splitlines()
+    test_cmd = setup[1].split("#")[0].strip()
+    assert "pytest" in test_cmd
+    assert test_cmd in (REPO / ".ci/run").read_text().splitlines()
+    assert setup[0].split("#")[0].strip() == "python -m pip install . && tokenlab demo"
+
+
+def test_one_example_per_implemented_subcommand():
+    assert {ln.split()[1] for ln in EXAMPLES} >= {"train", "audit"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("line", EXAMPLES, ids=[f"ex{i}" for i in range(len(EXAMPLES))])
+def test_readme_example_runs(line, runner, tmp_path):
+    command, _, comment = line.partition("#")
+    if "../shared/data" in command and not (SHARED / "MANIFEST.md").exists():
+        pytest.skip(f"example needs {SHARED}")
+    command = command.replace("../shared/data", str(SHARED)).replace("reports/", f"{tmp_path}/")
+    args = shlex.split(command)[1:]
+    expected = int(m.group(1)) if (m := re.search(r"exits (\d)", comment)) else 0
+    res = runner.invoke(app, args)
+    assert res.exit_code == expected, (line, res.stderr[-500:])
+    if expected == 0 and "--out" in args:
+        out = Path(args[args.index("--out") + 1])
+        assert (out / "train.json").exists()
