@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,7 @@ from tokenizers_lab.patterns import METASPACE_WORDS, PATTERNS, resolve_pattern
 from tokenizers_lab.report import (
     InputRef, Provenance, RunInfo, Stopwatch, make_provenance, md_provenance, md_table,
 )
-from tokenizers_lab.tokenizer import HFView, bytelevel_to_bytes
+from tokenizers_lab.tokenizer import THREADS, HFView, bytelevel_to_bytes
 
 Progress = Callable[[str, float | None], None]
 
@@ -705,33 +707,24 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     stage2 = PATTERNS["superbpe-stage2"]
-    split2 = regex.compile(stage2)
+    split2 = regex.compile(f"({stage2})")
     out = {}
     for v in sizes:
         t = int(config.superbpe_transition * v) if config.superbpe_transition <= 1 else int(config.superbpe_transition)
         t = max(min(t, v), 256 + len(config.specials()) + 1)
-        s1 = _tj(_train_bytelevel_bpe(prep.train_path, t, config, config.preset()))
+        # Stage-2 pre-token counting does not depend on stage 1: it runs while tokenizers trains
+        # stage 1 (which releases the GIL and leaves a core idle in its serial merge loop).
+        with ThreadPoolExecutor(1) as ex:
+            pending = ex.submit(_count_stage2, prep.train_path, split2, config.superbpe_colon_rule,
+                                _normalizer(config.normalization))
+            s1 = _tj(_train_bytelevel_bpe(prep.train_path, t, config, config.preset()))
+            counts = pending.result()
         vocab1: dict[str, int] = s1["model"]["vocab"]
         merges1 = [m if isinstance(m, list) else m.split(" ", 1) for m in s1["model"]["merges"]]
         id_to_str = {i: s for s, i in vocab1.items()}
-        # Count stage-2 pre-tokens (byte-level strings) of the training text.
-        counts: Counter[str] = Counter()
-        with open(prep.train_path, encoding="utf-8") as f:
-            for line in f:
-                pieces = [p for p in _split_isolated(split2, line) if p]
-                if config.superbpe_colon_rule:
-                    pieces = [q for p in pieces for q in _colon_split(p)]
-                counts.update(pieces)
-        # Encode each distinct pre-token with the stage-1 model alone.
-        enc = Tokenizer(models.BPE(vocab1, [tuple(m) for m in merges1]))
-        enc.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-        distinct = sorted(counts)
-        words: dict[str, str] = {}
-        for i in range(0, len(distinct), 8192):
-            chunk = distinct[i:i + 8192]
-            for w, e in zip(chunk, enc.encode_batch(chunk, add_special_tokens=False)):
-                words[w] = "".join(chr(_SYM + x) for x in e.ids)
-        symbols = {c for s in words.values() for c in s}
+        words = _stage1_symbols(sorted(counts), vocab1, merges1, set(config.specials()), counts,
+                                config.min_frequency)
+        symbols = set("".join(words.values())) - {" "}
         n_new = v - len(vocab1)
         extra_needed = max(0, n_new)
         s2 = Tokenizer(models.BPE())
@@ -743,7 +736,14 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
             trainer = trainers.BpeTrainer(vocab_size=len(symbols) + margin, min_frequency=config.min_frequency,
                                           show_progress=False,
                                           max_token_length=config.max_token_length or None)
-            s2.train_from_iterator(_repeat_words(words, counts), trainer)
+            # tokenizers reads a file faster (and in parallel) than a Python iterator.
+            stage2_file = prep.train_path.parent / "stage2.txt"
+            with open(stage2_file, "w", encoding="utf-8") as f:
+                for batch in _repeat_words(words, counts):
+                    f.write("\n".join(batch))
+                    f.write("\n")
+            s2.train([str(stage2_file)], trainer)
+            stage2_file.unlink()
             for m in _tj(s2)["model"]["merges"]:
                 a, b = m.split(" ", 1) if isinstance(m, str) else m
                 sa = "".join(id_to_str[ord(c) - _SYM] for c in a)
@@ -779,18 +779,68 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
     return out
 
 
-def _split_isolated(pattern: Any, text: str) -> list[str]:
-    """Split like tokenizers' Split(..., "isolated"): matches and the gaps between them."""
-    out, pos = [], 0
-    for m in pattern.finditer(text):
-        if m.start() > pos:
-            out.append(text[pos:m.start()])
-        if m.end() > m.start():
-            out.append(m.group())
-        pos = m.end()
-    if pos < len(text):
-        out.append(text[pos:])
-    return out
+def _count_stage2(path: Path, split2: Any, colon_rule: bool, normalizer: Any = None) -> Counter[str]:
+    """Stage-2 pre-tokens of every training line (tokenizers' Split "isolated": matches and the
+    gaps between them), counted."""
+    counts: Counter[str] = Counter()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if normalizer is not None:
+                line = normalizer.normalize_str(line)
+            parts = _colon_split(line) if colon_rule and ": " in line else (line,)
+            for part in parts:
+                counts.update(p for p in split2.split(part) if p)
+    return counts
+
+
+def _stage1_symbols(pieces: list[str], vocab1: dict[str, int], merges1: list[list[str]],
+                    specials: set[str], counts: Counter[str], min_frequency: int) -> dict[str, str]:
+    """Each stage-2 pre-token as a string of stage-1 symbols (one code point per stage-1 id).
+
+    Encoding uses tiktoken over the stage-1 ranks (id order = merge order, equal ids to tokenizers'
+    BPE; checked in tests) on all cores, with tokenizers' own BPE for the rare very long pieces
+    where tiktoken's merge loop is quadratic.
+    """
+    import numpy as np
+    import tiktoken
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    ranks = {bytelevel_to_bytes(s): i for s, i in vocab1.items() if s not in specials}
+    enc = tiktoken.Encoding(name="stage1", pat_str=r"(?s:.+)", mergeable_ranks=ranks, special_tokens={})
+    hf = Tokenizer(models.BPE(vocab1, [tuple(m) for m in merges1]))
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+
+    def encode(chunk: list[str]) -> list[list[int]]:
+        return [enc.encode_ordinary(p) if len(p) < 2048 else hf.encode(p, add_special_tokens=False).ids
+                for p in chunk]
+
+    step = max(1, (len(pieces) + THREADS - 1) // THREADS)
+    with ThreadPoolExecutor(THREADS) as ex:
+        parts = list(ex.map(encode, [pieces[i:i + step] for i in range(0, len(pieces), step)]))
+    ids = [x for part in parts for x in part]
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.uint32, count=int(lengths.sum()))
+    sym = flat + np.uint32(_SYM)
+    if min_frequency >= 2 and len(flat) > 1:
+        # A stage-1 bigram seen fewer than min_frequency times in the corpus can never be inside a
+        # stage-2 merge (any pair spanning it is at most that frequent), so words are cut there with
+        # a space: WhitespaceSplit drops the boundary and tokenizers indexes far fewer pairs.
+        weights = np.fromiter((counts[p] for p in pieces), dtype=np.int64, count=len(pieces))
+        word = np.repeat(np.arange(len(pieces)), lengths)
+        inside = np.flatnonzero(word[:-1] == word[1:])
+        keys = (flat[inside].astype(np.uint64) << np.uint64(32)) | flat[inside + 1].astype(np.uint64)
+        _, inverse = np.unique(keys, return_inverse=True)
+        totals = np.bincount(inverse, weights=weights[word[inside]])
+        cuts = inside[totals[inverse] < min_frequency] + 1
+        sym = np.insert(sym, cuts, np.uint32(0x20))
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        starts = starts + np.searchsorted(cuts, starts, side="left")
+        bounds = starts.tolist()
+    else:
+        bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
+    text = sym.astype("<u4").tobytes().decode("utf-32-le")
+    return {p: text[bounds[i]:bounds[i + 1]] for i, p in enumerate(pieces)}
 
 
 def _colon_split(piece: str) -> list[str]:
