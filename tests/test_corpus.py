@@ -147,3 +147,10 @@ def test_input_ref_is_relative_or_named(tmp_path):
     list(c)
     ref = c.input_ref()
     assert ref.name == "embedded:code" and len(ref.sha256) == 64 and ref.bytes > 1000
+
+
+def test_hub_corpus_fails_cleanly_offline(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="hub"):
+        list(Corpus("hf:nobody/no-such-dataset:default:train"))

@@ -177,3 +177,10 @@ def test_report_provenance_and_markdown(trained):
     assert p.config["algorithm"] == "bpe" and p.seed == 13
     md = rep.to_markdown()
     assert p.signature in md and "| eng_Latn |" in md
+
+
+def test_superbpe_boundary_pruning_is_exact(monkeypatch):
+    cfg = train.TrainConfig(algorithm="superbpe", vocab_sizes=(3000,), superbpe_transition=0.7)
+    pruned = train.run(cfg).artifacts["tokenizer.json"]
+    monkeypatch.setattr(train, "PRUNE_RARE_BOUNDARIES", False)
+    assert train.run(cfg).artifacts["tokenizer.json"] == pruned

@@ -129,6 +129,11 @@ class Corpus:
 
     # -- iteration ---------------------------------------------------------------------
     def __iter__(self) -> Iterator[str]:
+        for batch in self.iter_batches():
+            yield from batch
+
+    def iter_batches(self) -> Iterator[list[str]]:
+        """Records in lists (one per ~1 MB read), for consumers that work on batches."""
         for src in self._sources:
             self.stats.files.append(src)
             if src == "-":
@@ -140,7 +145,7 @@ class Corpus:
             else:
                 yield from self._iter_path(Path(src))
 
-    def _iter_path(self, path: Path) -> Iterator[str]:
+    def _iter_path(self, path: Path) -> Iterator[list[str]]:
         suffixes = [s.lower() for s in path.suffixes]
         gz = bool(suffixes) and suffixes[-1] == ".gz"
         kind = suffixes[-2] if gz and len(suffixes) > 1 else (suffixes[-1] if suffixes and not gz else "")
@@ -160,7 +165,7 @@ class Corpus:
         except EOFError:
             raise InputError(f"cannot read corpus {path}: truncated gzip") from None
 
-    def _iter_binary(self, f: io.BufferedIOBase, name: str) -> Iterator[str]:
+    def _iter_binary(self, f: io.BufferedIOBase, name: str) -> Iterator[list[str]]:
         mode = "strict" if self.errors == "strict" else "tokenlab-count"
         dec = codecs.getincrementaldecoder("utf-8")(mode)
         tail = ""
@@ -184,24 +189,32 @@ class Corpus:
             text = tail + text
             parts = text.split("\n")
             tail = parts.pop()
-            for line in parts:
-                self.stats.records += 1
-                yield line[:-1] if line.endswith("\r") else line
+            if "\r" in text:
+                parts = [p[:-1] if p.endswith("\r") else p for p in parts]
+            if parts:
+                self.stats.records += len(parts)
+                yield parts
             if final:
                 break
         if tail:
             self.stats.records += 1
-            yield tail
+            yield [tail]
 
-    def _iter_records(self, records: Iterator[str]) -> Iterator[str]:
+    def _iter_records(self, records: Iterator[str]) -> Iterator[list[str]]:
+        batch: list[str] = []
         for rec in records:
             data = rec.encode("utf-8", "surrogatepass")
             self._hash.update(data + b"\n")
             self.stats.bytes += len(data) + 1
             self.stats.records += 1
-            yield rec
+            batch.append(rec)
+            if len(batch) == 1024:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
-    def _iter_hub(self, src: str) -> Iterator[str]:
+    def _iter_hub(self, src: str) -> Iterator[list[str]]:
         parts = src[3:].split(":")
         name, config, split = parts[0], (parts[1] if len(parts) > 1 and parts[1] else None), \
             (parts[2] if len(parts) > 2 else "train")

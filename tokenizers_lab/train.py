@@ -75,6 +75,8 @@ BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
 _SYM = 0x20000
 # WordPiece continuation characters are shifted into private-use planes before BPE training.
 _CONT_BMP = 0xF0000
+# Cut stage-2 words where a stage-1 bigram is too rare to ever be merged (exact; tests compare).
+PRUNE_RARE_BOUNDARIES = True
 
 
 @dataclass(frozen=True)
@@ -291,26 +293,30 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
     heldout: list[str] = []
     held_bytes = 0
     n = n_train = 0
-    chars: set[str] = set()
     char_counts: Counter[str] = Counter()
     want_chars = config.algorithm in ("unigram", "bpe-metaspace")
     path = workdir / "train.txt"
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         for c in corpora:
             progress(f"reading {display_name(c.spec)}", None)
-            for rec in c:
-                if not rec.strip():
+            for batch in c.iter_batches():
+                batch = list(filter(str.strip, batch))  # blank records carry nothing to learn
+                if not batch:
                     continue
-                if n % k == offset and held_bytes < config.heldout_max_bytes:
-                    heldout.append(rec)
-                    held_bytes += len(rec.encode("utf-8"))
-                else:
-                    out.write(rec)
+                if held_bytes < config.heldout_max_bytes:
+                    first = (offset - n) % k  # global non-blank record index = offset mod k
+                    held = batch[first::k]
+                    del batch[first::k]
+                    heldout.extend(held)
+                    held_bytes += sum(len(h.encode("utf-8")) for h in held)
+                    n += len(held)
+                n += len(batch)
+                n_train += len(batch)
+                if batch:
+                    out.write("\n".join(batch))
                     out.write("\n")
-                    n_train += 1
                     if want_chars:
-                        char_counts.update(rec)
-                n += 1
+                        char_counts.update("".join(batch))
     if n_train == 0:
         raise InputError(f"corpus {', '.join(config.resolved_corpora())} is empty (no non-blank text)")
     summary = CorpusSummary(
@@ -356,17 +362,17 @@ def _bytelevel_pretokenizer(preset: str, split_digits: bool) -> Any:
     return pt
 
 
-def _bpe_trainer(vocab_size: int, config: TrainConfig, specials: Sequence[str], **kw: Any) -> Any:
+def _bpe_trainer(vocab_size: int, config: TrainConfig, specials: Sequence[str], **overrides: Any) -> Any:
+    """tokenizers' BpeTrainer with the config's settings; byte-level by default (all 256 byte
+    symbols in the initial alphabet, so unseen bytes still encode). `overrides` win."""
     from tokenizers import pre_tokenizers, trainers
 
-    args = dict(vocab_size=vocab_size, min_frequency=config.min_frequency, show_progress=False,
-                special_tokens=list(specials))
-    args.update(kw)
-    if kw.pop("byte_level", True) and "initial_alphabet" not in kw:
-        args["initial_alphabet"] = pre_tokenizers.ByteLevel.alphabet()
-    args.pop("byte_level", None)
-    if config.max_token_length and "max_token_length" not in kw:
+    args: dict[str, Any] = dict(vocab_size=vocab_size, min_frequency=config.min_frequency, show_progress=False,
+                                special_tokens=list(specials),
+                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    if config.max_token_length:
         args["max_token_length"] = config.max_token_length
+    args.update(overrides)
     return trainers.BpeTrainer(**args)
 
 
@@ -397,6 +403,14 @@ def _truncate_bpe(tj: dict, vocab_size: int) -> dict:
     model["vocab"], model["merges"] = vocab, merges
     tj["added_tokens"] = [t for t in tj.get("added_tokens", []) if t["id"] < vocab_size]
     return tj
+
+
+def _truncations(full: dict, sizes: Sequence[int], reserved: int = 0) -> list[tuple[int, dict]]:
+    """(size, tokenizer.json) for each size of a sweep: the largest as trained, the others cut
+    from a copy (ids below size - reserved)."""
+    top = max(sizes)
+    return [(v, full if v == top else _truncate_bpe(json.loads(json.dumps(full)), v - reserved))
+            for v in sorted(sizes)]
 
 
 def _add_byte_fallback(tj: dict, kind: str) -> dict:
@@ -451,8 +465,7 @@ TrainOut = dict[int, tuple[dict, dict[str, bytes], dict[str, Any]]]
 
 def _train_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
     tok = _train_bytelevel_bpe(prep.train_path, max(sizes), config, config.preset())
-    full = _tj(tok)
-    return {v: (_truncate_bpe(json.loads(json.dumps(full)), v), {}, {}) for v in sizes}
+    return {v: (tj, {}, {}) for v, tj in _truncations(_tj(tok), sizes)}
 
 
 def _train_char_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
@@ -460,13 +473,8 @@ def _train_char_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
     cfg = config if config.normalization != "none" else _replace(config, normalization="nfkc")
     # KL3M pass max_chars + 1 to tokenizers' trainer (its length counts the internal string).
     tok = _train_bytelevel_bpe(prep.train_path, max(sizes), _replace(cfg, max_token_length=max_chars + 1),
-                               config.preset(), min_frequency=min(config.min_frequency, 1) if config.min_frequency else 0)
-    full = _tj(tok)
-    out = {}
-    for v in sizes:
-        tj = _truncate_bpe(json.loads(json.dumps(full)), v)
-        out[v] = (tj, {}, {"max_chars": max_chars})
-    return out
+                               config.preset(), min_frequency=min(config.min_frequency, 1))
+    return {v: (tj, {}, {"max_chars": max_chars}) for v, tj in _truncations(_tj(tok), sizes)}
 
 
 def _train_bpe_metaspace(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
@@ -480,11 +488,9 @@ def _train_bpe_metaspace(prep: _Prepared, config: TrainConfig, sizes: Sequence[i
     counts["\u2581"] += counts.pop(" ", 0) + prep.summary.train_records  # spaces + the prepended ▁
     alphabet = _top_chars(counts, budget // 2)
     tok.train([str(prep.train_path)], _bpe_trainer(max(sizes) - 256, config, config.specials(),
-                                                   byte_level=False, initial_alphabet=alphabet,
-                                                   limit_alphabet=len(alphabet)))
-    full = _tj(tok)
-    return {v: (_add_byte_fallback(_truncate_bpe(json.loads(json.dumps(full)), v - 256), "bpe"), {}, {})
-            for v in sizes}
+                                                   initial_alphabet=alphabet, limit_alphabet=len(alphabet)))
+    return {v: (_add_byte_fallback(tj, "bpe"), {}, {})
+            for v, tj in _truncations(_tj(tok), sizes, reserved=256)}
 
 
 def _train_unigram(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
@@ -555,17 +561,7 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
     if norm is not None:
         word_tok.normalizer = norm
     word_tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    counts: Counter[str] = Counter()
-    with open(prep.train_path, encoding="utf-8") as f:
-        batch: list[str] = []
-        for line in f:
-            batch.append(line)
-            if len(batch) == 4096:
-                for e in _pretokenize_batch(word_tok, batch):
-                    counts.update(e)
-                batch = []
-        for e in _pretokenize_batch(word_tok, batch):
-            counts.update(e)
+    counts = _count_words(prep.train_path, word_tok)
     table: dict[str, str] = {}
     unmap: dict[str, str] = {}
 
@@ -606,13 +602,20 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
     return out
 
 
-def _pretokenize_batch(tok: Any, lines: list[str]) -> Iterator[list[str]]:
-    """Words of each line after the tokenizer's normalizer and pre-tokenizer."""
-    for line in lines:
-        s = line.rstrip("\n")
-        if tok.normalizer is not None:
-            s = tok.normalizer.normalize_str(s)
-        yield [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(s)]
+def _count_words(path: Path, tok: Any) -> Counter[str]:
+    """Words of a text file after the tokenizer's normalizer and pre-tokenizer, counted. Runs the
+    Rust components on ~1 MB chunks (whole lines) rather than line by line."""
+    counts: Counter[str] = Counter()
+    with open(path, encoding="utf-8") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            chunk += f.readline()
+            if tok.normalizer is not None:
+                chunk = tok.normalizer.normalize_str(chunk)
+            counts.update(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(chunk))
+    return counts
 
 
 def _repeat_words(words: dict[str, str], counts: Counter[str]) -> Iterator[list[str]]:
@@ -822,7 +825,7 @@ def _stage1_symbols(pieces: list[str], vocab1: dict[str, int], merges1: list[lis
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.uint32, count=int(lengths.sum()))
     sym = flat + np.uint32(_SYM)
-    if min_frequency >= 2 and len(flat) > 1:
+    if PRUNE_RARE_BOUNDARIES and min_frequency >= 2 and len(flat) > 1:
         # A stage-1 bigram seen fewer than min_frequency times in the corpus can never be inside a
         # stage-2 merge (any pair spanning it is at most that frequent), so words are cut there with
         # a space: WhitespaceSplit drops the boundary and tokenizers indexes far fewer pairs.
