@@ -184,3 +184,23 @@ def test_superbpe_boundary_pruning_is_exact(monkeypatch):
     pruned = train.run(cfg).artifacts["tokenizer.json"]
     monkeypatch.setattr(train, "PRUNE_RARE_BOUNDARIES", False)
     assert train.run(cfg).artifacts["tokenizer.json"] == pruned
+
+
+def test_bert_word_regex_equals_tokenizers_components(shared):
+    """The fast WordPiece word count splits exactly like BertNormalizer + BertPreTokenizer."""
+    import regex
+    from tokenizers import normalizers, pre_tokenizers
+
+    from tokenizers_lab.patterns import BERT_CONTROL, BERT_WORDS
+
+    control, words = regex.compile(BERT_CONTROL), regex.compile(BERT_WORDS)
+    norm = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
+                                      lowercase=False)
+    pre = pre_tokenizers.BertPreTokenizer()
+    files = sorted((shared / "udhr/txt").glob("*.txt")) + sorted((shared / "text").glob("*/*.txt"))
+    lines = [ln for f in files for ln in f.read_text("utf-8").splitlines()[:200]]
+    lines += ["tab\tand\x00nul\u200bzwsp \x07bell", "混合text中文", "a\ufffdb", "emoji🦙ok", "x–y—z «q»"]
+    assert len(lines) > 50000
+    bad = [ln for ln in lines
+           if words.findall(control.sub("", ln)) != [w for w, _ in pre.pre_tokenize_str(norm.normalize_str(ln))]]
+    assert not bad, f"{len(bad)} lines split differently, e.g. {bad[0][:80]!r}"

@@ -60,3 +60,13 @@ def resolve_pattern(name_or_regex: str) -> tuple[str, str]:
     if any(ch in name_or_regex for ch in "\\|()[]?+*"):
         return "custom", name_or_regex
     raise unknown_name("pattern preset", name_or_regex, PATTERNS)
+
+# BERT's BertNormalizer(clean_text, handle_chinese_chars, no lowercase/accent stripping) followed by
+# BertPreTokenizer, as two regexes: control characters dropped; words split at whitespace; ASCII
+# punctuation/symbols, Unicode punctuation and CJK ideographs isolated. Tests check equality with
+# tokenizers' own components on every line of the test corpora (532 UDHR languages included).
+BERT_PUNCT = r"!-/:-@\[-`{-~\p{P}"
+BERT_CJK = (r"\u4E00-\u9FFF\u3400-\u4DBF\U00020000-\U0002A6DF\U0002A700-\U0002B73F\U0002B740-\U0002B81F"
+            r"\U0002B820-\U0002CEAF\uF900-\uFAFF\U0002F800-\U0002FA1F")
+BERT_CONTROL = r"[\x00\ufffd\p{Cf}]|[^\P{Cc}\t\n\r]"
+BERT_WORDS = rf"[^\s{BERT_PUNCT}{BERT_CJK}]+|[{BERT_PUNCT}{BERT_CJK}]"
