@@ -127,11 +127,26 @@ def write(a: argparse.Namespace, rows: list[dict], notes: dict, mb: float) -> No
                   f"{notes['superbpe_heldout_tokens']} vs {notes['bpe_heldout_tokens']} = **{saving:.1%} fewer**; "
                   f"{notes['superbpe_spanning']} superword tokens; checks {json.dumps(notes['superbpe_checks'])}."]
     lines += ["", "Notes: tokenlab's wall time includes streaming + fingerprinting the corpus, writing the "
-              "training copy, evaluation and reports. tokenlab's `wordpiece` is not the same algorithm run: it "
-              "trains deterministic BPE over words it pre-tokenizes in Python (tokenizers' WordPieceTrainer "
-              "is not reproducible), so its ratio measures that choice, not wrapper overhead.", ""]
+              "training copy (held-out removed), evaluation and reports. `wordpiece` is not the same run "
+              "on both sides: tokenizers' WordPieceTrainer gives a different vocabulary on every run "
+              "(tokenizers#1794), so tokenlab counts BERT words itself (regexes tested equal to "
+              "BertNormalizer + BertPreTokenizer) and trains deterministic BPE over continuation-marked "
+              "words; that ratio is the price of reproducibility, not wrapper overhead. `spm-unigram` "
+              "runs once per side (about 5 minutes each). SuperBPE has no raw baseline (stock "
+              "tokenizers cannot resume from merges); it is compared with tokenlab's own BPE.", ""]
     Path(a.out).write_text("\n".join(lines), encoding="utf-8")
+    sync_readme("\n".join(lines[2:]))
     print("\n".join(lines))
+
+
+def sync_readme(table: str) -> None:
+    """Copy the results table into README.md between its bench-table markers."""
+    readme = HERE.parent / "README.md"
+    text = readme.read_text("utf-8")
+    start, end = "<!-- bench-table -->", "<!-- /bench-table -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        readme.write_text(f"{head}{start}\n{table.strip()}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
 if __name__ == "__main__":

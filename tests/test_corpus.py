@@ -22,7 +22,7 @@ def _read(spec, **kw):
 
 
 def test_text_file_lines_and_sha256(tmp_path):
-    data = "alpha\r\nbeta\n\ngamma".encode()
+    data = b"alpha\r\nbeta\n\ngamma"
     p = tmp_path / "a.txt"
     p.write_bytes(data)
     lines, c = _read(p)

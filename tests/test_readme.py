@@ -18,7 +18,7 @@ README = (REPO / "README.md").read_text("utf-8")
 
 def _block(heading: str) -> str:
     section = README.split(heading, 1)[1]
-    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
 
 
 EXAMPLES = [ln for ln in _block("## Examples").splitlines() if ln.startswith("tokenlab ")]

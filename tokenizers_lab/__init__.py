@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from tokenizers_lab.errors import LabError  # noqa: E402
+from tokenizers_lab.errors import LabError
 
 __all__ = ["LabError", "__version__"]

@@ -190,7 +190,7 @@ class Corpus:
             parts = text.split("\n")
             tail = parts.pop()
             if "\r" in text:
-                parts = [p[:-1] if p.endswith("\r") else p for p in parts]
+                parts = [p.removesuffix("\r") for p in parts]
             if parts:
                 self.stats.records += len(parts)
                 yield parts
@@ -275,7 +275,7 @@ def _iter_dataset_disk(path: str, column: str) -> Iterator[str]:
     except Exception as e:  # datasets raises FileNotFoundError/ValueError variants
         raise InputError(f"cannot load dataset from {path}: {e}") from None
     if isinstance(ds, datasets.DatasetDict):
-        ds = ds["train"] if "train" in ds else ds[sorted(ds)[0]]
+        ds = ds["train"] if "train" in ds else ds[min(ds)]
     if column not in ds.column_names:
         raise InputError(f"dataset {path} has no column {column!r} (columns: {', '.join(ds.column_names)})")
     for i in range(0, len(ds), 1000):

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 
 from tokenizers_lab import train
 from tokenizers_lab.report import (
-    Provenance, RunInfo, Stopwatch, dumps, make_provenance, md_provenance, md_table,
+    Provenance,
+    RunInfo,
+    Stopwatch,
+    dumps,
+    make_provenance,
+    md_provenance,
+    md_table,
 )
 
 # (step name, algorithm, vocab sizes): a BPE sweep plus one of each family at equal vocab.

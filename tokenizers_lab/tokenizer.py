@@ -234,7 +234,7 @@ class HFView(TokenizerView):
             b = bytelevel_to_bytes(s)
             return b if b is not None else s.encode("utf-8")
         if self.convention == "wordpiece":
-            return (s[len(self._prefix):] if s.startswith(self._prefix) else s).encode("utf-8")
+            return (s.removeprefix(self._prefix)).encode("utf-8")
         return metaspace_to_bytes(s)
 
     def token_bytes(self, token_id: int) -> bytes | None:
@@ -487,7 +487,7 @@ def parse_spec(spec: str, pattern: str | None = None) -> TokenizerSpec:
         if left and re.fullmatch(r"[\w.\-+]+", left):
             label, path = left, right
     if not label:
-        p = path[3:] if path.startswith("hf:") else path
+        p = path.removeprefix("hf:")
         stem = Path(p.rstrip("/")).name
         for suf in (".gz", ".json", ".tiktoken", ".model", ".txt"):
             stem = stem.removesuffix(suf)

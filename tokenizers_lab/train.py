@@ -17,8 +17,8 @@ import re
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,12 @@ from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_par
 from tokenizers_lab.errors import InputError, LabError, UsageError, unknown_name
 from tokenizers_lab.patterns import METASPACE_WORDS, PATTERNS, resolve_pattern
 from tokenizers_lab.report import (
-    InputRef, Provenance, RunInfo, Stopwatch, make_provenance, md_provenance, md_table,
+    Provenance,
+    RunInfo,
+    Stopwatch,
+    make_provenance,
+    md_provenance,
+    md_table,
 )
 from tokenizers_lab.tokenizer import THREADS, HFView, bytelevel_to_bytes
 
@@ -734,7 +739,6 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
     to byte-level strings and appended. The first t merges equal stage 1's by construction (checked).
     """
     import regex
-
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     stage2 = PATTERNS["superbpe-stage2"]
@@ -827,7 +831,6 @@ def _stage1_symbols(pieces: list[str], vocab1: dict[str, int], merges1: list[lis
     """
     import numpy as np
     import tiktoken
-
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     ranks = {bytelevel_to_bytes(s): i for s, i in vocab1.items() if s not in specials}
@@ -1064,7 +1067,3 @@ def output_names(config: TrainConfig) -> list[str]:
             names.append(p + "tokenizer.tiktoken")
     return names
 
-
-def iter_inputs(report: TrainReport) -> Iterable[InputRef]:
-    """Inputs named in a report's provenance."""
-    return report.provenance.inputs

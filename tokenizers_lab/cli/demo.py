@@ -8,7 +8,14 @@ import typer
 
 from tokenizers_lab import demo as lib
 from tokenizers_lab.cli.common import (
-    FORCE_HELP, FORMAT_HELP, QUIET_HELP, SEED_HELP, Format, emit, lab_command, make_progress,
+    FORCE_HELP,
+    FORMAT_HELP,
+    QUIET_HELP,
+    SEED_HELP,
+    Format,
+    emit,
+    lab_command,
+    make_progress,
 )
 from tokenizers_lab.report import check_outputs, md_table
 

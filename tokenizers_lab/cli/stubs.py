@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from tokenizers_lab.cli.common import lab_command
@@ -15,18 +13,18 @@ def _not_yet(name: str, what: str) -> None:
 
 
 @lab_command
-def audit(args: Optional[list[str]] = typer.Argument(None)) -> None:
+def audit(args: list[str] | None = typer.Argument(None)) -> None:
     """Measure tokenizers side by side (not implemented yet)."""
     _not_yet("audit", "token premiums, %Lang/%Pure, CharBench-style probes")
 
 
 @lab_command
-def invert(args: Optional[list[str]] = typer.Argument(None)) -> None:
+def invert(args: list[str] | None = typer.Argument(None)) -> None:
     """Infer a BPE tokenizer's training-data mixture (not implemented yet)."""
     _not_yet("invert", "data mixture inference by linear programming")
 
 
 @lab_command
-def transplant(args: Optional[list[str]] = typer.Argument(None)) -> None:
+def transplant(args: list[str] | None = typer.Argument(None)) -> None:
     """Move a pretrained model onto a new tokenizer (not implemented yet)."""
     _not_yet("transplant", "embedding transplant onto a new tokenizer")

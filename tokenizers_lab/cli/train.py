@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from tokenizers_lab import train as lib
 from tokenizers_lab.cli.common import (
-    FORCE_HELP, FORMAT_HELP, OUT_HELP, QUIET_HELP, SEED_HELP, Format, emit, lab_command, make_progress,
+    FORCE_HELP,
+    FORMAT_HELP,
+    OUT_HELP,
+    QUIET_HELP,
+    SEED_HELP,
+    Format,
+    emit,
+    lab_command,
+    make_progress,
     parse_sizes,
 )
 from tokenizers_lab.errors import UsageError
@@ -26,23 +33,23 @@ def summary(report: lib.TrainReport) -> str:
 
 @lab_command
 def train(
-    corpus: Optional[list[str]] = typer.Argument(None, help="Corpora (files, folders, globs, -, hf:NAME, "
+    corpus: list[str] | None = typer.Argument(None, help="Corpora (files, folders, globs, -, hf:NAME, "
                                                  "embedded:NAME). Default: the embedded corpora."),
     algorithm: str = typer.Option("bpe", "--algorithm", "-a", help=f"One of: {', '.join(lib.ALGORITHMS)}."),
     vocab_size: str = typer.Option("8000", "--vocab-size", "-v", help="Size, or a comma list for a sweep (8k,16k)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
     min_frequency: int = typer.Option(2, help="Minimum pair frequency to merge."),
-    special: Optional[list[str]] = typer.Option(None, "--special", help="Special token (repeatable); "
+    special: list[str] | None = typer.Option(None, "--special", help="Special token (repeatable); "
                                                 "default per algorithm."),
-    pretokenizer: Optional[str] = typer.Option(None, "--pretokenizer", help="Byte-level regex preset "
+    pretokenizer: str | None = typer.Option(None, "--pretokenizer", help="Byte-level regex preset "
                                                "(gpt2, cl100k, o200k, llama3, qwen, superbpe-stage1) or a regex."),
     split_digits: bool = typer.Option(False, "--split-digits", help="Split digits one by one."),
     normalization: str = typer.Option("none", help=f"One of: {', '.join(lib.NORMALIZATIONS)}."),
-    max_token_length: Optional[int] = typer.Option(None, help="Longest token, in characters."),
+    max_token_length: int | None = typer.Option(None, help="Longest token, in characters."),
     character_coverage: float = typer.Option(0.9995, help="SentencePiece character coverage."),
     superbpe_transition: float = typer.Option(0.9, help="SuperBPE transition t: a fraction of the vocab or a size."),
-    export: Optional[str] = typer.Option(None, "--export", help="Also export: tiktoken."),
-    parallel: Optional[list[str]] = typer.Option(None, "--parallel", help="Parallel corpus folder for per-language "
+    export: str | None = typer.Option(None, "--export", help="Also export: tiktoken."),
+    parallel: list[str] | None = typer.Option(None, "--parallel", help="Parallel corpus folder for per-language "
                                                  "compression and premiums (repeatable)."),
     pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
     heldout_every: int = typer.Option(100, help="Hold out every Nth record for evaluation."),
