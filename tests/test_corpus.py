@@ -154,3 +154,26 @@ def test_hub_corpus_fails_cleanly_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(InputError, match="hub"):
         list(Corpus("hf:nobody/no-such-dataset:default:train"))
+
+
+def test_folder_walk_skips_bytecode_and_hidden_files(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00\xff")
+    (tmp_path / ".hidden").write_text("secret\n")
+    assert _read(tmp_path)[0] == ["x = 1"]
+
+
+def test_embedded_corpus_reads_only_manifest_files(tmp_path, monkeypatch):
+    import shutil
+
+    import tokenizers_lab.corpus as corpus_mod
+
+    root = tmp_path / "corpora"
+    shutil.copytree(REPO / "corpora", root)
+    (root / "code" / "__pycache__").mkdir()
+    (root / "code" / "__pycache__" / "inventory.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00\xff")
+    (root / "code" / "stray.txt").write_text("not in the manifest\n")
+    monkeypatch.setattr(corpus_mod, "embedded_root", lambda: root)
+    lines = list(Corpus("embedded:code"))
+    assert "not in the manifest" not in lines and len(lines) > 100

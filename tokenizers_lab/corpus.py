@@ -64,6 +64,23 @@ def embedded_path(name: str) -> Path:
     return root / man["corpora"][name]["path"]
 
 
+def embedded_files(name: str) -> list[Path]:
+    """The files of one bundled corpus, exactly as its manifest lists them (never byte-code or
+    other files an installer may have added beside them)."""
+    root = embedded_root()
+    man = json.loads((root / "MANIFEST.json").read_text("utf-8"))
+    if name not in man["corpora"]:
+        raise unknown_name("embedded corpus", name, man["corpora"])
+    entry = man["corpora"][name]
+    return [root / entry["path"] / f for f in sorted(entry["files"])]
+
+
+def _skipped(rel: Path) -> bool:
+    """Folder walks skip hidden paths, byte-code caches and bookkeeping files."""
+    return any(part.startswith(".") or part == "__pycache__" for part in rel.parts) \
+        or rel.suffix in (".pyc", ".pyo") or rel.name in ("MANIFEST.json", "README.md", "LICENSE")
+
+
 @dataclass
 class CorpusStats:
     """What one pass over a corpus saw."""
@@ -94,14 +111,13 @@ class Corpus:
         if spec == "-" or spec.startswith("hf:"):
             return [spec]
         if spec.startswith("embedded:"):
-            spec = str(embedded_path(spec.split(":", 1)[1]))
+            return [str(f) for f in embedded_files(spec.split(":", 1)[1])]
         p = Path(spec)
         if p.is_dir():
             if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists() \
                     or (p / "state.json").exists():
                 return [f"datasets-disk:{p}"]
-            files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
-                           and f.name not in ("MANIFEST.json", "README.md", "LICENSE"))
+            files = sorted(f for f in p.rglob("*") if f.is_file() and not _skipped(f.relative_to(p)))
             if not files:
                 raise InputError(f"corpus folder {p} holds no files")
             return [str(f) for f in files]
@@ -322,7 +338,7 @@ class ParallelCorpus:
 def _lang_files(folder: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for f in sorted(folder.iterdir()):
-        if f.is_file() and not f.name.startswith(".") and f.name not in ("README", "README.md", "MANIFEST.json"):
+        if f.is_file() and not _skipped(Path(f.name)) and f.name != "README":
             lang = f.name.split(".", 1)[0]
             if lang in out:
                 raise InputError(f"two files for language {lang} in {folder}")
