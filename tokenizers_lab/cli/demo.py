@@ -25,7 +25,8 @@ def summary(report: lib.DemoReport) -> str:
     rows = [(r.step, r.vocab_size, r.heldout_bytes_per_token, r.roundtrip_rate, r.max_premium or "")
             for r in report.rows]
     saving = report.superbpe_token_saving
-    tail = f"\nSuperBPE saves {saving:.1%} tokens vs BPE at equal vocab.\n" if saving is not None else "\n"
+    tail = (f"\nSuperBPE vs BPE (same stage-1 regex, equal vocab) on the parallel corpus: {saving:+.1%} token "
+            "saving; superwords need more text than this demo corpus (see demo.md).\n") if saving is not None else "\n"
     return md_table(["step", "vocab", "held-out bytes/token", "round-trip", "max premium"], rows) + tail
 
 
