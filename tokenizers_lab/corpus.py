@@ -49,30 +49,32 @@ def embedded_root() -> Path:
     raise InputError("the embedded corpora are missing from this installation")
 
 
+def _manifest() -> dict:
+    return json.loads((embedded_root() / "MANIFEST.json").read_text("utf-8"))
+
+
+def _manifest_entry(name: str) -> dict:
+    corpora = _manifest()["corpora"]
+    if name not in corpora:
+        raise unknown_name("embedded corpus", name, corpora)
+    return corpora[name]
+
+
 def embedded_names() -> list[str]:
     """Names usable as `embedded:NAME`."""
-    man = json.loads((embedded_root() / "MANIFEST.json").read_text("utf-8"))
-    return sorted(man["corpora"])
+    return sorted(_manifest()["corpora"])
 
 
 def embedded_path(name: str) -> Path:
     """Path of one bundled corpus (a folder)."""
-    root = embedded_root()
-    man = json.loads((root / "MANIFEST.json").read_text("utf-8"))
-    if name not in man["corpora"]:
-        raise unknown_name("embedded corpus", name, man["corpora"])
-    return root / man["corpora"][name]["path"]
+    return embedded_root() / _manifest_entry(name)["path"]
 
 
 def embedded_files(name: str) -> list[Path]:
     """The files of one bundled corpus, exactly as its manifest lists them (never byte-code or
     other files an installer may have added beside them)."""
-    root = embedded_root()
-    man = json.loads((root / "MANIFEST.json").read_text("utf-8"))
-    if name not in man["corpora"]:
-        raise unknown_name("embedded corpus", name, man["corpora"])
-    entry = man["corpora"][name]
-    return [root / entry["path"] / f for f in sorted(entry["files"])]
+    entry = _manifest_entry(name)
+    return [embedded_root() / entry["path"] / f for f in sorted(entry["files"])]
 
 
 def _skipped(rel: Path) -> bool:

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -252,9 +252,8 @@ def validate(config: TrainConfig) -> None:
         raise UsageError("a vocabulary size is listed twice")
     algo = ALGORITHMS[config.algorithm]
     n_special = len(config.specials())
-    floor = {True: 256 + n_special + 1}.get(algo.byte_level, n_special + 2)
-    if config.algorithm in ("bpe-metaspace", "unigram", "spm-bpe", "spm-unigram", "spm-char"):
-        floor = 256 + n_special + 1
+    # Every algorithm but WordPiece carries 256 byte symbols (byte-level or byte fallback).
+    floor = n_special + 2 if config.algorithm == "wordpiece" else 256 + n_special + 1
     for v in config.vocab_sizes:
         if v < floor:
             raise UsageError(f"vocab size {v} is below the alphabet: {config.algorithm} needs at least {floor} "
@@ -272,7 +271,7 @@ def validate(config: TrainConfig) -> None:
                          f"not {config.algorithm}")
     if config.heldout_every < 2:
         raise UsageError("--heldout-every must be at least 2")
-    if config.pretokenizer and config.pretokenizer not in ("gpt2", "r50k"):
+    if config.pretokenizer:
         resolve_pattern(config.pretokenizer)
 
 
@@ -286,7 +285,6 @@ class _Prepared:
     heldout: list[str]
     corpora: list[Corpus]
     summary: CorpusSummary
-    chars: set[str]
     char_counts: Counter[str]
 
 
@@ -330,8 +328,7 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
         invalid_utf8=sum(c.stats.invalid_utf8 for c in corpora),
         train_records=n_train, heldout_records=len(heldout), heldout_bytes=held_bytes,
     )
-    chars = set(char_counts)
-    return _Prepared(path, heldout, corpora, summary, chars, char_counts)
+    return _Prepared(path, heldout, corpora, summary, char_counts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -475,9 +472,9 @@ def _train_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> Tr
 
 def _train_char_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
     max_chars = config.max_token_length or 3
-    cfg = config if config.normalization != "none" else _replace(config, normalization="nfkc")
+    cfg = config if config.normalization != "none" else replace(config, normalization="nfkc")
     # KL3M pass max_chars + 1 to tokenizers' trainer (its length counts the internal string).
-    tok = _train_bytelevel_bpe(prep.train_path, max(sizes), _replace(cfg, max_token_length=max_chars + 1),
+    tok = _train_bytelevel_bpe(prep.train_path, max(sizes), replace(cfg, max_token_length=max_chars + 1),
                                config.preset(), min_frequency=min(config.min_frequency, 1))
     return {v: (tj, {}, {"max_chars": max_chars}) for v, tj in _truncations(_tj(tok), sizes)}
 
@@ -506,10 +503,10 @@ def _train_unigram(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -
     for v in sizes:
         tok = Tokenizer(models.Unigram())
         tok.normalizer, tok.pre_tokenizer = _metaspace_parts(config)
-        need = len(prep.chars) + 1 + len(specials) + 256
+        need = len(prep.char_counts) + 1 + len(specials) + 256
         if v < need:
             raise UsageError(f"vocab size {v} is below the alphabet of this corpus: unigram needs at least "
-                             f"{need} ({len(prep.chars) + 1} characters + {len(specials)} specials + 256 bytes)")
+                             f"{need} ({len(prep.char_counts) + 1} characters + {len(specials)} specials + 256 bytes)")
         trainer = trainers.UnigramTrainer(vocab_size=v - 256, special_tokens=list(specials),
                                           unk_token=specials[0] if specials else None, show_progress=False,
                                           max_piece_length=config.max_token_length or 16)
@@ -655,12 +652,10 @@ def _repeat_words(words: dict[str, str], counts: Counter[str]) -> Iterator[list[
     """Feed (word, count) pairs to a WhitespaceSplit trainer without materialising the corpus."""
     batch: list[str] = []
     for w in sorted(words):
-        batch.append(" ".join([words[w]] * counts[w]) if counts[w] < 1000 else
-                     " ".join([words[w]] * 1000))
-        rest = counts[w] - 1000
-        while rest > 0:
-            batch.append(" ".join([words[w]] * min(rest, 1000)))
-            rest -= 1000
+        left = counts[w]
+        while left > 0:  # at most 1000 copies per line
+            batch.append(" ".join([words[w]] * min(left, 1000)))
+            left -= 1000
         if len(batch) >= 1000:
             yield batch
             batch = []
@@ -889,12 +884,6 @@ TRAINERS: dict[str, Callable[[_Prepared, TrainConfig, Sequence[int]], TrainOut]]
     "spm-char": _train_spm,
     "superbpe": _train_superbpe,
 }
-
-
-def _replace(config: TrainConfig, **kw: Any) -> TrainConfig:
-    import dataclasses
-
-    return dataclasses.replace(config, **kw)
 
 
 # ---------------------------------------------------------------------------------------
