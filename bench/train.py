@@ -71,7 +71,7 @@ def main() -> None:
     a = ap.parse_args()
     algos = a.only.split(",")
     py = sys.executable
-    tokenlab = [py, "-m", "tokenizers_lab", "train", "--quiet", "--force", "--heldout-every", "1000000"]
+    tokenlab = [py, "-m", "tokenizers_lab", "train", "--quiet", "--force", "--heldout-every", "0"]
     rows, notes = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         tmp = Path(tmp)

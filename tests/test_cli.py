@@ -79,6 +79,8 @@ def test_existing_output_is_not_overwritten_without_force(runner, tmp_path, smal
     (["train", "--export", "onnx"], 2, "unknown export format"),
     (["train", "-a", "wordpiece", "--export", "tiktoken"], 2, "byte-level"),
     (["train", "--pivot", "xx_Latn", "-v", "300"], 2, "unknown pivot language"),
+    (["train", "--heldout-every", "1"], 2, "--heldout-every must be 0"),
+    (["train", "--heldout", "/no/such/held.txt", "-v", "300"], 1, "corpus not found"),
     (["audit"], 1, "not implemented yet"),
     (["invert", "gpt2"], 1, "not implemented yet"),
     (["transplant", "a", "b", "--method", "fvt"], 1, "not implemented yet"),
@@ -100,6 +102,9 @@ def test_empty_and_invalid_utf8_corpora(runner, tmp_path):
     bad.write_bytes(("fine line number one two three\n" * 50).encode() + b"broken \xc3\x28 text\n")
     res = runner.invoke(app, ["train", str(bad), "-v", "300"])
     assert res.exit_code == 1 and "invalid UTF-8" in _err_line(res) and "--errors replace" in res.stderr
+    res = runner.invoke(app, ["train", str(bad), "-v", "300", "--heldout-every", "0", "--out", str(tmp_path / "y")])
+    assert res.exit_code == 1 and "invalid UTF-8" in _err_line(res)  # also when the trainer reads the file
+    assert not (tmp_path / "y").exists()
     res = runner.invoke(app, ["train", str(bad), "-v", "300", "--errors", "replace", "--format", "json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["corpus"]["invalid_utf8"] == 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from dataclasses import replace
 
 import pytest
 from tokenizers import Tokenizer
@@ -204,3 +205,52 @@ def test_bert_word_regex_equals_tokenizers_components(shared):
     bad = [ln for ln in lines
            if words.findall(control.sub("", ln)) != [w for w, _ in pre.pre_tokenize_str(norm.normalize_str(ln))]]
     assert not bad, f"{len(bad)} lines split differently, e.g. {bad[0][:80]!r}"
+
+
+@pytest.mark.parametrize("algo", ["bpe", "spm-bpe", "wordpiece", "superbpe", "unigram"])
+def test_direct_file_training_equals_the_copy_path(tmp_path, small_corpus, algo):
+    """--heldout-every 0 on plain text: the trainer reads the user's file itself (no copy); the
+    result must equal training on the same text through the streamed copy (forced by gzip)."""
+    import gzip
+
+    gz = tmp_path / "small.txt.gz"
+    gz.write_bytes(gzip.compress(small_corpus.read_bytes()))
+    cfg = train.TrainConfig(algorithm=algo, vocab_sizes=(600,), heldout_every=0)
+    assert Corpus(str(small_corpus)).plain_files() == [small_corpus]
+    assert Corpus(str(gz)).plain_files() is None
+    direct = train.run(replace(cfg, corpora=(str(small_corpus),)))
+    copied = train.run(replace(cfg, corpora=(str(gz),)))
+    assert direct.artifacts["tokenizer.json"] == copied.artifacts["tokenizer.json"]
+    assert direct.corpus == copied.corpus
+    assert direct.corpus.train_records == 900 and direct.corpus.heldout_records == 0
+    assert direct.provenance.inputs[0].sha256 == copied.provenance.inputs[0].sha256
+
+
+def test_direct_path_still_refuses_bad_corpora(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine line\nbroken \xff byte\n" * 50)
+    with pytest.raises(InputError, match=r"invalid UTF-8 .* at byte 17 \(line 2\)"):
+        train.run(train.TrainConfig(corpora=(str(bad),), vocab_sizes=(300,), heldout_every=0))
+    with pytest.raises(InputError, match=r"invalid UTF-8"):
+        train.run(train.TrainConfig(corpora=(str(bad),), algorithm="spm-bpe", vocab_sizes=(300,),
+                                    heldout_every=0))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n \n")
+    for algo in ("bpe", "spm-bpe", "unigram"):
+        with pytest.raises(InputError, match="empty"):
+            train.run(train.TrainConfig(corpora=(str(empty),), algorithm=algo, vocab_sizes=(400,),
+                                        heldout_every=0))
+    with pytest.raises(UsageError, match="heldout-every"):
+        train.validate(train.TrainConfig(heldout_every=1))
+
+
+def test_separate_heldout_corpus(tmp_path, small_corpus):
+    held = tmp_path / "held.txt"
+    held.write_text("A held-out line about rivers.\n\nAnother one, with 42 numbers.\n", encoding="utf-8")
+    rep = train.run(train.TrainConfig(corpora=(str(small_corpus),), vocab_sizes=(400,),
+                                      heldout=(str(held),)))
+    assert rep.corpus.train_records == 900  # nothing held out of the training corpus
+    assert rep.corpus.heldout_records == 2 and rep.corpus.heldout_bytes == 29 + 29
+    assert rep.results[0].heldout_tokens > 0
+    roles = [(i.role, i.name) for i in rep.provenance.inputs]
+    assert ("heldout", "held.txt") in roles

@@ -145,6 +145,20 @@ class Corpus:
         """This corpus as a provenance entry."""
         return InputRef(role=role, name=display_name(self.spec), sha256=self.sha256, bytes=self.stats.bytes)
 
+    def plain_files(self) -> list[Path] | None:
+        """The local, uncompressed text files this corpus reads, or None when any source is
+        something else (stdin, hub, datasets, .gz, structured): lets trainers read files directly."""
+        files = []
+        for src in self._sources:
+            if src == "-" or src.startswith(("hf:", "datasets-disk:")):
+                return None
+            p = Path(src)
+            suffix = p.suffix.lower()
+            if suffix == ".gz" or suffix in STRUCTURED_SUFFIXES:
+                return None
+            files.append(p)
+        return files
+
     # -- iteration ---------------------------------------------------------------------
     def __iter__(self) -> Iterator[str]:
         for batch in self.iter_batches():

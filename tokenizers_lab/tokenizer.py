@@ -45,11 +45,16 @@ BYTE_ENCODER = bytes_to_unicode()
 BYTE_DECODER = {c: b for b, c in BYTE_ENCODER.items()}
 
 
+# str.translate table: byte-level characters -> chr(byte); every other Latin-1 character -> a
+# character above U+00FF, so that encoding the result as Latin-1 fails exactly on non-byte-level input.
+_BYTELEVEL_TABLE = {**{c: 0x100 for c in range(256)}, **{ord(c): b for c, b in BYTE_DECODER.items()}}
+
+
 def bytelevel_to_bytes(s: str) -> bytes | None:
     """Bytes of a byte-level token string (Ġ = space), or None if it is not byte-level."""
     try:
-        return bytes(BYTE_DECODER[c] for c in s)
-    except KeyError:
+        return s.translate(_BYTELEVEL_TABLE).encode("latin-1")
+    except UnicodeEncodeError:
         return None
 
 
@@ -457,13 +462,16 @@ def spm_bpe_merges(proto: Any) -> list[tuple[str, str]]:
     normal = [(p.piece, p.score, i) for i, p in enumerate(proto.pieces) if p.type == 1]
     rank = {piece: i for i, (piece, _, _) in enumerate(sorted(normal, key=lambda t: (-t[1], t[2])))}
     merges = []
-    for piece, r in rank.items():
+    get = rank.get
+    for piece, r in rank.items():  # order: merged piece's rank, then left, then right rank
         for k in range(1, len(piece)):
-            a, b = piece[:k], piece[k:]
-            if a in rank and b in rank:
-                merges.append((r, rank[a], rank[b], a, b))
-    merges.sort()
-    return [(a, b) for *_, a, b in merges]
+            ra = get(piece[:k])
+            if ra is not None:
+                rb = get(piece[k:])
+                if rb is not None:
+                    merges.append(((r << 42) | (ra << 21) | rb, k, piece))
+    merges.sort()  # keys are unique: ints decide
+    return [(piece[:k], piece[k:]) for _, k, piece in merges]
 
 
 # ---------------------------------------------------------------------------------------

@@ -104,6 +104,7 @@ class TrainConfig:
     parallel: tuple[str, ...] = ()
     pivot: str = "eng_Latn"
     heldout_every: int = 100
+    heldout: tuple[str, ...] = ()
     heldout_max_bytes: int = 2_000_000
     errors: str = "strict"
     field: str = "text"
@@ -228,8 +229,9 @@ DEFINITIONS = {
                       "whitespace is removed and case folded as its normalizer does)",
     "premium": "Arnett et al. 2025 convention: per-sentence token counts summed per language, "
                "divided by the pivot language's sum",
-    "heldout": "every Nth record (N = heldout_every, offset = seed mod N) up to heldout_max_bytes; "
-               "never used for training",
+    "heldout": "every Nth non-blank record (N = heldout_every, offset = seed mod N) up to heldout_max_bytes, "
+               "never used for training; or the separate --heldout corpus (up to heldout_max_bytes); "
+               "heldout_every = 0 holds nothing out",
     "whitespace_spanning_tokens": "tokens with a space strictly inside once leading and trailing spaces are "
                                   "trimmed (superwords; indentation runs do not count)",
     "vocab_size": "ids in the vocabulary, special and byte-fallback tokens included",
@@ -269,8 +271,8 @@ def validate(config: TrainConfig) -> None:
     if config.export_tiktoken and not algo.byte_level:
         raise UsageError(f"--export tiktoken needs a byte-level BPE algorithm (bpe, char-bpe, superbpe), "
                          f"not {config.algorithm}")
-    if config.heldout_every < 2:
-        raise UsageError("--heldout-every must be at least 2")
+    if config.heldout_every < 0 or config.heldout_every == 1:
+        raise UsageError("--heldout-every must be 0 (hold nothing out) or at least 2")
     if config.pretokenizer:
         resolve_pattern(config.pretokenizer)
 
@@ -281,23 +283,98 @@ def validate(config: TrainConfig) -> None:
 
 @dataclass
 class _Prepared:
-    train_path: Path
+    """What the trainers read: `train_paths` (a held-out-free copy, or the user's own plain text
+    files when nothing is held out) and, once `finish()` has run, the corpus summary."""
+
+    train_paths: list[Path]
+    workdir: Path
     heldout: list[str]
     corpora: list[Corpus]
-    summary: CorpusSummary
     char_counts: Counter[str]
+    summary: CorpusSummary | None = None
+    heldout_corpora: list[Corpus] = field(default_factory=list)
+    scan: Any = None  # Future of the background pass over directly-read files
+
+    def finish(self) -> CorpusSummary:
+        """Wait for the background pass (its errors are the user's, e.g. invalid UTF-8) and
+        refuse an empty corpus."""
+        if self.scan is not None:
+            self.scan, scan = None, self.scan
+            self.summary = scan.result()
+        assert self.summary is not None
+        if self.summary.train_records == 0:
+            raise InputError(f"corpus {', '.join(c.spec for c in self.corpora)} is empty (no non-blank text)")
+        return self.summary
+
+
+def _summary(corpora: Sequence[Corpus], n_train: int, heldout: Sequence[str], held_bytes: int) -> CorpusSummary:
+    return CorpusSummary(
+        records=sum(c.stats.records for c in corpora), bytes=sum(c.stats.bytes for c in corpora),
+        invalid_utf8=sum(c.stats.invalid_utf8 for c in corpora),
+        train_records=n_train, heldout_records=len(heldout), heldout_bytes=held_bytes)
+
+
+def _scan(corpora: Sequence[Corpus], char_counts: Counter[str] | None, heldout: Sequence[str] = (),
+          held_bytes: int = 0) -> CorpusSummary:
+    """One pass that fingerprints and validates corpora the trainer reads by itself."""
+    n_train = 0
+    for c in corpora:
+        for batch in c.iter_batches():
+            batch = list(filter(str.strip, batch))
+            n_train += len(batch)
+            if char_counts is not None and batch:
+                char_counts.update("".join(batch))
+    return _summary(corpora, n_train, heldout, held_bytes)
+
+
+def _read_heldout(config: TrainConfig) -> tuple[list[Corpus], list[str], int]:
+    """A separate held-out corpus (--heldout): read whole (so its fingerprint is complete), kept
+    up to heldout_max_bytes."""
+    corpora = [Corpus(s, errors=config.errors, field_name=config.field, column=config.column)
+               for s in config.heldout]
+    kept: list[str] = []
+    size = 0
+    for c in corpora:
+        for batch in c.iter_batches():
+            for rec in batch:
+                if size < config.heldout_max_bytes and rec.strip():
+                    kept.append(rec)
+                    size += len(rec.encode("utf-8"))
+    if not kept:
+        raise InputError(f"held-out corpus {', '.join(config.heldout)} is empty (no non-blank text)")
+    return corpora, kept, size
 
 
 def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepared:
     corpora = [Corpus(s, errors=config.errors, field_name=config.field, column=config.column)
                for s in config.resolved_corpora()]
-    k = config.heldout_every
-    offset = config.seed % k
+    want_chars = config.algorithm in ("unigram", "bpe-metaspace")
+    char_counts: Counter[str] = Counter()
+    split = config.heldout_every > 0 and not config.heldout
     heldout: list[str] = []
     held_bytes = 0
+    held_corpora: list[Corpus] = []
+    if config.heldout:
+        progress("reading held-out corpus", None)
+        held_corpora, heldout, held_bytes = _read_heldout(config)
+    if not split:
+        direct = [c.plain_files() for c in corpora]
+        if config.errors == "strict" and all(f is not None for f in direct):
+            # No copy: the trainer reads the files; fingerprint and validation run beside it
+            # (both engines release the GIL while training).
+            prep = _Prepared([p for f in direct for p in f], workdir, heldout, corpora, char_counts,
+                             heldout_corpora=held_corpora)
+            if want_chars:  # the alphabet is needed before training starts
+                progress("reading corpus", None)
+                prep.summary = _scan(corpora, char_counts, heldout, held_bytes)
+            else:
+                pool = ThreadPoolExecutor(1)
+                prep.scan = pool.submit(_scan, corpora, None, heldout, held_bytes)
+                pool.shutdown(wait=False)
+            return prep
+    k = max(config.heldout_every, 1)
+    offset = config.seed % k
     n = n_train = 0
-    char_counts: Counter[str] = Counter()
-    want_chars = config.algorithm in ("unigram", "bpe-metaspace")
     path = workdir / "train.txt"
     with open(path, "w", encoding="utf-8", newline="\n") as out:
         for c in corpora:
@@ -306,7 +383,7 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
                 batch = list(filter(str.strip, batch))  # blank records carry nothing to learn
                 if not batch:
                     continue
-                if held_bytes < config.heldout_max_bytes:
+                if split and held_bytes < config.heldout_max_bytes:
                     first = (offset - n) % k  # global non-blank record index = offset mod k
                     held = batch[first::k]
                     del batch[first::k]
@@ -320,15 +397,10 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
                     out.write("\n")
                     if want_chars:
                         char_counts.update("".join(batch))
-    if n_train == 0:
-        raise InputError(f"corpus {', '.join(config.resolved_corpora())} is empty (no non-blank text)")
-    summary = CorpusSummary(
-        records=sum(c.stats.records for c in corpora),
-        bytes=sum(c.stats.bytes for c in corpora),
-        invalid_utf8=sum(c.stats.invalid_utf8 for c in corpora),
-        train_records=n_train, heldout_records=len(heldout), heldout_bytes=held_bytes,
-    )
-    return _Prepared(path, heldout, corpora, summary, char_counts)
+    prep = _Prepared([path], workdir, heldout, corpora, char_counts, heldout_corpora=held_corpora,
+                     summary=_summary(corpora, n_train, heldout, held_bytes))
+    prep.finish()
+    return prep
 
 
 # ---------------------------------------------------------------------------------------
@@ -378,7 +450,7 @@ def _bpe_trainer(vocab_size: int, config: TrainConfig, specials: Sequence[str], 
     return trainers.BpeTrainer(**args)
 
 
-def _train_bytelevel_bpe(path: Path, vocab: int, config: TrainConfig, preset: str, **kw: Any) -> Any:
+def _train_bytelevel_bpe(paths: Sequence[Path], vocab: int, config: TrainConfig, preset: str, **kw: Any) -> Any:
     from tokenizers import Tokenizer, decoders, models
 
     tok = Tokenizer(models.BPE())
@@ -387,7 +459,7 @@ def _train_bytelevel_bpe(path: Path, vocab: int, config: TrainConfig, preset: st
         tok.normalizer = norm
     tok.pre_tokenizer = _bytelevel_pretokenizer(preset, config.split_digits)
     tok.decoder = decoders.ByteLevel()
-    tok.train([str(path)], _bpe_trainer(vocab, config, config.specials(), **kw))
+    tok.train([str(p) for p in paths], _bpe_trainer(vocab, config, config.specials(), **kw))
     return tok
 
 
@@ -462,11 +534,15 @@ def _tj(tok: Any) -> dict:
 # Trainers, one per algorithm: each returns {vocab_size: (tokenizer.json dict, extra files, checks)}
 # ---------------------------------------------------------------------------------------
 
-TrainOut = dict[int, tuple[dict, dict[str, bytes], dict[str, Any]]]
+# (tokenizer.json as a dict, or the trained Tokenizer itself when nothing needs editing; extra
+# files; checks) per vocab size.
+TrainOut = dict[int, tuple[Any, dict[str, bytes], dict[str, Any]]]
 
 
 def _train_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
-    tok = _train_bytelevel_bpe(prep.train_path, max(sizes), config, config.preset())
+    tok = _train_bytelevel_bpe(prep.train_paths, max(sizes), config, config.preset())
+    if len(sizes) == 1:
+        return {sizes[0]: (tok, {}, {})}
     return {v: (tj, {}, {}) for v, tj in _truncations(_tj(tok), sizes)}
 
 
@@ -474,7 +550,7 @@ def _train_char_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
     max_chars = config.max_token_length or 3
     cfg = config if config.normalization != "none" else replace(config, normalization="nfkc")
     # KL3M pass max_chars + 1 to tokenizers' trainer (its length counts the internal string).
-    tok = _train_bytelevel_bpe(prep.train_path, max(sizes), replace(cfg, max_token_length=max_chars + 1),
+    tok = _train_bytelevel_bpe(prep.train_paths, max(sizes), replace(cfg, max_token_length=max_chars + 1),
                                config.preset(), min_frequency=min(config.min_frequency, 1))
     return {v: (tj, {}, {"max_chars": max_chars}) for v, tj in _truncations(_tj(tok), sizes)}
 
@@ -489,7 +565,7 @@ def _train_bpe_metaspace(prep: _Prepared, config: TrainConfig, sizes: Sequence[i
     counts = Counter(prep.char_counts)
     counts["\u2581"] += counts.pop(" ", 0) + prep.summary.train_records  # spaces + the prepended ▁
     alphabet = _top_chars(counts, budget // 2)
-    tok.train([str(prep.train_path)], _bpe_trainer(max(sizes) - 256, config, config.specials(),
+    tok.train([str(p) for p in prep.train_paths], _bpe_trainer(max(sizes) - 256, config, config.specials(),
                                                    initial_alphabet=alphabet, limit_alphabet=len(alphabet)))
     return {v: (_add_byte_fallback(tj, "bpe"), {}, {})
             for v, tj in _truncations(_tj(tok), sizes, reserved=256)}
@@ -510,7 +586,7 @@ def _train_unigram(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -
         trainer = trainers.UnigramTrainer(vocab_size=v - 256, special_tokens=list(specials),
                                           unk_token=specials[0] if specials else None, show_progress=False,
                                           max_piece_length=config.max_token_length or 16)
-        tok.train([str(prep.train_path)], trainer)
+        tok.train([str(p) for p in prep.train_paths], trainer)
         tj = _tj(tok)
         # tokenizers' EM sums in parallel, so scores can differ in the last bit between runs.
         # Equal scores are then ordered by piece, so ids do not depend on the trainer's tie order.
@@ -568,15 +644,22 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
     if norm is not None:
         word_tok.normalizer = norm
     word_tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    counts = _count_words(prep.train_path, word_tok, bert_default=config.normalization == "none")
-    table = _continuation_table(set("".join(counts)))
+    counts = _count_words(prep.train_paths, word_tok, bert_default=config.normalization == "none")
+    plain = list(counts)
+    joined = "\n".join(plain)
+    table = _continuation_table(set(joined) - {"\n"})
     trans = {ord(k): v for k, v in table.items()}
-    words = {w: w[0] + w[1:].translate(trans) for w in counts}
+    # Mark every character, then restore each word's first: one C-level translate for all words.
+    marked = [w[0] + m[1:] for w, m in zip(plain, joined.translate(trans).split("\n"))]
+    words = dict(zip(plain, marked))
     unmap = {v: k for k, v in table.items()}
-    char_counts: Counter[str] = Counter()
+    by_count: dict[int, list[str]] = {}
     for w, m in words.items():
-        for c in m:
-            char_counts[c] += counts[w]
+        by_count.setdefault(counts[w], []).append(m)
+    char_counts: Counter[str] = Counter()
+    for n, group in by_count.items():  # weighted character counts, one C-level count per frequency
+        for c, k in Counter("".join(group)).items():
+            char_counts[c] += k * n
     out = {}
     specials = config.specials()
     for v in sizes:
@@ -586,7 +669,7 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
         trainer = trainers.BpeTrainer(vocab_size=v - len(specials), min_frequency=config.min_frequency,
                                       show_progress=False, initial_alphabet=alphabet,
                                       limit_alphabet=len(alphabet))
-        bpe.train([str(_write_words(prep.train_path.parent / "words.txt", words, counts))], trainer)
+        bpe.train([str(_write_words(prep.workdir / "words.txt", words, counts))], trainer)
         learned = sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])
         vocab = {s: i for i, s in enumerate(specials)}
         for s, _ in learned:
@@ -604,37 +687,62 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
     return out
 
 
-def _count_words(path: Path, tok: Any, bert_default: bool) -> Counter[str]:
-    """Words of a text file after the tokenizer's normalizer and pre-tokenizer, counted.
+class _BertSplitter:
+    """BertNormalizer(clean_text, handle_chinese_chars; no lowercase/accents) + BertPreTokenizer as
+    one str.translate and a split: control characters deleted, whitespace -> " ", punctuation and
+    CJK ideographs -> " c ". Characters are classified by the tested regexes in patterns.py the
+    first time they are seen, so the table stays as small as the corpus alphabet."""
 
-    With the default BERT normalizer the same split runs as two C-level regexes on two threads
-    (identical words, tested); otherwise tokenizers' components run on 8 KB chunks of whole lines.
+    def __init__(self) -> None:
+        import regex
+
+        from tokenizers_lab.patterns import BERT_CONTROL, BERT_WORDS
+
+        self._control, self._words = regex.compile(BERT_CONTROL), regex.compile(BERT_WORDS)
+        self._table: dict[int, str | None] = {}
+
+    def _learn(self, chars: Iterable[str]) -> None:
+        for c in chars:
+            if self._control.fullmatch(c):
+                self._table[ord(c)] = None
+            elif not self._words.fullmatch(c):
+                self._table[ord(c)] = " "  # whitespace: no word matches it
+            elif self._words.match(c + "a").end() == 1 or self._words.match("a" + c).end() == 1:
+                self._table[ord(c)] = f" {c} "  # isolated: punctuation or CJK
+            else:
+                self._table[ord(c)] = c
+
+    def words(self, text: str) -> list[str]:
+        new = {c for c in set(text) if ord(c) not in self._table}
+        if new:
+            self._learn(sorted(new))
+        return [w for w in text.translate(self._table).split(" ") if w]
+
+
+def _count_words(paths: Sequence[Path], tok: Any, bert_default: bool) -> Counter[str]:
+    """Words of text files after the tokenizer's normalizer and pre-tokenizer, counted.
+
+    With the default BERT normalizer the split is `_BertSplitter` (identical words, tested against
+    tokenizers' components); otherwise tokenizers' components run on 8 KB chunks of whole lines.
     """
-    import regex
-
-    from tokenizers_lab.patterns import BERT_CONTROL, BERT_WORDS
-
-    control, words = regex.compile(BERT_CONTROL), regex.compile(BERT_WORDS)
+    bert = _BertSplitter() if bert_default else None
 
     def count(chunk: str) -> Counter[str]:
-        if bert_default:
-            return Counter(words.findall(control.sub("", chunk, concurrent=True), concurrent=True))
+        if bert is not None:
+            return Counter(bert.words(chunk))
         if tok.normalizer is not None:
             chunk = tok.normalizer.normalize_str(chunk)
         return Counter(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(chunk))
 
     size = (1 << 22) if bert_default else (1 << 13)
     counts: Counter[str] = Counter()
-    with open(path, encoding="utf-8") as f, ThreadPoolExecutor(THREADS) as ex:
-        def chunks() -> Iterator[str]:
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
             while True:
                 chunk = f.read(size)
                 if not chunk:
-                    return
-                yield chunk + f.readline()
-
-        for part in ex.map(count, chunks()):
-            counts.update(part)
+                    break
+                counts.update(count(chunk + f.readline()))
     return counts
 
 
@@ -653,8 +761,9 @@ def _repeat_words(words: dict[str, str], counts: Counter[str]) -> Iterator[list[
     batch: list[str] = []
     for w in sorted(words):
         left = counts[w]
+        m = words[w] + " "
         while left > 0:  # at most 1000 copies per line
-            batch.append(" ".join([words[w]] * min(left, 1000)))
+            batch.append(m * min(left, 1000))
             left -= 1000
         if len(batch) >= 1000:
             yield batch
@@ -675,7 +784,7 @@ def _train_spm(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> Tr
     for v in sizes:
         buf = io.BytesIO()
         kwargs = dict(
-            input=str(prep.train_path), model_writer=buf, model_type=model_type, vocab_size=v,
+            input=[str(p) for p in prep.train_paths], model_writer=buf, model_type=model_type, vocab_size=v,
             character_coverage=config.character_coverage, byte_fallback=True, num_threads=config.threads or os.cpu_count() or 1,
             minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False,
             normalization_rule_name=norm[config.normalization], remove_extra_whitespaces=False,
@@ -705,7 +814,7 @@ def _train_spm(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> Tr
         sp = spm.SentencePieceProcessor(model_proto=model)
         agree = sum(sp.encode(t) == tok.encode(t, add_special_tokens=False).ids for t in prep.heldout)
         checks = {"hf_agreement": agree / len(prep.heldout) if prep.heldout else None}
-        out[v] = (_tj(tok), {"tokenizer.model": model}, checks)
+        out[v] = (tok, {"tokenizer.model": model}, checks)
     return out
 
 
@@ -745,9 +854,9 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
         # Stage-2 pre-token counting does not depend on stage 1: it runs while tokenizers trains
         # stage 1 (which releases the GIL and leaves a core idle in its serial merge loop).
         with ThreadPoolExecutor(1) as ex:
-            pending = ex.submit(_count_stage2, prep.train_path, split2, config.superbpe_colon_rule,
+            pending = ex.submit(_count_stage2, prep.train_paths, split2, config.superbpe_colon_rule,
                                 _normalizer(config.normalization))
-            s1 = _tj(_train_bytelevel_bpe(prep.train_path, t, config, config.preset()))
+            s1 = _tj(_train_bytelevel_bpe(prep.train_paths, t, config, config.preset()))
             counts = pending.result()
         vocab1: dict[str, int] = s1["model"]["vocab"]
         merges1 = [m if isinstance(m, list) else m.split(" ", 1) for m in s1["model"]["merges"]]
@@ -766,7 +875,7 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
             trainer = trainers.BpeTrainer(vocab_size=len(symbols) + margin, min_frequency=config.min_frequency,
                                           show_progress=False,
                                           max_token_length=config.max_token_length or None)
-            s2.train([str(_write_words(prep.train_path.parent / "stage2.txt", words, counts))], trainer)
+            s2.train([str(_write_words(prep.workdir / "stage2.txt", words, counts))], trainer)
             for m in _tj(s2)["model"]["merges"]:
                 a, b = m.split(" ", 1) if isinstance(m, str) else m
                 sa = "".join(id_to_str[ord(c) - _SYM] for c in a)
@@ -802,17 +911,18 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
     return out
 
 
-def _count_stage2(path: Path, split2: Any, colon_rule: bool, normalizer: Any = None) -> Counter[str]:
+def _count_stage2(paths: Sequence[Path], split2: Any, colon_rule: bool, normalizer: Any = None) -> Counter[str]:
     """Stage-2 pre-tokens of every training line (tokenizers' Split "isolated": matches and the
     gaps between them), counted."""
     counts: Counter[str] = Counter()
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if normalizer is not None:
-                line = normalizer.normalize_str(line)
-            parts = _colon_split(line) if colon_rule and ": " in line else (line,)
-            for part in parts:
-                counts.update(p for p in split2.split(part) if p)
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if normalizer is not None:
+                    line = normalizer.normalize_str(line)
+                parts = _colon_split(line) if colon_rule and ": " in line else (line,)
+                for part in parts:
+                    counts.update(p for p in split2.split(part) if p)
     return counts
 
 
@@ -995,15 +1105,21 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
         timings["read_seconds"] = time.perf_counter() - t0
         progress(f"training {config.algorithm}", None)
         t0 = time.perf_counter()
-        trained = TRAINERS[config.algorithm](prep, config, sizes)
+        try:
+            trained = TRAINERS[config.algorithm](prep, config, sizes)
+        except Exception:
+            prep.finish()  # a corpus error (invalid UTF-8, empty) explains the failure better
+            raise
+        summary = prep.finish()
         timings["train_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     results, artifacts = [], {}
     sweep = len(sizes) > 1
     for v in sizes:
-        tj, files, checks = trained[v]
-        tok = _tok_from_json(tj)
+        obj, files, checks = trained[v]
+        tok = _tok_from_json(obj) if isinstance(obj, dict) else obj
         text = tok.to_str(pretty=True) + "\n"  # tokenizers' own (Rust) writer, as tok.save() does
+        tj = obj if isinstance(obj, dict) else json.loads(text)
         prefix = f"v{v}/" if sweep else ""
         artifacts[prefix + "tokenizer.json"] = text.encode("utf-8")
         for name, data in files.items():
@@ -1025,7 +1141,7 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
             sha256=view.fingerprint, n_merges=len(tj["model"].get("merges", []) or []),
             n_special=len(view.special_tokens), extra=extra, **stats, **ev))
     timings["evaluate_seconds"] = time.perf_counter() - t0
-    inputs = [c.input_ref() for c in prep.corpora]
+    inputs = [c.input_ref() for c in prep.corpora] + [c.input_ref("heldout") for c in prep.heldout_corpora]
     if parallel is not None:
         inputs.append(parallel.input_ref())
     corpus_sig = "+".join(f"{display_name(c.spec)}@{c.sha256[:7]}" for c in prep.corpora)
@@ -1036,7 +1152,7 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
     engine = f"{algo.engine} {tokenizers.__version__ if algo.engine == 'tokenizers' else sentencepiece.__version__}"
     return TrainReport(
         provenance=make_provenance("train", config, inputs, config.seed, sig),
-        algorithm=config.algorithm, engine=engine, corpus=prep.summary, results=tuple(results),
+        algorithm=config.algorithm, engine=engine, corpus=summary, results=tuple(results),
         definitions=DEFINITIONS, run=clock.info({"tokenizers": tokenizers.__version__,
                                                  "sentencepiece": sentencepiece.__version__}),
         timings=timings, artifacts=artifacts,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import typer
 
 from tokenizers_lab import __version__

@@ -52,7 +52,10 @@ def train(
     parallel: list[str] | None = typer.Option(None, "--parallel", help="Parallel corpus folder for per-language "
                                                  "compression and premiums (repeatable)."),
     pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
-    heldout_every: int = typer.Option(100, help="Hold out every Nth record for evaluation."),
+    heldout_every: int = typer.Option(100, help="Hold out every Nth record for evaluation (0: none; "
+                                      "plain text files are then read by the trainer directly, no copy)."),
+    heldout: list[str] | None = typer.Option(None, "--heldout", help="Separate held-out corpus for evaluation "
+                                             "(repeatable); nothing is held out of the training corpus."),
     errors: str = typer.Option("strict", "--errors", help="Invalid UTF-8: strict (refuse) or replace."),
     field: str = typer.Option("text", help="JSONL field holding the text."),
     column: str = typer.Option("text", help="Parquet/CSV/datasets column holding the text."),
@@ -70,7 +73,7 @@ def train(
         pretokenizer=pretokenizer, split_digits=split_digits, normalization=normalization,
         max_token_length=max_token_length, character_coverage=character_coverage,
         superbpe_transition=superbpe_transition, export_tiktoken=export == "tiktoken",
-        parallel=tuple(parallel or ()), pivot=pivot, heldout_every=heldout_every, errors=errors,
+        parallel=tuple(parallel or ()), pivot=pivot, heldout_every=heldout_every, heldout=tuple(heldout or ()), errors=errors,
         field=field, column=column, seed=seed,
     )
     lib.validate(config)
