@@ -71,6 +71,7 @@ def main() -> None:
     a = ap.parse_args()
     algos = a.only.split(",")
     py = sys.executable
+    # --heldout-every 0: train on the whole file, as the raw run does (the trainer reads it directly)
     tokenlab = [py, "-m", "tokenizers_lab", "train", "--quiet", "--force", "--heldout-every", "0"]
     rows, notes = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
@@ -126,14 +127,16 @@ def write(a: argparse.Namespace, rows: list[dict], notes: dict, mb: float) -> No
                   f"**{s['lab_s'] / b['lab_s']:.2f}×**, RSS {s['lab_mb'] / b['lab_mb']:.2f}×; held-out tokens "
                   f"{notes['superbpe_heldout_tokens']} vs {notes['bpe_heldout_tokens']} = **{saving:.1%} fewer**; "
                   f"{notes['superbpe_spanning']} superword tokens; checks {json.dumps(notes['superbpe_checks'])}."]
-    lines += ["", "Notes: tokenlab's wall time includes streaming + fingerprinting the corpus, writing the "
-              "training copy (held-out removed), evaluation and reports. `wordpiece` is not the same run "
+    lines += ["", "Notes: tokenlab's wall time includes interpreter start-up and imports, fingerprinting and "
+              "validating the corpus (a thread beside the trainer, which reads the file itself under "
+              "`--heldout-every 0`), conversion, evaluation and reports. `wordpiece` is not the same run "
               "on both sides: tokenizers' WordPieceTrainer gives a different vocabulary on every run "
-              "(tokenizers#1794), so tokenlab counts BERT words itself (regexes tested equal to "
-              "BertNormalizer + BertPreTokenizer) and trains deterministic BPE over continuation-marked "
-              "words; that ratio is the price of reproducibility, not wrapper overhead. `spm-unigram` "
-              "runs once per side (about 5 minutes each). SuperBPE has no raw baseline (stock "
-              "tokenizers cannot resume from merges); it is compared with tokenlab's own BPE.", ""]
+              "(tokenizers#1794), so tokenlab counts BERT words itself (one str.translate + split, tested "
+              "equal to BertNormalizer + BertPreTokenizer) and trains deterministic BPE over "
+              "continuation-marked words; that ratio is the price of reproducibility, not wrapper "
+              "overhead. `spm-unigram` runs once per side (about 5 minutes each). SuperBPE has no raw "
+              "baseline (stock tokenizers cannot resume from merges); it is compared with tokenlab's own "
+              "BPE.", ""]
     Path(a.out).write_text("\n".join(lines), encoding="utf-8")
     sync_readme("\n".join(lines[2:]))
     print("\n".join(lines))

@@ -338,6 +338,9 @@ class ParallelCorpus:
     sha256: str
     bytes: int
     invalid_utf8: int
+    # Per language, per file in order: (lines kept, empty strings a `text.split("\n")` of that file
+    # has after them) -- what Petrov et al.'s whole-file joining needs to be reproduced exactly.
+    segments: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
     @property
     def languages(self) -> list[str]:
@@ -349,6 +352,19 @@ class ParallelCorpus:
 
     def input_ref(self, role: str = "parallel") -> InputRef:
         return InputRef(role=role, name=self.name, sha256=self.sha256, bytes=self.bytes)
+
+    def joined(self, lang: str) -> str:
+        """Petrov et al. 2023's unit: each file's `read().split("\n")`, all files' lists
+        concatenated and joined with one space (so each file ending in a newline adds an empty
+        element: FLORES dev+devtest gives 2,009 sentences + 2 empty strings)."""
+        lines = self.lines[lang]
+        parts: list[str] = []
+        start = 0
+        for kept, empty in self.segments.get(lang, ((len(lines), 0),)):
+            parts.extend(lines[start:start + kept])
+            parts.extend([""] * empty)
+            start += kept
+        return " ".join(parts)
 
 
 def _lang_files(folder: Path) -> dict[str, Path]:
@@ -390,22 +406,43 @@ def load_parallel(specs: Sequence[str], *, errors: str = "strict",
     h = hashlib.sha256()
     total = invalid = 0
     lines: dict[str, list[str]] = {}
+    segments: dict[str, tuple[tuple[int, int], ...]] = {}
     for lang in sorted(langs):
         acc: list[str] = []
+        seg = []
         for files in per_folder:
             c = Corpus(str(files[lang]), errors=errors)
             got = list(c)
+            empty = 0
             while got and got[-1] == "":
                 got.pop()
+                empty += 1
+            if _ends_with_newline(files[lang]):
+                empty += 1
+            seg.append((len(got), empty))
             acc.extend(got)
             h.update(f"{lang}\0{c.sha256}\n".encode())
             total += c.stats.bytes
             invalid += c.stats.invalid_utf8
         lines[lang] = acc
+        segments[lang] = tuple(seg)
     counts = {lang: len(v) for lang, v in lines.items()}
     if len(set(counts.values())) > 1:
         ref = max(set(counts.values()), key=list(counts.values()).count)
         odd = sorted(lang for lang, n in counts.items() if n != ref)
         raise InputError(f"parallel files are misaligned: {odd[0]} has {counts[odd[0]]} lines, others {ref}")
     name = ",".join(display_name(s) for s in specs)
-    return ParallelCorpus(name=name, lines=lines, sha256=h.hexdigest(), bytes=total, invalid_utf8=invalid)
+    return ParallelCorpus(name=name, lines=lines, sha256=h.hexdigest(), bytes=total, invalid_utf8=invalid,
+                          segments=segments)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    if path.suffix.lower() == ".gz":
+        with gzip.open(path, "rb") as g:
+            data = g.read()
+        return data.endswith(b"\n")
+    with open(path, "rb") as f:
+        if f.seek(0, 2) == 0:
+            return False
+        f.seek(-1, 2)
+        return f.read(1) == b"\n"

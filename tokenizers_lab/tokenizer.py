@@ -141,6 +141,11 @@ class TokenizerView(ABC):
         """True when the token may only follow another in a word (WordPiece ##)."""
         return False
 
+    @property
+    def unk_id(self) -> int | None:
+        """Id of the unknown token, or None when the model cannot emit one (byte-level BPE)."""
+        return None
+
     # -- encoding ---------------------------------------------------------------------
     @abstractmethod
     def encode(self, text: str) -> list[int]:
@@ -229,6 +234,14 @@ class HFView(TokenizerView):
 
     def id_to_token(self, token_id: int) -> str | None:
         return self._id_to_tok.get(token_id)
+
+    @property
+    def unk_id(self) -> int | None:
+        model = self._json["model"]
+        if model.get("type") == "Unigram":
+            return model.get("unk_id")
+        unk = model.get("unk_token")
+        return self._vocab.get(unk) if unk is not None else None
 
     def is_continuation(self, token_id: int) -> bool:
         s = self._id_to_tok.get(token_id)
@@ -420,6 +433,11 @@ class SentencePieceView(TokenizerView):
 
     def id_to_token(self, token_id: int) -> str | None:
         return self._pieces[token_id] if 0 <= token_id < len(self._pieces) else None
+
+    @property
+    def unk_id(self) -> int | None:
+        unk = self.sp.unk_id()
+        return unk if unk >= 0 else None
 
     def token_bytes(self, token_id: int) -> bytes | None:
         if token_id in self._special_ids or not 0 <= token_id < len(self._pieces):
