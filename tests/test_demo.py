@@ -40,14 +40,20 @@ def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
     assert (out / "superbpe/tokenizer.json").exists() and (out / "spm-unigram/tokenizer.model").exists()
     sbpe = [r for r in demo["rows"] if r["step"] == "superbpe"][0]
     assert sbpe["superword_tokens"] > 0 and sbpe["roundtrip_rate"] == 1.0
-    for name in ("demo.json", "bpe/train.json", "superbpe/train.json"):
+    assert [a["tokenizer"] for a in demo["audit_rows"]] == ["bpe-4k", "superbpe-4k", "spm-unigram-4k",
+                                                            "bpe-metaspace-4k", "wordpiece-4k"]
+    assert (out / "audit/charbench_items.jsonl").exists()
+    for name in ("demo.json", "bpe/train.json", "superbpe/train.json", "audit/audit.json"):
         text = json.dumps(_stable(json.loads((out / name).read_text())), indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"
         _check(name.replace("/", "__"), text, update_golden)
     _check("demo.md", (out / "demo.md").read_text(), update_golden)
+    _check("audit.md", (out / "audit/audit.md").read_text(), update_golden)
     # a second run refuses to overwrite, a forced one reproduces the same bytes
     res = runner.invoke(app, ["demo", "--out", str(out), "--quiet"])
     assert res.exit_code == 1 and "--force" in res.stderr
-    before = (out / "superbpe/tokenizer.json").read_bytes()
+    before = {f: (out / f).read_bytes() for f in ("superbpe/tokenizer.json", "audit/audit_premium.svg",
+                                                   "audit/charbench_items.jsonl") if (out / f).exists()}
+    assert len(before) >= 2
     assert runner.invoke(app, ["demo", "--out", str(out), "--quiet", "--force"]).exit_code == 0
-    assert (out / "superbpe/tokenizer.json").read_bytes() == before
+    assert {f: (out / f).read_bytes() for f in before} == before

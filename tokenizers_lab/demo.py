@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from tokenizers_lab import train
+from tokenizers_lab import audit, train
 from tokenizers_lab.report import (
     Provenance,
     RunInfo,
@@ -28,6 +28,8 @@ STEPS: tuple[tuple[str, str, tuple[int, ...], dict], ...] = (
     ("wordpiece", "wordpiece", (4000,), {}),
 )
 COMPARE_VOCAB = 4000
+# The demo's audit step measures these trained tokenizers side by side (at COMPARE_VOCAB).
+AUDIT_STEPS = ("bpe", "superbpe", "spm-unigram", "bpe-metaspace", "wordpiece")
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,28 @@ class DemoRow:
 
 
 @dataclass(frozen=True)
+class AuditRow:
+    """One tokenizer of the demo's audit step (the full audit is in audit/audit.md)."""
+
+    tokenizer: str
+    median_premium: float | None
+    max_premium: float | None
+    gini: float
+    bytes_per_token: float | None
+    renyi_efficiency: float | None
+    roundtrip_rate: float
+    unreachable: int
+    digits: str
+
+
+@dataclass(frozen=True)
 class DemoReport:
     """Summary of the demo run; the per-step train reports sit beside it."""
 
     provenance: Provenance
     rows: tuple[DemoRow, ...]
     superbpe_token_saving: float | None
+    audit_rows: tuple[AuditRow, ...]
     run: RunInfo
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
@@ -80,6 +98,14 @@ class DemoReport:
             f"parallel corpus: {saving}. Superword merges need volume: on the ~100 KB embedded corpus they "
             "do not pay for the subword merges they replace; on 32 MB of real text (bench/train) SuperBPE "
             "encodes held-out text with 3.5% fewer tokens at 32k.", "",
+            "## Audit", "", f"The trained tokenizers at vocab {COMPARE_VOCAB}, side by side (full report: "
+            "audit/audit.md).", "",
+            md_table(["tokenizer", "median premium", "max premium", "Gini", "bytes/token", "Rényi eff",
+                      "round-trip", "unreachable", "digits"],
+                     [(a.tokenizer, "" if a.median_premium is None else a.median_premium,
+                       "" if a.max_premium is None else a.max_premium, a.gini, a.bytes_per_token or "",
+                       a.renyi_efficiency or "", a.roundtrip_rate, a.unreachable, a.digits) for a in self.audit_rows]),
+            "",
             md_provenance(self.provenance),
         ]) + "\n"
 
@@ -89,11 +115,13 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
     clock = Stopwatch()
     rows, artifacts, inputs = [], {}, {}
     tokens_at = {}
+    reports = {}
     for step, algorithm, sizes, options in STEPS:
         if progress:
             progress(f"demo: {step}", None)
         rep = train.run(train.TrainConfig(algorithm=algorithm, vocab_sizes=sizes, seed=config.seed, **options),
                         progress)
+        reports[step] = rep
         for name, data in rep.artifacts.items():
             artifacts[f"{step}/{name}"] = data
         artifacts[f"{step}/train.json"] = dumps(rep).encode("utf-8")
@@ -110,9 +138,25 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
                 parallel_tokens=total, median_premium=statistics.median(premiums) if premiums else None,
                 max_premium=max(premiums) if premiums else None, superword_tokens=r.whitespace_spanning_tokens,
                 report=f"{step}/train.md"))
+    if progress:
+        progress("demo: audit", None)
+    views = [audit.views_from_train(reports[step], f"{step}-{COMPARE_VOCAB // 1000}k", COMPARE_VOCAB) for step in AUDIT_STEPS]
+    arep = audit.run(audit.AuditConfig(seed=config.seed), progress, views=views)
+    for name, data in arep.artifacts.items():
+        artifacts[f"audit/{name}"] = data
+    artifacts["audit/audit.json"] = dumps(arep).encode("utf-8")
+    artifacts["audit/audit.md"] = arep.to_markdown().encode("utf-8")
+    audit_rows = []
+    for a in arep.tokenizers:
+        c = a.corpus_compression or a.parallel_compression
+        audit_rows.append(AuditRow(
+            tokenizer=a.label, median_premium=a.fairness_summary.median_premium,
+            max_premium=a.fairness_summary.max_premium, gini=a.fairness_summary.gini,
+            bytes_per_token=c.bytes_per_token, renyi_efficiency=c.renyi_efficiency_full_vocab,
+            roundtrip_rate=a.roundtrip_rate, unreachable=a.vocabulary.unreachable, digits=a.numbers.scheme))
     bpe, sbpe = tokens_at.get(("bpe-stage1-regex", COMPARE_VOCAB)), tokens_at.get(("superbpe", COMPARE_VOCAB))
     saving = 1 - sbpe / bpe if bpe and sbpe else None
     prov = make_provenance("demo", config, sorted(inputs.values(), key=lambda i: i.name), config.seed,
-                           [("steps", "+".join(s for s, *_ in STEPS))])
-    return DemoReport(provenance=prov, rows=tuple(rows), superbpe_token_saving=saving, run=clock.info(),
-                      artifacts=artifacts)
+                           [("steps", "+".join(s for s, *_ in STEPS) + "+audit")])
+    return DemoReport(provenance=prov, rows=tuple(rows), superbpe_token_saving=saving,
+                      audit_rows=tuple(audit_rows), run=clock.info(), artifacts=artifacts)

@@ -22,10 +22,39 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tokenizers_lab.errors import InputError, LabError, UsageError
 from tokenizers_lab.patterns import NFC_PRESETS, resolve_pattern
 
 THREADS = max(1, os.cpu_count() or 1)
+Spans = tuple[np.ndarray, np.ndarray]  # (starts, ends) in characters, one pair per token
+
+
+def _cumulative(lengths: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """Byte (starts, ends) of tokens laid end to end over text's UTF-8; a leading dummy-prefix
+    space (SentencePiece) is absorbed; None when the bytes do not spell the text."""
+    ends = np.cumsum(lengths)
+    shift = int(ends[-1]) - len(text.encode("utf-8")) if ends.size else 0
+    if shift not in (0, 1):
+        return None, None
+    ends = np.maximum(ends - shift, 0)
+    starts = np.maximum(ends - lengths, 0)
+    return starts, ends
+
+
+def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray | None) -> Spans | None:
+    """Byte offsets into text's UTF-8 -> character offsets (a token holding part of a
+    character's bytes spans that whole character)."""
+    if starts is None or ends is None:
+        return None
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    if cps.size and cps.max() < 0x80:
+        return starts, ends
+    widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)
+    char_end = np.cumsum(widths)
+    char_start = char_end - widths
+    return np.searchsorted(char_end, starts, "right"), np.searchsorted(char_start, ends, "left")
 _BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
@@ -141,6 +170,11 @@ class TokenizerView(ABC):
         """True when the token may only follow another in a word (WordPiece ##)."""
         return False
 
+    def is_byte_fallback(self, token_id: int) -> bool:
+        """True for SentencePiece-style <0xNN> byte pieces."""
+        s = self.id_to_token(token_id)
+        return s is not None and _BYTE_FALLBACK.match(s) is not None
+
     @property
     def unk_id(self) -> int | None:
         """Id of the unknown token, or None when the model cannot emit one (byte-level BPE)."""
@@ -154,6 +188,25 @@ class TokenizerView(ABC):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of many texts, using the backend's native parallelism."""
         return [self.encode(t) for t in texts]
+
+    def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
+        """Ids of many texts with each token's character span in its text, or None for a text
+        whose tokens cannot be aligned to it. Default: token bytes laid end to end (byte-level
+        models, where they spell the text exactly)."""
+        table = self.byte_lengths
+        return [(ids, byte_spans_to_chars(text, *_cumulative(table[np.asarray(ids, dtype=np.int64)], text)))
+                for text, ids in zip(texts, self.encode_batch(texts))]
+
+    def encode_no_prefix_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """Ids of texts as they would be encoded in the middle of a text: no dummy prefix space
+        added (SentencePiece add_dummy_prefix, Metaspace prepend). Default: plain encoding."""
+        return self.encode_batch(texts)
+
+    @cached_property
+    def byte_lengths(self) -> np.ndarray:
+        """Per id, the length of its bytes (0 for specials)."""
+        return np.fromiter((len(self.token_bytes(i) or b"") for i in range(self.vocab_size)), dtype=np.int64,
+                           count=self.vocab_size)
 
     @abstractmethod
     def decode(self, ids: Sequence[int]) -> str:
@@ -267,6 +320,57 @@ class HFView(TokenizerView):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         fast = getattr(self.tok, "encode_batch_fast", None) or self.tok.encode_batch
         return [e.ids for e in fast(list(texts), add_special_tokens=False)]
+
+    @cached_property
+    def _no_prefix(self) -> Any:
+        j = json.loads(json.dumps(self._json))
+        changed = False
+
+        def walk(node: Any) -> Any:
+            nonlocal changed
+            if isinstance(node, dict):
+                if node.get("type") == "Prepend":
+                    changed = True
+                    return None
+                if node.get("type") == "Metaspace" and node.get("prepend_scheme", "always") != "never":
+                    node["prepend_scheme"] = "never"
+                    node["add_prefix_space"] = False
+                    changed = True
+                if node.get("type") == "ByteLevel" and node.get("add_prefix_space"):
+                    node["add_prefix_space"] = False
+                    changed = True
+                for k, v in list(node.items()):
+                    node[k] = walk(v)
+                if node.get("type") == "Sequence":
+                    for key in ("normalizers", "pretokenizers"):
+                        if key in node:
+                            node[key] = [x for x in node[key] if x is not None]
+            elif isinstance(node, list):
+                return [walk(x) for x in node]
+            return node
+
+        j["normalizer"], j["pre_tokenizer"] = walk(j.get("normalizer")), walk(j.get("pre_tokenizer"))
+        if not changed:
+            return None
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_str(json.dumps(j))
+        tok.no_padding()
+        tok.no_truncation()
+        return tok
+
+    def encode_no_prefix_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        if self._no_prefix is None:
+            return self.encode_batch(texts)
+        return [e.ids for e in self._no_prefix.encode_batch(list(texts), add_special_tokens=False)]
+
+    def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
+        # tokenizers tracks offsets through normalizers and pre-tokenizers itself.
+        out = []
+        for e in self.tok.encode_batch(list(texts), add_special_tokens=False):
+            off = np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2)
+            out.append((e.ids, (off[:, 0], off[:, 1])))
+        return out
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tok.decode(list(ids), skip_special_tokens=False)
@@ -451,6 +555,31 @@ class SentencePieceView(TokenizerView):
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return self.sp.encode(list(texts), num_threads=THREADS)
+
+    @cached_property
+    def _no_prefix(self) -> Any:
+        if not self.proto.normalizer_spec.add_dummy_prefix:
+            return self.sp
+        import sentencepiece as spm
+
+        proto = load_spm_proto(self.proto.SerializeToString())
+        proto.normalizer_spec.add_dummy_prefix = False
+        sp = spm.SentencePieceProcessor()
+        sp.LoadFromSerializedProto(proto.SerializeToString())
+        return sp
+
+    def encode_no_prefix_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return self._no_prefix.encode(list(texts), num_threads=THREADS)
+
+    def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
+        # sentencepiece reports each piece's byte span in the original (unnormalized) text.
+        out = []
+        for text, proto in zip(texts, self.sp.encode(list(texts), return_type="proto", num_threads=THREADS)):
+            pieces = proto.pieces
+            ids = [p.id for p in pieces]
+            b = np.array([(p.begin, p.end) for p in pieces], dtype=np.int64).reshape(-1, 2)
+            out.append((ids, byte_spans_to_chars(text, b[:, 0], b[:, 1])))
+        return out
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.sp.decode(list(ids))

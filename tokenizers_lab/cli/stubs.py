@@ -13,12 +13,6 @@ def _not_yet(name: str, what: str) -> None:
 
 
 @lab_command
-def audit(args: list[str] | None = typer.Argument(None)) -> None:
-    """Measure tokenizers side by side (not implemented yet)."""
-    _not_yet("audit", "token premiums, %Lang/%Pure, CharBench-style probes")
-
-
-@lab_command
 def invert(args: list[str] | None = typer.Argument(None)) -> None:
     """Infer a BPE tokenizer's training-data mixture (not implemented yet)."""
     _not_yet("invert", "data mixture inference by linear programming")

@@ -1,8 +1,7 @@
-"""`audit`: measure tokenizers side by side (work in progress for issue #3).
-
-This first part is cross-lingual fairness on parallel text: token counts and premiums in both
-published conventions, character and byte premiums as tokenizer-independent baselines, UNK and
-byte-fallback shares with Petrov et al.'s validity rule, and per-tokenizer summaries.
+"""Cross-lingual fairness on parallel text: token counts and premiums in both published
+conventions (Petrov et al. 2023: the language's lines joined by a space and encoded once; Arnett
+et al. 2025: per-sentence counts summed), character and byte premiums as tokenizer-independent
+baselines, UNK and byte-fallback shares with Petrov et al.'s validity rule, per-tokenizer summaries.
 """
 
 from __future__ import annotations
@@ -101,26 +100,26 @@ def _ratio(x: float, base: float) -> float | None:
     return x / base if base else None
 
 
-def fairness(view: TokenizerView, parallel: ParallelCorpus, pivot: str = "eng_Latn",
-             ) -> tuple[tuple[LanguageFairness, ...], FairnessSummary]:
-    """Per-language counts and premiums of one tokenizer on a parallel corpus, and a summary."""
-    if pivot not in parallel.lines:
-        raise unknown_name("pivot language", pivot, parallel.lines)
-    fallback, partial = _id_flags(view)
-    raw = {}
-    for lang in parallel.languages:
-        lines = parallel.lines[lang]
-        joined = parallel.joined(lang)
-        concat_ids = view.encode(joined)
-        per_line = view.encode_batch(lines)
-        flat = np.fromiter((i for ids in per_line for i in ids), dtype=np.int64)
-        n_unk, unk_share = _unk_char_share(view, joined, concat_ids)
-        inside = flat[(flat >= 0) & (flat < len(fallback))]
-        raw[lang] = dict(
-            sentences=len(lines), chars=sum(map(len, lines)), bytes=sum(len(s.encode("utf-8")) for s in lines),
-            tokens_concat=len(concat_ids), tokens_sum=int(flat.size), unk_tokens=n_unk, unk_char_share=unk_share,
-            byte_fallback_share=float(fallback[inside].mean()) if inside.size else 0.0,
-            partial_utf8_share=float(partial[inside].mean()) if inside.size else 0.0)
+def measure_language(view: TokenizerView, parallel: ParallelCorpus, lang: str,
+                     per_line: Sequence[Sequence[int]], flags: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Raw counts of one language: the whole-text (Petrov) encoding is done here; per-line ids are
+    given (the caller encodes them once for every measure)."""
+    fallback, partial = flags
+    lines = parallel.lines[lang]
+    joined = parallel.joined(lang)
+    concat_ids = view.encode(joined)
+    flat = np.fromiter((i for ids in per_line for i in ids), dtype=np.int64)
+    n_unk, unk_share = _unk_char_share(view, joined, concat_ids)
+    inside = flat[(flat >= 0) & (flat < len(fallback))]
+    return dict(
+        sentences=len(lines), chars=sum(map(len, lines)), bytes=sum(len(s.encode("utf-8")) for s in lines),
+        tokens_concat=len(concat_ids), tokens_sum=int(flat.size), unk_tokens=n_unk, unk_char_share=unk_share,
+        byte_fallback_share=float(fallback[inside].mean()) if inside.size else 0.0,
+        partial_utf8_share=float(partial[inside].mean()) if inside.size else 0.0)
+
+
+def rows_and_summary(raw: dict[str, dict], pivot: str) -> tuple[tuple[LanguageFairness, ...], FairnessSummary]:
+    """Premiums against the pivot and the per-tokenizer summary."""
     p = raw[pivot]
     rows = tuple(LanguageFairness(
         language=lang, **r,
@@ -128,7 +127,7 @@ def fairness(view: TokenizerView, parallel: ParallelCorpus, pivot: str = "eng_La
         premium_sum=_ratio(r["tokens_sum"], p["tokens_sum"]),
         char_premium=_ratio(r["chars"], p["chars"]), byte_premium=_ratio(r["bytes"], p["bytes"]),
         tokens_per_sentence=r["tokens_sum"] / r["sentences"] if r["sentences"] else 0.0,
-        valid=r["unk_char_share"] <= UNK_INVALID_SHARE) for lang, r in raw.items())
+        valid=r["unk_char_share"] <= UNK_INVALID_SHARE) for lang, r in sorted(raw.items()))
     others = [r for r in rows if r.language != pivot and r.valid and r.premium_sum is not None]
     worst = max(others, key=lambda r: r.premium_sum or 0.0, default=None)
     summary = FairnessSummary(
@@ -140,3 +139,19 @@ def fairness(view: TokenizerView, parallel: ParallelCorpus, pivot: str = "eng_La
         gini=gini([r.tokens_per_sentence for r in rows if r.valid]),
         mean_tokens_per_sentence=float(np.mean([r.tokens_per_sentence for r in rows])) if rows else 0.0)
     return rows, summary
+
+
+def id_flags(view: TokenizerView) -> tuple[np.ndarray, np.ndarray]:
+    """Per id: byte-fallback piece; bytes not valid UTF-8 on their own."""
+    return _id_flags(view)
+
+
+def fairness(view: TokenizerView, parallel: ParallelCorpus, pivot: str = "eng_Latn",
+             ) -> tuple[tuple[LanguageFairness, ...], FairnessSummary]:
+    """Per-language counts and premiums of one tokenizer on a parallel corpus, and a summary."""
+    if pivot not in parallel.lines:
+        raise unknown_name("pivot language", pivot, parallel.lines)
+    flags = _id_flags(view)
+    raw = {lang: measure_language(view, parallel, lang, view.encode_batch(parallel.lines[lang]), flags)
+           for lang in parallel.languages}
+    return rows_and_summary(raw, pivot)

@@ -1,0 +1,93 @@
+"""`tokenlab audit` through the CLI runner: outputs, gates (exit 3) and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tokenizers_lab.cli import app
+
+
+def _err_line(result) -> str:
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def tok_file(tmp_path_factory):
+    """A small byte-level BPE trained on the embedded corpora, saved as tokenizer.json."""
+    from tokenizers_lab import train
+
+    rep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(1000,)))
+    p = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    p.write_bytes(rep.artifacts["tokenizer.json"])
+    return p
+
+
+def test_audit_writes_report_and_artifacts(runner, tmp_path, tok_file):
+    out = tmp_path / "a"
+    res = runner.invoke(app, ["audit", f"mine={tok_file}", "--out", str(out), "--format", "json",
+                              "--charbench-items", "3"])
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert [t["label"] for t in rep["tokenizers"]] == ["mine"]
+    assert rep["provenance"]["signature"].startswith("audit|tok:mine@")
+    assert json.loads((out / "audit.json").read_text()) == rep
+    assert (out / "audit.md").read_text().startswith("# tokenlab audit")
+    items = (out / "charbench_items.jsonl").read_text().splitlines()
+    assert len(items) == rep["charbench_items"] > 0 and json.loads(items[0])["answer"] >= 0
+    # existing outputs are not overwritten without --force
+    res = runner.invoke(app, ["audit", str(tok_file), "--out", str(out)])
+    assert res.exit_code == 1 and "--force" in _err_line(res)
+
+
+def test_audit_gate_trips_exit_3(runner, tmp_path, tok_file):
+    out = tmp_path / "g"
+    res = runner.invoke(app, ["audit", f"mine={tok_file}", "--out", str(out), "--no-plots", "--charbench-items", "0",
+                              "--fail-on", "premium.amh_Ethi>1.01", "--fail-on", "roundtrip<1"])
+    assert res.exit_code == 3
+    line = _err_line(res)
+    assert line.startswith("gate tripped: premium.amh_Ethi>1.01: mine=")
+    rep = json.loads((out / "audit.json").read_text())  # the report is still written
+    assert [g["tripped"] for g in rep["gates"]] == [True, False]
+
+
+def test_audit_predictions_give_accuracy(runner, tmp_path, tok_file):
+    out = tmp_path / "p"
+    res = runner.invoke(app, ["audit", str(tok_file), "--out", str(out), "--no-plots", "--charbench-items", "4"])
+    assert res.exit_code == 0, res.stderr
+    items = [json.loads(x) for x in (out / "charbench_items.jsonl").read_text().splitlines()]
+    pred = tmp_path / "pred.csv"
+    pred.write_text("id,prediction\n" + "".join(f"{it['id']},The answer is {it['answer']}.\n" for it in items))
+    res = runner.invoke(app, ["audit", str(tok_file), "--no-plots", "--charbench-items", "4", "--predictions",
+                              str(pred), "--format", "json", "--fail-on", "charbench.all<1"])
+    assert res.exit_code == 0, res.stderr
+    scores = json.loads(res.stdout)["tokenizers"][0]["charbench_scores"]
+    assert {s["task"]: s["accuracy"] for s in scores}["all"] == 1.0
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["nope.json"], 1, "not found"),
+    (["{tok}", "--fail-on", "premum>2"], 2, "did you mean"),
+    (["{tok}", "--validator", "xx=lexicon:{tok}"], 2, "unknown --validator language"),
+    (["{tok}", "--validator", "eng_Latn=hunspel:x"], 2, "did you mean 'hunspell'"),
+    (["{tok}", "--pivot", "eng_Latm"], 2, "did you mean 'eng_Latn'"),
+    (["{tok}", "--languages", "eng_Latn,klingon"], 2, "unknown language 'klingon'"),
+    (["{tok}", "--parallel", "{misaligned}"], 1, "misaligned"),
+    (["{tok}", "--fail-on", "premium.deu_Latn>1", "--languages", "eng_Latn,tur_Latn"], 2, "no value for"),
+    (["{tok}", "{tok}"], 2, "labelled"),
+])
+def test_audit_bad_input(runner, tmp_path, tok_file, args, code, needle):
+    mis = tmp_path / "mis"
+    mis.mkdir()
+    (mis / "eng_Latn.txt").write_text("a\nb\n")
+    (mis / "deu_Latn.txt").write_text("a\n")
+    out = tmp_path / "out"
+    args = [a.format(tok=tok_file, misaligned=mis) for a in args]
+    res = runner.invoke(app, ["audit", *args, "--out", str(out), "--no-plots", "--charbench-items", "0"])
+    assert res.exit_code == code, (res.stdout, res.stderr)
+    assert needle in _err_line(res)
+    assert not out.exists()  # nothing half-written

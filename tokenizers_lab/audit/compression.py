@@ -1,0 +1,159 @@
+"""Compression and vocabulary-use measures: bytes/chars per token, fertility, proportion of
+continued words, word-boundary violations, Rényi and Shannon efficiency, vocabulary utilization.
+
+Entropies are in bits; efficiency divides by log2 |V| under two conventions: the full vocabulary
+(Zouhar et al. 2023, the paper) and the observed types (what tokenization-scorer does by default),
+which depends on corpus size and so only compares runs on identical text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tokenizers_lab.tokenizer import Spans
+
+DEFAULT_ALPHA = 2.5
+_WORD = re.compile(r"\S+")
+# Scripts written without spaces between words: whitespace fertility says nothing there.
+NO_SPACE_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr", "Laoo", "Tibt", "Bopo", "Yiii"})
+
+
+def renyi_entropy(counts: np.ndarray, alpha: float = DEFAULT_ALPHA) -> float:
+    """H_alpha(p) = 1/(1-alpha) log2 sum p^alpha; alpha = 1 is Shannon entropy."""
+    c = np.asarray(counts, dtype=float)
+    c = c[c > 0]
+    if c.size == 0:
+        return 0.0
+    p = c / c.sum()
+    if abs(alpha - 1.0) < 1e-12:
+        return float(-(p * np.log2(p)).sum())
+    return float(np.log2((p ** alpha).sum()) / (1.0 - alpha))
+
+
+def efficiency(entropy: float, size: int) -> float | None:
+    """Entropy over log2 of a vocabulary size (None for a size below 2)."""
+    return entropy / float(np.log2(size)) if size > 1 else None
+
+
+def no_space_language(lang: str) -> bool:
+    """True for FLORES-style codes whose script has no spaces between words (zho_Hans, tha_Thai)."""
+    return lang.rsplit("_", 1)[-1] in NO_SPACE_SCRIPTS
+
+
+@dataclass(frozen=True)
+class CompressionStats:
+    """Compression of one tokenizer on one body of text."""
+
+    tokens: int
+    bytes: int
+    chars: int
+    words: int
+    bytes_per_token: float | None
+    chars_per_token: float | None
+    tokens_per_word: float | None
+    observed_types: int
+    vocab_utilization: float
+    type_token_ratio: float | None
+    renyi_alpha: float
+    renyi_entropy: float
+    renyi_efficiency_full_vocab: float | None
+    renyi_efficiency_observed: float | None
+    shannon_entropy: float
+    shannon_efficiency_full_vocab: float | None
+    shannon_efficiency_observed: float | None
+
+
+class Tally:
+    """Streaming per-id counts and text sizes for one tokenizer (memory: one array of |V|)."""
+
+    def __init__(self, vocab_size: int) -> None:
+        self.counts = np.zeros(vocab_size, dtype=np.int64)
+        self.bytes = self.chars = self.words = 0
+
+    def add(self, texts: Sequence[str], encoded: Iterable[Sequence[int]]) -> None:
+        """Count a batch: the texts and their token ids."""
+        flat = np.fromiter((i for ids in encoded for i in ids), dtype=np.int64)
+        if flat.size:
+            top = int(flat.max()) + 1
+            if top > self.counts.size:
+                self.counts = np.concatenate([self.counts, np.zeros(top - self.counts.size, dtype=np.int64)])
+            self.counts += np.bincount(flat, minlength=self.counts.size)
+        for t in texts:
+            self.chars += len(t)
+            self.bytes += len(t.encode("utf-8"))
+            self.words += len(t.split())
+
+    def stats(self, vocab_size: int, alpha: float = DEFAULT_ALPHA) -> CompressionStats:
+        """The measures of everything counted so far."""
+        n = int(self.counts.sum())
+        types = int((self.counts > 0).sum())
+        h_a, h_1 = renyi_entropy(self.counts, alpha), renyi_entropy(self.counts, 1.0)
+        return CompressionStats(
+            tokens=n, bytes=self.bytes, chars=self.chars, words=self.words,
+            bytes_per_token=self.bytes / n if n else None, chars_per_token=self.chars / n if n else None,
+            tokens_per_word=n / self.words if self.words else None, observed_types=types,
+            vocab_utilization=types / vocab_size if vocab_size else 0.0,
+            type_token_ratio=types / n if n else None, renyi_alpha=alpha, renyi_entropy=h_a,
+            renyi_efficiency_full_vocab=efficiency(h_a, vocab_size), renyi_efficiency_observed=efficiency(h_a, types),
+            shannon_entropy=h_1, shannon_efficiency_full_vocab=efficiency(h_1, vocab_size),
+            shannon_efficiency_observed=efficiency(h_1, types))
+
+
+@dataclass
+class WordAlignment:
+    """Word-level counts from token spans: continued words and boundary violations."""
+
+    words: int = 0
+    continued: int = 0
+    boundaries: int = 0
+    violations: int = 0
+    aligned_lines: int = 0
+    lines: int = 0
+    offenders: Counter = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.offenders is None:
+            self.offenders = Counter()
+
+    def add(self, text: str, ids: Sequence[int], spans: Spans | None) -> None:
+        """Align one line's tokens with its whitespace-separated words."""
+        self.lines += 1
+        if spans is None:
+            return
+        self.aligned_lines += 1
+        starts, ends = spans
+        keep = ends > starts
+        ids_arr = np.asarray(ids, dtype=np.int64)[keep]
+        starts, ends = starts[keep], ends[keep]
+        words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+        if not words or starts.size == 0:
+            self.words += len(words)
+            return
+        w = np.asarray(words, dtype=np.int64)
+        ws, we = w[:, 0], w[:, 1]
+        # tokens overlapping [ws, we): those starting before we minus those ending at or before ws
+        overlap = np.searchsorted(starts, we, "left") - np.searchsorted(ends, ws, "right")
+        self.words += len(words)
+        self.continued += int((overlap >= 2).sum())
+        if len(words) > 1:
+            # the token holding a word's last character also holds the next word's first one
+            last = np.searchsorted(ends, we[:-1] - 1, "right")
+            last = np.minimum(last, ends.size - 1)
+            spans_gap = (starts[last] <= we[:-1] - 1) & (ends[last] > ws[1:])
+            self.boundaries += len(words) - 1
+            self.violations += int(spans_gap.sum())
+            for i in ids_arr[last[spans_gap]]:
+                self.offenders[int(i)] += 1
+
+    @property
+    def continued_share(self) -> float | None:
+        return self.continued / self.words if self.words else None
+
+    @property
+    def violation_rate(self) -> float | None:
+        return self.violations / self.boundaries if self.boundaries else None

@@ -1,0 +1,446 @@
+"""The audit job: AuditConfig -> run() -> AuditReport, every tokenizer measured on the same text."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tokenizers_lab.audit import charbench, compression, fairness, gates, integrity, numbers, plots, robustness
+from tokenizers_lab.audit.compression import CompressionStats, Tally, WordAlignment, no_space_language
+from tokenizers_lab.audit.fairness import FairnessSummary, LanguageFairness
+from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
+from tokenizers_lab.errors import InputError, UsageError, unknown_name
+from tokenizers_lab.report import (
+    InputRef,
+    Provenance,
+    RunInfo,
+    Stopwatch,
+    make_provenance,
+    md_provenance,
+    md_table,
+)
+from tokenizers_lab.tokenizer import HFView, SentencePieceView, TokenizerView, load_tokenizer
+
+Progress = Callable[[str, "float | None"], None]
+
+# What the standalone default audit trains on the embedded corpora (the demo passes its own).
+DEFAULT_TOKENIZERS: tuple[tuple[str, str, int], ...] = (
+    ("bpe-4k", "bpe", 4000), ("superbpe-4k", "superbpe", 4000), ("spm-unigram-4k", "spm-unigram", 4000),
+    ("wordpiece-4k", "wordpiece", 4000))
+EMBEDDED_MONOLINGUAL = ("embedded:code", "embedded:domain")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Everything that determines an audit."""
+
+    tokenizers: tuple[str, ...] = ()
+    pattern: str | None = None
+    parallel: tuple[str, ...] = ()
+    corpora: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    pivot: str = "eng_Latn"
+    alpha: float = compression.DEFAULT_ALPHA
+    validators: tuple[str, ...] = ()
+    charbench_per_bucket: int = 25
+    charbench_words: str | None = None
+    predictions: str | None = None
+    fail_on: tuple[str, ...] = ()
+    plots: bool = True
+    max_corpus_bytes: int = 0
+    errors: str = "strict"
+    field: str = "text"
+    column: str = "text"
+    seed: int = 13
+
+    def resolved_parallel(self) -> tuple[str, ...]:
+        return self.parallel or ("embedded:parallel",)
+
+    def resolved_corpora(self) -> tuple[str, ...]:
+        return self.corpora or EMBEDDED_MONOLINGUAL
+
+    def resolved_validators(self) -> tuple[str, ...]:
+        return self.validators or ("*=corpus-words",)
+
+
+@dataclass(frozen=True)
+class LanguageCompression:
+    """Compression of one tokenizer on one language of the parallel corpus."""
+
+    language: str
+    bytes_per_token: float | None
+    chars_per_token: float | None
+    tokens_per_word: float | None
+    fertility_meaningful: bool  # False for scripts written without spaces
+    continued_words: float | None  # PCW: words split into >= 2 tokens (tokens aligned in context)
+    boundary_violations: float | None  # word boundaries falling inside a token
+    aligned_lines: float  # share of lines whose token spans could be aligned to the text
+    renyi_efficiency_full_vocab: float | None
+    observed_types: int
+
+
+@dataclass(frozen=True)
+class TokenizerAudit:
+    """Everything measured for one tokenizer."""
+
+    label: str
+    source: str
+    backend: str
+    model_type: str
+    vocab_size: int
+    sha256: str
+    fairness: tuple[LanguageFairness, ...]
+    fairness_summary: FairnessSummary
+    languages: tuple[LanguageCompression, ...]
+    parallel_compression: CompressionStats
+    corpus_compression: CompressionStats | None
+    integrity: tuple[integrity.IntegrityRow, ...]
+    numbers: numbers.NumberProfile
+    roundtrip_rate: float
+    roundtrip: tuple[robustness.ProbeResult, ...]
+    vocabulary: robustness.VocabularyHealth
+    boundary_offenders: tuple[tuple[str, int], ...]
+    charbench: tuple[charbench.FeatureSummary, ...]
+    charbench_scores: tuple[charbench.TaskScore, ...]
+    token_length_histogram: dict[str, int]
+
+
+DEFINITIONS = {
+    "premium_sum": "Arnett et al. 2025: per-sentence token counts (no special tokens) summed per language, over "
+                   "the pivot language's sum",
+    "premium_concat": "Petrov et al. 2023: each file's lines (read().split('\\n'), so a final newline adds an "
+                      "empty line) joined with one space and encoded once, no special tokens; over the pivot",
+    "char_premium / byte_premium": "code points / UTF-8 bytes of the language over the pivot's: what a "
+                                   "tokenizer-independent encoding would cost",
+    "unk_char_share": "Petrov's estimate: characters lost when UNK ids are dropped before decoding, over all "
+                      "characters; a language with more than 10% is invalid and left out of summaries",
+    "byte_fallback_share": "tokens that are SentencePiece <0xNN> byte pieces, over all tokens",
+    "partial_utf8_share": "tokens whose bytes are not valid UTF-8 on their own (byte-level pieces of a "
+                          "character), over all tokens",
+    "gini": "Tokenizer Fairness Gini (TokEval) of tokens per sentence across valid languages",
+    "bytes_per_token / chars_per_token": "UTF-8 bytes / code points of the text over its tokens",
+    "tokens_per_word": "fertility: tokens over whitespace-separated words; meaningless for scripts without "
+                       "spaces (zh, ja, th, my, km, lo, bo), flagged there",
+    "continued_words": "PCW: words overlapped by two or more tokens, tokens aligned in context by their "
+                       "character offsets",
+    "boundary_violations": "ADT-style: boundaries between whitespace-separated words that fall inside a "
+                           "token (a token holding one word's last character and the next word's first)",
+    "renyi": "Zouhar et al. 2023: H_alpha(p) = log2(sum p^alpha)/(1-alpha) over token-id frequencies, divided by "
+             "log2 |V|; full_vocab uses every id of the vocabulary (the paper), observed uses the types seen "
+             "(tokenization-scorer); shannon is alpha = 1",
+    "vocab_utilization": "ids seen on the text over all ids (specials included in |V|)",
+    "lang_type": "%Lang (Bayram et al. 2025 generalised): unique tokens, each decoded alone, whitespace "
+                 "stripped, lowercased per language (Turkish I/ı), that the validator accepts, over unique "
+                 "non-empty tokens; partial-UTF-8 and punctuation/digit tokens count as invalid, whitespace-"
+                 "only tokens leave the denominator, no special tokens are added",
+    "lang_token": "the same, weighted by occurrences",
+    "lang_type_letters": "the same over types holding at least one letter",
+    "pure_type": "%Pure: unique tokens that are a root or a single morpheme, over unique tokens",
+    "charbench": "Uzan & Pinter 2025 templates; target_token_length is the character length of the token that "
+                 "holds the queried index (index tasks), in the bare word and inside the prompt",
+    "digits": "integers of 1-20 digits classified as single-digit, L2R-k or R2L-k when >= 95% follow it, else "
+              "irregular; comma groups aligned = every group of '1,234,567' is one token",
+    "roundtrip": "decode(encode(x)) == x on the probe matrix, first differing character reported",
+    "unreachable": "tokens whose own string does not encode to exactly that token (also tried without one "
+                   "leading space for prefix-space models); partial-UTF-8 and ## tokens are not checked",
+    "decomposable_share": "StochasTok: multi-byte tokens with at least one split into two vocabulary tokens",
+}
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The audit of one or more tokenizers on the same corpora."""
+
+    provenance: Provenance
+    pivot: str
+    parallel: str
+    languages: tuple[str, ...]
+    corpora: tuple[str, ...]
+    validators: dict[str, str]
+    charbench_items: int
+    tokenizers: tuple[TokenizerAudit, ...]
+    gates: tuple[gates.GateResult, ...]
+    charts: tuple[str, ...]
+    notes: tuple[str, ...]
+    definitions: dict[str, str]
+    run: RunInfo
+    artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
+
+    @property
+    def tripped(self) -> tuple[gates.GateResult, ...]:
+        return tuple(g for g in self.gates if g.tripped)
+
+    def gate_values(self) -> dict[str, dict[str, float | None]]:
+        return gate_values(self.tokenizers)
+
+    def to_markdown(self) -> str:
+        """The Markdown report, rendered from the same fields as the JSON."""
+        from tokenizers_lab.audit.markdown import render
+
+        return render(self)
+
+
+def gate_values(audits: Sequence[TokenizerAudit]) -> dict[str, dict[str, float | None]]:
+    """Per tokenizer, every value a --fail-on gate can name."""
+    out = {}
+    for a in audits:
+        v: dict[str, float | None] = {}
+        for r in a.fairness:
+            v[f"premium.{r.language}"] = r.premium_sum
+            v[f"premium_concat.{r.language}"] = r.premium_concat
+            v[f"tokens_per_sentence.{r.language}"] = r.tokens_per_sentence
+            v[f"unk_share.{r.language}"] = r.unk_char_share
+        for c in a.languages:
+            v[f"fertility.{c.language}"] = c.tokens_per_word
+            v[f"pcw.{c.language}"] = c.continued_words
+        for i in a.integrity:
+            v[f"lang.{i.language}"] = i.lang_type
+            v[f"lang_token.{i.language}"] = i.lang_token
+            v[f"pure.{i.language}"] = i.pure_type
+        for s in a.charbench_scores:
+            v[f"charbench.{s.task}"] = s.accuracy
+        fs = a.fairness_summary
+        v.update(median_premium=fs.median_premium, max_premium=fs.max_premium,
+                 above_2x=float(fs.languages_above_2x), gini=fs.gini, roundtrip=a.roundtrip_rate,
+                 unreachable=float(a.vocabulary.unreachable), partial_utf8=float(a.vocabulary.partial_utf8),
+                 digits_consistency=a.numbers.consistency)
+        cc = a.corpus_compression or a.parallel_compression
+        v.update(bytes_per_token=cc.bytes_per_token, chars_per_token=cc.chars_per_token,
+                 renyi=cc.renyi_efficiency_full_vocab, renyi_observed=cc.renyi_efficiency_observed,
+                 utilization=cc.vocab_utilization)
+        out[a.label] = v
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+
+def _validate(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[str, str, str]]]:
+    if not config.alpha > 0:
+        raise UsageError(f"--alpha must be positive, got {config.alpha}")
+    if config.charbench_per_bucket < 0:
+        raise UsageError("--charbench-items must be 0 (off) or more")
+    parsed = [gates.parse(g) for g in config.fail_on]
+    vals = [integrity.parse_validator(v) for v in config.resolved_validators()]
+    langs = [lang for lang, _, _ in vals]
+    dup = {x for x in langs if langs.count(x) > 1}
+    if dup:
+        raise UsageError(f"--validator given twice for {sorted(dup)[0]}")
+    return parsed, vals
+
+
+def validate(config: AuditConfig) -> None:
+    """Check options before any work (usage errors exit 2 without touching outputs)."""
+    _validate(config)
+
+
+def load_views(config: AuditConfig, progress: Progress) -> list[TokenizerView]:
+    """The tokenizers named on the command line, or the embedded default trained on the spot."""
+    if config.tokenizers:
+        views = [load_tokenizer(spec, config.pattern) for spec in config.tokenizers]
+    else:
+        views = default_views(config.seed, progress)
+    labels = [v.label for v in views]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise UsageError(f"two tokenizers are labelled {dup[0]!r}; label them: name=path")
+    return views
+
+
+def views_from_train(report, label: str, vocab: int | None = None) -> TokenizerView:  # type: ignore[no-untyped-def]
+    """A view over the artifacts of a train report (one size, or `vocab` of a sweep); the .model
+    for SentencePiece."""
+    from tokenizers import Tokenizer
+
+    result = next((r for r in report.results if vocab is None or r.vocab_size_requested == vocab), None)
+    if result is None:
+        raise UsageError(f"the train report has no vocabulary size {vocab}")
+    prefix = result.artifact[: -len("tokenizer.json")]
+    art = report.artifacts
+    if prefix + "tokenizer.model" in art:
+        data = art[prefix + "tokenizer.model"]
+        return SentencePieceView(data, label, "tokenizer.model", hashlib.sha256(data).hexdigest())
+    text = art[prefix + "tokenizer.json"].decode("utf-8")
+    return HFView(Tokenizer.from_str(text), label, "tokenizer.json", result.sha256)
+
+
+def default_views(seed: int, progress: Progress) -> list[TokenizerView]:
+    """Train the default tokenizers on the embedded corpora (a few seconds each)."""
+    from tokenizers_lab import train
+
+    out = []
+    for label, algorithm, size in DEFAULT_TOKENIZERS:
+        progress(f"training {label} on the embedded corpora", None)
+        rep = train.run(train.TrainConfig(algorithm=algorithm, vocab_sizes=(size,), seed=seed))
+        out.append(views_from_train(rep, label))
+    return out
+
+
+def _load_parallel(config: AuditConfig) -> ParallelCorpus:
+    par = load_parallel(list(config.resolved_parallel()), errors=config.errors,
+                        languages=list(config.languages) or None)
+    if config.pivot not in par.lines:
+        raise unknown_name("pivot language", config.pivot, par.lines)
+    return par
+
+
+def _token_lengths(view: TokenizerView) -> dict[str, int]:
+    c = Counter(int(x) for x in view.byte_lengths if x > 0)
+    return {str(k): c[k] for k in sorted(c)}
+
+
+def run(config: AuditConfig, progress: Progress | None = None,
+        views: Sequence[TokenizerView] | None = None) -> AuditReport:
+    """Measure every tokenizer on the parallel corpus, the monolingual corpora and the probes."""
+    progress = progress or (lambda stage, fraction: None)
+    clock = Stopwatch()
+    gate_list, validator_specs = _validate(config)
+    par = _load_parallel(config)
+    views = list(views) if views is not None else load_views(config, progress)
+    notes: list[str] = []
+
+    # validators, once per language
+    validators: dict[str, integrity.Validator] = {}
+    for lang, kind, arg in validator_specs:
+        targets = [x for x in par.languages if not no_space_language(x)] if lang == "*" else [lang]
+        if lang != "*" and lang not in par.lines:
+            raise unknown_name("--validator language", lang, par.lines)
+        for t in targets:
+            if t not in validators:
+                validators[t] = integrity.build_validator(kind, arg, t, par.lines[t])
+    if not config.validators:
+        notes.append("%Lang uses the corpus-words proxy (no --validator given): a token counts when it is a "
+                     "whole word of the audited text; give a lexicon, hunspell or turkish validator for real %Lang")
+
+    # CharBench items (the words come from the pivot text and the monolingual corpora)
+    word_source: list[str] = list(par.lines[config.pivot])
+    if config.charbench_words:
+        p = Path(config.charbench_words)
+        if not p.is_file():
+            raise InputError(f"--charbench-words file not found: {p}")
+        word_source = p.read_text("utf-8", errors="replace").splitlines()
+
+    # monolingual corpora: one streamed pass shared by every tokenizer
+    tallies = [Tally(v.vocab_size) for v in views]
+    corpus_refs: list[InputRef] = []
+    corpora = [Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
+               for spec in config.resolved_corpora()]
+    seen = 0
+    for c in corpora:
+        progress(f"reading {display_name(c.spec)}", None)
+        for batch in c.iter_batches():
+            if config.max_corpus_bytes and seen >= config.max_corpus_bytes:
+                break
+            seen += sum(len(t) for t in batch)
+            if not config.charbench_words and len(word_source) < 200_000:
+                word_source.extend(batch)
+            for v, t in zip(views, tallies):
+                t.add(batch, v.encode_batch(batch))
+        corpus_refs.append(c.input_ref())
+    if corpora and not any(t.bytes for t in tallies):
+        raise InputError("the monolingual corpora hold no text")
+    items = charbench.make_items(charbench.collect_words(word_source), config.charbench_per_bucket, config.seed) \
+        if config.charbench_per_bucket else []
+    predictions = charbench.read_predictions(Path(config.predictions)) if config.predictions else None
+    if predictions is not None and not items:
+        raise UsageError("--predictions needs CharBench items (--charbench-items > 0)")
+
+    audits = []
+    for k, (view, tally) in enumerate(zip(views, tallies)):
+        progress(f"auditing {view.label}", k / len(views))
+        audits.append(_audit_one(view, tally, par, config, validators, items, predictions))
+
+    results = gates.check(gate_list, gate_values(audits))
+    artifacts: dict[str, bytes] = {}
+    charts: list[str] = []
+    if items:
+        artifacts["charbench_items.jsonl"] = charbench.items_jsonl(items)
+    if config.plots:
+        if plots.available():
+            premiums = {a.label: [r.premium_sum for r in a.fairness] for a in audits}
+            artifacts["audit_premium.svg"] = plots.premium_chart(par.languages, premiums, config.pivot)
+            lengths = {a.label: [int(x) for x in view.byte_lengths if x > 0] for a, view in zip(audits, views)}
+            artifacts["audit_token_lengths.svg"] = plots.length_histogram(lengths)
+            charts = ["audit_premium.svg", "audit_token_lengths.svg"]
+        else:
+            notes.append(f"charts skipped: matplotlib is not installed ({plots.PLOT_EXTRA})")
+
+    inputs = [InputRef(role="tokenizer", name=v.label, sha256=v.fingerprint, bytes=0) for v in views]
+    inputs.append(par.input_ref())
+    inputs.extend(corpus_refs)
+    sig = [("tok", "+".join(f"{v.label}@{v.short_fingerprint}" for v in views)),
+           ("parallel", f"{par.name}@{par.sha256[:7]}"),
+           ("corpus", "+".join(f"{r.name}@{r.sha256[:7]}" for r in corpus_refs) or "none"),
+           ("pivot", config.pivot), ("alpha", f"{config.alpha:g}")]
+    import sentencepiece
+    import tokenizers
+
+    return AuditReport(
+        provenance=make_provenance("audit", config, inputs, config.seed, sig), pivot=config.pivot,
+        parallel=par.name, languages=tuple(par.languages), corpora=tuple(r.name for r in corpus_refs),
+        validators={lang: f"{v.kind} {v.source} ({v.version})".strip() for lang, v in sorted(validators.items())},
+        charbench_items=len(items), tokenizers=tuple(audits), gates=results, charts=tuple(charts),
+        notes=tuple(notes), definitions=DEFINITIONS,
+        run=clock.info({"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__}),
+        artifacts=artifacts)
+
+
+def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: AuditConfig,
+               validators: dict[str, integrity.Validator], items: Sequence[charbench.Item],
+               predictions: dict[str, str] | None) -> TokenizerAudit:
+    flags = fairness.id_flags(view)
+    raw, comp, lang_rows = {}, [], []
+    par_tally = Tally(view.vocab_size)
+    offenders: Counter[int] = Counter()
+    for lang in par.languages:
+        lines = par.lines[lang]
+        encoded = view.encode_spans_batch(lines)
+        ids = [e[0] for e in encoded]
+        raw[lang] = fairness.measure_language(view, par, lang, ids, flags)
+        t = Tally(view.vocab_size)
+        t.add(lines, ids)
+        par_tally.add(lines, ids)
+        align = WordAlignment()
+        for text, (line_ids, spans) in zip(lines, encoded):
+            align.add(text, line_ids, spans)
+        if not no_space_language(lang):
+            offenders.update(align.offenders)
+        st = t.stats(view.vocab_size, config.alpha)
+        comp.append(LanguageCompression(
+            language=lang, bytes_per_token=st.bytes_per_token, chars_per_token=st.chars_per_token,
+            tokens_per_word=st.tokens_per_word, fertility_meaningful=not no_space_language(lang),
+            continued_words=align.continued_share, boundary_violations=align.violation_rate,
+            aligned_lines=align.aligned_lines / align.lines if align.lines else 0.0,
+            renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab, observed_types=st.observed_types))
+        if lang in validators:
+            lang_rows.append(integrity.measure(view, lang, ids, validators[lang]))
+    rows, summary = fairness.rows_and_summary(raw, config.pivot)
+    feats = charbench.features(view, items) if items else np.zeros((0, len(charbench.FEATURES)))
+    by_task = tuple(charbench.summarize(task, feats[[i for i, it in enumerate(items) if it.task == task]])
+                    for task in charbench.TASKS if any(it.task == task for it in items))
+    scores = charbench.score(items, feats, predictions) if predictions is not None else ()
+    probes = robustness.roundtrip(view)
+    return TokenizerAudit(
+        label=view.label, source=view.source, backend=view.backend, model_type=view.model_type,
+        vocab_size=view.vocab_size, sha256=view.fingerprint, fairness=rows, fairness_summary=summary,
+        languages=tuple(comp), parallel_compression=par_tally.stats(view.vocab_size, config.alpha),
+        corpus_compression=tally.stats(view.vocab_size, config.alpha) if tally.bytes else None,
+        integrity=tuple(lang_rows), numbers=numbers.profile(view, config.seed),
+        roundtrip_rate=robustness.roundtrip_rate(probes), roundtrip=probes,
+        vocabulary=robustness.vocabulary_health(view),
+        boundary_offenders=robustness.offenders(view, offenders), charbench=by_task, charbench_scores=scores,
+        token_length_histogram=_token_lengths(view))
+
+
+def output_names(config: AuditConfig) -> list[str]:
+    """Files an audit writes into --out (checked before any work)."""
+    names = ["audit.json", "audit.md"]
+    if config.charbench_per_bucket:
+        names.append("charbench_items.jsonl")
+    if config.plots:
+        names += ["audit_premium.svg", "audit_token_lengths.svg"]
+    return names

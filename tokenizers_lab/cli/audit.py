@@ -1,0 +1,99 @@
+"""`tokenlab audit`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tokenizers_lab import audit as lib
+from tokenizers_lab.cli.common import (
+    FORCE_HELP,
+    FORMAT_HELP,
+    OUT_HELP,
+    QUIET_HELP,
+    SEED_HELP,
+    Format,
+    emit,
+    lab_command,
+    make_progress,
+    stderr,
+)
+from tokenizers_lab.errors import EXIT_GATE
+from tokenizers_lab.report import check_outputs, md_table
+
+
+def summary(report: lib.AuditReport) -> str:
+    """Plain-text summary for --format text."""
+    rows = []
+    for a in report.tokenizers:
+        s, c = a.fairness_summary, a.corpus_compression or a.parallel_compression
+        rows.append((a.label, s.median_premium or "", s.max_premium or "", s.languages_above_2x, s.gini,
+                     c.bytes_per_token or "", c.renyi_efficiency_full_vocab or "", a.roundtrip_rate,
+                     a.vocabulary.unreachable, a.numbers.scheme))
+    return f"{report.provenance.signature}\n" + md_table(
+        ["tokenizer", "median premium", "max premium", "langs > 2x", "Gini", "bytes/token", "Rényi eff",
+         "round-trip", "unreachable", "digits"], rows) + "\n"
+
+
+@lab_command
+def audit(
+    tokenizer: list[str] | None = typer.Argument(None, help="Tokenizers (files, folders, hf:NAME), optionally "
+                                                 "labelled name=path. Default: tokenizers trained on the "
+                                                 "embedded corpora."),
+    parallel: list[str] | None = typer.Option(None, "--parallel", "-p", help="Parallel corpus folder of "
+                                              "<lang>.<ext> files (repeatable: dev then devtest concatenate). "
+                                              "Default: embedded:parallel."),
+    corpus: list[str] | None = typer.Option(None, "--corpus", "-c", help="Monolingual corpus for compression "
+                                            "and Rényi efficiency (repeatable). Default: embedded code + domain."),
+    languages: str | None = typer.Option(None, "--languages", help="Only these languages (comma list)."),
+    pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
+    validator: list[str] | None = typer.Option(None, "--validator", help="%Lang validator LANG=KIND[:ARG] "
+                                               "(repeatable; LANG may be *): lexicon:PATH, freq:PATH, "
+                                               "hunspell:PATH, turkish:DIR, wordfreq[:MIN], corpus-words."),
+    alpha: float = typer.Option(2.5, help="Rényi order."),
+    charbench_items: int = typer.Option(25, help="CharBench items per task per word length (0: off)."),
+    charbench_words: Path | None = typer.Option(None, help="Text or word list for CharBench words."),
+    predictions: Path | None = typer.Option(None, help="Model answers to charbench_items.jsonl (JSONL id + "
+                                            "prediction, or CSV id,prediction)."),
+    fail_on: list[str] | None = typer.Option(None, "--fail-on", help="Gate, e.g. 'premium.tur_Latn>2.5' or "
+                                             "'roundtrip<1' (repeatable); exit 3 when it holds."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write SVG charts next to the report."),
+    max_corpus_bytes: int = typer.Option(0, help="Stop reading monolingual corpora after this many "
+                                         "characters (0: all)."),
+    pattern: str | None = typer.Option(None, "--pattern", help="Pre-tokenizer preset or regex for tiktoken "
+                                       "rank files whose name does not tell it."),
+    errors: str = typer.Option("strict", "--errors", help="Invalid UTF-8: strict (refuse) or replace."),
+    field: str = typer.Option("text", help="JSONL field holding the text."),
+    column: str = typer.Option("text", help="Parquet/CSV/datasets column holding the text."),
+    out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
+    seed: int = typer.Option(13, help=SEED_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Measure tokenizers side by side: premiums, compression, %Lang/%Pure, CharBench probes, digits,
+    robustness; one JSON + Markdown report; --fail-on gates exit 3."""
+    config = lib.AuditConfig(
+        tokenizers=tuple(tokenizer or ()), pattern=pattern, parallel=tuple(parallel or ()),
+        corpora=tuple(corpus or ()),
+        languages=tuple(x.strip() for x in languages.split(",") if x.strip()) if languages else (),
+        pivot=pivot, alpha=alpha, validators=tuple(validator or ()), charbench_per_bucket=charbench_items,
+        charbench_words=str(charbench_words) if charbench_words else None,
+        predictions=str(predictions) if predictions else None, fail_on=tuple(fail_on or ()), plots=plots,
+        max_corpus_bytes=max_corpus_bytes, errors=errors, field=field, column=column, seed=seed)
+    lib.validate(config)
+    if out is not None:
+        check_outputs(out, lib.output_names(config), force)
+    report = lib.run(config, progress=make_progress(quiet))
+    emit(report, "audit", fmt, out, force, summary)
+    if report.tripped:
+        for g in report.tripped:
+            vals = ", ".join(f"{k}={report_value(v)}" for k, v in g.values.items() if k in g.failing)
+            stderr.print(f"gate tripped: {g.expression}: {vals}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_GATE)
+
+
+def report_value(v: float | None) -> str:
+    """A gate value for stderr."""
+    return "n/a" if v is None else f"{v:.4g}"
