@@ -122,33 +122,48 @@ class WordAlignment:
 
     def add(self, text: str, ids: Sequence[int], spans: Spans | None) -> None:
         """Align one line's tokens with its whitespace-separated words."""
-        self.lines += 1
-        if spans is None:
+        self.add_batch([text], [(ids, spans)])
+
+    def add_batch(self, texts: Sequence[str], encoded: Sequence[tuple[Sequence[int], Spans | None]]) -> None:
+        """Align many lines at once: lines are laid end to end (one separator character apart) so
+        one vectorised pass covers the batch; lines whose tokens could not be aligned are skipped."""
+        self.lines += len(texts)
+        keep_lines = [k for k, (_, spans) in enumerate(encoded) if spans is not None]
+        self.aligned_lines += len(keep_lines)
+        if not keep_lines:
             return
-        self.aligned_lines += 1
-        starts, ends = spans
+        lines = [texts[k] for k in keep_lines]
+        base = np.cumsum([0] + [len(t) + 1 for t in lines[:-1]])
+        joined = "\n".join(lines)
+        w = np.array([(m.start(), m.end()) for m in _WORD.finditer(joined)], dtype=np.int64).reshape(-1, 2)
+        if w.size == 0:
+            return
+        ids_parts, st_parts, en_parts = [], [], []
+        for off, k in zip(base, keep_lines):
+            ids, (st, en) = encoded[k]
+            ids_parts.append(np.asarray(ids, dtype=np.int64))
+            st_parts.append(st + off)
+            en_parts.append(en + off)
+        ids_arr, starts, ends = np.concatenate(ids_parts), np.concatenate(st_parts), np.concatenate(en_parts)
         keep = ends > starts
-        ids_arr = np.asarray(ids, dtype=np.int64)[keep]
-        starts, ends = starts[keep], ends[keep]
-        words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-        if not words or starts.size == 0:
-            self.words += len(words)
-            return
-        w = np.asarray(words, dtype=np.int64)
+        ids_arr, starts, ends = ids_arr[keep], starts[keep], ends[keep]
         ws, we = w[:, 0], w[:, 1]
+        self.words += len(w)
+        if starts.size == 0:
+            return
         # tokens overlapping [ws, we): those starting before we minus those ending at or before ws
         overlap = np.searchsorted(starts, we, "left") - np.searchsorted(ends, ws, "right")
-        self.words += len(words)
         self.continued += int((overlap >= 2).sum())
-        if len(words) > 1:
-            # the token holding a word's last character also holds the next word's first one
-            last = np.searchsorted(ends, we[:-1] - 1, "right")
-            last = np.minimum(last, ends.size - 1)
-            spans_gap = (starts[last] <= we[:-1] - 1) & (ends[last] > ws[1:])
-            self.boundaries += len(words) - 1
-            self.violations += int(spans_gap.sum())
-            for i in ids_arr[last[spans_gap]]:
-                self.offenders[int(i)] += 1
+        same_line = np.searchsorted(base, ws[1:], "right") == np.searchsorted(base, ws[:-1], "right")
+        self.boundaries += int(same_line.sum())
+        # the token holding a word's last character also holds the next word's first one
+        last = np.minimum(np.searchsorted(ends, we[:-1] - 1, "right"), ends.size - 1)
+        crossing = same_line & (starts[last] <= we[:-1] - 1) & (ends[last] > ws[1:])
+        self.violations += int(crossing.sum())
+        if crossing.any():
+            u, c = np.unique(ids_arr[last[crossing]], return_counts=True)
+            for i, n in zip(u.tolist(), c.tolist()):
+                self.offenders[i] += n
 
     @property
     def continued_share(self) -> float | None:

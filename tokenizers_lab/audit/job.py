@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -169,6 +170,7 @@ class AuditReport:
     notes: tuple[str, ...]
     definitions: dict[str, str]
     run: RunInfo
+    timings: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
     @property
@@ -298,10 +300,12 @@ def run(config: AuditConfig, progress: Progress | None = None,
     """Measure every tokenizer on the parallel corpus, the monolingual corpora and the probes."""
     progress = progress or (lambda stage, fraction: None)
     clock = Stopwatch()
+    t_start = time.perf_counter()
     gate_list, validator_specs = _validate(config)
     par = _load_parallel(config)
     views = list(views) if views is not None else load_views(config, progress)
     notes: list[str] = []
+    timings: dict[str, float] = {"load_seconds": time.perf_counter() - t_start}
 
     # validators, once per language
     validators: dict[str, integrity.Validator] = {}
@@ -325,6 +329,7 @@ def run(config: AuditConfig, progress: Progress | None = None,
         word_source = p.read_text("utf-8", errors="replace").splitlines()
 
     # monolingual corpora: one streamed pass shared by every tokenizer
+    t0 = time.perf_counter()
     tallies = [Tally(v.vocab_size) for v in views]
     corpus_refs: list[InputRef] = []
     corpora = [Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
@@ -349,10 +354,11 @@ def run(config: AuditConfig, progress: Progress | None = None,
     if predictions is not None and not items:
         raise UsageError("--predictions needs CharBench items (--charbench-items > 0)")
 
+    timings["corpora_seconds"] = time.perf_counter() - t0
     audits = []
     for k, (view, tally) in enumerate(zip(views, tallies)):
         progress(f"auditing {view.label}", k / len(views))
-        audits.append(_audit_one(view, tally, par, config, validators, items, predictions))
+        audits.append(_audit_one(view, tally, par, config, validators, items, predictions, timings))
 
     results = gates.check(gate_list, gate_values(audits))
     artifacts: dict[str, bytes] = {}
@@ -386,12 +392,13 @@ def run(config: AuditConfig, progress: Progress | None = None,
         charbench_items=len(items), tokenizers=tuple(audits), gates=results, charts=tuple(charts),
         notes=tuple(notes), definitions=DEFINITIONS,
         run=clock.info({"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__}),
-        artifacts=artifacts)
+        timings=timings, artifacts=artifacts)
 
 
 def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: AuditConfig,
                validators: dict[str, integrity.Validator], items: Sequence[charbench.Item],
-               predictions: dict[str, str] | None) -> TokenizerAudit:
+               predictions: dict[str, str] | None, timings: dict[str, float]) -> TokenizerAudit:
+    t0 = time.perf_counter()
     flags = fairness.id_flags(view)
     raw, comp, lang_rows = {}, [], []
     par_tally = Tally(view.vocab_size)
@@ -405,8 +412,7 @@ def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: A
         t.add(lines, ids)
         par_tally.add(lines, ids)
         align = WordAlignment()
-        for text, (line_ids, spans) in zip(lines, encoded):
-            align.add(text, line_ids, spans)
+        align.add_batch(lines, encoded)
         if not no_space_language(lang):
             offenders.update(align.offenders)
         st = t.stats(view.vocab_size, config.alpha)
@@ -419,19 +425,24 @@ def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: A
         if lang in validators:
             lang_rows.append(integrity.measure(view, lang, ids, validators[lang]))
     rows, summary = fairness.rows_and_summary(raw, config.pivot)
+    t1 = time.perf_counter()
+    timings[f"parallel_seconds.{view.label}"] = t1 - t0
     feats = charbench.features(view, items) if items else np.zeros((0, len(charbench.FEATURES)))
     by_task = tuple(charbench.summarize(task, feats[[i for i, it in enumerate(items) if it.task == task]])
                     for task in charbench.TASKS if any(it.task == task for it in items))
     scores = charbench.score(items, feats, predictions) if predictions is not None else ()
     probes = robustness.roundtrip(view)
+    health = robustness.vocabulary_health(view)
+    digits = numbers.profile(view, config.seed)
+    timings[f"probes_seconds.{view.label}"] = time.perf_counter() - t1
     return TokenizerAudit(
         label=view.label, source=view.source, backend=view.backend, model_type=view.model_type,
         vocab_size=view.vocab_size, sha256=view.fingerprint, fairness=rows, fairness_summary=summary,
         languages=tuple(comp), parallel_compression=par_tally.stats(view.vocab_size, config.alpha),
         corpus_compression=tally.stats(view.vocab_size, config.alpha) if tally.bytes else None,
-        integrity=tuple(lang_rows), numbers=numbers.profile(view, config.seed),
+        integrity=tuple(lang_rows), numbers=digits,
         roundtrip_rate=robustness.roundtrip_rate(probes), roundtrip=probes,
-        vocabulary=robustness.vocabulary_health(view),
+        vocabulary=health,
         boundary_offenders=robustness.offenders(view, offenders), charbench=by_task, charbench_scores=scores,
         token_length_histogram=_token_lengths(view))
 
