@@ -305,7 +305,7 @@ def test_run_report_is_deterministic_and_complete(bpe_view):
     cfg = audit.AuditConfig(tokenizers=("x",), charbench_per_bucket=5, plots=False)
     r1 = audit.run(cfg, views=[bpe_view])
     r2 = audit.run(cfg, views=[bpe_view])
-    strip = lambda r: {k: v for k, v in to_jsonable(r).items() if k not in ("run", "timings")}  # noqa: E731
+    strip = lambda r: {k: v for k, v in to_jsonable(r).items() if k not in ("run", "timings")}
     assert strip(r1) == strip(r2) and r1.artifacts == r2.artifacts
     a = r1.tokenizers[0]
     assert len(a.fairness) == 12 and len(a.languages) == 12 and a.corpus_compression.tokens > 0

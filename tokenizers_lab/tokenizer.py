@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -55,6 +56,69 @@ def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray |
     char_end = np.cumsum(widths)
     char_start = char_end - widths
     return np.searchsorted(char_end, starts, "right"), np.searchsorted(char_start, ends, "left")
+
+
+def flatten(lists: Sequence[Sequence[int]]) -> np.ndarray:
+    """Token-id lists as one int64 array."""
+    return np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=sum(map(len, lists)))
+
+
+@dataclass
+class Aligned:
+    """A batch of lines encoded at once, laid end to end one separator character apart (the
+    coordinates of "\n".join(lines)): every token's id and character span in that text, and
+    which lines' tokens could be aligned with their text."""
+
+    ids: list[list[int]]
+    flat: np.ndarray
+    line_of_token: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    line_ok: np.ndarray
+
+    @classmethod
+    def from_byte_lengths(cls, texts: Sequence[str], ids: list[list[int]], lengths: np.ndarray) -> Aligned:
+        """Spans from token byte lengths laid end to end (a leading dummy-prefix space absorbed)."""
+        flat = flatten(ids)
+        counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        line_of_token = np.repeat(np.arange(len(ids)), counts)
+        tok_len = lengths[flat] if flat.size else np.zeros(0, dtype=np.int64)
+        joined = "\n".join(texts)
+        line_bytes = np.fromiter((len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts))
+        sums = np.bincount(line_of_token, weights=tok_len, minlength=len(ids)).astype(np.int64)
+        shift = sums - line_bytes
+        line_ok = (shift == 0) | (shift == 1)
+        line_base = np.concatenate([[0], np.cumsum(line_bytes + 1)[:-1]]) if texts else np.zeros(0, np.int64)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if texts else np.zeros(0, np.int64)
+        csum = np.cumsum(tok_len)
+        before_line = (csum[first - 1] * (first > 0)) if flat.size else np.zeros(len(ids), np.int64)
+        ends_b = csum - before_line[line_of_token] - shift[line_of_token]
+        ends_b = np.maximum(ends_b, 0)
+        starts_b = np.maximum(ends_b - tok_len, 0)
+        ends_b = ends_b + line_base[line_of_token]
+        starts_b = starts_b + line_base[line_of_token]
+        spans = byte_spans_to_chars(joined, starts_b, ends_b)
+        return cls(ids, flat, line_of_token, spans[0], spans[1], line_ok)
+
+    @classmethod
+    def from_char_spans(cls, texts: Sequence[str], ids: list[list[int]],
+                        spans: Sequence[tuple[np.ndarray, np.ndarray] | None]) -> Aligned:
+        """From per-line character spans (None: that line cannot be aligned)."""
+        flat = flatten(ids)
+        counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        line_of_token = np.repeat(np.arange(len(ids)), counts)
+        base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]) if texts else []
+        st, en = [], []
+        for b, n, sp in zip(base, counts, spans):
+            if sp is None:
+                st.append(np.zeros(n, np.int64))
+                en.append(np.zeros(n, np.int64))
+            else:
+                st.append(sp[0] + b)
+                en.append(sp[1] + b)
+        line_ok = np.array([sp is not None for sp in spans], dtype=bool)
+        cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64))
+        return cls(ids, flat, line_of_token, cat(st), cat(en), line_ok)
 _BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
@@ -196,6 +260,12 @@ class TokenizerView(ABC):
         table = self.byte_lengths
         return [(ids, byte_spans_to_chars(text, *_cumulative(table[np.asarray(ids, dtype=np.int64)], text)))
                 for text, ids in zip(texts, self.encode_batch(texts))]
+
+    def encode_aligned(self, texts: Sequence[str]) -> Aligned:
+        """Ids and character spans of a batch of lines, vectorised (see Aligned). Default: token
+        bytes laid end to end, exact for byte-level models."""
+        texts = list(texts)
+        return Aligned.from_byte_lengths(texts, self.encode_batch(texts), self.byte_lengths)
 
     def encode_no_prefix_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Ids of texts as they would be encoded in the middle of a text: no dummy prefix space
@@ -363,6 +433,35 @@ class HFView(TokenizerView):
         if self._no_prefix is None:
             return self.encode_batch(texts)
         return [e.ids for e in self._no_prefix.encode_batch(list(texts), add_special_tokens=False)]
+
+    def encode_aligned(self, texts: Sequence[str]) -> Aligned:
+        # Byte-level and metaspace tokens spell their text: lay their bytes end to end (the fast
+        # path, no offsets computed); lines a normalizer changed -- and WordPiece, whose tokens drop
+        # the spaces -- take tokenizers' own offsets.
+        texts = list(texts)
+        if self.convention == "wordpiece":
+            return self._aligned_by_offsets(texts)
+        al = Aligned.from_byte_lengths(texts, self.encode_batch(texts), self.byte_lengths)
+        bad = np.nonzero(~al.line_ok)[0]
+        if bad.size:
+            fix = self._aligned_by_offsets([texts[k] for k in bad])
+            base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]])
+            fbase = np.concatenate([[0], np.cumsum([len(texts[k]) + 1 for k in bad])[:-1]])
+            for j, k in enumerate(bad.tolist()):
+                sel, fsel = al.line_of_token == k, fix.line_of_token == j
+                if sel.sum() == fsel.sum():
+                    al.starts[sel] = fix.starts[fsel] - fbase[j] + base[k]
+                    al.ends[sel] = fix.ends[fsel] - fbase[j] + base[k]
+                    al.line_ok[k] = True
+        return al
+
+    def _aligned_by_offsets(self, texts: list[str]) -> Aligned:
+        encs = self.tok.encode_batch(texts, add_special_tokens=False)
+        spans = []
+        for e in encs:
+            off = np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2)
+            spans.append((off[:, 0], off[:, 1]))
+        return Aligned.from_char_spans(texts, [e.ids for e in encs], spans)
 
     def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
         # tokenizers tracks offsets through normalizers and pre-tokenizers itself.
@@ -570,6 +669,25 @@ class SentencePieceView(TokenizerView):
 
     def encode_no_prefix_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return self._no_prefix.encode(list(texts), num_threads=THREADS)
+
+    def encode_aligned(self, texts: Sequence[str]) -> Aligned:
+        # Piece bytes laid end to end spell the text unless the normalizer changed it; only those
+        # lines go through sentencepiece's (slower) span-reporting proto output.
+        texts = list(texts)
+        al = Aligned.from_byte_lengths(texts, self.encode_batch(texts), self.byte_lengths)
+        bad = np.nonzero(~al.line_ok)[0]
+        if bad.size:
+            fixed = self.encode_spans_batch([texts[k] for k in bad])
+            base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]])
+            for k, (_, sp) in zip(bad.tolist(), fixed):
+                if sp is None:
+                    continue
+                sel = al.line_of_token == k
+                if sel.sum() == sp[0].size:
+                    al.starts[sel] = sp[0] + base[k]
+                    al.ends[sel] = sp[1] + base[k]
+                    al.line_ok[k] = True
+        return al
 
     def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
         # sentencepiece reports each piece's byte span in the original (unnormalized) text.

@@ -62,6 +62,17 @@ def collect_words(texts: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+def gold(task: str, word: str, ch: str | None) -> int:
+    """The answer of one question, as the authors' generator computes it."""
+    if task == "count_character_frequency":
+        return word.count(ch or "")
+    if task == "count_unique_chars":
+        return len(set(word))
+    if task == "find_first_occurrence":
+        return word.index(ch or "")
+    return word.rindex(ch or "")
+
+
 def make_items(words: Sequence[str], per_bucket: int, seed: int) -> list[Item]:
     """Deterministic items: per length, shuffle the words (seeded) and give each task its own slice."""
     rng = random.Random(seed)
@@ -74,10 +85,7 @@ def make_items(words: Sequence[str], per_bucket: int, seed: int) -> list[Item]:
         for k, task in enumerate(TASKS):
             for j, word in enumerate(pool[k * take:(k + 1) * take]):
                 ch = None if task == "count_unique_chars" else rng.choice(word)
-                answer = {"count_character_frequency": lambda: word.count(ch),
-                          "count_unique_chars": lambda: len(set(word)),
-                          "find_first_occurrence": lambda: word.index(ch),
-                          "find_last_occurrence": lambda: word.rindex(ch)}[task]()
+                answer = gold(task, word, ch)
                 q = TEMPLATES[task].format(character=ch, word=word)
                 items.append(Item(id=f"{task}-{n}-{j}", task=task, word=word, character=ch, question=q,
                                   prompt=f"{INSTRUCTION}\n{q}", answer=answer))

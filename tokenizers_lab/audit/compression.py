@@ -10,17 +10,31 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from tokenizers_lab.tokenizer import Spans
+from tokenizers_lab.tokenizer import Aligned, Spans, flatten
 
 DEFAULT_ALPHA = 2.5
 _WORD = re.compile(r"\S+")
 # Scripts written without spaces between words: whitespace fertility says nothing there.
 NO_SPACE_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr", "Laoo", "Tibt", "Bopo", "Yiii"})
+
+
+_SPACES = np.array(sorted(c for c in range(0x3001) if chr(c).isspace()), dtype=np.uint32)
+
+
+def word_spans(text: str) -> np.ndarray:
+    """(start, end) character offsets of the whitespace-separated words of text (what
+    str.split() sees), vectorised."""
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    if cps.size == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    word = ~np.isin(cps, _SPACES)
+    edges = np.diff(np.concatenate([[False], word, [False]]).astype(np.int8))
+    return np.stack([np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]], axis=1).astype(np.int64)
 
 
 def renyi_entropy(counts: np.ndarray, alpha: float = DEFAULT_ALPHA) -> float:
@@ -75,9 +89,12 @@ class Tally:
         self.counts = np.zeros(vocab_size, dtype=np.int64)
         self.bytes = self.chars = self.words = 0
 
-    def add(self, texts: Sequence[str], encoded: Iterable[Sequence[int]]) -> None:
+    def add(self, texts: Sequence[str], encoded: Sequence[Sequence[int]]) -> None:
         """Count a batch: the texts and their token ids."""
-        flat = np.fromiter((i for ids in encoded for i in ids), dtype=np.int64)
+        self.add_flat(texts, flatten(encoded))
+
+    def add_flat(self, texts: Sequence[str], flat: np.ndarray) -> None:
+        """Count a batch: the texts and all their token ids in one array."""
         if flat.size:
             top = int(flat.max()) + 1
             if top > self.counts.size:
@@ -123,6 +140,40 @@ class WordAlignment:
     def add(self, text: str, ids: Sequence[int], spans: Spans | None) -> None:
         """Align one line's tokens with its whitespace-separated words."""
         self.add_batch([text], [(ids, spans)])
+
+    def add_aligned(self, texts: Sequence[str], al: Aligned) -> None:
+        """Align a batch encoded by TokenizerView.encode_aligned (same coordinates)."""
+        self.lines += len(texts)
+        self.aligned_lines += int(al.line_ok.sum())
+        if not al.line_ok.any():
+            return
+        joined = "\n".join(texts)
+        base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]])
+        w = word_spans(joined)
+        if w.size:
+            w = w[al.line_ok[np.searchsorted(base, w[:, 0], "right") - 1]]
+        tok = al.line_ok[al.line_of_token] & (al.ends > al.starts) if al.flat.size else np.zeros(0, bool)
+        self._count(w, base, al.flat[tok], al.starts[tok], al.ends[tok])
+
+    def _count(self, w: np.ndarray, base: np.ndarray, ids_arr: np.ndarray, starts: np.ndarray,
+               ends: np.ndarray) -> None:
+        if w.size == 0:
+            return
+        ws, we = w[:, 0], w[:, 1]
+        self.words += len(w)
+        if starts.size == 0:
+            return
+        overlap = np.searchsorted(starts, we, "left") - np.searchsorted(ends, ws, "right")
+        self.continued += int((overlap >= 2).sum())
+        same_line = np.searchsorted(base, ws[1:], "right") == np.searchsorted(base, ws[:-1], "right")
+        self.boundaries += int(same_line.sum())
+        last = np.minimum(np.searchsorted(ends, we[:-1] - 1, "right"), ends.size - 1)
+        crossing = same_line & (starts[last] <= we[:-1] - 1) & (ends[last] > ws[1:])
+        self.violations += int(crossing.sum())
+        if crossing.any():
+            u, c = np.unique(ids_arr[last[crossing]], return_counts=True)
+            for i, n in zip(u.tolist(), c.tolist()):
+                self.offenders[i] += n
 
     def add_batch(self, texts: Sequence[str], encoded: Sequence[tuple[Sequence[int], Spans | None]]) -> None:
         """Align many lines at once: lines are laid end to end (one separator character apart) so

@@ -14,7 +14,7 @@ import numpy as np
 
 from tokenizers_lab.corpus import ParallelCorpus
 from tokenizers_lab.errors import unknown_name
-from tokenizers_lab.tokenizer import TokenizerView
+from tokenizers_lab.tokenizer import TokenizerView, flatten
 
 # Petrov et al. 2023 blank a (tokenizer, language) pair when more than this share of its
 # characters is hidden under UNK tokens.
@@ -83,16 +83,16 @@ def _id_flags(view: TokenizerView) -> tuple[np.ndarray, np.ndarray]:
     return fallback, partial
 
 
-def _unk_char_share(view: TokenizerView, text: str, ids: list[int]) -> tuple[int, float]:
+def _unk_char_share(view: TokenizerView, text: str, ids: np.ndarray) -> tuple[int, float]:
     """(UNK tokens, share of characters hidden under them): Petrov's estimate, i.e. the text
     length lost when UNK ids are dropped before decoding, over the text length."""
     unk = view.unk_id
     if unk is None or not text:
         return 0, 0.0
-    n_unk = sum(1 for i in ids if i == unk)
+    n_unk = int((ids == unk).sum())
     if n_unk == 0:
         return 0, 0.0
-    kept = view.decode([i for i in ids if i != unk])
+    kept = view.decode(ids[ids != unk].tolist())
     return n_unk, max(0.0, min(1.0, (len(text) - len(kept)) / len(text)))
 
 
@@ -100,20 +100,20 @@ def _ratio(x: float, base: float) -> float | None:
     return x / base if base else None
 
 
-def measure_language(view: TokenizerView, parallel: ParallelCorpus, lang: str,
-                     per_line: Sequence[Sequence[int]], flags: tuple[np.ndarray, np.ndarray]) -> dict:
-    """Raw counts of one language: the whole-text (Petrov) encoding is done here; per-line ids are
-    given (the caller encodes them once for every measure)."""
+def measure_language(view: TokenizerView, parallel: ParallelCorpus, lang: str, flat: np.ndarray,
+                     flags: tuple[np.ndarray, np.ndarray], tokens_concat: int | None = None) -> dict:
+    """Raw counts of one language from its per-line ids (flat) and the token count of the
+    whole-text (Petrov) encoding, computed here when not given."""
     fallback, partial = flags
     lines = parallel.lines[lang]
     joined = parallel.joined(lang)
-    concat_ids = view.encode(joined)
-    flat = np.fromiter((i for ids in per_line for i in ids), dtype=np.int64)
-    n_unk, unk_share = _unk_char_share(view, joined, concat_ids)
+    if tokens_concat is None:
+        tokens_concat = len(view.encode(joined))
+    n_unk, unk_share = _unk_char_share(view, joined, flat)
     inside = flat[(flat >= 0) & (flat < len(fallback))]
     return dict(
         sentences=len(lines), chars=sum(map(len, lines)), bytes=sum(len(s.encode("utf-8")) for s in lines),
-        tokens_concat=len(concat_ids), tokens_sum=int(flat.size), unk_tokens=n_unk, unk_char_share=unk_share,
+        tokens_concat=tokens_concat, tokens_sum=int(flat.size), unk_tokens=n_unk, unk_char_share=unk_share,
         byte_fallback_share=float(fallback[inside].mean()) if inside.size else 0.0,
         partial_utf8_share=float(partial[inside].mean()) if inside.size else 0.0)
 
@@ -152,6 +152,6 @@ def fairness(view: TokenizerView, parallel: ParallelCorpus, pivot: str = "eng_La
     if pivot not in parallel.lines:
         raise unknown_name("pivot language", pivot, parallel.lines)
     flags = _id_flags(view)
-    raw = {lang: measure_language(view, parallel, lang, view.encode_batch(parallel.lines[lang]), flags)
+    raw = {lang: measure_language(view, parallel, lang, flatten(view.encode_batch(parallel.lines[lang])), flags)
            for lang in parallel.languages}
     return rows_and_summary(raw, pivot)

@@ -29,8 +29,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tokenizers_lab.errors import InputError, MissingExtraError, UsageError, unknown_name
-from tokenizers_lab.tokenizer import TokenizerView
+from tokenizers_lab.tokenizer import TokenizerView, flatten
 
 _LETTER = re.compile(r"[^\W\d_]")
 
@@ -176,11 +178,10 @@ def _wordfreq(arg: str, lang: str) -> Validator:
 def corpus_words(lines: Sequence[str], lang: str) -> Validator:
     """The words (letters only, whitespace-separated, punctuation trimmed) of the text itself."""
     words = set()
-    for line in lines:
-        for w in line.split():
-            w = w.strip(".,;:!?\"'()[]{}«»“”„‘’—–-…")
-            if w and _LETTER.search(w):
-                words.add(lower(w, lang))
+    for w in set(lower("\n".join(lines), lang).split()):  # one lowercasing pass over the text
+        w = w.strip(".,;:!?\"'()[]{}«»“”„‘’—–-…")
+        if w and _LETTER.search(w):
+            words.add(w)
     return Validator("corpus-words", "audited text", f"{len(words)} words", False, words.__contains__, None,
                      "proxy: a token counts when it is a whole word of the audited text itself")
 
@@ -236,11 +237,15 @@ class IntegrityRow:
     examples_invalid: tuple[str, ...]
 
 
-def measure(view: TokenizerView, lang: str, encoded: Sequence[Sequence[int]], validator: Validator) -> IntegrityRow:
+def measure(view: TokenizerView, lang: str, encoded: Sequence[Sequence[int]] | np.ndarray,
+            validator: Validator) -> IntegrityRow:
     """Decode each token on its own, strip word-boundary whitespace, lowercase per language, and
     ask the validator. Whitespace-only tokens leave the denominator (as in Bayram's code); partial
     UTF-8 tokens and punctuation/digit tokens stay in it as invalid."""
-    counts: Counter[int] = Counter(i for ids in encoded for i in ids)
+    flat = encoded if isinstance(encoded, np.ndarray) else flatten(encoded)
+    bins = np.bincount(flat) if flat.size else np.zeros(0, np.int64)
+    nz = np.nonzero(bins)[0]
+    counts = dict(zip(nz.tolist(), bins[nz].tolist()))
     per_type: Counter[str] = Counter()
     partial: set[str] = set()
     for i, c in counts.items():

@@ -6,12 +6,22 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tokenizers_lab.audit import charbench, compression, fairness, gates, integrity, numbers, plots, robustness
+from tokenizers_lab.audit import (
+    charbench,
+    compression,
+    fairness,
+    gates,
+    integrity,
+    numbers,
+    plots,
+    robustness,
+)
 from tokenizers_lab.audit.compression import CompressionStats, Tally, WordAlignment, no_space_language
 from tokenizers_lab.audit.fairness import FairnessSummary, LanguageFairness
 from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
@@ -22,10 +32,16 @@ from tokenizers_lab.report import (
     RunInfo,
     Stopwatch,
     make_provenance,
-    md_provenance,
-    md_table,
 )
-from tokenizers_lab.tokenizer import HFView, SentencePieceView, TokenizerView, load_tokenizer
+from tokenizers_lab.tokenizer import (
+    THREADS,
+    Aligned,
+    HFView,
+    SentencePieceView,
+    TokenizerView,
+    flatten,
+    load_tokenizer,
+)
 
 Progress = Callable[[str, "float | None"], None]
 
@@ -344,7 +360,7 @@ def run(config: AuditConfig, progress: Progress | None = None,
             if not config.charbench_words and len(word_source) < 200_000:
                 word_source.extend(batch)
             for v, t in zip(views, tallies):
-                t.add(batch, v.encode_batch(batch))
+                t.add_flat(batch, flatten(v.encode_batch(batch)))
         corpus_refs.append(c.input_ref())
     if corpora and not any(t.bytes for t in tallies):
         raise InputError("the monolingual corpora hold no text")
@@ -403,27 +419,31 @@ def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: A
     raw, comp, lang_rows = {}, [], []
     par_tally = Tally(view.vocab_size)
     offenders: Counter[int] = Counter()
-    for lang in par.languages:
-        lines = par.lines[lang]
-        encoded = view.encode_spans_batch(lines)
-        ids = [e[0] for e in encoded]
-        raw[lang] = fairness.measure_language(view, par, lang, ids, flags)
-        t = Tally(view.vocab_size)
-        t.add(lines, ids)
-        par_tally.add(lines, ids)
-        align = WordAlignment()
-        align.add_batch(lines, encoded)
-        if not no_space_language(lang):
-            offenders.update(align.offenders)
-        st = t.stats(view.vocab_size, config.alpha)
-        comp.append(LanguageCompression(
-            language=lang, bytes_per_token=st.bytes_per_token, chars_per_token=st.chars_per_token,
-            tokens_per_word=st.tokens_per_word, fertility_meaningful=not no_space_language(lang),
-            continued_words=align.continued_share, boundary_violations=align.violation_rate,
-            aligned_lines=align.aligned_lines / align.lines if align.lines else 0.0,
-            renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab, observed_types=st.observed_types))
-        if lang in validators:
-            lang_rows.append(integrity.measure(view, lang, ids, validators[lang]))
+
+    def encode(lang: str) -> tuple[str, Aligned, int]:
+        # the encoders release the GIL: languages run side by side on the cores
+        return lang, view.encode_aligned(par.lines[lang]), len(view.encode_batch([par.joined(lang)])[0])
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        for lang, al, n_concat in pool.map(encode, par.languages):
+            lines = par.lines[lang]
+            raw[lang] = fairness.measure_language(view, par, lang, al.flat, flags, n_concat)
+            t = Tally(view.vocab_size)
+            t.add_flat(lines, al.flat)
+            par_tally.add_flat(lines, al.flat)
+            align = WordAlignment()
+            align.add_aligned(lines, al)
+            if not no_space_language(lang):
+                offenders.update(align.offenders)
+            st = t.stats(view.vocab_size, config.alpha)
+            comp.append(LanguageCompression(
+                language=lang, bytes_per_token=st.bytes_per_token, chars_per_token=st.chars_per_token,
+                tokens_per_word=st.tokens_per_word, fertility_meaningful=not no_space_language(lang),
+                continued_words=align.continued_share, boundary_violations=align.violation_rate,
+                aligned_lines=align.aligned_lines / align.lines if align.lines else 0.0,
+                renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab, observed_types=st.observed_types))
+            if lang in validators:
+                lang_rows.append(integrity.measure(view, lang, al.flat, validators[lang]))
     rows, summary = fairness.rows_and_summary(raw, config.pivot)
     t1 = time.perf_counter()
     timings[f"parallel_seconds.{view.label}"] = t1 - t0
