@@ -350,15 +350,16 @@ def run(config: AuditConfig, progress: Progress | None = None,
     corpus_refs: list[InputRef] = []
     corpora = [Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
                for spec in config.resolved_corpora()]
-    seen = 0
+    seen = words_chars = 0
     for c in corpora:
         progress(f"reading {display_name(c.spec)}", None)
         for batch in c.iter_batches():
             if config.max_corpus_bytes and seen >= config.max_corpus_bytes:
                 break
             seen += sum(len(t) for t in batch)
-            if not config.charbench_words and len(word_source) < 200_000:
+            if not config.charbench_words and words_chars < 20_000_000:  # enough words, bounded memory
                 word_source.extend(batch)
+                words_chars += sum(map(len, batch))
             for v, t in zip(views, tallies):
                 t.add_flat(batch, flatten(v.encode_batch(batch)))
         corpus_refs.append(c.input_ref())
