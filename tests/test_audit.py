@@ -318,3 +318,18 @@ def test_run_report_is_deterministic_and_complete(bpe_view):
                     "## CharBench-style probes", "## Numbers", "## Round-trip probes", "## Vocabulary health"):
         assert section in md
     assert "premium_concat" in dumps(r1)
+
+
+def test_missing_validator_extra_names_it(monkeypatch, tmp_path):
+    import sys
+
+    from tokenizers_lab.audit import integrity
+    from tokenizers_lab.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "spylls", None)
+    monkeypatch.setitem(sys.modules, "spylls.hunspell", None)
+    with pytest.raises(MissingExtraError, match=r"tokenizers-lab\[audit\]"):
+        integrity.build_validator("hunspell", str(tmp_path / "xx.dic"), "eng_Latn", [])
+    monkeypatch.setitem(sys.modules, "wordfreq", None)
+    with pytest.raises(MissingExtraError, match="wordfreq"):
+        integrity.build_validator("wordfreq", "", "eng_Latn", [])

@@ -79,15 +79,22 @@ def test_audit_predictions_give_accuracy(runner, tmp_path, tok_file):
     (["{tok}", "--parallel", "{misaligned}"], 1, "misaligned"),
     (["{tok}", "--fail-on", "premium.deu_Latn>1", "--languages", "eng_Latn,tur_Latn"], 2, "no value for"),
     (["{tok}", "{tok}"], 2, "labelled"),
+    (["{tok}", "--parallel", "{misaligned}", "--parallel", "{partial}"], 1, "languages differ"),
+    (["{tok}", "--predictions", "{tok}", "--charbench-model", "{partial}"], 2, "not both"),
+    (["{tok}", "--charbench-model", "{partial}"], 1, "no config.json"),
 ])
 def test_audit_bad_input(runner, tmp_path, tok_file, args, code, needle):
     mis = tmp_path / "mis"
     mis.mkdir()
     (mis / "eng_Latn.txt").write_text("a\nb\n")
     (mis / "deu_Latn.txt").write_text("a\n")
+    partial = tmp_path / "partial"  # a second folder lacking one language
+    partial.mkdir()
+    (partial / "eng_Latn.txt").write_text("c\n")
     out = tmp_path / "out"
-    args = [a.format(tok=tok_file, misaligned=mis) for a in args]
-    res = runner.invoke(app, ["audit", *args, "--out", str(out), "--no-plots", "--charbench-items", "0"])
+    args = [a.format(tok=tok_file, misaligned=mis, partial=partial) for a in args]
+    items = "3" if "--charbench-model" in args else "0"
+    res = runner.invoke(app, ["audit", *args, "--out", str(out), "--no-plots", "--charbench-items", items])
     assert res.exit_code == code, (res.stdout, res.stderr)
     assert needle in _err_line(res)
     assert not out.exists()  # nothing half-written

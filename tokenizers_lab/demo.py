@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from tokenizers_lab import audit, train
+from tokenizers_lab import train
 from tokenizers_lab.report import (
     Provenance,
     RunInfo,
@@ -138,6 +138,8 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
                 parallel_tokens=total, median_premium=statistics.median(premiums) if premiums else None,
                 max_premium=max(premiums) if premiums else None, superword_tokens=r.whitespace_spanning_tokens,
                 report=f"{step}/train.md"))
+    from tokenizers_lab import audit  # numpy-heavy; imported when the demo reaches its audit step
+
     if progress:
         progress("demo: audit", None)
     views = [audit.views_from_train(reports[step], f"{step}-{COMPARE_VOCAB // 1000}k", COMPARE_VOCAB) for step in AUDIT_STEPS]

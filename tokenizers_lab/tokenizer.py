@@ -21,20 +21,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from tokenizers_lab.errors import InputError, LabError, UsageError
 from tokenizers_lab.patterns import NFC_PRESETS, resolve_pattern
 
 THREADS = max(1, os.cpu_count() or 1)
-Spans = tuple[np.ndarray, np.ndarray]  # (starts, ends) in characters, one pair per token
+Spans = tuple["np.ndarray", "np.ndarray"]  # (starts, ends) in characters, one pair per token
 
 
 def _cumulative(lengths: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
     """Byte (starts, ends) of tokens laid end to end over text's UTF-8; a leading dummy-prefix
     space (SentencePiece) is absorbed; None when the bytes do not spell the text."""
+    import numpy as np
     ends = np.cumsum(lengths)
     shift = int(ends[-1]) - len(text.encode("utf-8")) if ends.size else 0
     if shift not in (0, 1):
@@ -47,6 +49,7 @@ def _cumulative(lengths: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray]
 def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray | None) -> Spans | None:
     """Byte offsets into text's UTF-8 -> character offsets (a token holding part of a
     character's bytes spans that whole character)."""
+    import numpy as np
     if starts is None or ends is None:
         return None
     cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
@@ -60,6 +63,7 @@ def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray |
 
 def flatten(lists: Sequence[Sequence[int]]) -> np.ndarray:
     """Token-id lists as one int64 array."""
+    import numpy as np
     return np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=sum(map(len, lists)))
 
 
@@ -79,6 +83,7 @@ class Aligned:
     @classmethod
     def from_byte_lengths(cls, texts: Sequence[str], ids: list[list[int]], lengths: np.ndarray) -> Aligned:
         """Spans from token byte lengths laid end to end (a leading dummy-prefix space absorbed)."""
+        import numpy as np
         flat = flatten(ids)
         counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         line_of_token = np.repeat(np.arange(len(ids)), counts)
@@ -104,6 +109,7 @@ class Aligned:
     def from_char_spans(cls, texts: Sequence[str], ids: list[list[int]],
                         spans: Sequence[tuple[np.ndarray, np.ndarray] | None]) -> Aligned:
         """From per-line character spans (None: that line cannot be aligned)."""
+        import numpy as np
         flat = flatten(ids)
         counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         line_of_token = np.repeat(np.arange(len(ids)), counts)
@@ -257,6 +263,7 @@ class TokenizerView(ABC):
         """Ids of many texts with each token's character span in its text, or None for a text
         whose tokens cannot be aligned to it. Default: token bytes laid end to end (byte-level
         models, where they spell the text exactly)."""
+        import numpy as np
         table = self.byte_lengths
         return [(ids, byte_spans_to_chars(text, *_cumulative(table[np.asarray(ids, dtype=np.int64)], text)))
                 for text, ids in zip(texts, self.encode_batch(texts))]
@@ -275,6 +282,7 @@ class TokenizerView(ABC):
     @cached_property
     def byte_lengths(self) -> np.ndarray:
         """Per id, the length of its bytes (0 for specials)."""
+        import numpy as np
         return np.fromiter((len(self.token_bytes(i) or b"") for i in range(self.vocab_size)), dtype=np.int64,
                            count=self.vocab_size)
 
@@ -435,6 +443,7 @@ class HFView(TokenizerView):
         return [e.ids for e in self._no_prefix.encode_batch(list(texts), add_special_tokens=False)]
 
     def encode_aligned(self, texts: Sequence[str]) -> Aligned:
+        import numpy as np
         # Byte-level and metaspace tokens spell their text: lay their bytes end to end (the fast
         # path, no offsets computed); lines a normalizer changed -- and WordPiece, whose tokens drop
         # the spaces -- take tokenizers' own offsets.
@@ -456,6 +465,7 @@ class HFView(TokenizerView):
         return al
 
     def _aligned_by_offsets(self, texts: list[str]) -> Aligned:
+        import numpy as np
         encs = self.tok.encode_batch(texts, add_special_tokens=False)
         spans = []
         for e in encs:
@@ -464,6 +474,7 @@ class HFView(TokenizerView):
         return Aligned.from_char_spans(texts, [e.ids for e in encs], spans)
 
     def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
+        import numpy as np
         # tokenizers tracks offsets through normalizers and pre-tokenizers itself.
         out = []
         for e in self.tok.encode_batch(list(texts), add_special_tokens=False):
@@ -671,6 +682,7 @@ class SentencePieceView(TokenizerView):
         return self._no_prefix.encode(list(texts), num_threads=THREADS)
 
     def encode_aligned(self, texts: Sequence[str]) -> Aligned:
+        import numpy as np
         # Piece bytes laid end to end spell the text unless the normalizer changed it; only those
         # lines go through sentencepiece's (slower) span-reporting proto output.
         texts = list(texts)
@@ -690,6 +702,7 @@ class SentencePieceView(TokenizerView):
         return al
 
     def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
+        import numpy as np
         # sentencepiece reports each piece's byte span in the original (unnormalized) text.
         out = []
         for text, proto in zip(texts, self.sp.encode(list(texts), return_type="proto", num_threads=THREADS)):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenizers_lab.errors import InputError
+from tokenizers_lab.errors import InputError, MissingExtraError
 from tokenizers_lab.tokenizer import TokenizerView
 
 TASKS = ("count_character_frequency", "count_unique_chars", "find_first_occurrence", "find_last_occurrence")
@@ -237,3 +237,47 @@ def score(items: Sequence[Item], feats: np.ndarray, predictions: dict[str, str])
         out.append(TaskScore(task=task, answered=int(sel.sum()), accuracy=float(correct[sel].mean()),
                              correlations={name: pearson(f[:, j], correct[sel]) for j, name in enumerate(FEATURES)}))
     return tuple(out)
+
+
+def predict_with_model(model_dir: Path, items: Sequence[Item], max_new_tokens: int = 8,
+                       batch_size: int = 16) -> dict[str, str]:
+    """Answer the items with a local Hugging Face causal LM (greedy, CPU; the `torch` extra).
+    Never downloads and never runs remote code; the chat template is used when the model has one."""
+    if not (model_dir / "config.json").is_file():
+        raise InputError(f"--charbench-model {model_dir} is not a local Hugging Face model folder (no config.json)")
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise MissingExtraError("--charbench-model needs torch and transformers: "
+                                "pip install 'tokenizers-lab[torch]'") from None
+    try:
+        tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False,
+                                                     use_safetensors=True)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot load model {model_dir}: {str(e).splitlines()[0]}") from None
+    model.eval()
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token or tok.unk_token
+    prompts = [tok.apply_chat_template([{"role": "user", "content": it.prompt}], tokenize=False,
+                                       add_generation_prompt=True) if tok.chat_template else it.prompt + "\n"
+               for it in items]
+    out: dict[str, str] = {}
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        for k in range(0, len(items), batch_size):
+            enc = tok(prompts[k:k + batch_size], return_tensors="pt", padding=True)
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tok.pad_token_id)
+            texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            for it, text in zip(items[k:k + batch_size], texts):
+                out[it.id] = text.strip()
+    return out
+
+
+def predictions_jsonl(predictions: dict[str, str]) -> bytes:
+    """Model answers as JSONL (id, prediction), the format --predictions reads."""
+    return "".join(json.dumps({"id": k, "prediction": v}, ensure_ascii=False, sort_keys=True) + "\n"
+                   for k, v in sorted(predictions.items())).encode("utf-8")

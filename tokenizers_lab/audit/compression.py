@@ -93,17 +93,25 @@ class Tally:
         """Count a batch: the texts and their token ids."""
         self.add_flat(texts, flatten(encoded))
 
-    def add_flat(self, texts: Sequence[str], flat: np.ndarray) -> None:
-        """Count a batch: the texts and all their token ids in one array."""
+    def add_counts(self, flat: np.ndarray, chars: int, nbytes: int, words: int) -> None:
+        """Count token ids whose text sizes are already known."""
+        self._add_ids(flat)
+        self.chars += chars
+        self.bytes += nbytes
+        self.words += words
+
+    def _add_ids(self, flat: np.ndarray) -> None:
         if flat.size:
             top = int(flat.max()) + 1
             if top > self.counts.size:
                 self.counts = np.concatenate([self.counts, np.zeros(top - self.counts.size, dtype=np.int64)])
             self.counts += np.bincount(flat, minlength=self.counts.size)
-        for t in texts:
-            self.chars += len(t)
-            self.bytes += len(t.encode("utf-8"))
-            self.words += len(t.split())
+
+    def add_flat(self, texts: Sequence[str], flat: np.ndarray) -> None:
+        """Count a batch: the texts and all their token ids in one array."""
+        nl = "\n".join(texts)  # sizes by whole-string operations; the separators are taken off
+        seps = max(len(texts) - 1, 0)
+        self.add_counts(flat, len(nl) - seps, len(nl.encode("utf-8")) - seps, len(nl.split()))
 
     def stats(self, vocab_size: int, alpha: float = DEFAULT_ALPHA) -> CompressionStats:
         """The measures of everything counted so far."""
@@ -141,13 +149,14 @@ class WordAlignment:
         """Align one line's tokens with its whitespace-separated words."""
         self.add_batch([text], [(ids, spans)])
 
-    def add_aligned(self, texts: Sequence[str], al: Aligned) -> None:
-        """Align a batch encoded by TokenizerView.encode_aligned (same coordinates)."""
+    def add_aligned(self, texts: Sequence[str], al: Aligned, joined: str | None = None) -> None:
+        """Align a batch encoded by TokenizerView.encode_aligned (same coordinates; `joined` is
+        "\n".join(texts) when the caller has it)."""
         self.lines += len(texts)
         self.aligned_lines += int(al.line_ok.sum())
         if not al.line_ok.any():
             return
-        joined = "\n".join(texts)
+        joined = "\n".join(texts) if joined is None else joined
         base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]])
         w = word_spans(joined)
         if w.size:

@@ -83,12 +83,13 @@ def _id_flags(view: TokenizerView) -> tuple[np.ndarray, np.ndarray]:
     return fallback, partial
 
 
-def _unk_char_share(view: TokenizerView, text: str, ids: np.ndarray) -> tuple[int, float]:
+def _unk_char_share(view: TokenizerView, text: str, ids: Sequence[int]) -> tuple[int, float]:
     """(UNK tokens, share of characters hidden under them): Petrov's estimate, i.e. the text
     length lost when UNK ids are dropped before decoding, over the text length."""
     unk = view.unk_id
     if unk is None or not text:
         return 0, 0.0
+    ids = np.asarray(ids, dtype=np.int64)
     n_unk = int((ids == unk).sum())
     if n_unk == 0:
         return 0, 0.0
@@ -101,18 +102,21 @@ def _ratio(x: float, base: float) -> float | None:
 
 
 def measure_language(view: TokenizerView, parallel: ParallelCorpus, lang: str, flat: np.ndarray,
-                     flags: tuple[np.ndarray, np.ndarray], tokens_concat: int | None = None) -> dict:
-    """Raw counts of one language from its per-line ids (flat) and the token count of the
-    whole-text (Petrov) encoding, computed here when not given."""
+                     flags: tuple[np.ndarray, np.ndarray], concat_ids: Sequence[int] | None = None,
+                     sizes: tuple[int, int] | None = None) -> dict:
+    """Raw counts of one language from its per-line ids (flat) and the ids of the whole-text
+    (Petrov) encoding, computed here when not given."""
     fallback, partial = flags
     lines = parallel.lines[lang]
     joined = parallel.joined(lang)
-    if tokens_concat is None:
-        tokens_concat = len(view.encode(joined))
-    n_unk, unk_share = _unk_char_share(view, joined, flat)
+    if concat_ids is None:
+        concat_ids = view.encode(joined)
+    tokens_concat = len(concat_ids)
+    n_unk, unk_share = _unk_char_share(view, joined, concat_ids)
     inside = flat[(flat >= 0) & (flat < len(fallback))]
     return dict(
-        sentences=len(lines), chars=sum(map(len, lines)), bytes=sum(len(s.encode("utf-8")) for s in lines),
+        sentences=len(lines), chars=sizes[0] if sizes else sum(map(len, lines)),
+        bytes=sizes[1] if sizes else sum(len(s.encode("utf-8")) for s in lines),
         tokens_concat=tokens_concat, tokens_sum=int(flat.size), unk_tokens=n_unk, unk_char_share=unk_share,
         byte_fallback_share=float(fallback[inside].mean()) if inside.size else 0.0,
         partial_utf8_share=float(partial[inside].mean()) if inside.size else 0.0)

@@ -237,8 +237,29 @@ class IntegrityRow:
     examples_invalid: tuple[str, ...]
 
 
+class TokenStrings:
+    """Each id's text decoded on its own and stripped, and whether its bytes are partial UTF-8;
+    computed once per tokenizer and shared by every language."""
+
+    def __init__(self, view: TokenizerView) -> None:
+        self.view = view
+        self._cache: dict[int, tuple[str, bool] | None] = {}
+
+    def get(self, i: int) -> tuple[str, bool] | None:
+        if i not in self._cache:
+            b = self.view.token_bytes(i)
+            if b is None:
+                self._cache[i] = None  # special tokens: none are added when encoding
+            else:
+                try:
+                    self._cache[i] = (b.decode("utf-8").strip(), False)
+                except UnicodeDecodeError:
+                    self._cache[i] = (b.decode("utf-8", errors="replace").strip(), True)
+        return self._cache[i]
+
+
 def measure(view: TokenizerView, lang: str, encoded: Sequence[Sequence[int]] | np.ndarray,
-            validator: Validator) -> IntegrityRow:
+            validator: Validator, strings: TokenStrings | None = None) -> IntegrityRow:
     """Decode each token on its own, strip word-boundary whitespace, lowercase per language, and
     ask the validator. Whitespace-only tokens leave the denominator (as in Bayram's code); partial
     UTF-8 tokens and punctuation/digit tokens stay in it as invalid."""
@@ -246,18 +267,16 @@ def measure(view: TokenizerView, lang: str, encoded: Sequence[Sequence[int]] | n
     bins = np.bincount(flat) if flat.size else np.zeros(0, np.int64)
     nz = np.nonzero(bins)[0]
     counts = dict(zip(nz.tolist(), bins[nz].tolist()))
+    strings = strings or TokenStrings(view)
     per_type: Counter[str] = Counter()
     partial: set[str] = set()
     for i, c in counts.items():
-        b = view.token_bytes(i)
-        if b is None:
-            continue  # special tokens: none are added when encoding
-        try:
-            s = b.decode("utf-8")
-        except UnicodeDecodeError:
-            s = b.decode("utf-8", errors="replace")
-            partial.add(s.strip())
-        s = s.strip()
+        got = strings.get(i)
+        if got is None:
+            continue
+        s, is_partial = got
+        if is_partial:
+            partial.add(s)
         if s:
             per_type[s] += c
     forms = {s: lower(s, lang) for s in per_type}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +67,7 @@ class AuditConfig:
     charbench_per_bucket: int = 25
     charbench_words: str | None = None
     predictions: str | None = None
+    charbench_model: str | None = None
     fail_on: tuple[str, ...] = ()
     plots: bool = True
     max_corpus_bytes: int = 0
@@ -242,6 +243,8 @@ def _validate(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[str, st
         raise UsageError(f"--alpha must be positive, got {config.alpha}")
     if config.charbench_per_bucket < 0:
         raise UsageError("--charbench-items must be 0 (off) or more")
+    if config.predictions and config.charbench_model:
+        raise UsageError("give --predictions or --charbench-model, not both")
     parsed = [gates.parse(g) for g in config.fail_on]
     vals = [integrity.parse_validator(v) for v in config.resolved_validators()]
     langs = [lang for lang, _, _ in vals]
@@ -357,7 +360,7 @@ def run(config: AuditConfig, progress: Progress | None = None,
             if config.max_corpus_bytes and seen >= config.max_corpus_bytes:
                 break
             seen += sum(len(t) for t in batch)
-            if not config.charbench_words and words_chars < 20_000_000:  # enough words, bounded memory
+            if not config.charbench_words and words_chars < 2_000_000:  # enough words, bounded memory
                 word_source.extend(batch)
                 words_chars += sum(map(len, batch))
             for v, t in zip(views, tallies):
@@ -367,9 +370,12 @@ def run(config: AuditConfig, progress: Progress | None = None,
         raise InputError("the monolingual corpora hold no text")
     items = charbench.make_items(charbench.collect_words(word_source), config.charbench_per_bucket, config.seed) \
         if config.charbench_per_bucket else []
+    if (config.predictions or config.charbench_model) and not items:
+        raise UsageError("--predictions and --charbench-model need CharBench items (--charbench-items > 0)")
     predictions = charbench.read_predictions(Path(config.predictions)) if config.predictions else None
-    if predictions is not None and not items:
-        raise UsageError("--predictions needs CharBench items (--charbench-items > 0)")
+    if config.charbench_model:
+        progress("answering CharBench items with the local model", None)
+        predictions = charbench.predict_with_model(Path(config.charbench_model), items)
 
     timings["corpora_seconds"] = time.perf_counter() - t0
     audits = []
@@ -382,6 +388,8 @@ def run(config: AuditConfig, progress: Progress | None = None,
     charts: list[str] = []
     if items:
         artifacts["charbench_items.jsonl"] = charbench.items_jsonl(items)
+    if config.charbench_model and predictions is not None:
+        artifacts["charbench_predictions.jsonl"] = charbench.predictions_jsonl(predictions)
     if config.plots:
         if plots.available():
             premiums = {a.label: [r.premium_sum for r in a.fairness] for a in audits}
@@ -412,6 +420,18 @@ def run(config: AuditConfig, progress: Progress | None = None,
         timings=timings, artifacts=artifacts)
 
 
+def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: Sequence, window: int) -> Iterator:
+    """pool.map in order, but at most `window` results in flight (Executor.map submits everything
+    at once, and finished languages would pile up in memory)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: AuditConfig,
                validators: dict[str, integrity.Validator], items: Sequence[charbench.Item],
                predictions: dict[str, str] | None, timings: dict[str, float]) -> TokenizerAudit:
@@ -421,19 +441,24 @@ def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: A
     par_tally = Tally(view.vocab_size)
     offenders: Counter[int] = Counter()
 
-    def encode(lang: str) -> tuple[str, Aligned, int]:
+    strings = integrity.TokenStrings(view)
+
+    def encode(lang: str) -> tuple[str, Aligned, list[int]]:
         # the encoders release the GIL: languages run side by side on the cores
-        return lang, view.encode_aligned(par.lines[lang]), len(view.encode_batch([par.joined(lang)])[0])
+        return lang, view.encode_aligned(par.lines[lang]), view.encode_batch([par.joined(lang)])[0]
 
     with ThreadPoolExecutor(THREADS) as pool:
-        for lang, al, n_concat in pool.map(encode, par.languages):
+        for lang, al, concat_ids in _bounded_map(pool, encode, par.languages, 2 * THREADS):
             lines = par.lines[lang]
-            raw[lang] = fairness.measure_language(view, par, lang, al.flat, flags, n_concat)
+            nl = "\n".join(lines)  # text sizes by whole-string operations, not per line
+            seps = max(len(lines) - 1, 0)
+            chars, nbytes, words = len(nl) - seps, len(nl.encode("utf-8")) - seps, len(nl.split())
+            raw[lang] = fairness.measure_language(view, par, lang, al.flat, flags, concat_ids, (chars, nbytes))
             t = Tally(view.vocab_size)
-            t.add_flat(lines, al.flat)
-            par_tally.add_flat(lines, al.flat)
+            t.add_counts(al.flat, chars, nbytes, words)
+            par_tally.add_counts(al.flat, chars, nbytes, words)
             align = WordAlignment()
-            align.add_aligned(lines, al)
+            align.add_aligned(lines, al, nl)
             if not no_space_language(lang):
                 offenders.update(align.offenders)
             st = t.stats(view.vocab_size, config.alpha)
@@ -444,7 +469,7 @@ def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: A
                 aligned_lines=align.aligned_lines / align.lines if align.lines else 0.0,
                 renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab, observed_types=st.observed_types))
             if lang in validators:
-                lang_rows.append(integrity.measure(view, lang, al.flat, validators[lang]))
+                lang_rows.append(integrity.measure(view, lang, al.flat, validators[lang], strings))
     rows, summary = fairness.rows_and_summary(raw, config.pivot)
     t1 = time.perf_counter()
     timings[f"parallel_seconds.{view.label}"] = t1 - t0
@@ -473,6 +498,8 @@ def output_names(config: AuditConfig) -> list[str]:
     names = ["audit.json", "audit.md"]
     if config.charbench_per_bucket:
         names.append("charbench_items.jsonl")
+    if config.charbench_model:
+        names.append("charbench_predictions.jsonl")
     if config.plots:
         names += ["audit_premium.svg", "audit_token_lengths.svg"]
     return names

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from tokenizers_lab import audit as lib
 from tokenizers_lab.cli.common import (
     FORCE_HELP,
     FORMAT_HELP,
@@ -21,6 +21,9 @@ from tokenizers_lab.cli.common import (
 )
 from tokenizers_lab.errors import EXIT_GATE
 from tokenizers_lab.report import check_outputs, md_table
+
+if TYPE_CHECKING:
+    from tokenizers_lab import audit as lib
 
 
 def summary(report: lib.AuditReport) -> str:
@@ -56,6 +59,8 @@ def audit(
     charbench_words: Path | None = typer.Option(None, help="Text or word list for CharBench words."),
     predictions: Path | None = typer.Option(None, help="Model answers to charbench_items.jsonl (JSONL id + "
                                             "prediction, or CSV id,prediction)."),
+    charbench_model: Path | None = typer.Option(None, help="Local Hugging Face causal LM folder that answers "
+                                                "the CharBench items (needs the torch extra; never downloads)."),
     fail_on: list[str] | None = typer.Option(None, "--fail-on", help="Gate, e.g. 'premium.tur_Latn>2.5' or "
                                              "'roundtrip<1' (repeatable); exit 3 when it holds."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write SVG charts next to the report."),
@@ -74,13 +79,15 @@ def audit(
 ) -> None:
     """Measure tokenizers side by side: premiums, compression, %Lang/%Pure, CharBench probes, digits,
     robustness; one JSON + Markdown report; --fail-on gates exit 3."""
+    from tokenizers_lab import audit as lib  # numpy and friends only when auditing
     config = lib.AuditConfig(
         tokenizers=tuple(tokenizer or ()), pattern=pattern, parallel=tuple(parallel or ()),
         corpora=tuple(corpus or ()),
         languages=tuple(x.strip() for x in languages.split(",") if x.strip()) if languages else (),
         pivot=pivot, alpha=alpha, validators=tuple(validator or ()), charbench_per_bucket=charbench_items,
         charbench_words=str(charbench_words) if charbench_words else None,
-        predictions=str(predictions) if predictions else None, fail_on=tuple(fail_on or ()), plots=plots,
+        predictions=str(predictions) if predictions else None,
+        charbench_model=str(charbench_model) if charbench_model else None, fail_on=tuple(fail_on or ()), plots=plots,
         max_corpus_bytes=max_corpus_bytes, errors=errors, field=field, column=column, seed=seed)
     lib.validate(config)
     if out is not None:
