@@ -149,7 +149,7 @@ def test_lexicon_measure_by_hand(tmp_path, bpe_view):
     assert "." not in row.examples_valid
 
 
-def test_hunspell_validator(tmp_path):
+def test_hunspell_validator(tmp_path, monkeypatch):
     pytest.importorskip("spylls")
     from tokenizers_lab.audit import integrity
 
@@ -158,6 +158,8 @@ def test_hunspell_validator(tmp_path):
     v = integrity.build_validator("hunspell", str(tmp_path / "xx.dic"), "eng_Latn", [])
     assert v.is_valid("cats") and v.is_valid("dog") and not v.is_valid("s") and not v.is_valid("cta")
     assert v.is_pure("cat") and v.is_pure("s") and not v.is_pure("cats")
+    monkeypatch.setattr(integrity, "HUNSPELL_DIRS", (str(tmp_path),))  # a system dictionary by name
+    assert integrity.build_validator("hunspell", "xx", "eng_Latn", []).is_valid("dogs")
 
 
 def test_turkish_validator_and_tr_on_flores(shared):
@@ -333,3 +335,29 @@ def test_missing_validator_extra_names_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "wordfreq", None)
     with pytest.raises(MissingExtraError, match="wordfreq"):
         integrity.build_validator("wordfreq", "", "eng_Latn", [])
+
+
+@pytest.mark.slow
+def test_charbench_local_model_answers_items(tmp_path, bpe_view):
+    """A tiny random Llama (built from a transformers config, saved as safetensors) answers the
+    items through --charbench-model's code path; greedy decoding makes the answers repeatable."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from tokenizers_lab.audit import charbench
+
+    eos = next(iter(bpe_view.special_tokens))
+    PreTrainedTokenizerFast(tokenizer_object=bpe_view.tok, eos_token=eos).save_pretrained(tmp_path)
+    cfg = LlamaConfig(vocab_size=bpe_view.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                      eos_token_id=bpe_view.special_tokens[eos], pad_token_id=bpe_view.special_tokens[eos])
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(tmp_path, safe_serialization=True)
+    words = charbench.collect_words(load_parallel(["embedded:parallel"]).lines["eng_Latn"])
+    items = charbench.make_items(words, 2, seed=1)[:12]
+    preds = charbench.predict_with_model(tmp_path, items, max_new_tokens=4, batch_size=5)
+    assert set(preds) == {it.id for it in items}
+    assert preds == charbench.predict_with_model(tmp_path, items, max_new_tokens=4, batch_size=5)
+    scores = {s.task: s for s in charbench.score(items, charbench.features(bpe_view, items), preds)}
+    assert scores["all"].answered == len(items) and 0.0 <= scores["all"].accuracy <= 1.0

@@ -71,6 +71,7 @@ def test_audit_predictions_give_accuracy(runner, tmp_path, tok_file):
 
 @pytest.mark.parametrize("args,code,needle", [
     (["nope.json"], 1, "not found"),
+    (["{corrupt}"], 1, "not valid JSON"),
     (["{tok}", "--fail-on", "premum>2"], 2, "did you mean"),
     (["{tok}", "--validator", "xx=lexicon:{tok}"], 2, "unknown --validator language"),
     (["{tok}", "--validator", "eng_Latn=hunspel:x"], 2, "did you mean 'hunspell'"),
@@ -92,7 +93,9 @@ def test_audit_bad_input(runner, tmp_path, tok_file, args, code, needle):
     partial.mkdir()
     (partial / "eng_Latn.txt").write_text("c\n")
     out = tmp_path / "out"
-    args = [a.format(tok=tok_file, misaligned=mis, partial=partial) for a in args]
+    corrupt = tmp_path / "tokenizer.json"
+    corrupt.write_text('{"model": {"type": "BPE"')
+    args = [a.format(tok=tok_file, misaligned=mis, partial=partial, corrupt=corrupt) for a in args]
     items = "3" if "--charbench-model" in args else "0"
     res = runner.invoke(app, ["audit", *args, "--out", str(out), "--no-plots", "--charbench-items", items])
     assert res.exit_code == code, (res.stdout, res.stderr)

@@ -9,8 +9,9 @@ Validators (a registry, `KIND[:ARG]`):
   lexicon:PATH    word list (first field of each line); validity only
   freq:PATH       frequency list ("word count" lines); validity only, labelled frequency-based
                   because such lists contain fragments ("lar", "ing")
-  hunspell:PATH   Hunspell .dic/.aff via spylls (pure Python); validity = the dictionary accepts the
-                  word; pure = a .dic stem or an affix string of the .aff
+  hunspell:PATH   Hunspell .dic/.aff via spylls (pure Python), a path or a system dictionary name
+                  (tr_TR: /usr/share/hunspell, Debian's hunspell-* packages); validity = the
+                  dictionary accepts the word; pure = a .dic stem or an affix string of the .aff
   turkish:DIR     the Zemberek lexicon (roots with their Voicing/LastVowelDrop/Doubling variants),
                   Zemberek's inflectional endings and the MFT suffix list; valid = root + ending or a
                   single suffix; pure = a root or a single suffix
@@ -85,6 +86,12 @@ def _hunspell(arg: str, lang: str) -> Validator:
         raise MissingExtraError("the hunspell validator needs spylls: pip install 'tokenizers-lab[audit]'") from None
     base = Path(arg)
     base = base.with_suffix("") if base.suffix in (".dic", ".aff") else base
+    if not base.with_suffix(".dic").is_file() and "/" not in arg:
+        # a bare name such as tr_TR: the system dictionaries (Debian's hunspell-* packages)
+        for folder in HUNSPELL_DIRS:
+            if (Path(folder) / f"{arg}.dic").is_file():
+                base = Path(folder) / arg
+                break
     dic, aff = base.with_suffix(".dic"), base.with_suffix(".aff")
     for f in (dic, aff):
         if not f.is_file():
@@ -109,6 +116,7 @@ def _hunspell(arg: str, lang: str) -> Validator:
                      pure.__contains__, "lookup of the lowercased word and its capitalised form")
 
 
+HUNSPELL_DIRS = ("/usr/share/hunspell", "/usr/share/myspell", "/usr/share/myspell/dicts")
 _VOICING = {"p": "b", "ç": "c", "t": "d", "k": "ğ"}
 _VOWELS = set("aeıioöuüâîû")
 
