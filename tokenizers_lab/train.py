@@ -863,6 +863,8 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
         id_to_str = {i: s for s, i in vocab1.items()}
         words = _stage1_symbols(sorted(counts), vocab1, merges1, set(config.specials()), counts,
                                 config.min_frequency)
+        if PRUNE_RARE_BOUNDARIES:
+            words = _pair_fragments(words)
         symbols = set("".join(words.values())) - {" "}
         n_new = v - len(vocab1)
         extra_needed = max(0, n_new)
@@ -973,6 +975,21 @@ def _stage1_symbols(pieces: list[str], vocab1: dict[str, int], merges1: list[lis
         bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
     text = sym.astype("<u4").tobytes().decode("utf-32-le")
     return {p: text[bounds[i]:bounds[i + 1]] for i, p in enumerate(pieces)}
+
+
+def _pair_fragments(words: dict[str, str]) -> dict[str, str]:
+    """Drop the one-symbol fragments of stage-2 words: they hold no pair, so BPE's merges are the
+    same without them (pair counts unchanged; symbol ids keep their order), and tokenizers reads
+    and indexes much less."""
+    out = {}
+    for piece, w in words.items():
+        if " " in w:
+            w = " ".join(f for f in w.split(" ") if len(f) > 1)
+        elif len(w) < 2:
+            continue
+        if w:
+            out[piece] = w
+    return out
 
 
 def _colon_split(piece: str) -> list[str]:
