@@ -8,6 +8,7 @@ spm-unigram, spm-char, superbpe. Every artifact is a standard tokenizer.json tha
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import io
 import itertools
@@ -660,6 +661,10 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
     for n, group in by_count.items():  # weighted character counts, one C-level count per frequency
         for c, k in Counter("".join(group)).items():
             char_counts[c] += k * n
+    words_file = str(_write_words(prep.workdir / "words.txt", words, counts))
+    # The word tables are on disk now; free them before tokenizers builds its own (peak memory).
+    del counts, plain, joined, marked, words, by_count
+    gc.collect()
     out = {}
     specials = config.specials()
     for v in sizes:
@@ -669,7 +674,7 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
         trainer = trainers.BpeTrainer(vocab_size=v - len(specials), min_frequency=config.min_frequency,
                                       show_progress=False, initial_alphabet=alphabet,
                                       limit_alphabet=len(alphabet))
-        bpe.train([str(_write_words(prep.workdir / "words.txt", words, counts))], trainer)
+        bpe.train([words_file], trainer)
         learned = sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])
         vocab = {s: i for i, s in enumerate(specials)}
         for s, _ in learned:
