@@ -167,3 +167,32 @@ def test_gz_of_bad_path_type(tmp_path: Path):
     (tmp_path / "x.bin").write_bytes(b"\x00\x01\x02")
     with pytest.raises(InputError, match="unrecognised"):
         load_tokenizer(str(tmp_path / "x.bin"))
+
+
+def test_aligned_spans_agree_with_library_offsets(shared):
+    """encode_aligned's fast path (token bytes laid end to end) gives the same character spans as
+    the libraries' own offsets, also for lines a normalizer changes (NFKC in claude-v1)."""
+    import numpy as np
+
+    texts = ["Héllo  wörld ﬁne 日本語です", "", "abc def", "  x", "Ａ１ café\u0301 👨\u200d👩\u200d👧", "tab\there"]
+    tok = shared / "tokenizers"
+    for spec in ("gpt2", "claude-v1/tokenizer.json", "gemma3/tokenizer.json.gz", "all-MiniLM-L6-v2/tokenizer.json"):
+        v = load_tokenizer(str(tok / spec))
+        fast, ref = v.encode_aligned(texts), v._aligned_by_offsets(texts)
+        assert fast.ids == ref.ids and fast.line_ok.all(), spec
+        assert np.array_equal(fast.starts, ref.starts) and np.array_equal(fast.ends, ref.ends), spec
+    for spec in ("llama2/tokenizer.model", "mistral/tokenizer.model.v1"):
+        v = load_tokenizer(str(tok / spec))
+        fast = v.encode_aligned(texts)
+        base = np.cumsum([0] + [len(t) + 1 for t in texts])
+        for k, (ids, spans) in enumerate(v._proto_spans(texts)):
+            sel = fast.line_of_token == k
+            assert fast.ids[k] == ids and np.array_equal(fast.starts[sel] - base[k], spans[0]), (spec, k)
+    cl = load_tokenizer(str(tok / "openai/cl100k_base.tiktoken"))
+    al = cl.encode_aligned(texts)
+    joined = "\n".join(texts)
+    assert np.all(np.diff(al.starts) >= 0)  # in text order
+    covered = np.zeros(len(joined), bool)
+    for a, b in zip(al.starts, al.ends):
+        covered[a:b] = True
+    assert covered.sum() == len(joined) - (len(texts) - 1)  # every character but the separators

@@ -33,19 +33,6 @@ THREADS = max(1, os.cpu_count() or 1)
 Spans = tuple["np.ndarray", "np.ndarray"]  # (starts, ends) in characters, one pair per token
 
 
-def _cumulative(lengths: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
-    """Byte (starts, ends) of tokens laid end to end over text's UTF-8; a leading dummy-prefix
-    space (SentencePiece) is absorbed; None when the bytes do not spell the text."""
-    import numpy as np
-    ends = np.cumsum(lengths)
-    shift = int(ends[-1]) - len(text.encode("utf-8")) if ends.size else 0
-    if shift not in (0, 1):
-        return None, None
-    ends = np.maximum(ends - shift, 0)
-    starts = np.maximum(ends - lengths, 0)
-    return starts, ends
-
-
 def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray | None) -> Spans | None:
     """Byte offsets into text's UTF-8 -> character offsets (a token holding part of a
     character's bytes spans that whole character)."""
@@ -59,6 +46,14 @@ def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray |
     char_end = np.cumsum(widths)
     char_start = char_end - widths
     return np.searchsorted(char_end, starts, "right"), np.searchsorted(char_start, ends, "left")
+
+
+def line_starts(texts: Sequence[str]) -> np.ndarray:
+    """Where each text starts in "\n".join(texts)."""
+    import numpy as np
+
+    return np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]).astype(np.int64) if texts \
+        else np.zeros(0, np.int64)
 
 
 def flatten(lists: Sequence[Sequence[int]]) -> np.ndarray:
@@ -79,6 +74,7 @@ class Aligned:
     starts: np.ndarray
     ends: np.ndarray
     line_ok: np.ndarray
+    text_lengths: list[int]
 
     @classmethod
     def from_byte_lengths(cls, texts: Sequence[str], ids: list[list[int]], lengths: np.ndarray) -> Aligned:
@@ -103,7 +99,7 @@ class Aligned:
         ends_b = ends_b + line_base[line_of_token]
         starts_b = starts_b + line_base[line_of_token]
         spans = byte_spans_to_chars(joined, starts_b, ends_b)
-        return cls(ids, flat, line_of_token, spans[0], spans[1], line_ok)
+        return cls(ids, flat, line_of_token, spans[0], spans[1], line_ok, [len(t) for t in texts])
 
     @classmethod
     def from_char_spans(cls, texts: Sequence[str], ids: list[list[int]],
@@ -113,7 +109,7 @@ class Aligned:
         flat = flatten(ids)
         counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         line_of_token = np.repeat(np.arange(len(ids)), counts)
-        base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]) if texts else []
+        base = line_starts(texts)
         st, en = [], []
         for b, n, sp in zip(base, counts, spans):
             if sp is None:
@@ -124,7 +120,7 @@ class Aligned:
                 en.append(sp[1] + b)
         line_ok = np.array([sp is not None for sp in spans], dtype=bool)
         cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64))
-        return cls(ids, flat, line_of_token, cat(st), cat(en), line_ok)
+        return cls(ids, flat, line_of_token, cat(st), cat(en), line_ok, [len(t) for t in texts])
 _BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
@@ -258,15 +254,6 @@ class TokenizerView(ABC):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of many texts, using the backend's native parallelism."""
         return [self.encode(t) for t in texts]
-
-    def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
-        """Ids of many texts with each token's character span in its text, or None for a text
-        whose tokens cannot be aligned to it. Default: token bytes laid end to end (byte-level
-        models, where they spell the text exactly)."""
-        import numpy as np
-        table = self.byte_lengths
-        return [(ids, byte_spans_to_chars(text, *_cumulative(table[np.asarray(ids, dtype=np.int64)], text)))
-                for text, ids in zip(texts, self.encode_batch(texts))]
 
     def encode_aligned(self, texts: Sequence[str]) -> Aligned:
         """Ids and character spans of a batch of lines, vectorised (see Aligned). Default: token
@@ -454,8 +441,7 @@ class HFView(TokenizerView):
         bad = np.nonzero(~al.line_ok)[0]
         if bad.size:
             fix = self._aligned_by_offsets([texts[k] for k in bad])
-            base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]])
-            fbase = np.concatenate([[0], np.cumsum([len(texts[k]) + 1 for k in bad])[:-1]])
+            base, fbase = line_starts(texts), line_starts([texts[k] for k in bad])
             for j, k in enumerate(bad.tolist()):
                 sel, fsel = al.line_of_token == k, fix.line_of_token == j
                 if sel.sum() == fsel.sum():
@@ -472,15 +458,6 @@ class HFView(TokenizerView):
             off = np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2)
             spans.append((off[:, 0], off[:, 1]))
         return Aligned.from_char_spans(texts, [e.ids for e in encs], spans)
-
-    def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
-        import numpy as np
-        # tokenizers tracks offsets through normalizers and pre-tokenizers itself.
-        out = []
-        for e in self.tok.encode_batch(list(texts), add_special_tokens=False):
-            off = np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2)
-            out.append((e.ids, (off[:, 0], off[:, 1])))
-        return out
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tok.decode(list(ids), skip_special_tokens=False)
@@ -689,8 +666,8 @@ class SentencePieceView(TokenizerView):
         al = Aligned.from_byte_lengths(texts, self.encode_batch(texts), self.byte_lengths)
         bad = np.nonzero(~al.line_ok)[0]
         if bad.size:
-            fixed = self.encode_spans_batch([texts[k] for k in bad])
-            base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]])
+            fixed = self._proto_spans([texts[k] for k in bad])
+            base = line_starts(texts)
             for k, (_, sp) in zip(bad.tolist(), fixed):
                 if sp is None:
                     continue
@@ -701,7 +678,7 @@ class SentencePieceView(TokenizerView):
                     al.line_ok[k] = True
         return al
 
-    def encode_spans_batch(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
+    def _proto_spans(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
         import numpy as np
         # sentencepiece reports each piece's byte span in the original (unnormalized) text.
         out = []

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tokenizers_lab.errors import InputError, MissingExtraError
-from tokenizers_lab.tokenizer import TokenizerView
+from tokenizers_lab.tokenizer import Aligned, TokenizerView
 
 TASKS = ("count_character_frequency", "count_unique_chars", "find_first_occurrence", "find_last_occurrence")
 TEMPLATES = {
@@ -108,12 +108,25 @@ def _locate(starts: np.ndarray, ends: np.ndarray, pos: int) -> int | None:
     return int(hit[0]) if hit.size else None
 
 
+def _per_line(al: Aligned, n: int) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Each line's token spans, in that line's own coordinates (None: not aligned)."""
+    cut = np.searchsorted(al.line_of_token, np.arange(n + 1))
+    out: list[tuple[np.ndarray, np.ndarray] | None] = []
+    base = 0
+    for k in range(n):
+        a, b = cut[k], cut[k + 1]
+        out.append((al.starts[a:b] - base, al.ends[a:b] - base) if al.line_ok[k] else None)
+        base += al.text_lengths[k] + 1
+    return out
+
+
 def features(view: TokenizerView, items: Sequence[Item]) -> np.ndarray:
     """Per item the FEATURES row (NaN where a feature does not apply or cannot be aligned)."""
-    bare = view.encode_spans_batch([it.word for it in items])
-    ctx = view.encode_spans_batch([it.prompt for it in items])
+    bare = view.encode_aligned([it.word for it in items])
+    ctx = view.encode_aligned([it.prompt for it in items])
     out = np.full((len(items), len(FEATURES)), np.nan)
-    for k, (it, (ids, spans), (_, cspans)) in enumerate(zip(items, bare, ctx)):
+    for k, (it, ids, spans, cspans) in enumerate(zip(items, bare.ids, _per_line(bare, len(items)),
+                                                    _per_line(ctx, len(items)))):
         n = len(it.word)
         row = out[k]
         row[0], row[1] = n, it.answer

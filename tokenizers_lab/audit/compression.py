@@ -8,17 +8,15 @@ which depends on corpus size and so only compares runs on identical text.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from tokenizers_lab.tokenizer import Aligned, Spans, flatten
+from tokenizers_lab.tokenizer import Aligned, Spans, line_starts
 
 DEFAULT_ALPHA = 2.5
-_WORD = re.compile(r"\S+")
 # Scripts written without spaces between words: whitespace fertility says nothing there.
 NO_SPACE_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr", "Laoo", "Tibt", "Bopo", "Yiii"})
 
@@ -89,10 +87,6 @@ class Tally:
         self.counts = np.zeros(vocab_size, dtype=np.int64)
         self.bytes = self.chars = self.words = 0
 
-    def add(self, texts: Sequence[str], encoded: Sequence[Sequence[int]]) -> None:
-        """Count a batch: the texts and their token ids."""
-        self.add_flat(texts, flatten(encoded))
-
     def add_counts(self, flat: np.ndarray, chars: int, nbytes: int, words: int) -> None:
         """Count token ids whose text sizes are already known."""
         self._add_ids(flat)
@@ -146,8 +140,8 @@ class WordAlignment:
             self.offenders = Counter()
 
     def add(self, text: str, ids: Sequence[int], spans: Spans | None) -> None:
-        """Align one line's tokens with its whitespace-separated words."""
-        self.add_batch([text], [(ids, spans)])
+        """Align one line's tokens (character spans, or None when they cannot be aligned)."""
+        self.add_aligned([text], Aligned.from_char_spans([text], [list(ids)], [spans]))
 
     def add_aligned(self, texts: Sequence[str], al: Aligned, joined: str | None = None) -> None:
         """Align a batch encoded by TokenizerView.encode_aligned (same coordinates; `joined` is
@@ -157,56 +151,14 @@ class WordAlignment:
         if not al.line_ok.any():
             return
         joined = "\n".join(texts) if joined is None else joined
-        base = np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]])
+        base = line_starts(texts)
         w = word_spans(joined)
         if w.size:
             w = w[al.line_ok[np.searchsorted(base, w[:, 0], "right") - 1]]
         tok = al.line_ok[al.line_of_token] & (al.ends > al.starts) if al.flat.size else np.zeros(0, bool)
-        self._count(w, base, al.flat[tok], al.starts[tok], al.ends[tok])
-
-    def _count(self, w: np.ndarray, base: np.ndarray, ids_arr: np.ndarray, starts: np.ndarray,
-               ends: np.ndarray) -> None:
+        ids_arr, starts, ends = al.flat[tok], al.starts[tok], al.ends[tok]
         if w.size == 0:
             return
-        ws, we = w[:, 0], w[:, 1]
-        self.words += len(w)
-        if starts.size == 0:
-            return
-        overlap = np.searchsorted(starts, we, "left") - np.searchsorted(ends, ws, "right")
-        self.continued += int((overlap >= 2).sum())
-        same_line = np.searchsorted(base, ws[1:], "right") == np.searchsorted(base, ws[:-1], "right")
-        self.boundaries += int(same_line.sum())
-        last = np.minimum(np.searchsorted(ends, we[:-1] - 1, "right"), ends.size - 1)
-        crossing = same_line & (starts[last] <= we[:-1] - 1) & (ends[last] > ws[1:])
-        self.violations += int(crossing.sum())
-        if crossing.any():
-            u, c = np.unique(ids_arr[last[crossing]], return_counts=True)
-            for i, n in zip(u.tolist(), c.tolist()):
-                self.offenders[i] += n
-
-    def add_batch(self, texts: Sequence[str], encoded: Sequence[tuple[Sequence[int], Spans | None]]) -> None:
-        """Align many lines at once: lines are laid end to end (one separator character apart) so
-        one vectorised pass covers the batch; lines whose tokens could not be aligned are skipped."""
-        self.lines += len(texts)
-        keep_lines = [k for k, (_, spans) in enumerate(encoded) if spans is not None]
-        self.aligned_lines += len(keep_lines)
-        if not keep_lines:
-            return
-        lines = [texts[k] for k in keep_lines]
-        base = np.cumsum([0] + [len(t) + 1 for t in lines[:-1]])
-        joined = "\n".join(lines)
-        w = np.array([(m.start(), m.end()) for m in _WORD.finditer(joined)], dtype=np.int64).reshape(-1, 2)
-        if w.size == 0:
-            return
-        ids_parts, st_parts, en_parts = [], [], []
-        for off, k in zip(base, keep_lines):
-            ids, (st, en) = encoded[k]
-            ids_parts.append(np.asarray(ids, dtype=np.int64))
-            st_parts.append(st + off)
-            en_parts.append(en + off)
-        ids_arr, starts, ends = np.concatenate(ids_parts), np.concatenate(st_parts), np.concatenate(en_parts)
-        keep = ends > starts
-        ids_arr, starts, ends = ids_arr[keep], starts[keep], ends[keep]
         ws, we = w[:, 0], w[:, 1]
         self.words += len(w)
         if starts.size == 0:
