@@ -1,0 +1,121 @@
+"""Replay a BPE merge list on a sample (Hayase et al. 2024's counts), keeping every pair's count at
+every step: the initial pair counts plus, per merge, the new counts of the pairs it changed.
+
+Each distinct pre-token is stored once with its multiplicity; a merge touches only the words that
+hold its pair (an inverted index), so the cost grows with the number of changes, not with
+(pairs x merges). Symbols are ids: the 256 bytes, then merge t creates id 256 + t, so ids mean
+the same thing in every category's replay.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+Pair = tuple[int, int]
+
+
+def merge_ids(merges: Sequence[tuple[bytes, bytes]]) -> list[Pair | None]:
+    """Merges as symbol-id pairs (None for a merge whose parts are not yet symbols, e.g. a
+    redundant SentencePiece merge); the merged symbol of merge t has id 256 + t."""
+    ids: dict[bytes, int] = {bytes([b]): b for b in range(256)}
+    out: list[Pair | None] = []
+    for t, (a, b) in enumerate(merges):
+        ia, ib = ids.get(a), ids.get(b)
+        out.append((ia, ib) if ia is not None and ib is not None else None)
+        ids.setdefault(a + b, 256 + t)
+    return out
+
+
+@dataclass
+class Replay:
+    """Counts of one sample under a merge list."""
+
+    initial: dict[Pair, int]  # pair counts before any merge
+    steps: list[list[tuple[Pair, int]]]  # per merge: (pair, count after the merge) of each changed pair
+    merged_counts: list[int]  # per merge: the count of the merged pair when it was applied (0: absent)
+    total_pairs: int  # d_i: pairs before any merge (Hayase et al.'s denominator)
+    total_bytes: int
+
+    def counts_at(self, t: int) -> dict[Pair, int]:
+        """Pair counts before merge t (0-based): a convenience for tests and small samples."""
+        counts = dict(self.initial)
+        for step in self.steps[:t]:
+            for p, c in step:
+                if c:
+                    counts[p] = c
+                else:
+                    counts.pop(p, None)
+        return counts
+
+
+def _pairs(word: list[int]) -> Iterable[Pair]:
+    return zip(word, word[1:])
+
+
+def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], limit: int | None = None) -> Replay:
+    """Apply the first `limit` merges, in order, to the weighted pre-tokens `words` (bytes -> count)."""
+    pairs_of = merge_ids(merges[:limit] if limit is not None else merges)
+    table: list[list[int]] = []
+    weight: list[int] = []
+    counts: dict[Pair, int] = defaultdict(int)
+    where: dict[Pair, set[int]] = defaultdict(set)
+    total_bytes = 0
+    for w, n in words.items():
+        if n <= 0 or not w:
+            continue
+        k = len(table)
+        sym = list(w)
+        table.append(sym)
+        weight.append(n)
+        total_bytes += len(w) * n
+        for p in _pairs(sym):
+            counts[p] += n
+            where[p].add(k)
+    initial = dict(counts)
+    steps: list[list[tuple[Pair, int]]] = []
+    merged_counts: list[int] = []
+    for t, pair in enumerate(pairs_of):
+        if pair is None or not counts.get(pair):
+            steps.append([])
+            merged_counts.append(0)
+            continue
+        merged_counts.append(counts[pair])
+        new_id = 256 + t
+        a, b = pair
+        before: dict[Pair, int] = {}  # counts of the touched pairs before this merge
+        for k in sorted(where.pop(pair, ())):
+            word, n = table[k], weight[k]
+            for p in _pairs(word):
+                before.setdefault(p, counts[p])
+                counts[p] -= n
+            out: list[int] = []
+            i = 0
+            while i < len(word):  # left to right, non-overlapping: as tokenizers' Word::merge
+                if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
+                    out.append(new_id)
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            table[k] = out
+            for p in _pairs(word):
+                if p != pair:
+                    where[p].discard(k)
+            for p in _pairs(out):
+                before.setdefault(p, counts.get(p, 0))
+                counts[p] += n
+                where[p].add(k)
+        step = []
+        for p, old in before.items():
+            c = counts.get(p, 0)
+            if c <= 0:
+                counts.pop(p, None)
+                where.pop(p, None)
+                c = 0
+            if c != old:
+                step.append((p, c))
+        steps.append(step)
+    return Replay(initial=initial, steps=steps, merged_counts=merged_counts,
+                  total_pairs=sum(initial.values()), total_bytes=total_bytes)
