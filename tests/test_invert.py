@@ -59,3 +59,39 @@ def test_replayed_merges_are_the_most_frequent_pair_at_every_step():
 def test_replay_limit(limit, steps, merged):
     r = replay({b"hello": 1}, [(b"l", b"l"), (b"h", b"e"), (b"he", b"ll")], limit=limit)
     assert len(r.steps) == steps and r.merged_counts == merged
+
+
+def test_lp_recovers_a_known_mixture_exactly():
+    """The paper's controlled setting in miniature: BPE trained on a known mixture of five
+    categories, samples equal to the training text per category -> the mixture comes back exactly."""
+    import numpy as np
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from tokenizers_lab.corpus import load_parallel
+    from tokenizers_lab.invert import lp
+
+    par = load_parallel(["embedded:parallel"])
+    cats = {lang: par.lines[lang] for lang in ("eng_Latn", "deu_Latn", "tur_Latn", "rus_Cyrl")}
+    cats["code"] = [ln for ln in Corpus("embedded:code") if ln.strip()]
+    reps = {"eng_Latn": 3, "deu_Latn": 1, "tur_Latn": 2, "rus_Cyrl": 1, "code": 2}
+    mixture = [ln for c, lines in cats.items() for _ in range(reps[c]) for ln in lines]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(mixture, trainers.BpeTrainer(vocab_size=1200, min_frequency=2, show_progress=False,
+                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    merges = HFView(tok, "mix", "memory", "0" * 64).merges()
+
+    def words(lines):
+        c: Counter[bytes] = Counter()
+        for ln in lines:
+            c.update(bytelevel_to_bytes(w) for w, _ in tok.pre_tokenizer.pre_tokenize_str(ln))
+        return c
+
+    prob = lp.build([replay(words(lines), merges) for lines in cats.values()], merge_ids(merges))
+    sol = lp.solve(prob)
+    size = np.array([sum(len(x.encode()) for x in lines) for lines in cats.values()], float)
+    truth = np.array([reps[c] for c in cats]) * size
+    truth /= truth.sum()
+    assert sol.status == "optimal" and sol.objective == pytest.approx(0.0, abs=1e-9)
+    assert np.log10(np.mean((np.array(sol.proportions) - truth) ** 2)) < -12
+    assert sol.constraints > 0 and sol.passes >= 2
