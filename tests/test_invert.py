@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from tokenizers_lab.corpus import Corpus
+from tokenizers_lab.errors import UsageError
 from tokenizers_lab.invert.replay import merge_ids, replay
 from tokenizers_lab.tokenizer import HFView, bytelevel_to_bytes
 
@@ -95,3 +96,32 @@ def test_lp_recovers_a_known_mixture_exactly():
     assert sol.status == "optimal" and sol.objective == pytest.approx(0.0, abs=1e-9)
     assert np.log10(np.mean((np.array(sol.proportions) - truth) ** 2)) < -12
     assert sol.constraints > 0 and sol.passes >= 2
+
+
+def test_char_unit_replay_starts_from_characters():
+    # SentencePiece-style BPE merges characters: "é" is one symbol, not two bytes
+    merges = [("é".encode(), b"t"), (b" ", "ét".encode())]
+    r = replay({" été".encode(): 2}, merges, unit="char")
+    from tokenizers_lab.invert.replay import CHAR_BASE
+
+    assert r.merged_counts == [2, 2] and r.counts_at(2) == {(257, CHAR_BASE + ord("é")): 2}  # " ét" + "é"
+    assert replay({" été".encode(): 2}, merges, unit="byte").merged_counts == [0, 0]  # bytes never meet "é"
+
+
+def test_pretokens_follow_each_tokenizer(shared):
+    from tokenizers_lab.invert import pretokens
+    from tokenizers_lab.tokenizer import load_tokenizer
+
+    text = ["Hello world, it's 2024!", "  indented\tline"]
+    cl = load_tokenizer(str(shared / "tokenizers/openai/cl100k_base.tiktoken"))
+    assert pretokens.unit(cl) == "byte"
+    assert pretokens.count(cl, text) == Counter([b"Hello", b" world", b",", b" it", b"'s", b" ", b"202", b"4",
+                                                  b"!", b" ", b" indented", b"\tline"])
+    gpt2 = load_tokenizer(str(shared / "tokenizers/gpt2"))
+    assert pretokens.count(gpt2, ["it's  fine"]) == Counter([b"it", b"'s", b" ", b" fine"])
+    llama2 = load_tokenizer(str(shared / "tokenizers/llama2/tokenizer.model"))
+    assert pretokens.unit(llama2) == "char"
+    assert pretokens.count(llama2, ["a  b"]) == Counter([b" a", b"  b"])
+    bert = load_tokenizer(str(shared / "tokenizers/bert-base-uncased/vocab.txt"))
+    with pytest.raises(UsageError, match="needs BPE merges"):
+        pretokens.count(bert, text)

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 Pair = tuple[int, int]
 
 
-def merge_ids(merges: Sequence[tuple[bytes, bytes]]) -> list[Pair | None]:
+CHAR_BASE = 1 << 30  # ids of multi-byte characters (char unit), far above 256 + merges
+
+
+def merge_ids(merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | None = None) -> list[Pair | None]:
     """Merges as symbol-id pairs (None for a merge whose parts are not yet symbols, e.g. a
-    redundant SentencePiece merge); the merged symbol of merge t has id 256 + t."""
-    ids: dict[bytes, int] = {bytes([b]): b for b in range(256)}
+    redundant SentencePiece merge); the merged symbol of merge t has id 256 + t. `atoms` are the
+    base symbols (default: the 256 bytes)."""
+    ids: dict[bytes, int] = dict(atoms) if atoms is not None else {bytes([b]): b for b in range(256)}
     out: list[Pair | None] = []
     for t, (a, b) in enumerate(merges):
         ia, ib = ids.get(a), ids.get(b)
@@ -54,9 +58,40 @@ def _pairs(word: list[int]) -> Iterable[Pair]:
     return zip(word, word[1:])
 
 
-def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], limit: int | None = None) -> Replay:
-    """Apply the first `limit` merges, in order, to the weighted pre-tokens `words` (bytes -> count)."""
-    pairs_of = merge_ids(merges[:limit] if limit is not None else merges)
+def atoms_of(words: Iterable[bytes], merges: Sequence[tuple[bytes, bytes]]) -> dict[bytes, int]:
+    """Base symbols for the char unit: every single byte, plus each multi-byte UTF-8 character
+    seen in the words or the merges, numbered in code-point order (stable across categories)."""
+    chars: set[str] = set()
+    for w in words:
+        chars.update(w.decode("utf-8", errors="ignore"))
+    for a, b in merges:
+        chars.update((a + b).decode("utf-8", errors="ignore"))
+    atoms = {bytes([b]): b for b in range(256)}
+    for c in sorted(chars):
+        e = c.encode("utf-8")
+        if len(e) > 1:
+            atoms[e] = CHAR_BASE + ord(c)
+    return atoms
+
+
+def _split(word: bytes, atoms: dict[bytes, int] | None) -> list[int]:
+    if atoms is None:
+        return list(word)
+    out = []
+    for c in word.decode("utf-8", errors="surrogateescape"):
+        e = c.encode("utf-8", errors="surrogateescape")
+        out.extend([atoms[e]] if e in atoms else list(e))  # unknown characters: their bytes (fallback)
+    return out
+
+
+def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], limit: int | None = None,
+           unit: str = "byte") -> Replay:
+    """Apply the first `limit` merges, in order, to the weighted pre-tokens `words` (bytes -> count).
+    unit 'byte' starts from bytes (byte-level BPE); 'char' from UTF-8 characters (SentencePiece BPE,
+    ids from atoms_of over the merges, so they agree across categories)."""
+    merges = merges[:limit] if limit is not None else merges
+    atoms = atoms_of((), merges) if unit == "char" else None
+    pairs_of = merge_ids(merges, atoms)
     table: list[list[int]] = []
     weight: list[int] = []
     counts: dict[Pair, int] = defaultdict(int)
@@ -66,7 +101,7 @@ def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], li
         if n <= 0 or not w:
             continue
         k = len(table)
-        sym = list(w)
+        sym = _split(w, atoms)
         table.append(sym)
         weight.append(n)
         total_bytes += len(w) * n
