@@ -9,7 +9,13 @@ from collections.abc import Iterable
 
 from tokenizers_lab.errors import UsageError
 from tokenizers_lab.patterns import METASPACE_WORDS
-from tokenizers_lab.tokenizer import HFView, SentencePieceView, TiktokenView, TokenizerView, bytelevel_to_bytes
+from tokenizers_lab.tokenizer import (
+    HFView,
+    SentencePieceView,
+    TiktokenView,
+    TokenizerView,
+    bytelevel_to_bytes,
+)
 
 
 def unit(view: TokenizerView) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 Pair = tuple[int, int]
 
@@ -55,7 +56,7 @@ class Replay:
 
 
 def _pairs(word: list[int]) -> Iterable[Pair]:
-    return zip(word, word[1:])
+    return pairwise(word)
 
 
 def atoms_of(words: Iterable[bytes], merges: Sequence[tuple[bytes, bytes]]) -> dict[bytes, int]:
