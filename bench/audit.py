@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import sync_readme  # bench/common.py (scripts run from bench/)
+
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 TOK = SHARED / "tokenizers"
@@ -136,18 +138,9 @@ def write(out: Path, res: dict) -> None:
         lines += [f"| {m['mb']} | {m['wall']:.0f} | {m['rss']:.0f} | {m['tokens']} |" for m in res["memory"]]
         lines.append("")
     out.write_text("\n".join(lines), encoding="utf-8")
-    sync_readme("\n".join(lines[2:]))
+    sync_readme("\n".join(lines[2:]), "bench-audit-table")
     print("\n".join(lines))
 
-
-def sync_readme(table: str) -> None:
-    """Copy the results into README.md between its bench-audit-table markers."""
-    readme = HERE.parent / "README.md"
-    text = readme.read_text("utf-8")
-    start, end = "<!-- bench-audit-table -->", "<!-- /bench-audit-table -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        readme.write_text(f"{head}{start}\n{table.strip()}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
 if __name__ == "__main__":

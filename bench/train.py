@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import sync_readme  # bench/common.py (scripts run from bench/)
+
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 
@@ -138,18 +140,9 @@ def write(a: argparse.Namespace, rows: list[dict], notes: dict, mb: float) -> No
               "baseline (stock tokenizers cannot resume from merges); it is compared with tokenlab's own "
               "BPE.", ""]
     Path(a.out).write_text("\n".join(lines), encoding="utf-8")
-    sync_readme("\n".join(lines[2:]))
+    sync_readme("\n".join(lines[2:]), "bench-table")
     print("\n".join(lines))
 
-
-def sync_readme(table: str) -> None:
-    """Copy the results table into README.md between its bench-table markers."""
-    readme = HERE.parent / "README.md"
-    text = readme.read_text("utf-8")
-    start, end = "<!-- bench-table -->", "<!-- /bench-table -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        readme.write_text(f"{head}{start}\n{table.strip()}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
 if __name__ == "__main__":
