@@ -134,13 +134,25 @@ def solve(prob: Problem, k: int = 3, tol: float = 1e-9, max_passes: int = 200) -
         passes += 1
         if not found:
             break
-        for t, p, coef in found:
-            if p not in pair_col:
-                pair_col[p] = h.getNumCol()
-                h.addCol(1.0, 0.0, inf, 0, np.array([], dtype=np.int32), np.array([], dtype=float))
-            idx = np.array(list(range(n)) + [n + t, pair_col[p]], dtype=np.int32)
-            h.addRow(0.0, inf, len(idx), idx, np.concatenate([coef, [1.0, 1.0]]))
-            rows += 1
+        new_pairs = sorted({p for _, p, _ in found if p not in pair_col})
+        if new_pairs:  # one v_p column per newly competing pair, added in one call
+            first = h.getNumCol()
+            pair_col.update({p: first + j for j, p in enumerate(new_pairs)})
+            z = len(new_pairs)
+            h.addCols(z, np.ones(z), np.zeros(z), np.full(z, inf), 0, np.zeros(z, dtype=np.int32),
+                      np.array([], dtype=np.int32), np.array([], dtype=float))
+        # all rows of the pass in one call (row-by-row addRow costs ~0.5 ms each)
+        width = n + 2
+        index = np.empty((len(found), width), dtype=np.int32)
+        value = np.empty((len(found), width))
+        index[:, :n] = np.arange(n, dtype=np.int32)
+        for j, (t, p, coef) in enumerate(found):
+            index[j, n], index[j, n + 1] = n + t, pair_col[p]
+            value[j, :n] = coef
+        value[:, n:] = 1.0
+        h.addRows(len(found), np.zeros(len(found)), np.full(len(found), inf), index.size,
+                  np.arange(0, index.size, width, dtype=np.int32), index.ravel(), value.ravel())
+        rows += len(found)
         h.run()
         status = h.modelStatusToString(h.getModelStatus()).lower()
         x = np.array(h.getSolution().col_value)
