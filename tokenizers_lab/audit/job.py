@@ -413,7 +413,8 @@ def run(config: AuditConfig, progress: Progress | None = None,
     return AuditReport(
         provenance=make_provenance("audit", config, inputs, config.seed, sig), pivot=config.pivot,
         parallel=par.name, languages=tuple(par.languages), corpora=tuple(r.name for r in corpus_refs),
-        validators={lang: f"{v.kind} {v.source} ({v.version})".strip() for lang, v in sorted(validators.items())},
+        validators={lang: f"{v.kind} {v.source} ({v.version})".strip() + (f"; {v.note}" if v.note else "")
+                    for lang, v in sorted(validators.items())},
         charbench_items=len(items), tokenizers=tuple(audits), gates=results, charts=tuple(charts),
         notes=tuple(notes), definitions=DEFINITIONS,
         run=clock.info({"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__}),
