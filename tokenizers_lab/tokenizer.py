@@ -8,6 +8,7 @@ tokenizer.model); Mistral tekken JSON; BERT vocab.txt. A spec may carry a label:
 from __future__ import annotations
 
 import base64
+import copy
 import gzip
 import hashlib
 import itertools
@@ -388,7 +389,10 @@ class HFView(TokenizerView):
 
     @cached_property
     def _no_prefix(self) -> Any:
-        j = json.loads(json.dumps(self._json))
+        # Only the normalizer and pre-tokenizer change: copy those two subtrees, not the whole
+        # (vocabulary-sized) JSON.
+        j = {**self._json, "normalizer": copy.deepcopy(self._json.get("normalizer")),
+             "pre_tokenizer": copy.deepcopy(self._json.get("pre_tokenizer"))}
         changed = False
 
         def walk(node: Any) -> Any:

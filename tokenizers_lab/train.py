@@ -1028,8 +1028,7 @@ def _vocab_stats(view: HFView) -> dict[str, Any]:
         b = view.token_bytes(i)
         if b is None:
             continue
-        s = view.id_to_token(i) or ""
-        if s.startswith("<0x") and s.endswith(">") and len(s) == 6:
+        if view.is_byte_fallback(i):
             byte_tokens += 1
         lengths.append(len(b))
         if b" " in b.strip(b" "):  # whitespace strictly inside: the token bridges two words

@@ -71,9 +71,7 @@ def _id_flags(view: TokenizerView) -> tuple[np.ndarray, np.ndarray]:
     fallback = np.zeros(n, dtype=bool)
     partial = np.zeros(n, dtype=bool)
     for i in range(n):
-        s = view.id_to_token(i)
-        if s is not None and len(s) == 6 and s.startswith("<0x") and s.endswith(">"):
-            fallback[i] = True
+        fallback[i] = view.is_byte_fallback(i)
         b = view.token_bytes(i)
         if b:
             try:
