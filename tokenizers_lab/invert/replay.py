@@ -96,7 +96,7 @@ def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], li
     table: list[list[int]] = []
     weight: list[int] = []
     counts: dict[Pair, int] = defaultdict(int)
-    where: dict[Pair, set[int]] = defaultdict(set)
+    where: dict[Pair, list[int]] = defaultdict(list)  # words that may hold the pair (a superset)
     total_bytes = 0
     for w, n in words.items():
         if n <= 0 or not w:
@@ -106,9 +106,10 @@ def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], li
         table.append(sym)
         weight.append(n)
         total_bytes += len(w) * n
+        for p in set(_pairs(sym)):
+            where[p].append(k)
         for p in _pairs(sym):
             counts[p] += n
-            where[p].add(k)
     initial = dict(counts)
     steps: list[list[tuple[Pair, int]]] = []
     merged_counts: list[int] = []
@@ -120,35 +121,46 @@ def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], li
         merged_counts.append(counts[pair])
         new_id = 256 + t
         a, b = pair
-        before: dict[Pair, int] = {}  # counts of the touched pairs before this merge
-        for k in sorted(where.pop(pair, ())):
+        before: dict[Pair, int] = {pair: counts[pair]}  # counts of the touched pairs before this merge
+        counts[pair] = 0
+        for k in set(where.pop(pair, ())):
             word, n = table[k], weight[k]
-            for p in _pairs(word):
-                before.setdefault(p, counts[p])
-                counts[p] -= n
-            out: list[int] = []
+            # Merge left to right, non-overlapping (tokenizers' Word::merge), and change only the
+            # pairs around each occurrence: (prev, a) -> (prev, new) and (b, next) -> (new, next).
             i = 0
-            while i < len(word):  # left to right, non-overlapping: as tokenizers' Word::merge
-                if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
-                    out.append(new_id)
-                    i += 2
-                else:
-                    out.append(word[i])
-                    i += 1
-            table[k] = out
-            for p in _pairs(word):
-                if p != pair:
-                    where[p].discard(k)
-            for p in _pairs(out):
-                before.setdefault(p, counts.get(p, 0))
-                counts[p] += n
-                where[p].add(k)
+            while True:
+                try:
+                    i = word.index(a, i)
+                except ValueError:
+                    break
+                if i + 1 < len(word) and word[i + 1] == b:
+                    if i > 0:
+                        p1, p2 = (word[i - 1], a), (word[i - 1], new_id)
+                        if p1 != pair:
+                            if p1 not in before:
+                                before[p1] = counts[p1]
+                            counts[p1] -= n
+                        if p2 not in before:  # holds the new id: never the merged pair
+                            before[p2] = counts[p2]
+                        counts[p2] += n
+                        where[p2].append(k)
+                    if i + 2 < len(word):
+                        p1, p2 = (b, word[i + 2]), (new_id, word[i + 2])
+                        if p1 != pair:
+                            if p1 not in before:
+                                before[p1] = counts[p1]
+                            counts[p1] -= n
+                        if p2 not in before:
+                            before[p2] = counts[p2]
+                        counts[p2] += n
+                        where[p2].append(k)
+                    word[i:i + 2] = [new_id]
+                i += 1
         step = []
         for p, old in before.items():
             c = counts.get(p, 0)
             if c <= 0:
                 counts.pop(p, None)
-                where.pop(p, None)
                 c = 0
             if c != old:
                 step.append((p, c))
