@@ -88,14 +88,60 @@ def test_lp_recovers_a_known_mixture_exactly():
             c.update(bytelevel_to_bytes(w) for w, _ in tok.pre_tokenizer.pre_tokenize_str(ln))
         return c
 
-    prob = lp.build([replay(words(lines), merges) for lines in cats.values()], merge_ids(merges))
-    sol = lp.solve(prob)
+    prob = lp.aggregate(lp.store([replay(words(lines), merges) for lines in cats.values()], merge_ids(merges)),
+                        range(len(cats)))
+    sol = lp.solve(prob, ranges=True)
     size = np.array([sum(len(x.encode()) for x in lines) for lines in cats.values()], float)
     truth = np.array([reps[c] for c in cats]) * size
     truth /= truth.sum()
     assert sol.status == "optimal" and sol.objective == pytest.approx(0.0, abs=1e-9)
     assert np.log10(np.mean((np.array(sol.proportions) - truth) ** 2)) < -12
     assert sol.constraints > 0 and sol.passes >= 2
+    assert all(lo <= p + 1e-9 and p <= hi + 1e-9 for (lo, hi), p in zip(sol.ranges, sol.proportions))
+    # seeded with its own rows, the solver needs one walk to confirm the optimum
+    again = lp.solve(prob, seed_rows=sol.rows)
+    assert again.passes == 1 and np.allclose(again.proportions, sol.proportions, atol=1e-9)
+
+
+def test_shards_aggregate_to_the_whole_sample():
+    """Pair counts are additive over text: replaying two halves and summing equals replaying the
+    whole; a bootstrap weight of 2 equals the text twice; the lookup matches counts_at."""
+    import numpy as np
+
+    from tokenizers_lab.invert import lp
+
+    lines = [ln for ln in Corpus("embedded:domain") if ln.strip()]
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=600, show_progress=False,
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    merges = HFView(tok, "d", "memory", "0" * 64).merges()
+    ids = merge_ids(merges)
+
+    def words(part):
+        c: Counter[bytes] = Counter()
+        for ln in part:
+            c.update(bytelevel_to_bytes(w) for w, _ in tok.pre_tokenizer.pre_tokenize_str(ln))
+        return c
+
+    half = len(lines) // 2
+    a, b, whole = replay(words(lines[:half]), merges), replay(words(lines[half:]), merges), replay(words(lines), merges)
+    split = lp.aggregate(lp.store([a, b], ids), [0, 0])
+    one = lp.aggregate(lp.store([whole], ids), [0])
+    twice = lp.aggregate(lp.store([a, b], ids), [0, 0], [2, 2])
+    assert np.array_equal(split.merge_count, one.merge_count) and split.pairs[0] == one.pairs[0]
+    assert np.array_equal(twice.merge_count, 2 * one.merge_count) and twice.bytes[0] == 2 * one.bytes[0]
+    s = lp.store([whole], ids)
+    pid = {pair: i for i, pair in enumerate(s.pair_list)}
+    for t in (0, 5, 50, len(merges) - 1):
+        truth = whole.counts_at(t)
+        assert one.merge_count[t, 0] == truth.get(ids[t], 0)
+        some = sorted(pid)[::7]
+        got = one.lookup(np.array([pid[q] for q in some]), 0, t)
+        assert got.tolist() == [truth.get(q, 0) for q in some]
+    assert s.n_steps == len(merges)
 
 
 def test_char_unit_replay_starts_from_characters():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tokenizers_lab import __version__
-from tokenizers_lab.cli import audit, demo, stubs, train
+from tokenizers_lab.cli import audit, demo, invert, stubs, train
 
 app = typer.Typer(
     name="tokenlab",
@@ -32,7 +32,7 @@ def _root(version: bool | None = typer.Option(None, "--version", callback=_versi
 app.command("demo")(demo.demo)
 app.command("train")(train.train)
 app.command("audit")(audit.audit)
-app.command("invert", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(stubs.invert)
+app.command("invert")(invert.invert)
 app.command("transplant", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(
     stubs.transplant)
 

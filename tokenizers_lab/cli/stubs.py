@@ -13,12 +13,6 @@ def _not_yet(name: str, what: str) -> None:
 
 
 @lab_command
-def invert(args: list[str] | None = typer.Argument(None)) -> None:
-    """Infer a BPE tokenizer's training-data mixture (not implemented yet)."""
-    _not_yet("invert", "data mixture inference by linear programming")
-
-
-@lab_command
 def transplant(args: list[str] | None = typer.Argument(None)) -> None:
     """Move a pretrained model onto a new tokenizer (not implemented yet)."""
     _not_yet("transplant", "embedding transplant onto a new tokenizer")

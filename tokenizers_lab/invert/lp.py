@@ -10,10 +10,17 @@ minimising sum_t v_t + sum_p v_p. The full row set (steps x pairs) is far too la
 over the merges finds, under the current solution, the k most violated competitors of each step,
 adds those rows, re-solves (HiGHS warm-starts from the previous basis) and repeats until a walk
 finds nothing. alpha converts to byte shares by alpha_i * bytes_i / pairs_i, renormalised.
+
+Counts are stored as sparse events. `Store` holds them per unit (a shard of one category's sample);
+`aggregate` sums units into categories with integer weights (1 for the estimate, bootstrap
+multiplicities for confidence intervals): pair counts are additive over text because merges act
+word by word, so a resample never needs a new replay.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,46 +30,144 @@ import numpy as np
 from tokenizers_lab.errors import MissingExtraError
 from tokenizers_lab.invert.replay import Pair, Replay
 
+BLOCK = 256  # pairs per block of the walk's upper-bound index
+DROP_MARGIN = 1e-12  # a row whose activity exceeds this after DROP_AGE solves in a row leaves the model
+DROP_AGE = 2
+
+
+@dataclass
+class Store:
+    """Every unit's pair counts over the merges, on one global pair numbering: events sorted by
+    (unit, pair, step), step -1 holding the count before any merge."""
+
+    unit: np.ndarray
+    pid: np.ndarray
+    t: np.ndarray
+    delta: np.ndarray  # count change of the event (the initial count for step -1)
+    pairs: np.ndarray  # d_u: pairs before any merge, per unit
+    bytes: np.ndarray
+    merge_pair: np.ndarray  # per merge: its pair id, -1 when no unit holds it
+    n_pairs: int
+    n_steps: int
+    pair_list: list[Pair]  # pair id -> (left symbol, right symbol)
+
+
+def store(replays: Sequence[Replay], merges: Sequence[Pair | None]) -> Store:
+    """Number every pair seen by any unit and flatten each replay into count events."""
+    pid: dict[Pair, int] = {}
+    units, pids, ts, news = [], [], [], []
+    n_steps = max((len(r.steps) for r in replays), default=0)
+    for u, r in enumerate(replays):
+        p_list = [pid.setdefault(p, len(pid)) for p in r.initial]
+        c_list = list(r.initial.values())
+        t_list = [-1] * len(p_list)
+        for t, step in enumerate(r.steps):
+            for p, c in step:
+                p_list.append(pid.setdefault(p, len(pid)))
+                c_list.append(c)
+                t_list.append(t)
+        units.append(np.full(len(p_list), u, dtype=np.int32))
+        pids.append(np.array(p_list, dtype=np.int64))
+        ts.append(np.array(t_list, dtype=np.int32))
+        news.append(np.array(c_list, dtype=np.int64))
+    unit = np.concatenate(units) if units else np.zeros(0, np.int32)
+    p_arr = np.concatenate(pids) if pids else np.zeros(0, np.int64)
+    t_arr = np.concatenate(ts) if ts else np.zeros(0, np.int32)
+    new = np.concatenate(news) if news else np.zeros(0, np.int64)
+    order = np.lexsort((t_arr, p_arr, unit))  # within a unit and pair, by step (stable)
+    unit, p_arr, t_arr, new = unit[order], p_arr[order], t_arr[order], new[order]
+    delta = new.copy()
+    same = np.zeros(len(new), dtype=bool)
+    same[1:] = (unit[1:] == unit[:-1]) & (p_arr[1:] == p_arr[:-1])
+    delta[1:][same[1:]] -= new[:-1][same[1:]]  # new count minus the previous count of the same pair
+    merge_pair = np.array([pid.get(m, -1) if m is not None else -1 for m in merges[:n_steps]], dtype=np.int64)
+    return Store(unit=unit, pid=p_arr, t=t_arr, delta=delta,
+                 pairs=np.array([r.total_pairs for r in replays], dtype=np.int64),
+                 bytes=np.array([r.total_bytes for r in replays], dtype=np.int64),
+                 merge_pair=merge_pair, n_pairs=len(pid), n_steps=n_steps, pair_list=list(pid))
+
 
 @dataclass
 class Problem:
-    """Every category's pair counts over the merges, on one global pair numbering."""
+    """Category-level counts: initial counts, per-step changes grouped by pair, and a lookup of any
+    category's count of any pair before any step."""
 
-    initial: np.ndarray  # categories x pairs, counts before any merge
-    steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per merge: (category, pair id, count change)
-    merge_pair: np.ndarray  # per merge: its pair id, -1 when no category holds it
+    n: int
+    n_pairs: int
+    n_steps: int
+    init_pid: np.ndarray
+    init_cat: np.ndarray
+    init_count: np.ndarray
+    ev_cat: np.ndarray  # step events sorted by (step, pair)
+    ev_delta: np.ndarray
+    run_start: np.ndarray  # runs of equal (step, pair) among the step events
+    run_pid: np.ndarray
+    step_run: np.ndarray  # runs of step t: step_run[t]:step_run[t+1]
+    key: np.ndarray  # lookup: (pair * n + category) * (T + 1) + step + 1, sorted
+    key_count: np.ndarray  # the count from that step on
+    merge_pair: np.ndarray
+    merge_count: np.ndarray  # steps x categories: the merged pair's count when applied
     pairs: np.ndarray  # d_i
     bytes: np.ndarray
 
+    def lookup(self, pid: np.ndarray, cat: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Count of pair `pid` in category `cat` before step `t` (arrays broadcast together)."""
+        pid, cat, t = np.broadcast_arrays(np.asarray(pid, np.int64), np.asarray(cat, np.int64),
+                                          np.asarray(t, np.int64))
+        group = pid * self.n + cat
+        q = group * (self.n_steps + 1) + t
+        j = np.searchsorted(self.key, q.ravel(), side="right") - 1
+        jj = np.clip(j, 0, None)
+        ok = (j >= 0) & (self.key[jj] // (self.n_steps + 1) == group.ravel()) if len(self.key) else j >= 0
+        out = np.where(ok, self.key_count[jj] if len(self.key) else 0, 0)
+        return out.reshape(pid.shape)
 
-def build(replays: Sequence[Replay], merges: Sequence[Pair | None]) -> Problem:
-    """Number every pair seen by any category and turn each replay into count changes."""
-    pid: dict[Pair, int] = {}
-    for r in replays:
-        for p in r.initial:
-            pid.setdefault(p, len(pid))
-        for step in r.steps:
-            for p, _ in step:
-                pid.setdefault(p, len(pid))
-    n, n_pairs, n_steps = len(replays), len(pid), max((len(r.steps) for r in replays), default=0)
-    initial = np.zeros((n, n_pairs), dtype=np.int64)
-    per_step: list[list[tuple[int, int, int]]] = [[] for _ in range(n_steps)]
-    for i, r in enumerate(replays):
-        current = dict(r.initial)
-        for p, c in r.initial.items():
-            initial[i, pid[p]] = c
-        for t, step in enumerate(r.steps):
-            for p, c in step:
-                per_step[t].append((i, pid[p], c - current.get(p, 0)))
-                current[p] = c
-    steps = []
-    for rows in per_step:
-        a = np.array(rows, dtype=np.int64).reshape(-1, 3)
-        steps.append((a[:, 0], a[:, 1], a[:, 2]))
-    merge_pair = np.array([pid.get(m, -1) if m is not None else -1 for m in merges[:n_steps]], dtype=np.int64)
-    return Problem(initial=initial, steps=steps, merge_pair=merge_pair,
-                   pairs=np.array([r.total_pairs for r in replays], dtype=float),
-                   bytes=np.array([r.total_bytes for r in replays], dtype=float))
+
+def aggregate(s: Store, group: Sequence[int], weight: Sequence[int] | None = None) -> Problem:
+    """Sum units into categories (`group[u]` = category of unit u) with integer weights."""
+    group_a = np.asarray(group, dtype=np.int64)
+    w = np.ones(len(group_a), dtype=np.int64) if weight is None else np.asarray(weight, dtype=np.int64)
+    n = int(group_a.max()) + 1 if len(group_a) else 0
+    keep = w[s.unit] > 0
+    cat = group_a[s.unit[keep]]
+    pid, t = s.pid[keep], s.t[keep].astype(np.int64)
+    val = s.delta[keep] * w[s.unit[keep]]
+    T = s.n_steps
+    key = ((pid * n + cat) * (T + 1)) + (t + 1)  # (pair, category, step) in lookup order
+    ukey, inv = np.unique(key, return_inverse=True)
+    summed = np.bincount(inv, weights=val, minlength=len(ukey)).round().astype(np.int64)
+    nz = summed != 0
+    ukey, summed = ukey[nz], summed[nz]
+    g = ukey // (T + 1)
+    e_t = ukey % (T + 1) - 1
+    e_pid, e_cat = g // n, g % n
+    # running count per (pair, category): cumulative sum within each group
+    csum = np.cumsum(summed)
+    first = np.ones(len(g), dtype=bool)
+    first[1:] = g[1:] != g[:-1]
+    start_idx = np.flatnonzero(first)
+    base = np.repeat(csum[start_idx] - summed[start_idx], np.diff(np.append(start_idx, len(g))))
+    running = csum - base
+    init = e_t < 0
+    order = np.lexsort((e_cat[~init], e_pid[~init], e_t[~init]))
+    st_t, st_pid = e_t[~init][order], e_pid[~init][order]
+    st_cat, st_delta = e_cat[~init][order], summed[~init][order]
+    new_run = np.ones(len(st_t), dtype=bool)
+    new_run[1:] = (st_t[1:] != st_t[:-1]) | (st_pid[1:] != st_pid[:-1])
+    run_start = np.flatnonzero(new_run)
+    run_t = st_t[run_start]
+    step_run = np.searchsorted(run_t, np.arange(T + 1))
+    prob = Problem(n=n, n_pairs=s.n_pairs, n_steps=T, init_pid=e_pid[init], init_cat=e_cat[init],
+                   init_count=summed[init], ev_cat=st_cat, ev_delta=st_delta, run_start=run_start,
+                   run_pid=st_pid[run_start], step_run=step_run, key=ukey, key_count=running,
+                   merge_pair=s.merge_pair, merge_count=np.zeros((T, n), dtype=np.int64),
+                   pairs=np.bincount(group_a, weights=s.pairs * w, minlength=n),
+                   bytes=np.bincount(group_a, weights=s.bytes * w, minlength=n))
+    steps = np.arange(T)
+    m = np.clip(s.merge_pair, 0, None)
+    prob.merge_count = np.where((s.merge_pair >= 0)[:, None],
+                                prob.lookup(m[:, None], np.arange(n)[None, :], steps[:, None]), 0)
+    return prob
 
 
 @dataclass(frozen=True)
@@ -78,93 +183,217 @@ class Solution:
     passes: int
     status: str
     seconds: float
+    walk_seconds: float
     missing_merges: int
+    rows: tuple[tuple[int, int], ...]  # the (step, pair) rows in the final model (loose ones dropped)
+    ranges: tuple[tuple[float, float], ...] = ()  # byte share at min / max alpha_i on the optimal face
+    generated: int = 0  # rows generated over all passes (some later dropped)
 
 
-def _walk(prob: Problem, w: np.ndarray, v_step: np.ndarray, v_pair: np.ndarray, k: int, tol: float,
-          seen: set[tuple[int, int]]) -> list[tuple[int, int, np.ndarray]]:
-    """Replay the mixture's counts under weights w = alpha / d; collect up to k violated
-    competitors per step as (step, pair, alpha coefficients)."""
-    counts = prob.initial.copy()
-    prio = w @ counts
-    found = []
-    for t, (cat, pids, delta) in enumerate(prob.steps):
-        m = prob.merge_pair[t]
-        if m >= 0 and counts[:, m].any():
-            score = prio - v_pair
-            score[m] = -np.inf
-            viol = np.flatnonzero(score > prio[m] + v_step[t] + tol)
-            if viol.size:
-                top = viol[np.argsort(-score[viol], kind="stable")[:k]]
-                for p in top.tolist():
-                    if (t, p) not in seen:
-                        seen.add((t, p))
-                        found.append((t, p, (counts[:, m] - counts[:, p]) / prob.pairs))
-        if delta.size:
-            np.add.at(counts, (cat, pids), delta)
-            np.add.at(prio, pids, w[cat] * delta)
+def to_bytes(alpha: np.ndarray, prob: Problem) -> np.ndarray:
+    """Pair-mass weights -> byte shares (Hayase et al.'s score_solution)."""
+    mass = alpha * prob.bytes / np.maximum(prob.pairs, 1)
+    return mass / mass.sum() if mass.sum() > 0 else alpha
+
+
+def _walk(prob: Problem, alpha: np.ndarray, v_step: np.ndarray, v_pair: np.ndarray, k: int, tol: float,
+          first: int, seen: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Replay the mixture's counts under alpha; collect up to k violated competitors per step.
+
+    The score of a pair is its mixture count minus its slack. A per-block upper bound of the
+    scores (raised when a score rises, tightened only when a block is inspected) means a step
+    looks only at blocks that might beat the merge: the cost per step is its changes plus the
+    block scan, not the number of pairs."""
+    coef = alpha / np.maximum(prob.pairs, 1)
+    n_blocks = -(-prob.n_pairs // BLOCK)
+    padded = np.full(n_blocks * BLOCK, -np.inf)
+    score = padded[:prob.n_pairs]
+    score[:] = np.bincount(prob.init_pid, weights=coef[prob.init_cat] * prob.init_count,
+                           minlength=prob.n_pairs) - v_pair
+    blocks = padded.reshape(n_blocks, BLOCK)
+    bound = blocks.max(axis=1)
+    agg = np.add.reduceat(coef[prob.ev_cat] * prob.ev_delta, prob.run_start) if len(prob.run_start) else \
+        np.zeros(0)
+    active = (prob.merge_pair >= 0) & (prob.merge_count.sum(axis=1) > 0)
+    mix_merge = prob.merge_count @ coef
+    found: list[tuple[int, int]] = []
+    step_run, run_pid, mp = prob.step_run, prob.run_pid, prob.merge_pair
+    for t in range(prob.n_steps):
+        if t >= first and active[t]:
+            cutoff = mix_merge[t] + v_step[t] + tol
+            cand = np.flatnonzero(bound > cutoff)
+            if cand.size:
+                sub = blocks[cand]
+                bound[cand] = sub.max(axis=1)
+                hit = np.flatnonzero(sub.ravel() > cutoff)
+                if hit.size:
+                    p = cand[hit // BLOCK] * BLOCK + hit % BLOCK
+                    p = p[p != mp[t]]
+                    top = p[np.argsort(-score[p], kind="stable")[:k]]
+                    for q in top.tolist():
+                        if (t, q) not in seen:
+                            seen.add((t, q))
+                            found.append((t, q))
+        s, e = step_run[t], step_run[t + 1]
+        if e > s:
+            ids = run_pid[s:e]
+            change = agg[s:e]
+            score[ids] += change
+            up = change > 0
+            if up.any():
+                np.maximum.at(bound, ids[up] // BLOCK, score[ids[up]])
     return found
 
 
-def solve(prob: Problem, k: int = 3, tol: float = 1e-9, max_passes: int = 200) -> Solution:
-    """Minimise total slack with lazily generated rows (HiGHS through highspy)."""
+def _coefficients(prob: Problem, rows: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Per row (t, p): (c_{i,m(t)} - c_{i,p}) / d_i for every category i."""
+    t = np.array([r[0] for r in rows], dtype=np.int64)
+    p = np.array([r[1] for r in rows], dtype=np.int64)
+    cats = np.arange(prob.n)[None, :]
+    cp = prob.lookup(p[:, None], cats, t[:, None])
+    return (prob.merge_count[t] - cp) / np.maximum(prob.pairs, 1)
+
+
+def solve(prob: Problem, k: int = 3, tol: float = 1e-9, max_passes: int = 500, first: int = 0,
+          seed_rows: Sequence[tuple[int, int]] = (), ranges: bool = False) -> Solution:
+    """Minimise total slack with lazily generated rows (HiGHS through highspy). Steps before
+    `first` are replayed but not constrained; `seed_rows` start the row set (e.g. a previous
+    solution's rows); `ranges` also finds, per category, the byte share at the smallest and the
+    largest alpha_i on the optimal face (2n extra solves)."""
     try:
         import highspy
     except ImportError:
         raise MissingExtraError("invert needs HiGHS: pip install highspy") from None
     t0 = time.perf_counter()
-    n, n_steps = prob.initial.shape[0], len(prob.steps)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    n, n_steps = prob.n, prob.n_steps
+    h = _quiet_highs(highspy)
     inf = highspy.kHighsInf
-    for _ in range(n):
-        h.addCol(0.0, 0.0, 1.0, 0, np.array([], dtype=np.int32), np.array([], dtype=float))
-    for _ in range(n_steps):
-        h.addCol(1.0, 0.0, inf, 0, np.array([], dtype=np.int32), np.array([], dtype=float))
+    h.addCols(n, np.zeros(n), np.zeros(n), np.ones(n), 0, np.zeros(n, dtype=np.int32),
+              np.array([], dtype=np.int32), np.array([], dtype=float))
+    h.addCols(n_steps, np.ones(n_steps), np.zeros(n_steps), np.full(n_steps, inf), 0,
+              np.zeros(n_steps, dtype=np.int32), np.array([], dtype=np.int32), np.array([], dtype=float))
     h.addRow(1.0, 1.0, n, np.arange(n, dtype=np.int32), np.ones(n))
     pair_col: dict[int, int] = {}
     alpha = np.full(n, 1.0 / n)
     v_step = np.zeros(n_steps)
-    v_pair = np.zeros(prob.initial.shape[1])
+    v_pair = np.zeros(prob.n_pairs)
     seen: set[tuple[int, int]] = set()
-    passes = rows = 0
+    all_rows: list[tuple[int, int]] = []
+    live: list[tuple[int, int]] = []  # the rows in the model, in HiGHS row order after the simplex row
+    last_objective = -1.0
+    age = np.zeros(0, dtype=np.int64)
+    passes = 0
+    walk_seconds = 0.0
     status = "optimal"
+    pending = [r for r in dict.fromkeys(seed_rows) if r[0] < n_steps and r[0] >= first]
+    seen.update(pending)
     while passes < max_passes:
-        found = _walk(prob, alpha / prob.pairs, v_step, v_pair, k, tol, seen)
-        passes += 1
+        if pending:
+            found, pending = pending, []
+        else:
+            tw = time.perf_counter()
+            found = _walk(prob, alpha, v_step, v_pair, k, tol, first, seen)
+            walk_seconds += time.perf_counter() - tw
+            passes += 1
         if not found:
             break
-        new_pairs = sorted({p for _, p, _ in found if p not in pair_col})
+        new_pairs = sorted({p for _, p in found if p not in pair_col})
         if new_pairs:  # one v_p column per newly competing pair, added in one call
-            first = h.getNumCol()
-            pair_col.update({p: first + j for j, p in enumerate(new_pairs)})
+            base = h.getNumCol()
+            pair_col.update({p: base + j for j, p in enumerate(new_pairs)})
             z = len(new_pairs)
             h.addCols(z, np.ones(z), np.zeros(z), np.full(z, inf), 0, np.zeros(z, dtype=np.int32),
                       np.array([], dtype=np.int32), np.array([], dtype=float))
-        # all rows of the pass in one call (row-by-row addRow costs ~0.5 ms each)
+        coef = _coefficients(prob, found)
         width = n + 2
         index = np.empty((len(found), width), dtype=np.int32)
         value = np.empty((len(found), width))
         index[:, :n] = np.arange(n, dtype=np.int32)
-        for j, (t, p, coef) in enumerate(found):
-            index[j, n], index[j, n + 1] = n + t, pair_col[p]
-            value[j, :n] = coef
+        index[:, n] = n + np.array([t for t, _ in found], dtype=np.int32)
+        index[:, n + 1] = np.array([pair_col[p] for _, p in found], dtype=np.int32)
+        value[:, :n] = coef
         value[:, n:] = 1.0
         h.addRows(len(found), np.zeros(len(found)), np.full(len(found), inf), index.size,
                   np.arange(0, index.size, width, dtype=np.int32), index.ravel(), value.ravel())
-        rows += len(found)
+        all_rows.extend(found)
+        live.extend(found)
         h.run()
         status = h.modelStatusToString(h.getModelStatus()).lower()
-        x = np.array(h.getSolution().col_value)
+        sol = h.getSolution()
+        x = np.array(sol.col_value)
+        objective = float(h.getInfo().objective_function_value)
+        act = np.array(sol.row_value)[1:]
+        age = np.where(act > DROP_MARGIN, np.append(age, np.zeros(len(act) - len(age), np.int64)) + 1, 0)
+        if objective > last_objective + 1e-15:  # drop rows loose for DROP_AGE solves in a row (they
+            # leave `seen`: a later walk re-adds any that become violated again)
+            loose = np.flatnonzero(age >= DROP_AGE)
+            if loose.size:
+                h.deleteRows(len(loose), (loose + 1).astype(np.int32))
+                keep = np.ones(len(live), dtype=bool)
+                keep[loose] = False
+                for j in loose.tolist():
+                    seen.discard(live[j])
+                live = [r for r, kk in zip(live, keep) if kk]
+                age = age[keep]
+            last_objective = objective
         alpha = np.clip(x[:n], 0.0, None)
         v_step = x[n:n + n_steps]
-        for p, col in pair_col.items():
-            v_pair[p] = x[col]
-    x = np.array(h.getSolution().col_value) if rows else np.concatenate([alpha, v_step])
-    byte_mass = alpha * prob.bytes / prob.pairs
-    props = byte_mass / byte_mass.sum() if byte_mass.sum() > 0 else alpha
+        cols = np.fromiter(pair_col.values(), dtype=np.int64, count=len(pair_col))
+        v_pair[np.fromiter(pair_col.keys(), dtype=np.int64, count=len(pair_col))] = x[cols]
+    x = np.array(h.getSolution().col_value) if all_rows else np.concatenate([alpha, v_step])
     pair_slack = float(sum(x[c] for c in pair_col.values()))
-    return Solution(alpha=tuple(alpha.tolist()), proportions=tuple(props.tolist()),
-                    objective=float(v_step.sum()) + pair_slack, step_slack=float(v_step.sum()),
-                    pair_slack=pair_slack, constraints=rows, passes=passes, status=status,
-                    seconds=time.perf_counter() - t0, missing_merges=int((prob.merge_pair < 0).sum()))
+    step_slack = float(v_step.sum())
+    objective = step_slack + pair_slack
+    spans: list[tuple[float, float]] = []
+    if ranges and all_rows:
+        spans = _ranges(h, prob, objective, alpha, highspy)
+    return Solution(alpha=tuple(alpha.tolist()), proportions=tuple(to_bytes(alpha, prob).tolist()),
+                    objective=objective, step_slack=step_slack, pair_slack=pair_slack,
+                    constraints=len(live), passes=passes, status=status,
+                    seconds=time.perf_counter() - t0, walk_seconds=walk_seconds,
+                    missing_merges=int((prob.merge_pair[first:] < 0).sum()
+                                       + ((prob.merge_pair[first:] >= 0)
+                                          & (prob.merge_count[first:].sum(axis=1) == 0)).sum()),
+                    rows=tuple(live), ranges=tuple(spans), generated=len(all_rows))
+
+
+def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
+    """A Highs object with logging off. Its constructor prints a banner straight to file
+    descriptor 1 (C stdio), which would corrupt JSON on stdout: fd 1 points at /dev/null meanwhile."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    return h
+
+
+def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
+    """Per category, the least and the most alpha_i on the LP's optimal face (total slack within
+    1e-7 relative of the optimum, over the final rows), as byte shares with the other categories
+    held at the estimate's byte conversion (so the estimate always lies inside)."""
+    n = prob.n
+    n_col = h.getNumCol()
+    slack_cols = np.arange(n, n_col, dtype=np.int32)
+    h.addRow(-highspy.kHighsInf, objective * (1 + 1e-7) + 1e-12, len(slack_cols), slack_cols,
+             np.ones(len(slack_cols)))
+    rate = prob.bytes / np.maximum(prob.pairs, 1)
+    z = float(alpha @ rate) or 1.0
+    all_cols = np.arange(n_col, dtype=np.int32)
+    out = []
+    for i in range(n):
+        ends = [float(alpha[i])]
+        for sign in (1.0, -1.0):
+            cost = np.zeros(n_col)
+            cost[i] = sign
+            h.changeColsCost(n_col, all_cols, cost)
+            h.run()
+            ends.append(max(0.0, float(h.getSolution().col_value[i])))
+        out.append((min(ends) * rate[i] / z, max(ends) * rate[i] / z))
+    return out

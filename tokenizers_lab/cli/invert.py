@@ -1,0 +1,91 @@
+"""`tokenlab invert`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from tokenizers_lab.cli.common import (
+    FORCE_HELP,
+    FORMAT_HELP,
+    OUT_HELP,
+    QUIET_HELP,
+    SEED_HELP,
+    Format,
+    emit,
+    lab_command,
+    make_progress,
+)
+from tokenizers_lab.report import check_outputs, md_table
+
+if TYPE_CHECKING:
+    from tokenizers_lab.invert.job import InvertReport
+
+
+def summary(report: InvertReport) -> str:
+    """Plain-text summary for --format text."""
+    s = report.solver
+
+    def pct(x: float | None) -> str:
+        return "–" if x is None else f"{100 * x:.2f}%"
+
+    rows = [(c.name, pct(c.share), f"{pct(c.ci_low)} – {pct(c.ci_high)}" if c.ci_low is not None else "–",
+             "yes" if c.identifiable else "NO", pct(c.baseline_share)) + ((pct(c.truth),) if c.truth is not None else ())
+            for c in report.categories]
+    head = ["category", "share", "95% CI", "identifiable", "TC baseline"]
+    if report.score is not None:
+        head.append("truth")
+    text = f"{report.provenance.signature}\n" + md_table(head, rows) + "\n"
+    text += (f"merges {s.first_merge}-{s.last_merge - 1} of {s.merges_in_list}; LP {s.status}, objective "
+             f"{s.objective:.3g}, {s.constraints} rows in {s.passes} passes, {s.seconds:.1f} s\n")
+    if report.score is not None:
+        text += (f"log10 MSE {report.score.log10_mse:.2f} (TC baseline {report.score.baseline_log10_mse:.2f}, "
+                 f"uniform {report.score.uniform_log10_mse:.2f})\n")
+    return text
+
+
+@lab_command
+def invert(
+    tokenizer: str | None = typer.Argument(None, help="A BPE tokenizer (tokenizer.json, vocab.json+merges.txt "
+                                           "folder, .tiktoken ranks, SentencePiece BPE .model). Default: "
+                                           "a BPE trained on a known mixture of the embedded corpora."),
+    category: list[str] | None = typer.Option(None, "--category", "-c", help="Candidate category sample "
+                                              "NAME=PATH (repeatable; any corpus: file, folder, glob, .jsonl, "
+                                              ".parquet, .gz)."),
+    merges: int | None = typer.Option(None, "--merges", "-T", help="Merges to constrain (default: up to "
+                                      "30000, the paper's T)."),
+    start: int = typer.Option(0, "--start", help="First merge to constrain; earlier merges are replayed "
+                              "only (e.g. 100000 for the merges Llama 3 added to cl100k)."),
+    sample_bytes: int = typer.Option(10_000_000, "--sample-bytes", help="Bytes read per category."),
+    shards: int = typer.Option(10, help="Contiguous shards per sample, resampled by the bootstrap."),
+    bootstrap: int = typer.Option(20, help="Bootstrap resamples for the confidence intervals (0: none)."),
+    competitors: int = typer.Option(10, "--competitors", "-k", help="Violated competitors added per merge "
+                                    "and pass of the lazy constraint generation."),
+    truth: list[str] | None = typer.Option(None, "--truth", help="Known share NAME=SHARE of every category "
+                                           "(controlled runs): the report scores the estimate."),
+    pattern: str | None = typer.Option(None, "--pattern", help="Pre-tokenizer preset or regex for tiktoken "
+                                       "rank files whose name does not tell it."),
+    errors: str = typer.Option("strict", "--errors", help="Invalid UTF-8: strict (refuse) or replace."),
+    field: str = typer.Option("text", help="JSONL field holding the text."),
+    column: str = typer.Option("text", help="Parquet/CSV/datasets column holding the text."),
+    out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
+    seed: int = typer.Option(13, help=SEED_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Infer a BPE tokenizer's training-data mixture from its ordered merge list (Hayase et al.
+    2024's linear program), with bootstrap intervals and a token-classification baseline."""
+    from tokenizers_lab.invert import job as lib
+
+    config = lib.InvertConfig(tokenizer=tokenizer, categories=tuple(category or ()), merges=merges, start=start,
+                              sample_bytes=sample_bytes, shards=shards, bootstrap=bootstrap,
+                              competitors=competitors, truth=tuple(truth or ()), pattern=pattern, errors=errors,
+                              field=field, column=column, seed=seed)
+    lib.validate(config)
+    if out is not None:
+        check_outputs(out, lib.output_names(config), force)
+    report = lib.run(config, progress=make_progress(quiet))
+    emit(report, "invert", fmt, out, force, summary)

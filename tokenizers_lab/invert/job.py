@@ -1,0 +1,480 @@
+"""The invert job: InvertConfig -> run() -> InvertReport.
+
+Hayase et al. 2024: read the tokenizer's ordered merge list, count each category sample's
+pre-tokens with the tokenizer's own normalizer and pre-tokenizer, replay the merges on every shard
+of every sample, and solve the LP for the mixture under which each merge was the most frequent
+pair. Shards make the bootstrap cheap: counts are additive, so a resample is a reweighting of the
+shards' replays, solved from the main solution's rows."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tokenizers_lab.corpus import Corpus, display_name
+from tokenizers_lab.errors import InputError, UsageError
+from tokenizers_lab.invert import lp, pretokens
+from tokenizers_lab.invert.replay import Replay, atoms_of, merge_ids, replay
+from tokenizers_lab.report import InputRef, Provenance, RunInfo, Stopwatch, make_provenance
+from tokenizers_lab.tokenizer import TokenizerView, load_tokenizer
+
+Progress = Callable[[str, "float | None"], None]
+
+DEFAULT_MERGES = 30_000  # the paper's T
+UNIDENTIFIABLE_RANGE = 0.02  # a share that can move this much on the LP's optimal face
+SIMILAR_TV = 0.02  # total-variation distance of initial pair distributions below which two samples look alike
+
+
+@dataclass(frozen=True)
+class InvertConfig:
+    """Everything that determines an inversion."""
+
+    tokenizer: str | None = None
+    categories: tuple[str, ...] = ()  # NAME=PATH (any corpus spec)
+    merges: int | None = None  # merges constrained (default: up to 30,000 from --start)
+    start: int = 0  # first merge constrained; earlier merges are replayed only (Llama 3: 100000)
+    sample_bytes: int = 10_000_000  # per category
+    shards: int = 10  # per category, for the bootstrap
+    bootstrap: int = 20
+    competitors: int = 10  # violated competitors added per step and pass
+    truth: tuple[str, ...] = ()  # NAME=SHARE: known proportions to score the estimate against
+    pattern: str | None = None
+    errors: str = "strict"
+    field: str = "text"
+    column: str = "text"
+    seed: int = 13
+
+
+@dataclass(frozen=True)
+class CategoryResult:
+    """The estimate for one category."""
+
+    name: str
+    source: str
+    sample_bytes: int
+    shards: int
+    pretokens: int  # distinct pre-tokens in the sample
+    pairs: int  # d_i: symbol pairs before any merge
+    share: float  # estimated share of the training bytes
+    ci_low: float | None  # bootstrap percentile interval (95 %)
+    ci_high: float | None
+    range_low: float  # the share at the optimal-face points of least / most alpha_i
+    range_high: float
+    identifiable: bool
+    alpha: float  # the LP's weight in pair-mass units
+    baseline_share: float  # token classification (TC) baseline
+    truth: float | None
+
+
+@dataclass(frozen=True)
+class SolverStats:
+    """How the LP went."""
+
+    status: str
+    objective: float
+    step_slack: float
+    pair_slack: float
+    constraints: int
+    passes: int
+    seconds: float
+    walk_seconds: float
+    missing_merges: int  # constrained merges whose pair no sample holds at its step
+    first_merge: int
+    last_merge: int  # exclusive
+    merges_in_list: int
+    competitors_per_step: int
+    bootstrap_seconds: float
+
+
+@dataclass(frozen=True)
+class Score:
+    """The estimate against known proportions (controlled runs)."""
+
+    mse: float
+    mae: float
+    log10_mse: float
+    baseline_mse: float
+    baseline_log10_mse: float
+    uniform_log10_mse: float
+
+
+@dataclass(frozen=True)
+class InvertReport:
+    """Mixture inference for one tokenizer."""
+
+    provenance: Provenance
+    tokenizer: str
+    tokenizer_sha256: str
+    unit: str  # 'byte' or 'char': what the merges start from
+    categories: tuple[CategoryResult, ...]
+    solver: SolverStats
+    bootstrap: int
+    unidentifiable: tuple[tuple[str, ...], ...]
+    similar: tuple[tuple[str, str, float], ...]  # sample pairs whose pair distributions nearly coincide
+    score: Score | None
+    notes: tuple[str, ...]
+    definitions: dict[str, str]
+    run: RunInfo
+    timings: dict[str, float] = field(default_factory=dict)
+    artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
+
+    def to_markdown(self) -> str:
+        from tokenizers_lab.invert.markdown import render
+
+        return render(self)
+
+
+DEFINITIONS = {
+    "share": "Hayase et al. 2024: the LP's alpha_i (pair-mass units) times bytes_i / pairs_i of the sample, "
+             "renormalised: the estimated share of the tokenizer's training bytes",
+    "lp": "minimise sum_t v_t + sum_p v_p subject to sum_i alpha_i (c_i,m(t) - c_i,p) / d_i + v_t + v_p >= 0 for "
+          "every constrained merge t and competing pair p, alpha on the simplex; c counted before merge t on "
+          "each category's sample, d_i its pairs before any merge; rows generated lazily (k most violated "
+          "competitors per step and pass) and solved with HiGHS",
+    "ci": "95 % percentile interval over bootstrap resamples of each sample's shards (contiguous byte ranges), "
+          "each resample solved from the main solution's rows",
+    "range": "the share at the points of the LP's optimal face (total slack within 1e-7 relative of the "
+             "optimum, over the rows generated) that minimise and maximise alpha_i; a wide range means the "
+             "merges do not pin the category down",
+    "identifiable": f"range narrower than {UNIDENTIFIABLE_RANGE} and no other sample within total-variation "
+                    f"distance {SIMILAR_TV} of its initial pair distribution",
+    "baseline": "token classification (the paper's TC baseline, on the replay): each constrained merge goes to "
+                "the category whose sample has the highest count of its pair per pair at that step; shares of "
+                "merges",
+    "missing_merges": "constrained merges whose pair occurs in no sample when applied (no row)",
+    "mse": "mean over categories of (estimate - truth)^2, as in the paper (log10 reported)",
+}
+
+
+def parse_categories(specs: Sequence[str]) -> list[tuple[str, str]]:
+    """NAME=PATH pairs; names unique."""
+    out: list[tuple[str, str]] = []
+    for s in specs:
+        name, sep, path = s.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise UsageError(f"--category {s!r}: expected NAME=PATH")
+        out.append((name.strip(), path.strip()))
+    names = [n for n, _ in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UsageError(f"--category {dup[0]!r} is given twice")
+    return out
+
+
+def parse_truth(specs: Sequence[str], names: Sequence[str]) -> dict[str, float] | None:
+    """NAME=SHARE for every category (renormalised), or None."""
+    if not specs:
+        return None
+    truth = {}
+    for s in specs:
+        name, sep, val = s.partition("=")
+        try:
+            truth[name.strip()] = float(val)
+        except ValueError:
+            raise UsageError(f"--truth {s!r}: expected NAME=SHARE") from None
+        if not sep or truth[name.strip()] < 0:
+            raise UsageError(f"--truth {s!r}: expected NAME=SHARE with SHARE >= 0")
+    missing = [n for n in names if n not in truth]
+    extra = [n for n in truth if n not in names]
+    if missing or extra:
+        raise UsageError(f"--truth must name every category once ({'missing ' + missing[0] if missing else 'unknown ' + extra[0]})")
+    total = sum(truth.values())
+    if total <= 0:
+        raise UsageError("--truth shares sum to zero")
+    return {n: truth[n] / total for n in names}
+
+
+def validate(config: InvertConfig) -> None:
+    """Check options before any work (usage errors exit 2 without touching outputs)."""
+    if config.tokenizer is None:
+        return
+    cats = parse_categories(config.categories)
+    if len(cats) < 2:
+        raise UsageError("invert needs at least two --category NAME=PATH samples")
+    if config.merges is not None and config.merges < 1:
+        raise UsageError("--merges must be at least 1")
+    if config.start < 0:
+        raise UsageError("--start must be 0 or more")
+    if config.sample_bytes < 1:
+        raise UsageError("--sample-bytes must be positive")
+    if config.shards < 1 or config.bootstrap < 0:
+        raise UsageError("--shards must be at least 1 and --bootstrap 0 or more")
+    if config.competitors < 1:
+        raise UsageError("--competitors must be at least 1")
+    parse_truth(config.truth, [n for n, _ in cats])
+
+
+def output_names(config: InvertConfig) -> list[str]:
+    return ["invert.json", "invert.md"]
+
+
+@dataclass
+class Sample:
+    """One category's sample, cut into contiguous shards."""
+
+    name: str
+    source: str
+    ref: InputRef
+    shards: list[list[str]]  # lines per shard
+    bytes: int
+
+
+def read_sample(name: str, spec: str, config: InvertConfig) -> Sample:
+    """Up to sample_bytes of a category, cut into shards of about equal bytes."""
+    corpus = Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
+    lines: list[str] = []
+    sizes: list[int] = []
+    total = 0
+    for batch in corpus.iter_batches():
+        for ln in batch:
+            b = len(ln.encode("utf-8")) + 1
+            if total + b > config.sample_bytes and lines:
+                break
+            lines.append(ln)
+            sizes.append(b)
+            total += b
+        else:
+            continue
+        break
+    if not any(ln.strip() for ln in lines):
+        raise InputError(f"category {name!r} ({display_name(spec)}) is empty")
+    n_shards = max(1, min(config.shards, len(lines)))
+    bounds = np.searchsorted(np.cumsum(sizes), np.arange(1, n_shards) * total / n_shards)
+    cut = [0, *bounds.tolist(), len(lines)]
+    shards = [lines[a:b] for a, b in itertools.pairwise(cut) if b > a]
+    return Sample(name=name, source=display_name(spec), ref=corpus.input_ref(f"category:{name}"),
+                  shards=shards, bytes=total)
+
+
+def _chunks(lines: list[str], size: int = 1 << 20) -> list[str]:
+    """Lines re-joined into ~1 MB texts (newlines kept: pre-tokenizers see them as in the file)."""
+    out, buf, n = [], [], 0
+    for ln in lines:
+        buf.append(ln)
+        n += len(ln)
+        if n >= size:
+            out.append("\n".join(buf) + "\n")
+            buf, n = [], 0
+    if buf:
+        out.append("\n".join(buf) + "\n")
+    return out
+
+
+def _replay_shard(view: TokenizerView, lines: list[str], merges: list[tuple[bytes, bytes]], unit: str) -> \
+        tuple[Replay, int]:
+    words = pretokens.count(view, _chunks(lines))
+    return replay(words, merges, unit=unit), len(words)
+
+
+def _tv_distances(prob: lp.Problem) -> np.ndarray:
+    """Total-variation distance between every two categories' initial pair distributions."""
+    n = prob.n
+    dense = np.zeros((n, prob.n_pairs))
+    np.add.at(dense, (prob.init_cat, prob.init_pid), prob.init_count)
+    dense /= np.maximum(dense.sum(axis=1, keepdims=True), 1)
+    out = np.zeros((n, n))
+    for i in range(n):
+        out[i] = 0.5 * np.abs(dense - dense[i]).sum(axis=1)
+    return out
+
+
+def _baseline(prob: lp.Problem, first: int) -> np.ndarray:
+    """TC: each constrained merge to the category where its pair is most frequent per pair."""
+    rate = prob.merge_count[first:] / np.maximum(prob.pairs, 1)
+    has = rate.sum(axis=1) > 0
+    votes = np.bincount(rate[has].argmax(axis=1), minlength=prob.n).astype(float)
+    return votes / votes.sum() if votes.sum() else np.full(prob.n, 1.0 / prob.n)
+
+
+def _groups(n: int, close: np.ndarray) -> list[list[int]]:
+    """Connected components of a boolean closeness matrix."""
+    seen, out = set(), []
+    for i in range(n):
+        if i in seen:
+            continue
+        stack, comp = [i], []
+        seen.add(i)
+        while stack:
+            j = stack.pop()
+            comp.append(j)
+            for q in np.flatnonzero(close[j]).tolist():
+                if q not in seen:
+                    seen.add(q)
+                    stack.append(q)
+        out.append(sorted(comp))
+    return out
+
+
+def merge_range(view: TokenizerView, config: InvertConfig) -> tuple[list[tuple[bytes, bytes]], int]:
+    """The tokenizer's merges and the end of the constrained range; bad input is a usage error."""
+    if view.model_type != "bpe":
+        raise UsageError(f"tokenizer {view.label} is a {view.model_type} model: invert needs a BPE merge list")
+    all_merges = view.merges()
+    if not all_merges:
+        raise UsageError(f"tokenizer {view.label} has no merges")
+    if config.start >= len(all_merges):
+        raise UsageError(f"--start {config.start} is beyond the merge list ({len(all_merges)} merges)")
+    if config.merges is not None and config.start + config.merges > len(all_merges):
+        raise UsageError(f"--merges {config.merges} from --start {config.start} is beyond the merge list "
+                         f"({len(all_merges)} merges)")
+    last = config.start + (config.merges if config.merges is not None
+                           else min(DEFAULT_MERGES, len(all_merges) - config.start))
+    return all_merges, last
+
+
+def run(config: InvertConfig, progress: Progress | None = None, view: TokenizerView | None = None) -> InvertReport:
+    """Infer the mixture of the tokenizer's training data over the given categories."""
+    progress = progress or (lambda stage, fraction: None)
+    clock = Stopwatch()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    validate(config)
+    if config.tokenizer is None and view is None:
+        from tokenizers_lab.invert.demo import embedded_example
+
+        return embedded_example(config, progress)
+    cats = parse_categories(config.categories)
+    if len(cats) < 2:
+        raise UsageError("invert needs at least two --category NAME=PATH samples")
+    truth = parse_truth(config.truth, [n for n, _ in cats])
+    if view is None:
+        assert config.tokenizer is not None
+        view = load_tokenizer(config.tokenizer, config.pattern)
+    merge_range(view, config)
+    timings["load_seconds"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    samples = []
+    for i, (name, spec) in enumerate(cats):
+        progress(f"reading {name}", i / len(cats))
+        samples.append(read_sample(name, spec, config))
+    timings["read_seconds"] = time.perf_counter() - t1
+    return infer(config, view, samples, truth, progress, clock, timings)
+
+
+def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], truth: dict[str, float] | None,
+          progress: Progress, clock: Stopwatch, timings: dict[str, float]) -> InvertReport:
+    """The inversion proper, on samples already read."""
+    all_merges, last = merge_range(view, config)
+    merges = all_merges[:last]
+    unit = pretokens.unit(view)
+    t2 = time.perf_counter()
+    replays: list[Replay] = []
+    group: list[int] = []
+    distinct: list[int] = [0] * len(samples)
+    n_units = sum(len(s.shards) for s in samples)
+    for ci, s in enumerate(samples):
+        for lines in s.shards:
+            progress(f"replaying {len(merges)} merges on {s.name}", len(replays) / n_units)
+            r, nw = _replay_shard(view, lines, merges, unit)
+            replays.append(r)
+            group.append(ci)
+            distinct[ci] += nw
+    timings["replay_seconds"] = time.perf_counter() - t2
+    if unit == "char":
+        ids = merge_ids(merges, atoms_of((), merges))
+    else:
+        ids = merge_ids(merges)
+    t3 = time.perf_counter()
+    st = lp.store(replays, ids)
+    del replays
+    prob = lp.aggregate(st, group)
+    timings["count_table_seconds"] = time.perf_counter() - t3
+    progress("solving the LP", None)
+    sol = lp.solve(prob, k=config.competitors, first=config.start, ranges=True)
+    shares = np.array(sol.proportions)
+
+    # bootstrap over shards
+    t4 = time.perf_counter()
+    boots = []
+    rng = np.random.default_rng(config.seed)
+    shard_counts = [len(s.shards) for s in samples]
+    if config.bootstrap and max(shard_counts) > 1:
+        for b in range(config.bootstrap):
+            progress(f"bootstrap {b + 1}/{config.bootstrap}", b / config.bootstrap)
+            w = np.concatenate([rng.multinomial(k, np.full(k, 1.0 / k)) for k in shard_counts])
+            bs = lp.solve(lp.aggregate(st, group, w), k=config.competitors, first=config.start,
+                          seed_rows=sol.rows)
+            boots.append(bs.proportions)
+    timings["bootstrap_seconds"] = time.perf_counter() - t4
+    ci = np.percentile(np.array(boots), [2.5, 97.5], axis=0) if len(boots) >= 2 else None
+
+    tv = _tv_distances(prob)
+    names = [s.name for s in samples]
+    close = (tv < SIMILAR_TV) & ~np.eye(len(samples), dtype=bool)
+    wide = np.array([hi - lo > UNIDENTIFIABLE_RANGE for lo, hi in sol.ranges]) if sol.ranges else \
+        np.zeros(len(samples), bool)
+    identifiable = ~(close.any(axis=1) | wide)
+    groups = _groups(len(samples), close)
+    unident = tuple(tuple(names[j] for j in g) for g in groups if len(g) > 1)
+    unident += tuple((names[j],) for j in np.flatnonzero(wide) if not close[j].any())
+    similar = tuple((names[i], names[j], float(tv[i, j])) for i in range(len(samples))
+                    for j in range(i + 1, len(samples)) if tv[i, j] < 2 * SIMILAR_TV)
+    base = _baseline(prob, config.start)
+
+    results = []
+    for i, s in enumerate(samples):
+        lo, hi = sol.ranges[i] if sol.ranges else (shares[i], shares[i])
+        results.append(CategoryResult(
+            name=s.name, source=s.source, sample_bytes=s.bytes, shards=len(s.shards), pretokens=distinct[i],
+            pairs=int(prob.pairs[i]), share=float(shares[i]),
+            ci_low=float(ci[0][i]) if ci is not None else None, ci_high=float(ci[1][i]) if ci is not None else None,
+            range_low=lo, range_high=hi, identifiable=bool(identifiable[i]), alpha=sol.alpha[i],
+            baseline_share=float(base[i]), truth=truth[s.name] if truth else None))
+    score = None
+    if truth:
+        tv_ = np.array([truth[n] for n in names])
+        mse = float(np.mean((shares - tv_) ** 2))
+        bmse = float(np.mean((base - tv_) ** 2))
+        umse = float(np.mean((1.0 / len(names) - tv_) ** 2))
+        score = Score(mse=mse, mae=float(np.mean(np.abs(shares - tv_))), log10_mse=_log10(mse),
+                      baseline_mse=bmse, baseline_log10_mse=_log10(bmse), uniform_log10_mse=_log10(umse))
+    notes = []
+    if sol.status != "optimal":
+        notes.append(f"HiGHS ended with status {sol.status!r}: the estimate may be unreliable")
+    if unident:
+        notes.append("unidentifiable: " + "; ".join(" + ".join(g) for g in unident) +
+                     " (the merges cannot tell these apart; read their combined share)")
+    if ci is None:
+        notes.append("no confidence interval: give --bootstrap N and samples of at least two lines")
+    if config.start:
+        notes.append(f"merges 0..{config.start - 1} were replayed but not constrained (--start)")
+    if sol.missing_merges:
+        notes.append(f"{sol.missing_merges} constrained merges never occur in any sample at their step "
+                     "(no constraint): a category the tokenizer saw may be missing")
+    stats = SolverStats(status=sol.status, objective=sol.objective, step_slack=sol.step_slack,
+                        pair_slack=sol.pair_slack, constraints=sol.generated, passes=sol.passes,
+                        seconds=sol.seconds, walk_seconds=sol.walk_seconds, missing_merges=sol.missing_merges,
+                        first_merge=config.start, last_merge=last, merges_in_list=len(all_merges),
+                        competitors_per_step=config.competitors,
+                        bootstrap_seconds=timings["bootstrap_seconds"])
+    timings["solve_seconds"] = sol.seconds
+    inputs = [InputRef(role="tokenizer", name=view.label, sha256=view.fingerprint, bytes=0)] + \
+        [s.ref for s in samples]
+    prov = make_provenance("invert", config, inputs, config.seed,
+                           [("tok", view.label), ("merges", f"{config.start}-{last}"),
+                            ("cats", str(len(samples))), ("boot", str(config.bootstrap))])
+    return InvertReport(provenance=prov, tokenizer=view.label, tokenizer_sha256=view.fingerprint, unit=unit,
+                        categories=tuple(results), solver=stats, bootstrap=len(boots), unidentifiable=unident,
+                        similar=similar, score=score, notes=tuple(notes), definitions=DEFINITIONS,
+                        run=clock.info(_libraries()), timings=timings)
+
+
+def _log10(x: float) -> float:
+    return float(np.log10(x)) if x > 0 else -float("inf")
+
+
+def _libraries() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("highspy", "numpy", "tokenizers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover
+            continue
+    return out
