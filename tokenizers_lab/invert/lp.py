@@ -33,6 +33,7 @@ from tokenizers_lab.invert.replay import Pair, Replay
 BLOCK = 256  # pairs per block of the walk's upper-bound index
 DROP_MARGIN = 1e-12  # a row whose activity exceeds this after DROP_AGE solves in a row leaves the model
 DROP_AGE = 2
+PREFIX_MIN = 500  # smallest prefix worth a stage of its own
 
 
 @dataclass
@@ -197,7 +198,7 @@ def to_bytes(alpha: np.ndarray, prob: Problem) -> np.ndarray:
 
 
 def _walk(prob: Problem, alpha: np.ndarray, v_step: np.ndarray, v_pair: np.ndarray, k: int, tol: float,
-          first: int, seen: set[tuple[int, int]]) -> list[tuple[int, int]]:
+          first: int, seen: set[tuple[int, int]], last: int | None = None) -> list[tuple[int, int]]:
     """Replay the mixture's counts under alpha; collect up to k violated competitors per step.
 
     The score of a pair is its mixture count minus its slack. A per-block upper bound of the
@@ -218,7 +219,7 @@ def _walk(prob: Problem, alpha: np.ndarray, v_step: np.ndarray, v_pair: np.ndarr
     mix_merge = prob.merge_count @ coef
     found: list[tuple[int, int]] = []
     step_run, run_pid, mp = prob.step_run, prob.run_pid, prob.merge_pair
-    for t in range(prob.n_steps):
+    for t in range(prob.n_steps if last is None else last):
         if t >= first and active[t]:
             cutoff = mix_merge[t] + v_step[t] + tol
             cand = np.flatnonzero(bound > cutoff)
@@ -287,16 +288,24 @@ def solve(prob: Problem, k: int = 3, tol: float = 1e-9, max_passes: int = 500, f
     status = "optimal"
     pending = [r for r in dict.fromkeys(seed_rows) if r[0] < n_steps and r[0] >= first]
     seen.update(pending)
+    # Grow the constrained prefix (1/16, 1/8, ... of the merges): early merges pin alpha down with
+    # short walks, so the full-length walks start near the optimum and need few passes.
+    span = n_steps - first
+    stages = [first + span // d for d in (16, 8, 4, 2) if span // d >= PREFIX_MIN] + [n_steps]
+    stage = 0 if not seed_rows else len(stages) - 1
     while passes < max_passes:
         if pending:
             found, pending = pending, []
         else:
             tw = time.perf_counter()
-            found = _walk(prob, alpha, v_step, v_pair, k, tol, first, seen)
+            found = _walk(prob, alpha, v_step, v_pair, k, tol, first, seen, stages[stage])
             walk_seconds += time.perf_counter() - tw
             passes += 1
         if not found:
-            break
+            if stage == len(stages) - 1:
+                break
+            stage += 1
+            continue
         new_pairs = sorted({p for _, p in found if p not in pair_col})
         if new_pairs:  # one v_p column per newly competing pair, added in one call
             base = h.getNumCol()
