@@ -18,7 +18,7 @@ import numpy as np
 from tokenizers_lab.corpus import Corpus, display_name
 from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.invert import lp, pretokens
-from tokenizers_lab.invert.replay import Replay, atoms_of, merge_ids, replay
+from tokenizers_lab.invert.replay import Replay, atoms_of, merge_ids, merge_plan, replay
 from tokenizers_lab.report import InputRef, Provenance, RunInfo, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import TokenizerView, load_tokenizer
 
@@ -83,6 +83,7 @@ class SolverStats:
     seconds: float
     walk_seconds: float
     missing_merges: int  # constrained merges whose pair no sample holds at its step
+    redundant_merges: int  # merges whose token an earlier merge already made (SentencePiece splits): not constrained
     first_merge: int
     last_merge: int  # exclusive
     merges_in_list: int
@@ -375,10 +376,9 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
             group.append(ci)
             distinct[ci] += nw
     timings["replay_seconds"] = time.perf_counter() - t2
-    if unit == "char":
-        ids = merge_ids(merges, atoms_of((), merges))
-    else:
-        ids = merge_ids(merges)
+    atoms = atoms_of((), merges) if unit == "char" else None
+    ids = merge_ids(merges, atoms)
+    redundant = sum(merge_plan(merges, atoms)[2][config.start:])
     t3 = time.perf_counter()
     st = lp.store(replays, ids)
     del replays
@@ -443,12 +443,16 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
         notes.append("no confidence interval: give --bootstrap N and samples of at least two lines")
     if config.start:
         notes.append(f"merges 0..{config.start - 1} were replayed but not constrained (--start)")
-    if sol.missing_merges:
-        notes.append(f"{sol.missing_merges} constrained merges never occur in any sample at their step "
+    if redundant:
+        notes.append(f"{redundant} redundant merges (a token an earlier merge already made: SentencePiece lists "
+                     "every split of a piece) were replayed but not constrained")
+    if sol.missing_merges - redundant:
+        notes.append(f"{sol.missing_merges - redundant} constrained merges never occur in any sample at their step "
                      "(no constraint): a category the tokenizer saw may be missing")
     stats = SolverStats(status=sol.status, objective=sol.objective, step_slack=sol.step_slack,
                         pair_slack=sol.pair_slack, constraints=sol.generated, passes=sol.passes,
-                        seconds=sol.seconds, walk_seconds=sol.walk_seconds, missing_merges=sol.missing_merges,
+                        seconds=sol.seconds, walk_seconds=sol.walk_seconds,
+                        missing_merges=sol.missing_merges - redundant, redundant_merges=redundant,
                         first_merge=config.start, last_merge=last, merges_in_list=len(all_merges),
                         competitors_per_step=config.competitors,
                         bootstrap_seconds=timings["bootstrap_seconds"])

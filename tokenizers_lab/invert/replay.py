@@ -20,17 +20,30 @@ Pair = tuple[int, int]
 CHAR_BASE = 1 << 30  # ids of multi-byte characters (char unit), far above 256 + merges
 
 
-def merge_ids(merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | None = None) -> list[Pair | None]:
-    """Merges as symbol-id pairs (None for a merge whose parts are not yet symbols, e.g. a
-    redundant SentencePiece merge); the merged symbol of merge t has id 256 + t. `atoms` are the
-    base symbols (default: the 256 bytes)."""
+def merge_plan(merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | None = None) -> \
+        tuple[list[Pair | None], list[int], list[bool]]:
+    """Per merge: its pair of symbol ids (None when a part is not yet a symbol), the id of the
+    symbol it makes, and whether it is redundant (its result already exists: SentencePiece lists
+    every split of a piece). A new symbol of merge t has id 256 + t; a redundant merge makes the
+    existing symbol, so whichever split the trainer really used, the replay ends up with the same
+    symbols. `atoms` are the base symbols (default: the 256 bytes)."""
     ids: dict[bytes, int] = dict(atoms) if atoms is not None else {bytes([b]): b for b in range(256)}
-    out: list[Pair | None] = []
+    pairs: list[Pair | None] = []
+    result: list[int] = []
+    redundant: list[bool] = []
     for t, (a, b) in enumerate(merges):
         ia, ib = ids.get(a), ids.get(b)
-        out.append((ia, ib) if ia is not None and ib is not None else None)
-        ids.setdefault(a + b, 256 + t)
-    return out
+        pairs.append((ia, ib) if ia is not None and ib is not None else None)
+        redundant.append(a + b in ids)
+        result.append(ids.setdefault(a + b, 256 + t))
+    return pairs, result, redundant
+
+
+def merge_ids(merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | None = None) -> list[Pair | None]:
+    """The merges the LP constrains, as symbol-id pairs: None for a merge whose parts are not yet
+    symbols or whose result already exists (a redundant SentencePiece split)."""
+    pairs, _, redundant = merge_plan(merges, atoms)
+    return [None if r else p for p, r in zip(pairs, redundant)]
 
 
 @dataclass
@@ -92,7 +105,7 @@ def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], li
     ids from atoms_of over the merges, so they agree across categories)."""
     merges = merges[:limit] if limit is not None else merges
     atoms = atoms_of((), merges) if unit == "char" else None
-    pairs_of = merge_ids(merges, atoms)
+    pairs_of, result, _ = merge_plan(merges, atoms)
     table: list[list[int]] = []
     weight: list[int] = []
     counts: dict[Pair, int] = defaultdict(int)
@@ -119,7 +132,7 @@ def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], li
             merged_counts.append(0)
             continue
         merged_counts.append(counts[pair])
-        new_id = 256 + t
+        new_id = result[t]
         a, b = pair
         before: dict[Pair, int] = {pair: counts[pair]}  # counts of the touched pairs before this merge
         counts[pair] = 0
