@@ -43,6 +43,11 @@ def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
     assert [a["tokenizer"] for a in demo["audit_rows"]] == ["bpe-4k", "superbpe-4k", "spm-unigram-4k",
                                                             "bpe-metaspace-4k", "wordpiece-4k"]
     assert (out / "audit/charbench_items.jsonl").exists()
+    # the invert step recovers the known embedded mixture far better than guessing
+    assert len(demo["invert_rows"]) == 6 and (out / "invert/invert.md").exists()
+    inv = json.loads((out / "invert/invert.json").read_text())
+    assert demo["invert_log10_mse"] < inv["score"]["uniform_log10_mse"] - 1
+    assert all(r["ci_low"] is not None for r in demo["invert_rows"])
     for name in ("demo.json", "bpe/train.json", "superbpe/train.json", "audit/audit.json"):
         text = json.dumps(_stable(json.loads((out / name).read_text())), indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"

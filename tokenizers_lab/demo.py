@@ -30,6 +30,8 @@ STEPS: tuple[tuple[str, str, tuple[int, ...], dict], ...] = (
 COMPARE_VOCAB = 4000
 # The demo's audit step measures these trained tokenizers side by side (at COMPARE_VOCAB).
 AUDIT_STEPS = ("bpe", "superbpe", "spm-unigram", "bpe-metaspace", "wordpiece")
+# The demo's invert step: the embedded controlled example (tokenizers_lab/invert/demo.py).
+INVERT_BOOTSTRAP = 10
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,18 @@ class AuditRow:
 
 
 @dataclass(frozen=True)
+class InvertRow:
+    """One category of the demo's invert step (full report: invert/invert.md)."""
+
+    category: str
+    share: float
+    ci_low: float | None
+    ci_high: float | None
+    truth: float | None
+    baseline_share: float
+
+
+@dataclass(frozen=True)
 class DemoReport:
     """Summary of the demo run; the per-step train reports sit beside it."""
 
@@ -78,6 +92,10 @@ class DemoReport:
     rows: tuple[DemoRow, ...]
     superbpe_token_saving: float | None
     audit_rows: tuple[AuditRow, ...]
+    invert_rows: tuple[InvertRow, ...]
+    invert_log10_mse: float | None
+    invert_baseline_log10_mse: float | None
+    invert_merges: int
     run: RunInfo
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
@@ -106,8 +124,23 @@ class DemoReport:
                        "" if a.max_premium is None else a.max_premium, a.gini, a.bytes_per_token or "",
                        a.renyi_efficiency or "", a.roundtrip_rate, a.unreachable, a.digits) for a in self.audit_rows]),
             "",
+            "## Invert", "",
+            f"A byte-level BPE ({self.invert_merges} merges) trained on a known mixture of the even lines of six "
+            "embedded categories; `tokenlab invert` recovers the mixture from the odd lines, which the "
+            f"tokenizer never saw (full report: invert/invert.md). log10 MSE {_fmt(self.invert_log10_mse)} "
+            f"(token-classification baseline {_fmt(self.invert_baseline_log10_mse)}).", "",
+            md_table(["category", "estimate", "95% CI", "TC baseline", "truth"],
+                     [(r.category, f"{100 * r.share:.2f}%",
+                       f"{100 * r.ci_low:.2f}–{100 * r.ci_high:.2f}%" if r.ci_low is not None and r.ci_high is not None
+                       else "", f"{100 * r.baseline_share:.2f}%",
+                       f"{100 * r.truth:.2f}%" if r.truth is not None else "") for r in self.invert_rows]),
+            "",
             md_provenance(self.provenance),
         ]) + "\n"
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
 
 
 def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoReport:
@@ -156,9 +189,22 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
             max_premium=a.fairness_summary.max_premium, gini=a.fairness_summary.gini,
             bytes_per_token=c.bytes_per_token, renyi_efficiency=c.renyi_efficiency_full_vocab,
             roundtrip_rate=a.roundtrip_rate, unreachable=a.vocabulary.unreachable, digits=a.numbers.scheme))
+    from tokenizers_lab.invert import job as invert_job
+
+    if progress:
+        progress("demo: invert", None)
+    irep = invert_job.run(invert_job.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress)
+    artifacts["invert/invert.json"] = dumps(irep).encode("utf-8")
+    artifacts["invert/invert.md"] = irep.to_markdown().encode("utf-8")
+    invert_rows = tuple(InvertRow(category=c.name, share=c.share, ci_low=c.ci_low, ci_high=c.ci_high, truth=c.truth,
+                                  baseline_share=c.baseline_share) for c in irep.categories)
     bpe, sbpe = tokens_at.get(("bpe-stage1-regex", COMPARE_VOCAB)), tokens_at.get(("superbpe", COMPARE_VOCAB))
     saving = 1 - sbpe / bpe if bpe and sbpe else None
     prov = make_provenance("demo", config, sorted(inputs.values(), key=lambda i: i.name), config.seed,
-                           [("steps", "+".join(s for s, *_ in STEPS) + "+audit")])
+                           [("steps", "+".join(s for s, *_ in STEPS) + "+audit+invert")])
     return DemoReport(provenance=prov, rows=tuple(rows), superbpe_token_saving=saving,
-                      audit_rows=tuple(audit_rows), run=clock.info(), artifacts=artifacts)
+                      audit_rows=tuple(audit_rows), invert_rows=invert_rows,
+                      invert_log10_mse=irep.score.log10_mse if irep.score else None,
+                      invert_baseline_log10_mse=irep.score.baseline_log10_mse if irep.score else None,
+                      invert_merges=irep.solver.last_merge,
+                      run=clock.info(), artifacts=artifacts)

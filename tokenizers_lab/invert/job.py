@@ -60,8 +60,9 @@ class CategoryResult:
     pretokens: int  # distinct pre-tokens in the sample
     pairs: int  # d_i: symbol pairs before any merge
     share: float  # estimated share of the training bytes
-    ci_low: float | None  # bootstrap percentile interval (95 %)
+    ci_low: float | None  # 95 % normal interval, estimate +- 1.96 bootstrap standard errors
     ci_high: float | None
+    bootstrap_sd: float | None
     range_low: float  # the share at the optimal-face points of least / most alpha_i
     range_high: float
     identifiable: bool
@@ -136,8 +137,9 @@ DEFINITIONS = {
           "every constrained merge t and competing pair p, alpha on the simplex; c counted before merge t on "
           "each category's sample, d_i its pairs before any merge; rows generated lazily (k most violated "
           "competitors per step and pass) and solved with HiGHS",
-    "ci": "95 % percentile interval over bootstrap resamples of each sample's shards (contiguous byte ranges), "
-          "each resample solved from the main solution's rows",
+    "ci": "95 % normal interval: the estimate +- 1.96 standard deviations of the estimates over bootstrap "
+          "resamples of each sample's shards (contiguous byte ranges), each resample solved from the main "
+          "solution's rows (a percentile interval can miss the estimate when shards are few and coarse)",
     "range": "the share at the points of the LP's optimal face (total slack within 1e-7 relative of the "
              "optimum, over the rows generated) that minimise and maximise alpha_i; a wide range means the "
              "merges do not pin the category down",
@@ -401,7 +403,10 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
                           seed_rows=sol.rows)
             boots.append(bs.proportions)
     timings["bootstrap_seconds"] = time.perf_counter() - t4
-    ci = np.percentile(np.array(boots), [2.5, 97.5], axis=0) if len(boots) >= 2 else None
+    # normal interval with the bootstrap's standard error: with few, coarse shards the resampled
+    # LP estimates are biased and a percentile interval can miss the estimate itself
+    sd = np.array(boots).std(axis=0, ddof=1) if len(boots) >= 2 else None
+    ci = None if sd is None else (np.clip(shares - 1.96 * sd, 0, 1), np.clip(shares + 1.96 * sd, 0, 1))
 
     tv = _tv_distances(prob)
     names = [s.name for s in samples]
@@ -423,6 +428,7 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
             name=s.name, source=s.source, sample_bytes=s.bytes, shards=len(s.shards), pretokens=distinct[i],
             pairs=int(prob.pairs[i]), share=float(shares[i]),
             ci_low=float(ci[0][i]) if ci is not None else None, ci_high=float(ci[1][i]) if ci is not None else None,
+            bootstrap_sd=float(sd[i]) if sd is not None else None,
             range_low=lo, range_high=hi, identifiable=bool(identifiable[i]), alpha=sol.alpha[i],
             baseline_share=float(base[i]), truth=truth[s.name] if truth else None))
     score = None
