@@ -84,6 +84,7 @@ class SolverStats:
     seconds: float
     walk_seconds: float
     missing_merges: int  # constrained merges whose pair no sample holds at its step
+    violated_left: int  # rows the last walk still found violated when the solver stalled (at most 20,000)
     redundant_merges: int  # merges whose token an earlier merge already made (SentencePiece splits): not constrained
     first_merge: int
     last_merge: int  # exclusive
@@ -440,7 +441,11 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
         score = Score(mse=mse, mae=float(np.mean(np.abs(shares - tv_))), log10_mse=_log10(mse),
                       baseline_mse=bmse, baseline_log10_mse=_log10(bmse), uniform_log10_mse=_log10(umse))
     notes = []
-    if sol.status != "optimal":
+    if sol.status == "stalled":
+        notes.append(f"the lazy LP stopped when the estimate and objective stopped moving (over {lp.STALL_PASSES} "
+                     f"solves: objective +{lp.STALL_OBJECTIVE:.1%} at most, no share by {lp.STALL_SHARE:g}); "
+                     f"{sol.violated_left} violated rows were still being found: the slack is a lower bound")
+    elif sol.status != "optimal":
         notes.append(f"HiGHS ended with status {sol.status!r}: the estimate may be unreliable")
     if unident:
         notes.append("unidentifiable: " + "; ".join(" + ".join(g) for g in unident) +
@@ -459,6 +464,7 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
                         pair_slack=sol.pair_slack, constraints=sol.generated, passes=sol.passes,
                         seconds=sol.seconds, walk_seconds=sol.walk_seconds,
                         missing_merges=sol.missing_merges - redundant, redundant_merges=redundant,
+                        violated_left=sol.violated_left,
                         first_merge=config.start, last_merge=last, merges_in_list=len(all_merges),
                         competitors_per_step=config.competitors,
                         bootstrap_seconds=timings["bootstrap_seconds"])

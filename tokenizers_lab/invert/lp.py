@@ -30,9 +30,15 @@ import numpy as np
 from tokenizers_lab.errors import MissingExtraError
 from tokenizers_lab.invert.replay import Pair, Replay
 
-BLOCK = 256  # pairs per block of the walk's upper-bound index
 DROP_MARGIN = 1e-12  # a row whose activity exceeds this after DROP_AGE solves in a row leaves the model
-DROP_AGE = 2
+DROP_AGE = 1
+SPLIT = 32  # a violating stretch of a pair's score yields a row in each of up to SPLIT parts
+ROW_CAP = 20_000  # most violated rows added per pass (HiGHS's re-solve cost grows with the rows)
+# A stage ends early when, over STALL_PASSES solves, the objective rose less than STALL_OBJECTIVE
+# (relative) and no share moved by STALL_SHARE: the remaining violated rows only shuffle slack.
+STALL_PASSES = 10
+STALL_OBJECTIVE = 5e-3
+STALL_SHARE = 1e-4
 PREFIX_MIN = 500  # smallest prefix worth a stage of its own
 
 
@@ -189,6 +195,7 @@ class Solution:
     rows: tuple[tuple[int, int], ...]  # the (step, pair) rows in the final model (loose ones dropped)
     ranges: tuple[tuple[float, float], ...] = ()  # byte share at min / max alpha_i on the optimal face
     generated: int = 0  # rows generated over all passes (some later dropped)
+    violated_left: int = 0  # violated rows the last walk still found ("stalled" status), capped at row_cap
 
 
 def to_bytes(alpha: np.ndarray, prob: Problem) -> np.ndarray:
@@ -197,52 +204,111 @@ def to_bytes(alpha: np.ndarray, prob: Problem) -> np.ndarray:
     return mass / mass.sum() if mass.sum() > 0 else alpha
 
 
-def _walk(prob: Problem, alpha: np.ndarray, v_step: np.ndarray, v_pair: np.ndarray, k: int, tol: float,
-          first: int, seen: set[tuple[int, int]], last: int | None = None) -> list[tuple[int, int]]:
-    """Replay the mixture's counts under alpha; collect up to k violated competitors per step.
+@dataclass
+class Segments:
+    """Each pair's count history cut into constant stretches: stretch j holds pair pid[j] from
+    step start[j] to end[j] (inclusive, as seen when those steps are checked). `init` marks the
+    stretch before the pair's first change; `run` is the change (run index) that starts the others."""
 
-    The score of a pair is its mixture count minus its slack. A per-block upper bound of the
-    scores (raised when a score rises, tightened only when a block is inspected) means a step
-    looks only at blocks that might beat the merge: the cost per step is its changes plus the
-    block scan, not the number of pairs."""
+    pid: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    init: np.ndarray  # bool
+    order: np.ndarray  # run indices sorted by (pair, step): the changes in stretch order
+    group_first: np.ndarray  # per stretch after a change: index (into order) of its pair's first change
+
+
+def segments(prob: Problem) -> Segments:
+    """Static stretch layout of a problem (computed once, reused by every walk)."""
+    T, P = prob.n_steps, prob.n_pairs
+    run_t = np.repeat(np.arange(T), np.diff(prob.step_run))
+    order = np.lexsort((run_t, prob.run_pid))
+    r_pid, r_t = prob.run_pid[order], run_t[order]
+    first_of = np.full(P, T - 1, dtype=np.int64)  # initial stretch ends at the pair's first change
+    newp = np.ones(len(r_pid), dtype=bool)
+    newp[1:] = r_pid[1:] != r_pid[:-1]
+    first_of[r_pid[newp]] = r_t[newp]
+    nxt = np.full(len(r_pid), T - 1, dtype=np.int64)
+    same_next = np.zeros(len(r_pid), dtype=bool)
+    same_next[:-1] = r_pid[1:] == r_pid[:-1]
+    nxt[:-1][same_next[:-1]] = r_t[1:][same_next[:-1]]
+    group_first = np.maximum.accumulate(np.where(newp, np.arange(len(r_pid)), 0))
+    pid = np.concatenate([np.arange(P), r_pid])
+    start = np.concatenate([np.zeros(P, dtype=np.int64), r_t + 1])
+    end = np.concatenate([first_of, nxt])
+    init = np.concatenate([np.ones(P, dtype=bool), np.zeros(len(r_pid), dtype=bool)])
+    return Segments(pid=pid, start=start, end=end, init=init, order=order, group_first=group_first)
+
+
+def _walk_segments(prob: Problem, seg: Segments, alpha: np.ndarray, v_step: np.ndarray, v_pair: np.ndarray,
+                   tol: float, first: int, last: int, seen: set[tuple[int, int]], cap: int) -> list[tuple[int, int]]:
+    """All violated rows at once, without a per-step loop: each stretch of a pair's score is
+    compared with the smallest cutoff (merge score + step slack) over its steps by a sparse-table
+    range minimum; a violating stretch yields its most violated step. Returns up to `cap` rows,
+    the most violated first."""
     coef = alpha / np.maximum(prob.pairs, 1)
-    n_blocks = -(-prob.n_pairs // BLOCK)
-    padded = np.full(n_blocks * BLOCK, -np.inf)
-    score = padded[:prob.n_pairs]
-    score[:] = np.bincount(prob.init_pid, weights=coef[prob.init_cat] * prob.init_count,
-                           minlength=prob.n_pairs) - v_pair
-    blocks = padded.reshape(n_blocks, BLOCK)
-    bound = blocks.max(axis=1)
-    agg = np.add.reduceat(coef[prob.ev_cat] * prob.ev_delta, prob.run_start) if len(prob.run_start) else \
-        np.zeros(0)
+    s0 = np.bincount(prob.init_pid, weights=coef[prob.init_cat] * prob.init_count, minlength=prob.n_pairs) - v_pair
+    agg = np.add.reduceat(coef[prob.ev_cat] * prob.ev_delta, prob.run_start) if len(prob.run_start) else np.zeros(0)
+    c = np.cumsum(agg[seg.order])
+    before = np.where(seg.group_first > 0, c[seg.group_first - 1], 0.0)
+    later = s0[prob.run_pid[seg.order]] + c - before
+    value = np.concatenate([s0, later])
+    T = prob.n_steps
     active = (prob.merge_pair >= 0) & (prob.merge_count.sum(axis=1) > 0)
-    mix_merge = prob.merge_count @ coef
-    found: list[tuple[int, int]] = []
-    step_run, run_pid, mp = prob.step_run, prob.run_pid, prob.merge_pair
-    for t in range(prob.n_steps if last is None else last):
-        if t >= first and active[t]:
-            cutoff = mix_merge[t] + v_step[t] + tol
-            cand = np.flatnonzero(bound > cutoff)
-            if cand.size:
-                sub = blocks[cand]
-                bound[cand] = sub.max(axis=1)
-                hit = np.flatnonzero(sub.ravel() > cutoff)
-                if hit.size:
-                    p = cand[hit // BLOCK] * BLOCK + hit % BLOCK
-                    p = p[p != mp[t]]
-                    top = p[np.argsort(-score[p], kind="stable")[:k]]
-                    for q in top.tolist():
-                        if (t, q) not in seen:
-                            seen.add((t, q))
-                            found.append((t, q))
-        s, e = step_run[t], step_run[t + 1]
-        if e > s:
-            ids = run_pid[s:e]
-            change = agg[s:e]
-            score[ids] += change
-            up = change > 0
-            if up.any():
-                np.maximum.at(bound, ids[up] // BLOCK, score[ids[up]])
+    active[:first] = False
+    active[last:] = False
+    cutoff = np.where(active, prob.merge_count @ coef + v_step + tol, np.inf)
+    # sparse table of (min, argmin) over cutoff
+    mins, args = [cutoff], [np.arange(T)]
+    width = 1
+    while 2 * width <= T:
+        a, b = mins[-1][:-width], mins[-1][width:]
+        take_b = b < a
+        mins.append(np.where(take_b, b, a))
+        args.append(np.where(take_b, args[-1][width:], args[-1][:-width]))
+        width *= 2
+    lo, hi = seg.start, np.minimum(seg.end, T - 1)
+    ok = lo <= hi
+    lo, hi, val, pid = lo[ok], hi[ok], value[ok], seg.pid[ok]
+
+    def rmq(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        level = np.floor(np.log2(y - x + 1)).astype(np.int64)
+        m = np.empty(len(x))
+        arg = np.empty(len(x), dtype=np.int64)
+        for k in np.unique(level).tolist():
+            sel = np.flatnonzero(level == k)
+            a, b = x[sel], y[sel] - (1 << k) + 1
+            ma, mb = mins[k][a], mins[k][b]
+            pick = mb < ma
+            m[sel] = np.where(pick, mb, ma)
+            arg[sel] = np.where(pick, args[k][b], args[k][a])
+        return m, arg
+
+    m1, _ = rmq(lo, hi)
+    hit = np.flatnonzero(val - m1 > 0)
+    if not hit.size:
+        return []
+    # a violating stretch gives a row at the most violated step of each of up to SPLIT equal parts
+    lo, hi, val, pid = lo[hit], hi[hit], val[hit], pid[hit]
+    parts = np.minimum(SPLIT, hi - lo + 1)
+    rep = np.repeat(np.arange(len(lo)), parts)
+    j = np.arange(len(rep)) - np.repeat(np.cumsum(parts) - parts, parts)
+    span = (hi - lo + 1)[rep]
+    x = lo[rep] + (span * j) // parts[rep]
+    y = lo[rep] + (span * (j + 1)) // parts[rep] - 1
+    m2, a2 = rmq(x, y)
+    excess = val[rep] - m2
+    good = np.flatnonzero(excess > 0)
+    good = good[np.argsort(-excess[good], kind="stable")]
+    found = []
+    for q in good.tolist():
+        row = (int(a2[q]), int(pid[rep[q]]))
+        if row[1] == prob.merge_pair[row[0]] or row in seen:
+            continue
+        seen.add(row)
+        found.append(row)
+        if len(found) >= cap:
+            break
     return found
 
 
@@ -255,8 +321,8 @@ def _coefficients(prob: Problem, rows: Sequence[tuple[int, int]]) -> np.ndarray:
     return (prob.merge_count[t] - cp) / np.maximum(prob.pairs, 1)
 
 
-def solve(prob: Problem, k: int = 3, tol: float = 1e-9, max_passes: int = 500, first: int = 0,
-          seed_rows: Sequence[tuple[int, int]] = (), ranges: bool = False) -> Solution:
+def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000, first: int = 0,
+          seed_rows: Sequence[tuple[int, int]] = (), ranges: bool = False, row_cap: int = ROW_CAP) -> Solution:
     """Minimise total slack with lazily generated rows (HiGHS through highspy). Steps before
     `first` are replayed but not constrained; `seed_rows` start the row set (e.g. a previous
     solution's rows); `ranges` also finds, per category, the byte share at the smallest and the
@@ -293,18 +359,29 @@ def solve(prob: Problem, k: int = 3, tol: float = 1e-9, max_passes: int = 500, f
     span = n_steps - first
     stages = [first + span // d for d in (16, 8, 4, 2) if span // d >= PREFIX_MIN] + [n_steps]
     stage = 0 if not seed_rows else len(stages) - 1
+    seg = segments(prob)
+    history: list[tuple[float, np.ndarray]] = []  # (objective, shares) per solve of the current stage
+    last_found = 0
     while passes < max_passes:
         if pending:
             found, pending = pending, []
         else:
             tw = time.perf_counter()
-            found = _walk(prob, alpha, v_step, v_pair, k, tol, first, seen, stages[stage])
+            found = _walk_segments(prob, seg, alpha, v_step, v_pair, tol, first, stages[stage], seen,
+                                   min(row_cap, k * max(1, stages[stage] - first)))
             walk_seconds += time.perf_counter() - tw
             passes += 1
-        if not found:
+            last_found = len(found)
+        stalled = len(history) > STALL_PASSES and \
+            history[-1][0] <= history[-1 - STALL_PASSES][0] * (1 + STALL_OBJECTIVE) and \
+            float(np.abs(history[-1][1] - history[-1 - STALL_PASSES][1]).max()) < STALL_SHARE
+        if not found or stalled:
             if stage == len(stages) - 1:
+                if found:
+                    status = "stalled"
                 break
             stage += 1
+            history = []
             continue
         new_pairs = sorted({p for _, p in found if p not in pair_col})
         if new_pairs:  # one v_p column per newly competing pair, added in one call
@@ -346,6 +423,7 @@ def solve(prob: Problem, k: int = 3, tol: float = 1e-9, max_passes: int = 500, f
                 age = age[keep]
             last_objective = objective
         alpha = np.clip(x[:n], 0.0, None)
+        history.append((objective, to_bytes(alpha, prob)))
         v_step = x[n:n + n_steps]
         cols = np.fromiter(pair_col.values(), dtype=np.int64, count=len(pair_col))
         v_pair[np.fromiter(pair_col.keys(), dtype=np.int64, count=len(pair_col))] = x[cols]
@@ -363,7 +441,8 @@ def solve(prob: Problem, k: int = 3, tol: float = 1e-9, max_passes: int = 500, f
                     missing_merges=int((prob.merge_pair[first:] < 0).sum()
                                        + ((prob.merge_pair[first:] >= 0)
                                           & (prob.merge_count[first:].sum(axis=1) == 0)).sum()),
-                    rows=tuple(live), ranges=tuple(spans), generated=len(all_rows))
+                    rows=tuple(live), ranges=tuple(spans), generated=len(all_rows),
+                    violated_left=last_found if status == "stalled" else 0)
 
 
 def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
