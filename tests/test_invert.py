@@ -171,3 +171,57 @@ def test_pretokens_follow_each_tokenizer(shared):
     bert = load_tokenizer(str(shared / "tokenizers/bert-base-uncased/vocab.txt"))
     with pytest.raises(UsageError, match="needs BPE merges"):
         pretokens.count(bert, text)
+
+
+def test_vectorised_separation_matches_brute_force():
+    """The walk's rows are all violated, and every pair violated at some step gets a row: checked
+    against counts replayed step by step, under a random mixture and random slacks."""
+    import numpy as np
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from tokenizers_lab.corpus import load_parallel
+    from tokenizers_lab.invert import lp
+
+    par = load_parallel(["embedded:parallel"])
+    cats = [par.lines[x] for x in ("eng_Latn", "deu_Latn", "tur_Latn")]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator([ln for c in cats for ln in c], trainers.BpeTrainer(
+        vocab_size=256 + 150, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    merges = HFView(tok, "m", "memory", "0" * 64).merges()
+    ids = merge_ids(merges)
+
+    def words(lines):
+        c: Counter[bytes] = Counter()
+        for ln in lines:
+            c.update(bytelevel_to_bytes(w) for w, _ in tok.pre_tokenizer.pre_tokenize_str(ln))
+        return c
+
+    reps = [replay(words(c), merges) for c in cats]
+    st = lp.store(reps, ids)
+    prob = lp.aggregate(st, [0, 1, 2])
+    pid = {p: i for i, p in enumerate(st.pair_list)}
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        alpha = rng.dirichlet(np.ones(3))
+        v_step = rng.exponential(1e-3, prob.n_steps) * (rng.random(prob.n_steps) < 0.3)
+        v_pair = rng.exponential(1e-3, prob.n_pairs) * (rng.random(prob.n_pairs) < 0.3)
+        coef = alpha / prob.pairs
+        violated: dict[int, set[int]] = {}
+        for t in range(prob.n_steps):
+            m = ids[t]
+            if m is None or not any(r.counts_at(t).get(m) for r in reps):
+                continue
+            score = Counter()
+            for i, r in enumerate(reps):
+                for p, c in r.counts_at(t).items():
+                    score[pid[p]] += coef[i] * c
+            cutoff = score[pid[m]] + v_step[t] + 1e-9
+            for p, s in score.items():
+                if p != pid[m] and s - v_pair[p] > cutoff:
+                    violated.setdefault(p, set()).add(t)
+        rows = lp._walk_segments(prob, lp.segments(prob), alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(),
+                                 10**9)
+        assert violated, "the check needs violations"
+        assert all(t in violated.get(p, ()) for t, p in rows)
+        assert {p for _, p in rows} == set(violated)

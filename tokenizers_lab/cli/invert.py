@@ -61,8 +61,8 @@ def invert(
     sample_bytes: int = typer.Option(10_000_000, "--sample-bytes", help="Bytes read per category."),
     shards: int = typer.Option(10, help="Contiguous shards per sample, resampled by the bootstrap."),
     bootstrap: int = typer.Option(20, help="Bootstrap resamples for the confidence intervals (0: none)."),
-    competitors: int = typer.Option(10, "--competitors", "-k", help="Violated competitors added per merge "
-                                    "and pass of the lazy constraint generation."),
+    competitors: int = typer.Option(10, "--competitors", "-k", help="Rows added per pass of the lazy "
+                                    "constraint generation, per constrained merge (at most 20000 a pass)."),
     truth: list[str] | None = typer.Option(None, "--truth", help="Known share NAME=SHARE of every category "
                                            "(controlled runs): the report scores the estimate."),
     pattern: str | None = typer.Option(None, "--pattern", help="Pre-tokenizer preset or regex for tiktoken "

@@ -6,10 +6,15 @@ step t and competing pair p:
 
     sum_i alpha_i (c_{i,m(t)}^(t) - c_{i,p}^(t)) / d_i + v_t + v_p >= 0,
 
-minimising sum_t v_t + sum_p v_p. The full row set (steps x pairs) is far too large, so a walk
-over the merges finds, under the current solution, the k most violated competitors of each step,
-adds those rows, re-solves (HiGHS warm-starts from the previous basis) and repeats until a walk
-finds nothing. alpha converts to byte shares by alpha_i * bytes_i / pairs_i, renormalised.
+minimising sum_t v_t + sum_p v_p. The full row set (steps x pairs) is far too large, so rows are
+generated lazily: under the current solution, every pair's score (mixture count minus its slack)
+is cut into constant stretches between its count changes and compared with the smallest cutoff
+(merge score plus step slack) over each stretch by a sparse-table range minimum -- all pairs and
+steps in a few vectorised passes, no per-step loop; the most violated rows (at most 20,000) are
+added, HiGHS re-solves warm, rows that went loose are dropped, and this repeats until nothing is
+violated. The constrained prefix grows in stages (1/16 ... 1/1 of the merges); a stage also ends
+when the estimate and the objective stop moving ("stalled"). alpha converts to byte shares by
+alpha_i * bytes_i / pairs_i, renormalised.
 
 Counts are stored as sparse events. `Store` holds them per unit (a shard of one category's sample);
 `aggregate` sums units into categories with integer weights (1 for the estimate, bootstrap
