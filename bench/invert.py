@@ -237,9 +237,8 @@ def real(a: argparse.Namespace) -> list[dict]:
             print(f"skip {label}: {path} missing", file=sys.stderr)
             continue
         cmd = [sys.executable, "-m", "tokenizers_lab", "invert", str(path), "--quiet", "--format", "json",
-               "--bootstrap", str(a.bootstrap), "--start", str(start)]
-        if merges:
-            cmd += ["--merges", str(merges)]
+               "--bootstrap", str(a.bootstrap), "--start", str(start), "--sample-bytes", str(a.real_sample_bytes),
+               "--merges", str(min(merges or a.real_merges, a.real_merges))]
         for name, f, _ in cats:
             cmd += ["-c", f"{name}={f}"]
         wall, rss, text = measure(cmd)
@@ -247,7 +246,8 @@ def real(a: argparse.Namespace) -> list[dict]:
         kinds = {name: kind for name, _, kind in cats}
         shares = {c["name"]: c["share"] for c in rep["categories"]}
         groups = {k: 100 * sum(v for n, v in shares.items() if kinds[n] == k) for k in ("english", "code", "lang")}
-        row = {"label": label, "wall_s": wall, "rss_mb": rss, "shares": shares, "groups": groups,
+        row = {"label": label, "merges": min(merges or a.real_merges, a.real_merges), "start": start,
+               "sample_bytes": a.real_sample_bytes, "wall_s": wall, "rss_mb": rss, "shares": shares, "groups": groups,
                "ci": {c["name"]: (c["ci_low"], c["ci_high"]) for c in rep["categories"]},
                "solver": rep["solver"], "unidentifiable": rep["unidentifiable"],
                "baseline": {c["name"]: c["baseline_share"] for c in rep["categories"]}}
@@ -303,9 +303,12 @@ def write(res: dict) -> None:
                   f"{t['replay_seconds']:.0f} s | {t['count_table_seconds']:.0f} s | {s['seconds']:.0f} s "
                   f"({s['walk_seconds']:.0f} s) | {s['passes']} | {s['constraints']} |", ""]
     if res.get("real"):
+        r0 = res["real"][0]
         lines += ["Real tokenizers against the 21 samples of ../shared/data/text (12 languages incl. English news, "
-                  "4 English domains, 5 programming languages; ~2 MB each), 30k merges (Llama 3: its 27,744 "
-                  "merges beyond cl100k). Shares in % of training bytes, grouped; the paper's inference beside:", "",
+                  f"4 English domains, 5 programming languages; up to {r0['sample_bytes'] / 1e6:g} MB each), the first "
+                  f"{r0['merges']} merges (Llama 3: the first {r0['merges']} of the 27,744 merges it added to cl100k, "
+                  "`--start 100000`). Shares in % of training bytes, grouped; the paper's inference (30k merges, "
+                  "116 categories, up to 1 GB each) beside:", "",
                   "| tokenizer | English | code | other languages | paper: English / code / other | top categories "
                   "| wall | peak RSS |", "|---|---|---|---|---|---|---|---|"]
         for r in res["real"]:
@@ -331,6 +334,8 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=0)
     ap.add_argument("--perf", action="store_true")
     ap.add_argument("--real", action="store_true")
+    ap.add_argument("--real-merges", type=int, default=30000)
+    ap.add_argument("--real-sample-bytes", type=int, default=10_000_000)
     ap.add_argument("--json", default=str(HERE / "invert-results.json"))
     a = ap.parse_args()
     res = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}

@@ -63,8 +63,8 @@ class CategoryResult:
     ci_low: float | None  # 95 % normal interval, estimate +- 1.96 bootstrap standard errors
     ci_high: float | None
     bootstrap_sd: float | None
-    range_low: float  # the share at the optimal-face points of least / most alpha_i
-    range_high: float
+    range_low: float | None  # the share at the optimal-face points of least / most alpha_i (None: the
+    range_high: float | None  # range solves ran out of their iteration budget)
     identifiable: bool
     alpha: float  # the LP's weight in pair-mass units
     baseline_share: float  # token classification (TC) baseline
@@ -143,7 +143,8 @@ DEFINITIONS = {
           "solution's rows (a percentile interval can miss the estimate when shards are few and coarse)",
     "range": "the share at the points of the LP's optimal face (total slack within 1e-7 relative of the "
              "optimum, over the rows generated) that minimise and maximise alpha_i; a wide range means the "
-             "merges do not pin the category down",
+             "merges do not pin the category down; empty when a range solve used up its 3,000 simplex "
+             "iterations",
     "identifiable": f"range narrower than {UNIDENTIFIABLE_RANGE} and no other sample within total-variation "
                     f"distance {SIMILAR_TV} of its initial pair distribution",
     "baseline": "token classification (the paper's TC baseline, on the replay): each constrained merge goes to "
@@ -412,8 +413,8 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     tv = _tv_distances(prob)
     names = [s.name for s in samples]
     close = (tv < SIMILAR_TV) & ~np.eye(len(samples), dtype=bool)
-    wide = np.array([hi - lo > UNIDENTIFIABLE_RANGE for lo, hi in sol.ranges]) if sol.ranges else \
-        np.zeros(len(samples), bool)
+    wide = np.array([r is not None and r[1] - r[0] > UNIDENTIFIABLE_RANGE for r in sol.ranges]) \
+        if sol.ranges else np.zeros(len(samples), bool)
     identifiable = ~(close.any(axis=1) | wide)
     groups = _groups(len(samples), close)
     unident = tuple(tuple(names[j] for j in g) for g in groups if len(g) > 1)
@@ -424,7 +425,8 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
 
     results = []
     for i, s in enumerate(samples):
-        lo, hi = sol.ranges[i] if sol.ranges else (shares[i], shares[i])
+        span = sol.ranges[i] if sol.ranges else (float(shares[i]), float(shares[i]))
+        lo, hi = span if span is not None else (None, None)
         results.append(CategoryResult(
             name=s.name, source=s.source, sample_bytes=s.bytes, shards=len(s.shards), pretokens=distinct[i],
             pairs=int(prob.pairs[i]), share=float(shares[i]),

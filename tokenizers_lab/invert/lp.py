@@ -41,6 +41,7 @@ SPLIT = 32  # a violating stretch of a pair's score yields a row in each of up t
 ROW_CAP = 20_000  # most violated rows added per pass (HiGHS's re-solve cost grows with the rows)
 # A stage ends early when, over STALL_PASSES solves, the objective rose less than STALL_OBJECTIVE
 # (relative) and no share moved by STALL_SHARE: the remaining violated rows only shuffle slack.
+RANGE_ITERATIONS = 3000  # simplex iterations allowed per optimal-face range solve
 STALL_PASSES = 10
 STALL_OBJECTIVE = 5e-3
 STALL_SHARE = 1e-4
@@ -198,7 +199,7 @@ class Solution:
     walk_seconds: float
     missing_merges: int
     rows: tuple[tuple[int, int], ...]  # the (step, pair) rows in the final model (loose ones dropped)
-    ranges: tuple[tuple[float, float], ...] = ()  # byte share at min / max alpha_i on the optimal face
+    ranges: tuple[tuple[float, float] | None, ...] = ()  # byte share at min / max alpha_i on the optimal face
     generated: int = 0  # rows generated over all passes (some later dropped)
     violated_left: int = 0  # violated rows the last walk still found ("stalled" status), capped at row_cap
 
@@ -436,7 +437,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
     pair_slack = float(sum(x[c] for c in pair_col.values()))
     step_slack = float(v_step.sum())
     objective = step_slack + pair_slack
-    spans: list[tuple[float, float]] = []
+    spans: list[tuple[float, float] | None] = []
     if ranges and all_rows:
         spans = _ranges(h, prob, objective, alpha, highspy)
     return Solution(alpha=tuple(alpha.tolist()), proportions=tuple(to_bytes(alpha, prob).tolist()),
@@ -467,10 +468,12 @@ def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
     return h
 
 
-def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
+def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> list[tuple[float, float] | None]:  # type: ignore[no-untyped-def]
     """Per category, the least and the most alpha_i on the LP's optimal face (total slack within
     1e-7 relative of the optimum, over the final rows), as byte shares with the other categories
-    held at the estimate's byte conversion (so the estimate always lies inside)."""
+    held at the estimate's byte conversion (so the estimate always lies inside). Each solve may
+    take RANGE_ITERATIONS simplex iterations (a deterministic budget); a category whose two solves
+    do not both finish gets None."""
     n = prob.n
     n_col = h.getNumCol()
     slack_cols = np.arange(n, n_col, dtype=np.int32)
@@ -479,14 +482,19 @@ def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> l
     rate = prob.bytes / np.maximum(prob.pairs, 1)
     z = float(alpha @ rate) or 1.0
     all_cols = np.arange(n_col, dtype=np.int32)
-    out = []
+    h.setOptionValue("simplex_iteration_limit", RANGE_ITERATIONS)
+    out: list[tuple[float, float] | None] = []
     for i in range(n):
         ends = [float(alpha[i])]
+        exact = True
         for sign in (1.0, -1.0):
             cost = np.zeros(n_col)
             cost[i] = sign
             h.changeColsCost(n_col, all_cols, cost)
             h.run()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                exact = False
+                continue
             ends.append(max(0.0, float(h.getSolution().col_value[i])))
-        out.append((min(ends) * rate[i] / z, max(ends) * rate[i] / z))
+        out.append((min(ends) * rate[i] / z, max(ends) * rate[i] / z) if exact else None)
     return out

@@ -41,7 +41,7 @@ def render(r: InvertReport) -> str:
     rows = []
     for c in r.categories:
         ci = f"{pct(c.ci_low)} – {pct(c.ci_high)}" if c.ci_low is not None else "–"
-        row = [c.name, pct(c.share), ci, f"{pct(c.range_low)} – {pct(c.range_high)}",
+        row = [c.name, pct(c.share), ci, f"{pct(c.range_low)} – {pct(c.range_high)}" if c.range_low is not None else "–",
                "yes" if c.identifiable else "**no**", pct(c.baseline_share)]
         row += [pct(c.truth)] if has_truth else []
         row += [c.sample_bytes, c.pretokens, c.pairs]
