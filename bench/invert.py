@@ -289,8 +289,9 @@ def write(res: dict) -> None:
                          f"{statistics.median(t['lp_s'] for t in tr):.0f} s (walks "
                          f"{statistics.median(t['walk_s'] for t in tr):.0f} s), replay "
                          f"{statistics.median(t['timings']['replay_seconds'] for t in tr):.0f} s, training "
-                         f"{statistics.median(t['train_s'] for t in tr):.0f} s; all "
-                         f"{sum(t['status'] == 'optimal' for t in tr)}/{len(tr)} optimal.")
+                         f"{statistics.median(t['train_s'] for t in tr):.0f} s; "
+                         f"{sum(t['status'] == 'optimal' for t in tr)} optimal, "
+                         f"{sum(t['status'] == 'stalled' for t in tr)} stalled (of {len(tr)}).")
         lines.append("")
     if "perf" in res:
         p = res["perf"]
