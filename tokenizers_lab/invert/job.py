@@ -144,7 +144,7 @@ DEFINITIONS = {
     "range": "the share at the points of the LP's optimal face (total slack within 1e-7 relative of the "
              "optimum, over the rows generated) that minimise and maximise alpha_i; a wide range means the "
              "merges do not pin the category down; empty when a range solve used up its 3,000 simplex "
-             "iterations",
+             "iterations or the LP kept more than 50,000 rows",
     "identifiable": f"range narrower than {UNIDENTIFIABLE_RANGE} and no other sample within total-variation "
                     f"distance {SIMILAR_TV} of its initial pair distribution",
     "baseline": "token classification (the paper's TC baseline, on the replay): each constrained merge goes to "

@@ -42,6 +42,7 @@ ROW_CAP = 20_000  # most violated rows added per pass (HiGHS's re-solve cost gro
 # A stage ends early when, over STALL_PASSES solves, the objective rose less than STALL_OBJECTIVE
 # (relative) and no share moved by STALL_SHARE: the remaining violated rows only shuffle slack.
 RANGE_ITERATIONS = 3000  # simplex iterations allowed per optimal-face range solve
+RANGE_MAX_ROWS = 50_000  # no range solves above this many live rows (each iteration gets slow)
 STALL_PASSES = 10
 STALL_OBJECTIVE = 5e-3
 STALL_SHARE = 1e-4
@@ -439,7 +440,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
     objective = step_slack + pair_slack
     spans: list[tuple[float, float] | None] = []
     if ranges and all_rows:
-        spans = _ranges(h, prob, objective, alpha, highspy)
+        spans = _ranges(h, prob, objective, alpha, highspy) if len(live) <= RANGE_MAX_ROWS else [None] * n
     return Solution(alpha=tuple(alpha.tolist()), proportions=tuple(to_bytes(alpha, prob).tolist()),
                     objective=objective, step_slack=step_slack, pair_slack=pair_slack,
                     constraints=len(live), passes=passes, status=status,
