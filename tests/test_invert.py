@@ -12,6 +12,14 @@ from tokenizers_lab.invert.replay import merge_ids, replay
 from tokenizers_lab.tokenizer import HFView, bytelevel_to_bytes
 
 
+def _bytelevel_words(tok, lines) -> Counter[bytes]:
+    """Pre-tokens of lines under a byte-level tokenizers.Tokenizer, as exact bytes, counted."""
+    c: Counter[bytes] = Counter()
+    for ln in lines:
+        c.update(bytelevel_to_bytes(w) for w, _ in tok.pre_tokenizer.pre_tokenize_str(ln))
+    return c
+
+
 def test_replay_by_hand():
     words = {b"aaa": 2, b"ab": 3}
     r = replay(words, [(b"a", b"a"), (b"a", b"b"), (b"aa", b"a")])
@@ -82,13 +90,8 @@ def test_lp_recovers_a_known_mixture_exactly():
                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     merges = HFView(tok, "mix", "memory", "0" * 64).merges()
 
-    def words(lines):
-        c: Counter[bytes] = Counter()
-        for ln in lines:
-            c.update(bytelevel_to_bytes(w) for w, _ in tok.pre_tokenizer.pre_tokenize_str(ln))
-        return c
-
-    prob = lp.aggregate(lp.store([replay(words(lines), merges) for lines in cats.values()], merge_ids(merges)),
+    replays = [replay(_bytelevel_words(tok, lines), merges) for lines in cats.values()]
+    prob = lp.aggregate(lp.store(replays, merge_ids(merges)),
                         range(len(cats)))
     sol = lp.solve(prob, ranges=True)
     size = np.array([sum(len(x.encode()) for x in lines) for lines in cats.values()], float)
@@ -120,14 +123,8 @@ def test_shards_aggregate_to_the_whole_sample():
     merges = HFView(tok, "d", "memory", "0" * 64).merges()
     ids = merge_ids(merges)
 
-    def words(part):
-        c: Counter[bytes] = Counter()
-        for ln in part:
-            c.update(bytelevel_to_bytes(w) for w, _ in tok.pre_tokenizer.pre_tokenize_str(ln))
-        return c
-
     half = len(lines) // 2
-    a, b, whole = replay(words(lines[:half]), merges), replay(words(lines[half:]), merges), replay(words(lines), merges)
+    a, b, whole = (replay(_bytelevel_words(tok, part), merges) for part in (lines[:half], lines[half:], lines))
     split = lp.aggregate(lp.store([a, b], ids), [0, 0])
     one = lp.aggregate(lp.store([whole], ids), [0])
     twice = lp.aggregate(lp.store([a, b], ids), [0, 0], [2, 2])
@@ -191,13 +188,7 @@ def test_vectorised_separation_matches_brute_force():
     merges = HFView(tok, "m", "memory", "0" * 64).merges()
     ids = merge_ids(merges)
 
-    def words(lines):
-        c: Counter[bytes] = Counter()
-        for ln in lines:
-            c.update(bytelevel_to_bytes(w) for w, _ in tok.pre_tokenizer.pre_tokenize_str(ln))
-        return c
-
-    reps = [replay(words(c), merges) for c in cats]
+    reps = [replay(_bytelevel_words(tok, c), merges) for c in cats]
     st = lp.store(reps, ids)
     prob = lp.aggregate(st, [0, 1, 2])
     pid = {p: i for i, p in enumerate(st.pair_list)}
