@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from importlib.metadata import version
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -479,20 +480,9 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     return InvertReport(provenance=prov, tokenizer=view.label, tokenizer_sha256=view.fingerprint, unit=unit,
                         categories=tuple(results), solver=stats, bootstrap=len(boots), unidentifiable=unident,
                         similar=similar, score=score, notes=tuple(notes), definitions=DEFINITIONS,
-                        run=clock.info(_libraries()), timings=timings)
+                        run=clock.info({"highspy": version("highspy"), "numpy": np.__version__}),
+                        timings=timings)
 
 
 def _log10(x: float) -> float:
     return float(np.log10(x)) if x > 0 else -float("inf")
-
-
-def _libraries() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("highspy", "numpy", "tokenizers"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:  # pragma: no cover
-            continue
-    return out
