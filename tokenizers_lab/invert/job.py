@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import itertools
 import time
-from importlib.metadata import version
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import version
 
 import numpy as np
 
