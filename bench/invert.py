@@ -314,12 +314,12 @@ def write(res: dict) -> None:
                   "| wall | peak RSS |", "|---|---|---|---|---|---|---|---|"]
         for r in res["real"]:
             g = r["groups"]
-            top = sorted(r["shares"].items(), key=lambda kv: -kv[1])[:4]
+            top = sorted(r.get("shares", {}).items(), key=lambda kv: -kv[1])[:4]
             paper = PAPER_REAL.get(r["label"])
             lines.append(f"| {r['label']} | {g['english']:.1f} | {g['code']:.1f} | {g['lang']:.1f} | "
                          f"{' / '.join(f'{x:.1f}' for x in paper) if paper else '–'} | "
-                         f"{', '.join(f'{k} {100 * v:.1f}' for k, v in top)} | {r['wall_s']:.0f} s | "
-                         f"{r['rss_mb']:.0f} MB |")
+                         f"{', '.join(f'{k} {100 * v:.1f}' for k, v in top) or '–'} | {r['wall_s']:.0f} s | "
+                         f"{r['rss_mb']:.0f} MB |".replace("nan MB", "–"))
         lines.append("")
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
     sync_readme("\n".join(lines[2:]), "bench-invert-table")
