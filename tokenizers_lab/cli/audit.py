@@ -8,9 +8,13 @@ from typing import TYPE_CHECKING
 import typer
 
 from tokenizers_lab.cli.common import (
+    COLUMN_HELP,
+    ERRORS_HELP,
+    FIELD_HELP,
     FORCE_HELP,
     FORMAT_HELP,
     OUT_HELP,
+    PATTERN_HELP,
     QUIET_HELP,
     SEED_HELP,
     Format,
@@ -66,11 +70,10 @@ def audit(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write SVG charts next to the report."),
     max_corpus_bytes: int = typer.Option(0, help="Stop reading monolingual corpora after this many "
                                          "characters (0: all)."),
-    pattern: str | None = typer.Option(None, "--pattern", help="Pre-tokenizer preset or regex for tiktoken "
-                                       "rank files whose name does not tell it."),
-    errors: str = typer.Option("strict", "--errors", help="Invalid UTF-8: strict (refuse) or replace."),
-    field: str = typer.Option("text", help="JSONL field holding the text."),
-    column: str = typer.Option("text", help="Parquet/CSV/datasets column holding the text."),
+    pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
+    errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
+    field: str = typer.Option("text", help=FIELD_HELP),
+    column: str = typer.Option("text", help=COLUMN_HELP),
     out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
     seed: int = typer.Option(13, help=SEED_HELP),

@@ -35,6 +35,10 @@ FORCE_HELP = "Overwrite existing outputs."
 QUIET_HELP = "No progress or notes on stderr."
 FORMAT_HELP = "stdout: a text summary, the report JSON alone, or the Markdown report."
 SEED_HELP = "Seed for every random choice (held-out split, sampling)."
+PATTERN_HELP = "Pre-tokenizer preset or regex for tiktoken rank files whose name does not tell it."
+ERRORS_HELP = "Invalid UTF-8: strict (refuse) or replace."
+FIELD_HELP = "JSONL field holding the text."
+COLUMN_HELP = "Parquet/CSV/datasets column holding the text."
 
 
 def fail(message: str, code: int = EXIT_DATA) -> None:

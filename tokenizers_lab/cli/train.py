@@ -8,6 +8,9 @@ import typer
 
 from tokenizers_lab import train as lib
 from tokenizers_lab.cli.common import (
+    COLUMN_HELP,
+    ERRORS_HELP,
+    FIELD_HELP,
     FORCE_HELP,
     FORMAT_HELP,
     OUT_HELP,
@@ -56,9 +59,9 @@ def train(
                                       "plain text files are then read by the trainer directly, no copy)."),
     heldout: list[str] | None = typer.Option(None, "--heldout", help="Separate held-out corpus for evaluation "
                                              "(repeatable); nothing is held out of the training corpus."),
-    errors: str = typer.Option("strict", "--errors", help="Invalid UTF-8: strict (refuse) or replace."),
-    field: str = typer.Option("text", help="JSONL field holding the text."),
-    column: str = typer.Option("text", help="Parquet/CSV/datasets column holding the text."),
+    errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
+    field: str = typer.Option("text", help=FIELD_HELP),
+    column: str = typer.Option("text", help=COLUMN_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
     seed: int = typer.Option(13, help=SEED_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),

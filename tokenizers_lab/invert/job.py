@@ -19,7 +19,7 @@ import numpy as np
 from tokenizers_lab.corpus import Corpus, display_name
 from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.invert import lp, pretokens
-from tokenizers_lab.invert.replay import Replay, atoms_of, merge_ids, merge_plan, replay
+from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
 from tokenizers_lab.report import InputRef, Provenance, RunInfo, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import TokenizerView, load_tokenizer
 
@@ -270,10 +270,10 @@ def _chunks(lines: list[str], size: int = 1 << 20) -> list[str]:
     return out
 
 
-def _replay_shard(view: TokenizerView, lines: list[str], merges: list[tuple[bytes, bytes]], unit: str) -> \
+def _replay_shard(view: TokenizerView, lines: list[str], merges: list[tuple[bytes, bytes]], plan: Plan) -> \
         tuple[Replay, int]:
     words = pretokens.count(view, _chunks(lines))
-    return replay(words, merges, unit=unit), len(words)
+    return replay(words, merges, plan=plan), len(words)
 
 
 def _tv_distances(prob: lp.Problem) -> np.ndarray:
@@ -368,6 +368,7 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     all_merges, last = merge_range(view, config)
     merges = all_merges[:last]
     unit = pretokens.unit(view)
+    plan = plan_for(merges, unit)  # once: every shard replays the same merge list
     t2 = time.perf_counter()
     replays: list[Replay] = []
     group: list[int] = []
@@ -376,14 +377,13 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     for ci, s in enumerate(samples):
         for lines in s.shards:
             progress(f"replaying {len(merges)} merges on {s.name}", len(replays) / n_units)
-            r, nw = _replay_shard(view, lines, merges, unit)
+            r, nw = _replay_shard(view, lines, merges, plan)
             replays.append(r)
             group.append(ci)
             distinct[ci] += nw
     timings["replay_seconds"] = time.perf_counter() - t2
-    atoms = atoms_of((), merges) if unit == "char" else None
-    ids = merge_ids(merges, atoms)
-    redundant = sum(merge_plan(merges, atoms)[2][config.start:])
+    ids = plan.constrained
+    redundant = sum(plan.redundant[config.start:])
     t3 = time.perf_counter()
     st = lp.store(replays, ids)
     del replays

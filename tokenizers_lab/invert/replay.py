@@ -20,13 +20,25 @@ Pair = tuple[int, int]
 CHAR_BASE = 1 << 30  # ids of multi-byte characters (char unit), far above 256 + merges
 
 
-def merge_plan(merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | None = None) -> \
-        tuple[list[Pair | None], list[int], list[bool]]:
-    """Per merge: its pair of symbol ids (None when a part is not yet a symbol), the id of the
-    symbol it makes, and whether it is redundant (its result already exists: SentencePiece lists
-    every split of a piece). A new symbol of merge t has id 256 + t; a redundant merge makes the
-    existing symbol, so whichever split the trainer really used, the replay ends up with the same
-    symbols. `atoms` are the base symbols (default: the 256 bytes)."""
+@dataclass(frozen=True)
+class Plan:
+    """What a merge list does to symbols, computed once and shared by every replay of it."""
+
+    pairs: list[Pair | None]  # per merge: its pair of symbol ids (None: a part is not yet a symbol)
+    result: list[int]  # per merge: the id of the symbol it makes
+    redundant: list[bool]  # per merge: its result already existed (SentencePiece lists every split)
+    atoms: dict[bytes, int] | None  # base symbols of the char unit (None: the 256 bytes)
+
+    @property
+    def constrained(self) -> list[Pair | None]:
+        """The merges the LP constrains: None for a missing part or a redundant split."""
+        return [None if r else p for p, r in zip(self.pairs, self.redundant)]
+
+
+def merge_plan(merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | None = None) -> Plan:
+    """A new symbol of merge t has id 256 + t; a redundant merge makes the existing symbol, so
+    whichever split the trainer really used, the replay ends up with the same symbols. `atoms`
+    are the base symbols (default: the 256 bytes)."""
     ids: dict[bytes, int] = dict(atoms) if atoms is not None else {bytes([b]): b for b in range(256)}
     pairs: list[Pair | None] = []
     result: list[int] = []
@@ -36,14 +48,18 @@ def merge_plan(merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | 
         pairs.append((ia, ib) if ia is not None and ib is not None else None)
         redundant.append(a + b in ids)
         result.append(ids.setdefault(a + b, 256 + t))
-    return pairs, result, redundant
+    return Plan(pairs=pairs, result=result, redundant=redundant, atoms=atoms)
+
+
+def plan_for(merges: Sequence[tuple[bytes, bytes]], unit: str = "byte") -> Plan:
+    """The plan of a merge list for unit 'byte' (byte-level BPE) or 'char' (SentencePiece-style
+    BPE, base symbols numbered by atoms_of over the merges, so they agree across samples)."""
+    return merge_plan(merges, atoms_of((), merges) if unit == "char" else None)
 
 
 def merge_ids(merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | None = None) -> list[Pair | None]:
-    """The merges the LP constrains, as symbol-id pairs: None for a merge whose parts are not yet
-    symbols or whose result already exists (a redundant SentencePiece split)."""
-    pairs, _, redundant = merge_plan(merges, atoms)
-    return [None if r else p for p, r in zip(pairs, redundant)]
+    """The merges the LP constrains, as symbol-id pairs (see Plan.constrained)."""
+    return merge_plan(merges, atoms).constrained
 
 
 @dataclass
@@ -99,13 +115,14 @@ def _split(word: bytes, atoms: dict[bytes, int] | None) -> list[int]:
 
 
 def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], limit: int | None = None,
-           unit: str = "byte") -> Replay:
+           unit: str = "byte", plan: Plan | None = None) -> Replay:
     """Apply the first `limit` merges, in order, to the weighted pre-tokens `words` (bytes -> count).
     unit 'byte' starts from bytes (byte-level BPE); 'char' from UTF-8 characters (SentencePiece BPE,
-    ids from atoms_of over the merges, so they agree across categories)."""
+    ids from atoms_of over the merges, so they agree across categories). `plan` (plan_for of the
+    same merges and unit) saves recomputing it for every sample."""
     merges = merges[:limit] if limit is not None else merges
-    atoms = atoms_of((), merges) if unit == "char" else None
-    pairs_of, result, _ = merge_plan(merges, atoms)
+    plan = plan if plan is not None and len(plan.pairs) == len(merges) else plan_for(merges, unit)
+    pairs_of, result, atoms = plan.pairs, plan.result, plan.atoms
     table: list[list[int]] = []
     weight: list[int] = []
     counts: dict[Pair, int] = defaultdict(int)
