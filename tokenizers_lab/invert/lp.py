@@ -352,7 +352,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
     v_step = np.zeros(n_steps)
     v_pair = np.zeros(prob.n_pairs)
     seen: set[tuple[int, int]] = set()
-    all_rows: list[tuple[int, int]] = []
+    generated = 0  # rows added over all passes (a count: the rows themselves may be millions)
     live: list[tuple[int, int]] = []  # the rows in the model, in HiGHS row order after the simplex row
     last_objective = -1.0
     age = np.zeros(0, dtype=np.int64)
@@ -408,7 +408,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
         value[:, n:] = 1.0
         h.addRows(len(found), np.zeros(len(found)), np.full(len(found), inf), index.size,
                   np.arange(0, index.size, width, dtype=np.int32), index.ravel(), value.ravel())
-        all_rows.extend(found)
+        generated += len(found)
         live.extend(found)
         h.run()
         status = h.modelStatusToString(h.getModelStatus()).lower()
@@ -434,12 +434,12 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
         v_step = x[n:n + n_steps]
         cols = np.fromiter(pair_col.values(), dtype=np.int64, count=len(pair_col))
         v_pair[np.fromiter(pair_col.keys(), dtype=np.int64, count=len(pair_col))] = x[cols]
-    x = np.array(h.getSolution().col_value) if all_rows else np.concatenate([alpha, v_step])
+    x = np.array(h.getSolution().col_value) if generated else np.concatenate([alpha, v_step])
     pair_slack = float(sum(x[c] for c in pair_col.values()))
     step_slack = float(v_step.sum())
     objective = step_slack + pair_slack
     spans: list[tuple[float, float] | None] = []
-    if ranges and all_rows:
+    if ranges and generated:
         spans = _ranges(h, prob, objective, alpha, highspy) if len(live) <= RANGE_MAX_ROWS else [None] * n
     return Solution(alpha=tuple(alpha.tolist()), proportions=tuple(to_bytes(alpha, prob).tolist()),
                     objective=objective, step_slack=step_slack, pair_slack=pair_slack,
@@ -448,7 +448,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
                     missing_merges=int((prob.merge_pair[first:] < 0).sum()
                                        + ((prob.merge_pair[first:] >= 0)
                                           & (prob.merge_count[first:].sum(axis=1) == 0)).sum()),
-                    rows=tuple(live), ranges=tuple(spans), generated=len(all_rows),
+                    rows=tuple(live), ranges=tuple(spans), generated=generated,
                     violated_left=last_found if status == "stalled" else 0)
 
 
