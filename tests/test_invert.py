@@ -216,3 +216,59 @@ def test_vectorised_separation_matches_brute_force():
         assert violated, "the check needs violations"
         assert all(t in violated.get(p, ()) for t, p in rows)
         assert {p for _, p in rows} == set(violated)
+
+
+def _events(s) -> set[tuple]:
+    """A Store's events keyed by the pair's symbols (pair numbering differs between builders)."""
+    return set(zip(s.unit.tolist(), [s.pair_list[p] for p in s.pid.tolist()], s.t.tolist(), s.delta.tolist()))
+
+
+def _same_store(a, b) -> None:
+    assert _events(a) == _events(b) and len(a.unit) == len(b.unit) and a.n_pairs == b.n_pairs
+    assert a.pairs.tolist() == b.pairs.tolist() and a.bytes.tolist() == b.bytes.tolist()
+    assert [a.pair_list[m] if m >= 0 else None for m in a.merge_pair] == \
+        [b.pair_list[m] if m >= 0 else None for m in b.merge_pair]
+
+
+def test_chain_events_equal_the_merge_by_merge_replay():
+    """chains.store reads every unit's count events off the final tokens; they must be exactly the
+    replay's, including runs of one byte ("aaaa"), words never fully merged and bytes never merged."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from tokenizers_lab.corpus import load_parallel
+    from tokenizers_lab.invert import chains, lp
+    from tokenizers_lab.invert.replay import plan_for
+
+    par = load_parallel(["embedded:parallel"])
+    extra = ["aaaa aaaaa aaa ababab abababa", "zzzzzzzz 0000000 ....... !!!!"] * 20
+    parts = [par.lines["eng_Latn"], par.lines["rus_Cyrl"], par.lines["zho_Hans"] + extra,
+             [ln for ln in Corpus("embedded:code") if ln.strip()]]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator([ln for p in parts for ln in p], trainers.BpeTrainer(
+        vocab_size=256 + 900, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    merges = HFView(tok, "m", "memory", "0" * 64).merges()
+    plan = plan_for(merges, "byte")
+    assert chains.eligible(plan, "byte") and not chains.eligible(plan_for(merges, "char"), "char")
+    units = [_bytelevel_words(tok, p[i::2]) for p in parts for i in (0, 1)]  # two shards each
+    units.append(Counter({"ğğğ".encode(): 3, b"\xff\xfe": 1}))  # bytes the training never merged
+    for limit in (len(merges), 137):  # the full list and a prefix
+        sub = merges[:limit]
+        sub_plan = plan_for(sub, "byte")
+        _same_store(chains.store(units, sub_plan, sub), lp.store([replay(u, sub, plan=sub_plan) for u in units],
+                                                                 sub_plan.constrained))
+
+
+def test_chain_events_on_a_real_tokenizer(shared):
+    """The same identity on cl100k's first 3000 merges and real text in three scripts."""
+    from tokenizers_lab.invert import chains, lp, pretokens
+    from tokenizers_lab.invert.replay import plan_for
+    from tokenizers_lab.tokenizer import load_tokenizer
+
+    view = load_tokenizer(str(shared / "tokenizers/openai/cl100k_base.tiktoken"))
+    merges = view.merges()[:3000]
+    plan = plan_for(merges, "byte")
+    units = [pretokens.count(view, [(shared / f"text/{f}").read_text("utf-8")[:60_000]])
+             for f in ("lang/eng.txt", "lang/hin.txt", "lang/zho.txt", "code/rust_stdlib.txt")]
+    _same_store(chains.store(units, plan, merges), lp.store([replay(u, merges, plan=plan) for u in units],
+                                                            plan.constrained))

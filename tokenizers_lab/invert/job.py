@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -18,8 +19,8 @@ import numpy as np
 
 from tokenizers_lab.corpus import Corpus, display_name
 from tokenizers_lab.errors import InputError, UsageError
-from tokenizers_lab.invert import lp, pretokens
-from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
+from tokenizers_lab.invert import chains, lp, pretokens
+from tokenizers_lab.invert.replay import Replay, plan_for, replay
 from tokenizers_lab.report import InputRef, Provenance, RunInfo, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import TokenizerView, load_tokenizer
 
@@ -270,12 +271,6 @@ def _chunks(lines: list[str], size: int = 1 << 20) -> list[str]:
     return out
 
 
-def _replay_shard(view: TokenizerView, lines: list[str], merges: list[tuple[bytes, bytes]], plan: Plan) -> \
-        tuple[Replay, int]:
-    words = pretokens.count(view, _chunks(lines))
-    return replay(words, merges, plan=plan), len(words)
-
-
 def _tv_distances(prob: lp.Problem) -> np.ndarray:
     """Total-variation distance between every two categories' initial pair distributions."""
     n = prob.n
@@ -370,23 +365,38 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     unit = pretokens.unit(view)
     plan = plan_for(merges, unit)  # once: every shard replays the same merge list
     t2 = time.perf_counter()
+    fast = chains.eligible(plan, unit)
+    pretokenize = 0.0
+    unit_words: list[Counter[bytes]] = []
     replays: list[Replay] = []
     group: list[int] = []
     distinct: list[int] = [0] * len(samples)
     n_units = sum(len(s.shards) for s in samples)
     for ci, s in enumerate(samples):
         for lines in s.shards:
-            progress(f"replaying {len(merges)} merges on {s.name}", len(replays) / n_units)
-            r, nw = _replay_shard(view, lines, merges, plan)
-            replays.append(r)
+            progress(f"{'pre-tokenizing' if fast else f'replaying {len(merges)} merges on'} {s.name}",
+                     len(group) / n_units)
+            tp = time.perf_counter()
+            words = pretokens.count(view, _chunks(lines))
+            pretokenize += time.perf_counter() - tp
+            distinct[ci] += len(words)
             group.append(ci)
-            distinct[ci] += nw
-    timings["replay_seconds"] = time.perf_counter() - t2
+            if fast:
+                unit_words.append(words)
+            else:
+                replays.append(replay(words, merges, plan=plan))
+    if fast:  # the chain method: every unit's events at once from the final tokens
+        progress(f"counting pair events of {len(merges)} merges", None)
+        st = chains.store(unit_words, plan, merges)
+        del unit_words
+    timings["pretokenize_seconds"] = pretokenize
+    timings["replay_seconds"] = time.perf_counter() - t2 - pretokenize
     ids = plan.constrained
     redundant = sum(plan.redundant[config.start:])
     t3 = time.perf_counter()
-    st = lp.store(replays, ids)
-    del replays
+    if not fast:
+        st = lp.store(replays, ids)
+        del replays
     prob = lp.aggregate(st, group)
     timings["count_table_seconds"] = time.perf_counter() - t3
     progress("solving the LP", None)

@@ -1,0 +1,195 @@
+"""Every unit's pair-count events read off the final tokens, without replaying merge by merge.
+
+For a valid byte-level merge list (every merge's parts made before it, no token made twice),
+replaying merges in training order on a word gives the same states as encoding it by merge rank
+(lowest-ranked present pair first, leftmost first), which `tokenizers` does in Rust. The whole
+history of a word then follows from its final tokens' merge trees. The boundary between two
+adjacent bytes holds, at step t, the pair of the largest tree nodes on either side made by t.
+Going back in time from a pair (u, w), the younger side splits first: the boundary passed to
+(right part of u, w) when u is younger, else to (u, left part of w). That chain depends on (u, w)
+alone, so every count event of every word is a sum of chains started at
+- each internal tree node v (merge t of (l, r)): the pair (l, r) lives from its start
+  max(rank l, rank r) until t, when it is merged;
+- each adjacent pair of final tokens (u, w): it lives from its start to the end;
+and each later link of a chain lives from its own start until the start of the link before it.
+
+The weights are token-node counts (final token counts pushed down the merge trees) and final
+bigram counts, per unit; events = chain incidence @ weights, one sparse product (scipy). This is
+what `replay.replay` computes per merge in Python, in a few vectorised passes; `lp.store` of the
+replays and `store` here hold the same events (tests compare them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from tokenizers_lab.invert.lp import Store
+from tokenizers_lab.invert.replay import Plan
+from tokenizers_lab.tokenizer import BYTE_ENCODER
+
+ENCODE_BATCH = 50_000  # words per encode_batch call (bounds the Encoding objects alive at once)
+_TO_BYTELEVEL = str.maketrans({b: BYTE_ENCODER[b] for b in range(256)})
+
+
+def eligible(plan: Plan, unit: str) -> bool:
+    """Whether the chain method applies: byte-level units and no merge making an existing token
+    (SentencePiece-style lists that name every split fall back to the merge-by-merge replay)."""
+    return unit == "byte" and plan.atoms is None and not any(plan.redundant)
+
+
+def _encoder(plan: Plan, merges: Sequence[tuple[bytes, bytes]]):
+    """A bare `tokenizers` BPE (no normalizer, no pre-tokenizer, no ignore_merges) whose ids are the
+    replay's symbol ids: byte b -> b, merge t -> 256 + t. Merges with a missing part are left out:
+    the replay never applies them either."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import BPE
+
+    vocab = {BYTE_ENCODER[b]: b for b in range(256)}
+    kept = []
+    for t, (a, b) in enumerate(merges):
+        sa, sb = a.decode("latin-1").translate(_TO_BYTELEVEL), b.decode("latin-1").translate(_TO_BYTELEVEL)
+        vocab[sa + sb] = plan.result[t]
+        if plan.pairs[t] is not None:
+            kept.append((sa, sb))
+    return Tokenizer(BPE(vocab=vocab, merges=kept))
+
+
+def _tokens(words: list[bytes], plan: Plan, merges: Sequence[tuple[bytes, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """Final token ids of every word, flat, with each word's offsets."""
+    tok = _encoder(plan, merges)
+    flat: list[np.ndarray] = []
+    lengths = np.zeros(len(words), dtype=np.int64)
+    for s in range(0, len(words), ENCODE_BATCH):
+        batch = [w.decode("latin-1").translate(_TO_BYTELEVEL) for w in words[s:s + ENCODE_BATCH]]
+        for k, e in enumerate(tok.encode_batch(batch, add_special_tokens=False)):
+            ids = e.ids
+            lengths[s + k] = len(ids)
+            flat.append(np.asarray(ids, dtype=np.int64))
+    offsets = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return (np.concatenate(flat) if flat else np.zeros(0, np.int64)), offsets
+
+
+def store(unit_words: Sequence[Mapping[bytes, int]], plan: Plan,
+          merges: Sequence[tuple[bytes, bytes]]) -> Store:
+    """The Store of `lp.store([replay(w, merges, plan=plan) for w in unit_words], plan.constrained)`,
+    computed from the final tokens (see the module note; `eligible(plan, 'byte')` must hold)."""
+    from scipy import sparse
+
+    n_units = len(unit_words)
+    T = len(plan.result)
+    V = 256 + T
+    # every distinct word once, with its count in each unit
+    index: dict[bytes, int] = {}
+    rows, cols, vals = [], [], []
+    pairs_u = np.zeros(n_units, dtype=np.int64)
+    bytes_u = np.zeros(n_units, dtype=np.int64)
+    for u, words in enumerate(unit_words):
+        ids = [index.setdefault(w, len(index)) for w, n in words.items() if n > 0 and w]
+        ns = [n for w, n in words.items() if n > 0 and w]
+        lens = np.fromiter((len(w) for w, n in words.items() if n > 0 and w), dtype=np.int64, count=len(ids))
+        na = np.asarray(ns, dtype=np.int64)
+        pairs_u[u] = int((na * (lens - 1)).sum())
+        bytes_u[u] = int((na * lens).sum())
+        rows.append(np.asarray(ids, dtype=np.int64))
+        cols.append(np.full(len(ids), u, dtype=np.int64))
+        vals.append(na)
+    words = list(index)
+    del index
+    W = len(words)
+    C = sparse.csr_matrix((np.concatenate(vals) if vals else np.zeros(0, np.int64),
+                           (np.concatenate(rows) if rows else np.zeros(0, np.int64),
+                            np.concatenate(cols) if cols else np.zeros(0, np.int64))),
+                          shape=(W, n_units), dtype=np.int64)
+
+    flat, offsets = _tokens(words, plan, merges)
+    del words
+    word_of = np.repeat(np.arange(W, dtype=np.int64), np.diff(offsets))
+    # final token counts per unit, pushed down the merge trees: node counts per unit
+    A = sparse.csr_matrix((np.ones(len(flat), np.int64), (word_of, flat)), shape=(W, V))
+    node = (A.T @ C).toarray()  # V x units
+    left = np.full(V, -1, dtype=np.int64)
+    right = np.full(V, -1, dtype=np.int64)
+    rank = np.full(V, -1, dtype=np.int64)
+    merge_tok = np.full(T, -1, dtype=np.int64)
+    for t, p in enumerate(plan.pairs):
+        if p is None:
+            continue
+        v = plan.result[t]
+        left[v], right[v], rank[v] = p[0], p[1], t
+        merge_tok[t] = v
+    for t in range(T - 1, -1, -1):
+        v = merge_tok[t]
+        if v >= 0 and node[v].any():
+            node[left[v]] += node[v]
+            node[right[v]] += node[v]
+    # chain starts: merge pairs (closed at their step) and final bigrams (never closed)
+    inner = np.ones(len(flat), dtype=bool)
+    inner[offsets[1:] - 1] = False  # a word's last token starts no bigram
+    pos = np.flatnonzero(inner)
+    bkey = flat[pos] * V + flat[pos + 1]
+    ukey, binv = np.unique(bkey, return_inverse=True)
+    B = sparse.csr_matrix((np.ones(len(pos), np.int64), (word_of[pos], binv)), shape=(W, len(ukey)))
+    big = (B.T @ C).tocsr()  # bigrams x units
+    del A, B, C, flat, word_of
+    mt = np.flatnonzero(merge_tok >= 0)
+    mv = merge_tok[mt]
+    start_u = np.concatenate([left[mv], ukey // V])
+    start_w = np.concatenate([right[mv], ukey % V])
+    close = np.concatenate([mt, np.full(len(ukey), -2, dtype=np.int64)])  # -2: never closed
+    top = sparse.vstack([sparse.csr_matrix(node[mv]), big]).tocsr()  # chain starts x units
+    del node, big
+
+    # walk all chains at once: events (pair key, step, chain start, +-1)
+    col = np.arange(len(start_u), dtype=np.int64)
+    u_, w_ = start_u, start_w
+    s_ = np.maximum(rank[u_], rank[w_])
+    ev_key, ev_t, ev_col, ev_val = [u_ * V + w_], [s_], [col], [np.ones(len(col), np.int64)]
+    c = close >= 0
+    ev_key.append((u_ * V + w_)[c])
+    ev_t.append(close[c])
+    ev_col.append(col[c])
+    ev_val.append(np.full(int(c.sum()), -1, np.int64))
+    while len(u_):
+        live = s_ >= 0  # both sides atoms: the chain ends
+        u_, w_, s_, col = u_[live], w_[live], s_[live], col[live]
+        younger_left = rank[u_] > rank[w_]
+        nu = np.where(younger_left, right[u_], u_)
+        nw = np.where(younger_left, w_, left[w_])
+        ns = np.maximum(rank[nu], rank[nw])
+        k = nu * V + nw
+        ev_key += [k, k]
+        ev_t += [ns, s_]
+        ev_col += [col, col]
+        ev_val += [np.ones(len(k), np.int64), np.full(len(k), -1, np.int64)]
+        u_, w_, s_ = nu, nw, ns
+    key = np.concatenate(ev_key)
+    et = np.concatenate(ev_t)
+    ecol = np.concatenate(ev_col)
+    eval_ = np.concatenate(ev_val)
+    del ev_key, ev_t, ev_col, ev_val
+    row_key = key * (T + 1) + (et + 1)
+    urow, rinv = np.unique(row_key, return_inverse=True)
+    del row_key, key, et
+    E = sparse.csr_matrix((eval_, (rinv, ecol)), shape=(len(urow), len(start_u)))
+    del rinv, ecol, eval_
+    R = (E @ top).tocoo()
+    del E, top
+    keep = R.data != 0
+    r_row, r_unit, r_delta = R.row[keep], R.col[keep].astype(np.int64), R.data[keep].astype(np.int64)
+    del R
+    rk = urow[r_row]
+    pkey = rk // (T + 1)
+    r_t = (rk % (T + 1) - 1).astype(np.int32)
+    upair, pid = np.unique(pkey, return_inverse=True)
+    order = np.lexsort((r_t, pid, r_unit))
+    merge_key = np.array([p[0] * V + p[1] if p is not None else -1 for p in plan.constrained], dtype=np.int64)
+    j = np.searchsorted(upair, merge_key)
+    jj = np.clip(j, 0, max(len(upair) - 1, 0))
+    found = (merge_key >= 0) & (j < len(upair)) & (upair[jj] == merge_key) if len(upair) else merge_key < -1
+    return Store(unit=r_unit[order].astype(np.int32), pid=pid[order].astype(np.int64), t=r_t[order],
+                 delta=r_delta[order], pairs=pairs_u, bytes=bytes_u,
+                 merge_pair=np.where(found, jj, -1).astype(np.int64), n_pairs=len(upair), n_steps=T,
+                 pair_list=list(zip((upair // V).tolist(), (upair % V).tolist())))
