@@ -137,55 +137,56 @@ def controlled(a: argparse.Namespace, work: Path) -> dict:
             "categories": list(cats)}
 
 
+PERF_KINDS = {  # name -> file suffix: kinds of text every Linux + Python machine has in quantity
+    "python": ".py", "python-stubs": ".pyi", "c-headers": ".h", "json": ".json", "html": ".html",
+    "markdown": ".md", "text": ".txt", "restructuredtext": ".rst", "xml": ".xml", "yaml": ".yaml",
+    "javascript": ".js",
+}
+
+
 def machine_categories(limit: int) -> dict[str, list[Path]]:
-    """Up to `limit` bytes each of kinds of text found on this machine (for the timing run)."""
-    roots = {
-        "python": (Path(sys.prefix) / "lib", ("*.py",)),
-        "c-headers": (Path("/usr/include"), ("*.h",)),
-        "javascript": (Path("/usr"), ("*.js",)),
-        "html": (Path("/usr/share/doc"), ("*.html",)),
-        "markdown": (Path("/usr"), ("*.md",)),
-        "json": (Path("/usr"), ("*.json",)),
-    }
+    """Up to `limit` bytes each of kinds of text found on this machine (for the timing run): UTF-8
+    files under 500 kB below the Python prefixes and /usr, in path order; kinds with less than
+    half of `limit` are left out."""
+    roots = sorted({Path(sys.prefix), Path(sys.base_prefix), Path("/usr")})
     out: dict[str, list[Path]] = {}
-    for name, (root, globs) in roots.items():
-        files, size = [], 0
-        for g in globs:
-            for f in sorted(root.rglob(g)):
+    for name, suffix in PERF_KINDS.items():
+        files, size, seen = [], 0, set()
+        for root in roots:
+            for f in sorted(root.rglob(f"*{suffix}")):
+                if size >= limit:
+                    break
                 try:
+                    real = f.resolve()
                     s = f.stat().st_size
+                    if real in seen or not f.is_file() or not 0 < s < 500_000:
+                        continue
                     f.read_bytes().decode("utf-8")
                 except (OSError, UnicodeDecodeError):
                     continue
-                if 0 < s < 500_000:
-                    files.append(f)
-                    size += s
-                if size >= limit:
-                    break
+                seen.add(real)
+                files.append(f)
+                size += s
         if size >= limit // 2:
             out[name] = files
     return out
 
 
 def perf(a: argparse.Namespace, work: Path) -> dict:
-    """30k merges x 10 categories x ~10 MB: time and memory of one `tokenlab invert` run."""
+    """30k merges x 10 categories x ~10 MB: time and memory of one `tokenlab invert` run. Each
+    category's sample is its first 10 MB of files; the tokenizer is trained on the rest (up to 10 MB
+    each), so the samples are text it never saw."""
     limit = 10_000_000
     cats: dict[str, str] = {}
     for name, files in machine_categories(2 * limit).items():
-        text = "".join(f.read_text("utf-8") for f in files)
-        b = text.encode("utf-8")
-        half = len(b) // 2
-        (work / f"train-{name}.txt").write_bytes(b[:half][:limit])
-        (work / f"sample-{name}.txt").write_bytes(b[half:][:limit])
-        cats[name] = name
-    for f in sorted((SHARED / "text" / "lang").glob("*.txt")):
         if len(cats) >= 10:
             break
-        lines = f.read_text("utf-8").splitlines()
-        half = len(lines) // 2
-        (work / f"train-{f.stem}.txt").write_text("\n".join(lines[:half]) + "\n", encoding="utf-8")
-        (work / f"sample-{f.stem}.txt").write_text("\n".join(lines[half:]) + "\n", encoding="utf-8")
-        cats[f.stem] = f.stem
+        b = b"".join(f.read_bytes() for f in files)
+        cut = b.rfind(b"\n", 0, min(limit, len(b) // 2)) + 1  # whole lines: no character cut in two
+        end = b.rfind(b"\n", 0, cut + limit) + 1
+        (work / f"sample-{name}.txt").write_bytes(b[:cut])
+        (work / f"train-{name}.txt").write_bytes(b[cut:end])
+        cats[name] = name
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())

@@ -211,11 +211,38 @@ def test_vectorised_separation_matches_brute_force():
             for p, s in score.items():
                 if p != pid[m] and s - v_pair[p] > cutoff:
                     violated.setdefault(p, set()).add(t)
-        rows = lp._walk_segments(prob, lp.segments(prob), alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(),
-                                 10**9)
+        seg = lp.segments(prob)
+        rows = lp._walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(), 10**9)
         assert violated, "the check needs violations"
         assert all(t in violated.get(p, ()) for t, p in rows)
         assert {p for _, p in rows} == set(violated)
+        # pruned to the violable stretches: the same rows; a stage prefix: the violations before it
+        keep = lp.violable(prob, seg, 0)
+        assert 0 < len(keep) < len(seg.start)
+        assert lp._walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(), 10**9,
+                                 keep) == rows
+        last = prob.n_steps // 3
+        early = lp._walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, last, set(), 10**9, keep)
+        assert all(t < last and t in violated.get(p, ()) for t, p in early)
+        assert {p for _, p in early} == {p for p, ts in violated.items() if min(ts) < last}
+    # violable keeps exactly the stretches where some category counts the pair above the merge
+    possible: set[tuple[int, int]] = set()
+    for t in range(prob.n_steps):
+        m = ids[t]
+        if m is None or not any(r.counts_at(t).get(m) for r in reps):
+            continue
+        for i, r in enumerate(reps):
+            counts = r.counts_at(t)
+            for p, c in counts.items():
+                if p != m and c > counts.get(m, 0):
+                    possible.add((t, pid[p]))
+    seg = lp.segments(prob)
+    kept = set()
+    for j in lp.violable(prob, seg, 0).tolist():
+        kept.update((t, int(seg.pid[j])) for t in range(seg.start[j], min(seg.end[j], prob.n_steps - 1) + 1))
+    assert possible <= kept
+    assert all(any((t, int(seg.pid[j])) in possible for t in range(seg.start[j], min(seg.end[j], prob.n_steps - 1) + 1))
+               for j in lp.violable(prob, seg, 0).tolist())
 
 
 def _events(s) -> set[tuple]:

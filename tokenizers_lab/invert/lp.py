@@ -247,50 +247,86 @@ def segments(prob: Problem) -> Segments:
     return Segments(pid=pid, start=start, end=end, init=init, order=order, group_first=group_first)
 
 
-def _walk_segments(prob: Problem, seg: Segments, alpha: np.ndarray, v_step: np.ndarray, v_pair: np.ndarray,
-                   tol: float, first: int, last: int, seen: set[tuple[int, int]], cap: int) -> list[tuple[int, int]]:
-    """All violated rows at once, without a per-step loop: each stretch of a pair's score is
-    compared with the smallest cutoff (merge score + step slack) over its steps by a sparse-table
-    range minimum; a violating stretch yields its most violated step. Returns up to `cap` rows,
-    the most violated first."""
-    coef = alpha / np.maximum(prob.pairs, 1)
+def _values(prob: Problem, seg: Segments, coef: np.ndarray, v_pair: np.ndarray | float) -> np.ndarray:
+    """Every stretch's score: the coef-weighted count of its pair there, minus the pair's slack."""
     s0 = np.bincount(prob.init_pid, weights=coef[prob.init_cat] * prob.init_count, minlength=prob.n_pairs) - v_pair
     agg = np.add.reduceat(coef[prob.ev_cat] * prob.ev_delta, prob.run_start) if len(prob.run_start) else np.zeros(0)
     c = np.cumsum(agg[seg.order])
     before = np.where(seg.group_first > 0, c[seg.group_first - 1], 0.0)
     later = s0[prob.run_pid[seg.order]] + c - before
-    value = np.concatenate([s0, later])
-    T = prob.n_steps
-    active = (prob.merge_pair >= 0) & (prob.merge_count.sum(axis=1) > 0)
-    active[:first] = False
-    active[last:] = False
-    cutoff = np.where(active, prob.merge_count @ coef + v_step + tol, np.inf)
-    # sparse table of (min, argmin) over cutoff
-    mins, args = [cutoff], [np.arange(T)]
-    width = 1
-    while 2 * width <= T:
-        a, b = mins[-1][:-width], mins[-1][width:]
-        take_b = b < a
-        mins.append(np.where(take_b, b, a))
-        args.append(np.where(take_b, args[-1][width:], args[-1][:-width]))
-        width *= 2
-    lo, hi = seg.start, np.minimum(seg.end, T - 1)
-    ok = lo <= hi
-    lo, hi, val, pid = lo[ok], hi[ok], value[ok], seg.pid[ok]
+    return np.concatenate([s0, later])
 
-    def rmq(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+class _RangeMin:
+    """Sparse table over a vector: the minimum (and its position) of any range in O(1) numpy ops."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.mins, self.args = [x], [np.arange(len(x))]
+        width = 1
+        while 2 * width <= len(x):
+            a, b = self.mins[-1][:-width], self.mins[-1][width:]
+            take_b = b < a
+            self.mins.append(np.where(take_b, b, a))
+            self.args.append(np.where(take_b, self.args[-1][width:], self.args[-1][:-width]))
+            width *= 2
+
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Minimum and argmin over [x[j], y[j]] (inclusive, x <= y) for every j."""
         level = np.floor(np.log2(y - x + 1)).astype(np.int64)
         m = np.empty(len(x))
         arg = np.empty(len(x), dtype=np.int64)
         for k in np.unique(level).tolist():
             sel = np.flatnonzero(level == k)
             a, b = x[sel], y[sel] - (1 << k) + 1
-            ma, mb = mins[k][a], mins[k][b]
+            ma, mb = self.mins[k][a], self.mins[k][b]
             pick = mb < ma
             m[sel] = np.where(pick, mb, ma)
-            arg[sel] = np.where(pick, args[k][b], args[k][a])
+            arg[sel] = np.where(pick, self.args[k][b], self.args[k][a])
         return m, arg
 
+
+def _active(prob: Problem, first: int, last: int) -> np.ndarray:
+    """Steps whose merge is constrained: in [first, last) and held by some category."""
+    active = (prob.merge_pair >= 0) & (prob.merge_count.sum(axis=1) > 0)
+    active[:first] = False
+    active[last:] = False
+    return active
+
+
+def violable(prob: Problem, seg: Segments, first: int) -> np.ndarray:
+    """Indices of the stretches that some mixture could ever violate: a row (t, p) needs
+    sum_i alpha_i (c_ip - c_im(t)) / d_i > 0, so some category must count p above the merge at a
+    step of the stretch (exact pruning, computed once; most pairs are rare and never qualify)."""
+    active = _active(prob, first, prob.n_steps)
+    lo, hi = seg.start, np.minimum(seg.end, prob.n_steps - 1)
+    ok = np.flatnonzero(lo <= hi)
+    keep = np.zeros(len(seg.start), dtype=bool)
+    for i in range(prob.n):  # in raw counts: integer sums are exact in float64
+        onehot = np.zeros(prob.n)
+        onehot[i] = 1.0
+        value = _values(prob, seg, onehot, 0.0)[ok]
+        m, _ = _RangeMin(np.where(active, prob.merge_count[:, i], np.inf))(lo[ok], hi[ok])
+        keep[ok[value > m]] = True
+    return np.flatnonzero(keep)
+
+
+def _walk_segments(prob: Problem, seg: Segments, alpha: np.ndarray, v_step: np.ndarray, v_pair: np.ndarray,
+                   tol: float, first: int, last: int, seen: set[tuple[int, int]], cap: int,
+                   keep: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """All violated rows at once, without a per-step loop: each stretch of a pair's score is
+    compared with the smallest cutoff (merge score + step slack) over its steps by a sparse-table
+    range minimum; a violating stretch yields its most violated step. Only the stretches in `keep`
+    (violable's) are looked at when given. Returns up to `cap` rows, the most violated first."""
+    coef = alpha / np.maximum(prob.pairs, 1)
+    value = _values(prob, seg, coef, v_pair)
+    T = prob.n_steps
+    cutoff = np.where(_active(prob, first, last), prob.merge_count @ coef + v_step + tol, np.inf)
+    rmq = _RangeMin(cutoff)
+    lo, hi, pid = seg.start, np.minimum(seg.end, T - 1), seg.pid
+    if keep is not None:
+        lo, hi, value, pid = lo[keep], hi[keep], value[keep], pid[keep]
+    ok = (lo <= hi) & (lo < last)
+    lo, hi, val, pid = lo[ok], np.minimum(hi[ok], max(last - 1, 0)), value[ok], pid[ok]
     m1, _ = rmq(lo, hi)
     hit = np.flatnonzero(val - m1 > 0)
     if not hit.size:
@@ -367,6 +403,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
     stages = [first + span // d for d in (16, 8, 4, 2) if span // d >= PREFIX_MIN] + [n_steps]
     stage = 0 if not seed_rows else len(stages) - 1
     seg = segments(prob)
+    candidates = violable(prob, seg, first)
     history: list[tuple[float, np.ndarray]] = []  # (objective, shares) per solve of the current stage
     last_found = 0
     while passes < max_passes:
@@ -375,7 +412,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
         else:
             tw = time.perf_counter()
             found = _walk_segments(prob, seg, alpha, v_step, v_pair, tol, first, stages[stage], seen,
-                                   min(row_cap, k * max(1, stages[stage] - first)))
+                                   min(row_cap, k * max(1, stages[stage] - first)), candidates)
             walk_seconds += time.perf_counter() - tw
             passes += 1
             last_found = len(found)
