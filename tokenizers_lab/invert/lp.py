@@ -46,6 +46,10 @@ RANGE_MAX_ROWS = 50_000  # no range solves above this many live rows (each itera
 STALL_PASSES = 10
 STALL_OBJECTIVE = 5e-3
 STALL_SHARE = 1e-4
+# A prefix stage only warms up the next one: it ends on a looser rule.
+STAGE_STALL_PASSES = 3
+STAGE_STALL_OBJECTIVE = 2e-2
+STAGE_STALL_SHARE = 1e-3
 PREFIX_MIN = 500  # smallest prefix worth a stage of its own
 
 
@@ -331,27 +335,31 @@ def _walk_segments(prob: Problem, seg: Segments, alpha: np.ndarray, v_step: np.n
     hit = np.flatnonzero(val - m1 > 0)
     if not hit.size:
         return []
-    # a violating stretch gives a row at the most violated step of each of up to SPLIT equal parts
-    lo, hi, val, pid = lo[hit], hi[hit], val[hit], pid[hit]
-    parts = np.minimum(SPLIT, hi - lo + 1)
-    rep = np.repeat(np.arange(len(lo)), parts)
-    j = np.arange(len(rep)) - np.repeat(np.cumsum(parts) - parts, parts)
-    span = (hi - lo + 1)[rep]
-    x = lo[rep] + (span * j) // parts[rep]
-    y = lo[rep] + (span * (j + 1)) // parts[rep] - 1
-    m2, a2 = rmq(x, y)
-    excess = val[rep] - m2
-    good = np.flatnonzero(excess > 0)
-    good = good[np.argsort(-excess[good], kind="stable")]
-    found = []
-    for q in good.tolist():
-        row = (int(a2[q]), int(pid[rep[q]]))
-        if row[1] == prob.merge_pair[row[0]] or row in seen:
-            continue
-        seen.add(row)
-        found.append(row)
-        if len(found) >= cap:
-            break
+    # the most violating stretches first, in chunks of `cap`: a violating stretch gives a row at
+    # the most violated step of each of up to SPLIT equal parts
+    hit = hit[np.argsort(m1[hit] - val[hit], kind="stable")]
+    found: list[tuple[int, int]] = []
+    for c0 in range(0, len(hit), cap):
+        h = hit[c0:c0 + cap]
+        lo_h, hi_h, val_h, pid_h = lo[h], hi[h], val[h], pid[h]
+        parts = np.minimum(SPLIT, hi_h - lo_h + 1)
+        rep = np.repeat(np.arange(len(h)), parts)
+        j = np.arange(len(rep)) - np.repeat(np.cumsum(parts) - parts, parts)
+        span = (hi_h - lo_h + 1)[rep]
+        x = lo_h[rep] + (span * j) // parts[rep]
+        y = lo_h[rep] + (span * (j + 1)) // parts[rep] - 1
+        m2, a2 = rmq(x, y)
+        excess = val_h[rep] - m2
+        good = np.flatnonzero(excess > 0)
+        good = good[np.argsort(-excess[good], kind="stable")]
+        for q in good.tolist():
+            row = (int(a2[q]), int(pid_h[rep[q]]))
+            if row[1] == prob.merge_pair[row[0]] or row in seen:
+                continue
+            seen.add(row)
+            found.append(row)
+            if len(found) >= cap:
+                return found
     return found
 
 
@@ -416,9 +424,11 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
             walk_seconds += time.perf_counter() - tw
             passes += 1
             last_found = len(found)
-        stalled = len(history) > STALL_PASSES and \
-            history[-1][0] <= history[-1 - STALL_PASSES][0] * (1 + STALL_OBJECTIVE) and \
-            float(np.abs(history[-1][1] - history[-1 - STALL_PASSES][1]).max()) < STALL_SHARE
+        final = stage == len(stages) - 1
+        back, obj_tol, share_tol = (STALL_PASSES, STALL_OBJECTIVE, STALL_SHARE) if final else \
+            (STAGE_STALL_PASSES, STAGE_STALL_OBJECTIVE, STAGE_STALL_SHARE)
+        stalled = len(history) > back and history[-1][0] <= history[-1 - back][0] * (1 + obj_tol) and \
+            float(np.abs(history[-1][1] - history[-1 - back][1]).max()) < share_tol
         if not found or stalled:
             if stage == len(stages) - 1:
                 if found:
