@@ -50,7 +50,8 @@ STALL_SHARE = 1e-4
 STAGE_STALL_PASSES = 3
 STAGE_STALL_OBJECTIVE = 2e-2
 STAGE_STALL_SHARE = 1e-3
-PREFIX_MIN = 500  # smallest prefix worth a stage of its own
+PREFIX_MIN = 500
+IDLE_COLUMNS = 5000  # idle v_p columns worth a deletion  # smallest prefix worth a stage of its own
 
 
 @dataclass
@@ -385,6 +386,10 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
     t0 = time.perf_counter()
     n, n_steps = prob.n, prob.n_steps
     h = _quiet_highs(highspy)
+    # Devex pricing: every re-solve adds thousands of rows, and dual steepest-edge weights cost a
+    # pass over all rows per iteration; devex's iterations are cheap (on a 30k-merge, 10-category
+    # problem: twice the iterations at a third of the cost each, the same shares to 1e-3)
+    h.setOptionValue("simplex_dual_edge_weight_strategy", 1)
     inf = highspy.kHighsInf
     h.addCols(n, np.zeros(n), np.zeros(n), np.ones(n), 0, np.zeros(n, dtype=np.int32),
               np.array([], dtype=np.int32), np.array([], dtype=float))
@@ -464,6 +469,11 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
         objective = float(h.getInfo().objective_function_value)
         act = np.array(sol.row_value)[1:]
         age = np.where(act > DROP_MARGIN, np.append(age, np.zeros(len(act) - len(age), np.int64)) + 1, 0)
+        alpha = np.clip(x[:n], 0.0, None)
+        history.append((objective, to_bytes(alpha, prob)))
+        v_step = x[n:n + n_steps]
+        cols = np.fromiter(pair_col.values(), dtype=np.int64, count=len(pair_col))
+        v_pair[np.fromiter(pair_col.keys(), dtype=np.int64, count=len(pair_col))] = x[cols]
         if objective > last_objective + 1e-15:  # drop rows loose for DROP_AGE solves in a row (they
             # leave `seen`: a later walk re-adds any that become violated again)
             loose = np.flatnonzero(age >= DROP_AGE)
@@ -475,14 +485,9 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
                     seen.discard(live[j])
                 live = [r for r, kk in zip(live, keep) if kk]
                 age = age[keep]
+                _drop_idle_columns(h, pair_col, live, n + n_steps)
             last_objective = objective
-        alpha = np.clip(x[:n], 0.0, None)
-        history.append((objective, to_bytes(alpha, prob)))
-        v_step = x[n:n + n_steps]
-        cols = np.fromiter(pair_col.values(), dtype=np.int64, count=len(pair_col))
-        v_pair[np.fromiter(pair_col.keys(), dtype=np.int64, count=len(pair_col))] = x[cols]
-    x = np.array(h.getSolution().col_value) if generated else np.concatenate([alpha, v_step])
-    pair_slack = float(sum(x[c] for c in pair_col.values()))
+    pair_slack = float(v_pair.sum())
     step_slack = float(v_step.sum())
     objective = step_slack + pair_slack
     spans: list[tuple[float, float] | None] = []
@@ -497,6 +502,21 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
                                           & (prob.merge_count[first:].sum(axis=1) == 0)).sum()),
                     rows=tuple(live), ranges=tuple(spans), generated=generated,
                     violated_left=last_found if status == "stalled" else 0)
+
+
+def _drop_idle_columns(h, pair_col: dict[int, int], live: list[tuple[int, int]], base: int) -> None:  # type: ignore[no-untyped-def]
+    """Delete the v_p columns no live row uses any more (their value is 0 at the optimum) once they
+    are a good part of the model: every dual simplex iteration pays for every column. HiGHS
+    renumbers the columns left in order; `pair_col` follows. A pair that competes again later
+    gets a new column."""
+    used = {p for _, p in live}
+    idle = [c for p, c in pair_col.items() if p not in used]
+    if len(idle) < max(IDLE_COLUMNS, len(pair_col) // 4):
+        return
+    h.deleteCols(len(idle), np.array(sorted(idle), dtype=np.int32))
+    kept = sorted((c, p) for p, c in pair_col.items() if p in used)
+    pair_col.clear()
+    pair_col.update({p: base + j for j, (_, p) in enumerate(kept)})
 
 
 def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
