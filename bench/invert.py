@@ -146,8 +146,8 @@ PERF_KINDS = {  # name -> file suffix: kinds of text every Linux + Python machin
 
 def machine_categories(limit: int) -> dict[str, list[Path]]:
     """Up to `limit` bytes each of kinds of text found on this machine (for the timing run): UTF-8
-    files under 500 kB below the Python prefixes and /usr, in path order; kinds with less than
-    half of `limit` are left out."""
+    files under 5 MB below the Python prefixes and /usr, in path order; kinds with less than
+    a quarter of `limit` are left out."""
     roots = sorted({Path(sys.prefix), Path(sys.base_prefix), Path("/usr")})
     out: dict[str, list[Path]] = {}
     for name, suffix in PERF_KINDS.items():
@@ -159,7 +159,7 @@ def machine_categories(limit: int) -> dict[str, list[Path]]:
                 try:
                     real = f.resolve()
                     s = f.stat().st_size
-                    if real in seen or not f.is_file() or not 0 < s < 500_000:
+                    if real in seen or not f.is_file() or not 0 < s < 5_000_000:
                         continue
                     f.read_bytes().decode("utf-8")
                 except (OSError, UnicodeDecodeError):
@@ -167,7 +167,7 @@ def machine_categories(limit: int) -> dict[str, list[Path]]:
                 seen.add(real)
                 files.append(f)
                 size += s
-        if size >= limit // 2:
+        if size >= limit // 4:
             out[name] = files
     return out
 

@@ -91,6 +91,14 @@ def test_exact_samples_recover_the_mixture(runner, tmp_path, cat_files, mixture_
     # existing outputs stay without --force
     res = runner.invoke(app, args)
     assert res.exit_code == 1 and "--force" in _err_line(res)
+    # shards pre-tokenized in two forked workers or here: the same report
+    runs = []
+    for w in ("1", "2"):
+        at = args.index("--out")
+        res = runner.invoke(app, [*args[:at], *args[at + 2:], "--workers", w])
+        assert res.exit_code == 0, res.stderr
+        runs.append(json.loads(res.stdout))
+    assert runs[0]["categories"] == runs[1]["categories"] == rep["categories"]
 
 
 def test_identical_samples_are_reported_unidentifiable(runner, cat_files, mixture_tokenizer):
@@ -147,6 +155,7 @@ def test_bad_input(runner, tmp_path, cat_files, mixture_tokenizer, wordpiece_jso
         (["invert", "/no/such/tokenizer.json", *_cats(paths)], 1, "tokenizer not found"),
         (["invert", str(tok), *_cats(paths), "--truth", "eng=1"], 2, "--truth must name every category"),
         (["invert", str(tok), *_cats(paths), "--shards", "0"], 2, "--shards"),
+        (["invert", str(tok), *_cats(paths), "--workers", "-1"], 2, "--workers"),
     ]
     for args, code, needle in cases:
         res = runner.invoke(app, args)

@@ -65,6 +65,8 @@ def invert(
     sample_bytes: int = typer.Option(10_000_000, "--sample-bytes", help="Bytes read per category."),
     shards: int = typer.Option(10, help="Contiguous shards per sample, resampled by the bootstrap."),
     bootstrap: int = typer.Option(20, help="Bootstrap resamples for the confidence intervals (0: none)."),
+    workers: int = typer.Option(0, "--workers", help="Processes pre-tokenizing the shards (0: one per "
+                                "available CPU; 1: none)."),
     competitors: int = typer.Option(10, "--competitors", "-k", help="Rows added per pass of the lazy "
                                     "constraint generation, per constrained merge (at most 20000 a pass)."),
     truth: list[str] | None = typer.Option(None, "--truth", help="Known share NAME=SHARE of every category "
@@ -84,7 +86,7 @@ def invert(
     from tokenizers_lab.invert import job as lib
 
     config = lib.InvertConfig(tokenizer=tokenizer, categories=tuple(category or ()), merges=merges, start=start,
-                              sample_bytes=sample_bytes, shards=shards, bootstrap=bootstrap,
+                              sample_bytes=sample_bytes, shards=shards, bootstrap=bootstrap, workers=workers,
                               competitors=competitors, truth=tuple(truth or ()), pattern=pattern, errors=errors,
                               field=field, column=column, seed=seed)
     lib.validate(config)

@@ -9,9 +9,12 @@ shards' replays, solved from the main solution's rows."""
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
@@ -41,6 +44,7 @@ class InvertConfig:
     start: int = 0  # first merge constrained; earlier merges are replayed only (Llama 3: 100000)
     sample_bytes: int = 10_000_000  # per category
     shards: int = 10  # per category, for the bootstrap
+    workers: int = 0  # processes pre-tokenizing shards (0: one per available CPU)
     bootstrap: int = 20
     competitors: int = 10  # violated competitors added per step and pass
     truth: tuple[str, ...] = ()  # NAME=SHARE: known proportions to score the estimate against
@@ -210,6 +214,8 @@ def validate(config: InvertConfig) -> None:
         raise UsageError("--sample-bytes must be positive")
     if config.shards < 1 or config.bootstrap < 0:
         raise UsageError("--shards must be at least 1 and --bootstrap 0 or more")
+    if config.workers < 0:
+        raise UsageError("--workers must be 0 (one per CPU) or more")
     if config.competitors < 1:
         raise UsageError("--competitors must be at least 1")
     parse_truth(config.truth, [n for n, _ in cats])
@@ -269,6 +275,32 @@ def _chunks(lines: list[str], size: int = 1 << 20) -> list[str]:
     if buf:
         out.append("\n".join(buf) + "\n")
     return out
+
+
+_VIEW: TokenizerView | None = None  # the view forked workers pre-tokenize with
+
+
+def _count_one(lines: list[str]) -> Counter[bytes]:
+    assert _VIEW is not None
+    return pretokens.count(_VIEW, _chunks(lines))
+
+
+def _count_shards(view: TokenizerView, shards: list[list[str]], workers: int) -> Iterator[Counter[bytes]]:
+    """Every shard's pre-tokens, counted, in order: in `workers` forked processes (0: one per
+    available CPU) when there are several shards and fork exists, else here."""
+    global _VIEW
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = workers or cpus
+    if n <= 1 or len(shards) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for lines in shards:
+            yield pretokens.count(view, _chunks(lines))
+        return
+    _VIEW = view
+    try:
+        with ProcessPoolExecutor(min(n, len(shards)), mp_context=multiprocessing.get_context("fork")) as ex:
+            yield from ex.map(_count_one, shards)
+    finally:
+        _VIEW = None
 
 
 def _tv_distances(prob: lp.Problem) -> np.ndarray:
@@ -372,19 +404,20 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     group: list[int] = []
     distinct: list[int] = [0] * len(samples)
     n_units = sum(len(s.shards) for s in samples)
-    for ci, s in enumerate(samples):
-        for lines in s.shards:
-            progress(f"{'pre-tokenizing' if fast else f'replaying {len(merges)} merges on'} {s.name}",
-                     len(group) / n_units)
-            tp = time.perf_counter()
-            words = pretokens.count(view, _chunks(lines))
+    shards = [(ci, lines) for ci, s in enumerate(samples) for lines in s.shards]
+    tp = time.perf_counter()
+    for (ci, _), words in zip(shards, _count_shards(view, [lines for _, lines in shards], config.workers)):
+        progress(f"{'pre-tokenized' if fast else f'replaying {len(merges)} merges on'} {samples[ci].name}",
+                 len(group) / n_units)
+        distinct[ci] += len(words)
+        group.append(ci)
+        if fast:
+            unit_words.append(words)
+        else:
             pretokenize += time.perf_counter() - tp
-            distinct[ci] += len(words)
-            group.append(ci)
-            if fast:
-                unit_words.append(words)
-            else:
-                replays.append(replay(words, merges, plan=plan))
+            replays.append(replay(words, merges, plan=plan))
+            tp = time.perf_counter()
+    pretokenize += time.perf_counter() - tp
     if fast:  # the chain method: every unit's events at once from the final tokens
         progress(f"counting pair events of {len(merges)} merges", None)
         st = chains.store(unit_words, plan, merges)
