@@ -43,6 +43,7 @@ ROW_CAP = 20_000  # most violated rows added per pass (HiGHS's re-solve cost gro
 # (relative) and no share moved by STALL_SHARE: the remaining violated rows only shuffle slack.
 RANGE_ITERATIONS = 3000  # simplex iterations allowed per optimal-face range solve
 RANGE_MAX_ROWS = 50_000  # no range solves above this many live rows (each iteration gets slow)
+RANGE_GIVE_UP = 3  # range solves in a row out of iterations after which the rest are not tried
 STALL_PASSES = 10
 STALL_OBJECTIVE = 5e-3
 STALL_SHARE = 1e-4
@@ -541,7 +542,8 @@ def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> l
     1e-7 relative of the optimum, over the final rows), as byte shares with the other categories
     held at the estimate's byte conversion (so the estimate always lies inside). Each solve may
     take RANGE_ITERATIONS simplex iterations (a deterministic budget); a category whose two solves
-    do not both finish gets None."""
+    do not both finish gets None, and after RANGE_GIVE_UP unfinished solves in a row the others
+    are not tried (all None)."""
     n = prob.n
     n_col = h.getNumCol()
     slack_cols = np.arange(n, n_col, dtype=np.int32)
@@ -552,17 +554,23 @@ def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> l
     all_cols = np.arange(n_col, dtype=np.int32)
     h.setOptionValue("simplex_iteration_limit", RANGE_ITERATIONS)
     out: list[tuple[float, float] | None] = []
+    failed = 0  # solves in a row that ran out of iterations
     for i in range(n):
         ends = [float(alpha[i])]
         exact = True
         for sign in (1.0, -1.0):
+            if failed >= RANGE_GIVE_UP:  # the face is too large to walk within budget: stop trying
+                exact = False
+                break
             cost = np.zeros(n_col)
             cost[i] = sign
             h.changeColsCost(n_col, all_cols, cost)
             h.run()
             if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
                 exact = False
+                failed += 1
                 continue
+            failed = 0
             ends.append(max(0.0, float(h.getSolution().col_value[i])))
         out.append((min(ends) * rate[i] / z, max(ends) * rate[i] / z) if exact else None)
     return out
