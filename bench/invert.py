@@ -109,7 +109,7 @@ def controlled(a: argparse.Namespace, work: Path) -> dict:
         paths[name] = work / f"sample-{name}.txt"
         paths[name].write_text("\n".join(sample) + "\n", encoding="utf-8")
     trials = []
-    for trial in range(a.trials):
+    for trial in range(a.trial_offset, a.trial_offset + a.trials):
         rng = np.random.default_rng(1000 + trial)
         alpha = rng.dirichlet(np.ones(len(cats)))
         tok = work / f"tok-{trial}.json"
@@ -284,12 +284,12 @@ def write(res: dict) -> None:
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
         for s in res["controlled"]:
             tr = s["trials"]
-            lines.append(f"- {s['setting']} ({', '.join(s['categories'])}): median per trial "
+            lines.append(f"- {s['setting']} ({', '.join(s['categories'])}), {s['merges']} merges: median per trial "
                          f"{statistics.median(t['passes'] for t in tr):.0f} passes, "
                          f"{statistics.median(t['rows'] for t in tr):.0f} rows generated, LP "
                          f"{statistics.median(t['lp_s'] for t in tr):.0f} s (walks "
-                         f"{statistics.median(t['walk_s'] for t in tr):.0f} s), replay "
-                         f"{statistics.median(t['timings']['replay_seconds'] for t in tr):.0f} s, training "
+                         f"{statistics.median(t['walk_s'] for t in tr):.0f} s), pre-tokenize + count events "
+                         f"{statistics.median(t['timings'].get('pretokenize_seconds', 0) + t['timings']['replay_seconds'] for t in tr):.0f} s, training "
                          f"{statistics.median(t['train_s'] for t in tr):.0f} s; "
                          f"{sum(t['status'] == 'optimal' for t in tr)} optimal, "
                          f"{sum(t['status'] == 'stalled' for t in tr)} stalled (of {len(tr)}).")
@@ -298,12 +298,13 @@ def write(res: dict) -> None:
         p = res["perf"]
         t, s = p["timings"], p["solver"]
         lines += ["Timing run (target: 30k merges x 10 categories x 10 MB in <= 5 min, <= 4 GB):", "",
-                  "| categories (sample MB) | wall | peak RSS | read | pre-tokenize + replay | count tables | "
-                  "LP (of which walks) | passes | rows |", "|---|---|---|---|---|---|---|---|---|",
+                  "| categories (sample MB) | wall | peak RSS | read | pre-tokenize | count events | count tables | "
+                  "LP (of which walks) | passes | rows generated | status |", "|---|---|---|---|---|---|---|---|---|---|---|",
                   f"| {', '.join(f'{k} ({v / 1e6:.1f})' for k, v in p['categories'].items())} | "
                   f"**{p['wall_s']:.0f} s** | **{p['rss_mb']:.0f} MB** | {t['read_seconds']:.0f} s | "
-                  f"{t['replay_seconds']:.0f} s | {t['count_table_seconds']:.0f} s | {s['seconds']:.0f} s "
-                  f"({s['walk_seconds']:.0f} s) | {s['passes']} | {s['constraints']} |", ""]
+                  f"{t.get('pretokenize_seconds', 0):.0f} s | {t['replay_seconds']:.0f} s | "
+                  f"{t['count_table_seconds']:.0f} s | {s['seconds']:.0f} s "
+                  f"({s['walk_seconds']:.0f} s) | {s['passes']} | {s['constraints']} | {s['status']} |", ""]
     if res.get("real"):
         r0 = res["real"][0]
         lines += ["Real tokenizers against the 21 samples of ../shared/data/text (12 languages incl. English news, "
@@ -331,6 +332,7 @@ def main() -> None:
     ap.add_argument("--setting", action="append", choices=sorted(SETTINGS))
     ap.add_argument("--n", type=int, default=10)
     ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--trial-offset", type=int, default=0, help="first trial's number (seed 1000 + trial)")
     ap.add_argument("--merges", type=int, default=30000)
     ap.add_argument("--budget-mb", type=int, default=8)
     ap.add_argument("--bootstrap", type=int, default=0)
@@ -348,7 +350,8 @@ def main() -> None:
             res["real"] = real(a)
         for setting in a.setting or []:
             a.setting = setting
-            done = [s for s in res.get("controlled", []) if not (s["setting"] == setting and s["n"] == a.n)]
+            done = [s for s in res.get("controlled", [])
+                    if not (s["setting"] == setting and s["n"] == a.n and s["merges"] == a.merges)]
             res["controlled"] = [*done, controlled(a, Path(d))]
     Path(a.json).write_text(json.dumps(res, indent=1))
     write(res)
