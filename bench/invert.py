@@ -34,24 +34,32 @@ from common import sync_readme  # bench/common.py (scripts run from bench/)
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 RESULTS = HERE / "RESULTS-invert.md"
-SETTINGS = {"languages": "text/lang", "code": "text/code", "domains": "text/domain_en"}
+SETTINGS = {"languages": "text/lang", "code": "text/code", "domains": "text/domain_en",
+            "machine": None}  # machine: the timing run's 10 kinds of machine text, ~10 MB samples
 # the paper's controlled results (mean log10 MSE over 100 mixtures; notes/invert.md section 3.1)
 PAPER = {("languages", 5): -7.30, ("languages", 10): -7.66, ("code", 5): -6.46, ("code", 10): -6.30,
          ("domains", 5): -3.41}
 
 
 def categories(setting: str, n: int) -> dict[str, tuple[list[str], list[str]]]:
-    """name -> (training lines, sample lines): each file's lines shuffled once (seed 0), halved."""
-    files = sorted((SHARED / SETTINGS[setting]).glob("*.txt"))[:n]
-    if len(files) < 2:
-        raise SystemExit(f"no category files under {SHARED / SETTINGS[setting]}; set TOKENLAB_SHARED_DATA")
+    """name -> (training lines, sample lines): each category's lines shuffled once (seed 0), halved.
+    Categories are the files of a ../shared/data folder, or (machine) kinds of text on this machine
+    (up to 20 MB each, so samples of up to ~10 MB)."""
+    if SETTINGS[setting] is None:
+        kinds = list(machine_categories(20_000_000).items())[:n]
+        texts = {name: "".join(f.read_text("utf-8") for f in files) for name, files in kinds}
+    else:
+        files = sorted((SHARED / SETTINGS[setting]).glob("*.txt"))[:n]
+        texts = {f.stem: f.read_text("utf-8") for f in files}
+    if len(texts) < 2:
+        raise SystemExit(f"fewer than two categories for {setting}; set TOKENLAB_SHARED_DATA")
     rng = np.random.default_rng(0)
     out = {}
-    for f in files:
-        lines = [ln for ln in f.read_text("utf-8").splitlines() if ln.strip()]
+    for name, text in texts.items():
+        lines = [ln for ln in text.splitlines() if ln.strip()]
         order = rng.permutation(len(lines))
         half = len(lines) // 2
-        out[f.stem] = ([lines[i] for i in order[:half]], [lines[i] for i in order[half:]])
+        out[name] = ([lines[i] for i in order[:half]], [lines[i] for i in order[half:]])
     return out
 
 
@@ -214,8 +222,8 @@ REAL = (
     ("GPT-2", "gpt2", 0, None),
     ("GPT-3.5/4 (cl100k)", "openai/cl100k_base.tiktoken", 0, None),
     ("GPT-4o (o200k)", "openai/o200k_base.tiktoken", 0, None),
-    ("Llama 3 (merges beyond cl100k)", "llama3/tokenizer.model", 100000, 27744),
-    ("Qwen", "qwen/qwen.tiktoken", 0, None),
+    ("Llama 3 (merges beyond cl100k)", "llama3/tokenizer.model", 100000, 27066),  # merges the ranks yield
+    ("Qwen (merges beyond cl100k)", "qwen/qwen.tiktoken", 100000, None),
     ("Claude (legacy)", "claude-v1/tokenizer.json", 0, None),
 )
 # the paper's inferences (% of training data; notes/invert.md section 3.3): English, code, other languages
@@ -233,6 +241,8 @@ def real(a: argparse.Namespace) -> list[dict]:
             cats.append((name, f, kind_of))
     out = []
     for label, rel, start, merges in REAL:
+        if a.real_only and label not in a.real_only:
+            continue
         path = SHARED / "tokenizers" / rel
         if not path.exists():
             print(f"skip {label}: {path} missing", file=sys.stderr)
@@ -306,19 +316,19 @@ def write(res: dict) -> None:
                   f"{t['count_table_seconds']:.0f} s | {s['seconds']:.0f} s "
                   f"({s['walk_seconds']:.0f} s) | {s['passes']} | {s['constraints']} | {s['status']} |", ""]
     if res.get("real"):
-        r0 = res["real"][0]
         lines += ["Real tokenizers against the 21 samples of ../shared/data/text (12 languages incl. English news, "
-                  f"4 English domains, 5 programming languages; up to {r0['sample_bytes'] / 1e6:g} MB each), the first "
-                  f"{r0['merges']} merges (Llama 3: the first {r0['merges']} of the 27,744 merges it added to cl100k, "
-                  "`--start 100000`). Shares in % of training bytes, grouped; the paper's inference (30k merges, "
+                  "4 English domains, 5 programming languages; up to the sample size shown, files hold 0.3-2 MB), "
+                  "the first merges shown (Llama 3 and Qwen: from merge 100,000, `--start 100000`: the merges they "
+                  "added to cl100k). Shares in % of training bytes, grouped; the paper's inference (30k merges, "
                   "116 categories, up to 1 GB each) beside:", "",
-                  "| tokenizer | English | code | other languages | paper: English / code / other | top categories "
-                  "| wall | peak RSS |", "|---|---|---|---|---|---|---|---|"]
+                  "| tokenizer | merges | sample | English | code | other languages | paper: English / code / other "
+                  "| top categories | wall | peak RSS |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in res["real"]:
             g = r["groups"]
             top = sorted(r.get("shares", {}).items(), key=lambda kv: -kv[1])[:4]
             paper = PAPER_REAL.get(r["label"])
-            lines.append(f"| {r['label']} | {g['english']:.1f} | {g['code']:.1f} | {g['lang']:.1f} | "
+            lines.append(f"| {r['label']} | {r['merges']} | {r['sample_bytes'] / 1e6:g} MB | {g['english']:.1f} | "
+                         f"{g['code']:.1f} | {g['lang']:.1f} | "
                          f"{' / '.join(f'{x:.1f}' for x in paper) if paper else '–'} | "
                          f"{', '.join(f'{k} {100 * v:.1f}' for k, v in top) or '–'} | {r['wall_s']:.0f} s | "
                          f"{r['rss_mb']:.0f} MB |".replace("nan MB", "–"))
@@ -340,6 +350,8 @@ def main() -> None:
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--real-merges", type=int, default=30000)
     ap.add_argument("--real-sample-bytes", type=int, default=10_000_000)
+    ap.add_argument("--real-only", action="append", help="run only this tokenizer label (repeatable); "
+                    "the other rows of the results are kept")
     ap.add_argument("--json", default=str(HERE / "invert-results.json"))
     a = ap.parse_args()
     res = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
@@ -347,7 +359,11 @@ def main() -> None:
         if a.perf:
             res["perf"] = perf(a, Path(d))
         if a.real:
-            res["real"] = real(a)
+            new = real(a)
+            labels = [r[0] for r in REAL]
+            rows = {r["label"]: r for r in (res.get("real", []) if a.real_only else [])}
+            rows.update({r["label"]: r for r in new})
+            res["real"] = sorted(rows.values(), key=lambda r: labels.index(r["label"]) if r["label"] in labels else 99)
         for setting in a.setting or []:
             a.setting = setting
             done = [s for s in res.get("controlled", [])
