@@ -162,3 +162,29 @@ def test_bad_input(runner, tmp_path, cat_files, mixture_tokenizer, wordpiece_jso
         assert res.exit_code == code, (args, res.stdout, res.stderr)
         assert needle in _err_line(res), (args, res.stderr)
         assert res.stdout == ""
+
+
+def test_category_with_no_pairs_left_at_start(runner, tmp_path, cat_files, mixture_tokenizer):
+    """With --start, d_i counts the pairs left before the first constrained merge. A sample whose
+    pre-tokens are all single tokens by then adds nothing to any row: it is held at 0 and reported
+    unidentifiable, not handed the whole mixture; if no sample has pairs left, exit 1."""
+    from tokenizers import Tokenizer
+
+    paths, _ = cat_files
+    tok, _ = mixture_tokenizer
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text(" the the the\n" * 50, "utf-8")
+    assert len(Tokenizer.from_file(str(tok)).encode(" the the the").ids) == 3  # merged within 600 merges
+    args = ["invert", str(tok), *_cats(paths), "-c", f"tiny={tiny}", "--start", "600", "--merges", "100",
+            "--shards", "1", "--bootstrap", "0", "--format", "json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    cat = {c["name"]: c for c in rep["categories"]}
+    assert cat["tiny"]["share"] == 0 and not cat["tiny"]["identifiable"]
+    assert ("tiny",) in [tuple(g) for g in rep["unidentifiable"]]
+    assert any("tiny: no pair left before merge 600" in n for n in rep["notes"])
+    assert sum(c["share"] for c in rep["categories"]) == pytest.approx(1)
+    res = runner.invoke(app, ["invert", str(tok), "-c", f"a={tiny}", "-c", f"b={tiny}", "--start", "600",
+                              "--merges", "100", "--bootstrap", "0"])
+    assert res.exit_code == 1 and "no sample has a pair left before merge 600" in _err_line(res)

@@ -139,6 +139,10 @@ def test_shards_aggregate_to_the_whole_sample():
         got = one.lookup(np.array([pid[q] for q in some]), 0, t)
         assert got.tolist() == [truth.get(q, 0) for q in some]
     assert s.n_steps == len(merges)
+    # d_i before the first constrained merge: the pairs left at that step (all of them at 0)
+    for first in (0, 7, 120, len(merges) - 1):
+        assert lp.aggregate(s, [0], first=first).denom[0] == sum(whole.counts_at(first).values())
+    assert one.denom[0] == one.pairs[0]
 
 
 def test_char_unit_replay_starts_from_characters():

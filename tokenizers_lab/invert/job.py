@@ -142,7 +142,7 @@ DEFINITIONS = {
              "renormalised: the estimated share of the tokenizer's training bytes",
     "lp": "minimise sum_t v_t + sum_p v_p subject to sum_i alpha_i (c_i,m(t) - c_i,p) / d_i + v_t + v_p >= 0 for "
           "every constrained merge t and competing pair p, alpha on the simplex; c counted before merge t on "
-          "each category's sample, d_i its pairs before any merge; rows generated lazily (k most violated "
+          "each category's sample, d_i its pairs before the first constrained merge (before any merge without --start); rows generated lazily (k most violated "
           "competitors per step and pass) and solved with HiGHS",
     "ci": "95 % normal interval: the estimate +- 1.96 standard deviations of the estimates over bootstrap "
           "resamples of each sample's shards (contiguous byte ranges), each resample solved from the main "
@@ -317,7 +317,7 @@ def _tv_distances(prob: lp.Problem) -> np.ndarray:
 
 def _baseline(prob: lp.Problem, first: int) -> np.ndarray:
     """TC: each constrained merge to the category where its pair is most frequent per pair."""
-    rate = prob.merge_count[first:] / np.maximum(prob.pairs, 1)
+    rate = prob.merge_count[first:] / np.maximum(prob.denom, 1)
     has = rate.sum(axis=1) > 0
     votes = np.bincount(rate[has].argmax(axis=1), minlength=prob.n).astype(float)
     return votes / votes.sum() if votes.sum() else np.full(prob.n, 1.0 / prob.n)
@@ -430,7 +430,10 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     if not fast:
         st = lp.store(replays, ids)
         del replays
-    prob = lp.aggregate(st, group)
+    prob = lp.aggregate(st, group, first=config.start)
+    if not (prob.denom > 0).any():
+        raise InputError(f"no sample has a pair left before merge {config.start}: every pre-token is already "
+                         "one token, so the constrained merges see none of the samples")
     timings["count_table_seconds"] = time.perf_counter() - t3
     progress("solving the LP", None)
     sol = lp.solve(prob, k=config.competitors, first=config.start, ranges=True)
@@ -445,7 +448,7 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
         for b in range(config.bootstrap):
             progress(f"bootstrap {b + 1}/{config.bootstrap}", b / config.bootstrap)
             w = np.concatenate([rng.multinomial(k, np.full(k, 1.0 / k)) for k in shard_counts])
-            bs = lp.solve(lp.aggregate(st, group, w), k=config.competitors, first=config.start,
+            bs = lp.solve(lp.aggregate(st, group, w, first=config.start), k=config.competitors, first=config.start,
                           seed_rows=sol.rows)
             boots.append(bs.proportions)
     timings["bootstrap_seconds"] = time.perf_counter() - t4
@@ -459,6 +462,8 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     close = (tv < SIMILAR_TV) & ~np.eye(len(samples), dtype=bool)
     wide = np.array([r is not None and r[1] - r[0] > UNIDENTIFIABLE_RANGE for r in sol.ranges]) \
         if sol.ranges else np.zeros(len(samples), bool)
+    exhausted = prob.denom <= 0  # no pairs left before merge --start: the merges see nothing of it
+    wide |= exhausted
     identifiable = ~(close.any(axis=1) | wide)
     groups = _groups(len(samples), close)
     unident = tuple(tuple(names[j] for j in g) for g in groups if len(g) > 1)
@@ -499,7 +504,11 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     if ci is None:
         notes.append("no confidence interval: give --bootstrap N and samples of at least two lines")
     if config.start:
-        notes.append(f"merges 0..{config.start - 1} were replayed but not constrained (--start)")
+        notes.append(f"merges 0..{config.start - 1} were replayed but not constrained (--start); each category's "
+                     "d_i counts its pairs left before merge --start")
+    for i in np.flatnonzero(exhausted):
+        notes.append(f"{names[i]}: no pair left before merge {config.start} (every pre-token is already one "
+                     "token): its share is held at 0 and cannot be measured by these merges")
     if redundant:
         notes.append(f"{redundant} redundant merges (a token an earlier merge already made: SentencePiece lists "
                      "every split of a piece) were replayed but not constrained")

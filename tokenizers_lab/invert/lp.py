@@ -127,8 +127,9 @@ class Problem:
     key_count: np.ndarray  # the count from that step on
     merge_pair: np.ndarray
     merge_count: np.ndarray  # steps x categories: the merged pair's count when applied
-    pairs: np.ndarray  # d_i
+    pairs: np.ndarray  # pairs before any merge
     bytes: np.ndarray
+    denom: np.ndarray  # d_i: pairs just before the first constrained merge (aggregate's `first`)
 
     def lookup(self, pid: np.ndarray, cat: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Count of pair `pid` in category `cat` before step `t` (arrays broadcast together)."""
@@ -143,8 +144,10 @@ class Problem:
         return out.reshape(pid.shape)
 
 
-def aggregate(s: Store, group: Sequence[int], weight: Sequence[int] | None = None) -> Problem:
-    """Sum units into categories (`group[u]` = category of unit u) with integer weights."""
+def aggregate(s: Store, group: Sequence[int], weight: Sequence[int] | None = None, first: int = 0) -> Problem:
+    """Sum units into categories (`group[u]` = category of unit u) with integer weights. `first`
+    is the first constrained merge: each category's denominator d_i is its pair count just before
+    it (before any merge when 0, as in the paper)."""
     group_a = np.asarray(group, dtype=np.int64)
     w = np.ones(len(group_a), dtype=np.int64) if weight is None else np.asarray(weight, dtype=np.int64)
     n = int(group_a.max()) + 1 if len(group_a) else 0
@@ -163,9 +166,9 @@ def aggregate(s: Store, group: Sequence[int], weight: Sequence[int] | None = Non
     e_pid, e_cat = g // n, g % n
     # running count per (pair, category): cumulative sum within each group
     csum = np.cumsum(summed)
-    first = np.ones(len(g), dtype=bool)
-    first[1:] = g[1:] != g[:-1]
-    start_idx = np.flatnonzero(first)
+    opens = np.ones(len(g), dtype=bool)
+    opens[1:] = g[1:] != g[:-1]
+    start_idx = np.flatnonzero(opens)
     base = np.repeat(csum[start_idx] - summed[start_idx], np.diff(np.append(start_idx, len(g))))
     running = csum - base
     init = e_t < 0
@@ -177,12 +180,15 @@ def aggregate(s: Store, group: Sequence[int], weight: Sequence[int] | None = Non
     run_start = np.flatnonzero(new_run)
     run_t = st_t[run_start]
     step_run = np.searchsorted(run_t, np.arange(T + 1))
+    cut = int(run_start[step_run[first]]) if step_run[first] < len(run_start) else len(st_delta)
+    denom = np.bincount(e_cat[init], weights=summed[init], minlength=n) + \
+        np.bincount(st_cat[:cut], weights=st_delta[:cut], minlength=n)
     prob = Problem(n=n, n_pairs=s.n_pairs, n_steps=T, init_pid=e_pid[init], init_cat=e_cat[init],
                    init_count=summed[init], ev_cat=st_cat, ev_delta=st_delta, run_start=run_start,
                    run_pid=st_pid[run_start], step_run=step_run, key=ukey, key_count=running,
                    merge_pair=s.merge_pair, merge_count=np.zeros((T, n), dtype=np.int64),
                    pairs=np.bincount(group_a, weights=s.pairs * w, minlength=n),
-                   bytes=np.bincount(group_a, weights=s.bytes * w, minlength=n))
+                   bytes=np.bincount(group_a, weights=s.bytes * w, minlength=n), denom=denom)
     steps = np.arange(T)
     m = np.clip(s.merge_pair, 0, None)
     prob.merge_count = np.where((s.merge_pair >= 0)[:, None],
@@ -213,7 +219,7 @@ class Solution:
 
 def to_bytes(alpha: np.ndarray, prob: Problem) -> np.ndarray:
     """Pair-mass weights -> byte shares (Hayase et al.'s score_solution)."""
-    mass = alpha * prob.bytes / np.maximum(prob.pairs, 1)
+    mass = alpha * prob.bytes / np.maximum(prob.denom, 1)
     return mass / mass.sum() if mass.sum() > 0 else alpha
 
 
@@ -323,7 +329,7 @@ def _walk_segments(prob: Problem, seg: Segments, alpha: np.ndarray, v_step: np.n
     compared with the smallest cutoff (merge score + step slack) over its steps by a sparse-table
     range minimum; a violating stretch yields its most violated step. Only the stretches in `keep`
     (violable's) are looked at when given. Returns up to `cap` rows, the most violated first."""
-    coef = alpha / np.maximum(prob.pairs, 1)
+    coef = alpha / np.maximum(prob.denom, 1)
     value = _values(prob, seg, coef, v_pair)
     T = prob.n_steps
     cutoff = np.where(_active(prob, first, last), prob.merge_count @ coef + v_step + tol, np.inf)
@@ -371,7 +377,7 @@ def _coefficients(prob: Problem, rows: Sequence[tuple[int, int]]) -> np.ndarray:
     p = np.array([r[1] for r in rows], dtype=np.int64)
     cats = np.arange(prob.n)[None, :]
     cp = prob.lookup(p[:, None], cats, t[:, None])
-    return (prob.merge_count[t] - cp) / np.maximum(prob.pairs, 1)
+    return (prob.merge_count[t] - cp) / np.maximum(prob.denom, 1)
 
 
 def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000, first: int = 0,
@@ -392,7 +398,9 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
     # problem: twice the iterations at a third of the cost each, the same shares to 1e-3)
     h.setOptionValue("simplex_dual_edge_weight_strategy", 1)
     inf = highspy.kHighsInf
-    h.addCols(n, np.zeros(n), np.zeros(n), np.ones(n), 0, np.zeros(n, dtype=np.int32),
+    # a category with no pairs left before the first constrained merge adds nothing to any row: its
+    # weight would be free, so it is held at 0 (the job reports it unidentifiable)
+    h.addCols(n, np.zeros(n), np.zeros(n), (prob.denom > 0).astype(float), 0, np.zeros(n, dtype=np.int32),
               np.array([], dtype=np.int32), np.array([], dtype=float))
     h.addCols(n_steps, np.ones(n_steps), np.zeros(n_steps), np.full(n_steps, inf), 0,
               np.zeros(n_steps, dtype=np.int32), np.array([], dtype=np.int32), np.array([], dtype=float))
@@ -549,7 +557,7 @@ def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> l
     slack_cols = np.arange(n, n_col, dtype=np.int32)
     h.addRow(-highspy.kHighsInf, objective * (1 + 1e-7) + 1e-12, len(slack_cols), slack_cols,
              np.ones(len(slack_cols)))
-    rate = prob.bytes / np.maximum(prob.pairs, 1)
+    rate = prob.bytes / np.maximum(prob.denom, 1)
     z = float(alpha @ rate) or 1.0
     all_cols = np.arange(n_col, dtype=np.int32)
     h.setOptionValue("simplex_iteration_limit", RANGE_ITERATIONS)
