@@ -317,7 +317,7 @@ def test_regex_pretokens_equal_the_tokenizers_pipeline(shared, name, monkeypatch
     assert split is not None
     for f in sorted((shared / "text").glob("*/*.txt")):
         text = f.read_text("utf-8")[:40_000]
-        assert split(text) == pretokens._hf_pieces(view, text), f.name
+        assert [p.encode("utf-8") for p in split(text)] == pretokens._hf_words(view, text), f.name
     text = (shared / "text/lang/hin.txt").read_text("utf-8")[:20_000]
     fast = pretokens.count(view, [text])
     monkeypatch.setattr(pretokens, "regex_splitter", lambda v: None)

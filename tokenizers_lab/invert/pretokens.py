@@ -81,12 +81,16 @@ def regex_splitter(view: HFView) -> Callable[[str], list[str]] | None:
     return split
 
 
-def _hf_pieces(view: HFView, text: str) -> list[str]:
+def _hf_words(view: HFView, text: str) -> list[bytes]:
+    """Pre-tokens of one text through the tokenizer.json pipeline (normalizer, pre-tokenizer), as
+    exact bytes (byte-level strings decoded, ▁ back to a space)."""
     tok = view.tok
     if tok.normalizer is not None:
         text = tok.normalizer.normalize_str(text)
     pieces = [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(text)] if tok.pre_tokenizer is not None else [text]
-    return [(bytelevel_to_bytes(p) or p.encode("utf-8")).decode("utf-8", errors="surrogateescape") for p in pieces]
+    if view.convention == "bytelevel":
+        return [bytelevel_to_bytes(p) or p.encode("utf-8") for p in pieces]
+    return [p.replace("\u2581", " ").encode("utf-8") for p in pieces]
 
 
 def count(view: TokenizerView, texts: Iterable[str]) -> Counter[bytes]:
@@ -109,20 +113,13 @@ def count(view: TokenizerView, texts: Iterable[str]) -> Counter[bytes]:
     assert isinstance(view, HFView)
     texts = list(texts)
     splitter = regex_splitter(view)
-    if splitter is not None and texts and splitter(texts[0][:CHECK_CHARS]) != _hf_pieces(view, texts[0][:CHECK_CHARS]):
+    head = texts[0][:CHECK_CHARS] if texts else ""
+    if splitter is not None and [p.encode("utf-8") for p in splitter(head)] != _hf_words(view, head):
         splitter = None  # the regex engines disagree on this text: the tokenizer's own pipeline
-    if splitter is not None:
-        for t in texts:
-            out.update(p.encode("utf-8") for p in splitter(t))
-        return out
-    tok = view.tok
     for t in texts:
-        if tok.normalizer is not None:
-            t = tok.normalizer.normalize_str(t)
-        pieces = [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(t)] if tok.pre_tokenizer is not None else [t]
-        if view.convention == "bytelevel":
-            out.update(bytelevel_to_bytes(p) or p.encode("utf-8") for p in pieces)
+        if splitter is not None:
+            out.update(p.encode("utf-8") for p in splitter(t))
         else:
-            out.update(p.replace("\u2581", " ").encode("utf-8") for p in pieces)
+            out.update(_hf_words(view, t))
     return out
 
