@@ -51,8 +51,7 @@ STALL_SHARE = 1e-4
 STAGE_STALL_PASSES = 3
 STAGE_STALL_OBJECTIVE = 2e-2
 STAGE_STALL_SHARE = 1e-3
-PREFIX_MIN = 500
-IDLE_COLUMNS = 5000  # idle v_p columns worth a deletion  # smallest prefix worth a stage of its own
+PREFIX_MIN = 500  # smallest prefix worth a stage of its own
 
 
 @dataclass
@@ -494,7 +493,6 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
                     seen.discard(live[j])
                 live = [r for r, kk in zip(live, keep) if kk]
                 age = age[keep]
-                _drop_idle_columns(h, pair_col, live, n + n_steps)
             last_objective = objective
     pair_slack = float(v_pair.sum())
     step_slack = float(v_step.sum())
@@ -511,21 +509,6 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
                                           & (prob.merge_count[first:].sum(axis=1) == 0)).sum()),
                     rows=tuple(live), ranges=tuple(spans), generated=generated,
                     violated_left=last_found if status == "stalled" else 0)
-
-
-def _drop_idle_columns(h, pair_col: dict[int, int], live: list[tuple[int, int]], base: int) -> None:  # type: ignore[no-untyped-def]
-    """Delete the v_p columns no live row uses any more (their value is 0 at the optimum) once they
-    are a good part of the model: every dual simplex iteration pays for every column. HiGHS
-    renumbers the columns left in order; `pair_col` follows. A pair that competes again later
-    gets a new column."""
-    used = {p for _, p in live}
-    idle = [c for p, c in pair_col.items() if p not in used]
-    if len(idle) < max(IDLE_COLUMNS, len(pair_col) // 4):
-        return
-    h.deleteCols(len(idle), np.array(sorted(idle), dtype=np.int32))
-    kept = sorted((c, p) for p, c in pair_col.items() if p in used)
-    pair_col.clear()
-    pair_col.update({p: base + j for j, (_, p) in enumerate(kept)})
 
 
 def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
