@@ -1,10 +1,13 @@
 """The invert job: InvertConfig -> run() -> InvertReport.
 
 Hayase et al. 2024: read the tokenizer's ordered merge list, count each category sample's
-pre-tokens with the tokenizer's own normalizer and pre-tokenizer, replay the merges on every shard
-of every sample, and solve the LP for the mixture under which each merge was the most frequent
-pair. Shards make the bootstrap cheap: counts are additive, so a resample is a reweighting of the
-shards' replays, solved from the main solution's rows."""
+pre-tokens with the tokenizer's own normalizer and pre-tokenizer, get every pair's count at every
+merge step for every shard of every sample (chains.store from the final tokens, or replay.replay
+merge by merge where the chain method does not apply), and solve the LP for the mixture under
+which each merge was the most frequent pair. Shards make the bootstrap cheap: counts are additive,
+so a resample is a reweighting of the shards' count events, solved from the main solution's rows.
+timings: replay_seconds is the time to get the count events (chain method or replay), apart from
+pretokenize_seconds."""
 
 from __future__ import annotations
 
