@@ -87,10 +87,10 @@ def store(unit_words: Sequence[Mapping[bytes, int]], plan: Plan,
     pairs_u = np.zeros(n_units, dtype=np.int64)
     bytes_u = np.zeros(n_units, dtype=np.int64)
     for u, words in enumerate(unit_words):
-        ids = [index.setdefault(w, len(index)) for w, n in words.items() if n > 0 and w]
-        ns = [n for w, n in words.items() if n > 0 and w]
-        lens = np.fromiter((len(w) for w, n in words.items() if n > 0 and w), dtype=np.int64, count=len(ids))
-        na = np.asarray(ns, dtype=np.int64)
+        items = [(w, n) for w, n in words.items() if n > 0 and w]
+        ids = [index.setdefault(w, len(index)) for w, _ in items]
+        na = np.fromiter((n for _, n in items), dtype=np.int64, count=len(items))
+        lens = np.fromiter((len(w) for w, _ in items), dtype=np.int64, count=len(items))
         pairs_u[u] = int((na * (lens - 1)).sum())
         bytes_u[u] = int((na * lens).sum())
         rows.append(np.asarray(ids, dtype=np.int64))
@@ -188,7 +188,8 @@ def store(unit_words: Sequence[Mapping[bytes, int]], plan: Plan,
     merge_key = np.array([p[0] * V + p[1] if p is not None else -1 for p in plan.constrained], dtype=np.int64)
     j = np.searchsorted(upair, merge_key)
     jj = np.clip(j, 0, max(len(upair) - 1, 0))
-    found = (merge_key >= 0) & (j < len(upair)) & (upair[jj] == merge_key) if len(upair) else merge_key < -1
+    found = (merge_key >= 0) & (j < len(upair)) & (upair[jj] == merge_key) if len(upair) else \
+        np.zeros(len(merge_key), dtype=bool)
     return Store(unit=r_unit[order].astype(np.int32), pid=pid[order].astype(np.int64), t=r_t[order],
                  delta=r_delta[order], pairs=pairs_u, bytes=bytes_u,
                  merge_pair=np.where(found, jj, -1).astype(np.int64), n_pairs=len(upair), n_steps=T,
