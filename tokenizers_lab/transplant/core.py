@@ -1,0 +1,174 @@
+"""The transplant itself, free of I/O: match the new vocabulary against the old one (exact,
+canonical, special by role), estimate every other row by the chosen method, fill what is left
+from the old matrix's per-dimension normal distribution."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tokenizers_lab.errors import UsageError
+from tokenizers_lab.transplant import methods as M
+from tokenizers_lab.transplant.aux import AuxEncoder, normalise, token_text
+from tokenizers_lab.transplant.vocab import ROLES, Decomposer, Vocab
+
+METHODS = ("fvt", "tokenadapt", "omp", "hypernet")
+# Routes a row can come by, in report order.
+ROUTES = ("exact", "canonical", "special", "fvt", "hybrid", "local", "global", "omp", "hypernet", "fallback",
+          "padding")
+
+
+@dataclass
+class Params:
+    """Method hyper-parameters (TokenAdapt's and tokensurgeon's defaults)."""
+
+    tau: float = M.TAU
+    top_k: int = M.TOP_K
+    global_weight: float = M.GLOBAL_WEIGHT
+    threshold: float = 0.0
+    omp_k: int = M.OMP_K
+
+
+@dataclass
+class OldSpace:
+    """The old model as the estimators see it: its matrices, vocabulary and auxiliary vectors."""
+
+    vocab: Vocab
+    E_in: np.ndarray
+    E_out: np.ndarray | None
+    aux: AuxEncoder | None = None
+    _phi_old: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.E_in[:self.vocab.size].mean(0)
+
+    def phi_old(self) -> np.ndarray:
+        """Auxiliary vectors of every old id (zero rows for specials)."""
+        if self._phi_old is None:
+            n = self.vocab.size
+            if self.aux is None:
+                self._phi_old = normalise(self.E_in[:n] - self.mean)
+            else:
+                keys = self.vocab.keys
+                idx = [i for i in range(n) if keys[i] is not None]
+                phi = np.zeros((n, self.aux.dim), np.float32)
+                phi[idx] = self.aux.embed([token_text(keys[i]) for i in idx])
+                self._phi_old = phi
+        return self._phi_old
+
+    def char_lengths(self) -> np.ndarray:
+        return np.array([len(token_text(k)) if k is not None else 0 for k in self.vocab.keys], dtype=np.float64)
+
+
+@dataclass
+class Estimate:
+    """Rows for some targets: input (and output when untied) estimates, and the route of each."""
+
+    rows_in: np.ndarray
+    rows_out: np.ndarray | None
+    routes: list[str]
+
+
+def match(old: Vocab, new: Vocab) -> tuple[list[str], list[int | None], list[tuple[str, str, str]]]:
+    """Routes and old source ids for every new id that maps to one old row.
+
+    Returns (routes, sources, specials) where specials lists (new token, how, old token)."""
+    index = old.index()
+    routes = [""] * new.size
+    src: list[int | None] = [None] * new.size
+    mapped: list[tuple[str, str, str]] = []
+    role_of_new = {}
+    for role in reversed(ROLES):  # the highest-priority role wins
+        if role in new.roles:
+            role_of_new[new.roles[role]] = role
+    for content, i in sorted(new.specials.items(), key=lambda kv: kv[1]):
+        if content in old.specials:
+            routes[i], src[i] = "exact", old.specials[content]
+            mapped.append((content, "same token", content))
+        elif i in role_of_new and role_of_new[i] in old.roles:
+            j = old.roles[role_of_new[i]]
+            routes[i], src[i] = "special", j
+            mapped.append((content, f"role {role_of_new[i]}", old.native[j] or ""))
+        else:
+            mapped.append((content, "no counterpart", ""))
+    for i, k in enumerate(new.keys):
+        if k is None or routes[i]:
+            continue
+        j = index.get(k)
+        if j is not None:
+            routes[i] = "exact" if old.native[j] == new.native[i] else "canonical"
+            src[i] = j
+    return routes, src, mapped
+
+
+def estimate(method: str, keys: Sequence[bytes], space: OldSpace, decomposer: Decomposer, allowed: np.ndarray,
+             params: Params, hypernet=None, omp_targets: np.ndarray | None = None,
+             omp_atoms: tuple[np.ndarray, np.ndarray] | None = None) -> Estimate:
+    """Estimate rows for tokens given by canonical bytes. `allowed` marks the old ids a global
+    neighbour may be (specials and hidden tokens excluded)."""
+    n = len(keys)
+    d = space.E_in.shape[1]
+    if method == "omp":
+        return _omp(keys, space, params, omp_targets, omp_atoms)
+    decomps = decomposer.decompose_many(keys)
+    base = M.fvt(decomps)
+    if method == "fvt":
+        routes = ["fvt" if x is not None else "fallback" for x in base.ids]
+        return Estimate(base.apply(space.E_in), base.apply(space.E_out) if space.E_out is not None else None, routes)
+    if method == "hypernet":
+        if hypernet is None:
+            raise UsageError("method hypernet needs a trained hypernetwork")
+        rows_in, rows_out = hypernet.predict(decomps)
+        routes = ["hypernet" if x is not None else "fallback" for x in base.ids]
+        return Estimate(rows_in, rows_out, routes)
+    if method != "tokenadapt":
+        raise UsageError(f"unknown method {method!r}")
+    phi_old = space.phi_old()
+    if space.aux is not None:
+        phi_new = space.aux.embed([token_text(k) for k in keys])
+    else:  # own space: a new token is seen through its FVT estimate
+        phi_new = np.full((n, d), np.nan, np.float32)
+        ok = base.ok()
+        if ok.any():
+            phi_new[ok] = normalise(base.apply(space.E_in)[ok] - space.mean)
+    len_new = np.array([len(token_text(k)) for k in keys], dtype=np.float64)
+    local = M.tokenadapt_local(decomps, phi_new, phi_old, len_new, space.char_lengths(), params.tau)
+    nbr_i, nbr_s = M.nearest(phi_new, phi_old, allowed, params.top_k)
+    glob = M.tokenadapt_global(nbr_i, nbr_s, params.tau, params.threshold)
+    mix = M.blend(local, glob, params.global_weight)
+    routes = []
+    for a, b in zip(local.ids, glob.ids):
+        routes.append("hybrid" if a is not None and b is not None else "local" if a is not None
+                      else "global" if b is not None else "fallback")
+    return Estimate(mix.apply(space.E_in), mix.apply(space.E_out) if space.E_out is not None else None, routes)
+
+
+def _omp(keys: Sequence[bytes], space: OldSpace, params: Params, targets: np.ndarray | None,
+         atoms: tuple[np.ndarray, np.ndarray] | None) -> Estimate:
+    """tokensurgeon's OMP: code each target's donor row over the donor rows of shared tokens,
+    apply the code to the same tokens' rows in the old model."""
+    if targets is None or atoms is None:
+        raise UsageError("method omp needs --donor: a model that already uses the new tokenizer")
+    donor_atoms, old_ids = atoms
+    ok = ~np.isnan(targets[:, 0])
+    n, d = len(keys), space.E_in.shape[1]
+    rows_in = np.zeros((n, d), np.float32)
+    rows_out = np.zeros((n, d), np.float32) if space.E_out is not None else None
+    if ok.any():
+        pick, coef = M.omp(targets[ok], donor_atoms, params.omp_k)
+        mix = M.Mix([old_ids[p] for p in pick], [c.astype(np.float64) for c in coef])
+        rows_in[ok] = mix.apply(space.E_in)
+        if rows_out is not None:
+            rows_out[ok] = mix.apply(space.E_out)
+    return Estimate(rows_in, rows_out, ["omp" if o else "fallback" for o in ok])
+
+
+def route_counts(routes: Sequence[str]) -> dict[str, int]:
+    """Rows per route, in report order, zeros dropped."""
+    counts = {r: 0 for r in ROUTES}
+    for r in routes:
+        counts[r] += 1
+    return {r: c for r, c in counts.items() if c}

@@ -1,0 +1,184 @@
+"""Embedding estimates for new tokens. Every heuristic is a sparse mixing matrix over old rows —
+FVT (mean of the decomposition), TokenAdapt local (auxiliary-similarity and length weighted
+decomposition), TokenAdapt global (top-k nearest old tokens in the auxiliary space) and OMP
+(sparse code in a donor's space) — so one matrix serves the input and, when untied, the output
+embeddings alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+TAU = 0.3  # TokenAdapt's defaults (authors' CLI): temperature, global top-k, global weight
+TOP_K = 3
+GLOBAL_WEIGHT = 0.3
+OMP_K = 64  # mergekit tokensurgeon's recommended k
+
+
+@dataclass
+class Mix:
+    """Rows of a sparse mixing matrix: for each target, old ids and their weights (None: no estimate)."""
+
+    ids: list[np.ndarray | None]
+    weights: list[np.ndarray | None]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def ok(self) -> np.ndarray:
+        return np.array([i is not None for i in self.ids], dtype=bool)
+
+    def matrix(self, n_old: int):
+        """The targets x n_old scipy CSR matrix (rows without an estimate are zero)."""
+        from scipy import sparse
+
+        indptr = [0]
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        for i, w in zip(self.ids, self.weights):
+            if i is not None and w is not None:
+                cols.append(np.asarray(i, dtype=np.int64))
+                vals.append(np.asarray(w, dtype=np.float64))
+                indptr.append(indptr[-1] + len(i))
+            else:
+                indptr.append(indptr[-1])
+        c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        v = np.concatenate(vals) if vals else np.zeros(0)
+        return sparse.csr_matrix((v, c, np.asarray(indptr)), shape=(len(self.ids), n_old))
+
+    def apply(self, E: np.ndarray) -> np.ndarray:
+        """targets x d estimates from old rows E (zero where there is no estimate)."""
+        return np.asarray(self.matrix(E.shape[0]) @ E, dtype=np.float32)
+
+
+def blend(a: Mix, b: Mix, wb: float) -> Mix:
+    """(1 - wb)·a + wb·b where both exist, else whichever exists."""
+    ids, ws = [], []
+    for ia, wa, ib, wbb in zip(a.ids, a.weights, b.ids, b.weights):
+        if ia is not None and ib is not None:
+            ids.append(np.concatenate([ia, ib]))
+            ws.append(np.concatenate([(1 - wb) * wa, wb * wbb]))
+        elif ia is not None:
+            ids.append(ia)
+            ws.append(wa)
+        else:
+            ids.append(ib)
+            ws.append(wbb)
+    return Mix(ids, ws)
+
+
+def fvt(decomps: Sequence[Sequence[int] | None]) -> Mix:
+    """Fast Vocabulary Transfer: the plain mean of the decomposition's old rows."""
+    ids, ws = [], []
+    for d in decomps:
+        if not d:
+            ids.append(None)
+            ws.append(None)
+        else:
+            a = np.asarray(d, dtype=np.int64)
+            ids.append(a)
+            ws.append(np.full(len(a), 1.0 / len(a)))
+    return Mix(ids, ws)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max())
+    return z / z.sum()
+
+
+def tokenadapt_local(decomps: Sequence[Sequence[int] | None], phi_new: np.ndarray, phi_old: np.ndarray,
+                     len_new: np.ndarray, len_old: np.ndarray, tau: float = TAU) -> Mix:
+    """TokenAdapt's local estimate: piece weights softmax(((softmax(sim) + rel_len) / 2) / tau), where
+    sim is the auxiliary cosine of piece and whole token and rel_len the piece's share of the
+    token's characters. phi rows are L2-normalised; rows of phi_new that are NaN have no vector."""
+    ids, ws = [], []
+    for t, d in enumerate(decomps):
+        if not d or np.isnan(phi_new[t, 0]):
+            ids.append(None)
+            ws.append(None)
+            continue
+        a = np.asarray(d, dtype=np.int64)
+        sim = phi_old[a] @ phi_new[t]
+        rel = len_old[a] / max(float(len_new[t]), 1.0)
+        w = softmax(((softmax(sim) + rel) / 2.0) / (tau + 1e-5))
+        ids.append(a)
+        ws.append(w)
+    return Mix(ids, ws)
+
+
+def nearest(phi_new: np.ndarray, phi_old: np.ndarray, allowed: np.ndarray, k: int,
+            block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k old rows by cosine for each query (rows L2-normalised; NaN queries get -inf scores).
+    Returns (ids, sims), each queries x k, best first."""
+    import torch
+
+    index = torch.from_numpy(np.ascontiguousarray(phi_old[allowed], dtype=np.float32))
+    where = np.flatnonzero(allowed)
+    k = min(k, len(where))
+    out_i = np.zeros((len(phi_new), k), np.int64)
+    out_s = np.full((len(phi_new), k), -np.inf, np.float32)
+    for s in range(0, len(phi_new), block):
+        q = torch.from_numpy(np.ascontiguousarray(np.nan_to_num(phi_new[s:s + block], nan=0.0), dtype=np.float32))
+        sims = q @ index.T
+        v, i = torch.topk(sims, k, dim=1)
+        out_i[s:s + block] = where[i.numpy()]
+        out_s[s:s + block] = v.numpy()
+    out_s[np.isnan(phi_new[:, 0])] = -np.inf
+    return out_i, out_s
+
+
+def tokenadapt_global(nbr_ids: np.ndarray, nbr_sims: np.ndarray, tau: float = TAU,
+                      threshold: float = 0.0) -> Mix:
+    """TokenAdapt's global estimate: the top-k neighbours with similarity >= threshold, weighted
+    softmax(sim / tau) and renormalised."""
+    ids, ws = [], []
+    for i, s in zip(nbr_ids, nbr_sims):
+        keep = np.isfinite(s) & (s >= threshold)
+        if not keep.any():
+            ids.append(None)
+            ws.append(None)
+            continue
+        w = softmax(s[keep].astype(np.float64) / (tau + 1e-5))
+        ids.append(i[keep])
+        ws.append(w / w.sum())
+    return Mix(ids, ws)
+
+
+def omp(targets: np.ndarray, atoms: np.ndarray, k: int = OMP_K, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Orthogonal matching pursuit of each target row over the atom rows (Pati et al. 1993):
+    k greedy picks of the atom most correlated with the residual, each followed by a least-squares
+    refit on all picked atoms. Returns (atom ids, coefficients), each targets x k."""
+    import torch
+
+    A = torch.from_numpy(np.ascontiguousarray(atoms, dtype=np.float32))
+    k = min(k, A.shape[0], A.shape[1])
+    out_i = np.zeros((len(targets), k), np.int64)
+    out_c = np.zeros((len(targets), k), np.float32)
+    norms = A.norm(dim=1).clamp_min(1e-12)
+    for s in range(0, len(targets), batch):
+        X = torch.from_numpy(np.ascontiguousarray(targets[s:s + batch], dtype=np.float32))
+        R = X.clone()
+        picked = torch.zeros((X.shape[0], k), dtype=torch.long)
+        used = torch.zeros((X.shape[0], A.shape[0]), dtype=torch.bool)
+        rows = torch.arange(X.shape[0])
+        coef = torch.zeros((X.shape[0], 0))
+        for j in range(k):
+            corr = (R @ A.T).abs() / norms
+            corr[used] = -1.0
+            pick = corr.argmax(dim=1)
+            picked[:, j] = pick
+            used[rows, pick] = True
+            S = A[picked[:, :j + 1]]  # batch x (j+1) x d
+            sol = torch.linalg.lstsq(S.transpose(1, 2), X.unsqueeze(2)).solution  # batch x (j+1) x 1
+            coef = sol.squeeze(2)
+            R = X - torch.bmm(coef.unsqueeze(1), S).squeeze(1)
+        out_i[s:s + batch] = picked.numpy()
+        out_c[s:s + batch] = coef.numpy()
+    return out_i, out_c
+
+
+def gaussian_rows(n: int, mean: np.ndarray, std: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """n rows drawn from the per-dimension N(mean, std) of the old matrix."""
+    return (rng.standard_normal((n, mean.shape[0])) * std + mean).astype(np.float32)
