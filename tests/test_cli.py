@@ -81,7 +81,7 @@ def test_existing_output_is_not_overwritten_without_force(runner, tmp_path, smal
     (["train", "--pivot", "xx_Latn", "-v", "300"], 2, "unknown pivot language"),
     (["train", "--heldout-every", "1"], 2, "--heldout-every must be 0"),
     (["train", "--heldout", "/no/such/held.txt", "-v", "300"], 1, "corpus not found"),
-    (["transplant", "a", "b", "--method", "fvt"], 1, "not implemented yet"),
+    (["transplant", "/no/such/model", "b", "--out", "x", "--method", "fvt"], 1, "model folder not found"),
 ])
 def test_bad_input_is_one_line_and_a_documented_code(runner, args, code, needle):
     res = runner.invoke(app, args)

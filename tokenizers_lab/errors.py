@@ -31,10 +31,6 @@ class OutputExistsError(LabError):
     """An output would overwrite an existing file without --force."""
 
 
-class NotImplementedYet(LabError):
-    """A subcommand whose issue has not landed yet."""
-
-
 class MissingExtraError(LabError):
     """An optional dependency is not installed; the message names the extra."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from tokenizers_lab import __version__
-from tokenizers_lab.cli import audit, demo, invert, stubs, train
+from tokenizers_lab.cli import audit, demo, invert, train, transplant
 
 app = typer.Typer(
     name="tokenlab",
@@ -33,8 +33,7 @@ app.command("demo")(demo.demo)
 app.command("train")(train.train)
 app.command("audit")(audit.audit)
 app.command("invert")(invert.invert)
-app.command("transplant", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})(
-    stubs.transplant)
+app.command("transplant")(transplant.transplant)
 
 
 def main() -> None:

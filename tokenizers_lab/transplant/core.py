@@ -39,24 +39,26 @@ class OldSpace:
     E_in: np.ndarray
     E_out: np.ndarray | None
     aux: AuxEncoder | None = None
-    _phi_old: np.ndarray | None = field(default=None, repr=False)
+    _phi_old: M.Vectors | None = field(default=None, repr=False)
 
     @property
     def mean(self) -> np.ndarray:
         return self.E_in[:self.vocab.size].mean(0)
 
-    def phi_old(self) -> np.ndarray:
-        """Auxiliary vectors of every old id (zero rows for specials)."""
+    def phi_old(self) -> M.Vectors:
+        """Auxiliary vectors of every old id (specials have none)."""
         if self._phi_old is None:
             n = self.vocab.size
+            keys = self.vocab.keys
             if self.aux is None:
-                self._phi_old = normalise(self.E_in[:n] - self.mean)
+                v = M.dense_vectors(normalise(self.E_in[:n] - self.mean))
+                v.rows[[i for i in range(n) if keys[i] is None]] = -1
             else:
-                keys = self.vocab.keys
                 idx = [i for i in range(n) if keys[i] is not None]
-                phi = np.zeros((n, self.aux.dim), np.float32)
-                phi[idx] = self.aux.embed([token_text(keys[i]) for i in idx])
-                self._phi_old = phi
+                rows = np.full(n, -1, np.int64)
+                rows[idx] = self.aux.rows([token_text(keys[i]) for i in idx])
+                v = M.Vectors(self.aux, rows)
+            self._phi_old = v
         return self._phi_old
 
     def char_lengths(self) -> np.ndarray:
@@ -65,11 +67,43 @@ class OldSpace:
 
 @dataclass
 class Estimate:
-    """Rows for some targets: input (and output when untied) estimates, and the route of each."""
+    """Rows for some targets and the route of each: a sparse mix of old rows (computed on demand,
+    so a large vocabulary is never held twice) or dense rows (hypernet, and OMP's own rows)."""
 
-    rows_in: np.ndarray
-    rows_out: np.ndarray | None
     routes: list[str]
+    space: OldSpace
+    mix: M.Mix | None = None
+    dense_in: np.ndarray | None = None
+    dense_out: np.ndarray | None = None
+
+    @property
+    def rows_in(self) -> np.ndarray:
+        return self.dense_in if self.mix is None else self.mix.apply(self.space.E_in)
+
+    @property
+    def rows_out(self) -> np.ndarray | None:
+        if self.space.E_out is None:
+            return None
+        return self.dense_out if self.mix is None else self.mix.apply(self.space.E_out)
+
+    def fill(self, dest_in: np.ndarray, dest_out: np.ndarray | None, targets: Sequence[int],
+             chunk: int = 8192) -> None:
+        """Write the estimated rows (not the fallbacks) into dest[targets], a chunk at a time."""
+        targets = np.asarray(targets, np.int64)
+        ok = np.array([r != "fallback" for r in self.routes], dtype=bool)
+        W = self.mix.matrix(self.space.E_in.shape[0]) if self.mix is not None else None
+        for s in range(0, len(targets), chunk):
+            sel = np.flatnonzero(ok[s:s + chunk]) + s
+            if not len(sel):
+                continue
+            pairs = [(dest_in, self.space.E_in, self.dense_in)]
+            if dest_out is not None:
+                pairs.append((dest_out, self.space.E_out, self.dense_out))
+            for dest, E, dense in pairs:
+                if W is not None:
+                    dest[targets[sel]] = np.asarray(W[sel] @ E, dtype=np.float32)
+                elif dense is not None:
+                    dest[targets[sel]] = dense[sel]
 
 
 def match(old: Vocab, new: Vocab) -> tuple[list[str], list[int | None], list[tuple[str, str, str]]]:
@@ -117,23 +151,24 @@ def estimate(method: str, keys: Sequence[bytes], space: OldSpace, decomposer: De
     base = M.fvt(decomps)
     if method == "fvt":
         routes = ["fvt" if x is not None else "fallback" for x in base.ids]
-        return Estimate(base.apply(space.E_in), base.apply(space.E_out) if space.E_out is not None else None, routes)
+        return Estimate(routes, space, mix=base)
     if method == "hypernet":
         if hypernet is None:
             raise UsageError("method hypernet needs a trained hypernetwork")
         rows_in, rows_out = hypernet.predict(decomps)
         routes = ["hypernet" if x is not None else "fallback" for x in base.ids]
-        return Estimate(rows_in, rows_out, routes)
+        return Estimate(routes, space, dense_in=rows_in, dense_out=rows_out)
     if method != "tokenadapt":
         raise UsageError(f"unknown method {method!r}")
     phi_old = space.phi_old()
     if space.aux is not None:
-        phi_new = space.aux.embed([token_text(k) for k in keys])
+        phi_new = space.aux.vectors([token_text(k) for k in keys])
     else:  # own space: a new token is seen through its FVT estimate
-        phi_new = np.full((n, d), np.nan, np.float32)
+        dense = np.full((n, d), np.nan, np.float32)
         ok = base.ok()
         if ok.any():
-            phi_new[ok] = normalise(base.apply(space.E_in)[ok] - space.mean)
+            dense[ok] = normalise(base.apply(space.E_in)[ok] - space.mean)
+        phi_new = M.dense_vectors(dense)
     len_new = np.array([len(token_text(k)) for k in keys], dtype=np.float64)
     local = M.tokenadapt_local(decomps, phi_new, phi_old, len_new, space.char_lengths(), params.tau)
     nbr_i, nbr_s = M.nearest(phi_new, phi_old, allowed, params.top_k)
@@ -143,7 +178,7 @@ def estimate(method: str, keys: Sequence[bytes], space: OldSpace, decomposer: De
     for a, b in zip(local.ids, glob.ids):
         routes.append("hybrid" if a is not None and b is not None else "local" if a is not None
                       else "global" if b is not None else "fallback")
-    return Estimate(mix.apply(space.E_in), mix.apply(space.E_out) if space.E_out is not None else None, routes)
+    return Estimate(routes, space, mix=mix)
 
 
 def _omp(keys: Sequence[bytes], space: OldSpace, params: Params, targets: np.ndarray | None,
@@ -154,16 +189,13 @@ def _omp(keys: Sequence[bytes], space: OldSpace, params: Params, targets: np.nda
         raise UsageError("method omp needs --donor: a model that already uses the new tokenizer")
     donor_atoms, old_ids = atoms
     ok = ~np.isnan(targets[:, 0])
-    n, d = len(keys), space.E_in.shape[1]
-    rows_in = np.zeros((n, d), np.float32)
-    rows_out = np.zeros((n, d), np.float32) if space.E_out is not None else None
+    ids: list[np.ndarray | None] = [None] * len(keys)
+    ws: list[np.ndarray | None] = [None] * len(keys)
     if ok.any():
         pick, coef = M.omp(targets[ok], donor_atoms, params.omp_k)
-        mix = M.Mix([old_ids[p] for p in pick], [c.astype(np.float64) for c in coef])
-        rows_in[ok] = mix.apply(space.E_in)
-        if rows_out is not None:
-            rows_out[ok] = mix.apply(space.E_out)
-    return Estimate(rows_in, rows_out, ["omp" if o else "fallback" for o in ok])
+        for j, p, c in zip(np.flatnonzero(ok), pick, coef):
+            ids[j], ws[j] = old_ids[p], c.astype(np.float32)
+    return Estimate(["omp" if o else "fallback" for o in ok], space, mix=M.Mix(ids, ws))
 
 
 def route_counts(routes: Sequence[str]) -> dict[str, int]:

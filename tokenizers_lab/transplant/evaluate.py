@@ -143,14 +143,12 @@ def documents(lines: Sequence[str], chars: int = DOC_CHARS) -> list[str]:
 
 def load_causal_lm(folder: Path) -> Any:
     """A local causal LM through transformers, offline, never running remote code."""
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    from tokenizers_lab.transplant.checkpoint import quiet_transformers
+
+    quiet_transformers()
 
     model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
                                                  dtype=torch.float32)

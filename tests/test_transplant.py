@@ -1,0 +1,434 @@
+"""`transplant` on tiny random models built from transformers configs: canonical matching,
+decomposition on bytes, the estimators against hand-checked values, the written folder loading in
+transformers, bad input refused whole."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from tests.test_cli import _err_line
+from tokenizers_lab.cli import app
+from tokenizers_lab.tokenizer import load_tokenizer
+from tokenizers_lab.transplant import core
+from tokenizers_lab.transplant import methods as M
+from tokenizers_lab.transplant.checkpoint import open_checkpoint
+from tokenizers_lab.transplant.job import TransplantConfig, run
+from tokenizers_lab.transplant.stio import rewrite
+from tokenizers_lab.transplant.vocab import Decomposer, build_vocab, hf_tokenizer
+
+OLD_TEXT = [f"the quick brown fox {i} jumps over the lazy dog; über Größe façade café {i * 7}"
+            for i in range(300)] + ["naïve coöperation rôle — “quotes” ✓ 日本語 テキスト"] * 30
+NEW_TEXT = [f"a slow brown cat {i} walks under the quiet moon; Straße Übung {i * 3} niño"
+            for i in range(300)] + ["résumé déjà vu — 日本 ✓✓"] * 30
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def _bytelevel_tok(texts, size, specials=SPECIALS, alphabet=True):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=size, special_tokens=specials, show_progress=False,
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+                                                       if alphabet else []))
+    return tok
+
+
+def _spm_model(texts, size, path: Path) -> Path:
+    """A SentencePiece BPE with byte fallback (Llama-2 style: ▁ word starts, <0xNN> pieces)."""
+    import io
+
+    import sentencepiece as spm
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=buf, vocab_size=size,
+                                   model_type="bpe", byte_fallback=True, character_coverage=0.9995,
+                                   minloglevel=2)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _model(folder: Path, tok, tied: bool, seed: int, extra_rows: int = 0) -> Path:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = tok.get_vocab_size()
+    ids = {s: tok.token_to_id(s) for s in ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<s>", "</s>")}
+    cfg = LlamaConfig(vocab_size=n + extra_rows, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied,
+                      bos_token_id=ids["<|im_start|>"] if ids["<|im_start|>"] is not None else ids["<s>"],
+                      eos_token_id=ids["<|im_end|>"] if ids["<|im_end|>"] is not None else ids["</s>"],
+                      pad_token_id=ids["<|endoftext|>"] if ids["<|endoftext|>"] is not None else ids["</s>"],
+                      max_position_embeddings=256)
+    model = LlamaForCausalLM(cfg)
+    model.save_pretrained(folder)
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|im_start|>", "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>", "chat_template": TEMPLATE}), "utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """An old tied model, an old untied model, a new byte-level tokenizer and a new metaspace one,
+    and a donor model that uses the new byte-level tokenizer."""
+    d = tmp_path_factory.mktemp("transplant")
+    old_tok = _bytelevel_tok(OLD_TEXT, 600)
+    new_tok = _bytelevel_tok(NEW_TEXT, 500, specials=["<|endoftext|>"])
+    new_path = d / "new" / "tokenizer.json"
+    new_path.parent.mkdir()
+    new_tok.save(str(new_path))
+    (d / "meta").mkdir()
+    meta_path = _spm_model(NEW_TEXT, 700, d / "meta" / "spm.model")
+    tied = _model(d / "tied", old_tok, True, 1)
+    untied = _model(d / "untied", old_tok, False, 2, extra_rows=8)
+    donor = _model(d / "donor", new_tok, True, 3)
+    return {"dir": d, "tied": tied, "untied": untied, "new": new_path, "meta": meta_path, "donor": donor}
+
+
+# ---------------------------------------------------------------------------------------
+# Units
+# ---------------------------------------------------------------------------------------
+
+def test_canonical_keys_unify_conventions(world):
+    old = build_vocab(load_tokenizer(str(world["tied"])))
+    meta = build_vocab(load_tokenizer(str(world["meta"])))
+    v_old, v_meta = old.view, meta.view
+    gb = v_old.tok.token_to_id("Ġbrown")
+    mb = v_meta.sp.piece_to_id("▁brown")
+    assert gb is not None and mb is not None
+    assert old.keys[gb] == meta.keys[mb] == b" brown"
+    byte_piece = v_meta.sp.piece_to_id("<0xC3>")
+    assert meta.keys[byte_piece] == b"\xc3"
+    routes, src, _ = core.match(old, meta)
+    assert routes[mb] == "canonical" and src[mb] == gb
+    raw = {s for s in meta.native if s} & {s for s in old.native if s}
+    canon = sum(r in ("exact", "canonical") for r in routes)
+    assert canon > 3 * len(raw - set(SPECIALS))  # raw string overlap under-counts badly
+
+
+def test_decomposition_is_on_bytes_and_exact(world):
+    old = build_vocab(load_tokenizer(str(world["tied"])))
+    dec = Decomposer(old)
+    for key in (b" brownish", b"\xc3", "日本語".encode()[:4], b" fox jumps"):
+        ids = dec.decompose(key)
+        assert ids is not None and b"".join(old.keys[i] for i in ids) == key
+    # a byte the vocabulary lacks is not silently dropped
+    old_small = _bytelevel_tok(["abc abc"], 260, specials=[], alphabet=False)
+    from tokenizers_lab.tokenizer import HFView
+
+    small = build_vocab(HFView(old_small, "s", "s", "0" * 64))
+    assert Decomposer(small).decompose(b"ab\xff") is None
+
+
+def test_hidden_tokens_lose_their_merges(world):
+    old = build_vocab(load_tokenizer(str(world["tied"])))
+    target = old.view.tok.token_to_id("Ġbrown")
+    dec = Decomposer(old, [target])
+    ids = dec.decompose(b" brown")
+    assert ids is not None and target not in ids and len(ids) >= 2
+    assert b"".join(old.keys[i] for i in ids) == b" brown"
+
+
+def test_specials_by_role_highest_priority_wins():
+    from tokenizers_lab.transplant.vocab import Vocab
+
+    class V:
+        pass
+
+    old = Vocab(V(), [None, None, b"a"], ["<s>", "<pad>", "a"], {"<s>": 0, "<pad>": 1}, {"bos": 0, "pad": 1})
+    # one new token plays both bos and pad: it must take the bos row (tokenkit's Gemma3 -> Qwen3 bug)
+    new = Vocab(V(), [None, b"a"], ["<|x|>", "a"], {"<|x|>": 0}, {"bos": 0, "pad": 0})
+    routes, src, mapped = core.match(old, new)
+    assert routes == ["special", "exact"] and src == [0, 2]
+    assert mapped[0][1] == "role bos"
+
+
+def test_tokenadapt_local_weights_by_hand():
+    phi_old = M.dense_vectors(np.array([[1.0, 0.0], [0.0, 1.0]], np.float32))
+    phi_new = M.dense_vectors(np.array([[1.0, 0.0]], np.float32))
+    mix = M.tokenadapt_local([[0, 1]], phi_new, phi_old, np.array([4.0]), np.array([1.0, 3.0]), tau=0.3)
+    sim = np.array([1.0, 0.0])
+    w1 = np.exp(sim) / np.exp(sim).sum()
+    z = ((w1 + np.array([0.25, 0.75])) / 2) / (0.3 + 1e-5)
+    expect = np.exp(z) / np.exp(z).sum()
+    np.testing.assert_allclose(mix.weights[0], expect, rtol=1e-6)
+
+
+def test_global_neighbours_match_brute_force():
+    rng = np.random.default_rng(0)
+    base = M.Table(np.vstack([M.Table(rng.standard_normal((40, 8))).table]).astype(np.float32))
+    base.table /= np.linalg.norm(base.table, axis=1, keepdims=True)
+    rows_old = rng.integers(0, 40, size=120)  # many ids share a vector, as case variants do
+    rows_old[:5] = -1  # specials: no vector
+    old = M.Vectors(base, rows_old)
+    q_rows = np.concatenate([rng.integers(0, 40, size=30), [-1]])
+    new = M.Vectors(base, q_rows)
+    allowed = np.ones(120, bool)
+    allowed[7] = False
+    ids, sims = M.nearest(new, old, allowed, 4, budget=64)
+    valid = np.flatnonzero(allowed & (rows_old >= 0))
+    for r, qr in enumerate(q_rows):
+        if qr < 0:
+            assert np.all(np.isinf(sims[r]))
+            continue
+        full = base.table[rows_old[valid]] @ base.table[qr]
+        best = np.sort(full)[::-1][:4]
+        np.testing.assert_allclose(sims[r], best, rtol=1e-5)
+        got = base.table[rows_old[ids[r]]] @ base.table[qr]
+        np.testing.assert_allclose(got, best, rtol=1e-5)
+        assert all(allowed[i] for i in ids[r])
+
+
+def test_omp_recovers_a_sparse_code():
+    rng = np.random.default_rng(1)
+    atoms = rng.standard_normal((200, 32)).astype(np.float32)
+    true = np.zeros((3, 200))
+    true[0, [3, 50]] = [1.5, -0.5]
+    true[1, [10, 11, 12]] = [0.2, 0.3, 0.4]
+    true[2, 199] = 2.0
+    x = (true @ atoms).astype(np.float32)
+    ids, coef = M.omp(x, atoms, k=4)
+    for r in range(3):
+        rec = np.zeros(200)
+        np.add.at(rec, ids[r], coef[r])
+        np.testing.assert_allclose(rec, true[r], atol=1e-3)
+
+
+def test_streaming_rewrite_reads_back(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    a = torch.arange(12, dtype=torch.bfloat16).reshape(3, 4)
+    b = torch.randn(5, 2)
+    save_file({"a": a, "b": b}, str(tmp_path / "x.safetensors"), metadata={"format": "pt"})
+    rewrite(tmp_path / "x.safetensors", tmp_path / "y.safetensors", {"a": torch.ones(6, 4)})
+    got = load_file(str(tmp_path / "y.safetensors"))
+    assert got["a"].dtype == torch.bfloat16 and got["a"].shape == (6, 4) and bool((got["a"] == 1).all())
+    assert torch.equal(got["b"], b)
+
+
+def test_tiktoken_ranks_convert_to_an_identical_tokenizer_json(shared):
+    path = shared / "tokenizers" / "llama3" / "tokenizer.model"
+    view = load_tokenizer(str(path))
+    hf = hf_tokenizer(view)
+    text = (shared / "text" / "lang").glob("*")
+    lines = []
+    for f in sorted(text)[:6]:
+        lines += f.read_text("utf-8", errors="replace").splitlines()[:150]
+    assert lines
+    got = [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)]
+    want = view.encode_batch(lines)
+    same = sum(g == w for g, w in zip(got, want))
+    assert same == len(lines), f"{len(lines) - same} of {len(lines)} lines differ"
+    assert hf.token_to_id("<|begin_of_text|>") == view.special_tokens["<|begin_of_text|>"]
+
+
+# ---------------------------------------------------------------------------------------
+# End to end
+# ---------------------------------------------------------------------------------------
+
+def _run(world, name, **kw):
+    out = world["dir"] / name
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = TransplantConfig(model=str(kw.pop("model", world["tied"])), tokenizer=str(kw.pop("tokenizer", world["new"])),
+                           out=str(out), aux_model=kw.pop("aux_model", "none"), **kw)
+    return run(cfg, out), out
+
+
+@pytest.mark.parametrize("which", ["tied", "untied"])
+def test_fvt_folder_loads_and_keeps_what_it_should(world, which):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    report, out = _run(world, f"fvt-{which}", model=world[which], method="fvt", pad_to_multiple_of=64)
+    ck_old = open_checkpoint(world[which])
+    old_w = load_file(str(world[which] / "model.safetensors"))
+    new_w = load_file(str(out / "model.safetensors"))
+    assert set(old_w) == set(new_w)
+    for name in old_w:  # every other tensor unchanged, bit for bit
+        if name not in (ck_old.input_name, ck_old.output_name):
+            assert torch.equal(old_w[name], new_w[name]), name
+    new_tok = load_tokenizer(str(out))
+    rows = new_w[ck_old.input_name].shape[0]
+    assert rows % 64 == 0 and rows >= new_tok.vocab_size
+    assert sum(report.routes.values()) == rows == report.new_rows
+    assert report.routes.get("padding", 0) == rows - new_tok.vocab_size
+    assert torch.isfinite(new_w[ck_old.input_name]).all()
+    # shared tokens are copied bit for bit (input, and output rows when untied)
+    old_v, new_v = build_vocab(load_tokenizer(str(world[which]))), build_vocab(new_tok)
+    routes, src, _ = core.match(old_v, new_v)
+    copied = [i for i, r in enumerate(routes) if r in ("exact", "canonical", "special")]
+    assert len(copied) > 50
+    for i in copied:
+        assert torch.equal(new_w[ck_old.input_name][i], old_w[ck_old.input_name][src[i]])
+        if which == "untied":
+            assert torch.equal(new_w["lm_head.weight"][i], old_w["lm_head.weight"][src[i]])
+    # an fvt row is the mean of its decomposition's old rows
+    dec = Decomposer(old_v)
+    i = next(i for i, r in enumerate(routes) if not r and new_v.keys[i] and dec.decompose(new_v.keys[i]))
+    pieces = dec.decompose(new_v.keys[i])
+    np.testing.assert_allclose(new_w[ck_old.input_name][i].numpy(),
+                               old_w[ck_old.input_name][pieces].mean(0).numpy(), rtol=1e-5, atol=1e-6)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["vocab_size"] == rows and cfg["tie_word_embeddings"] is (which == "tied")
+    # chat template kept: its special tokens were added to the new tokenizer and copied exactly
+    assert set(report.added_specials) == {"<|im_start|>", "<|im_end|>"}
+    tok = AutoTokenizer.from_pretrained(str(out))
+    assert tok.eos_token == "<|im_end|>" and cfg["eos_token_id"] == tok.convert_tokens_to_ids("<|im_end|>")
+    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+    assert text.startswith("<|im_start|>user")
+    model = AutoModelForCausalLM.from_pretrained(str(out))
+    ids = tok("a slow brown cat", return_tensors="pt").input_ids
+    assert torch.isfinite(model(ids).logits).all()
+    assert (out / "transplant.json").is_file() and (out / "transplant.md").is_file()
+
+
+def test_tokenadapt_own_space_and_eval(world):
+    report, _out = _run(world, "ta", method="tokenadapt", evaluate=True, leave_out=60, eval_bytes=3000)
+    assert report.aux_space.startswith("old model's embeddings")
+    assert report.routes.get("hybrid", 0) > 0
+    methods = {r.method for r in report.leave_out}
+    assert methods == {"fvt", "tokenadapt"}
+    for r in report.leave_out:
+        assert r.rebuilt > 10 and -1 <= r.centred_cosine <= 1 and r.median_rank >= 1
+    b = report.bpb
+    assert b is not None and b.original.bpb > 0 and b.transplanted.bpb > 0
+    assert b.ratio == pytest.approx(b.transplanted.bpb / b.original.bpb)
+    assert b.length_ratio == pytest.approx(b.transplanted.tokens / b.original.tokens)
+
+
+def test_tokenadapt_with_an_encoder_folder(world):
+    """A local BERT-style folder works as the auxiliary encoder."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertModel
+
+    enc = world["dir"] / "enc"
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3}
+    for ch in "abcdefghijklmnopqrstuvwxyz0123456789":
+        vocab.setdefault(ch, len(vocab))
+        vocab.setdefault("##" + ch, len(vocab))
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(enc)
+    tok.save(str(enc / "tokenizer.json"))
+    report, _ = _run(world, "ta-enc", method="tokenadapt", aux_model=str(enc))
+    assert report.aux_space == "enc" and report.routes.get("hybrid", 0) > 0
+
+
+def test_omp_with_a_donor(world):
+    report, _out = _run(world, "omp", method="omp", donor=str(world["donor"]), omp_k=8, evaluate=True,
+                       leave_out=40, eval_bytes=2000)
+    assert report.routes.get("omp", 0) > 0
+    assert "omp" in {r.method for r in report.leave_out}
+
+
+def test_omp_refuses_a_donor_with_another_tokenizer(world):
+    with pytest.raises(Exception, match="does not use the new tokenizer"):
+        _run(world, "omp-bad", method="omp", donor=str(world["untied"]))
+    assert not (world["dir"] / "omp-bad").exists()
+
+
+def test_hypernet_trains_and_reports_against_fvt(world):
+    report, _ = _run(world, "hn", method="hypernet", hypernet_steps=30, evaluate=True, leave_out=40,
+                     eval_bytes=1500)
+    h = report.hypernet
+    assert h is not None and h["steps"] == 30 and h["examples"] > 0
+    assert {r.method for r in report.leave_out} == {"fvt", "tokenadapt", "hypernet"}
+    if h["beats_fvt"]:
+        assert report.routes.get("hypernet", 0) > 0
+    else:
+        assert report.routes.get("fvt", 0) > 0 and any("did not beat FVT" in n for n in report.notes)
+
+
+def test_same_seed_same_folder(world):
+    _, a = _run(world, "det-a", method="tokenadapt")
+    _, b = _run(world, "det-b", method="tokenadapt")
+    for name in ("model.safetensors", "tokenizer.json", "config.json", "tokenizer_config.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    ja, jb = (json.loads((p / "transplant.json").read_text()) for p in (a, b))
+    ja.pop("run"), jb.pop("run")
+    assert ja == jb
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input through the CLI: one line, a documented code, no folder
+# ---------------------------------------------------------------------------------------
+
+def _bad_cases(world):
+    d = world["dir"] / "bad"
+    d.mkdir(exist_ok=True)
+    pickle = d / "pickle"
+    pickle.mkdir(exist_ok=True)
+    shutil.copy(world["tied"] / "config.json", pickle)
+    (pickle / "pytorch_model.bin").write_bytes(b"\x80\x04not really")
+    remote = d / "remote"
+    shutil.copytree(world["tied"], remote, dirs_exist_ok=True)
+    (remote / "modeling_evil.py").write_text("raise SystemExit")
+    noemb = d / "noemb"
+    noemb.mkdir(exist_ok=True)
+    shutil.copy(world["tied"] / "config.json", noemb)
+    from safetensors.torch import save_file
+
+    save_file({"model.norm.weight": torch.ones(32)}, str(noemb / "model.safetensors"))
+    mismatch = d / "mismatch"
+    shutil.copytree(world["tied"], mismatch, dirs_exist_ok=True)
+    (mismatch / "tokenizer.json").unlink()
+    shutil.copy(world["meta"], mismatch / "tokenizer.model")  # 700 ids for 600 rows
+    exists = d / "exists"
+    exists.mkdir(exist_ok=True)
+    return [
+        ([str(d / "nope"), str(world["new"])], 1, "model folder not found"),
+        ([str(pickle), str(world["new"])], 1, "never unpickled"),
+        ([str(remote), str(world["new"])], 1, "remote-code models are refused"),
+        ([str(noemb), str(world["new"])], 1, "no input embeddings"),
+        ([str(mismatch), str(world["new"])], 1, "do not belong together"),
+        ([str(world["tied"]), str(d / "missing.json")], 1, "tokenizer not found"),
+        ([str(world["tied"]), str(world["new"]), "--method", "ompp"], 2, "did you mean 'omp'"),
+        ([str(world["tied"]), str(world["new"]), "--method", "omp"], 2, "needs --donor"),
+        ([str(world["tied"]), str(world["new"]), "--chat-template", "new"], 2, "no chat template"),
+        ([str(world["tied"]), str(world["new"]), "--tau", "0"], 2, "--tau must be > 0"),
+    ], exists
+
+
+def test_bad_input_one_line_no_folder(world, runner):
+    cases, exists = _bad_cases(world)
+    for args, code, needle in cases:
+        out = world["dir"] / "bad" / "out"
+        res = runner.invoke(app, ["transplant", *args, "--out", str(out), "--aux-model", "none", "-q"])
+        assert res.exit_code == code, (args, res.stdout, res.stderr)
+        assert needle in _err_line(res), (needle, res.stderr)
+        assert not out.exists()
+        assert not list(out.parent.glob(".tokenlab-stage-*"))
+    res = runner.invoke(app, ["transplant", str(world["tied"]), str(world["new"]), "--out", str(exists),
+                              "--aux-model", "none", "-q"])
+    assert res.exit_code == 1 and "--force" in _err_line(res)
+    assert not any(exists.iterdir())
+
+
+def test_cli_json_and_force(world, runner):
+    out = world["dir"] / "cli"
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["transplant", str(world["tied"]), str(world["meta"]), "--out", str(out), "--method", "fvt",
+            "--format", "json", "-q"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["routes"]["canonical"] > 0 and report["provenance"]["command"] == "transplant"
+    res = runner.invoke(app, args + ["--force"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["routes"] == report["routes"]

@@ -1,0 +1,94 @@
+"""`tokenlab transplant`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from tokenizers_lab.cli.common import (
+    FORCE_HELP,
+    FORMAT_HELP,
+    PATTERN_HELP,
+    QUIET_HELP,
+    SEED_HELP,
+    Format,
+    lab_command,
+    make_progress,
+)
+from tokenizers_lab.report import dumps, md_table
+
+if TYPE_CHECKING:
+    from tokenizers_lab.transplant.job import TransplantReport
+
+
+def summary(r: TransplantReport) -> str:
+    """Plain-text summary for --format text."""
+    text = f"{r.provenance.signature}\n"
+    text += md_table(["route", "rows"], list(r.routes.items())) + "\n"
+    for x in r.leave_out:
+        text += (f"leave-out {x.method}: centred cosine {x.centred_cosine:.3f}, hit@10 {x.hit_at_10:.3f} "
+                 f"({x.rebuilt}/{x.hidden})\n")
+    if r.bpb is not None:
+        text += (f"bits per byte {r.bpb.original.bpb:.4f} -> {r.bpb.transplanted.bpb:.4f} (ratio {r.bpb.ratio:.3f}, "
+                 f"length ratio {r.bpb.length_ratio:.3f})\n")
+    return text
+
+
+@lab_command
+def transplant(
+    model: Path = typer.Argument(..., help="A local Hugging Face model folder (config.json, safetensors, "
+                                 "tokenizer)."),
+    tokenizer: str = typer.Argument(..., help="The new tokenizer (tokenizer.json, folder, SentencePiece "
+                                    ".model, .tiktoken ranks)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The new model folder (must not exist without --force)."),
+    method: str = typer.Option("tokenadapt", "--method", "-m", help="fvt, tokenadapt, omp (needs --donor) or "
+                               "hypernet."),
+    donor: Path | None = typer.Option(None, "--donor", help="For omp: a model folder that already uses the new "
+                                      "tokenizer."),
+    aux_model: str = typer.Option("auto", "--aux-model", help="TokenAdapt's auxiliary encoder: auto (the "
+                                  "installed all-MiniLM-L6-v2, else the model's own embeddings), none, or a "
+                                  "model folder."),
+    chat_template: str = typer.Option("keep", "--chat-template", help="keep (the model's template and its "
+                                      "special tokens), new (the new tokenizer folder's) or none."),
+    tau: float = typer.Option(0.3, "--tau", help="TokenAdapt softmax temperature."),
+    top_k: int = typer.Option(3, "--top-k", help="TokenAdapt global neighbours."),
+    global_weight: float = typer.Option(0.3, "--global-weight", help="TokenAdapt weight of the global estimate."),
+    threshold: float = typer.Option(0.0, "--threshold", help="TokenAdapt minimum neighbour similarity."),
+    omp_k: int = typer.Option(64, "--omp-k", help="OMP atoms per token."),
+    pad_to_multiple_of: int = typer.Option(1, "--pad-to-multiple-of", help="Round the embedding rows up."),
+    evaluate: bool = typer.Option(False, "--eval", help="Leave-out reconstruction and bits per byte in the "
+                                  "report."),
+    eval_text: str | None = typer.Option(None, "--eval-text", help="Held-out text for bits per byte "
+                                         "(default: the embedded domain corpus)."),
+    eval_bytes: int = typer.Option(40_000, "--eval-bytes", help="Bytes of held-out text read."),
+    leave_out: int = typer.Option(1000, "--leave-out", help="Old tokens hidden for leave-out reconstruction."),
+    hypernet_steps: int = typer.Option(600, "--hypernet-steps", help="Training steps of the hypernetwork."),
+    pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
+    fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
+    seed: int = typer.Option(13, help=SEED_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Move a pretrained model onto a new tokenizer without training (FVT, TokenAdapt, OMP, a small
+    hypernetwork) and write a new model folder transformers loads, with a report of every row."""
+    from tokenizers_lab.transplant import job as lib
+
+    config = lib.TransplantConfig(model=str(model), tokenizer=tokenizer, method=method, out=str(out),
+                                  donor=str(donor) if donor else None, aux_model=aux_model,
+                                  chat_template=chat_template, tau=tau, top_k=top_k, global_weight=global_weight,
+                                  threshold=threshold, omp_k=omp_k, pad_to_multiple_of=pad_to_multiple_of,
+                                  evaluate=evaluate, eval_text=eval_text, eval_bytes=eval_bytes, leave_out=leave_out,
+                                  hypernet_steps=hypernet_steps, pattern=pattern, seed=seed)
+    lib.validate(config)
+    lib.check_out(out, force)
+    report = lib.run(config, out, force, progress=make_progress(quiet))
+    if fmt is Format.json:
+        sys.stdout.write(dumps(report))
+    elif fmt is Format.md:
+        sys.stdout.write(report.to_markdown())
+    else:
+        sys.stdout.write(summary(report) + f"wrote {out}/ (model, tokenizer, transplant.json, transplant.md)\n")
+    sys.stdout.flush()
