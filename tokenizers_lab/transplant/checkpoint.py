@@ -134,7 +134,7 @@ def open_checkpoint(folder: Path | str, role: str = "model") -> Checkpoint:
         total += shard.stat().st_size
         try:
             with safe_open(str(shard), framework="pt") as f:
-                for name in f:
+                for name in f.keys():  # noqa: SIM118 (safe_open is not iterable)
                     sl = f.get_slice(name)
                     tensor_shard[name] = shard
                     shapes[name] = tuple(sl.get_shape())
