@@ -14,7 +14,8 @@ from tokenizers_lab.transplant import methods as M
 from tokenizers_lab.transplant.aux import AuxEncoder, normalise, token_text
 from tokenizers_lab.transplant.vocab import ROLES, Decomposer, Vocab
 
-METHODS = ("fvt", "tokenadapt", "omp", "hypernet")
+# random: every new row from the old matrix's per-dimension normal — the baseline the others beat
+METHODS = ("fvt", "tokenadapt", "omp", "hypernet", "random")
 # Routes a row can come by, in report order.
 ROUTES = ("exact", "canonical", "special", "fvt", "hybrid", "local", "global", "omp", "hypernet", "fallback",
           "padding")
@@ -147,6 +148,8 @@ def estimate(method: str, keys: Sequence[bytes], space: OldSpace, decomposer: De
     d = space.E_in.shape[1]
     if method == "omp":
         return _omp(keys, space, params, omp_targets, omp_atoms)
+    if method == "random":
+        return Estimate(["fallback"] * n, space, mix=M.Mix([None] * n, [None] * n))
     decomps = decomposer.decompose_many(keys)
     base = M.fvt(decomps)
     if method == "fvt":

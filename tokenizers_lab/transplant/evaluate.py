@@ -34,7 +34,6 @@ class LeaveOutRow:
     hit_at_1: float
     hit_at_10: float
     output_centred_cosine: float | None
-    seconds: float
 
 
 def pick_hidden(space: OldSpace, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -71,10 +70,12 @@ def score(est: np.ndarray, true: np.ndarray, E: np.ndarray, candidates: np.ndarr
 
 def leave_out(space: OldSpace, methods: Sequence[str], n: int, seed: int, params: Params,
               allowed: np.ndarray, estimators: dict[str, Callable[..., Estimate]] | None = None,
-              hidden: np.ndarray | None = None) -> list[LeaveOutRow]:
+              hidden: np.ndarray | None = None,
+              timings: dict[str, float] | None = None) -> list[LeaveOutRow]:
     """Hide n old tokens (and every merge making or using them), rebuild them with each method
     from the remaining vocabulary, compare with their true rows. `estimators` may override how a
-    method estimates (e.g. OMP, which needs donor rows of the hidden tokens)."""
+    method estimates (e.g. OMP, which needs donor rows of the hidden tokens); each method's time
+    goes into `timings`."""
     rng = np.random.default_rng(seed)
     if hidden is None:
         hidden = pick_hidden(space, n, rng)
@@ -96,7 +97,8 @@ def leave_out(space: OldSpace, methods: Sequence[str], n: int, seed: int, params
             est = estimators[m](keys, hidden, dec, still)
         else:
             est = estimate(m, keys, space, dec, still, params)
-        secs = time.perf_counter() - t0
+        if timings is not None:
+            timings[f"leave_out_{m}"] = time.perf_counter() - t0
         ok = np.array([r != "fallback" for r in est.routes], dtype=bool)
         if not ok.any():
             continue
@@ -107,7 +109,7 @@ def leave_out(space: OldSpace, methods: Sequence[str], n: int, seed: int, params
             a, b = est.rows_out[ok] - mo, space.E_out[hidden[ok]] - mo
             out_c = float(np.mean(np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1),
                                                                1e-12)))
-        rows.append(LeaveOutRow(m, len(hidden), int(ok.sum()), output_centred_cosine=out_c, seconds=secs, **s))
+        rows.append(LeaveOutRow(m, len(hidden), int(ok.sum()), output_centred_cosine=out_c, **s))
     return rows
 
 
@@ -122,7 +124,6 @@ class BpbSide:
     tokens: int
     bits: float
     bpb: float
-    seconds: float
 
 
 def documents(lines: Sequence[str], chars: int = DOC_CHARS) -> list[str]:
@@ -163,7 +164,6 @@ def bits_per_byte(model: Any, encode: Callable[[list[str]], list[list[int]]], pr
     scored in consecutive windows, each re-prefixed."""
     import torch
 
-    t0 = time.perf_counter()
     seqs: list[list[int]] = []
     for ids in encode(list(docs)):
         for s in range(0, max(len(ids), 1), max_len - 1):
@@ -192,4 +192,4 @@ def bits_per_byte(model: Any, encode: Callable[[list[str]], list[list[int]]], pr
             i = j
     n_bytes = sum(len(d.encode("utf-8")) for d in docs)
     bits = nats / math.log(2)
-    return BpbSide(n_tokens, bits, bits / max(n_bytes, 1), time.perf_counter() - t0)
+    return BpbSide(n_tokens, bits, bits / max(n_bytes, 1))

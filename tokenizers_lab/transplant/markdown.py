@@ -19,7 +19,7 @@ ROUTE_MEANING = {
     "global": "TokenAdapt global estimate only (no decomposition)",
     "omp": "orthogonal matching pursuit in the donor's space",
     "hypernet": "hypernetwork over the decomposition",
-    "fallback": "no estimate: drawn from the old matrix's per-dimension normal",
+    "fallback": "no estimate (or method random): drawn from the old matrix's per-dimension normal",
     "padding": "padding row beyond the tokenizer (per-dimension normal)",
 }
 
@@ -56,10 +56,10 @@ def render(r: TransplantReport) -> str:
                 (f"{lo.hidden} old tokens hidden with every merge that makes or uses them, rebuilt from the rest; "
                  "rank = position of the true row among all old rows by centred cosine."), "",
                 md_table(["method", "rebuilt", "cosine", "centred cosine", "median rank", "MRR", "hit@1", "hit@10",
-                          "output centred cosine", "seconds"],
+                          "output centred cosine"],
                          [(x.method, x.rebuilt, x.cosine, x.centred_cosine, x.median_rank, x.mrr, x.hit_at_1,
-                           x.hit_at_10, "–" if x.output_centred_cosine is None else x.output_centred_cosine,
-                           x.seconds) for x in r.leave_out]), ""]
+                           x.hit_at_10, "–" if x.output_centred_cosine is None else x.output_centred_cosine)
+                          for x in r.leave_out]), ""]
     if r.hypernet:
         h = r.hypernet
         out += ["## Hypernetwork", "", md_table(["key", "value"], sorted(h.items())), ""]
@@ -67,9 +67,9 @@ def render(r: TransplantReport) -> str:
         b = r.bpb
         out += ["## Bits per byte", "",
                 f"Held-out text: {b.text}, {b.documents} documents, {b.bytes} bytes.", "",
-                md_table(["model", "tokens", "bits per byte", "seconds"],
-                         [("original", b.original.tokens, b.original.bpb, b.original.seconds),
-                          ("transplanted", b.transplanted.tokens, b.transplanted.bpb, b.transplanted.seconds)]),
+                md_table(["model", "tokens", "bits per byte"],
+                         [("original", b.original.tokens, b.original.bpb),
+                          ("transplanted", b.transplanted.tokens, b.transplanted.bpb)]),
                 "",
                 f"BPB ratio {b.ratio:.4g}; sequence length ratio {b.length_ratio:.4g}.", ""]
     if r.notes:
