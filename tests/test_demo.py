@@ -48,6 +48,13 @@ def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
     inv = json.loads((out / "invert/invert.json").read_text())
     assert demo["invert_log10_mse"] < inv["score"]["uniform_log10_mse"] - 1
     assert all(r["ci_low"] is not None for r in demo["invert_rows"])
+    # the transplant step: every estimate beats random rows on bits per byte of unseen lines
+    rows = {r["method"]: r for r in demo["transplant_rows"]}
+    assert set(rows) == {"random", "fvt", "tokenadapt", "hypernet"}
+    for m in ("fvt", "tokenadapt"):
+        assert rows[m]["bpb_ratio"] < rows["random"]["bpb_ratio"] - 0.05, rows
+        assert rows[m]["estimated"] > 1000 and rows[m]["copied"] > 1000
+    assert (out / "transplant/fvt/transplant.md").exists()
     for name in ("demo.json", "bpe/train.json", "superbpe/train.json", "audit/audit.json"):
         text = json.dumps(_stable(json.loads((out / name).read_text())), indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"

@@ -1,5 +1,6 @@
 """`demo`: the main job on the embedded corpora — trains several tokenizers (SuperBPE included),
-compares them, and gathers every report into one folder. Grows as audit/invert/transplant land."""
+compares them (audit), infers a known training mixture back (invert), moves a tiny model onto
+another tokenizer (transplant), and gathers every report into one folder."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from tokenizers_lab import train
+from tokenizers_lab.transplant.demo import TransplantRow
 from tokenizers_lab.report import (
     Provenance,
     RunInfo,
@@ -32,6 +34,9 @@ COMPARE_VOCAB = 4000
 AUDIT_STEPS = ("bpe", "superbpe", "spm-unigram", "bpe-metaspace", "wordpiece")
 # The demo's invert step: the embedded controlled example (tokenizers_lab/invert/demo.py).
 INVERT_BOOTSTRAP = 10
+# The demo's transplant step: a tiny model on bpe at this size, moved onto this tokenizer.
+TRANSPLANT_OLD = 2000
+TRANSPLANT_NEW = "bpe-metaspace"
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class DemoReport:
     invert_log10_mse: float | None
     invert_baseline_log10_mse: float | None
     invert_merges: int
+    transplant_rows: tuple[TransplantRow, ...]
+    transplant_note: str
     run: RunInfo
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
@@ -134,6 +141,14 @@ class DemoReport:
                        f"{100 * r.ci_low:.2f}–{100 * r.ci_high:.2f}%" if r.ci_low is not None and r.ci_high is not None
                        else "", f"{100 * r.baseline_share:.2f}%",
                        f"{100 * r.truth:.2f}%" if r.truth is not None else "") for r in self.invert_rows]),
+            "",
+            "## Transplant", "",
+            self.transplant_note, "",
+            md_table(["method", "rows copied", "rows estimated", "fallback rows", "BPB original", "BPB transplanted",
+                      "BPB ratio", "length ratio", "leave-out centred cosine"],
+                     [(t.method, t.copied, t.estimated, t.fallback, t.bpb_original, t.bpb, t.bpb_ratio, t.length_ratio,
+                       "–" if t.leave_out_centred_cosine is None else t.leave_out_centred_cosine)
+                      for t in self.transplant_rows]) if self.transplant_rows else "",
             "",
             md_provenance(self.provenance),
         ]) + "\n"
@@ -198,13 +213,36 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
     artifacts["invert/invert.md"] = irep.to_markdown().encode("utf-8")
     invert_rows = tuple(InvertRow(category=c.name, share=c.share, ci_low=c.ci_low, ci_high=c.ci_high, truth=c.truth,
                                   baseline_share=c.baseline_share) for c in irep.categories)
+    t_rows, t_note = _transplant_step(reports, config, artifacts, progress)
     bpe, sbpe = tokens_at.get(("bpe-stage1-regex", COMPARE_VOCAB)), tokens_at.get(("superbpe", COMPARE_VOCAB))
     saving = 1 - sbpe / bpe if bpe and sbpe else None
     prov = make_provenance("demo", config, sorted(inputs.values(), key=lambda i: i.name), config.seed,
-                           [("steps", "+".join(s for s, *_ in STEPS) + "+audit+invert")])
+                           [("steps", "+".join(s for s, *_ in STEPS) + "+audit+invert+transplant")])
     return DemoReport(provenance=prov, rows=tuple(rows), superbpe_token_saving=saving,
                       audit_rows=tuple(audit_rows), invert_rows=invert_rows,
                       invert_log10_mse=irep.score.log10_mse if irep.score else None,
                       invert_baseline_log10_mse=irep.score.baseline_log10_mse if irep.score else None,
-                      invert_merges=irep.solver.last_merge,
+                      invert_merges=irep.solver.last_merge, transplant_rows=tuple(t_rows), transplant_note=t_note,
                       run=clock.info(), artifacts=artifacts)
+
+
+def _transplant_step(reports: dict, config: DemoConfig, artifacts: dict[str, bytes],
+                     progress: train.Progress | None) -> tuple[list, str]:
+    """A tiny model trained with the bpe-2k tokenizer, moved onto bpe-metaspace-4k by each method
+    (needs the torch extra; without it the step says so and is skipped)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+        return [], "Skipped: the transplant step needs the torch extra (pip install 'tokenizers-lab[torch]')."
+    from tokenizers_lab.transplant import demo as tdemo
+
+    rows, arts = tdemo.run_step(reports["bpe"].artifacts[f"v{TRANSPLANT_OLD}/tokenizer.json"],
+                                reports[TRANSPLANT_NEW].artifacts["tokenizer.json"], config.seed, progress)
+    artifacts.update(arts)
+    note = (f"A tiny Llama-architecture model (2 layers, d = 64) trained for {tdemo.STEPS} CPU steps on the "
+            f"embedded corpora with the bpe-{TRANSPLANT_OLD // 1000}k tokenizer, moved onto {TRANSPLANT_NEW}-4k "
+            "(▁ words and byte fallback instead of byte-level: shared tokens are found in the canonical byte "
+            "space) by each method without another model; bits per byte on every "
+            f"{tdemo.HELD_OUT_EVERY}th line, which training never saw; leave-out: {tdemo.LEAVE_OUT} hidden "
+            "tokens (full reports: transplant/<method>/transplant.md).")
+    return rows, note

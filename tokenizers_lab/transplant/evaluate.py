@@ -158,7 +158,7 @@ def load_causal_lm(folder: Path) -> Any:
 
 
 def bits_per_byte(model: Any, encode: Callable[[list[str]], list[list[int]]], prefix: int, docs: Sequence[str],
-                  max_len: int = 1024, batch_tokens: int = 4096) -> BpbSide:
+                  max_len: int = 1024, batch_tokens: int = 1024) -> BpbSide:
     """Σ NLL of every content token / (ln 2 · UTF-8 bytes): each document starts with the same
     `prefix` id so its first content token is scored too; documents longer than max_len are
     scored in consecutive windows, each re-prefixed."""

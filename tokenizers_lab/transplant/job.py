@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -617,6 +616,8 @@ def _bpb(config: TransplantConfig, ck: Checkpoint, stage: Path, old_view: Tokeni
     trans = bits_per_byte(model, new_view.encode_batch, new_prefix, docs)
     del model
     n_bytes = sum(len(d.encode("utf-8")) for d in docs)
-    name = re.sub(r"^embedded:", "embedded ", spec)
+    from tokenizers_lab.corpus import display_name
+
+    name = display_name(spec)
     return Bpb(name, len(docs), n_bytes, orig, trans, trans.bpb / orig.bpb if orig.bpb else float("nan"),
                trans.tokens / max(orig.tokens, 1))
