@@ -8,7 +8,6 @@ import statistics
 from dataclasses import dataclass, field
 
 from tokenizers_lab import train
-from tokenizers_lab.transplant.demo import TransplantRow
 from tokenizers_lab.report import (
     Provenance,
     RunInfo,
@@ -18,6 +17,7 @@ from tokenizers_lab.report import (
     md_provenance,
     md_table,
 )
+from tokenizers_lab.transplant.demo import TransplantRow
 
 # (step name, algorithm, vocab sizes, extra options): a BPE sweep, one of each family at equal
 # vocab, and SuperBPE's fair baseline (plain BPE with SuperBPE's stage-1 regex).
