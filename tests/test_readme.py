@@ -29,11 +29,11 @@ def test_ci_runs_readme_test_command():
     test_cmd = setup[1].split("#")[0].strip()
     assert "pytest" in test_cmd
     assert test_cmd in (REPO / ".ci/run").read_text().splitlines()
-    assert setup[0].split("#")[0].strip() == 'python -m pip install ".[audit]" && tokenlab demo'
+    assert setup[0].split("#")[0].strip() == 'python -m pip install ".[audit,torch]" && tokenlab demo'
 
 
 def test_one_example_per_implemented_subcommand():
-    assert {ln.split()[1] for ln in EXAMPLES} >= {"train", "audit"}
+    assert {ln.split()[1] for ln in EXAMPLES} >= {"train", "audit", "invert", "transplant"}
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ AUDIT_STEPS = ("bpe", "superbpe", "spm-unigram", "bpe-metaspace", "wordpiece")
 # The demo's invert step: the embedded controlled example (tokenizers_lab/invert/demo.py).
 INVERT_BOOTSTRAP = 10
 # The demo's transplant step: a tiny model on bpe at this size, moved onto this tokenizer.
-TRANSPLANT_OLD = 2000
+TRANSPLANT_OLD = 2000  # = transplant.demo.OLD_VOCAB, so embedded:tiny is the demo's model
 TRANSPLANT_NEW = "bpe-metaspace"
 
 

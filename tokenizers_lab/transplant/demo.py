@@ -22,6 +22,7 @@ STEPS = 300
 SEQ = 96
 BATCH = 16
 HYPERNET_STEPS = 150
+OLD_VOCAB = 2000  # the tiny model's tokenizer: the demo's byte-level BPE at this size
 LEAVE_OUT = 150
 
 
@@ -104,6 +105,14 @@ def tiny_model(folder: Path, tokenizer_json: bytes, seed: int) -> Path:
         {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
         indent=2) + "\n", encoding="utf-8")
     return folder
+
+
+def embedded_tiny(folder: Path, seed: int) -> Path:
+    """The demo's tiny model with its bpe-2k tokenizer, both trained on the embedded corpora."""
+    from tokenizers_lab import train
+
+    rep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(OLD_VOCAB,), seed=seed))
+    return tiny_model(folder, rep.artifacts["tokenizer.json"], seed)
 
 
 def run_step(old_tokenizer: bytes, new_tokenizer: bytes, seed: int,

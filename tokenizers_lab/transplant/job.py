@@ -40,6 +40,7 @@ from tokenizers_lab.transplant.vocab import (
 )
 
 COMMAND = "transplant"
+TINY = "embedded:tiny"  # the demo's tiny model, trained on the embedded corpora on the fly
 CHAT_TEMPLATES = ("keep", "new", "none")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt", "vocab.txt",
                    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja",
@@ -225,8 +226,22 @@ def _with_added_specials(view: TokenizerView, hf: Any, contents: list[str]) -> t
 # ---------------------------------------------------------------------------------------
 
 def run(config: TransplantConfig, out: Path, force: bool = False, progress: ProgressFn | None = None) -> TransplantReport:
-    """Transplant, write the new model folder (staged, then renamed into place), return the report."""
+    """Transplant, write the new model folder (staged, then renamed into place), return the report.
+    MODEL `embedded:tiny` is the demo's tiny model, trained here on the embedded corpora."""
     validate(config)
+    check_out(Path(out), force)
+    if config.model == TINY:
+        from tokenizers_lab.transplant.demo import embedded_tiny
+
+        with tempfile.TemporaryDirectory(prefix="tokenlab-tiny-") as tmp:
+            if progress:
+                progress("training the embedded tiny model", None)
+            return _run(config, embedded_tiny(Path(tmp) / "tiny", config.seed), out, force, progress)
+    return _run(config, Path(config.model), out, force, progress)
+
+
+def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
+         progress: ProgressFn | None) -> TransplantReport:
     progress = progress or (lambda stage, frac: None)
     out = Path(out)
     check_out(out, force)
@@ -245,7 +260,7 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
             progress(label, None)
 
     stage("read", "reading the model")
-    ck = open_checkpoint(config.model)
+    ck = open_checkpoint(model_dir)
     old_view = load_tokenizer(str(ck.folder))
     if old_view.vocab_size > ck.rows:
         raise InputError(f"the model's tokenizer has {old_view.vocab_size} ids but its embeddings only "
