@@ -69,6 +69,13 @@ class AuxEncoder:
         self._cache: dict[tuple[int, ...], int] = {}  # word-piece ids -> row of _store
         self._store = np.zeros((0, self.dim), np.float32)
 
+    def close(self) -> None:
+        """Drop the encoder network (the vectors stay): nothing new will be encoded."""
+        from tokenizers_lab.transplant.methods import release_memory
+
+        self.model = None
+        release_memory()
+
     @property
     def table(self) -> np.ndarray:
         """Every vector encoded so far (rows only ever appended)."""
@@ -93,18 +100,25 @@ class AuxEncoder:
             keys += [tuple(e.ids) for e in self.tok.encode_batch(texts[s:s + 8192])]
         seqs = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if seqs:
-            fresh = self._encode(seqs)
+            if self.model is None:
+                raise RuntimeError("the auxiliary encoder was closed")
             base = len(self._store)
-            self._store = np.concatenate([self._store, fresh]) if base else fresh
+            grown = np.empty((base + len(seqs), self.dim), np.float32)  # encoded straight into place
+            grown[:base] = self._store
+            self._store = grown
+            self._encode(seqs, grown[base:])
             for j, k in enumerate(seqs):
                 self._cache[k] = base + j
         self.encoded += len(seqs)
+        if seqs:
+            from tokenizers_lab.transplant.methods import release_memory
+
+            release_memory()
         return np.array([self._cache[k] for k in keys], dtype=np.int64)
 
-    def _encode(self, seqs: list[tuple[int, ...]]) -> np.ndarray:
+    def _encode(self, seqs: list[tuple[int, ...]], out: np.ndarray) -> None:
         import torch
 
-        out = np.zeros((len(seqs), self.dim), np.float32)
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         s = 0
         with torch.inference_mode():
@@ -126,7 +140,6 @@ class AuxEncoder:
                 pooled = torch.nn.functional.normalize(pooled, dim=1)
                 out[idx] = pooled.numpy()
                 s += n
-        return out
 
 
 def normalise(x: np.ndarray) -> np.ndarray:

@@ -141,9 +141,10 @@ def match(old: Vocab, new: Vocab) -> tuple[list[str], list[int | None], list[tup
 
 def estimate(method: str, keys: Sequence[bytes], space: OldSpace, decomposer: Decomposer, allowed: np.ndarray,
              params: Params, hypernet=None, omp_targets: np.ndarray | None = None,
-             omp_atoms: tuple[np.ndarray, np.ndarray] | None = None) -> Estimate:
+             omp_atoms: tuple[np.ndarray, np.ndarray] | None = None, last: bool = False) -> Estimate:
     """Estimate rows for tokens given by canonical bytes. `allowed` marks the old ids a global
-    neighbour may be (specials and hidden tokens excluded)."""
+    neighbour may be (specials and hidden tokens excluded). `last`: no estimate follows, so the
+    auxiliary encoder may be closed as soon as its vectors are in."""
     n = len(keys)
     d = space.E_in.shape[1]
     if method == "omp":
@@ -166,6 +167,8 @@ def estimate(method: str, keys: Sequence[bytes], space: OldSpace, decomposer: De
     phi_old = space.phi_old()
     if space.aux is not None:
         phi_new = space.aux.vectors([token_text(k) for k in keys])
+        if last:
+            space.aux.close()
     else:  # own space: a new token is seen through its FVT estimate
         dense = np.full((n, d), np.nan, np.float32)
         ok = base.ok()

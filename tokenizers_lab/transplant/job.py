@@ -3,7 +3,6 @@ folder (safetensors, config, tokenizer files) and a report of how every row was 
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import shutil
@@ -343,8 +342,12 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
     use = "fvt" if hyper_info is not None and not hyper_info["beats_fvt"] else config.method
     est = core.estimate(use, [new.keys[i] for i in todo], space, dec, allowed, params, hypernet=hyper,
                         omp_targets=omp_inputs.get("targets")[todo] if omp_inputs else None,
-                        omp_atoms=omp_inputs.get("atoms"))
+                        omp_atoms=omp_inputs.get("atoms"), last=not config.evaluate)
     undecomposable = sum(1 for k in (new.keys[i] for i in todo) if dec.decompose(k) is None)
+    if not config.evaluate:  # the encoder and its vectors are done with: free them before the new rows
+        space.aux = None
+        space._phi_old = None
+        core.M.release_memory()
 
     n_new = new_view.vocab_size
     m = config.pad_to_multiple_of
@@ -364,10 +367,6 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
         final[i] = est.routes[j]
     est.fill(new_in, new_out, todo)
     del est
-    if not config.evaluate:  # the encoder and its vectors are done with: free them before writing
-        space.aux = None
-        space._phi_old = None
-        gc.collect()
     for i in holes:
         final[i] = "fallback"
     left = [i for i, r in enumerate(final) if r in ("fallback", "padding")]
@@ -375,10 +374,17 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
         new_in[left] = gaussian_rows(len(left), mean_in, std_in, rng)
         if new_out is not None:
             new_out[left] = gaussian_rows(len(left), mean_out, std_out, rng)
-    if not np.isfinite(new_in).all() or (new_out is not None and not np.isfinite(new_out).all()):
+    # one float64 sum per matrix (a NaN or inf anywhere makes it non-finite): no full-size mask
+    if not np.isfinite(new_in.sum(dtype=np.float64)) or (new_out is not None
+                                                         and not np.isfinite(new_out.sum(dtype=np.float64))):
         raise InputError("the estimate produced non-finite rows (the model's embeddings hold NaN or inf?)")
 
     config_ids = _config_ids(ck.config, old, new, src)
+    if not config.evaluate:  # the old matrices are done with: the run's peak is the write that follows
+        del E_in, E_out, E_out_t
+        space = None  # type: ignore[assignment]
+        hyper = None
+        core.M.release_memory()
     out.resolve().parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".tokenlab-stage-", dir=out.resolve().parent))
     umask = os.umask(0)

@@ -158,7 +158,11 @@ def nearest(phi_new: Vectors, phi_old: Vectors, allowed: np.ndarray, k: int,
     members: list[list[int]] = [[] for _ in groups]
     for pos, g in enumerate(idx_inv):
         members[g].append(int(where[pos]))
-    index = torch.from_numpy(np.ascontiguousarray(phi_old.table[groups], dtype=np.float32))
+    table = phi_old.table
+    if len(groups) and groups[-1] - groups[0] + 1 == len(groups):  # a run of rows: a view, not a copy
+        index = torch.from_numpy(table[groups[0]:groups[-1] + 1])
+    else:
+        index = torch.from_numpy(np.ascontiguousarray(table[groups], dtype=np.float32))
     q_rows, q_inv = np.unique(phi_new.rows, return_inverse=True)
     kk = min(k, len(groups))
     top_i = np.zeros((len(q_rows), kk), np.int64)
@@ -183,6 +187,8 @@ def nearest(phi_new: Vectors, phi_old: Vectors, allowed: np.ndarray, k: int,
                 break
         out_i[r], out_s[r] = ids, sims
     out_s[q_rows < 0] = -np.inf
+    del index, top_i, top_s
+    release_memory()
     return out_i[q_inv], out_s[q_inv]
 
 
@@ -235,6 +241,23 @@ def omp(targets: np.ndarray, atoms: np.ndarray, k: int = OMP_K, batch: int = 512
         out_i[s:s + batch] = picked.numpy()
         out_c[s:s + batch] = coef.float().numpy()
     return out_i, out_c
+
+
+def release_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc's malloc_trim, as Dask's worker memory manager
+    does): encoder activations and score blocks are freed in Python but stay in the process's
+    heap otherwise, and the run's peak is what the user pays for. A no-op off glibc."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name:
+        try:
+            ctypes.CDLL(name).malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def gaussian_rows(n: int, mean: np.ndarray, std: np.ndarray, rng: np.random.Generator) -> np.ndarray:

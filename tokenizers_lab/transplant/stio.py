@@ -14,7 +14,7 @@ from typing import Any
 from tokenizers_lab.errors import InputError
 
 DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16"}
-CHUNK = 1 << 24
+CHUNK = 1 << 22
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], int]:

@@ -181,11 +181,16 @@ def _tiktoken_to_hf(view: TiktokenView) -> Any:
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     n = tok.get_vocab_size()
+    if n != max(vocab.values()) + 1:
+        raise InputError(f"{view.label}: the ranks have holes; cannot express it as a tokenizer.json")
     for content, i in sorted(view.special_tokens.items(), key=lambda kv: kv[1]):
-        if i != n:
-            raise InputError(f"{view.label}: special token {content} has id {i}, not the next free id {n}")
+        if i < n:
+            raise InputError(f"{view.label}: special token {content} has id {i}, already taken")
+        # ids skipped before a special (cl100k has none at 100256) are held by unused placeholders
+        tok.add_special_tokens([AddedToken(f"<|tokenlab_unused_{j}|>", special=True, normalized=False)
+                                for j in range(n, i)])
         tok.add_special_tokens([AddedToken(content, special=True, normalized=False)])
-        n += 1
+        n = i + 1
     return tok
 
 
