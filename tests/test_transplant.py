@@ -433,3 +433,15 @@ def test_cli_json_and_force(world, runner):
     res = runner.invoke(app, args + ["--force"])
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["routes"] == report["routes"]
+
+
+def test_chat_template_new_and_none(world, shared):
+    qwen = shared / "tokenizers" / "qwen2"
+    want = json.loads((qwen / "tokenizer_config.json").read_text("utf-8"))["chat_template"]
+    report, out = _run(world, "chat-new", tokenizer=qwen, method="fvt", chat_template="new")
+    cfg = json.loads((out / "tokenizer_config.json").read_text("utf-8"))
+    assert cfg["chat_template"] == want and report.added_specials == ()
+    assert cfg["eos_token"] in ("<|im_end|>", "<|endoftext|>")
+    report, out = _run(world, "chat-none", method="fvt", chat_template="none")
+    cfg = json.loads((out / "tokenizer_config.json").read_text("utf-8"))
+    assert "chat_template" not in cfg and report.added_specials == () and report.chat_template == "none"
