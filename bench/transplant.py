@@ -190,7 +190,12 @@ def main() -> None:
         only = [t for t in a.only.split(",") if t] or list(tg)
         methods = [m for m in a.methods.split(",") if m]
         prev = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
-        runs = [r for r in prev["runs"] if not (r["target"] in only and r["method"] in methods)]
+        def rerun(r: dict) -> bool:  # rows this invocation measures again
+            if r["target"] not in only or r["method"] not in methods:
+                return False
+            return (not a.no_eval) if r["eval"] else (a.perf and r["method"] == "tokenadapt")
+
+        runs = [r for r in prev["runs"] if not rerun(r)]
         for name in only:
             for m in methods:
                 if m == "omp" and "donor" not in tg[name]:
