@@ -344,9 +344,11 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
                         omp_targets=omp_inputs.get("targets")[todo] if omp_inputs else None,
                         omp_atoms=omp_inputs.get("atoms"), last=not config.evaluate)
     undecomposable = sum(1 for k in (new.keys[i] for i in todo) if dec.decompose(k) is None)
-    if not config.evaluate:  # the encoder and its vectors are done with: free them before the new rows
+    if not config.evaluate:  # encoder, vectors, decomposer are done with: free them before the new rows
         space.aux = None
         space._phi_old = None
+        del dec
+        old.__dict__.pop("model_spec", None)
         core.M.release_memory()
 
     n_new = new_view.vocab_size
