@@ -82,9 +82,7 @@ def transplant(
                                   threshold=threshold, omp_k=omp_k, pad_to_multiple_of=pad_to_multiple_of,
                                   evaluate=evaluate, eval_text=eval_text, eval_bytes=eval_bytes, leave_out=leave_out,
                                   hypernet_steps=hypernet_steps, pattern=pattern, seed=seed)
-    lib.validate(config)
-    lib.check_out(out, force)
-    report = lib.run(config, out, force, progress=make_progress(quiet))
+    report = lib.run(config, out, force, progress=make_progress(quiet))  # validates options and --out first
     if fmt is Format.json:
         sys.stdout.write(dumps(report))
     elif fmt is Format.md:

@@ -459,19 +459,24 @@ def _libraries() -> dict[str, str]:
     return out
 
 
-def _provenance(config: TransplantConfig, ck: Checkpoint, old_view: TokenizerView, new_view: TokenizerView,
-                donor: Checkpoint | None) -> Provenance:
+def _weights_sha(ck: Checkpoint) -> str:
+    """One sha256 over a checkpoint's safetensors files (names and contents)."""
     import hashlib
 
     h = hashlib.sha256()
     for s in ck.shards:
         h.update(s.name.encode() + b"\0" + sha256_file(s).encode())
-    model_sha = h.hexdigest()
+    return h.hexdigest()
+
+
+def _provenance(config: TransplantConfig, ck: Checkpoint, old_view: TokenizerView, new_view: TokenizerView,
+                donor: Checkpoint | None) -> Provenance:
+    model_sha = _weights_sha(ck)
     inputs = [InputRef("model", ck.folder.name, model_sha, ck.bytes),
               InputRef("old tokenizer", old_view.label, old_view.fingerprint, 0),
               InputRef("new tokenizer", new_view.label, new_view.fingerprint, 0)]
     if donor is not None:
-        inputs.append(InputRef("donor", donor.folder.name, "", donor.bytes))
+        inputs.append(InputRef("donor", donor.folder.name, _weights_sha(donor), donor.bytes))
     parts = [("model", short(model_sha)), ("tok", f"{new_view.label}@{new_view.short_fingerprint}"),
              ("method", config.method)]
     cfg = {k: v for k, v in vars(config).items() if k not in ("model", "tokenizer", "out", "donor")}

@@ -6,7 +6,6 @@ pre-tokenizer effects."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -14,6 +13,7 @@ from typing import Any
 
 from tokenizers_lab.errors import InputError
 from tokenizers_lab.tokenizer import (
+    _BYTE_FALLBACK,
     HFView,
     SentencePieceView,
     TiktokenView,
@@ -35,7 +35,6 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "sep": ("[SEP]", "<sep>"),
     "mask": ("[MASK]", "<mask>"),
 }
-_BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
 @dataclass
@@ -73,7 +72,7 @@ class Vocab:
 
     def _is_byte_piece(self, i: int) -> bool:
         s = self.native[i]
-        return s is not None and _BYTE_PIECE.match(s) is not None
+        return s is not None and _BYTE_FALLBACK.match(s) is not None
 
 
 def canonical_key(view: TokenizerView, token_id: int) -> bytes | None:
