@@ -96,7 +96,9 @@ def world(tmp_path_factory):
     tied = _model(d / "tied", old_tok, True, 1)
     untied = _model(d / "untied", old_tok, False, 2, extra_rows=8)
     donor = _model(d / "donor", new_tok, True, 3)
-    return {"dir": d, "tied": tied, "untied": untied, "new": new_path, "meta": meta_path, "donor": donor}
+    donor_untied = _model(d / "donor-untied", new_tok, False, 4)
+    return {"dir": d, "tied": tied, "untied": untied, "new": new_path, "meta": meta_path, "donor": donor,
+            "donor_untied": donor_untied}
 
 
 # ---------------------------------------------------------------------------------------
@@ -335,6 +337,28 @@ def test_omp_with_a_donor(world):
                        leave_out=40, eval_bytes=2000)
     assert report.routes.get("omp", 0) > 0
     assert "omp" in {r.method for r in report.leave_out}
+
+
+def test_omp_codes_an_untied_lm_head_over_the_donors_lm_head(world):
+    from safetensors.torch import load_file
+
+    report, out = _run(world, "omp-untied", model=world["untied"], method="omp", donor=str(world["donor_untied"]),
+                       omp_k=6)
+    assert report.routes.get("omp", 0) > 0
+    old_v = build_vocab(load_tokenizer(str(world["untied"])))
+    new_v = build_vocab(load_tokenizer(str(out)))
+    routes, src, _ = core.match(old_v, new_v)
+    shared = [i for i, r in enumerate(routes) if r in ("exact", "canonical") and i < 500]
+    i = next(i for i, r in enumerate(routes) if not r and new_v.keys[i] is not None)
+    donor = load_file(str(world["donor_untied"] / "model.safetensors"))
+    base = load_file(str(world["untied"] / "model.safetensors"))
+    got = load_file(str(out / "model.safetensors"))
+    for donor_name, name in (("model.embed_tokens.weight", "model.embed_tokens.weight"),
+                             ("lm_head.weight", "lm_head.weight")):
+        D = donor[donor_name].numpy()
+        pick, coef = M.omp(D[[i]], D[shared], k=6)
+        want = coef[0] @ base[name].numpy()[np.array([src[j] for j in shared])[pick[0]]]
+        np.testing.assert_allclose(got[name][i].numpy(), want, rtol=1e-4, atol=1e-5)
 
 
 def test_omp_refuses_a_donor_with_another_tokenizer(world):

@@ -76,6 +76,7 @@ class Estimate:
     mix: M.Mix | None = None
     dense_in: np.ndarray | None = None
     dense_out: np.ndarray | None = None
+    mix_out: M.Mix | None = None  # its own mix for the output rows (OMP in an untied donor's lm_head)
 
     @property
     def rows_in(self) -> np.ndarray:
@@ -85,6 +86,8 @@ class Estimate:
     def rows_out(self) -> np.ndarray | None:
         if self.space.E_out is None:
             return None
+        if self.mix_out is not None:
+            return self.mix_out.apply(self.space.E_out)
         return self.dense_out if self.mix is None else self.mix.apply(self.space.E_out)
 
     def fill(self, dest_in: np.ndarray, dest_out: np.ndarray | None, targets: Sequence[int],
@@ -92,15 +95,17 @@ class Estimate:
         """Write the estimated rows (not the fallbacks) into dest[targets], a chunk at a time."""
         targets = np.asarray(targets, np.int64)
         ok = np.array([r != "fallback" for r in self.routes], dtype=bool)
-        W = self.mix.matrix(self.space.E_in.shape[0]) if self.mix is not None else None
+        n_old = self.space.E_in.shape[0]
+        W = self.mix.matrix(n_old) if self.mix is not None else None
+        W_out = self.mix_out.matrix(n_old) if self.mix_out is not None else W
         for s in range(0, len(targets), chunk):
             sel = np.flatnonzero(ok[s:s + chunk]) + s
             if not len(sel):
                 continue
-            pairs = [(dest_in, self.space.E_in, self.dense_in)]
+            pairs = [(dest_in, self.space.E_in, self.dense_in, W)]
             if dest_out is not None:
-                pairs.append((dest_out, self.space.E_out, self.dense_out))
-            for dest, E, dense in pairs:
+                pairs.append((dest_out, self.space.E_out, self.dense_out, W_out))
+            for dest, E, dense, W in pairs:
                 if W is not None:
                     dest[targets[sel]] = np.asarray(W[sel] @ E, dtype=np.float32)
                 elif dense is not None:
@@ -141,14 +146,19 @@ def match(old: Vocab, new: Vocab) -> tuple[list[str], list[int | None], list[tup
 
 def estimate(method: str, keys: Sequence[bytes], space: OldSpace, decomposer: Decomposer, allowed: np.ndarray,
              params: Params, hypernet=None, omp_targets: np.ndarray | None = None,
-             omp_atoms: tuple[np.ndarray, np.ndarray] | None = None, last: bool = False) -> Estimate:
+             omp_atoms: tuple[np.ndarray, np.ndarray] | None = None, last: bool = False,
+             omp_out: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None) -> Estimate:
     """Estimate rows for tokens given by canonical bytes. `allowed` marks the old ids a global
     neighbour may be (specials and hidden tokens excluded). `last`: no estimate follows, so the
-    auxiliary encoder may be closed as soon as its vectors are in."""
+    auxiliary encoder may be closed as soon as its vectors are in. `omp_out`: (targets, atoms) in an
+    untied donor's output space, coded separately for the output rows as tokensurgeon does."""
     n = len(keys)
     d = space.E_in.shape[1]
     if method == "omp":
-        return _omp(keys, space, params, omp_targets, omp_atoms)
+        est = _omp(keys, space, params, omp_targets, omp_atoms)
+        if omp_out is not None and space.E_out is not None:
+            est.mix_out = _omp(keys, space, params, omp_out[0], omp_out[1]).mix
+        return est
     if method == "random":
         return Estimate(["fallback"] * n, space, mix=M.Mix([None] * n, [None] * n))
     decomps = decomposer.decompose_many(keys)

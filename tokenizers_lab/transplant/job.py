@@ -322,7 +322,7 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
     omp_inputs: dict[str, Any] = {}
     donor_ck = None
     if config.method == "omp":
-        donor_ck, omp_inputs = _donor(config.donor or "", new, routes, src)
+        donor_ck, omp_inputs = _donor(config.donor or "", new, routes, src, ck.tied)
 
     hyper = None
     hyper_info = None
@@ -342,7 +342,9 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
     use = "fvt" if hyper_info is not None and not hyper_info["beats_fvt"] else config.method
     est = core.estimate(use, [new.keys[i] for i in todo], space, dec, allowed, params, hypernet=hyper,
                         omp_targets=omp_inputs.get("targets")[todo] if omp_inputs else None,
-                        omp_atoms=omp_inputs.get("atoms"), last=not config.evaluate)
+                        omp_atoms=omp_inputs.get("atoms"), last=not config.evaluate,
+                        omp_out=(omp_inputs["targets_out"][todo], omp_inputs["atoms_out"])
+                        if omp_inputs.get("targets_out") is not None else None)
     undecomposable = sum(1 for k in (new.keys[i] for i in todo) if dec.decompose(k) is None)
     if not config.evaluate:  # encoder, vectors, decomposer are done with: free them before the new rows
         space.aux = None
@@ -572,7 +574,8 @@ def _write_folder(stage: Path, ck: Checkpoint, new_in: np.ndarray, new_out: np.n
                                                  + "\n", encoding="utf-8")
 
 
-def _donor(donor: str, new: Vocab, routes: list[str], src: list[int | None]) -> tuple[Checkpoint, dict[str, Any]]:
+def _donor(donor: str, new: Vocab, routes: list[str], src: list[int | None],
+           tied: bool) -> tuple[Checkpoint, dict[str, Any]]:
     """Donor rows for every new id, and the dictionary of shared tokens (donor rows, old ids)."""
     dk = open_checkpoint(donor, role="donor")
     dview = load_tokenizer(str(dk.folder))
@@ -586,8 +589,15 @@ def _donor(donor: str, new: Vocab, routes: list[str], src: list[int | None]) -> 
     D = np.full((n, dk.dim), np.nan, np.float32)
     D[:m] = dk.input_embeddings().numpy()[:m]
     shared = [i for i, r in enumerate(routes) if r in ("exact", "canonical") and i < m]
-    return dk, {"targets": D, "atoms": (D[shared], np.array([src[i] for i in shared], np.int64)),
-                "shared_new": np.array(shared, np.int64), "donor_vocab": dvocab}
+    old_ids = np.array([src[i] for i in shared], np.int64)
+    out: dict[str, Any] = {"targets": D, "atoms": (D[shared], old_ids), "shared_new": np.array(shared, np.int64),
+                           "donor_vocab": dvocab, "targets_out": None, "atoms_out": None}
+    D_out_t = dk.output_embeddings()
+    if not tied and D_out_t is not None:  # both untied: lm_head rows get their own code (tokensurgeon)
+        D_out = np.full((n, dk.dim), np.nan, np.float32)
+        D_out[:m] = D_out_t.numpy()[:m]
+        out["targets_out"], out["atoms_out"] = D_out, (D_out[shared], old_ids)
+    return dk, out
 
 
 def _omp_leave_out(space: core.OldSpace, inputs: dict[str, Any], new: Vocab, params: core.Params):
