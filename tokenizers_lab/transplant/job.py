@@ -243,7 +243,6 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
          progress: ProgressFn | None) -> TransplantReport:
     progress = progress or (lambda stage, frac: None)
     out = Path(out)
-    check_out(out, force)
     watch = Stopwatch()
     torch, st = torch_modules()
     notes: list[str] = []

@@ -203,7 +203,7 @@ class Decomposer:
     hidden tokens leave the vocabulary and every merge that makes or uses them)."""
 
     def __init__(self, old: Vocab, hidden: Iterable[int] = ()) -> None:
-        from tokenizers import Tokenizer, models
+        from tokenizers import models
 
         self.old = old
         spec = old.model_spec
@@ -238,7 +238,7 @@ class Decomposer:
         else:
             raise InputError(f"cannot decompose with a {self.kind} model (need BPE, Unigram or WordPiece)")
         self.model = model
-        self._tok = Tokenizer(model)
+        self._memo: dict[bytes, list[int] | None] = {}
 
     def _pieces(self, text: str) -> list[str]:
         return [t.value for t in self.model.tokenize(text)] if text else []
@@ -270,7 +270,15 @@ class Decomposer:
         return out
 
     def decompose(self, key: bytes) -> list[int] | None:
-        """Old ids whose canonical bytes concatenate to key exactly, or None."""
+        """Old ids whose canonical bytes concatenate to key exactly, or None (memoised: a run asks
+        for the same keys when estimating and when counting what could not be decomposed)."""
+        if key in self._memo:
+            return self._memo[key]
+        ids = self._decompose(key)
+        self._memo[key] = ids
+        return ids
+
+    def _decompose(self, key: bytes) -> list[int] | None:
         pieces = self.native_pieces(key)
         if not pieces:
             return None
