@@ -353,6 +353,11 @@ class ParallelCorpus:
     def input_ref(self, role: str = "parallel") -> InputRef:
         return InputRef(role=role, name=self.name, sha256=self.sha256, bytes=self.bytes)
 
+    def subset(self, lang: str) -> ParallelCorpus:
+        """One language alone (what a worker needs to measure it)."""
+        return ParallelCorpus(name=self.name, lines={lang: self.lines[lang]}, sha256=self.sha256, bytes=0,
+                              invalid_utf8=0, segments={lang: self.segments[lang]} if lang in self.segments else {})
+
     def joined(self, lang: str) -> str:
         """Petrov et al. 2023's unit: each file's `read().split("\n")`, all files' lists
         concatenated and joined with one space (so each file ending in a newline adds an empty

@@ -59,6 +59,7 @@ class RunInfo:
     host: str
     python: str
     libraries: dict[str, str] = field(default_factory=dict)
+    engine: dict[str, Any] = field(default_factory=dict)  # what ran the corpus passes (local, dask)
 
 
 def short(sha: str) -> str:
@@ -74,8 +75,14 @@ def signature(command: str, parts: Sequence[tuple[str, str]], seed: int) -> str:
 
 
 def config_dict(config: Any) -> dict[str, Any]:
-    """A config dataclass as a JSON-ready dict (paths as strings)."""
-    return to_jsonable(config)
+    """A config dataclass as a JSON-ready dict (paths as strings), without its execution settings
+    (engine, workers: they change where the work runs, never the result)."""
+    out = to_jsonable(config)
+    if dataclasses.is_dataclass(config):
+        for f in dataclasses.fields(config):
+            if f.metadata.get("execution"):
+                out.pop(f.name, None)
+    return out
 
 
 def make_provenance(command: str, config: Any, inputs: Iterable[InputRef], seed: int,
@@ -101,7 +108,7 @@ class Stopwatch:
         self._t0 = time.perf_counter()
         self._c0 = time.process_time()
 
-    def info(self, libraries: Mapping[str, str] | None = None) -> RunInfo:
+    def info(self, libraries: Mapping[str, str] | None = None, engine: Mapping[str, Any] | None = None) -> RunInfo:
         """Freeze the measurements taken so far."""
         rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return RunInfo(
@@ -112,6 +119,7 @@ class Stopwatch:
             host=f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu",
             python=platform.python_version(),
             libraries=dict(libraries or {}),
+            engine=dict(engine or {}),
         )
 
 

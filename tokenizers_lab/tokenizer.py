@@ -618,6 +618,21 @@ class SentencePieceView(TokenizerView):
         self._special_ids = {i for i in range(n) if self.sp.is_control(i) or self.sp.is_unknown(i)}
         self._specials = {self._pieces[i]: i for i in sorted(self._special_ids)}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the processor and the parsed proto do not pickle: ship the model bytes (to workers)
+        state = {k: v for k, v in self.__dict__.items() if k not in ("sp", "proto")}
+        state["_model"] = self.sp.serialized_model_proto()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import sentencepiece as spm
+
+        data = state.pop("_model")
+        self.__dict__.update(state)
+        self.sp = spm.SentencePieceProcessor()
+        self.sp.LoadFromSerializedProto(data)
+        self.proto = load_spm_proto(data)
+
     @property
     def vocab_size(self) -> int:
         return len(self._pieces)

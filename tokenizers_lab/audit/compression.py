@@ -94,6 +94,17 @@ class Tally:
         self.bytes += nbytes
         self.words += words
 
+    def add_sparse(self, ids: np.ndarray, counts: np.ndarray, chars: int, nbytes: int, words: int) -> None:
+        """Add counts of the given ids (a partial tally from elsewhere) and their text sizes."""
+        if ids.size:
+            top = int(ids.max()) + 1
+            if top > self.counts.size:
+                self.counts = np.concatenate([self.counts, np.zeros(top - self.counts.size, dtype=np.int64)])
+            self.counts[ids] += counts
+        self.chars += chars
+        self.bytes += nbytes
+        self.words += words
+
     def _add_ids(self, flat: np.ndarray) -> None:
         if flat.size:
             top = int(flat.max()) + 1

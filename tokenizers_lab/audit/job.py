@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from tokenizers_lab.audit import (
 from tokenizers_lab.audit.compression import CompressionStats, Tally, WordAlignment, no_space_language
 from tokenizers_lab.audit.fairness import FairnessSummary, LanguageFairness
 from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
+from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, engine_info, open_engine
 from tokenizers_lab.errors import InputError, UsageError, unknown_name
 from tokenizers_lab.report import (
     InputRef,
@@ -35,7 +36,6 @@ from tokenizers_lab.report import (
 )
 from tokenizers_lab.tokenizer import (
     THREADS,
-    Aligned,
     HFView,
     SentencePieceView,
     TokenizerView,
@@ -50,6 +50,7 @@ DEFAULT_TOKENIZERS: tuple[tuple[str, str, int], ...] = (
     ("bpe-4k", "bpe", 4000), ("superbpe-4k", "superbpe", 4000), ("spm-unigram-4k", "spm-unigram", 4000),
     ("wordpiece-4k", "wordpiece", 4000))
 EMBEDDED_MONOLINGUAL = ("embedded:code", "embedded:domain")
+PARTITION_CHARS = 4_000_000  # monolingual text per task
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class AuditConfig:
     field: str = "text"
     column: str = "text"
     seed: int = 13
+    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)  # `field` is taken
 
     def resolved_parallel(self) -> tuple[str, ...]:
         return self.parallel or ("embedded:parallel",)
@@ -239,6 +241,7 @@ def gate_values(audits: Sequence[TokenizerAudit]) -> dict[str, dict[str, float |
 # ---------------------------------------------------------------------------------------
 
 def _validate(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[str, str, str]]]:
+    config.execution.validate()
     if not config.alpha > 0:
         raise UsageError(f"--alpha must be positive, got {config.alpha}")
     if config.charbench_per_bucket < 0:
@@ -318,9 +321,54 @@ def run(config: AuditConfig, progress: Progress | None = None,
         views: Sequence[TokenizerView] | None = None) -> AuditReport:
     """Measure every tokenizer on the parallel corpus, the monolingual corpora and the probes."""
     progress = progress or (lambda stage, fraction: None)
+    gate_list, validator_specs = _validate(config)
+    with open_engine(config.execution, THREADS) as engine:
+        return _run(config, progress, views, engine, gate_list, validator_specs)
+
+
+def _corpus_partitions(config: AuditConfig, corpora: Sequence[Corpus], corpus_refs: list[InputRef],
+                       word_source: list[str], progress: Progress) -> Iterator[list[str]]:
+    """The monolingual corpora as lists of records of about PARTITION_CHARS characters, read and
+    fingerprinted here in one stream (up to --max-corpus-bytes), CharBench words taken on the way."""
+    seen = words_chars = 0
+    for c in corpora:
+        progress(f"reading {display_name(c.spec)}", None)
+        part: list[str] = []
+        size = 0
+        for batch in c.iter_batches():
+            if config.max_corpus_bytes and seen >= config.max_corpus_bytes:
+                break
+            n = sum(map(len, batch))
+            seen += n
+            if not config.charbench_words and words_chars < 2_000_000:  # enough words, bounded memory
+                word_source.extend(batch)
+                words_chars += n
+            part.extend(batch)
+            size += n
+            if size >= PARTITION_CHARS:
+                yield part
+                part, size = [], 0
+        if part:
+            yield part
+        corpus_refs.append(c.input_ref())
+
+
+def _tally_partition(views: Sequence[TokenizerView], texts: list[str]) -> list[tuple]:
+    """Per tokenizer: the ids seen in texts with their counts, and the texts' chars, bytes, words
+    (a task: runs wherever the engine puts it; the sums are exact, so any split adds up the same)."""
+    out = []
+    for v in views:
+        t = Tally(v.vocab_size)
+        t.add_flat(texts, flatten(v.encode_batch(texts)))
+        ids = np.flatnonzero(t.counts)
+        out.append((ids, t.counts[ids], t.chars, t.bytes, t.words))
+    return out
+
+
+def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView] | None, engine: Engine,
+         gate_list: list[gates.Gate], validator_specs: list[tuple[str, str, str]]) -> AuditReport:
     clock = Stopwatch()
     t_start = time.perf_counter()
-    gate_list, validator_specs = _validate(config)
     par = _load_parallel(config)
     views = list(views) if views is not None else load_views(config, progress)
     notes: list[str] = []
@@ -353,19 +401,11 @@ def run(config: AuditConfig, progress: Progress | None = None,
     corpus_refs: list[InputRef] = []
     corpora = [Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
                for spec in config.resolved_corpora()]
-    seen = words_chars = 0
-    for c in corpora:
-        progress(f"reading {display_name(c.spec)}", None)
-        for batch in c.iter_batches():
-            if config.max_corpus_bytes and seen >= config.max_corpus_bytes:
-                break
-            seen += sum(len(t) for t in batch)
-            if not config.charbench_words and words_chars < 2_000_000:  # enough words, bounded memory
-                word_source.extend(batch)
-                words_chars += sum(map(len, batch))
-            for v, t in zip(views, tallies):
-                t.add_flat(batch, flatten(v.encode_batch(batch)))
-        corpus_refs.append(c.input_ref())
+    shared_views = engine.share(views) if corpora else None
+    parts = _corpus_partitions(config, corpora, corpus_refs, word_source, progress)
+    for per_view in engine.imap(_tally_partition, parts, shared_views):
+        for t, (ids, counts, chars, nbytes, words) in zip(tallies, per_view):
+            t.add_sparse(ids, counts, chars, nbytes, words)
     if corpora and not any(t.bytes for t in tallies):
         raise InputError("the monolingual corpora hold no text")
     items = charbench.make_items(charbench.collect_words(word_source), config.charbench_per_bucket, config.seed) \
@@ -381,7 +421,7 @@ def run(config: AuditConfig, progress: Progress | None = None,
     audits = []
     for k, (view, tally) in enumerate(zip(views, tallies)):
         progress(f"auditing {view.label}", k / len(views))
-        audits.append(_audit_one(view, tally, par, config, validators, items, predictions, timings))
+        audits.append(_audit_one(view, tally, par, config, validators, items, predictions, timings, engine))
 
     results = gates.check(gate_list, gate_values(audits))
     artifacts: dict[str, bytes] = {}
@@ -417,25 +457,53 @@ def run(config: AuditConfig, progress: Progress | None = None,
                     for lang, v in sorted(validators.items())},
         charbench_items=len(items), tokenizers=tuple(audits), gates=results, charts=tuple(charts),
         notes=tuple(notes), definitions=DEFINITIONS,
-        run=clock.info({"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__}),
+        run=clock.info({"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__},
+                       engine_info(engine)),
         timings=timings, artifacts=artifacts)
 
 
-def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: Sequence, window: int) -> Iterator:
-    """pool.map in order, but at most `window` results in flight (Executor.map submits everything
-    at once, and finished languages would pile up in memory)."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+@dataclass
+class _LanguagePass:
+    """What one language of the parallel corpus gives one tokenizer (a task's result)."""
+
+    lang: str
+    raw: dict
+    compression: LanguageCompression
+    offenders: Counter
+    flat: np.ndarray
+    sizes: tuple[int, int, int]  # chars, bytes, words
+
+
+def _language_pass(view_flags: tuple[TokenizerView, tuple[np.ndarray, np.ndarray]], alpha: float,
+                   sub: ParallelCorpus) -> _LanguagePass:
+    """Encode one language (its lines, and Petrov's whole-text join) and measure it (a task)."""
+    view, flags = view_flags
+    lang = sub.languages[0]
+    lines = sub.lines[lang]
+    al = view.encode_aligned(lines)
+    concat_ids = view.encode_batch([sub.joined(lang)])[0]
+    nl = "\n".join(lines)  # text sizes by whole-string operations, not per line
+    seps = max(len(lines) - 1, 0)
+    chars, nbytes, words = len(nl) - seps, len(nl.encode("utf-8")) - seps, len(nl.split())
+    raw = fairness.measure_language(view, sub, lang, al.flat, flags, concat_ids, (chars, nbytes))
+    t = Tally(view.vocab_size)
+    t.add_counts(al.flat, chars, nbytes, words)
+    align = WordAlignment()
+    align.add_aligned(lines, al, nl)
+    st = t.stats(view.vocab_size, alpha)
+    comp = LanguageCompression(
+        language=lang, bytes_per_token=st.bytes_per_token, chars_per_token=st.chars_per_token,
+        tokens_per_word=st.tokens_per_word, fertility_meaningful=not no_space_language(lang),
+        continued_words=align.continued_share, boundary_violations=align.violation_rate,
+        aligned_lines=align.aligned_lines / align.lines if align.lines else 0.0,
+        renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab, observed_types=st.observed_types)
+    offenders = align.offenders if not no_space_language(lang) else Counter()
+    return _LanguagePass(lang, raw, comp, offenders, al.flat, (chars, nbytes, words))
 
 
 def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: AuditConfig,
                validators: dict[str, integrity.Validator], items: Sequence[charbench.Item],
-               predictions: dict[str, str] | None, timings: dict[str, float]) -> TokenizerAudit:
+               predictions: dict[str, str] | None, timings: dict[str, float], engine: Engine) -> TokenizerAudit:
     t0 = time.perf_counter()
     flags = fairness.id_flags(view)
     raw, comp, lang_rows = {}, [], []
@@ -443,34 +511,16 @@ def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: A
     offenders: Counter[int] = Counter()
 
     strings = integrity.TokenStrings(view)
-
-    def encode(lang: str) -> tuple[str, Aligned, list[int]]:
-        # the encoders release the GIL: languages run side by side on the cores
-        return lang, view.encode_aligned(par.lines[lang]), view.encode_batch([par.joined(lang)])[0]
-
-    with ThreadPoolExecutor(THREADS) as pool:
-        for lang, al, concat_ids in _bounded_map(pool, encode, par.languages, 2 * THREADS):
-            lines = par.lines[lang]
-            nl = "\n".join(lines)  # text sizes by whole-string operations, not per line
-            seps = max(len(lines) - 1, 0)
-            chars, nbytes, words = len(nl) - seps, len(nl.encode("utf-8")) - seps, len(nl.split())
-            raw[lang] = fairness.measure_language(view, par, lang, al.flat, flags, concat_ids, (chars, nbytes))
-            t = Tally(view.vocab_size)
-            t.add_counts(al.flat, chars, nbytes, words)
-            par_tally.add_counts(al.flat, chars, nbytes, words)
-            align = WordAlignment()
-            align.add_aligned(lines, al, nl)
-            if not no_space_language(lang):
-                offenders.update(align.offenders)
-            st = t.stats(view.vocab_size, config.alpha)
-            comp.append(LanguageCompression(
-                language=lang, bytes_per_token=st.bytes_per_token, chars_per_token=st.chars_per_token,
-                tokens_per_word=st.tokens_per_word, fertility_meaningful=not no_space_language(lang),
-                continued_words=align.continued_share, boundary_violations=align.violation_rate,
-                aligned_lines=align.aligned_lines / align.lines if align.lines else 0.0,
-                renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab, observed_types=st.observed_types))
-            if lang in validators:
-                lang_rows.append(integrity.measure(view, lang, al.flat, validators[lang], strings))
+    # languages run side by side: on the engine's workers, or locally on threads (the encoders
+    # release the GIL); results come back in language order
+    shared = engine.share((view, flags))
+    for res in engine.imap(_language_pass, (par.subset(lang) for lang in par.languages), shared, config.alpha):
+        raw[res.lang] = res.raw
+        par_tally.add_counts(res.flat, *res.sizes)
+        offenders.update(res.offenders)
+        comp.append(res.compression)
+        if res.lang in validators:
+            lang_rows.append(integrity.measure(view, res.lang, res.flat, validators[res.lang], strings))
     rows, summary = fairness.rows_and_summary(raw, config.pivot)
     t1 = time.perf_counter()
     timings[f"parallel_seconds.{view.label}"] = t1 - t0

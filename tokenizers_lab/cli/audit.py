@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from tokenizers_lab.cli.common import (
+    ADDRESS_HELP,
     COLUMN_HELP,
+    ENGINE_HELP,
     ERRORS_HELP,
     FIELD_HELP,
     FORCE_HELP,
@@ -17,8 +19,10 @@ from tokenizers_lab.cli.common import (
     PATTERN_HELP,
     QUIET_HELP,
     SEED_HELP,
+    WORKERS_HELP,
     Format,
     emit,
+    engine_spec,
     lab_command,
     make_progress,
     stderr,
@@ -74,6 +78,9 @@ def audit(
     errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
     field: str = typer.Option("text", help=FIELD_HELP),
     column: str = typer.Option("text", help=COLUMN_HELP),
+    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
+    workers: int = typer.Option(0, "--workers", help=WORKERS_HELP),
     out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
     seed: int = typer.Option(13, help=SEED_HELP),
@@ -91,7 +98,8 @@ def audit(
         charbench_words=str(charbench_words) if charbench_words else None,
         predictions=str(predictions) if predictions else None,
         charbench_model=str(charbench_model) if charbench_model else None, fail_on=tuple(fail_on or ()), plots=plots,
-        max_corpus_bytes=max_corpus_bytes, errors=errors, field=field, column=column, seed=seed)
+        max_corpus_bytes=max_corpus_bytes, errors=errors, field=field, column=column, seed=seed,
+        execution=engine_spec(engine, address, workers))
     lib.validate(config)
     if out is not None:
         check_outputs(out, lib.output_names(config), force)

@@ -39,6 +39,17 @@ PATTERN_HELP = "Pre-tokenizer preset or regex for tiktoken rank files whose name
 ERRORS_HELP = "Invalid UTF-8: strict (refuse) or replace."
 FIELD_HELP = "JSONL field holding the text."
 COLUMN_HELP = "Parquet/CSV/datasets column holding the text."
+ENGINE_HELP = ("Where the corpus passes run: local (this process) or dask (a Dask cluster: --address, "
+               "else a local one of --workers processes). Results are identical; needs the dask extra.")
+ADDRESS_HELP = "Dask scheduler address (tcp://host:8786) for --engine dask."
+WORKERS_HELP = "Worker processes (0: one per CPU): of the local Dask cluster, or invert's local forks."
+
+
+def engine_spec(engine: str, address: str | None, workers: int) -> Any:
+    """The EngineSpec of the --engine/--address/--workers options."""
+    from tokenizers_lab.engine import EngineSpec
+
+    return EngineSpec(engine=engine, address=address, workers=workers)
 
 
 def fail(message: str, code: int = EXIT_DATA) -> None:

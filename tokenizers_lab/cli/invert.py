@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from tokenizers_lab.cli.common import (
+    ADDRESS_HELP,
     COLUMN_HELP,
+    ENGINE_HELP,
     ERRORS_HELP,
     FIELD_HELP,
     FORCE_HELP,
@@ -19,6 +21,7 @@ from tokenizers_lab.cli.common import (
     SEED_HELP,
     Format,
     emit,
+    engine_spec,
     lab_command,
     make_progress,
 )
@@ -65,8 +68,10 @@ def invert(
     sample_bytes: int = typer.Option(10_000_000, "--sample-bytes", help="Bytes read per category."),
     shards: int = typer.Option(10, help="Contiguous shards per sample, resampled by the bootstrap."),
     bootstrap: int = typer.Option(20, help="Bootstrap resamples for the confidence intervals (0: none)."),
+    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
     workers: int = typer.Option(0, "--workers", help="Processes pre-tokenizing the shards (0: one per "
-                                "available CPU; 1: none)."),
+                                "available CPU; 1: none), or of the local Dask cluster."),
     competitors: int = typer.Option(10, "--competitors", "-k", help="Rows added per pass of the lazy "
                                     "constraint generation, per constrained merge (at most 20000 a pass)."),
     truth: list[str] | None = typer.Option(None, "--truth", help="Known share NAME=SHARE of every category "
@@ -86,9 +91,10 @@ def invert(
     from tokenizers_lab.invert import job as lib
 
     config = lib.InvertConfig(tokenizer=tokenizer, categories=tuple(category or ()), merges=merges, start=start,
-                              sample_bytes=sample_bytes, shards=shards, bootstrap=bootstrap, workers=workers,
+                              sample_bytes=sample_bytes, shards=shards, bootstrap=bootstrap,
                               competitors=competitors, truth=tuple(truth or ()), pattern=pattern, errors=errors,
-                              field=field, column=column, seed=seed)
+                              field=field, column=column, seed=seed,
+                              execution=engine_spec(engine, address, workers))
     lib.validate(config)
     if out is not None:
         check_outputs(out, lib.output_names(config), force)

@@ -194,3 +194,34 @@ def store(unit_words: Sequence[Mapping[bytes, int]], plan: Plan,
                  delta=r_delta[order], pairs=pairs_u, bytes=bytes_u,
                  merge_pair=np.where(found, jj, -1).astype(np.int64), n_pairs=len(upair), n_steps=T,
                  pair_list=list(zip((upair // V).tolist(), (upair % V).tolist())))
+
+
+def merge_stores(stores: Sequence[Store], plan: Plan) -> Store:
+    """One Store from the Stores of single units (or groups of units), in order: exactly what
+    `store` gives for all their words at once. A unit's events depend on its own words alone, and
+    pair ids are ranks of the pair keys seen, so renumbering over the union restores the global ids."""
+    T = len(plan.result)
+    V = 256 + T
+    keyed = []
+    offset = 0
+    for st in stores:
+        pkeys = np.array([a * V + b for a, b in st.pair_list], dtype=np.int64)
+        keyed.append((st.unit.astype(np.int64) + offset, pkeys[st.pid] if st.pid.size else np.zeros(0, np.int64)))
+        offset += len(st.pairs)
+    unit = np.concatenate([u for u, _ in keyed]) if keyed else np.zeros(0, np.int64)
+    key = np.concatenate([k for _, k in keyed]) if keyed else np.zeros(0, np.int64)
+    t = np.concatenate([st.t for st in stores]) if stores else np.zeros(0, np.int32)
+    delta = np.concatenate([st.delta for st in stores]) if stores else np.zeros(0, np.int64)
+    upair, pid = np.unique(key, return_inverse=True)
+    order = np.lexsort((t, pid, unit))
+    merge_key = np.array([p[0] * V + p[1] if p is not None else -1 for p in plan.constrained], dtype=np.int64)
+    j = np.searchsorted(upair, merge_key)
+    jj = np.clip(j, 0, max(len(upair) - 1, 0))
+    found = (merge_key >= 0) & (j < len(upair)) & (upair[jj] == merge_key) if len(upair) else \
+        np.zeros(len(merge_key), dtype=bool)
+    return Store(unit=unit[order].astype(np.int32), pid=pid[order].astype(np.int64), t=t[order].astype(np.int32),
+                 delta=delta[order].astype(np.int64),
+                 pairs=np.concatenate([st.pairs for st in stores]) if stores else np.zeros(0, np.int64),
+                 bytes=np.concatenate([st.bytes for st in stores]) if stores else np.zeros(0, np.int64),
+                 merge_pair=np.where(found, jj, -1).astype(np.int64), n_pairs=len(upair), n_steps=T,
+                 pair_list=list(zip((upair // V).tolist(), (upair % V).tolist())))

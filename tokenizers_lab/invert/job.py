@@ -11,9 +11,9 @@ pretokenize_seconds."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import multiprocessing
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -24,9 +24,18 @@ from importlib.metadata import version
 import numpy as np
 
 from tokenizers_lab.corpus import Corpus, display_name
+from tokenizers_lab.engine import (
+    EXECUTION,
+    Engine,
+    EngineSpec,
+    LocalEngine,
+    cpu_count,
+    engine_info,
+    open_engine,
+)
 from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.invert import chains, lp, pretokens
-from tokenizers_lab.invert.replay import Replay, plan_for, replay
+from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
 from tokenizers_lab.report import InputRef, Provenance, RunInfo, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import TokenizerView, load_tokenizer
 
@@ -47,7 +56,6 @@ class InvertConfig:
     start: int = 0  # first merge constrained; earlier merges are replayed only (Llama 3: 100000)
     sample_bytes: int = 10_000_000  # per category
     shards: int = 10  # per category, for the bootstrap
-    workers: int = 0  # processes pre-tokenizing shards (0: one per available CPU)
     bootstrap: int = 20
     competitors: int = 10  # violated competitors added per step and pass
     truth: tuple[str, ...] = ()  # NAME=SHARE: known proportions to score the estimate against
@@ -56,6 +64,9 @@ class InvertConfig:
     field: str = "text"
     column: str = "text"
     seed: int = 13
+    # --engine/--address/--workers: local forks `workers` processes pre-tokenizing shards (0: one
+    # per CPU); dask runs count (and replay) per shard on the cluster
+    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)  # `field` is taken
 
 
 @dataclass(frozen=True)
@@ -217,8 +228,7 @@ def validate(config: InvertConfig) -> None:
         raise UsageError("--sample-bytes must be positive")
     if config.shards < 1 or config.bootstrap < 0:
         raise UsageError("--shards must be at least 1 and --bootstrap 0 or more")
-    if config.workers < 0:
-        raise UsageError("--workers must be 0 (one per CPU) or more")
+    config.execution.validate()
     if config.competitors < 1:
         raise UsageError("--competitors must be at least 1")
     parse_truth(config.truth, [n for n, _ in cats])
@@ -292,8 +302,7 @@ def _count_shards(view: TokenizerView, shards: list[list[str]], workers: int) ->
     """Every shard's pre-tokens, counted, in order: in `workers` forked processes (0: one per
     available CPU) when there are several shards and fork exists, else here."""
     global _VIEW
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = workers or cpus
+    n = workers or cpu_count()
     if n <= 1 or len(shards) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         for lines in shards:
             yield pretokens.count(view, _chunks(lines))
@@ -304,6 +313,37 @@ def _count_shards(view: TokenizerView, shards: list[list[str]], workers: int) ->
             yield from ex.map(_count_one, shards)
     finally:
         _VIEW = None
+
+
+def _shard_store(job: tuple[TokenizerView, Plan, list[tuple[bytes, bytes]]],
+                 lines: list[str]) -> tuple[int, lp.Store]:
+    """A task: one shard's pre-tokens counted, and its count events by the chain method."""
+    view, plan, merges = job
+    words = pretokens.count(view, _chunks(lines))
+    return len(words), chains.store([words], plan, merges)
+
+
+def _shard_replay(job: tuple[TokenizerView, Plan, list[tuple[bytes, bytes]]],
+                  lines: list[str]) -> tuple[int, Replay]:
+    """A task: one shard's pre-tokens counted, and the merge list replayed on them."""
+    view, plan, merges = job
+    words = pretokens.count(view, _chunks(lines))
+    return len(words), replay(words, merges, plan=plan)
+
+
+def _events_on_engine(engine: Engine, view: TokenizerView, plan: Plan, merges: list[tuple[bytes, bytes]],
+                      shards: list[tuple[int, list[str]]], fast: bool, distinct: list[int],
+                      progress: Progress) -> lp.Store:
+    """Every shard counted and replayed where it is sent; the events gathered here, in shard order
+    (the same Store as the local path: tests compare them)."""
+    job = engine.share((view, plan, merges))
+    parts = []
+    for k, ((ci, _), (n_words, part)) in enumerate(zip(shards, engine.imap(
+            _shard_store if fast else _shard_replay, (lines for _, lines in shards), job))):
+        progress(f"counted and replayed {k + 1}/{len(shards)} shards on {engine.name}", k / len(shards))
+        distinct[ci] += n_words
+        parts.append(part)
+    return chains.merge_stores(parts, plan) if fast else lp.store(parts, plan.constrained)
 
 
 def _tv_distances(prob: lp.Problem) -> np.ndarray:
@@ -395,6 +435,12 @@ def run(config: InvertConfig, progress: Progress | None = None, view: TokenizerV
 def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], truth: dict[str, float] | None,
           progress: Progress, clock: Stopwatch, timings: dict[str, float]) -> InvertReport:
     """The inversion proper, on samples already read."""
+    with open_engine(config.execution) as engine:
+        return _infer(config, view, samples, truth, progress, clock, timings, engine)
+
+
+def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], truth: dict[str, float] | None,
+           progress: Progress, clock: Stopwatch, timings: dict[str, float], engine: Engine) -> InvertReport:
     all_merges, last = merge_range(view, config)
     merges = all_merges[:last]
     unit = pretokens.unit(view)
@@ -408,8 +454,15 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     distinct: list[int] = [0] * len(samples)
     n_units = sum(len(s.shards) for s in samples)
     shards = [(ci, lines) for ci, s in enumerate(samples) for lines in s.shards]
+    local = isinstance(engine, LocalEngine)
+    if not local:  # counted and replayed on the workers: pretokenize_seconds holds both
+        group = [ci for ci, _ in shards]
+        st = _events_on_engine(engine, view, plan, merges, shards, fast, distinct, progress)
+        pretokenize = time.perf_counter() - t2
+        shards = []
     tp = time.perf_counter()
-    for (ci, _), words in zip(shards, _count_shards(view, [lines for _, lines in shards], config.workers)):
+    for (ci, _), words in zip(shards, _count_shards(view, [lines for _, lines in shards],
+                                                    config.execution.workers)):
         progress(f"{'pre-tokenized' if fast else f'replaying {len(merges)} merges on'} {samples[ci].name}",
                  len(group) / n_units)
         distinct[ci] += len(words)
@@ -421,7 +474,7 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
             replays.append(replay(words, merges, plan=plan))
             tp = time.perf_counter()
     pretokenize += time.perf_counter() - tp
-    if fast:  # the chain method: every unit's events at once from the final tokens
+    if fast and local:  # the chain method: every unit's events at once
         progress(f"counting pair events of {len(merges)} merges", None)
         st = chains.store(unit_words, plan, merges)
         del unit_words
@@ -430,7 +483,7 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     ids = plan.constrained
     redundant = sum(plan.redundant[config.start:])
     t3 = time.perf_counter()
-    if not fast:
+    if not fast and local:
         st = lp.store(replays, ids)
         del replays
     prob = lp.aggregate(st, group, first=config.start)
@@ -535,7 +588,8 @@ def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], 
     return InvertReport(provenance=prov, tokenizer=view.label, tokenizer_sha256=view.fingerprint, unit=unit,
                         categories=tuple(results), solver=stats, bootstrap=len(boots), unidentifiable=unident,
                         similar=similar, score=score, notes=tuple(notes), definitions=DEFINITIONS,
-                        run=clock.info({"highspy": version("highspy"), "numpy": np.__version__}),
+                        run=clock.info({"highspy": version("highspy"), "numpy": np.__version__},
+                                       engine_info(engine)),
                         timings=timings)
 
 

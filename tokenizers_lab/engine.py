@@ -1,0 +1,210 @@
+"""Where the corpus-heavy passes run: here (`local`) or on a Dask distributed cluster (`dask`).
+
+Why Dask and not Ray: the passes are map-reduce over batches of text whose partial results
+(token-id tallies, pre-token and word counters) are summed exactly, so any engine gives the same
+numbers; what matters is the cost of getting there. `distributed` is a pure-Python wheel, a local
+cluster starts in about a second on a 2-core machine, a real one is two commands
+(`dask scheduler`, `dask worker ADDRESS`) on any host with this package installed, and peak
+memory per worker is one `Client.run` away. Ray's binary wheel, its raylet/GCS daemons and
+object store bring nothing these passes need, and cost seconds of start-up and hundreds of MB.
+
+The driver keeps reading, fingerprinting and validating the corpus (one stream, exactly as the
+local engine does, so fingerprints, record counts and error messages are the same); workers
+receive batches of records and do the expensive part (encoding, pre-tokenizing, counting). At
+most `window` tasks are in flight, so the driver's memory stays bounded whatever the corpus
+size. Results come back in submission order, so every reduction sees the same sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tokenizers_lab.errors import LabError, MissingExtraError, UsageError, unknown_name
+
+ENGINES = ("local", "dask")
+# metadata of a job config's `execution` field: left out of the report's config block (where a
+# job runs never changes its result) and recorded in its run block instead
+EXECUTION = {"execution": True}
+DASK_EXTRA = "pip install 'tokenizers-lab[dask]'"
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How to run: engine name, scheduler address (dask), and workers of a local cluster."""
+
+    engine: str = "local"
+    address: str | None = None
+    workers: int = 0  # dask without address: processes of the local cluster (0: one per CPU)
+
+    def validate(self) -> None:
+        """Refuse unknown engines and contradictory options before any work."""
+        if self.engine == "ray":
+            raise UsageError("--engine ray is not built in: tokenizers-lab runs its distributed passes on Dask "
+                             "(--engine dask; README 'Distributed runs' says why)")
+        if self.engine not in ENGINES:
+            raise unknown_name("--engine", self.engine, ENGINES)
+        if self.address and self.engine != "dask":
+            raise UsageError("--address names a Dask scheduler: pass --engine dask with it")
+        if self.workers < 0:
+            raise UsageError(f"--workers must be 0 (one per CPU) or more, not {self.workers}")
+
+
+def cpu_count() -> int:
+    """CPUs this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM (ru_maxrss survives exec on Linux, so a worker
+    spawned from a big driver would report the driver's peak), else ru_maxrss."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Engine:
+    """Runs `fn(shared..., item)` over items, in order, with a bounded number in flight."""
+
+    name = "local"
+    workers = 1
+
+    def share(self, obj: Any) -> Any:
+        """A handle to pass to every task instead of `obj` (sent once per worker)."""
+        return obj
+
+    def imap(self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any,
+             window: int | None = None) -> Iterator[Any]:
+        """fn(*shared, item) for each item, results in item order."""
+        raise NotImplementedError
+
+    def worker_peak_rss_mb(self) -> list[float]:
+        """Peak resident memory of each worker process so far."""
+        return [_peak_rss_mb()]
+
+    def describe(self) -> dict[str, Any]:
+        """What ran the job, for a report's run block."""
+        return {"engine": self.name, "workers": self.workers}
+
+    def close(self) -> None:
+        """Release the workers."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalEngine(Engine):
+    """In this process; `threads` > 1 runs tasks on a thread pool (for encoders that release the GIL)."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = max(1, threads)
+
+    def imap(self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any,
+             window: int | None = None) -> Iterator[Any]:
+        if self.threads == 1:
+            for item in items:
+                yield fn(*shared, item)
+            return
+        with ThreadPoolExecutor(self.threads) as pool:
+            pending: deque = deque()
+            for item in items:
+                pending.append(pool.submit(fn, *shared, item))
+                if len(pending) >= (window or 2 * self.threads):
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+
+class DaskEngine(Engine):
+    """Tasks on a Dask distributed cluster: the one at `address`, or a local one of `workers`
+    single-threaded processes started for this run."""
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, workers: int = 0) -> None:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise MissingExtraError(f"--engine dask needs the dask extra: {DASK_EXTRA}") from None
+        self.address = address
+        self._cluster = None
+        quiet = logging.CRITICAL
+        for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
+            logging.getLogger(name).setLevel(quiet)
+        try:
+            if address:
+                self._client = Client(address, timeout="20s", set_as_default=False)
+            else:
+                self._cluster = LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
+                                             processes=True, dashboard_address=None, silence_logs=quiet)
+                self._client = Client(self._cluster, set_as_default=False)
+        except OSError as e:
+            self.close()
+            raise LabError(f"cannot reach the Dask scheduler at {address}: {str(e).splitlines()[0]}") from None
+        info = self._client.scheduler_info(n_workers=-1)
+        self.workers = len(info.get("workers", {}))
+        if not self.workers:
+            self._client.wait_for_workers(1, timeout=60)
+            self.workers = len(self._client.scheduler_info(n_workers=-1).get("workers", {}))
+
+    def share(self, obj: Any) -> Any:
+        return self._client.scatter(obj, broadcast=True, hash=False)
+
+    def imap(self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any,
+             window: int | None = None) -> Iterator[Any]:
+        pending: deque = deque()
+        limit = window or 2 * max(1, self.workers)
+        try:
+            for item in items:
+                pending.append(self._client.submit(fn, *shared, item, pure=False))
+                if len(pending) >= limit:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            if pending:
+                self._client.cancel(list(pending))
+
+    def worker_peak_rss_mb(self) -> list[float]:
+        got = self._client.run(_peak_rss_mb)
+        return [got[k] for k in sorted(got)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "workers": self.workers,
+                "address": "local cluster" if self._cluster is not None else self.address}
+
+    def close(self) -> None:
+        client, cluster = getattr(self, "_client", None), self._cluster
+        self._client = None
+        self._cluster = None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def engine_info(engine: Engine) -> dict[str, Any]:
+    """The engine block of a report's run info, with each worker's peak memory."""
+    return {**engine.describe(), "worker_peak_rss_mb": [round(x, 1) for x in engine.worker_peak_rss_mb()]}
+
+
+def open_engine(spec: EngineSpec, local_threads: int = 1) -> Engine:
+    """The engine a spec names (validated); use it as a context manager."""
+    spec.validate()
+    if spec.engine == "dask":
+        return DaskEngine(spec.address, spec.workers)
+    return LocalEngine(local_threads)
