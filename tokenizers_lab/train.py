@@ -8,6 +8,7 @@ spm-unigram, spm-char, superbpe. Every artifact is a standard tokenizer.json tha
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gc
 import hashlib
 import io
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
+from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, LocalEngine, engine_info, open_engine
 from tokenizers_lab.errors import InputError, LabError, UsageError, unknown_name
 from tokenizers_lab.patterns import METASPACE_WORDS, PATTERNS, resolve_pattern
 from tokenizers_lab.report import (
@@ -112,6 +114,8 @@ class TrainConfig:
     column: str = "text"
     seed: int = 13
     threads: int = 0
+    # --engine/--address/--workers: where word counting runs (wordpiece, superbpe stage 2)
+    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)  # `field` is taken
 
     def resolved_corpora(self) -> tuple[str, ...]:
         return self.corpora or EMBEDDED_DEFAULT
@@ -245,6 +249,7 @@ DEFINITIONS = {
 
 def validate(config: TrainConfig) -> None:
     """Refuse bad options before any work is done."""
+    config.execution.validate()
     if config.algorithm not in ALGORITHMS:
         raise unknown_name("algorithm", config.algorithm, ALGORITHMS)
     if config.normalization not in NORMALIZATIONS:
@@ -295,6 +300,7 @@ class _Prepared:
     summary: CorpusSummary | None = None
     heldout_corpora: list[Corpus] = field(default_factory=list)
     scan: Any = None  # Future of the background pass over directly-read files
+    engine: Engine = field(default_factory=LocalEngine)  # where word counting runs
 
     def finish(self) -> CorpusSummary:
         """Wait for the background pass (its errors are the user's, e.g. invalid UTF-8) and
@@ -645,7 +651,8 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
     if norm is not None:
         word_tok.normalizer = norm
     word_tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    counts = _count_words(prep.train_paths, word_tok, bert_default=config.normalization == "none")
+    counts = _count_words(prep.train_paths, word_tok, bert_default=config.normalization == "none",
+                          engine=prep.engine)
     plain = list(counts)
     joined = "\n".join(plain)
     table = _continuation_table(set(joined) - {"\n"})
@@ -724,31 +731,72 @@ class _BertSplitter:
         return [w for w in text.translate(self._table).split(" ") if w]
 
 
-def _count_words(paths: Sequence[Path], tok: Any, bert_default: bool) -> Counter[str]:
-    """Words of text files after the tokenizer's normalizer and pre-tokenizer, counted.
+class _WordCounter:
+    """Words of text chunks after a tokenizer's normalizer and pre-tokenizer, counted (a picklable
+    callable: engine workers run it). With the default BERT normalizer the split is `_BertSplitter`
+    (identical words, tested against tokenizers' components)."""
 
-    With the default BERT normalizer the split is `_BertSplitter` (identical words, tested against
-    tokenizers' components); otherwise tokenizers' components run on 8 KB chunks of whole lines.
-    """
-    bert = _BertSplitter() if bert_default else None
+    def __init__(self, tok: Any, bert_default: bool) -> None:
+        self.tok = None if bert_default else tok
+        self.bert = _BertSplitter() if bert_default else None
+        self.chunk_chars = (1 << 22) if bert_default else (1 << 13)  # tokenizers' components: 8 KB
 
-    def count(chunk: str) -> Counter[str]:
-        if bert is not None:
-            return Counter(bert.words(chunk))
-        if tok.normalizer is not None:
-            chunk = tok.normalizer.normalize_str(chunk)
-        return Counter(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(chunk))
+    def __call__(self, chunks: Sequence[str]) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for chunk in chunks:
+            if self.bert is not None:
+                counts.update(self.bert.words(chunk))
+                continue
+            if self.tok.normalizer is not None:
+                chunk = self.tok.normalizer.normalize_str(chunk)
+            counts.update(w for w, _ in self.tok.pre_tokenizer.pre_tokenize_str(chunk))
+        return counts
 
-    size = (1 << 22) if bert_default else (1 << 13)
-    counts: Counter[str] = Counter()
+
+TASK_CHARS = 4_000_000  # text per word-counting task
+
+
+def _text_chunks(paths: Sequence[Path], size: int, task_chars: int = TASK_CHARS) -> Iterator[list[str]]:
+    """Text files as chunks of about `size` characters ending at a line end, grouped into lists
+    of about `task_chars` (one engine task each)."""
+    group: list[str] = []
+    n = 0
     for path in paths:
         with open(path, encoding="utf-8") as f:
             while True:
                 chunk = f.read(size)
                 if not chunk:
                     break
-                counts.update(count(chunk + f.readline()))
-    return counts
+                chunk += f.readline()
+                group.append(chunk)
+                n += len(chunk)
+                if n >= task_chars:
+                    yield group
+                    group, n = [], 0
+    if group:
+        yield group
+
+
+def _count_on(engine: Engine, counter: Any, paths: Sequence[Path], size: int) -> Counter[str]:
+    """Chunks of the files counted by `counter` on the engine's workers, summed here in order
+    (Counter sums are exact: any grouping gives the same counts)."""
+    total: Counter[str] = Counter()
+    shared = engine.share(counter)
+    for part in engine.imap(_call, _text_chunks(paths, size), shared):
+        total.update(part)
+    return total
+
+
+def _call(fn: Any, arg: Any) -> Any:
+    """fn(arg): a task shipping a callable object to a worker."""
+    return fn(arg)
+
+
+def _count_words(paths: Sequence[Path], tok: Any, bert_default: bool,
+                 engine: Engine | None = None) -> Counter[str]:
+    """Words of text files after the tokenizer's normalizer and pre-tokenizer, counted."""
+    counter = _WordCounter(tok, bert_default)
+    return _count_on(engine or LocalEngine(), counter, paths, counter.chunk_chars)
 
 
 def _write_words(path: Path, words: dict[str, str], counts: Counter[str]) -> Path:
@@ -860,7 +908,7 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
         # stage 1 (which releases the GIL and leaves a core idle in its serial merge loop).
         with ThreadPoolExecutor(1) as ex:
             pending = ex.submit(_count_stage2, prep.train_paths, split2, config.superbpe_colon_rule,
-                                _normalizer(config.normalization))
+                                _normalizer(config.normalization), prep.engine)
             s1 = _tj(_train_bytelevel_bpe(prep.train_paths, t, config, config.preset()))
             counts = pending.result()
         vocab1: dict[str, int] = s1["model"]["vocab"]
@@ -918,19 +966,30 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
     return out
 
 
-def _count_stage2(paths: Sequence[Path], split2: Any, colon_rule: bool, normalizer: Any = None) -> Counter[str]:
+class _Stage2Counter:
     """Stage-2 pre-tokens of every training line (tokenizers' Split "isolated": matches and the
-    gaps between them), counted."""
-    counts: Counter[str] = Counter()
-    for path in paths:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if normalizer is not None:
-                    line = normalizer.normalize_str(line)
-                parts = _colon_split(line) if colon_rule and ": " in line else (line,)
+    gaps between them), counted (a picklable callable: engine workers run it)."""
+
+    def __init__(self, split2: Any, colon_rule: bool, normalizer: Any = None) -> None:
+        self.split2, self.colon_rule, self.normalizer = split2, colon_rule, normalizer
+
+    def __call__(self, chunks: Sequence[str]) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for chunk in chunks:
+            lines = chunk.split("\n")  # as file iteration splits: text mode made every line end "\n"
+            for line in [ln + "\n" for ln in lines[:-1]] + ([lines[-1]] if lines[-1] else []):
+                if self.normalizer is not None:
+                    line = self.normalizer.normalize_str(line)
+                parts = _colon_split(line) if self.colon_rule and ": " in line else (line,)
                 for part in parts:
-                    counts.update(p for p in split2.split(part) if p)
-    return counts
+                    counts.update(p for p in self.split2.split(part) if p)
+        return counts
+
+
+def _count_stage2(paths: Sequence[Path], split2: Any, colon_rule: bool, normalizer: Any = None,
+                  engine: Engine | None = None) -> Counter[str]:
+    """Stage-2 pre-tokens of every training line, counted (on the engine's workers)."""
+    return _count_on(engine or LocalEngine(), _Stage2Counter(split2, colon_rule, normalizer), paths, 1 << 16)
 
 
 def _stage1_symbols(pieces: list[str], vocab1: dict[str, int], merges1: list[list[str]],
@@ -1120,9 +1179,10 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
         if config.pivot not in parallel.lines:
             raise unknown_name("pivot language", config.pivot, parallel.lines)
     sizes = sorted(config.vocab_sizes)
-    with tempfile.TemporaryDirectory(prefix="tokenlab-train-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tokenlab-train-") as tmp, open_engine(config.execution) as eng:
         t0 = time.perf_counter()
         prep = _prepare(config, Path(tmp), progress)
+        prep.engine = eng
         timings["read_seconds"] = time.perf_counter() - t0
         progress(f"training {config.algorithm}", None)
         t0 = time.perf_counter()
@@ -1133,6 +1193,7 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
             raise
         summary = prep.finish()
         timings["train_seconds"] = time.perf_counter() - t0
+        ran_on = engine_info(eng)
     t0 = time.perf_counter()
     results, artifacts = [], {}
     sweep = len(sizes) > 1
@@ -1175,7 +1236,7 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
         provenance=make_provenance("train", config, inputs, config.seed, sig),
         algorithm=config.algorithm, engine=engine, corpus=summary, results=tuple(results),
         definitions=DEFINITIONS, run=clock.info({"tokenizers": tokenizers.__version__,
-                                                 "sentencepiece": sentencepiece.__version__}),
+                                                 "sentencepiece": sentencepiece.__version__}, ran_on),
         timings=timings, artifacts=artifacts,
     )
 

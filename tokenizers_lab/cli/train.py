@@ -8,7 +8,9 @@ import typer
 
 from tokenizers_lab import train as lib
 from tokenizers_lab.cli.common import (
+    ADDRESS_HELP,
     COLUMN_HELP,
+    ENGINE_HELP,
     ERRORS_HELP,
     FIELD_HELP,
     FORCE_HELP,
@@ -16,8 +18,10 @@ from tokenizers_lab.cli.common import (
     OUT_HELP,
     QUIET_HELP,
     SEED_HELP,
+    WORKERS_HELP,
     Format,
     emit,
+    engine_spec,
     lab_command,
     make_progress,
     parse_sizes,
@@ -62,6 +66,10 @@ def train(
     errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
     field: str = typer.Option("text", help=FIELD_HELP),
     column: str = typer.Option("text", help=COLUMN_HELP),
+    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP + " Counts words for wordpiece and "
+                               "superbpe's stage 2; the other trainers read files with their own threads."),
+    address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
+    workers: int = typer.Option(0, "--workers", help=WORKERS_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
     seed: int = typer.Option(13, help=SEED_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
@@ -77,7 +85,7 @@ def train(
         max_token_length=max_token_length, character_coverage=character_coverage,
         superbpe_transition=superbpe_transition, export_tiktoken=export == "tiktoken",
         parallel=tuple(parallel or ()), pivot=pivot, heldout_every=heldout_every, heldout=tuple(heldout or ()), errors=errors,
-        field=field, column=column, seed=seed,
+        field=field, column=column, seed=seed, execution=engine_spec(engine, address, workers),
     )
     lib.validate(config)
     if out is not None:
