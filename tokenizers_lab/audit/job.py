@@ -25,7 +25,7 @@ from tokenizers_lab.audit import (
 from tokenizers_lab.audit.compression import CompressionStats, Tally, WordAlignment, no_space_language
 from tokenizers_lab.audit.fairness import FairnessSummary, LanguageFairness
 from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
-from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, engine_info, open_engine
+from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, LocalEngine, engine_info, open_engine
 from tokenizers_lab.errors import InputError, UsageError, unknown_name
 from tokenizers_lab.report import (
     InputRef,
@@ -51,6 +51,7 @@ DEFAULT_TOKENIZERS: tuple[tuple[str, str, int], ...] = (
     ("wordpiece-4k", "wordpiece", 4000))
 EMBEDDED_MONOLINGUAL = ("embedded:code", "embedded:domain")
 PARTITION_CHARS = 4_000_000  # monolingual text per task
+ENCODE_CHARS = 1 << 20  # text per encode_batch call inside a task
 
 
 @dataclass(frozen=True)
@@ -359,7 +360,15 @@ def _tally_partition(views: Sequence[TokenizerView], texts: list[str]) -> list[t
     out = []
     for v in views:
         t = Tally(v.vocab_size)
-        t.add_flat(texts, flatten(v.encode_batch(texts)))
+        start = 0
+        while start < len(texts):  # encoder outputs of ~1 MB of text at a time (HF Encodings are large)
+            stop, size = start, 0
+            while stop < len(texts) and (size < ENCODE_CHARS or stop == start):
+                size += len(texts[stop])
+                stop += 1
+            batch = texts[start:stop]
+            t.add_flat(batch, flatten(v.encode_batch(batch)))
+            start = stop
         ids = np.flatnonzero(t.counts)
         out.append((ids, t.counts[ids], t.chars, t.bytes, t.words))
     return out
@@ -403,7 +412,9 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
                for spec in config.resolved_corpora()]
     shared_views = engine.share(views) if corpora else None
     parts = _corpus_partitions(config, corpora, corpus_refs, word_source, progress)
-    for per_view in engine.imap(_tally_partition, parts, shared_views):
+    # locally one partition at a time: the encoders already use every core
+    mono = LocalEngine(1) if isinstance(engine, LocalEngine) else engine
+    for per_view in mono.imap(_tally_partition, parts, shared_views):
         for t, (ids, counts, chars, nbytes, words) in zip(tallies, per_view):
             t.add_sparse(ids, counts, chars, nbytes, words)
     if corpora and not any(t.bytes for t in tallies):
