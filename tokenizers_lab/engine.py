@@ -149,12 +149,22 @@ class DaskEngine(Engine):
             if address:
                 self._client = Client(address, timeout="20s", set_as_default=False)
             else:
-                self._cluster = LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
-                                             processes=True, dashboard_address=None, silence_logs=quiet)
+                # one core per worker process: the encoders' own thread pools would otherwise
+                # oversubscribe the machine (Dask already pins OpenMP/BLAS to one thread)
+                import dask.config
+
+                env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+                env.update({"RAYON_NUM_THREADS": "1", "TOKENLAB_THREADS": "1"})
+                with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+                    self._cluster = LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
+                                                 processes=True, dashboard_address=None, silence_logs=quiet)
                 self._client = Client(self._cluster, set_as_default=False)
         except OSError as e:
             self.close()
             raise LabError(f"cannot reach the Dask scheduler at {address}: {str(e).splitlines()[0]}") from None
+        except RuntimeError as e:  # a worker process that cannot start (spawn needs an importable __main__)
+            self.close()
+            raise LabError(f"cannot start a local Dask cluster: {str(e).splitlines()[0]}") from None
         info = self._client.scheduler_info(n_workers=-1)
         self.workers = len(info.get("workers", {}))
         if not self.workers:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 from tokenizers_lab.errors import InputError, LabError, UsageError
 from tokenizers_lab.patterns import NFC_PRESETS, resolve_pattern
 
-THREADS = max(1, os.cpu_count() or 1)
+# encoder threads; TOKENLAB_THREADS=1 in engine workers that each own one core
+THREADS = max(1, int(os.environ.get("TOKENLAB_THREADS") or 0) or os.cpu_count() or 1)
 Spans = tuple["np.ndarray", "np.ndarray"]  # (starts, ends) in characters, one pair per token
 
 
