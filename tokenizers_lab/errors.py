@@ -35,6 +35,10 @@ class MissingExtraError(LabError):
     """An optional dependency is not installed; the message names the extra."""
 
 
+class InterruptedAfterWrite(KeyboardInterrupt):
+    """Ctrl-C arrived while finished outputs were moving into place: they were written whole."""
+
+
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:
     """A UsageError for an unknown registry name, with difflib 'did you mean' suggestions."""
     choices = sorted(choices)

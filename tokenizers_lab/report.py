@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -10,15 +11,17 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tokenizers_lab import __version__
-from tokenizers_lab.errors import LabError, OutputExistsError
+from tokenizers_lab.errors import InterruptedAfterWrite, LabError, OutputExistsError
 
 SCHEMA_VERSION = 1
 FLOAT_DIGITS = 6
@@ -198,6 +201,24 @@ def check_outputs(out: Path, names: Iterable[str], force: bool) -> None:
         raise OutputExistsError(f"{out / clash[0]} exists; pass --force to overwrite")
 
 
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) while finished outputs move into place, so an interrupt never leaves a
+    mix of old and new files or an output folder moved away; it is raised once the move is done
+    (as InterruptedAfterWrite: the outputs are whole). Off the main thread, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise InterruptedAfterWrite()
+
+
 def write_outputs(out: Path, files: Mapping[str, bytes | str], force: bool) -> list[Path]:
     """Write all files of a job at once: staged in a sibling temp folder, then moved in place.
 
@@ -217,13 +238,14 @@ def write_outputs(out: Path, files: Mapping[str, bytes | str], force: bool) -> l
             dest = stage / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        if not out.exists():
-            os.rename(stage, out)
-            return [out / n for n in files]
-        for name in files:
-            dest = out / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stage / name, dest)
+        with uninterrupted():
+            if not out.exists():
+                os.rename(stage, out)
+                return [out / n for n in files]
+            for name in files:
+                dest = out / name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(stage / name, dest)
         return [out / n for n in files]
     except OSError as e:
         raise LabError(f"cannot write outputs to {out}: {e.strerror or e}") from None

@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from typing import Any
+
 import typer
+import typer.core
 
 from tokenizers_lab import __version__
 from tokenizers_lab.cli import audit, demo, invert, train, transplant
 
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """Typer's own parse errors (a value that is not an integer, a missing argument, an unknown
+    option) as one `error:` line on stderr with exit code 2, like every other error, instead of
+    a usage box."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except Exception as e:  # typer's vendored click exceptions: exit_code + format_message
+            if not (hasattr(e, "exit_code") and hasattr(e, "format_message")):
+                if type(e).__name__ == "Abort":
+                    sys.stderr.write("error: aborted\n")
+                    sys.exit(1)
+                raise
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `tokenlab`: the help text itself
+                if e.format_message().strip():
+                    sys.stderr.write(e.format_message() + "\n")
+                sys.exit(e.exit_code)
+            ctx = getattr(e, "ctx", None)
+            command = ctx.command_path if ctx is not None else "tokenlab"
+            sys.stderr.write(f"error: {e.format_message()} (see {command} --help)\n")
+            sys.exit(e.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="tokenlab",
     help="A tokenizer workbench: train, audit, invert and transplant LLM tokenizers.",
     no_args_is_help=True,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from tokenizers_lab.errors import EXIT_DATA, LabError, UsageError
+from tokenizers_lab.errors import EXIT_DATA, InterruptedAfterWrite, LabError, UsageError
 from tokenizers_lab.report import dumps, write_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -69,6 +69,8 @@ def lab_command(fn: F) -> F:
             raise
         except LabError as e:
             fail(str(e), e.exit_code)
+        except InterruptedAfterWrite:
+            fail("interrupted after the outputs were written whole", 130)
         except KeyboardInterrupt:
             fail("interrupted; no output was written", 130)
         except BrokenPipeError:

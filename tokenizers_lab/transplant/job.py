@@ -24,6 +24,7 @@ from tokenizers_lab.report import (
     dumps,
     make_provenance,
     short,
+    uninterrupted,
 )
 from tokenizers_lab.tokenizer import HFView, TokenizerView, load_tokenizer, sha256_file
 from tokenizers_lab.transplant import core
@@ -437,15 +438,16 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
 
 
 def _move_into_place(stage: Path, out: Path, force: bool) -> None:
-    if out.exists():
-        if not force:
-            raise OutputExistsError(f"{out} exists; pass --force to replace it")
-        trash = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, trash)
-        os.rename(stage, out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(stage, out)
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    with uninterrupted():  # Ctrl-C between the two renames would leave no model folder at all
+        if out.exists():
+            trash = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.rename(out, trash)
+            os.rename(stage, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.rename(stage, out)
 
 
 def _libraries() -> dict[str, str]:

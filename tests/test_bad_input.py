@@ -1,0 +1,392 @@
+"""Bad input, across every subcommand, as one table: each case gets exactly one `error:` line on
+stderr, its documented exit code (1 data, 2 usage), no traceback, and no half-written output
+(no output folder appears, an existing one is left byte for byte as it was, no staging folder is
+left behind). Then the two process-level cases: Ctrl-C (SIGINT) mid-run and mid-write, and a
+reader closing stdout early (`| head`).
+
+Everything here is made by the tests (tokenizers trained on the embedded corpora in a fixture),
+so the table runs without ../shared/data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tokenizers_lab.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Kit:
+    """Good artifacts that the cases break: tokenizers of every format and a few corpora."""
+
+    root: Path
+    tok_json: Path  # byte-level BPE tokenizer.json
+    tiktoken: Path
+    spm: Path  # SentencePiece BPE .model
+    wordpiece_json: Path
+    bert_vocab: Path
+    corpus: Path  # a small good monolingual corpus
+    parallel: Path  # a small good parallel folder (3 languages)
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
+    from tokenizers_lab import train
+
+    root = tmp_path_factory.mktemp("kit")
+
+    def trained(algo: str, **kw) -> dict[str, bytes]:
+        rep = train.run(train.TrainConfig(corpora=("embedded:domain",), algorithm=algo, vocab_sizes=(600,),
+                                          parallel=(), heldout_every=0, **kw))
+        return rep.artifacts
+
+    bpe = trained("bpe", export_tiktoken=True)
+    (root / "bpe.json").write_bytes(bpe["tokenizer.json"])
+    (root / "bpe.tiktoken").write_bytes(bpe["tokenizer.tiktoken"])
+    (root / "spm.model").write_bytes(trained("spm-bpe")["tokenizer.model"])
+    wp = trained("wordpiece")["tokenizer.json"]
+    (root / "wp.json").write_bytes(wp)
+    vocab = json.loads(wp)["model"]["vocab"]
+    (root / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n", encoding="utf-8")
+    lines = [f"Sentence {i}: the river runs past the mill, {i * 7} metres from the bridge." for i in range(200)]
+    (root / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    par = root / "parallel"
+    par.mkdir()
+    for lang, word in (("eng_Latn", "river"), ("deu_Latn", "Fluss"), ("fra_Latn", "rivière")):
+        (par / f"{lang}.dev").write_text("\n".join(f"{word} {i}" for i in range(50)) + "\n", encoding="utf-8")
+    return Kit(root, root / "bpe.json", root / "bpe.tiktoken", root / "spm.model", root / "wp.json",
+               root / "vocab.txt", root / "corpus.txt", par)
+
+
+# -- builders: each returns the argv of one bad run (tmp is the case's own folder) ---------------
+
+def _noise(n: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def _put(tmp: Path, name: str, data: bytes) -> Path:
+    p = tmp / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return p
+
+
+def _audit(kit: Kit, tok: Path | str, *extra: str) -> list[str]:
+    return ["audit", str(tok), "--parallel", str(kit.parallel), "--pivot", "eng_Latn", "--corpus", str(kit.corpus),
+            "--charbench-items", "0", "--no-plots", *extra]
+
+
+def _invert(kit: Kit, tok: Path | str, *cats: str) -> list[str]:
+    cats = cats or (f"a={kit.corpus}", f"b={kit.parallel / 'deu_Latn.dev'}")
+    return ["invert", str(tok), *[x for c in cats for x in ("-c", c)], "--merges", "50", "--bootstrap", "0"]
+
+
+def _train(corpus: Path | str, *extra: str) -> list[str]:
+    return ["train", str(corpus), "-a", "bpe", "-v", "400", "--heldout-every", "0", *extra]
+
+
+def _truncated_gzip(data: bytes) -> bytes:
+    z = gzip.compress(data)
+    return z[: len(z) // 2]
+
+
+def _pickle_checkpoint(tmp: Path) -> Path:
+    folder = tmp / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 600,
+                                                    "hidden_size": 8, "tie_word_embeddings": True}))
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04\x95" + _noise(200))  # a pickle stream
+    return folder
+
+
+def _truncated_safetensors(tmp: Path) -> Path:
+    folder = tmp / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 600,
+                                                    "hidden_size": 8, "tie_word_embeddings": True}))
+    header = json.dumps({"model.embed_tokens.weight": {"dtype": "F32", "shape": [600, 8],
+                                                       "data_offsets": [0, 600 * 8 * 4]}}).encode()
+    (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 1000)
+    return folder
+
+
+def _misaligned(kit: Kit, tmp: Path) -> Path:
+    par = tmp / "par"
+    par.mkdir()
+    for f in kit.parallel.iterdir():
+        lines = f.read_text("utf-8").splitlines()
+        (par / f.name).write_text("\n".join(lines[:-3] if f.name.startswith("deu") else lines) + "\n", "utf-8")
+    return par
+
+
+def _existing(tmp: Path) -> Path:
+    out = tmp / "out"
+    out.mkdir()
+    for name in ("train.json", "audit.json", "invert.json", "transplant.json", "config.json"):
+        (out / name).write_text('{"mine": true}\n')
+    return out
+
+
+NON_UTF8 = "good line\nbad \xff\xfe line\nanother good line\n".encode("latin-1")
+
+Build = Callable[[Kit, Path], list[str]]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    build: Build
+    code: int
+    needle: str  # a piece of the error line (case-insensitive)
+    out: bool = True  # append --out <tmp>/out (checked not to appear)
+
+
+CASES = [
+    # tokenizer files of each format: missing, empty, binary, truncated, corrupted
+    Case("tok-missing", lambda k, t: _audit(k, t / "nope.json"), 1, "not found"),
+    Case("tokjson-empty", lambda k, t: _audit(k, _put(t, "tokenizer.json", b"")), 1, "tokenizer"),
+    Case("tokjson-binary", lambda k, t: _audit(k, _put(t, "tokenizer.json", _noise(4096))), 1, "tokenizer"),
+    Case("tokjson-truncated", lambda k, t: _audit(k, _put(t, "tokenizer.json",
+                                                           k.tok_json.read_bytes()[:20_000])), 1, "tokenizer"),
+    Case("tokjson-corrupted", lambda k, t: _audit(k, _put(t, "tokenizer.json", json.dumps(
+        {"model": {"type": "BPE", "vocab": 5, "merges": "x"}}).encode())), 1, "tokenizer"),
+    Case("tokjson-gz-truncated", lambda k, t: _audit(k, _put(t, "tokenizer.json.gz",
+                                                              _truncated_gzip(k.tok_json.read_bytes()))), 1, ""),
+    Case("spm-empty", lambda k, t: _audit(k, _put(t, "tokenizer.model", b"")), 1, ""),
+    Case("spm-binary", lambda k, t: _audit(k, _put(t, "sp.model", _noise(5000))), 1, ""),
+    Case("spm-truncated", lambda k, t: _audit(k, _put(t, "sp.model", k.spm.read_bytes()[:3000])), 1, ""),
+    Case("tiktoken-empty", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"")), 1, ""),
+    Case("tiktoken-binary", lambda k, t: _audit(k, _put(t, "r.tiktoken", _noise(3000))), 1, ""),
+    Case("tiktoken-truncated", lambda k, t: _audit(k, _put(t, "r.tiktoken", k.tiktoken.read_bytes().rsplit(
+        b" ", 1)[0])), 1, ""),
+    Case("tiktoken-corrupted", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"IQ== 0\n!!not-base64!! 1\n")), 1, ""),
+    Case("bert-vocab-empty", lambda k, t: _audit(k, _put(t, "vocab.txt", b"")), 1, ""),
+    Case("bert-vocab-binary", lambda k, t: _audit(k, _put(t, "vocab.txt", _noise(3000))), 1, ""),
+    Case("vocab-merges-corrupted", lambda k, t: _audit(k, (_put(t, "tok/vocab.json", b"{not json"),
+                                                           _put(t, "tok/merges.txt", b"#version: 0.2\na b\n"))[0].parent),
+         1, ""),
+    Case("tokenizer-folder-empty", lambda k, t: _audit(k, (t / "empty").mkdir() or t / "empty"), 1, ""),
+    # corpora: missing, empty, binary, huge line, misaligned, broken containers, non-UTF-8 strict
+    Case("corpus-missing", lambda k, t: _train(t / "nope.txt"), 1, "not found"),
+    Case("corpus-empty", lambda k, t: _train(_put(t, "empty.txt", b"")), 1, "empty"),
+    Case("corpus-blank-lines", lambda k, t: _train(_put(t, "blank.txt", b"\n \n\t\n")), 1, "empty"),
+    Case("corpus-binary", lambda k, t: _train(_put(t, "bin.dat", _noise(100_000))), 1, "invalid utf-8"),
+    Case("corpus-non-utf8-strict", lambda k, t: _audit(k, k.tok_json, "--corpus", str(_put(t, "x.txt", NON_UTF8))),
+         1, "line 2"),
+    Case("corpus-jsonl-bad-line", lambda k, t: _train(_put(t, "c.jsonl", b'{"text": "ok"}\n{broken\n')), 1, "line 2"),
+    Case("corpus-jsonl-no-field", lambda k, t: _train(_put(t, "c.jsonl", b'{"body": "ok"}\n')), 1, "--field"),
+    Case("corpus-gz-truncated", lambda k, t: _train(_put(t, "c.txt.gz", _truncated_gzip(k.corpus.read_bytes()))),
+         1, "gzip"),
+    Case("corpus-parquet-corrupted", lambda k, t: _train(_put(t, "c.parquet", b"PAR1" + _noise(500))), 1, "parquet"),
+    Case("parallel-misaligned", lambda k, t: ["audit", str(k.tok_json), "--parallel", str(_misaligned(k, t)),
+                                              "--no-plots", "--charbench-items", "0"], 1, "misaligned"),
+    Case("parallel-empty-folder", lambda k, t: ["audit", str(k.tok_json), "--parallel",
+                                                str((t / "p").mkdir() or t / "p"), "--no-plots"], 1, ""),
+    Case("invert-category-empty", lambda k, t: _invert(k, k.tok_json, f"a={k.corpus}",
+                                                       f"b={_put(t, 'e.txt', b'')}"), 1, "empty"),
+    Case("invert-category-non-utf8", lambda k, t: _invert(k, k.tok_json, f"a={k.corpus}",
+                                                          f"b={_put(t, 'x.txt', NON_UTF8)}"), 1, "invalid utf-8"),
+    # vocabulary sizes and other option values out of range
+    Case("vocab-zero", lambda k, t: ["train", str(k.corpus), "-v", "0"], 2, "vocab"),
+    Case("vocab-not-a-number", lambda k, t: ["train", str(k.corpus), "-v", "lots"], 2, "vocab"),
+    Case("vocab-too-large", lambda k, t: ["train", str(k.corpus), "-v", "5000000"], 2, "out of range"),
+    Case("vocab-below-alphabet", lambda k, t: ["train", str(k.corpus), "-a", "spm-unigram", "-v", "20"], 2, "alphabet"),
+    Case("errors-mode-unknown", lambda k, t: _train(k.corpus, "--errors", "ignore"), 2, "--errors"),
+    Case("engine-ray", lambda k, t: _train(k.corpus, "--engine", "ray"), 2, "dask"),
+    Case("address-without-dask", lambda k, t: _audit(k, k.tok_json, "--address", "tcp://127.0.0.1:8786"), 2,
+         "--engine dask"),
+    Case("invert-not-bpe", lambda k, t: _invert(k, k.wordpiece_json), 2, "bpe"),
+    Case("invert-one-category", lambda k, t: _invert(k, k.tok_json, f"a={k.corpus}"), 2, "two"),
+    Case("audit-unknown-pivot", lambda k, t: [*_audit(k, k.tok_json), "--pivot", "eng_Latm"], 2, "did you mean"),
+    Case("option-not-an-integer", lambda k, t: [*_audit(k, k.tok_json), "--charbench-items", "many"], 2,
+         "--charbench-items"),
+    Case("option-unknown", lambda k, t: _train(k.corpus, "--vocab", "300"), 2, "no such option"),
+    Case("argument-missing", lambda k, t: ["transplant", "--out", str(t / "out")], 2, "missing argument", out=False),
+    # model checkpoints: pickle-only, truncated safetensors
+    Case("transplant-pickle-checkpoint", lambda k, t: ["transplant", str(_pickle_checkpoint(t)), str(k.tok_json),
+                                                       "--method", "fvt", "--out", str(t / "out")], 1, "pickle",
+         out=False),
+    Case("transplant-truncated-safetensors", lambda k, t: ["transplant", str(_truncated_safetensors(t)),
+                                                           str(k.tok_json), "--method", "fvt", "--out", str(t / "out")],
+         1, "", out=False),
+    # existing outputs without --force
+    Case("train-existing-out", lambda k, t: _train(k.corpus, "--out", str(_existing(t))), 1, "--force", out=False),
+    Case("audit-existing-out", lambda k, t: _audit(k, k.tok_json, "--out", str(_existing(t))), 1, "--force", out=False),
+    Case("invert-existing-out", lambda k, t: _invert(k, k.tok_json) + ["--out", str(_existing(t))], 1, "--force",
+         out=False),
+    Case("transplant-existing-out", lambda k, t: ["transplant", "embedded:tiny", str(k.tok_json), "--method", "fvt",
+                                                  "--out", str(_existing(t))], 1, "--force", out=False),
+    Case("out-is-a-file", lambda k, t: _train(k.corpus, "--out", str(_put(t, "out", b"mine"))), 1, "not a folder",
+         out=False),
+]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_table_is_broad() -> None:
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+    commands = {c.build.__code__.co_names for c in CASES}
+    assert commands  # every subcommand appears (checked by the ids below)
+    for prefix in ("tok", "spm", "tiktoken", "bert", "corpus", "parallel", "invert", "vocab", "transplant"):
+        assert any(c.id.startswith(prefix) for c in CASES), prefix
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case: Case, kit: Kit, runner, tmp_path: Path) -> None:
+    argv = case.build(kit, tmp_path)
+    if case.out:
+        argv += ["--out", str(tmp_path / "out")]
+    before = _snapshot(tmp_path)
+    res = runner.invoke(app, argv)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.exit_code == case.code, (res.exit_code, res.stderr, res.stdout)
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert case.needle.lower() in lines[0].lower(), lines[0]
+    assert "Traceback" not in res.output and res.stdout == ""
+    assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit)
+    # nothing half-written: the same files as before the run, no staging folder
+    assert _snapshot(tmp_path) == before
+    assert not list(tmp_path.glob(".tokenlab-stage-*")) and not list(tmp_path.glob(".*.old-*"))
+
+
+@pytest.mark.parametrize("mode", ["strict", "replace"])
+def test_non_utf8_under_each_errors_mode(mode: str, kit: Kit, runner, tmp_path: Path) -> None:
+    """strict refuses with the line; replace substitutes U+FFFD, counts what it replaced, and runs."""
+    bad = _put(tmp_path, "x.txt", NON_UTF8 * 50)
+    for argv in (_train(bad, "--errors", mode), _audit(kit, kit.tok_json, "--corpus", str(bad), "--errors", mode),
+                 _invert(kit, kit.tok_json, f"a={kit.corpus}", f"b={bad}") + ["--errors", mode]):
+        res = runner.invoke(app, [*argv, "--format", "json"])
+        if mode == "strict":
+            assert res.exit_code == 1 and res.stderr.startswith("error: invalid UTF-8"), res.stderr
+            assert "line 2" in res.stderr
+        else:
+            assert res.exit_code == 0, res.stderr
+            rep = json.loads(res.stdout)
+            if argv[0] == "train":
+                assert rep["corpus"]["invalid_utf8"] == 100  # two invalid bytes per copy
+            assert rep["provenance"]["config"]["errors"] == "replace"
+
+
+def test_a_huge_line_is_trained_and_audited(kit: Kit, runner, tmp_path: Path) -> None:
+    """A 6 MB corpus on one line (no newline at all) is one record: trained and audited, not refused."""
+    words = (kit.corpus.read_text("utf-8").replace("\n", " ") + " ") * 500
+    huge = _put(tmp_path, "huge.txt", words[:6_000_000].encode())
+    res = runner.invoke(app, [*_train(huge), "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["corpus"]["records"] == 1
+    res = runner.invoke(app, [*_audit(kit, kit.tok_json, "--corpus", str(huge)), "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    counted = json.loads(res.stdout)["tokenizers"][0]["corpus_compression"]["bytes"]
+    kit_text = len("".join(kit.corpus.read_text("utf-8").splitlines()).encode())  # newlines not counted
+    assert counted == 6_000_000 + kit_text  # the huge line and the kit's corpus
+
+
+# -- process-level cases ----------------------------------------------------------------------
+
+def _tokenlab(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tokenizers_lab", *args], cwd=kw.pop("cwd", None),
+                            stdout=kw.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE, env=env, **kw)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["train", "audit", "invert"])
+def test_sigint_mid_run_leaves_nothing(command: str, kit: Kit, tmp_path: Path) -> None:
+    big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
+               * 1500)
+    out = tmp_path / "out"
+    argv = {"train": _train(big, "-v", "3000"),
+            "audit": _audit(kit, kit.tok_json, "--corpus", str(big)),
+            "invert": [*_invert(kit, kit.tok_json, f"a={big}", f"b={kit.corpus}"), "--workers", "1",
+                       "--sample-bytes", "30000000"]}[command]
+    proc = _tokenlab(*argv, "--out", str(out))
+    time.sleep(3.0)  # imports done, the corpus pass under way
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    lines = [ln for ln in err.decode().splitlines() if ln.strip()]
+    assert proc.returncode == 130, err
+    assert lines == ["error: interrupted; no output was written"], err
+    assert not out.exists()
+    assert not list(tmp_path.glob(".tokenlab-stage-*"))
+
+
+def test_sigint_mid_write_leaves_no_partial_report(kit: Kit, runner, tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C while the staged files are being written: the staging folder goes, nothing else appears."""
+    calls = {"n": 0}
+    real = Path.write_bytes
+
+    def interrupted_write(self: Path, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", interrupted_write)
+    out = tmp_path / "out"
+    res = runner.invoke(app, [*_train(kit.corpus), "--out", str(out)])
+    assert res.exit_code == 130 and res.stderr.strip() == "error: interrupted; no output was written"
+    assert calls["n"] == 2 and not out.exists()
+    assert not list(tmp_path.glob(".tokenlab-stage-*"))
+
+
+def test_sigint_while_moving_outputs_waits_for_the_move(kit: Kit, tmp_path: Path) -> None:
+    """Ctrl-C during the move into an existing folder (--force) is held until every file is in
+    place: the folder holds the new report whole, never a mix of old and new."""
+    from tokenizers_lab import report as rp
+
+    out = _existing(tmp_path)
+    real_replace = os.replace
+
+    def replace_then_interrupt(src, dst):  # noqa: ANN001
+        real_replace(src, dst)
+        os.kill(os.getpid(), signal.SIGINT)  # arrives between two replaces
+
+    files = {"train.json": "new json\n", "train.md": "new md\n"}
+    os.replace = replace_then_interrupt  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            rp.write_outputs(out, files, force=True)
+    finally:
+        os.replace = real_replace  # type: ignore[assignment]
+    assert type(info.value).__name__ == "InterruptedAfterWrite"
+    assert (out / "train.json").read_text() == "new json\n" and (out / "train.md").read_text() == "new md\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [
+    ["train", "embedded:domain", "-a", "bpe", "-v", "500", "--format", "json"],
+    ["invert", "--bootstrap", "2", "--format", "json"],
+    ["train", "embedded:code", "-a", "bpe", "-v", "300", "--format", "md"],
+], ids=["train-json", "invert-json", "train-md"])
+def test_stdout_closed_early_is_quiet(argv: list[str], tmp_path: Path) -> None:
+    """`tokenlab ... | head -n 2`: the reader goes away; tokenlab exits 0 without a traceback."""
+    import fcntl
+
+    r, w = os.pipe()
+    fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)  # a report is larger: head leaves mid-write
+    proc = _tokenlab(*argv, cwd=tmp_path, stdout=w)
+    os.close(w)
+    head = subprocess.run(["head", "-n", "2"], stdin=r, capture_output=True, timeout=300)
+    os.close(r)
+    _, err = proc.communicate(timeout=300)
+    assert len(head.stdout.decode().splitlines()) == 2
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err and b"Exception ignored" not in err, err
