@@ -259,6 +259,7 @@ def test_bad_input(case: Case, kit: Kit, runner, tmp_path: Path) -> None:
     assert res.exit_code == case.code, (res.exit_code, res.stderr, res.stdout)
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     assert case.needle.lower() in lines[0].lower(), lines[0]
+    assert "internal error" not in lines[0], lines[0]  # every bad input is foreseen, named and explained
     assert "Traceback" not in res.output and res.stdout == ""
     assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit)
     # nothing half-written: the same files as before the run, no staging folder
@@ -355,7 +356,7 @@ def test_sigint_while_moving_outputs_waits_for_the_move(kit: Kit, tmp_path: Path
     out = _existing(tmp_path)
     real_replace = os.replace
 
-    def replace_then_interrupt(src, dst):  # noqa: ANN001
+    def replace_then_interrupt(src, dst):
         real_replace(src, dst)
         os.kill(os.getpid(), signal.SIGINT)  # arrives between two replaces
 
@@ -384,7 +385,7 @@ def test_stdout_closed_early_is_quiet(argv: list[str], tmp_path: Path) -> None:
     fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)  # a report is larger: head leaves mid-write
     proc = _tokenlab(*argv, cwd=tmp_path, stdout=w)
     os.close(w)
-    head = subprocess.run(["head", "-n", "2"], stdin=r, capture_output=True, timeout=300)
+    head = subprocess.run(["head", "-n", "2"], stdin=r, capture_output=True, timeout=300, check=True)
     os.close(r)
     _, err = proc.communicate(timeout=300)
     assert len(head.stdout.decode().splitlines()) == 2

@@ -8,6 +8,7 @@ tokenizer.model); Mistral tekken JSON; BERT vocab.txt. A spec may carry a label:
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import gzip
 import hashlib
@@ -17,7 +18,7 @@ import os
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -921,6 +922,21 @@ def _folder_fingerprint(files: Sequence[Path]) -> str:
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def _parsing(path: Path) -> Iterator[None]:
+    """Malformed files make the format libraries raise all kinds of errors (KeyError from a tekken
+    file without ranks, UnicodeDecodeError from a SentencePiece piece cut mid-character, ...):
+    each becomes one InputError naming the file (found by the fuzzing tests)."""
+    try:
+        yield
+    except LabError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, RuntimeError) as e:
+        detail = str(e).splitlines()[0][:160] if str(e) else ""
+        raise InputError(f"cannot load tokenizer {path}: malformed file ({type(e).__name__}"
+                         f"{': ' + detail if detail else ''})") from None
+
+
 def load_tokenizer(spec: str | TokenizerSpec, pattern: str | None = None) -> TokenizerView:
     """Load any supported tokenizer file or folder (optionally `label=path`) as a TokenizerView."""
     if isinstance(spec, str):
@@ -930,8 +946,13 @@ def load_tokenizer(spec: str | TokenizerSpec, pattern: str | None = None) -> Tok
     path = Path(spec.path)
     if not path.exists():
         raise InputError(f"tokenizer not found: {path}")
-    if path.is_dir():
-        return _load_folder(path, spec)
+    with _parsing(path):
+        if path.is_dir():
+            return _load_folder(path, spec)
+        return _load_file(path, spec)
+
+
+def _load_file(path: Path, spec: TokenizerSpec) -> TokenizerView:
     data = _read_bytes(path)
     fp = sha256_file(path)
     name = path.name.lower()
