@@ -55,11 +55,6 @@ def comparable(rep: dict) -> dict:
     rep = dict(rep)
     rep.pop("run", None)
     rep.pop("timings", None)
-    solver = dict(rep.get("solver") or {})
-    for k in ("seconds", "walk_seconds", "bootstrap_seconds"):
-        solver.pop(k, None)
-    if solver:
-        rep["solver"] = solver
     return rep
 
 

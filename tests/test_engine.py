@@ -115,8 +115,6 @@ def _report(runner, args: list[str]) -> dict:
     rep = json.loads(res.stdout)
     run = rep.pop("run")
     rep.pop("timings", None)
-    for k in ("seconds", "walk_seconds", "bootstrap_seconds"):
-        rep.get("solver", {}).pop(k, None)
     return {"report": rep, "engine": run["engine"]}
 
 

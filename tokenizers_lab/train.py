@@ -606,19 +606,32 @@ def _train_unigram(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -
 
 
 def _fix_required_chars(pieces: list[list], first: int) -> None:
-    """tokenizers' UnigramTrainer appends the characters it must keep at the bottom of the
-    vocabulary with synthetic, decreasing scores in hash-set order, so ids change from run to run.
-    The maximal tail of single-character pieces keeps its multiset of scores, handed out in
-    code-point order: the same corpus then always yields the same ids."""
-    end = len(pieces)
-    i = end
-    while i > first and len(pieces[i - 1][0]) == 1:
-        i -= 1
-    if end - i < 2:
+    """tokenizers' UnigramTrainer gives the required characters it did not learn synthetic scores
+    min_score + k * 0.0001 (k = 0, 1, ...) in hash-set order, so which character gets which score,
+    and so its id, changes from run to run (and with PYTHONHASHSEED-like seeds of its hasher). The
+    characters on that grid keep their multiset of scores, handed out in code-point order: the same
+    corpus then always yields the same ids. They may sit among learned pieces of equal score, so
+    they are found by their scores, not their position."""
+    body = pieces[first:]
+    if len(body) < 2:
         return
-    scores = sorted((sc for _, sc in pieces[i:end]), reverse=True)
-    chars = sorted(p for p, _ in pieces[i:end])
-    pieces[i:end] = [[c, sc] for c, sc in zip(chars, scores)]
+    low = min(sc for _, sc in body)
+    on_grid: dict[int, list[int]] = {}
+    for i, (piece, sc) in enumerate(body, start=first):
+        k = round((sc - low) / 1e-4)
+        if len(piece) == 1 and k >= 0 and abs(sc - (low + k * 1e-4)) < 2e-9:
+            on_grid.setdefault(k, []).append(i)
+    run: list[int] = []
+    k = 0
+    while k in on_grid:  # the synthetic scores are consecutive grid points from the minimum
+        run += on_grid[k]
+        k += 1
+    if len(run) < 2:
+        return
+    scores = sorted((pieces[i][1] for i in run), reverse=True)
+    chars = sorted(pieces[i][0] for i in run)
+    for i, c, sc in zip(sorted(run), chars, scores):
+        pieces[i] = [c, sc]
 
 
 def _continuation_table(chars: Iterable[str]) -> dict[str, str]:

@@ -46,7 +46,7 @@ def summary(report: InvertReport) -> str:
         head.append("truth")
     text = f"{report.provenance.signature}\n" + md_table(head, rows) + "\n"
     text += (f"merges {s.first_merge}-{s.last_merge - 1} of {s.merges_in_list}; LP {s.status}, objective "
-             f"{s.objective:.3g}, {s.constraints} rows in {s.passes} passes, {s.seconds:.1f} s\n")
+             f"{s.objective:.3g}, {s.constraints} rows in {s.passes} passes, {report.timings.get('solve_seconds', 0.0):.1f} s\n")
     if report.score is not None:
         text += (f"log10 MSE {report.score.log10_mse:.2f} (TC baseline {report.score.baseline_log10_mse:.2f}, "
                  f"uniform {report.score.uniform_log10_mse:.2f})\n")

@@ -101,8 +101,6 @@ class SolverStats:
     pair_slack: float
     constraints: int
     passes: int
-    seconds: float
-    walk_seconds: float
     missing_merges: int  # constrained merges whose pair no sample holds at its step
     violated_left: int  # rows the last walk still found violated when the solver stalled (at most 20,000)
     redundant_merges: int  # merges whose token an earlier merge already made (SentencePiece splits): not constrained
@@ -110,7 +108,6 @@ class SolverStats:
     last_merge: int  # exclusive
     merges_in_list: int
     competitors_per_step: int
-    bootstrap_seconds: float
 
 
 @dataclass(frozen=True)
@@ -573,13 +570,12 @@ def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample],
                      "(no constraint): a category the tokenizer saw may be missing")
     stats = SolverStats(status=sol.status, objective=sol.objective, step_slack=sol.step_slack,
                         pair_slack=sol.pair_slack, constraints=sol.generated, passes=sol.passes,
-                        seconds=sol.seconds, walk_seconds=sol.walk_seconds,
                         missing_merges=sol.missing_merges - redundant, redundant_merges=redundant,
                         violated_left=sol.violated_left,
                         first_merge=config.start, last_merge=last, merges_in_list=len(all_merges),
-                        competitors_per_step=config.competitors,
-                        bootstrap_seconds=timings["bootstrap_seconds"])
-    timings["solve_seconds"] = sol.seconds
+                        competitors_per_step=config.competitors)
+    timings["solve_seconds"] = sol.seconds  # times live here only: the rest of a report is reproducible
+    timings["walk_seconds"] = sol.walk_seconds
     inputs = [InputRef(role="tokenizer", name=view.label, sha256=view.fingerprint, bytes=0)] + \
         [s.ref for s in samples]
     prov = make_provenance("invert", config, inputs, config.seed,

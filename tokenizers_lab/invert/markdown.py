@@ -69,11 +69,10 @@ def render(r: InvertReport) -> str:
                           ("uniform 1/n", "", f"{sc.uniform_log10_mse:.2f}")]),
                 "", f"MAE {100 * sc.mae:.3f} percentage points.", ""]
     out += ["## Solver", "",
-            md_table(["status", "objective", "step slack", "pair slack", "constraints", "passes", "LP s",
-                      "walk s", "missing merges", "bootstrap s"],
+            md_table(["status", "objective", "step slack", "pair slack", "constraints", "passes",
+                      "missing merges"],
                      [(s.status, f"{s.objective:.3g}", f"{s.step_slack:.3g}", f"{s.pair_slack:.3g}",
-                       s.constraints, s.passes, round(s.seconds - s.walk_seconds, 2), round(s.walk_seconds, 2),
-                       s.missing_merges, round(s.bootstrap_seconds, 2))]),
+                       s.constraints, s.passes, s.missing_merges)]),
             ""]
     if r.similar:
         out += ["Samples with nearly the same pair distribution (total-variation distance): " +

@@ -261,6 +261,8 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
     stage("read", "reading the model")
     ck = open_checkpoint(model_dir)
     old_view = load_tokenizer(str(ck.folder))
+    if config.model == TINY:  # trained in a temporary folder: name it, not the folder
+        old_view.source = TINY
     if old_view.vocab_size > ck.rows:
         raise InputError(f"the model's tokenizer has {old_view.vocab_size} ids but its embeddings only "
                          f"{ck.rows} rows: tokenizer and weights do not belong together")
