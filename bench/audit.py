@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import sync_readme  # bench/common.py (scripts run from bench/)
+from common import out_path, sync_readme  # bench/common.py (scripts run from bench/)
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -75,8 +75,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--big-mb", type=int, default=1000)
     ap.add_argument("--only", default="throughput,full,memory")
+    ap.add_argument("--tokenizers", default=",".join(TOKENIZERS), help="comma list (of %(default)s)")
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "tokenlab-bench-audit"))
-    ap.add_argument("--out", default=str(HERE / "RESULTS-audit.md"))
+    ap.add_argument("--out", default=str(out_path("RESULTS-audit.md")))
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -85,9 +86,10 @@ def main() -> None:
     py = sys.executable
     lab = [py, "-m", "tokenizers_lab", "audit", "--quiet", "--format", "json"]
     only = a.only.split(",")
-    res: dict = {"throughput": [], "mb": None}
+    chosen = {n: TOKENIZERS[n] for n in a.tokenizers.split(",")}
+    res: dict = {"throughput": [], "mb": None, "tokenizers": list(chosen)}
     if "throughput" in only:
-        for name, path in TOKENIZERS.items():
+        for name, path in chosen.items():
             _, raw_mb, out = run([py, str(HERE / "raw_audit.py"), str(path), *folders])
             raw = json.loads(out)
             wall, lab_mb, out = run(lab + [f"{name}={path}", *par, "--charbench-items", "0", "--no-plots"])
@@ -97,7 +99,7 @@ def main() -> None:
             res["throughput"].append(row)
             print(row, file=sys.stderr)
     if "full" in only:
-        wall, mb, out = run(lab + [f"{n}={p}" for n, p in TOKENIZERS.items()] + par + ["--out", str(work / "full"),
+        wall, mb, out = run(lab + [f"{n}={p}" for n, p in chosen.items()] + par + ["--out", str(work / "full"),
                                                                                        "--force"])
         rep = json.loads(out)
         res["full"] = dict(wall=wall, rss=mb, timings=rep["timings"], languages=len(rep["languages"]))
@@ -128,7 +130,8 @@ def write(out: Path, res: dict) -> None:
         lines.append("")
     if res.get("full"):
         f = res["full"]
-        lines += [f"Full audit, {len(TOKENIZERS)} tokenizers ({', '.join(TOKENIZERS)}) × {f['languages']} languages, every "
+        names = res.get("tokenizers", list(TOKENIZERS))
+        lines += [f"Full audit, {len(names)} tokenizers ({', '.join(names)}) × {f['languages']} languages, every "
                   f"measure on: **{f['wall']:.0f} s** wall, peak RSS {f['rss']:.0f} MB "
                   f"(raw encoding alone: {sum(r['raw_s'] for r in res['throughput']):.0f} s)." if res["throughput"] else
                   f"Full audit: {f['wall']:.0f} s, {f['rss']:.0f} MB.", ""]

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+HERE = Path(__file__).resolve().parent
+# bench/run_all.py sets this: every script then writes its results into one run's folder, and
+# BENCHMARKS.md (not README) is made from them
+RUN_DIR = os.environ.get("TOKENLAB_BENCH_OUT")
+
+
+def out_path(name: str) -> Path:
+    """Where a bench script writes a results file: bench/, or the run_all folder."""
+    folder = Path(RUN_DIR) if RUN_DIR else HERE
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
 
 
 def sync_readme(table: str, marker: str) -> None:
-    """Copy a results table into README.md between its <!-- marker --> and <!-- /marker --> lines."""
+    """Copy a results table into README.md between its <!-- marker --> and <!-- /marker --> lines
+    (not inside a run_all run: its tables go to BENCHMARKS.md)."""
+    if RUN_DIR:
+        return
     text = README.read_text("utf-8")
     start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
     if start in text and end in text:

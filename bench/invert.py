@@ -29,11 +29,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import sync_readme  # bench/common.py (scripts run from bench/)
+from common import out_path, sync_readme  # bench/common.py (scripts run from bench/)
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
-RESULTS = HERE / "RESULTS-invert.md"
+RESULTS = out_path("RESULTS-invert.md")
 SETTINGS = {"languages": "text/lang", "code": "text/code", "domains": "text/domain_en",
             "machine": None}  # machine: the timing run's 10 kinds of machine text, ~10 MB samples
 # the paper's controlled results (mean log10 MSE over 100 mixtures; notes/invert.md section 3.1)
@@ -353,7 +353,7 @@ def main() -> None:
     ap.add_argument("--real-sample-bytes", type=int, default=10_000_000)
     ap.add_argument("--real-only", action="append", help="run only this tokenizer label (repeatable); "
                     "the other rows of the results are kept")
-    ap.add_argument("--json", default=str(HERE / "invert-results.json"))
+    ap.add_argument("--json", default=str(out_path("invert-results.json")))
     a = ap.parse_args()
     res = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
     with tempfile.TemporaryDirectory() as d:

