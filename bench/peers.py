@@ -152,7 +152,8 @@ def render(results: dict) -> str:
     p = results["peers"]
     lines = [f"Machine: {results['machine']}; FLORES-200 dev ({results['rows'][0]['languages']} languages) and "
              f"{results['rows'][0]['corpus_mb']} MB of ../shared/data/text/lang; tokscope {p['tokscope']}, "
-             f"tokenization-scorer {p['tokenization-scorer']}.", "",
+             f"tokenization-scorer {p['tokenization-scorer']}. Differences of order 1e-5 are the report's rounding "
+             "to 6 significant digits; token counts are compared exactly.", "",
              "| tokenizer | premium: max abs diff vs tokscope | token counts equal | fertility: max abs diff | "
              "Rényi eff. (α=2.5) tokenlab | tokenization-scorer | abs diff | tokenlab audit s (all measures, "
              "both corpora) | tokscope s (premiums only) | scorer s (scoring only) |",
