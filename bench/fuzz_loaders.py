@@ -16,6 +16,7 @@ FORMAT: json | tiktoken | model | vocab | tekken | gz
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import sys
@@ -32,12 +33,36 @@ SEEDS = {
     "model": ["tokenizers/llama2/tokenizer.model", "tokenizers/mistral/tokenizer.model.v1"],
     "vocab": ["tokenizers/bert-base-uncased/vocab.txt"],
     "tekken": ["tokenizers/mistral/tekken_240718.json.gz"],
-    "gz": ["tokenizers/gemma3/tokenizer.json.gz"],
+    "gz": [],  # own small tokenizers (gemma3's is 30 MB)
 }
 SEED_BYTES = 1 << 16
 
 
+def _own_tokenizers() -> list[bytes]:
+    """Small whole tokenizer.json files of three models, trained here on the embedded corpora
+    (a cut real file is invalid JSON, and the fuzzer would never get past json.loads)."""
+    from tokenizers_lab import train
+
+    out = []
+    for algo in ("bpe", "wordpiece", "unigram"):
+        rep = train.run(train.TrainConfig(corpora=("embedded:domain",), algorithm=algo, vocab_sizes=(300 + 120,),
+                                          parallel=(), heldout_every=0))
+        out.append(rep.artifacts["tokenizer.json"])
+    return out
+
+
+def _small_tekken(data: bytes) -> bytes:
+    """A real tekken file cut to its first 400 ranks, still valid."""
+    j = json.loads(data)
+    j["vocab"] = j["vocab"][:400]
+    j["config"]["default_vocab_size"] = 400 + int(j["config"].get("default_num_special_tokens", 1000))
+    return json.dumps(j).encode()
+
+
 def _seed_corpus(fmt: str, folder: Path) -> None:
+    if fmt in ("json", "gz"):
+        for k, data in enumerate(_own_tokenizers()):
+            (folder / f"own{k}").write_bytes(data)
     for k, rel in enumerate(SEEDS[fmt]):
         p = SHARED / rel
         if not p.exists():
@@ -45,7 +70,9 @@ def _seed_corpus(fmt: str, folder: Path) -> None:
         data = p.read_bytes()
         if p.suffix == ".gz" and fmt != "gz":
             data = gzip.decompress(data)
-        if fmt == "model":  # protobuf: keep whole (a cut model is one more seed)
+        if fmt == "tekken":
+            (folder / f"seed{k}").write_bytes(_small_tekken(data))
+        elif fmt == "model":  # protobuf: keep whole (a cut model is one more seed)
             (folder / f"seed{k}").write_bytes(data)
             (folder / f"seed{k}-cut").write_bytes(data[:SEED_BYTES])
         else:

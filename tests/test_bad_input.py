@@ -173,6 +173,9 @@ CASES = [
     Case("tiktoken-binary", lambda k, t: _audit(k, _put(t, "r.tiktoken", _noise(3000))), 1, ""),
     Case("tiktoken-truncated", lambda k, t: _audit(k, _put(t, "r.tiktoken", k.tiktoken.read_bytes().rsplit(
         b" ", 1)[0])), 1, ""),
+    Case("tiktoken-missing-bytes", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"\n".join(
+        ln for ln in k.tiktoken.read_bytes().splitlines() if len(__import__("base64").b64decode(ln.split()[0])) > 1)),
+        "--pattern", "cl100k"), 1, "single-byte"),  # found by bench/fuzz_loaders.py: tiktoken's Rust core panicked
     Case("tiktoken-corrupted", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"IQ== 0\n!!not-base64!! 1\n")), 1, ""),
     Case("bert-vocab-empty", lambda k, t: _audit(k, _put(t, "vocab.txt", b"")), 1, ""),
     Case("bert-vocab-binary", lambda k, t: _audit(k, _put(t, "vocab.txt", _noise(3000))), 1, ""),

@@ -529,6 +529,10 @@ class TiktokenView(TokenizerView):
         import tiktoken
 
         super().__init__(label, source, fingerprint, "bpe")
+        missing = [b for b in range(256) if bytes([b]) not in ranks]
+        if missing:  # tiktoken's Rust core panics (past any except Exception) on a byte it cannot start from
+            raise InputError(f"{source} lacks {len(missing)} of the 256 single-byte tokens (first 0x{missing[0]:02X}): "
+                             "byte-level BPE ranks must hold every byte")
         self.preset = preset
         self.pattern = pattern
         self.nfc = preset in NFC_PRESETS

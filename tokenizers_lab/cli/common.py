@@ -81,6 +81,11 @@ def lab_command(fn: F) -> F:
             if os.environ.get("TOKENLAB_DEBUG"):
                 raise
             fail(f"internal error ({type(e).__name__}): {e}. Set TOKENLAB_DEBUG=1 for a traceback.", EXIT_DATA)
+        except BaseException as e:  # a Rust library's panic (pyo3 PanicException) is no Exception
+            if isinstance(e, (SystemExit, GeneratorExit)) or os.environ.get("TOKENLAB_DEBUG"):
+                raise
+            fail(f"internal error ({type(e).__name__}): {str(e).splitlines()[0] if str(e) else ''}. "
+                 "Set TOKENLAB_DEBUG=1 for a traceback.", EXIT_DATA)
 
     return wrapper  # type: ignore[return-value]
 
