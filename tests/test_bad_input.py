@@ -164,6 +164,8 @@ CASES = [
                                                            k.tok_json.read_bytes()[:20_000])), 1, "tokenizer"),
     Case("tokjson-corrupted", lambda k, t: _audit(k, _put(t, "tokenizer.json", json.dumps(
         {"model": {"type": "BPE", "vocab": 5, "merges": "x"}}).encode())), 1, "tokenizer"),
+    Case("tokjson-unk-missing", lambda k, t: _audit(k, _put(t, "tokenizer.json", k.wordpiece_json.read_bytes().replace(
+        b'"[UNK]": 1', b'"[UNKNOWN]": 1', 1))), 1, "not in its vocabulary"),  # fuzzing: failed on first unknown word
     Case("tokjson-gz-truncated", lambda k, t: _audit(k, _put(t, "tokenizer.json.gz",
                                                               _truncated_gzip(k.tok_json.read_bytes()))), 1, ""),
     Case("spm-empty", lambda k, t: _audit(k, _put(t, "tokenizer.model", b"")), 1, ""),
@@ -176,6 +178,8 @@ CASES = [
     Case("tiktoken-missing-bytes", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"\n".join(
         ln for ln in k.tiktoken.read_bytes().splitlines() if len(__import__("base64").b64decode(ln.split()[0])) > 1)),
         "--pattern", "cl100k"), 1, "single-byte"),  # found by bench/fuzz_loaders.py: tiktoken's Rust core panicked
+    Case("tiktoken-duplicate-rank", lambda k, t: _audit(k, _put(t, "r.tiktoken", k.tiktoken.read_bytes() +
+                                                                 b"IUE= 5\n"), "--pattern", "cl100k"), 1, "same rank"),
     Case("tiktoken-corrupted", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"IQ== 0\n!!not-base64!! 1\n")), 1, ""),
     Case("bert-vocab-empty", lambda k, t: _audit(k, _put(t, "vocab.txt", b"")), 1, ""),
     Case("bert-vocab-binary", lambda k, t: _audit(k, _put(t, "vocab.txt", _noise(3000))), 1, ""),

@@ -383,11 +383,24 @@ class HFView(TokenizerView):
         return self._string_bytes(s)
 
     def encode(self, text: str) -> list[int]:
-        return self.tok.encode(text, add_special_tokens=False).ids
+        with self._encoding():
+            return self.tok.encode(text, add_special_tokens=False).ids
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         fast = getattr(self.tok, "encode_batch_fast", None) or self.tok.encode_batch
-        return [e.ids for e in fast(list(texts), add_special_tokens=False)]
+        with self._encoding():
+            return [e.ids for e in fast(list(texts), add_special_tokens=False)]
+
+    @contextlib.contextmanager
+    def _encoding(self) -> Iterator[None]:
+        """tokenizers raises a bare Exception when a model cannot encode some text (a WordPiece or
+        BPE whose unk token is not in its vocabulary, found by fuzzing): one InputError instead."""
+        try:
+            yield
+        except LabError:
+            raise
+        except Exception as e:  # noqa: BLE001 - tokenizers' errors are plain Exception
+            raise InputError(f"tokenizer {self.label} cannot encode this text: {str(e).splitlines()[0][:160]}") from None
 
     @cached_property
     def _no_prefix(self) -> Any:
@@ -433,7 +446,8 @@ class HFView(TokenizerView):
     def encode_no_prefix_batch(self, texts: Sequence[str]) -> list[list[int]]:
         if self._no_prefix is None:
             return self.encode_batch(texts)
-        return [e.ids for e in self._no_prefix.encode_batch(list(texts), add_special_tokens=False)]
+        with self._encoding():
+            return [e.ids for e in self._no_prefix.encode_batch(list(texts), add_special_tokens=False)]
 
     def encode_aligned(self, texts: Sequence[str]) -> Aligned:
         import numpy as np
@@ -458,7 +472,8 @@ class HFView(TokenizerView):
 
     def _aligned_by_offsets(self, texts: list[str]) -> Aligned:
         import numpy as np
-        encs = self.tok.encode_batch(texts, add_special_tokens=False)
+        with self._encoding():
+            encs = self.tok.encode_batch(texts, add_special_tokens=False)
         spans = []
         for e in encs:
             off = np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2)
@@ -529,6 +544,8 @@ class TiktokenView(TokenizerView):
         import tiktoken
 
         super().__init__(label, source, fingerprint, "bpe")
+        if len(set(ranks.values())) != len(ranks):  # tiktoken panics on two tokens of one rank
+            raise InputError(f"{source} gives two tokens the same rank")
         missing = [b for b in range(256) if bytes([b]) not in ranks]
         if missing:  # tiktoken's Rust core panics (past any except Exception) on a byte it cannot start from
             raise InputError(f"{source} lacks {len(missing)} of the 256 single-byte tokens (first 0x{missing[0]:02X}): "
@@ -800,9 +817,19 @@ def _hf_from_str(text: str, source: str) -> Any:
     from tokenizers import Tokenizer
 
     try:
-        return Tokenizer.from_str(text)
+        tok = Tokenizer.from_str(text)
     except Exception as e:  # tokenizers raises its own Exception type on bad JSON
         raise InputError(f"cannot load tokenizer.json {source}: {str(e).splitlines()[0][:200]}") from None
+    return tok
+
+
+def _check_unk(j: dict, source: str) -> None:
+    """A model whose unk token is missing from its vocabulary loads, then fails on the first
+    unknown word (found by fuzzing): refused at load."""
+    model = j.get("model") if isinstance(j.get("model"), dict) else {}
+    unk, vocab = model.get("unk_token"), model.get("vocab")
+    if isinstance(unk, str) and isinstance(vocab, dict) and unk not in vocab:
+        raise InputError(f"tokenizer.json {source}: its unk token {unk!r} is not in its vocabulary")
 
 
 def _parse_ranks(data: bytes, source: str) -> dict[bytes, int]:
@@ -970,6 +997,7 @@ def _load_file(path: Path, spec: TokenizerSpec) -> TokenizerView:
         if isinstance(j, dict) and "config" in j and "vocab" in j and isinstance(j["vocab"], list):
             return _tekken_view(j, path, spec, fp)
         if isinstance(j, dict) and "model" in j:
+            _check_unk(j, str(path))
             return HFView(_hf_from_str(data.decode("utf-8"), str(path)), spec.label, str(path), fp, j)
         raise InputError(f"{path} is JSON but neither a tokenizer.json nor a tekken file")
     if name.endswith(".tiktoken") or (name.endswith((".model", ".vocab")) and _looks_like_ranks(data)):
