@@ -181,17 +181,24 @@ def store(unit_words: Sequence[Mapping[bytes, int]], plan: Plan,
     r_row, r_unit, r_delta = R.row[keep], R.col[keep].astype(np.int64), R.data[keep].astype(np.int64)
     del R
     rk = urow[r_row]
-    pkey = rk // (T + 1)
-    r_t = (rk % (T + 1) - 1).astype(np.int32)
-    upair, pid = np.unique(pkey, return_inverse=True)
-    order = np.lexsort((r_t, pid, r_unit))
+    return _events_store(r_unit, rk // (T + 1), rk % (T + 1) - 1, r_delta, pairs_u, bytes_u, plan)
+
+
+def _events_store(unit: np.ndarray, key: np.ndarray, t: np.ndarray, delta: np.ndarray, pairs: np.ndarray,
+                  nbytes: np.ndarray, plan: Plan) -> Store:
+    """A Store from count events keyed by pair key (left * V + right, V = 256 + merges): pair ids
+    are ranks of the keys seen, events sorted by (unit, pair, step)."""
+    T = len(plan.result)
+    V = 256 + T
+    upair, pid = np.unique(key, return_inverse=True)
+    order = np.lexsort((t, pid, unit))
     merge_key = np.array([p[0] * V + p[1] if p is not None else -1 for p in plan.constrained], dtype=np.int64)
     j = np.searchsorted(upair, merge_key)
     jj = np.clip(j, 0, max(len(upair) - 1, 0))
     found = (merge_key >= 0) & (j < len(upair)) & (upair[jj] == merge_key) if len(upair) else \
         np.zeros(len(merge_key), dtype=bool)
-    return Store(unit=r_unit[order].astype(np.int32), pid=pid[order].astype(np.int64), t=r_t[order],
-                 delta=r_delta[order], pairs=pairs_u, bytes=bytes_u,
+    return Store(unit=unit[order].astype(np.int32), pid=pid[order].astype(np.int64), t=t[order].astype(np.int32),
+                 delta=delta[order].astype(np.int64), pairs=pairs, bytes=nbytes,
                  merge_pair=np.where(found, jj, -1).astype(np.int64), n_pairs=len(upair), n_steps=T,
                  pair_list=list(zip((upair // V).tolist(), (upair % V).tolist())))
 
@@ -212,16 +219,6 @@ def merge_stores(stores: Sequence[Store], plan: Plan) -> Store:
     key = np.concatenate([k for _, k in keyed]) if keyed else np.zeros(0, np.int64)
     t = np.concatenate([st.t for st in stores]) if stores else np.zeros(0, np.int32)
     delta = np.concatenate([st.delta for st in stores]) if stores else np.zeros(0, np.int64)
-    upair, pid = np.unique(key, return_inverse=True)
-    order = np.lexsort((t, pid, unit))
-    merge_key = np.array([p[0] * V + p[1] if p is not None else -1 for p in plan.constrained], dtype=np.int64)
-    j = np.searchsorted(upair, merge_key)
-    jj = np.clip(j, 0, max(len(upair) - 1, 0))
-    found = (merge_key >= 0) & (j < len(upair)) & (upair[jj] == merge_key) if len(upair) else \
-        np.zeros(len(merge_key), dtype=bool)
-    return Store(unit=unit[order].astype(np.int32), pid=pid[order].astype(np.int64), t=t[order].astype(np.int32),
-                 delta=delta[order].astype(np.int64),
-                 pairs=np.concatenate([st.pairs for st in stores]) if stores else np.zeros(0, np.int64),
-                 bytes=np.concatenate([st.bytes for st in stores]) if stores else np.zeros(0, np.int64),
-                 merge_pair=np.where(found, jj, -1).astype(np.int64), n_pairs=len(upair), n_steps=T,
-                 pair_list=list(zip((upair // V).tolist(), (upair % V).tolist())))
+    pairs = np.concatenate([st.pairs for st in stores]) if stores else np.zeros(0, np.int64)
+    nbytes = np.concatenate([st.bytes for st in stores]) if stores else np.zeros(0, np.int64)
+    return _events_store(unit, key, t, delta, pairs, nbytes, plan)
