@@ -181,6 +181,9 @@ CASES = [
     Case("tiktoken-duplicate-rank", lambda k, t: _audit(k, _put(t, "r.tiktoken", k.tiktoken.read_bytes() +
                                                                  b"IUE= 5\n"), "--pattern", "cl100k"), 1, "same rank"),
     Case("tiktoken-corrupted", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"IQ== 0\n!!not-base64!! 1\n")), 1, ""),
+    Case("tekken-corrupted", lambda k, t: _audit(k, _put(t, "tekken.json", json.dumps(
+        {"config": {"pattern": "\\w+", "default_vocab_size": 1300}, "vocab": [{"token_bytes": "YQ=="}]}).encode())),
+        1, "malformed"),
     Case("bert-vocab-empty", lambda k, t: _audit(k, _put(t, "vocab.txt", b"")), 1, ""),
     Case("bert-vocab-binary", lambda k, t: _audit(k, _put(t, "vocab.txt", _noise(3000))), 1, ""),
     Case("vocab-merges-corrupted", lambda k, t: _audit(k, (_put(t, "tok/vocab.json", b"{not json"),
@@ -315,7 +318,7 @@ def _tokenlab(*args: str, **kw) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["train", "audit", "invert"])
+@pytest.mark.parametrize("command", ["train", "audit", "invert", "transplant"])
 def test_sigint_mid_run_leaves_nothing(command: str, kit: Kit, tmp_path: Path) -> None:
     big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
                * 1500)
@@ -323,7 +326,10 @@ def test_sigint_mid_run_leaves_nothing(command: str, kit: Kit, tmp_path: Path) -
     argv = {"train": _train(big, "-v", "3000"),
             "audit": _audit(kit, kit.tok_json, "--corpus", str(big)),
             "invert": [*_invert(kit, kit.tok_json, f"a={big}", f"b={kit.corpus}"), "--workers", "1",
-                       "--sample-bytes", "30000000"]}[command]
+                       "--sample-bytes", "30000000"],
+            "transplant": ["transplant", "embedded:tiny", str(kit.tok_json), "--method", "fvt"]}[command]
+    if command == "transplant":
+        pytest.importorskip("torch", reason="the torch extra is not installed")
     proc = _tokenlab(*argv, "--out", str(out))
     time.sleep(3.0)  # imports done, the corpus pass under way
     assert proc.poll() is None, "the run ended before it could be interrupted"
@@ -352,6 +358,30 @@ def test_sigint_mid_write_leaves_no_partial_report(kit: Kit, runner, tmp_path: P
     res = runner.invoke(app, [*_train(kit.corpus), "--out", str(out)])
     assert res.exit_code == 130 and res.stderr.strip() == "error: interrupted; no output was written"
     assert calls["n"] == 2 and not out.exists()
+    assert not list(tmp_path.glob(".tokenlab-stage-*"))
+
+
+@pytest.mark.slow
+def test_sigint_while_writing_a_model_folder_leaves_none(kit: Kit, runner, tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C once the transplanted weights are in the staging folder, before it moves into
+    place: no model folder appears and the staging folder is removed."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    from tokenizers_lab.transplant import job
+
+    real = job._write_folder
+    seen: list[Path] = []
+
+    def write_then_interrupt(folder, *args, **kwargs):
+        real(folder, *args, **kwargs)
+        seen.append(folder)
+        assert any(folder.glob("*.safetensors"))  # the model really was being written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(job, "_write_folder", write_then_interrupt)
+    out = tmp_path / "model-out"
+    res = runner.invoke(app, ["transplant", "embedded:tiny", str(kit.tok_json), "--method", "fvt", "--out", str(out)])
+    assert res.exit_code == 130 and res.stderr.strip() == "error: interrupted; no output was written"
+    assert seen and not seen[0].exists() and not out.exists()
     assert not list(tmp_path.glob(".tokenlab-stage-*"))
 
 
