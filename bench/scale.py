@@ -9,7 +9,8 @@ equal to the local one (everything but the run and timings blocks).
 Workloads:
 - audit: gpt2 + llama2 (SentencePiece) over a monolingual corpus (text/lang, text/code and
   text/domain_en repeated to --corpus-mb) + four FLORES dev languages;
-- invert: gpt2, 10k merges, four categories of 3 MB (10 shards each), 5 bootstrap resamples;
+- invert: gpt2, 3k merges, four categories of up to 10 MB (10 shards each), no bootstrap (so the
+  corpus pass, not the LP, is what is timed);
 - train: wordpiece 32k on the same monolingual corpus (word counting on the engine).
 Memory against corpus size: audit (cl100k ranks) and invert (gpt2) on 10 MB and 1 GB inputs.
 
@@ -89,10 +90,10 @@ def workloads(corpus: Path, flores: Path) -> dict[str, list[str]]:
     return {
         "audit": ["audit", f"gpt2={tok / 'gpt2'}", f"llama2={tok / 'llama2' / 'tokenizer.model'}",
                   "--parallel", str(flores), "--corpus", str(corpus), "--charbench-items", "0", "--no-plots"],
-        "invert": ["invert", str(tok / "gpt2"), "-c", f"eng={text / 'lang' / 'eng.txt'}",
-                   "-c", f"deu={text / 'lang' / 'deu.txt'}", "-c", f"rus={text / 'lang' / 'rus.txt'}",
-                   "-c", f"code={text / 'code'}", "--merges", "10000", "--sample-bytes", "3000000",
-                   "--bootstrap", "5"],
+        # samples of up to 10 MB, a short merge range and no bootstrap: the corpus pass, not the LP
+        "invert": ["invert", str(tok / "gpt2"), "-c", f"mixed={corpus}", "-c", f"lang={text / 'lang'}",
+                   "-c", f"code={text / 'code'}", "-c", f"domain={text / 'domain_en'}", "--merges", "3000",
+                   "--sample-bytes", "10000000", "--bootstrap", "0"],
         "train": ["train", str(corpus), "-a", "wordpiece", "-v", "32000", "--heldout-every", "0"],
     }
 
