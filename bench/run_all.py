@@ -7,7 +7,7 @@ same run, side by side: the raw libraries (train, audit), the paper's figures an
 baseline on the same samples (invert), the original model and random rows (transplant), the local
 engine (scale), and public peers from PyPI on the same inputs (peers).
 
-Profiles: quick (about an hour on 2 cores: smaller corpora, fewer trials, the 204-language pass
+Profiles: quick (about half an hour on 2 cores: smaller corpora, fewer trials, the 204-language pass
 with two tokenizers) and full (each script's own defaults, several hours). A script whose inputs
 are missing (../shared/data, the SmolLM2 package for transplant) is reported as skipped with the
 reason, and the page says so.
@@ -35,7 +35,7 @@ PAGE = ROOT / "BENCHMARKS.md"
 
 PROFILES: dict[str, dict[str, list[str]]] = {
     "quick": {
-        "train": ["train.py", "--mb", "8", "--repeats", "1", "--vocab", "16000",
+        "train": ["train.py", "--mb", "32", "--repeats", "1", "--vocab", "16000",
                   "--only", "bpe,spm-bpe,wordpiece,superbpe"],
         "audit": ["audit.py", "--only", "throughput,memory", "--tokenizers", "gpt2,llama2", "--big-mb", "200"],
         "invert": ["invert.py", "--setting", "languages", "--n", "5", "--trials", "3", "--merges", "10000",
@@ -140,6 +140,8 @@ def render(profile: str, run_dir: Path, status: dict) -> str:
             continue
         body = path.read_text("utf-8").strip().splitlines()
         if body and body[0].startswith("# "):
+            body = body[1:]
+        while body and not body[0].strip():
             body = body[1:]
         lines += [*body, ""]
     return "\n".join(lines).rstrip() + "\n"

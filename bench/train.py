@@ -32,16 +32,19 @@ def build_corpus(dest: Path, mb: int) -> tuple[Path, Path]:
     train, held = dest / "train.txt", dest / "heldout.txt"
     with open(train, "w", encoding="utf-8") as t, open(held, "w", encoding="utf-8") as h:
         size = 0
-        while size < mb * 1_000_000:
+        first = True
+        while size < mb * 1_000_000:  # the 12 languages + code give ~32 MB a pass; repeated past that
             for f in files:
                 lines = f.read_text("utf-8").splitlines()
                 cut = int(len(lines) * 0.98)
                 body = "\n".join(lines[:cut]) + "\n"
                 t.write(body)
                 size += len(body.encode())
-                if size == len(body.encode()) or h.tell() < 2_000_000:
+                if first and h.tell() < 2_000_000:
                     h.write("\n".join(lines[cut:]) + "\n")
-            break  # the 12 languages + code give ~30 MB; one pass is enough
+                if size >= mb * 1_000_000:
+                    break
+            first = False
     return train, held
 
 
