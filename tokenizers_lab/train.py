@@ -607,8 +607,8 @@ def _train_unigram(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -
 
 def _fix_required_chars(pieces: list[list], first: int) -> None:
     """tokenizers' UnigramTrainer gives the required characters it did not learn synthetic scores
-    min_score + k * 0.0001 (k = 0, 1, ...) in hash-set order, so which character gets which score,
-    and so its id, changes from run to run (and with PYTHONHASHSEED-like seeds of its hasher). The
+    min_score + k * 0.0001 (k = 0, 1, ...) in hash-set order, which Rust randomises per process, so
+    which character gets which score, and so its id, changes from run to run. The
     characters on that grid keep their multiset of scores, handed out in code-point order: the same
     corpus then always yields the same ids. They may sit among learned pieces of equal score, so
     they are found by their scores, not their position."""

@@ -51,7 +51,6 @@ DEFAULT_TOKENIZERS: tuple[tuple[str, str, int], ...] = (
     ("wordpiece-4k", "wordpiece", 4000))
 EMBEDDED_MONOLINGUAL = ("embedded:code", "embedded:domain")
 PARTITION_CHARS = 4_000_000  # monolingual text per task
-ENCODE_CHARS = 1 << 20  # text per encode_batch call inside a task
 
 
 @dataclass(frozen=True)
@@ -328,13 +327,14 @@ def run(config: AuditConfig, progress: Progress | None = None,
 
 
 def _corpus_partitions(config: AuditConfig, corpora: Sequence[Corpus], corpus_refs: list[InputRef],
-                       word_source: list[str], progress: Progress) -> Iterator[list[str]]:
-    """The monolingual corpora as lists of records of about PARTITION_CHARS characters, read and
-    fingerprinted here in one stream (up to --max-corpus-bytes), CharBench words taken on the way."""
+                       word_source: list[str], progress: Progress) -> Iterator[list[list[str]]]:
+    """The monolingual corpora as the reader's batches (~1 MB each), grouped into tasks of about
+    PARTITION_CHARS characters, read and fingerprinted here in one stream (up to
+    --max-corpus-bytes), CharBench words taken on the way."""
     seen = words_chars = 0
     for c in corpora:
         progress(f"reading {display_name(c.spec)}", None)
-        part: list[str] = []
+        part: list[list[str]] = []
         size = 0
         for batch in c.iter_batches():
             if config.max_corpus_bytes and seen >= config.max_corpus_bytes:
@@ -344,7 +344,7 @@ def _corpus_partitions(config: AuditConfig, corpora: Sequence[Corpus], corpus_re
             if not config.charbench_words and words_chars < 2_000_000:  # enough words, bounded memory
                 word_source.extend(batch)
                 words_chars += n
-            part.extend(batch)
+            part.append(batch)
             size += n
             if size >= PARTITION_CHARS:
                 yield part
@@ -354,21 +354,15 @@ def _corpus_partitions(config: AuditConfig, corpora: Sequence[Corpus], corpus_re
         corpus_refs.append(c.input_ref())
 
 
-def _tally_partition(views: Sequence[TokenizerView], texts: list[str]) -> list[tuple]:
-    """Per tokenizer: the ids seen in texts with their counts, and the texts' chars, bytes, words
-    (a task: runs wherever the engine puts it; the sums are exact, so any split adds up the same)."""
+def _tally_partition(views: Sequence[TokenizerView], batches: list[list[str]]) -> list[tuple]:
+    """Per tokenizer: the ids seen in the batches with their counts, and the texts' chars, bytes,
+    words (a task: runs wherever the engine puts it; the sums are exact, so any split adds up the
+    same). One batch is encoded at a time: HF Encodings of a whole task would take ~1 GB."""
     out = []
     for v in views:
         t = Tally(v.vocab_size)
-        start = 0
-        while start < len(texts):  # encoder outputs of ~1 MB of text at a time (HF Encodings are large)
-            stop, size = start, 0
-            while stop < len(texts) and (size < ENCODE_CHARS or stop == start):
-                size += len(texts[stop])
-                stop += 1
-            batch = texts[start:stop]
+        for batch in batches:
             t.add_flat(batch, flatten(v.encode_batch(batch)))
-            start = stop
         ids = np.flatnonzero(t.counts)
         out.append((ids, t.counts[ids], t.chars, t.bytes, t.words))
     return out
