@@ -184,6 +184,8 @@ CASES = [
     Case("tekken-corrupted", lambda k, t: _audit(k, _put(t, "tekken.json", json.dumps(
         {"config": {"pattern": "\\w+", "default_vocab_size": 1300}, "vocab": [{"token_bytes": "YQ=="}]}).encode())),
         1, "malformed"),
+    Case("tiktoken-empty-matching-pattern", lambda k, t: _audit(k, k.tiktoken, "--pattern", "\\w*"), 1,
+         "matches the empty string"),  # found by fuzzing: tiktoken's Rust core panicked on an empty piece
     Case("bert-vocab-empty", lambda k, t: _audit(k, _put(t, "vocab.txt", b"")), 1, ""),
     Case("bert-vocab-binary", lambda k, t: _audit(k, _put(t, "vocab.txt", _noise(3000))), 1, ""),
     Case("vocab-merges-corrupted", lambda k, t: _audit(k, (_put(t, "tok/vocab.json", b"{not json"),

@@ -534,6 +534,20 @@ def _guess_preset(path: Path, n_ranks: int) -> str:
                      "(r50k, cl100k, o200k, llama3, qwen, qwen35 or a regex)")
 
 
+_EMPTY_PROBE = "Hello, World! 123 ünï 中文\n\t  x_y-z.\r\n"
+
+
+def _matches_empty(pattern: str) -> bool:
+    """Whether a pre-tokenizer regex yields an empty piece on ordinary text."""
+    import regex
+
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error:
+        return False  # tiktoken reports a pattern it cannot compile itself
+    return any(m.end() == m.start() for m in compiled.finditer(_EMPTY_PROBE))
+
+
 class TiktokenView(TokenizerView):
     """A tiktoken `Encoding` built offline from a rank file (or tekken JSON)."""
 
@@ -546,6 +560,8 @@ class TiktokenView(TokenizerView):
         super().__init__(label, source, fingerprint, "bpe")
         if len(set(ranks.values())) != len(ranks):  # tiktoken panics on two tokens of one rank
             raise InputError(f"{source} gives two tokens the same rank")
+        if _matches_empty(pattern):  # and on an empty pre-token (found by fuzzing a tekken pattern)
+            raise InputError(f"the pre-tokenizer pattern of {source} matches the empty string")
         missing = [b for b in range(256) if bytes([b]) not in ranks]
         if missing:  # tiktoken's Rust core panics (past any except Exception) on a byte it cannot start from
             raise InputError(f"{source} lacks {len(missing)} of the 256 single-byte tokens (first 0x{missing[0]:02X}): "
