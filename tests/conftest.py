@@ -29,6 +29,15 @@ def shared() -> Path:
     return SHARED
 
 
+@pytest.fixture(autouse=True)
+def _default_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runs without --out write their default folder under the test's tmp dir, never the repo's
+    reports/ (a second run of the suite would find them and need --force)."""
+    folder = tmp_path / "default-reports"
+    monkeypatch.setenv("TOKENLAB_REPORTS", str(folder))
+    return folder
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

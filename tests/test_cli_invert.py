@@ -95,7 +95,8 @@ def test_exact_samples_recover_the_mixture(runner, tmp_path, cat_files, mixture_
     runs = []
     for w in ("1", "2"):
         at = args.index("--out")
-        res = runner.invoke(app, [*args[:at], *args[at + 2:], "--workers", w])
+        res = runner.invoke(app, [*args[:at], "--out", str(out.parent / f"workers{w}"), *args[at + 2:],
+                                  "--workers", w])
         assert res.exit_code == 0, res.stderr
         runs.append(json.loads(res.stdout))
     assert runs[0]["categories"] == runs[1]["categories"] == rep["categories"]

@@ -383,9 +383,10 @@ def _lang_files(folder: Path) -> dict[str, Path]:
     return out
 
 
-def load_parallel(specs: Sequence[str], *, errors: str = "strict",
-                  languages: Sequence[str] | None = None) -> ParallelCorpus:
-    """Load one or more parallel folders; several folders concatenate per language in order."""
+def _parallel_layout(specs: Sequence[str], languages: Sequence[str] | None
+                     ) -> tuple[list[dict[str, Path]], set[str]]:
+    """The files of one or more parallel folders, per folder by language, and the languages kept
+    (a directory listing: nothing is read)."""
     if not specs:
         raise UsageError("no parallel corpus given")
     folders = []
@@ -408,6 +409,19 @@ def load_parallel(specs: Sequence[str], *, errors: str = "strict",
         langs = set(languages)
     if not langs:
         raise InputError(f"parallel corpus {specs[0]} holds no language files")
+    return per_folder, langs
+
+
+def parallel_languages(specs: Sequence[str], languages: Sequence[str] | None = None) -> list[str]:
+    """The languages a parallel corpus holds (from its file names, before reading any text)."""
+    return sorted(_parallel_layout(specs, languages)[1])
+
+
+def load_parallel(specs: Sequence[str], *, errors: str = "strict",
+                  languages: Sequence[str] | None = None) -> ParallelCorpus:
+    """Load one or more parallel folders; several folders concatenate per language in order, and
+    each folder must be aligned on its own (equal line counts in every language)."""
+    per_folder, langs = _parallel_layout(specs, languages)
     h = hashlib.sha256()
     total = invalid = 0
     lines: dict[str, list[str]] = {}
@@ -431,11 +445,14 @@ def load_parallel(specs: Sequence[str], *, errors: str = "strict",
             invalid += c.stats.invalid_utf8
         lines[lang] = acc
         segments[lang] = tuple(seg)
-    counts = {lang: len(v) for lang, v in lines.items()}
-    if len(set(counts.values())) > 1:
-        ref = max(set(counts.values()), key=list(counts.values()).count)
-        odd = sorted(lang for lang, n in counts.items() if n != ref)
-        raise InputError(f"parallel files are misaligned: {odd[0]} has {counts[odd[0]]} lines, others {ref}")
+    for k, spec in enumerate(specs):  # per folder: 99 + 101 lines would sum to an aligned 200
+        counts = {lang: segments[lang][k][0] for lang in lines}
+        if len(set(counts.values())) > 1:
+            ref = max(set(counts.values()), key=list(counts.values()).count)
+            odd = sorted(lang for lang, n in counts.items() if n != ref)
+            where = f" in {display_name(spec)}" if len(specs) > 1 else ""
+            raise InputError(f"parallel files are misaligned{where}: {odd[0]} has {counts[odd[0]]} lines, "
+                             f"others {ref}")
     name = ",".join(display_name(s) for s in specs)
     return ParallelCorpus(name=name, lines=lines, sha256=h.hexdigest(), bytes=total, invalid_utf8=invalid,
                           segments=segments)

@@ -154,6 +154,15 @@ class DemoReport:
         ]) + "\n"
 
 
+def validate(config: DemoConfig) -> None:
+    """The demo's one knob needs no checking; here for the common job sequence."""
+
+
+def output_names(config: DemoConfig) -> list[str]:
+    """The demo's own reports (its steps' files sit in sub-folders beside them)."""
+    return ["demo.json", "demo.md"]
+
+
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
@@ -244,5 +253,5 @@ def _transplant_step(reports: dict, config: DemoConfig, artifacts: dict[str, byt
             "(▁ words and byte fallback instead of byte-level: shared tokens are found in the canonical byte "
             "space) by each method without another model; bits per byte on every "
             f"{tdemo.HELD_OUT_EVERY}th line, which training never saw; leave-out: {tdemo.LEAVE_OUT} hidden "
-            "tokens (full reports: transplant/<method>/transplant.md).")
+            "tokens (full reports: `transplant/METHOD/transplant.md`).")
     return rows, note

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -70,9 +71,17 @@ def short(sha: str) -> str:
     return sha[:7]
 
 
-def signature(command: str, parts: Sequence[tuple[str, str]], seed: int) -> str:
-    """A sacrebleu-style one-line signature, version last."""
-    body = "|".join(f"{k}:{v}" for k, v in parts)
+# Config fields that only name inputs (paths): their content enters a signature through the
+# inputs' sha256 (`in:`), so the same files at another path give the same signature.
+INPUT = {"input": True}
+
+
+def signature(command: str, parts: Sequence[tuple[str, str]], seed: int, cfg: str | None = None,
+              inputs: str | None = None) -> str:
+    """A sacrebleu-style one-line signature, version last: the command, short names for the common
+    settings, `cfg:` (hash of every other setting), `in:` (hash of every input's content)."""
+    fields = list(parts) + [(k, v) for k, v in (("cfg", cfg), ("in", inputs)) if v]
+    body = "|".join(f"{k}:{v}" for k, v in fields)
     middle = f"|{body}" if body else ""
     return f"{command}{middle}|seed:{seed}|schema:{SCHEMA_VERSION}|v:{__version__}"
 
@@ -88,9 +97,38 @@ def config_dict(config: Any) -> dict[str, Any]:
     return out
 
 
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def config_hash(config: Any) -> str:
+    """sha256 of the canonical config (execution settings left out, input paths kept): names a
+    run's default output folder."""
+    return _digest(config_dict(config))
+
+
+def settings_hash(config: Any) -> str:
+    """sha256 of every setting that can change a number: the config without execution settings and
+    without the fields that only name input paths (the inputs count by content instead)."""
+    out = config_dict(config)
+    if dataclasses.is_dataclass(config):
+        for f in dataclasses.fields(config):
+            if f.metadata.get("input"):
+                out.pop(f.name, None)
+    out.pop("seed", None)  # the signature carries it by name
+    return _digest(out)
+
+
+def inputs_hash(inputs: Iterable[InputRef]) -> str:
+    """sha256 over every input's role and content hash (not its name or path)."""
+    return _digest(sorted([i.role, i.sha256] for i in inputs))
+
+
 def make_provenance(command: str, config: Any, inputs: Iterable[InputRef], seed: int,
                     sig_parts: Sequence[tuple[str, str]]) -> Provenance:
-    """Build the provenance block of a report."""
+    """Build the provenance block of a report; its signature changes with every setting and input
+    that can change a number (`tests/test_signature.py` flips each option)."""
+    inputs = tuple(inputs)
     return Provenance(
         tool="tokenizers-lab",
         version=__version__,
@@ -98,8 +136,9 @@ def make_provenance(command: str, config: Any, inputs: Iterable[InputRef], seed:
         command=command,
         seed=seed,
         config=config_dict(config),
-        inputs=tuple(inputs),
-        signature=signature(command, sig_parts, seed),
+        inputs=inputs,
+        signature=signature(command, sig_parts, seed, short(settings_hash(config)),
+                            short(inputs_hash(inputs)) if inputs else None),
     )
 
 
@@ -219,34 +258,90 @@ def uninterrupted() -> Iterator[None]:
         raise InterruptedAfterWrite()
 
 
-def write_outputs(out: Path, files: Mapping[str, bytes | str], force: bool) -> list[Path]:
-    """Write all files of a job at once: staged in a sibling temp folder, then moved in place.
+MANIFEST = ".tokenlab-outputs"  # in every output folder: the files tokenlab wrote there, one per line
 
-    A new output folder appears whole (one rename); into an existing folder each file is
-    replaced atomically. Nothing is left half-written if anything fails before the move.
-    """
-    out = Path(out)
-    check_outputs(out, files.keys(), force)
-    parent = out.resolve().parent
+
+def default_out(command: str, config: Any) -> Path:
+    """The output folder of a run without --out: reports/<command>-<config hash> (reports/ or
+    $TOKENLAB_REPORTS), so that two different configurations never share one (the same
+    configuration again needs --force)."""
+    return Path(os.environ.get("TOKENLAB_REPORTS") or "reports") / f"{command}-{config_hash(config)[:10]}"
+
+
+def stage_folder(parent: Path) -> Path:
+    """A private temp folder beside the output, made with the permissions the umask gives."""
     try:
         parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=".tokenlab-stage-", dir=parent))
     except OSError as e:
         raise LabError(f"cannot write to {parent}: {e.strerror or e}") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it 0700; an output folder follows the umask
+    return stage
+
+
+def written_by_tokenlab(out: Path) -> list[str]:
+    """The files a previous run wrote into `out` (its manifest), [] when it has none."""
+    try:
+        text = (out / MANIFEST).read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [line for line in text.splitlines() if line and ".." not in Path(line).parts]
+
+
+def _files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def install_folder(stage: Path, out: Path, force: bool) -> list[str]:
+    """Move a finished staging folder into place as `out`; return the files written (relative).
+
+    A new folder appears whole (one rename). With --force the previous output is replaced as a
+    whole: the files its manifest lists that this run does not write (an old sweep's v1000/, …)
+    are removed, so no stale output survives; files tokenlab did not write are never touched.
+    Ctrl-C is held during the move.
+    """
+    names = [n for n in _files_under(stage) if n != MANIFEST]
+    with uninterrupted():
+        if not out.exists():
+            (stage / MANIFEST).write_text("".join(n + "\n" for n in names), encoding="utf-8")
+            os.rename(stage, out)
+            return names
+        previous = written_by_tokenlab(out)
+        if force:
+            for stale in sorted(set(previous) - set(names), reverse=True):
+                with contextlib.suppress(OSError):
+                    (out / stale).unlink()
+                parent = (out / stale).parent
+                while parent != out and not any(parent.iterdir()):
+                    parent.rmdir()
+                    parent = parent.parent
+            previous = []
+        for name in names:
+            dest = out / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / name, dest)
+        kept = sorted(set(previous) | set(names))
+        tmp = out / f"{MANIFEST}.tmp"
+        tmp.write_text("".join(n + "\n" for n in kept), encoding="utf-8")
+        os.replace(tmp, out / MANIFEST)
+    return names
+
+
+def write_outputs(out: Path, files: Mapping[str, bytes | str], force: bool) -> list[str]:
+    """Write all files of a job at once: staged in a sibling temp folder, then moved in place
+    (install_folder). Nothing is left half-written if anything fails before the move. Returns
+    the files written, relative to `out`."""
+    out = Path(out)
+    check_outputs(out, files.keys(), force)
+    stage = stage_folder(out.resolve().parent)
     try:
         for name, data in files.items():
             dest = stage / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        with uninterrupted():
-            if not out.exists():
-                os.rename(stage, out)
-                return [out / n for n in files]
-            for name in files:
-                dest = out / name
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(stage / name, dest)
-        return [out / n for n in files]
+        return install_folder(stage, out, force)
     except OSError as e:
         raise LabError(f"cannot write outputs to {out}: {e.strerror or e}") from None
     finally:

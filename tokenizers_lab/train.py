@@ -30,6 +30,7 @@ from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, LocalEngine, en
 from tokenizers_lab.errors import InputError, LabError, UsageError, unknown_name
 from tokenizers_lab.patterns import METASPACE_WORDS, PATTERNS, resolve_pattern
 from tokenizers_lab.report import (
+    INPUT,
     Provenance,
     RunInfo,
     Stopwatch,
@@ -91,7 +92,7 @@ PRUNE_RARE_BOUNDARIES = True
 class TrainConfig:
     """Everything that determines a training run."""
 
-    corpora: tuple[str, ...] = ()
+    corpora: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
     algorithm: str = "bpe"
     vocab_sizes: tuple[int, ...] = (8000,)
     min_frequency: int = 2
@@ -104,10 +105,10 @@ class TrainConfig:
     superbpe_transition: float = 0.9
     superbpe_colon_rule: bool = True
     export_tiktoken: bool = False
-    parallel: tuple[str, ...] = ()
+    parallel: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
     pivot: str = "eng_Latn"
     heldout_every: int = 100
-    heldout: tuple[str, ...] = ()
+    heldout: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
     heldout_max_bytes: int = 2_000_000
     errors: str = "strict"
     field: str = "text"
@@ -192,6 +193,7 @@ class TrainReport:
     definitions: dict[str, str]
     run: RunInfo
     timings: dict[str, float]
+    notes: tuple[str, ...] = ()
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
     def to_markdown(self) -> str:
@@ -222,6 +224,8 @@ class TrainReport:
         extras = [(r.vocab_size_requested, json.dumps(r.extra, sort_keys=True)) for r in self.results if r.extra]
         if extras:
             out += ["", "## Algorithm checks", "", md_table(["vocab", "checks"], extras)]
+        if self.notes:
+            out += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         out += ["", "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in sorted(self.definitions.items())]
         out += ["", md_provenance(p)]
         return "\n".join(out) + "\n"
@@ -1208,7 +1212,7 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
         timings["train_seconds"] = time.perf_counter() - t0
         ran_on = engine_info(eng)
     t0 = time.perf_counter()
-    results, artifacts = [], {}
+    results, artifacts, notes = [], {}, []
     sweep = len(sizes) > 1
     for v in sizes:
         obj, files, checks = trained[v]
@@ -1221,6 +1225,13 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
             artifacts[prefix + name] = data
         view = HFView(tok, f"{config.algorithm}-{v}", prefix + "tokenizer.json",
                       hashlib.sha256(text.encode("utf-8")).hexdigest(), tj)
+        if view.vocab_size < v:
+            if sweep:  # a folder v2000/ must not hold 1,017 tokens
+                raise InputError(f"the corpus fills only {view.vocab_size} tokens, fewer than the sweep's {v}: "
+                                 f"sweep sizes up to {view.vocab_size}, or give more text (a single "
+                                 "--vocab-size trains what the corpus holds, with a note)")
+            notes.append(f"vocab {v}: the corpus fills only {view.vocab_size} tokens (the trainer ran out of "
+                         "pairs to merge); the tokenizer holds what was reached")
         progress(f"evaluating vocab {v}", None)
         ev = _evaluate(view, prep.heldout, parallel, config.pivot)
         extra = dict(checks)
@@ -1240,7 +1251,10 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
     if parallel is not None:
         inputs.append(parallel.input_ref())
     corpus_sig = "+".join(f"{display_name(c.spec)}@{c.sha256[:7]}" for c in prep.corpora)
-    sig = [("algo", config.algorithm), ("vocab", ",".join(map(str, sizes))), ("corpus", corpus_sig)]
+    sig = [("algo", config.algorithm), ("vocab", _vocab_field(sizes, results))]
+    if algo.byte_level:
+        sig.append(("pre", config.preset()))
+    sig.append(("corpus", corpus_sig))
     import sentencepiece
     import tokenizers
 
@@ -1250,8 +1264,15 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
         algorithm=config.algorithm, engine=engine, corpus=summary, results=tuple(results),
         definitions=DEFINITIONS, run=clock.info({"tokenizers": tokenizers.__version__,
                                                  "sentencepiece": sentencepiece.__version__}, ran_on),
-        timings=timings, artifacts=artifacts,
+        timings=timings, notes=tuple(notes), artifacts=artifacts,
     )
+
+
+def _vocab_field(sizes: Sequence[int], results: Sequence[SizeResult]) -> str:
+    """The signature's vocab field: the sizes asked for, each with the size reached where the
+    corpus could not fill it (16000>6422)."""
+    reached = {r.vocab_size_requested: r.vocab_size for r in results}
+    return ",".join(f"{v}>{reached[v]}" if reached.get(v, v) < v else str(v) for v in sizes)
 
 
 def output_names(config: TrainConfig) -> list[str]:

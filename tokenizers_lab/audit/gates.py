@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import operator
 import re
 from collections.abc import Mapping, Sequence
@@ -86,6 +87,21 @@ def parse(text: str) -> Gate:
     return Gate(text=text.strip(), metric=metric, key=key or None, tokenizer=tok, op=op, threshold=float(num))
 
 
+def check_keys(gates: Sequence[Gate], labels: Sequence[str], keys: Mapping[str, Sequence[str]]) -> None:
+    """Refuse, before any encoding, a gate naming a tokenizer or a key the run will not measure.
+    `keys` maps each keyed metric to the keys the inputs give it (languages from the parallel
+    folder's file names, CharBench tasks, …); every available key is listed, none cut."""
+    for g in gates:
+        if g.tokenizer and g.tokenizer not in labels:
+            raise unknown_name("--fail-on tokenizer", g.tokenizer, labels)
+        if g.key is not None and g.key not in keys.get(g.metric, ()):
+            avail = sorted(keys.get(g.metric, ()))
+            close = difflib.get_close_matches(g.key, avail, n=3, cutoff=0.5)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            raise UsageError(f"--fail-on {g.text!r}: this run measures no {g.name} ({hint}available keys: "
+                             f"{', '.join(avail) or 'none: enable the measure that makes it'})")
+
+
 def check(gates: Sequence[Gate], values: Mapping[str, Mapping[str, float | None]]) -> tuple[GateResult, ...]:
     """Evaluate gates on per-tokenizer metric values ({label: {name: value}})."""
     out = []
@@ -93,14 +109,9 @@ def check(gates: Sequence[Gate], values: Mapping[str, Mapping[str, float | None]
         labels = [g.tokenizer] if g.tokenizer else list(values)
         if g.tokenizer and g.tokenizer not in values:
             raise unknown_name("--fail-on tokenizer", g.tokenizer, values)
-        got: dict[str, float | None] = {}
-        for label in labels:
-            v = values[label]
-            if g.name not in v:
-                keys = sorted(k.split(".", 1)[1] for k in v if k.startswith(g.metric + "."))
-                raise UsageError(f"--fail-on {g.text!r}: no value for {g.name} (available keys: "
-                                 f"{', '.join(keys[:12]) or 'none: enable the measure that makes it'})")
-            got[label] = v[g.name]
+        # check_keys ran before any encoding; a value the run could not measure after all (a task
+        # without answers, a language marked invalid) is n/a: reported, never tripping
+        got: dict[str, float | None] = {label: values[label].get(g.name) for label in labels}
         failing = tuple(label for label, x in got.items() if x is not None and OPS[g.op](x, g.threshold))
         out.append(GateResult(expression=g.text, tripped=bool(failing), values=got, failing=failing))
     return tuple(out)

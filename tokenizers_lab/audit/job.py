@@ -28,6 +28,7 @@ from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_par
 from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, LocalEngine, engine_info, open_engine
 from tokenizers_lab.errors import InputError, UsageError, unknown_name
 from tokenizers_lab.report import (
+    INPUT,
     InputRef,
     Provenance,
     RunInfo,
@@ -41,6 +42,7 @@ from tokenizers_lab.tokenizer import (
     TokenizerView,
     flatten,
     load_tokenizer,
+    parse_spec,
 )
 
 Progress = Callable[[str, "float | None"], None]
@@ -57,10 +59,10 @@ PARTITION_CHARS = 4_000_000  # monolingual text per task
 class AuditConfig:
     """Everything that determines an audit."""
 
-    tokenizers: tuple[str, ...] = ()
+    tokenizers: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
     pattern: str | None = None
-    parallel: tuple[str, ...] = ()
-    corpora: tuple[str, ...] = ()
+    parallel: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
+    corpora: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
     languages: tuple[str, ...] = ()
     pivot: str = "eng_Latn"
     alpha: float = compression.DEFAULT_ALPHA
@@ -254,7 +256,30 @@ def _validate(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[str, st
     dup = {x for x in langs if langs.count(x) > 1}
     if dup:
         raise UsageError(f"--validator given twice for {sorted(dup)[0]}")
+    if parsed:
+        gates.check_keys(parsed, _labels(config), _gate_keys(config, langs))
     return parsed, vals
+
+
+def _labels(config: AuditConfig) -> list[str]:
+    """The tokenizer labels of a run, from the command line alone (nothing loaded)."""
+    if not config.tokenizers:
+        return [label for label, _, _ in DEFAULT_TOKENIZERS]
+    return [parse_spec(s, config.pattern).label for s in config.tokenizers]
+
+
+def _gate_keys(config: AuditConfig, validator_langs: Sequence[str]) -> dict[str, list[str]]:
+    """The keys each keyed gate metric will have, from the inputs' names (a directory listing of
+    the parallel folders): what lets a misspelt gate fail before any encoding."""
+    from tokenizers_lab.corpus import parallel_languages
+
+    langs = parallel_languages(config.resolved_parallel(), config.languages or None)
+    checked = langs if "*" in validator_langs else [x for x in langs if x in validator_langs]
+    keys = {m: langs for m in ("premium", "premium_concat", "tokens_per_sentence", "unk_share", "fertility", "pcw")}
+    keys.update({m: checked for m in ("lang", "lang_token", "pure")})
+    answered = (config.predictions or config.charbench_model) and config.charbench_per_bucket > 0
+    keys["charbench"] = [*charbench.TASKS, "all"] if answered else []
+    return keys
 
 
 def validate(config: AuditConfig) -> None:
@@ -451,7 +476,8 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
     sig = [("tok", "+".join(f"{v.label}@{v.short_fingerprint}" for v in views)),
            ("parallel", f"{par.name}@{par.sha256[:7]}"),
            ("corpus", "+".join(f"{r.name}@{r.sha256[:7]}" for r in corpus_refs) or "none"),
-           ("pivot", config.pivot), ("alpha", f"{config.alpha:g}")]
+           ("pivot", config.pivot), ("alpha", f"{config.alpha:g}"),
+           ("val", "+".join(sorted(f"{lang}={kind}" for lang, kind, _ in validator_specs)))]
     import sentencepiece
     import tokenizers
 

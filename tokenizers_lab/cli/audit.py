@@ -21,14 +21,13 @@ from tokenizers_lab.cli.common import (
     SEED_HELP,
     WORKERS_HELP,
     Format,
-    emit,
     engine_spec,
     lab_command,
-    make_progress,
+    run_job,
     stderr,
 )
 from tokenizers_lab.errors import EXIT_GATE
-from tokenizers_lab.report import check_outputs, md_table
+from tokenizers_lab.report import md_table
 
 if TYPE_CHECKING:
     from tokenizers_lab import audit as lib
@@ -100,15 +99,13 @@ def audit(
         charbench_model=str(charbench_model) if charbench_model else None, fail_on=tuple(fail_on or ()), plots=plots,
         max_corpus_bytes=max_corpus_bytes, errors=errors, field=field, column=column, seed=seed,
         execution=engine_spec(engine, address, workers))
-    lib.validate(config)
-    if out is not None:
-        check_outputs(out, lib.output_names(config), force)
-    report = lib.run(config, progress=make_progress(quiet))
-    emit(report, "audit", fmt, out, force, summary)
+    report = run_job("audit", lib, config, out, force, fmt, quiet, summary)
+    for g in report.gates:  # one line per gate, also with --quiet: CI logs show every verdict
+        shown = g.failing if g.tripped else tuple(g.values)
+        vals = ", ".join(f"{k}={report_value(g.values[k])}" for k in shown)
+        stderr.print(f"gate {'tripped' if g.tripped else 'ok'}: {g.expression}: {vals}", markup=False,
+                     soft_wrap=True)
     if report.tripped:
-        for g in report.tripped:
-            vals = ", ".join(f"{k}={report_value(v)}" for k, v in g.values.items() if k in g.failing)
-            stderr.print(f"gate tripped: {g.expression}: {vals}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_GATE)
 
 

@@ -7,6 +7,8 @@ import atexit
 import functools
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -16,7 +18,7 @@ import typer
 from rich.console import Console
 
 from tokenizers_lab.errors import EXIT_DATA, InterruptedAfterWrite, LabError, UsageError
-from tokenizers_lab.report import dumps, write_outputs
+from tokenizers_lab.report import check_outputs, dumps, write_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 stderr = Console(stderr=True, highlight=False)
@@ -30,7 +32,7 @@ class Format(str, Enum):
     md = "md"
 
 
-OUT_HELP = "Folder for <cmd>.json, <cmd>.md and artifacts."
+OUT_HELP = "Folder for <cmd>.json, <cmd>.md and artifacts (default: reports/<cmd>-<config hash>)."
 FORCE_HELP = "Overwrite existing outputs."
 QUIET_HELP = "No progress or notes on stderr."
 FORMAT_HELP = "stdout: a text summary, the report JSON alone, or the Markdown report."
@@ -97,35 +99,141 @@ def _quiet_broken_pipe() -> None:
     raise typer.Exit(0)
 
 
-def make_progress(quiet: bool) -> Callable[[str, float | None], None]:
-    """A progress callback for the library: a rich bar/spinner on stderr, only on a TTY."""
-    if quiet or not sys.stderr.isatty():
-        return lambda stage, fraction: None
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                   console=stderr, transient=True)
-    task = bar.add_task("starting", total=None)
-    bar.start()
-    atexit.register(bar.stop)
-
-    def progress(stage: str, fraction: float | None) -> None:
-        bar.update(task, description=stage, total=None if fraction is None else 1.0,
-                   completed=fraction or 0.0)
-
-    return progress
+PROGRESS_SECONDS = 5.0  # off a terminal: at most one progress line per this many seconds ...
+HEARTBEAT_SECONDS = 30.0  # ... and one at least this often while a long stage runs silently
 
 
-def emit(report: Any, command: str, fmt: Format, out: Path | None, force: bool,
-         summary: Callable[[Any], str]) -> None:
-    """Write report (+ its artifacts) atomically to `out`, then print stdout in the chosen format."""
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    m, s = divmod(seconds, 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
+
+
+class Feedback:
+    """Progress and notes for one command, on stderr: a rich bar on a terminal; elsewhere (CI logs,
+    pipes) plain lines `tokenlab <cmd>: <stage> (40%, 12s, ETA 18s)`, rate-limited, with a heartbeat
+    during long silent stages. `--quiet` silences both; results never go here."""
+
+    def __init__(self, command: str, quiet: bool) -> None:
+        self.command, self.quiet = command, quiet
+        self._t0 = time.monotonic()
+        self._last = self._t0  # like tqdm's `delay`: a run shorter than the interval prints no progress
+        self._stage = ""
+        self._loop_t0, self._f0 = self._t0, 0.0
+        self._fraction: float | None = None
+        self._pending = False
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        self._stop = threading.Event()
+        if quiet:
+            return
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 TimeElapsedColumn(), console=stderr, transient=True)
+            self._task = self._bar.add_task("starting", total=None)
+            self._bar.start()
+            atexit.register(self.close)
+        else:
+            self.interval = float(os.environ.get("TOKENLAB_PROGRESS_SECONDS", PROGRESS_SECONDS))
+            threading.Thread(target=self._heartbeat, name="tokenlab-heartbeat", daemon=True).start()
+
+    def __call__(self, stage: str, fraction: float | None) -> None:
+        """The library's progress callback."""
+        if self.quiet or not stage:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, description=stage, total=None if fraction is None else 1.0,
+                             completed=fraction or 0.0)
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._stage = stage
+            if fraction is not None and (self._fraction is None or fraction < self._fraction):
+                self._loop_t0, self._f0 = now, fraction  # a loop starts: the ETA's reference
+            self._fraction, self._pending = fraction, True
+            if now - self._last >= self.interval:
+                self._line(now)
+
+    def _line(self, now: float) -> None:
+        parts = [_duration(now - self._t0)]
+        fraction = self._fraction
+        if fraction is not None and 0 <= fraction < 1:
+            parts.insert(0, f"{fraction:.0%}")
+            if fraction > self._f0:
+                rate = (now - self._loop_t0) / (fraction - self._f0)
+                parts.append(f"ETA {_duration(rate * (1 - fraction))}")
+        self._write(f"tokenlab {self.command}: {self._stage} ({', '.join(parts)})")
+        self._last, self._pending = now, False
+
+    def _heartbeat(self) -> None:
+        # an update held back by the rate limit is printed once its interval has passed; a stage
+        # that runs long without any update still shows a line every HEARTBEAT_SECONDS
+        while not self._stop.wait(0.5):
+            now = time.monotonic()
+            with self._lock:
+                if self._stage and ((self._pending and now - self._last >= self.interval)
+                                    or now - self._last >= HEARTBEAT_SECONDS):
+                    self._line(now)
+
+    def _write(self, line: str) -> None:
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    def note(self, text: str) -> None:
+        """One `note:` line (a report's note: the estimate stalled, a vocabulary shrank, …)."""
+        if not self.quiet:
+            self.close()
+            stderr.print(f"note: {text}", markup=False, soft_wrap=True)
+
+    def close(self) -> None:
+        """Stop the bar or the heartbeat (idempotent)."""
+        self._stop.set()
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def make_progress(quiet: bool, command: str = "run") -> Feedback:
+    """The progress callback (and note printer) of one command."""
+    return Feedback(command, quiet)
+
+
+def resolve_out(command: str, config: Any, out: Path | None) -> Path:
+    """--out, or the run's default folder reports/<command>-<config hash>."""
+    from tokenizers_lab.report import default_out
+
+    return Path(out) if out is not None else default_out(command, config)
+
+
+def wrote_line(out: Path, names: list[str]) -> str:
+    """The last line of every run: the folder and every file written into it."""
+    return f"wrote {out}/: {', '.join(names)}"
+
+
+def emit(report: Any, command: str, fmt: Format, out: Path, force: bool,
+         summary: Callable[[Any], str], feedback: Feedback | None = None) -> None:
+    """Write report (+ its artifacts) atomically to `out`, say the report's notes on stderr, then
+    print stdout in the chosen format; the last line names every file written (on stdout for the
+    text format, on stderr with --format json/md so stdout stays one document)."""
     text_json = dumps(report)
     md = report.to_markdown()
-    if out is not None:
-        files: dict[str, bytes | str] = dict(getattr(report, "artifacts", {}) or {})
-        files[f"{command}.json"] = text_json
-        files[f"{command}.md"] = md
-        write_outputs(out, files, force)
+    files: dict[str, bytes | str] = dict(getattr(report, "artifacts", {}) or {})
+    files[f"{command}.json"] = text_json
+    files[f"{command}.md"] = md
+    names = write_outputs(out, files, force)
+    feedback = feedback or Feedback(command, quiet=True)
+    feedback.close()
+    for note in getattr(report, "notes", ()) or ():
+        feedback.note(note)
+    head = [f"{command}.json", f"{command}.md"]
+    wrote = wrote_line(out, head + sorted(n for n in names if n not in head))
     try:
         if fmt is Format.json:
             sys.stdout.write(text_json)
@@ -133,11 +241,12 @@ def emit(report: Any, command: str, fmt: Format, out: Path | None, force: bool,
             sys.stdout.write(md)
         else:
             sys.stdout.write(summary(report))
-            if out is not None:
-                sys.stdout.write(f"wrote {out}/{command}.json and {out}/{command}.md\n")
+            sys.stdout.write(wrote + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()
+    if fmt is not Format.text and not feedback.quiet:
+        stderr.print(wrote, markup=False, soft_wrap=True)
 
 
 def parse_sizes(value: str) -> tuple[int, ...]:
@@ -155,3 +264,20 @@ def parse_sizes(value: str) -> tuple[int, ...]:
     if not sizes:
         raise UsageError("--vocab-size: no vocabulary size given")
     return tuple(sizes)
+
+
+def run_job(command: str, lib: Any, config: Any, out: Path | None, force: bool, fmt: Format, quiet: bool,
+            summary: Callable[[Any], str]) -> Any:
+    """The one sequence of every report-writing command: validate the options (gates included),
+    settle the output folder and refuse a clash before any heavy work, run with progress on stderr,
+    write the outputs and print the results. Returns the report."""
+    lib.validate(config)
+    out = resolve_out(command, config, out)
+    check_outputs(out, lib.output_names(config), force)
+    feedback = make_progress(quiet, command)
+    try:
+        report = lib.run(config, progress=feedback)
+    finally:
+        feedback.close()
+    emit(report, command, fmt, out, force, summary, feedback)
+    return report

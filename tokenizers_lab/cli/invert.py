@@ -20,12 +20,11 @@ from tokenizers_lab.cli.common import (
     QUIET_HELP,
     SEED_HELP,
     Format,
-    emit,
     engine_spec,
     lab_command,
-    make_progress,
+    run_job,
 )
-from tokenizers_lab.report import check_outputs, md_table
+from tokenizers_lab.report import md_table
 
 if TYPE_CHECKING:
     from tokenizers_lab.invert.job import InvertReport
@@ -95,8 +94,4 @@ def invert(
                               competitors=competitors, truth=tuple(truth or ()), pattern=pattern, errors=errors,
                               field=field, column=column, seed=seed,
                               execution=engine_spec(engine, address, workers))
-    lib.validate(config)
-    if out is not None:
-        check_outputs(out, lib.output_names(config), force)
-    report = lib.run(config, progress=make_progress(quiet))
-    emit(report, "invert", fmt, out, force, summary)
+    run_job("invert", lib, config, out, force, fmt, quiet, summary)

@@ -20,14 +20,13 @@ from tokenizers_lab.cli.common import (
     SEED_HELP,
     WORKERS_HELP,
     Format,
-    emit,
     engine_spec,
     lab_command,
-    make_progress,
     parse_sizes,
+    run_job,
 )
 from tokenizers_lab.errors import UsageError
-from tokenizers_lab.report import check_outputs, md_table
+from tokenizers_lab.report import md_table
 
 
 def summary(report: lib.TrainReport) -> str:
@@ -87,8 +86,4 @@ def train(
         parallel=tuple(parallel or ()), pivot=pivot, heldout_every=heldout_every, heldout=tuple(heldout or ()), errors=errors,
         field=field, column=column, seed=seed, execution=engine_spec(engine, address, workers),
     )
-    lib.validate(config)
-    if out is not None:
-        check_outputs(out, lib.output_names(config), force)
-    report = lib.run(config, progress=make_progress(quiet))
-    emit(report, "train", fmt, out, force, summary)
+    run_job("train", lib, config, out, force, fmt, quiet, summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +18,11 @@ from tokenizers_lab.cli.common import (
     Format,
     lab_command,
     make_progress,
+    resolve_out,
+    stderr,
+    wrote_line,
 )
-from tokenizers_lab.report import dumps, md_table
+from tokenizers_lab.report import dumps, md_table, written_by_tokenlab
 
 if TYPE_CHECKING:
     from tokenizers_lab.transplant.job import TransplantReport
@@ -43,7 +47,8 @@ def transplant(
                                  "tokenizer)."),
     tokenizer: str = typer.Argument(..., help="The new tokenizer (tokenizer.json, folder, SentencePiece "
                                     ".model, .tiktoken ranks)."),
-    out: Path = typer.Option(..., "--out", "-o", help="The new model folder (must not exist without --force)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="The new model folder (must not exist without "
+                                    "--force; default: reports/transplant-<config hash>)."),
     method: str = typer.Option("tokenadapt", "--method", "-m", help="fvt, tokenadapt, omp (needs --donor) or "
                                "hypernet."),
     donor: Path | None = typer.Option(None, "--donor", help="For omp: a model folder that already uses the new "
@@ -76,17 +81,28 @@ def transplant(
     hypernetwork) and write a new model folder transformers loads, with a report of every row."""
     from tokenizers_lab.transplant import job as lib
 
-    config = lib.TransplantConfig(model=str(model), tokenizer=tokenizer, method=method, out=str(out),
+    config = lib.TransplantConfig(model=str(model), tokenizer=tokenizer, method=method,
                                   donor=str(donor) if donor else None, aux_model=aux_model,
                                   chat_template=chat_template, tau=tau, top_k=top_k, global_weight=global_weight,
                                   threshold=threshold, omp_k=omp_k, pad_to_multiple_of=pad_to_multiple_of,
                                   evaluate=evaluate, eval_text=eval_text, eval_bytes=eval_bytes, leave_out=leave_out,
                                   hypernet_steps=hypernet_steps, pattern=pattern, seed=seed)
-    report = lib.run(config, out, force, progress=make_progress(quiet))  # validates options and --out first
+    out = resolve_out("transplant", config, out)
+    config = dataclasses.replace(config, out=str(out))
+    feedback = make_progress(quiet, "transplant")
+    try:
+        report = lib.run(config, out, force, progress=feedback)  # validates options and --out first
+    finally:
+        feedback.close()
+    for note in report.notes:
+        feedback.note(note)
+    wrote = wrote_line(out, sorted(written_by_tokenlab(out)))
     if fmt is Format.json:
         sys.stdout.write(dumps(report))
     elif fmt is Format.md:
         sys.stdout.write(report.to_markdown())
     else:
-        sys.stdout.write(summary(report) + f"wrote {out}/ (model, tokenizer, transplant.json, transplant.md)\n")
+        sys.stdout.write(summary(report) + wrote + "\n")
     sys.stdout.flush()
+    if fmt is not Format.text and not quiet:
+        stderr.print(wrote, markup=False, soft_wrap=True)

@@ -36,7 +36,7 @@ from tokenizers_lab.engine import (
 from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.invert import chains, lp, pretokens
 from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
-from tokenizers_lab.report import InputRef, Provenance, RunInfo, Stopwatch, make_provenance
+from tokenizers_lab.report import INPUT, InputRef, Provenance, RunInfo, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import TokenizerView, load_tokenizer
 
 Progress = Callable[[str, "float | None"], None]
@@ -50,7 +50,7 @@ SIMILAR_TV = 0.02  # total-variation distance of initial pair distributions belo
 class InvertConfig:
     """Everything that determines an inversion."""
 
-    tokenizer: str | None = None
+    tokenizer: str | None = dataclasses.field(default=None, metadata=INPUT)
     categories: tuple[str, ...] = ()  # NAME=PATH (any corpus spec)
     merges: int | None = None  # merges constrained (default: up to 30,000 from --start)
     start: int = 0  # first merge constrained; earlier merges are replayed only (Llama 3: 100000)
@@ -579,8 +579,10 @@ def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample],
     inputs = [InputRef(role="tokenizer", name=view.label, sha256=view.fingerprint, bytes=0)] + \
         [s.ref for s in samples]
     prov = make_provenance("invert", config, inputs, config.seed,
-                           [("tok", view.label), ("merges", f"{config.start}-{last}"),
-                            ("cats", str(len(samples))), ("boot", str(config.bootstrap))])
+                           [("tok", f"{view.label}@{view.short_fingerprint}"), ("merges", f"{config.start}-{last}"),
+                            ("cats", "+".join(f"{s.name}@{s.ref.sha256[:7]}" for s in samples)),
+                            ("sample", str(config.sample_bytes)), ("shards", str(config.shards)),
+                            ("boot", str(config.bootstrap))])
     return InvertReport(provenance=prov, tokenizer=view.label, tokenizer_sha256=view.fingerprint, unit=unit,
                         categories=tuple(results), solver=stats, bootstrap=len(boots), unidentifiable=unident,
                         similar=similar, score=score, notes=tuple(notes), definitions=DEFINITIONS,

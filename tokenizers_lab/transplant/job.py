@@ -4,7 +4,6 @@ folder (safetensors, config, tokenizer files) and a report of how every row was 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -23,8 +22,9 @@ from tokenizers_lab.report import (
     Stopwatch,
     dumps,
     make_provenance,
+    install_folder,
     short,
-    uninterrupted,
+    stage_folder,
 )
 from tokenizers_lab.tokenizer import HFView, TokenizerView, load_tokenizer, sha256_file
 from tokenizers_lab.transplant import core
@@ -391,11 +391,7 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
         space = None  # type: ignore[assignment]
         hyper = None
         core.M.release_memory()
-    out.resolve().parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".tokenlab-stage-", dir=out.resolve().parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)  # mkdtemp makes it private; the model folder is not
+    folder = stage_folder(out.resolve().parent)
     try:
         stage("write", "writing the model folder")
         _write_folder(folder, ck, new_in, new_out, rows, config_ids, new_hf, new, template, torch, st)
@@ -442,14 +438,7 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
 def _move_into_place(stage: Path, out: Path, force: bool) -> None:
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists; pass --force to replace it")
-    with uninterrupted():  # Ctrl-C between the two renames would leave no model folder at all
-        if out.exists():
-            trash = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.rename(out, trash)
-            os.rename(stage, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.rename(stage, out)
+    install_folder(stage, out, force)
 
 
 def _libraries() -> dict[str, str]:
