@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
+
+import pytest
 
 from tokenizers_lab.cli import app
 
@@ -19,12 +23,79 @@ def _stable(obj):
     return obj
 
 
+# Floats from CPU training and inference of the tiny transplant model (float32 GEMMs, reductions
+# whose order depends on the BLAS kernel, the CPU's vector width and the thread count) are not
+# bit-exact across machines of one kind: 4.70037 on one, 4.70032 on another (relative 1e-5).
+# They are compared with this relative tolerance, 100x that spread; every other number of the demo
+# (tokenizer training, counts, premiums, the LP) is exact integer or rational arithmetic and is
+# compared exactly.
+MACHINE_REL_TOL = 1e-3
+MACHINE_DEPENDENT = ("transplant_rows",)  # JSON keys whose subtree holds such floats
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def _close(a, b, where: str) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _close(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert isinstance(a, (int, float)) and isinstance(b, (int, float)), where
+        assert math.isclose(a, b, rel_tol=MACHINE_REL_TOL), f"{where}: {a} vs golden {b}"
+    else:
+        assert a == b, f"{where}: {a!r} vs golden {b!r}"
+
+
+def _same_text_close_numbers(actual: str, expected: str, where: str) -> None:
+    """Equal text apart from numbers, which may differ by MACHINE_REL_TOL (Markdown shows 4
+    significant digits: a last-digit step is allowed too)."""
+    assert _NUMBER.split(actual) == _NUMBER.split(expected), f"{where}: the text changed"
+    for x, y in zip(_NUMBER.findall(actual), _NUMBER.findall(expected)):
+        if "." in x or "." in y:
+            assert math.isclose(float(x), float(y), rel_tol=MACHINE_REL_TOL, abs_tol=1.5e-3), f"{where}: {x} vs {y}"
+        else:  # counts (rows copied, estimated) are exact
+            assert x == y, f"{where}: {x} vs {y}"
+
+
+def test_golden_comparison_tolerates_machine_floats_only():
+    """The comparator passes the cross-machine spread seen (4.70037 vs 4.70032) and fails a real
+    change, a changed count or changed text."""
+    _close({"bpb": 4.70037, "copied": 1669}, {"bpb": 4.70032, "copied": 1669}, "x")
+    for bad in ({"bpb": 4.75, "copied": 1669}, {"bpb": 4.70037, "copied": 1670}):
+        with pytest.raises(AssertionError):
+            _close(bad, {"bpb": 4.70032, "copied": 1669}, "x")
+    _same_text_close_numbers("| fvt | 1669 | 4.701 |", "| fvt | 1669 | 4.7 |", "md")
+    for bad in ("| fvt | 1670 | 4.7 |", "| fvt | 1669 | 4.9 |", "| omp | 1669 | 4.7 |"):
+        with pytest.raises(AssertionError):
+            _same_text_close_numbers(bad, "| fvt | 1669 | 4.7 |", "md")
+
+
 def _check(name: str, actual: str, update: bool) -> None:
     path = GOLDEN / name
     if update:
         path.write_text(actual, encoding="utf-8")
     assert path.exists(), f"missing golden {name}; run pytest --update-golden"
-    assert actual == path.read_text("utf-8"), f"{name} changed; if intended, run pytest --update-golden"
+    expected = path.read_text("utf-8")
+    if name.endswith(".json"):
+        got, want = json.loads(actual), json.loads(expected)
+        for key in MACHINE_DEPENDENT:
+            if key in got and key in want:
+                _close(got.pop(key), want.pop(key), f"{name}:{key}")
+        assert got == want, f"{name} changed; if intended, run pytest --update-golden"
+    elif "## Transplant" in expected:  # demo.md: exact up to its transplant section
+        head, _, tail = actual.partition("## Transplant")
+        head_w, _, tail_w = expected.partition("## Transplant")
+        assert head == head_w, f"{name} changed; if intended, run pytest --update-golden"
+        body, _, prov = tail.partition("## Provenance")
+        body_w, _, prov_w = tail_w.partition("## Provenance")
+        assert prov == prov_w, f"{name} provenance changed; if intended, run pytest --update-golden"
+        _same_text_close_numbers(body, body_w, f"{name} transplant section")
+    else:
+        assert actual == expected, f"{name} changed; if intended, run pytest --update-golden"
 
 
 def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):

@@ -117,7 +117,7 @@ class DemoReport:
             "# tokenlab demo", "", f"`{self.provenance.signature}`", "",
             "Tokenizers trained on the embedded corpora (parallel text in 12 languages, code, domain "
             "samples); premiums on the embedded parallel corpus, pivot eng_Latn.", "",
-            md_table(["step", "algorithm", "vocab", "held-out bytes/token", "round-trip", "parallel tokens",
+            md_table(["step", "algorithm", "vocab", "held-out bytes/token", "held-out round-trip", "parallel tokens",
                       "median premium", "max premium", "superword tokens", "report"], rows), "",
             f"SuperBPE token saving vs BPE with the same stage-1 regex at vocab {COMPARE_VOCAB} on the "
             f"parallel corpus: {saving}. Superword merges need volume: on the ~100 KB embedded corpus they "
@@ -126,7 +126,7 @@ class DemoReport:
             "## Audit", "", f"The trained tokenizers at vocab {COMPARE_VOCAB}, side by side (full report: "
             "audit/audit.md).", "",
             md_table(["tokenizer", "median premium", "max premium", "Gini", "bytes/token", "Rényi eff",
-                      "round-trip", "unreachable", "digits"],
+                      "probe round-trip", "unreachable", "digits"],
                      [(a.tokenizer, "" if a.median_premium is None else a.median_premium,
                        "" if a.max_premium is None else a.max_premium, a.gini, a.bytes_per_token or "",
                        a.renyi_efficiency or "", a.roundtrip_rate, a.unreachable, a.digits) for a in self.audit_rows]),

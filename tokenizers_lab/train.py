@@ -209,7 +209,7 @@ class TrainReport:
                  r.heldout_chars_per_token, r.roundtrip_rate) for r in self.results]
         out.append(md_table(["requested", "vocab", "artifact", "merges", "mean bytes/token", "max bytes",
                              "tokens spanning a space", "held-out bytes/token", "chars/token",
-                             "round-trip"], rows))
+                             "held-out round-trip"], rows))
         langs = sorted({lr.language for r in self.results for lr in r.languages})
         if langs:
             out += ["", "## Per language (parallel corpus; premium = tokens / pivot tokens)", ""]
@@ -1223,6 +1223,7 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
         artifacts[prefix + "tokenizer.json"] = text.encode("utf-8")
         for name, data in files.items():
             artifacts[prefix + name] = data
+        artifacts.update({prefix + n: d for n, d in hf_folder_files(config.specials()).items()})
         view = HFView(tok, f"{config.algorithm}-{v}", prefix + "tokenizer.json",
                       hashlib.sha256(text.encode("utf-8")).hexdigest(), tj)
         if view.vocab_size < v:
@@ -1275,6 +1276,43 @@ def _vocab_field(sizes: Sequence[int], results: Sequence[SizeResult]) -> str:
     return ",".join(f"{v}>{reached[v]}" if reached.get(v, v) < v else str(v) for v in sizes)
 
 
+# Special-token roles transformers reads from tokenizer_config.json, by the tokens' usual names.
+SPECIAL_ROLES = {"<|endoftext|>": ("bos", "eos", "unk"), "<s>": ("bos",), "</s>": ("eos",), "<unk>": ("unk",),
+                 "<pad>": ("pad",), "[PAD]": ("pad",), "[UNK]": ("unk",), "[CLS]": ("cls",), "[SEP]": ("sep",),
+                 "[MASK]": ("mask",), "<mask>": ("mask",), "<|pad|>": ("pad",), "<bos>": ("bos",),
+                 "<eos>": ("eos",)}
+HF_FOLDER_FILES = ("tokenizer_config.json", "special_tokens_map.json")
+
+
+def hf_folder_files(specials: Sequence[str]) -> dict[str, bytes]:
+    """tokenizer_config.json and special_tokens_map.json beside tokenizer.json, so that
+    `AutoTokenizer.from_pretrained(folder)` knows its bos/eos/unk/pad tokens. Roles come from the
+    specials' usual names; a model without its own pad token pads with eos (as GPT-2 and Llama
+    fine-tuning recipes set it); other specials become additional_special_tokens."""
+    roles: dict[str, str] = {}
+    extra = []
+    for tok in specials:
+        names = SPECIAL_ROLES.get(tok, ())
+        for role in names:
+            roles.setdefault(f"{role}_token", tok)
+        if not names:
+            extra.append(tok)
+    if "pad_token" not in roles and "eos_token" in roles:
+        roles["pad_token"] = roles["eos_token"]
+    smap: dict[str, Any] = dict(roles)
+    if extra:
+        smap["additional_special_tokens"] = extra
+    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
+           "model_max_length": 1_000_000, **smap}
+    if "cls_token" in roles:  # WordPiece: BERT's casing and special-token handling
+        cfg["do_lower_case"] = True
+
+    def dump(obj: dict[str, Any]) -> bytes:
+        return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+    return {"tokenizer_config.json": dump(cfg), "special_tokens_map.json": dump(smap)}
+
+
 def output_names(config: TrainConfig) -> list[str]:
     """Files `run` + the writer will create (checked for clashes before any work)."""
     names = ["train.json", "train.md"]
@@ -1282,6 +1320,7 @@ def output_names(config: TrainConfig) -> list[str]:
     prefixes = [f"v{v}/" for v in sizes] if len(sizes) > 1 else [""]
     for p in prefixes:
         names.append(p + "tokenizer.json")
+        names += [p + n for n in HF_FOLDER_FILES]
         if ALGORITHMS.get(config.algorithm, ALGORITHMS["bpe"]).engine == "sentencepiece":
             names.append(p + "tokenizer.model")
         if config.export_tiktoken:

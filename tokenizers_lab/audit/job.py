@@ -84,7 +84,12 @@ class AuditConfig:
         return self.parallel or ("embedded:parallel",)
 
     def resolved_corpora(self) -> tuple[str, ...]:
-        return self.corpora or EMBEDDED_MONOLINGUAL
+        """The monolingual text: --corpus; with only --parallel given, none (compression and Rényi
+        are then measured on that parallel text, never on bundled text the user did not pass);
+        with no text at all, the embedded samples."""
+        if self.corpora:
+            return self.corpora
+        return () if self.parallel else EMBEDDED_MONOLINGUAL
 
     def resolved_validators(self) -> tuple[str, ...]:
         return self.validators or ("*=corpus-words",)
@@ -352,31 +357,56 @@ def run(config: AuditConfig, progress: Progress | None = None,
 
 
 def _corpus_partitions(config: AuditConfig, corpora: Sequence[Corpus], corpus_refs: list[InputRef],
-                       word_source: list[str], progress: Progress) -> Iterator[list[list[str]]]:
+                       word_source: list[str], progress: Progress, notes: list[str]) -> Iterator[list[list[str]]]:
     """The monolingual corpora as the reader's batches (~1 MB each), grouped into tasks of about
-    PARTITION_CHARS characters, read and fingerprinted here in one stream (up to
-    --max-corpus-bytes), CharBench words taken on the way."""
-    seen = words_chars = 0
+    PARTITION_CHARS characters, read and fingerprinted here in one stream, CharBench words taken
+    on the way. --max-corpus-bytes caps exactly: whole lines whose UTF-8 bytes (newline included)
+    fit in the cap; a corpus the cap leaves unread is no input of the report, and a note says so."""
+    words_chars = seen = 0
+    cap = config.max_corpus_bytes
+    full = False
     for c in corpora:
-        progress(f"reading {display_name(c.spec)}", None)
+        name = display_name(c.spec)
+        if full:
+            notes.append(f"{name} was not measured: --max-corpus-bytes {cap} was reached before it")
+            continue
+        progress(f"reading {name}", None)
         part: list[list[str]] = []
-        size = 0
+        size = own = 0
+        digest = hashlib.sha256()  # of the lines measured, when the cap cuts this corpus
         for batch in c.iter_batches():
-            if config.max_corpus_bytes and seen >= config.max_corpus_bytes:
-                break
+            if cap:
+                kept = 0
+                for line in batch:
+                    data = line.encode("utf-8") + b"\n"
+                    if seen + len(data) > cap:
+                        full = True
+                        break
+                    digest.update(data)
+                    seen += len(data)
+                    own += len(data)
+                    kept += 1
+                batch = batch[:kept]
             n = sum(map(len, batch))
-            seen += n
-            if not config.charbench_words and words_chars < 2_000_000:  # enough words, bounded memory
-                word_source.extend(batch)
-                words_chars += n
-            part.append(batch)
-            size += n
+            if batch:
+                if not config.charbench_words and words_chars < 2_000_000:  # enough words, bounded memory
+                    word_source.extend(batch)
+                    words_chars += n
+                part.append(batch)
+                size += n
             if size >= PARTITION_CHARS:
                 yield part
                 part, size = [], 0
+            if full:
+                break
         if part:
             yield part
-        corpus_refs.append(c.input_ref())
+        if full:  # the input is what was measured: its first `own` bytes, hashed as read
+            notes.append(f"{name}: only its first {own} bytes were measured (--max-corpus-bytes {cap}, whole lines)")
+            corpus_refs.append(InputRef(role="corpus", name=f"{name} (first {own} bytes)",
+                                        sha256=digest.hexdigest(), bytes=own))
+        else:
+            corpus_refs.append(c.input_ref())
 
 
 def _tally_partition(views: Sequence[TokenizerView], batches: list[list[str]]) -> list[tuple]:
@@ -430,7 +460,7 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
     corpora = [Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
                for spec in config.resolved_corpora()]
     shared_views = engine.share(views) if corpora else None
-    parts = _corpus_partitions(config, corpora, corpus_refs, word_source, progress)
+    parts = _corpus_partitions(config, corpora, corpus_refs, word_source, progress, notes)
     # locally one partition at a time: the encoders already use every core
     mono = LocalEngine(1) if isinstance(engine, LocalEngine) else engine
     for per_view in mono.imap(_tally_partition, parts, shared_views):

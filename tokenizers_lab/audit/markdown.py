@@ -22,6 +22,13 @@ def _esc(s: str) -> str:
     return repr(s)[1:-1].replace("`", "'")
 
 
+def measured_on(r: AuditReport) -> str:
+    """Which text the monolingual measures (bytes/token, Rényi, vocab used) came from."""
+    if r.corpora:
+        return ", ".join(f"`{c}`" for c in r.corpora)
+    return f"the parallel corpus `{r.parallel}` (no --corpus given)"
+
+
 def render(r: AuditReport) -> str:
     """The whole report."""
     labels = [a.label for a in r.tokenizers]
@@ -42,11 +49,12 @@ def render(r: AuditReport) -> str:
                      a.vocabulary.unreachable, a.vocabulary.partial_utf8, a.numbers.scheme))
     out += ["## Summary", "", md_table(
         ["tokenizer", "median premium", "max premium", "langs > 2x", "Gini", "tokens/sentence", "bytes/token",
-         "Rényi eff (full V)", "Rényi eff (observed)", "vocab used", "round-trip", "unreachable", "partial UTF-8",
-         "digits"], rows), "",
-        f"Premiums: Arnett convention (per-sentence sums), valid non-pivot languages. bytes/token and Rényi "
-        f"(alpha = {r.tokenizers[0].parallel_compression.renyi_alpha if r.tokenizers else ''}) on the monolingual "
-        "corpora (the parallel corpus when there are none).", ""]
+         "Rényi eff (full V)", "Rényi eff (observed)", "vocab used", "probe round-trip", "unreachable",
+         "partial UTF-8", "digits"], rows), "",
+        f"Premiums: Arnett convention (per-sentence sums), valid non-pivot languages, on `{r.parallel}`. "
+        f"bytes/token, Rényi (alpha = {r.tokenizers[0].parallel_compression.renyi_alpha if r.tokenizers else ''}) "
+        f"and vocab used measured on {measured_on(r)}. Probe round-trip: share of the robustness probes "
+        "that decode back exactly.", ""]
     if r.charts:
         out += ["## Charts", ""] + [f"![{c}]({c})" for c in r.charts] + [""]
 

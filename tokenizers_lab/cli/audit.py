@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 def summary(report: lib.AuditReport) -> str:
     """Plain-text summary for --format text."""
+    from tokenizers_lab.audit.markdown import measured_on
+
     rows = []
     for a in report.tokenizers:
         s, c = a.fairness_summary, a.corpus_compression or a.parallel_compression
@@ -43,7 +45,8 @@ def summary(report: lib.AuditReport) -> str:
                      a.vocabulary.unreachable, a.numbers.scheme))
     return f"{report.provenance.signature}\n" + md_table(
         ["tokenizer", "median premium", "max premium", "langs > 2x", "Gini", "bytes/token", "Rényi eff",
-         "round-trip", "unreachable", "digits"], rows) + "\n"
+         "probe round-trip", "unreachable", "digits"], rows) + "\n" + \
+        f"premiums measured on {report.parallel}; bytes/token and Rényi on {measured_on(report).replace('`', '')}\n"
 
 
 @lab_command
@@ -55,7 +58,8 @@ def audit(
                                               "<lang>.<ext> files (repeatable: dev then devtest concatenate). "
                                               "Default: embedded:parallel."),
     corpus: list[str] | None = typer.Option(None, "--corpus", "-c", help="Monolingual corpus for compression "
-                                            "and Rényi efficiency (repeatable). Default: embedded code + domain."),
+                                            "and Rényi efficiency (repeatable). Default: the --parallel text when "
+                                            "given, else the embedded code + domain samples."),
     languages: str | None = typer.Option(None, "--languages", help="Only these languages (comma list)."),
     pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
     validator: list[str] | None = typer.Option(None, "--validator", help="%Lang validator LANG=KIND[:ARG] "
@@ -71,8 +75,8 @@ def audit(
     fail_on: list[str] | None = typer.Option(None, "--fail-on", help="Gate, e.g. 'premium.tur_Latn>2.5' or "
                                              "'roundtrip<1' (repeatable); exit 3 when it holds."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write SVG charts next to the report."),
-    max_corpus_bytes: int = typer.Option(0, help="Stop reading monolingual corpora after this many "
-                                         "characters (0: all)."),
+    max_corpus_bytes: int = typer.Option(0, help="Read at most this many UTF-8 bytes of "
+                                         "the monolingual corpora, whole lines, in the order given (0: all)."),
     pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
     errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
     field: str = typer.Option("text", help=FIELD_HELP),

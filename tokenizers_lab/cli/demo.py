@@ -24,7 +24,7 @@ def summary(report: lib.DemoReport) -> str:
     rows = [(r.step, r.vocab_size, r.heldout_bytes_per_token, r.roundtrip_rate, r.max_premium or "", r.report)
             for r in report.rows]
     lines = ["train: tokenizers trained on the embedded corpora",
-             md_table(["step", "vocab", "held-out bytes/token", "round-trip", "max premium", "report"], rows)]
+             md_table(["step", "vocab", "held-out bytes/token", "held-out round-trip", "max premium", "report"], rows)]
     if report.superbpe_token_saving is not None:
         lines.append(f"SuperBPE vs BPE (same stage-1 regex, equal vocab) on the parallel corpus: "
                      f"{report.superbpe_token_saving:+.1%} token saving; superwords need more text than "

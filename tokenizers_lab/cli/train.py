@@ -34,7 +34,7 @@ def summary(report: lib.TrainReport) -> str:
     rows = [(r.vocab_size, r.heldout_bytes_per_token, r.roundtrip_rate, r.whitespace_spanning_tokens)
             for r in report.results]
     return f"{report.provenance.signature}\n" + md_table(
-        ["vocab", "held-out bytes/token", "round-trip", "superword tokens"], rows) + "\n"
+        ["vocab", "held-out bytes/token", "held-out round-trip", "superword tokens"], rows) + "\n"
 
 
 @lab_command
