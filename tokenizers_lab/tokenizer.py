@@ -992,7 +992,11 @@ def load_tokenizer(spec: str | TokenizerSpec, pattern: str | None = None) -> Tok
         return _load_hub(spec)
     path = Path(spec.path)
     if not path.exists():
-        raise InputError(f"tokenizer not found: {path}")
+        cached = hub_snapshot(spec.path) if _REPO_ID.match(spec.path) else None
+        if cached is None:
+            raise InputError(f"tokenizer not found: {path} (not a file, a folder or a model in the local "
+                             "Hugging Face cache)")
+        path = cached
     with _parsing(path):
         if path.is_dir():
             return _load_folder(path, spec)
@@ -1047,14 +1051,68 @@ def _load_folder(folder: Path, spec: TokenizerSpec) -> TokenizerView:
                      "vocab.json+merges.txt, tokenizer.model, *.tiktoken, vocab.txt)")
 
 
-def _load_hub(spec: TokenizerSpec) -> TokenizerView:
-    from tokenizers import Tokenizer
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_HUB_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json", "vocab.txt")
 
-    name = spec.path[3:]
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_snapshot(name: str) -> Path | None:
+    """The snapshot folder of hub repo `name` in the local Hugging Face cache, or None. Never
+    touches the network."""
     try:
-        tok = Tokenizer.from_pretrained(name)
-    except Exception as e:  # network or hub errors surface as many types
-        raise InputError(f"cannot fetch {spec.path} from the hub (offline?): {str(e).splitlines()[0][:160]}") from None
-    text = tok.to_str()
-    fp = hashlib.sha256(text.encode()).hexdigest()
-    return HFView(tok, spec.label, spec.path, fp)
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    for fname in _HUB_FILES:
+        try:
+            hit = try_to_load_from_cache(name, fname)
+        except Exception:  # an invalid repo id, an unreadable cache: simply not cached
+            return None
+        if isinstance(hit, str):
+            return Path(hit).parent
+    return None
+
+
+@contextlib.contextmanager
+def _silent_hub() -> Iterator[None]:
+    """No third-party warnings, progress bars or retry chatter while the hub is asked."""
+    import logging
+    import warnings
+
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hub_log.setLevel(level)
+
+
+def _load_hub(spec: TokenizerSpec) -> TokenizerView:
+    """hf:NAME from the local Hugging Face cache first; downloaded only when online, in one try."""
+    name = spec.path[3:]
+    cached = hub_snapshot(name)
+    if cached is not None:
+        with _parsing(cached):
+            return _load_folder(cached, spec)
+    if _offline():
+        raise InputError(f"{spec.path} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
+                         "give a local path (or download it once while online)")
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise InputError(f"{spec.path}: huggingface_hub is not installed; give a local path") from None
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        with _silent_hub():
+            got = Path(hf_hub_download(name, "tokenizer.json", etag_timeout=10))
+    except Exception as e:  # offline, unknown repo, gated: one line, at once
+        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise InputError(f"cannot fetch {spec.path} from the hub (offline, or no such repo?): {detail}") from None
+    with _parsing(got.parent):
+        return _load_folder(got.parent, spec)

@@ -66,7 +66,10 @@ def invert(
                               "only (e.g. 100000 for the merges Llama 3 added to cl100k)."),
     sample_bytes: int = typer.Option(10_000_000, "--sample-bytes", help="Bytes read per category."),
     shards: int = typer.Option(10, help="Contiguous shards per sample, resampled by the bootstrap."),
-    bootstrap: int = typer.Option(20, help="Bootstrap resamples for the confidence intervals (0: none)."),
+    bootstrap: int = typer.Option(8, help="Bootstrap resamples for the confidence intervals (0: none); "
+                                  "solved side by side on the cores, each warm-started from the estimate."),
+    bootstrap_passes: int = typer.Option(3, help="Lazy passes per resample after its warm start (0: until "
+                                         "converged, as the point estimate; slower)."),
     engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
     workers: int = typer.Option(0, "--workers", help="Processes pre-tokenizing the shards (0: one per "
@@ -91,6 +94,7 @@ def invert(
 
     config = lib.InvertConfig(tokenizer=tokenizer, categories=tuple(category or ()), merges=merges, start=start,
                               sample_bytes=sample_bytes, shards=shards, bootstrap=bootstrap,
+                              bootstrap_passes=bootstrap_passes,
                               competitors=competitors, truth=tuple(truth or ()), pattern=pattern, errors=errors,
                               field=field, column=column, seed=seed,
                               execution=engine_spec(engine, address, workers))

@@ -17,11 +17,12 @@ import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
 import numpy as np
+import scipy.stats
 
 from tokenizers_lab.corpus import Corpus, display_name
 from tokenizers_lab.engine import (
@@ -37,7 +38,7 @@ from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.invert import chains, lp, pretokens
 from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
 from tokenizers_lab.report import INPUT, InputRef, Provenance, RunInfo, Stopwatch, make_provenance
-from tokenizers_lab.tokenizer import TokenizerView, load_tokenizer
+from tokenizers_lab.tokenizer import THREADS, TokenizerView, load_tokenizer
 
 Progress = Callable[[str, "float | None"], None]
 
@@ -56,7 +57,8 @@ class InvertConfig:
     start: int = 0  # first merge constrained; earlier merges are replayed only (Llama 3: 100000)
     sample_bytes: int = 10_000_000  # per category
     shards: int = 10  # per category, for the bootstrap
-    bootstrap: int = 20
+    bootstrap: int = 8  # resamples; 8 warm-started ones cost about one point estimate on 2 cores
+    bootstrap_passes: int = 3  # lazy passes per resample after its warm start (0: until converged)
     competitors: int = 10  # violated competitors added per step and pass
     truth: tuple[str, ...] = ()  # NAME=SHARE: known proportions to score the estimate against
     pattern: str | None = None
@@ -155,9 +157,11 @@ DEFINITIONS = {
           "every constrained merge t and competing pair p, alpha on the simplex; c counted before merge t on "
           "each category's sample, d_i its pairs before the first constrained merge (before any merge without --start); rows generated lazily (k most violated "
           "competitors per step and pass) and solved with HiGHS",
-    "ci": "95 % normal interval: the estimate +- 1.96 standard deviations of the estimates over bootstrap "
-          "resamples of each sample's shards (contiguous byte ranges), each resample solved from the main "
-          "solution's rows (a percentile interval can miss the estimate when shards are few and coarse)",
+    "ci": "95 % interval: the estimate +- t(0.975, B - 1) standard deviations of the estimates over B bootstrap "
+          "resamples of each sample's shards (contiguous byte ranges); each resample starts from the rows "
+          "binding at the main solution and runs at most bootstrap_passes lazy passes (0: until converged); "
+          "Student's t because few resamples estimate the deviation loosely (a percentile interval can miss "
+          "the estimate when shards are few and coarse)",
     "range": "the share at the points of the LP's optimal face (total slack within 1e-7 relative of the "
              "optimum, over the rows generated) that minimise and maximise alpha_i; a wide range means the "
              "merges do not pin the category down; empty when a range solve used up its 3,000 simplex "
@@ -223,8 +227,8 @@ def validate(config: InvertConfig) -> None:
         raise UsageError("--start must be 0 or more")
     if config.sample_bytes < 1:
         raise UsageError("--sample-bytes must be positive")
-    if config.shards < 1 or config.bootstrap < 0:
-        raise UsageError("--shards must be at least 1 and --bootstrap 0 or more")
+    if config.shards < 1 or config.bootstrap < 0 or config.bootstrap_passes < 0:
+        raise UsageError("--shards must be at least 1, --bootstrap and --bootstrap-passes 0 or more")
     config.execution.validate()
     if config.competitors < 1:
         raise UsageError("--competitors must be at least 1")
@@ -498,17 +502,29 @@ def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample],
     rng = np.random.default_rng(config.seed)
     shard_counts = [len(s.shards) for s in samples]
     if config.bootstrap and max(shard_counts) > 1:
-        for b in range(config.bootstrap):
-            progress(f"bootstrap {b + 1}/{config.bootstrap}", b / config.bootstrap)
-            w = np.concatenate([rng.multinomial(k, np.full(k, 1.0 / k)) for k in shard_counts])
-            bs = lp.solve(lp.aggregate(st, group, w, first=config.start), k=config.competitors, first=config.start,
-                          seed_rows=sol.rows)
-            boots.append(bs.proportions)
+        # every resample's weights drawn here, in order: the threads below never change a result
+        ws = [np.concatenate([rng.multinomial(k, np.full(k, 1.0 / k)) for k in shard_counts])
+              for _ in range(config.bootstrap)]
+
+        def resample(w: np.ndarray) -> tuple[float, ...]:
+            # warm start: the rows binding at the point estimate, then at most bootstrap_passes
+            # lazy passes (0: until converged, as the point estimate)
+            return lp.solve(lp.aggregate(st, group, w, first=config.start), k=config.competitors,
+                            first=config.start, seed_rows=sol.binding or sol.rows,
+                            max_passes=config.bootstrap_passes or 2000).proportions
+
+        # HiGHS releases the GIL while it solves: resamples run side by side on the cores
+        with ThreadPoolExecutor(max(1, min(THREADS, config.bootstrap))) as pool:
+            for b, props in enumerate(pool.map(resample, ws)):
+                progress(f"bootstrap {b + 1}/{config.bootstrap}", (b + 1) / config.bootstrap)
+                boots.append(props)
     timings["bootstrap_seconds"] = time.perf_counter() - t4
     # normal interval with the bootstrap's standard error: with few, coarse shards the resampled
     # LP estimates are biased and a percentile interval can miss the estimate itself
+    # Student's t with B - 1 degrees of freedom: few resamples estimate the standard error loosely
     sd = np.array(boots).std(axis=0, ddof=1) if len(boots) >= 2 else None
-    ci = None if sd is None else (np.clip(shares - 1.96 * sd, 0, 1), np.clip(shares + 1.96 * sd, 0, 1))
+    q = float(scipy.stats.t.ppf(0.975, len(boots) - 1)) if sd is not None else 0.0
+    ci = None if sd is None else (np.clip(shares - q * sd, 0, 1), np.clip(shares + q * sd, 0, 1))
 
     tv = _tv_distances(prob)
     names = [s.name for s in samples]

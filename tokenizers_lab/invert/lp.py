@@ -214,6 +214,7 @@ class Solution:
     ranges: tuple[tuple[float, float] | None, ...] = ()  # byte share at min / max alpha_i on the optimal face
     generated: int = 0  # rows generated over all passes (some later dropped)
     violated_left: int = 0  # violated rows the last walk still found ("stalled" status), capped at row_cap
+    binding: tuple[tuple[int, int], ...] = ()  # the final rows that hold with equality (what resamples start from)
 
 
 def to_bytes(alpha: np.ndarray, prob: Problem) -> np.ndarray:
@@ -409,6 +410,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
     v_step = np.zeros(n_steps)
     v_pair = np.zeros(prob.n_pairs)
     seen: set[tuple[int, int]] = set()
+    act = np.zeros(0)
     generated = 0  # rows added over all passes (a count: the rows themselves may be millions)
     live: list[tuple[int, int]] = []  # the rows in the model, in HiGHS row order after the simplex row
     last_objective = -1.0
@@ -494,6 +496,8 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
                 live = [r for r, kk in zip(live, keep) if kk]
                 age = age[keep]
             last_objective = objective
+    tight = np.flatnonzero(act <= DROP_MARGIN) if generated else np.zeros(0, np.int64)
+    binding = tuple(live[j] for j in tight.tolist() if j < len(live))
     pair_slack = float(v_pair.sum())
     step_slack = float(v_step.sum())
     objective = step_slack + pair_slack
@@ -508,7 +512,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
                                        + ((prob.merge_pair[first:] >= 0)
                                           & (prob.merge_count[first:].sum(axis=1) == 0)).sum()),
                     rows=tuple(live), ranges=tuple(spans), generated=generated,
-                    violated_left=last_found if status == "stalled" else 0)
+                    violated_left=last_found if status == "stalled" else 0, binding=binding)
 
 
 def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
