@@ -51,18 +51,18 @@ def summary(report: lib.AuditReport) -> str:
 
 @lab_command
 def audit(
-    tokenizer: list[str] | None = typer.Argument(None, help="Tokenizers (files, folders, hf:NAME), optionally "
+    tokenizer: list[str] | None = typer.Argument(None, metavar="TOKENIZER", help="Tokenizers (files, folders, hf:NAME), optionally "
                                                  "labelled name=path. Default: tokenizers trained on the "
                                                  "embedded corpora."),
-    parallel: list[str] | None = typer.Option(None, "--parallel", "-p", help="Parallel corpus folder of "
+    parallel: list[str] | None = typer.Option(None, "--parallel", "-p", metavar="DIR", help="Parallel corpus folder of "
                                               "<lang>.<ext> files (repeatable: dev then devtest concatenate). "
                                               "Default: embedded:parallel."),
-    corpus: list[str] | None = typer.Option(None, "--corpus", "-c", help="Monolingual corpus for compression "
+    corpus: list[str] | None = typer.Option(None, "--corpus", metavar="PATH", help="Monolingual corpus for compression "
                                             "and Rényi efficiency (repeatable). Default: the --parallel text when "
                                             "given, else the embedded code + domain samples."),
     languages: str | None = typer.Option(None, "--languages", help="Only these languages (comma list)."),
     pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
-    validator: list[str] | None = typer.Option(None, "--validator", help="%Lang validator LANG=KIND[:ARG] "
+    validator: list[str] | None = typer.Option(None, "--validator", metavar="LANG=KIND[:ARG]", help="%Lang validator LANG=KIND[:ARG] "
                                                "(repeatable; LANG may be *): lexicon:PATH, freq:PATH, "
                                                "hunspell:PATH, turkish:DIR, wordfreq[:MIN], corpus-words."),
     alpha: float = typer.Option(2.5, help="Rényi order."),
@@ -72,9 +72,9 @@ def audit(
                                             "prediction, or CSV id,prediction)."),
     charbench_model: Path | None = typer.Option(None, help="Local Hugging Face causal LM folder that answers "
                                                 "the CharBench items (needs the torch extra; never downloads)."),
-    fail_on: list[str] | None = typer.Option(None, "--fail-on", help="Gate, e.g. 'premium.tur_Latn>2.5' or "
+    fail_on: list[str] | None = typer.Option(None, "--fail-on", metavar="EXPR", help="Gate, e.g. 'premium.tur_Latn>2.5' or "
                                              "'roundtrip<1' (repeatable); exit 3 when it holds."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write SVG charts next to the report."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", metavar="", help="Write SVG charts next to the report."),
     max_corpus_bytes: int = typer.Option(0, help="Read at most this many UTF-8 bytes of "
                                          "the monolingual corpora, whole lines, in the order given (0: all)."),
     pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
@@ -87,8 +87,8 @@ def audit(
     out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
     seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
+    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
 ) -> None:
     """Measure tokenizers side by side: premiums, compression, %Lang/%Pure, CharBench probes, digits,
     robustness; one JSON + Markdown report; --fail-on gates exit 3."""

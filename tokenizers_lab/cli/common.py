@@ -44,7 +44,7 @@ COLUMN_HELP = "Parquet/CSV/datasets column holding the text."
 ENGINE_HELP = ("Where the corpus passes run: local (this process) or dask (a Dask cluster: --address, "
                "else a local one of --workers processes). Results are identical; needs the dask extra.")
 ADDRESS_HELP = "Dask scheduler address (tcp://host:8786) for --engine dask."
-WORKERS_HELP = "Worker processes (0: one per CPU): of the local Dask cluster, or invert's local forks."
+WORKERS_HELP = "Worker processes of the local Dask cluster for --engine dask (0: one per CPU)."
 
 
 def engine_spec(engine: str, address: str | None, workers: int) -> Any:

@@ -54,8 +54,8 @@ def demo(
                                     "reports/demo-<config hash>)."),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
     seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
+    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
 ) -> None:
     """Run the main job on the embedded corpora: train several tokenizers (SuperBPE included), audit
     them, invert a known mixture, transplant a tiny model; one summary of every step."""

@@ -57,7 +57,7 @@ def invert(
     tokenizer: str | None = typer.Argument(None, help="A BPE tokenizer (tokenizer.json, vocab.json+merges.txt "
                                            "folder, .tiktoken ranks, SentencePiece BPE .model). Default: "
                                            "a BPE trained on a known mixture of the embedded corpora."),
-    category: list[str] | None = typer.Option(None, "--category", "-c", help="Candidate category sample "
+    category: list[str] | None = typer.Option(None, "--category", "-c", metavar="NAME=PATH", help="Candidate category sample "
                                               "NAME=PATH (repeatable; any corpus: file, folder, glob, .jsonl, "
                                               ".parquet, .gz)."),
     merges: int | None = typer.Option(None, "--merges", "-T", help="Merges to constrain (default: up to "
@@ -76,7 +76,7 @@ def invert(
                                 "available CPU; 1: none), or of the local Dask cluster."),
     competitors: int = typer.Option(10, "--competitors", "-k", help="Rows added per pass of the lazy "
                                     "constraint generation, per constrained merge (at most 20000 a pass)."),
-    truth: list[str] | None = typer.Option(None, "--truth", help="Known share NAME=SHARE of every category "
+    truth: list[str] | None = typer.Option(None, "--truth", metavar="NAME=SHARE", help="Known share NAME=SHARE of every category "
                                            "(controlled runs): the report scores the estimate."),
     pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
     errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
@@ -85,8 +85,8 @@ def invert(
     out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
     seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
+    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
 ) -> None:
     """Infer a BPE tokenizer's training-data mixture from its ordered merge list (Hayase et al.
     2024's linear program), with bootstrap intervals and a token-classification baseline."""

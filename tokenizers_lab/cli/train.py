@@ -39,28 +39,28 @@ def summary(report: lib.TrainReport) -> str:
 
 @lab_command
 def train(
-    corpus: list[str] | None = typer.Argument(None, help="Corpora (files, folders, globs, -, hf:NAME, "
+    corpus: list[str] | None = typer.Argument(None, metavar="CORPUS", help="Corpora (files, folders, globs, -, hf:NAME, "
                                                  "embedded:NAME). Default: the embedded corpora."),
     algorithm: str = typer.Option("bpe", "--algorithm", "-a", help=f"One of: {', '.join(lib.ALGORITHMS)}."),
     vocab_size: str = typer.Option("8000", "--vocab-size", "-v", help="Size, or a comma list for a sweep (8k,16k)."),
     out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
     min_frequency: int = typer.Option(2, help="Minimum pair frequency to merge."),
-    special: list[str] | None = typer.Option(None, "--special", help="Special token (repeatable); "
+    special: list[str] | None = typer.Option(None, "--special", metavar="TOKEN", help="Special token (repeatable); "
                                                 "default per algorithm."),
     pretokenizer: str | None = typer.Option(None, "--pretokenizer", help="Byte-level regex preset "
                                                "(gpt2, cl100k, o200k, llama3, qwen, superbpe-stage1) or a regex."),
-    split_digits: bool = typer.Option(False, "--split-digits", help="Split digits one by one."),
+    split_digits: bool = typer.Option(False, "--split-digits", metavar="", help="Split digits one by one."),
     normalization: str = typer.Option("none", help=f"One of: {', '.join(lib.NORMALIZATIONS)}."),
     max_token_length: int | None = typer.Option(None, help="Longest token, in characters."),
     character_coverage: float = typer.Option(0.9995, help="SentencePiece character coverage."),
     superbpe_transition: float = typer.Option(0.9, help="SuperBPE transition t: a fraction of the vocab or a size."),
     export: str | None = typer.Option(None, "--export", help="Also export: tiktoken."),
-    parallel: list[str] | None = typer.Option(None, "--parallel", help="Parallel corpus folder for per-language "
+    parallel: list[str] | None = typer.Option(None, "--parallel", metavar="DIR", help="Parallel corpus folder for per-language "
                                                  "compression and premiums (repeatable)."),
     pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
     heldout_every: int = typer.Option(100, help="Hold out every Nth record for evaluation (0: none; "
                                       "plain text files are then read by the trainer directly, no copy)."),
-    heldout: list[str] | None = typer.Option(None, "--heldout", help="Separate held-out corpus for evaluation "
+    heldout: list[str] | None = typer.Option(None, "--heldout", metavar="PATH", help="Separate held-out corpus for evaluation "
                                              "(repeatable); nothing is held out of the training corpus."),
     errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
     field: str = typer.Option("text", help=FIELD_HELP),
@@ -71,8 +71,8 @@ def train(
     workers: int = typer.Option(0, "--workers", help=WORKERS_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
     seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
+    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
 ) -> None:
     """Train tokenizers from corpora (one per vocabulary size) and write tokenizer.json + a report."""
     if export not in (None, "tiktoken"):

@@ -49,8 +49,8 @@ def transplant(
                                     ".model, .tiktoken ranks)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="The new model folder (must not exist without "
                                     "--force; default: reports/transplant-<config hash>)."),
-    method: str = typer.Option("tokenadapt", "--method", "-m", help="fvt, tokenadapt, omp (needs --donor) or "
-                               "hypernet."),
+    method: str = typer.Option("tokenadapt", "--method", "-m", help="fvt, tokenadapt, omp (needs --donor), "
+                               "hypernet, or random (the baseline: new rows drawn from a normal with the old rows' mean and spread)."),
     donor: Path | None = typer.Option(None, "--donor", help="For omp: a model folder that already uses the new "
                                       "tokenizer."),
     aux_model: str = typer.Option("auto", "--aux-model", help="TokenAdapt's auxiliary encoder: auto (the "
@@ -64,7 +64,7 @@ def transplant(
     threshold: float = typer.Option(0.0, "--threshold", help="TokenAdapt minimum neighbour similarity."),
     omp_k: int = typer.Option(64, "--omp-k", help="OMP atoms per token."),
     pad_to_multiple_of: int = typer.Option(1, "--pad-to-multiple-of", help="Round the embedding rows up."),
-    evaluate: bool = typer.Option(False, "--eval", help="Leave-out reconstruction and bits per byte in the "
+    evaluate: bool = typer.Option(False, "--eval", metavar="", help="Leave-out reconstruction and bits per byte in the "
                                   "report."),
     eval_text: str | None = typer.Option(None, "--eval-text", help="Held-out text for bits per byte "
                                          "(default: the embedded domain corpus)."),
@@ -74,8 +74,8 @@ def transplant(
     pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
     seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
+    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
 ) -> None:
     """Move a pretrained model onto a new tokenizer without training (FVT, TokenAdapt, OMP, a small
     hypernetwork) and write a new model folder transformers loads, with a report of every row."""
