@@ -21,8 +21,8 @@ from tokenizers_lab.report import (
     RunInfo,
     Stopwatch,
     dumps,
-    make_provenance,
     install_folder,
+    make_provenance,
     short,
     stage_folder,
 )
