@@ -42,11 +42,13 @@ PROFILES: dict[str, dict[str, list[str]]] = {
                    "--budget-mb", "4"],
         "transplant": ["transplant.py", "--only", "gpt2", "--methods", "random,fvt,tokenadapt",
                        "--eval-bytes", "8000", "--leave-out", "300"],
+        "interval": ["invert_interval.py"],
         "scale": ["scale.py", "--corpus-mb", "20", "--big-mb", "1000"],
         "peers": ["peers.py", "--corpus-mb", "4"],
     },
     "full": {
         "train": ["train.py"], "audit": ["audit.py"], "invert": ["invert.py", "--perf", "--real"],
+        "interval": ["invert_interval.py", "--merges", "15000", "--sample-bytes", "2000000"],
         "transplant": ["transplant.py", "--perf"], "scale": ["scale.py"], "peers": ["peers.py", "--corpus-mb", "20"],
     },
 }
@@ -58,6 +60,8 @@ BASELINES = {
               "memory at 10 MB vs a large monolingual corpus", "RESULTS-audit.md"),
     "invert": ("Hayase et al.'s controlled experiment: log10 MSE of the LP vs the token-classification "
                "baseline and uniform guessing on the same samples, and the paper's figures", "RESULTS-invert.md"),
+    "interval": ("invert's default bootstrap interval vs its point estimate (seconds) and vs 20 resamples "
+                 "solved to convergence (interval ends)", "RESULTS-invert-interval.md"),
     "transplant": ("bits per byte of the transplanted model over the original's (SmolLM2-135M), random rows "
                    "as the floor", "RESULTS-transplant.md"),
     "scale": ("the corpus passes on Dask clusters of 1 and 2 workers vs the local engine; memory per worker",

@@ -295,8 +295,16 @@ def test_gates_parse_and_check():
     values = {"a": {"premium.tur_Latn": 3.0, "roundtrip": 1.0}, "b": {"premium.tur_Latn": 2.0, "roundtrip": 0.5}}
     r1, r2 = gates.check([gates.parse("premium.tur_Latn>2.5"), gates.parse("roundtrip<1")], values)
     assert r1.failing == ("a",) and r2.failing == ("b",) and r1.tripped
-    with pytest.raises(UsageError, match="available keys: tur_Latn"):
-        gates.check([gates.parse("premium.deu_Latn>1")], values)
+    # a key the inputs do not give is refused before any work, with every available key listed
+    keys = {"premium": [f"l{i:02d}" for i in range(20)] + ["tur_Latn"]}
+    with pytest.raises(UsageError, match="available keys: " + ", ".join(sorted(keys["premium"]))):
+        gates.check_keys([gates.parse("premium.deu_Latn>1")], ["a", "b"], keys)
+    with pytest.raises(UsageError, match="did you mean 'a'"):
+        gates.check_keys([gates.parse("roundtrip@aa<1")], ["a", "b"], keys)
+    gates.check_keys([gates.parse("premium.tur_Latn@b>1")], ["a", "b"], keys)
+    # a value the run could not measure after all is n/a: reported, never tripping
+    (r3,) = gates.check([gates.parse("premium.deu_Latn>1")], values)
+    assert r3.values == {"a": None, "b": None} and not r3.tripped
 
 
 # -- the whole job --------------------------------------------------------------------------

@@ -103,6 +103,14 @@ def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
     res = runner.invoke(app, ["demo", "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.stderr
     assert "SuperBPE" in res.stdout
+    # stdout ends with one line per later step and the files written (every one of them)
+    lines = res.stdout.splitlines()
+    for step in ("audit:", "invert:", "transplant:"):
+        assert any(ln.startswith(step) for ln in lines), step
+    assert lines[-1].startswith(f"wrote {out}/: demo.json, demo.md, ")
+    written = set(lines[-1].split(": ", 1)[1].split(", "))
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != ".tokenlab-outputs"}
+    assert written == on_disk and "transplant/fvt/transplant.md" in written
     demo = json.loads((out / "demo.json").read_text())
     steps = {r["step"] for r in demo["rows"]}
     assert {"bpe", "superbpe", "spm-unigram", "wordpiece"} <= steps

@@ -44,7 +44,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 JOBS = {
-    "train-bpe-sweep": ["train", "embedded:domain", "-a", "bpe", "-v", "600,900", "--export", "tiktoken"],
+    "train-bpe-sweep": ["train", "embedded:domain", "-a", "bpe", "-v", "500,750", "--export", "tiktoken"],
     "train-superbpe": ["train", "embedded:domain", "-a", "superbpe", "-v", "900"],
     "train-wordpiece": ["train", "embedded:domain", "-a", "wordpiece", "-v", "800"],
     "train-spm-unigram": ["train", "embedded:code", "-a", "spm-unigram", "-v", "700"],

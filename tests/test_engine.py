@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -119,8 +120,10 @@ def _report(runner, args: list[str]) -> dict:
 
 
 def _both(runner, args: list[str], address: str) -> tuple[dict, dict]:
-    local = _report(runner, args)
-    remote = _report(runner, [*args, "--engine", "dask", "--address", address])
+    # where a job runs is no part of its configuration: both runs would share one default folder
+    outs = [] if "--out" in args else [["--out", str(Path(tempfile.mkdtemp()) / e)] for e in ("local", "dask")]
+    local = _report(runner, [*args, *(outs[0] if outs else [])])
+    remote = _report(runner, [*args, *(outs[1] if outs else []), "--engine", "dask", "--address", address])
     assert local["engine"]["engine"] == "local"
     assert remote["engine"]["engine"] == "dask" and remote["engine"]["workers"] == 2
     assert len(remote["engine"]["worker_peak_rss_mb"]) == 2

@@ -159,7 +159,7 @@ def test_rank_file_needs_a_pattern_when_the_name_says_nothing(shared, tmp_path):
 
 def test_hub_spec_fails_cleanly_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(InputError, match="hub"):
+    with pytest.raises(InputError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE is set"):
         load_tokenizer("hf:nobody/no-such-tokenizer")
 
 

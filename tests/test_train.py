@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from dataclasses import replace
 
@@ -173,7 +174,8 @@ def test_bad_inputs(tmp_path, small_corpus):
 def test_report_provenance_and_markdown(trained):
     rep, _ = trained["bpe"]
     p = rep.provenance
-    assert p.signature.startswith("train|algo:bpe|vocab:3000|corpus:embedded:parallel@")
+    assert p.signature.startswith("train|algo:bpe|vocab:3000|pre:cl100k|corpus:embedded:parallel@")
+    assert re.search(r"\|cfg:[0-9a-f]{7}\|in:[0-9a-f]{7}\|seed:13\|", p.signature)
     assert {i.name for i in p.inputs} >= {"embedded:parallel", "embedded:code", "embedded:domain"}
     assert p.config["algorithm"] == "bpe" and p.seed == 13
     md = rep.to_markdown()

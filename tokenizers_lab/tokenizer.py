@@ -1066,9 +1066,12 @@ def hub_snapshot(name: str) -> Path | None:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
+    # the cache folder as the environment says now (huggingface_hub reads it once, at import)
+    cache = os.environ.get("HF_HUB_CACHE") or (os.path.join(os.environ["HF_HOME"], "hub")
+                                               if os.environ.get("HF_HOME") else None)
     for fname in _HUB_FILES:
         try:
-            hit = try_to_load_from_cache(name, fname)
+            hit = try_to_load_from_cache(name, fname, cache_dir=cache)
         except Exception:  # an invalid repo id, an unreadable cache: simply not cached
             return None
         if isinstance(hit, str):
@@ -1110,7 +1113,8 @@ def _load_hub(spec: TokenizerSpec) -> TokenizerView:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         with _silent_hub():
-            got = Path(hf_hub_download(name, "tokenizer.json", etag_timeout=10))
+            got = Path(hf_hub_download(name, "tokenizer.json", etag_timeout=10,
+                                       cache_dir=os.environ.get("HF_HUB_CACHE") or None))
     except Exception as e:  # offline, unknown repo, gated: one line, at once
         detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise InputError(f"cannot fetch {spec.path} from the hub (offline, or no such repo?): {detail}") from None

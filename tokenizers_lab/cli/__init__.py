@@ -41,6 +41,16 @@ class _OneLineErrors(typer.core.TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+class _Command(typer.core.TyperCommand):
+    """A subcommand whose -h/--help row shows no `<bool>` type, like every other flag."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        opt = super().get_help_option(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+
 app = typer.Typer(
     cls=_OneLineErrors,
     name="tokenlab",
@@ -59,16 +69,16 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool | None = typer.Option(None, "--version", callback=_version, is_eager=True,
+def _root(version: bool | None = typer.Option(None, "--version", callback=_version, is_eager=True, metavar="",
                                                  help="Print the version and exit.")) -> None:
     """A tokenizer workbench: train, audit, invert and transplant LLM tokenizers."""
 
 
-app.command("demo")(demo.demo)
-app.command("train")(train.train)
-app.command("audit")(audit.audit)
-app.command("invert")(invert.invert)
-app.command("transplant")(transplant.transplant)
+app.command("demo", cls=_Command)(demo.demo)
+app.command("train", cls=_Command)(train.train)
+app.command("audit", cls=_Command)(audit.audit)
+app.command("invert", cls=_Command)(invert.invert)
+app.command("transplant", cls=_Command)(transplant.transplant)
 
 
 def main() -> None:
