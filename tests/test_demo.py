@@ -25,11 +25,14 @@ def _stable(obj):
 
 # Floats from CPU training and inference of the tiny transplant model (float32 GEMMs, reductions
 # whose order depends on the BLAS kernel, the CPU's vector width and the thread count) are not
-# bit-exact across machines of one kind: 4.70037 on one, 4.70032 on another (relative 1e-5).
-# They are compared with this relative tolerance, 100x that spread; every other number of the demo
+# bit-exact across machines of one kind. Seen between two such machines: bits per byte 4.70037 vs
+# 4.70032 (relative 1e-5), and after the hypernetwork's 600 training steps its bits per byte
+# 4.31996 vs 4.32236 (6e-4) and leave-out cosine 0.608666 vs 0.609442 (1.3e-3). They are compared
+# with this relative tolerance, about 8x the largest spread seen; every other number of the demo
 # (tokenizer training, counts, premiums, the LP) is exact integer or rational arithmetic and is
-# compared exactly.
-MACHINE_REL_TOL = 1e-3
+# compared exactly. The demo's real claims about them (every estimate beats random rows) are
+# asserted separately.
+MACHINE_REL_TOL = 1e-2
 MACHINE_DEPENDENT = ("transplant_rows",)  # JSON keys whose subtree holds such floats
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
@@ -56,7 +59,7 @@ def _same_text_close_numbers(actual: str, expected: str, where: str) -> None:
     assert _NUMBER.split(actual) == _NUMBER.split(expected), f"{where}: the text changed"
     for x, y in zip(_NUMBER.findall(actual), _NUMBER.findall(expected)):
         if "." in x or "." in y:
-            assert math.isclose(float(x), float(y), rel_tol=MACHINE_REL_TOL, abs_tol=1.5e-3), f"{where}: {x} vs {y}"
+            assert math.isclose(float(x), float(y), rel_tol=MACHINE_REL_TOL), f"{where}: {x} vs {y}"
         else:  # counts (rows copied, estimated) are exact
             assert x == y, f"{where}: {x} vs {y}"
 
@@ -65,11 +68,12 @@ def test_golden_comparison_tolerates_machine_floats_only():
     """The comparator passes the cross-machine spread seen (4.70037 vs 4.70032) and fails a real
     change, a changed count or changed text."""
     _close({"bpb": 4.70037, "copied": 1669}, {"bpb": 4.70032, "copied": 1669}, "x")
-    for bad in ({"bpb": 4.75, "copied": 1669}, {"bpb": 4.70037, "copied": 1670}):
+    _close({"cos": 0.608666}, {"cos": 0.609442}, "x")
+    for bad in ({"bpb": 4.9, "copied": 1669}, {"bpb": 4.70037, "copied": 1670}):
         with pytest.raises(AssertionError):
             _close(bad, {"bpb": 4.70032, "copied": 1669}, "x")
     _same_text_close_numbers("| fvt | 1669 | 4.701 |", "| fvt | 1669 | 4.7 |", "md")
-    for bad in ("| fvt | 1670 | 4.7 |", "| fvt | 1669 | 4.9 |", "| omp | 1669 | 4.7 |"):
+    for bad in ("| fvt | 1670 | 4.7 |", "| fvt | 1669 | 4.8 |", "| omp | 1669 | 4.7 |"):
         with pytest.raises(AssertionError):
             _same_text_close_numbers(bad, "| fvt | 1669 | 4.7 |", "md")
 
