@@ -480,7 +480,7 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
     timings["corpora_seconds"] = time.perf_counter() - t0
     audits = []
     for k, (view, tally) in enumerate(zip(views, tallies)):
-        progress(f"auditing {view.label}", k / len(views))
+        progress(f"auditing {view.label} ({k + 1}/{len(views)} tokenizers)", k / len(views))
         audits.append(_audit_one(view, tally, par, config, validators, items, predictions, timings, engine))
 
     results = gates.check(gate_list, gate_values(audits))
