@@ -177,7 +177,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
     reports = {}
     for step, algorithm, sizes, options in STEPS:
         if progress:
-            progress(f"demo: {step}", None)
+            progress(f"training {step}", None)
         rep = train.run(train.TrainConfig(algorithm=algorithm, vocab_sizes=sizes, seed=config.seed, **options),
                         progress)
         reports[step] = rep
@@ -201,7 +201,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
     from tokenizers_lab import audit  # numpy-heavy; imported when the demo reaches its audit step
 
     if progress:
-        progress("demo: audit", None)
+        progress("auditing the trained tokenizers", None)
     views = [audit.views_from_train(reports[step], f"{step}-{COMPARE_VOCAB // 1000}k", COMPARE_VOCAB) for step in AUDIT_STEPS]
     arep = audit.run(audit.AuditConfig(seed=config.seed), progress, views=views)
     for name, data in arep.artifacts.items():
@@ -220,7 +220,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
     from tokenizers_lab.invert import job as invert_job
 
     if progress:
-        progress("demo: invert", None)
+        progress("inverting a known mixture", None)
     irep = invert_job.run(invert_job.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress)
     notes += [f"invert: {n}" for n in irep.notes]
     artifacts["invert/invert.json"] = dumps(irep).encode("utf-8")

@@ -128,7 +128,7 @@ def run_step(old_tokenizer: bytes, new_tokenizer: bytes, seed: int,
     with tempfile.TemporaryDirectory(prefix="tokenlab-demo-transplant-") as tmp:
         work = Path(tmp)
         if progress:
-            progress("demo: transplant (training a tiny model)", None)
+            progress("transplant: training a tiny model", None)
         model = tiny_model(work / "model", old_tokenizer, seed)
         (work / "new").mkdir()
         (work / "new" / "tokenizer.json").write_bytes(new_tokenizer)
@@ -138,7 +138,7 @@ def run_step(old_tokenizer: bytes, new_tokenizer: bytes, seed: int,
         try:
             for method in METHODS:
                 if progress:
-                    progress(f"demo: transplant ({method})", None)
+                    progress(f"transplant: {method}", None)
                 cfg = TransplantConfig(model=str(model), tokenizer=str(work / "new" / "tokenizer.json"), method=method,
                                        out=str(work / method), aux_model="none", evaluate=True,
                                        eval_text=str(work / "held.txt"), eval_bytes=1_000_000, leave_out=LEAVE_OUT,
