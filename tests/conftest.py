@@ -54,3 +54,14 @@ def small_corpus(tmp_path: Path) -> Path:
     p = tmp_path / "small.txt"
     p.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return p
+
+
+@pytest.fixture(scope="session")
+def tok_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small byte-level BPE (vocab 1000) trained on the embedded corpora, saved as tokenizer.json."""
+    from tokenizers_lab import train
+
+    rep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(1000,)))
+    p = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    p.write_bytes(rep.artifacts["tokenizer.json"])
+    return p

@@ -16,17 +16,6 @@ def _err_line(result) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def tok_file(tmp_path_factory):
-    """A small byte-level BPE trained on the embedded corpora, saved as tokenizer.json."""
-    from tokenizers_lab import train
-
-    rep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(1000,)))
-    p = tmp_path_factory.mktemp("tok") / "tokenizer.json"
-    p.write_bytes(rep.artifacts["tokenizer.json"])
-    return p
-
-
 def test_audit_writes_report_and_artifacts(runner, tmp_path, tok_file):
     out = tmp_path / "a"
     res = runner.invoke(app, ["audit", f"mine={tok_file}", "--out", str(out), "--format", "json",

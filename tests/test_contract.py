@@ -57,13 +57,8 @@ def test_train_without_out_writes_a_default_folder_and_names_every_file(runner, 
     assert runner.invoke(app, args + ["--force"]).exit_code == 0
 
 
-def test_audit_and_invert_without_out_write_default_folders(runner, _default_reports):
-    from tokenizers_lab import train
-
-    rep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(600,)))
-    tok = _default_reports.parent / "tokenizer.json"
-    tok.write_bytes(rep.artifacts["tokenizer.json"])
-    res = runner.invoke(app, ["audit", str(tok), "--no-plots", "--charbench-items", "2", "-q"])
+def test_audit_and_invert_without_out_write_default_folders(runner, _default_reports, tok_file):
+    res = runner.invoke(app, ["audit", str(tok_file), "--no-plots", "--charbench-items", "2", "-q"])
     assert res.exit_code == 0, res.stderr
     (audit_dir,) = [p for p in _default_reports.iterdir() if p.name.startswith("audit-")]
     assert _last_line(res.stdout) == f"wrote {audit_dir}/: audit.json, audit.md, charbench_items.jsonl"
@@ -271,16 +266,6 @@ def test_output_folders_follow_the_umask(tmp_path, small_corpus):
 # 8. the audit measures the text given, and says which
 # ---------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tok600(tmp_path_factory):
-    from tokenizers_lab import train
-
-    rep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(600,)))
-    p = tmp_path_factory.mktemp("tok600") / "tokenizer.json"
-    p.write_bytes(rep.artifacts["tokenizer.json"])
-    return p
-
-
 def _parallel(tmp_path: Path) -> Path:
     par = tmp_path / "par"
     par.mkdir()
@@ -289,8 +274,8 @@ def _parallel(tmp_path: Path) -> Path:
     return par
 
 
-def test_audit_with_only_parallel_measures_compression_on_that_text(runner, tmp_path, tok600):
-    res = runner.invoke(app, ["audit", str(tok600), "--parallel", str(_parallel(tmp_path)), "--no-plots",
+def test_audit_with_only_parallel_measures_compression_on_that_text(runner, tmp_path, tok_file):
+    res = runner.invoke(app, ["audit", str(tok_file), "--parallel", str(_parallel(tmp_path)), "--no-plots",
                               "--charbench-items", "0", "--out", str(tmp_path / "o"), "--format", "json", "-q"])
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
@@ -300,12 +285,12 @@ def test_audit_with_only_parallel_measures_compression_on_that_text(runner, tmp_
     assert "measured on the parallel corpus `par` (no --corpus given)" in md
 
 
-def test_max_corpus_bytes_caps_exactly_in_whole_lines(runner, tmp_path, tok600):
+def test_max_corpus_bytes_caps_exactly_in_whole_lines(runner, tmp_path, tok_file):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("".join(f"line {i} ünïcödé text\n" for i in range(100)), encoding="utf-8")
     b.write_text("never read\n")
     cap = 500
-    res = runner.invoke(app, ["audit", str(tok600), "--corpus", str(a), "--corpus", str(b), "--max-corpus-bytes",
+    res = runner.invoke(app, ["audit", str(tok_file), "--corpus", str(a), "--corpus", str(b), "--max-corpus-bytes",
                               str(cap), "--no-plots", "--charbench-items", "0", "--out", str(tmp_path / "o"),
                               "--format", "json"])
     assert res.exit_code == 0, res.stderr
@@ -331,10 +316,10 @@ def test_max_corpus_bytes_caps_exactly_in_whole_lines(runner, tmp_path, tok600):
 # ---------------------------------------------------------------------------------------
 
 @pytest.fixture
-def hub_cache(tmp_path, monkeypatch, tok600):
+def hub_cache(tmp_path, monkeypatch, tok_file):
     snap = tmp_path / "hub" / "models--someone--tiny" / "snapshots" / "0123abc"
     snap.mkdir(parents=True)
-    (snap / "tokenizer.json").write_bytes(tok600.read_bytes())
+    (snap / "tokenizer.json").write_bytes(tok_file.read_bytes())
     refs = tmp_path / "hub" / "models--someone--tiny" / "refs"
     refs.mkdir()
     (refs / "main").write_text("0123abc")
@@ -343,11 +328,11 @@ def hub_cache(tmp_path, monkeypatch, tok600):
     return snap
 
 
-def test_hub_names_resolve_from_the_local_cache(hub_cache, tok600):
+def test_hub_names_resolve_from_the_local_cache(hub_cache, tok_file):
     pytest.importorskip("huggingface_hub")
     from tokenizers_lab.tokenizer import load_tokenizer
 
-    direct = load_tokenizer(str(tok600))
+    direct = load_tokenizer(str(tok_file))
     for spec in ("hf:someone/tiny", "someone/tiny"):  # bare repo names too
         view = load_tokenizer(spec)
         assert view.vocab_size == direct.vocab_size and view.fingerprint == direct.fingerprint
