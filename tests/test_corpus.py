@@ -134,6 +134,19 @@ def test_parallel_misaligned_and_missing_language(tmp_path):
         load_parallel([str(a), str(b)])
 
 
+def test_each_parallel_folder_is_aligned_on_its_own(tmp_path):
+    """99 + 101 lines against 100 + 100 sum to an aligned 200 but shift every later line: refused,
+    naming the folder."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "eng_Latn.txt").write_text("".join(f"e{i}\n" for i in range(100)))
+    (a / "deu_Latn.txt").write_text("".join(f"d{i}\n" for i in range(99)))
+    (b / "eng_Latn.txt").write_text("".join(f"E{i}\n" for i in range(100)))
+    (b / "deu_Latn.txt").write_text("".join(f"D{i}\n" for i in range(101)))
+    with pytest.raises(InputError, match=r"misaligned in a: \w+ has (99|100) lines, others (99|100)"):
+        load_parallel([str(a), str(b)])
+
+
 def test_flores_dev_then_devtest_concatenate(shared):
     par = load_parallel([str(shared / "flores200/core_dev"), str(shared / "flores200/core_devtest")])
     assert par.n_lines == 997 + 1012
