@@ -326,8 +326,9 @@ def _tokenlab(*args: str, **kw) -> subprocess.Popen:
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["train", "audit", "invert", "transplant"])
 def test_sigint_mid_run_leaves_nothing(command: str, kit: Kit, tmp_path: Path) -> None:
+    # ~90 MB: training 22 MB of it took 2.7 s on an idle 2-core machine, under the 3 s wait below
     big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
-               * 1500)
+               * 6000)
     out = tmp_path / "out"
     argv = {"train": _train(big, "-v", "3000"),
             "audit": _audit(kit, kit.tok_json, "--corpus", str(big)),
