@@ -1304,8 +1304,6 @@ def hf_folder_files(specials: Sequence[str]) -> dict[str, bytes]:
         smap["additional_special_tokens"] = extra
     cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
            "model_max_length": 1_000_000, **smap}
-    if "cls_token" in roles:  # WordPiece: BERT's casing and special-token handling
-        cfg["do_lower_case"] = True
 
     def dump(obj: dict[str, Any]) -> bytes:
         return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
