@@ -401,7 +401,9 @@ def _corpus_partitions(config: AuditConfig, corpora: Sequence[Corpus], corpus_re
                 break
         if part:
             yield part
-        if full:  # the input is what was measured: its first `own` bytes, hashed as read
+        if full and not own:  # its first line did not fit
+            notes.append(f"{name} was not measured: --max-corpus-bytes {cap} was reached before it")
+        elif full:  # the input is what was measured: its first `own` bytes, hashed as read
             notes.append(f"{name}: only its first {own} bytes were measured (--max-corpus-bytes {cap}, whole lines)")
             corpus_refs.append(InputRef(role="corpus", name=f"{name} (first {own} bytes)",
                                         sha256=digest.hexdigest(), bytes=own))
