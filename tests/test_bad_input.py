@@ -219,6 +219,10 @@ CASES = [
     # vocabulary sizes and other option values out of range
     Case("vocab-zero", lambda k, t: ["train", str(k.corpus), "-v", "0"], 2, "vocab"),
     Case("vocab-not-a-number", lambda k, t: ["train", str(k.corpus), "-v", "lots"], 2, "vocab"),
+    Case("vocab-inf", lambda k, t: ["train", str(k.corpus), "-v", "inf"], 2, "not a vocabulary size"),
+    Case("vocab-overflow", lambda k, t: ["train", str(k.corpus), "-v", "1e400"], 2, "not a vocabulary size"),
+    Case("vocab-fraction", lambda k, t: ["train", str(k.corpus), "-v", "2.5"], 2, "not a whole number"),
+    Case("vocab-double-k", lambda k, t: ["train", str(k.corpus), "-v", "1kk"], 2, "not a vocabulary size"),
     Case("vocab-too-large", lambda k, t: ["train", str(k.corpus), "-v", "5000000"], 2, "out of range"),
     Case("vocab-below-alphabet", lambda k, t: ["train", str(k.corpus), "-a", "spm-unigram", "-v", "20"], 2, "alphabet"),
     Case("errors-mode-unknown", lambda k, t: _train(k.corpus, "--errors", "ignore"), 2, "--errors"),
@@ -421,7 +425,9 @@ def test_sigint_while_moving_outputs_waits_for_the_move(kit: Kit, tmp_path: Path
     ["train", "embedded:domain", "-a", "bpe", "-v", "500", "--format", "json"],
     ["invert", "--bootstrap", "2", "--format", "json"],
     ["train", "embedded:code", "-a", "bpe", "-v", "300", "--format", "md"],
-], ids=["train-json", "invert-json", "train-md"])
+    ["audit", "--help"],  # rich's help printer made a closed pipe exit 1
+    ["train", "--help"],
+], ids=["train-json", "invert-json", "train-md", "audit-help", "train-help"])
 def test_stdout_closed_early_is_quiet(argv: list[str], tmp_path: Path) -> None:
     """`tokenlab ... | head -n 2`: the reader goes away; tokenlab exits 0 without a traceback."""
     import fcntl

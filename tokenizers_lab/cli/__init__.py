@@ -24,6 +24,12 @@ class _OneLineErrors(typer.core.TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except SystemExit as e:
+            # a reader that stopped early (`tokenlab --help | head -c 10`) is no error: rich (help
+            # text) and typer turn the broken pipe into exit 1 once stdout points at /dev/null
+            if e.code == 1 and _from_broken_pipe(e):
+                sys.exit(0)
+            raise
         except Exception as e:  # typer's vendored click exceptions: exit_code + format_message
             if not (hasattr(e, "exit_code") and hasattr(e, "format_message")):
                 if type(e).__name__ == "Abort":
@@ -39,6 +45,16 @@ class _OneLineErrors(typer.core.TyperGroup):
             sys.stderr.write(f"error: {e.format_message()} (see {command} --help)\n")
             sys.exit(e.exit_code)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _from_broken_pipe(e: SystemExit) -> bool:
+    """Whether this exit is rich's or typer's answer to a closed stdout (and no other exit 1)."""
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # typer's EPIPE handler
+        return True
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name == "on_broken_pipe"  # rich's Console
 
 
 class _Command(typer.core.TyperCommand):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+import re
 import sys
 import threading
 import time
@@ -249,18 +250,26 @@ def emit(report: Any, command: str, fmt: Format, out: Path, force: bool,
         stderr.print(wrote, markup=False, soft_wrap=True)
 
 
+_SIZE = re.compile(r"(\d+)(?:\.(\d+))?([kK]?)")
+
+
 def parse_sizes(value: str) -> tuple[int, ...]:
-    """'8000,16000' or '8k,16k' -> (8000, 16000)."""
+    """'8000,16000' or '8k,16k' (or 1.5k) -> (8000, 16000). Strict: a whole number of tokens, one
+    optional k; 'inf', '1e400', '2.5' and '1kk' are refused, not rounded or overflowed."""
     sizes = []
     for part in value.split(","):
-        part = part.strip().lower()
+        part = part.strip()
         if not part:
             continue
-        mult = 1000 if part.endswith("k") else 1
-        try:
-            sizes.append(int(float(part.rstrip("k")) * mult))
-        except ValueError:
-            raise UsageError(f"--vocab-size: {part!r} is not a vocabulary size") from None
+        m = _SIZE.fullmatch(part)
+        if not m:
+            raise UsageError(f"--vocab-size: {part!r} is not a vocabulary size (a whole number, e.g. 8000 or 8k)")
+        whole, frac, k = m.groups()
+        scale = 1000 if k else 1
+        frac = (frac or "").rstrip("0")
+        if len(frac) > (3 if k else 0):
+            raise UsageError(f"--vocab-size: {part!r} is not a whole number of tokens")
+        sizes.append(int(whole) * scale + (int(frac.ljust(3, "0")) if frac else 0))
     if not sizes:
         raise UsageError("--vocab-size: no vocabulary size given")
     return tuple(sizes)
