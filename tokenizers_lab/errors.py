@@ -45,3 +45,23 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return UsageError(f"unknown {kind} {name!r}{hint} (choices: {', '.join(choices)})")
+
+
+def check_range(option: str, value: float, lo: float | None = None, hi: float | None = None, *,
+                lo_open: bool = False, hi_open: bool = False) -> None:
+    """Refuse a numeric option outside its range, nan and inf included (exit 2, the range named)."""
+    import math
+
+    ok = isinstance(value, (int, float)) and not math.isnan(value) and not math.isinf(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        left = "any" if lo is None else f"{'(' if lo_open else '['}{lo:g}"
+        right = "" if hi is None else f"{hi:g}{')' if hi_open else ']'}"
+        if hi is not None:
+            span = f"in {left}, {right}"
+        else:
+            span = "a finite number" + (f" {'>' if lo_open else '>='} {lo:g}" if lo is not None else "")
+        raise UsageError(f"{option} must be {span}, got {value}")

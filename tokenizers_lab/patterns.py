@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tokenizers_lab.errors import unknown_name
+from tokenizers_lab.errors import UsageError, unknown_name
 
 _CONTRACTIONS = r"'s|'t|'re|'ve|'m|'ll|'d"
 
@@ -54,12 +54,37 @@ NFC_PRESETS = frozenset({"qwen"})
 
 
 def resolve_pattern(name_or_regex: str) -> tuple[str, str]:
-    """(preset name, regex) for a preset name, or ("custom", regex) for a raw regex."""
+    """(preset name, regex) for a preset name, or ("custom", regex) for a raw regex, which must
+    compile and never match the empty string (tiktoken's Rust core panics on an empty piece):
+    checked here, once, for every entry point (train, audit, invert, transplant)."""
     if name_or_regex in PATTERNS:
         return name_or_regex, PATTERNS[name_or_regex]
     if any(ch in name_or_regex for ch in "\\|()[]?+*"):
+        import regex
+
+        try:
+            regex.compile(name_or_regex)
+        except regex.error as e:
+            raise UsageError(f"pattern {name_or_regex!r} is not a valid regex: {e}") from None
+        if matches_empty(name_or_regex):
+            raise UsageError(f"pattern {name_or_regex!r} matches the empty string (a pre-tokenizer must "
+                             "consume at least one character per piece)")
         return "custom", name_or_regex
     raise unknown_name("pattern preset", name_or_regex, PATTERNS)
+
+
+_EMPTY_PROBE = "Hello, World! 123 ünï 中文\n\t  x_y-z.\r\n"
+
+
+def matches_empty(pattern: str) -> bool:
+    """Whether a pre-tokenizer regex yields an empty piece on ordinary text."""
+    import regex
+
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error:
+        return False  # tiktoken reports a pattern it cannot compile itself
+    return any(m.end() == m.start() for m in compiled.finditer(_EMPTY_PROBE))
 
 # BERT's BertNormalizer(clean_text, handle_chinese_chars, no lowercase/accent stripping) followed by
 # BertPreTokenizer, as two regexes: control characters dropped; words split at whitespace; ASCII

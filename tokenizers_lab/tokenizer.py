@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from tokenizers_lab.errors import InputError, LabError, UsageError
-from tokenizers_lab.patterns import NFC_PRESETS, resolve_pattern
+from tokenizers_lab.patterns import NFC_PRESETS, matches_empty, resolve_pattern
 
 # encoder threads; TOKENLAB_THREADS=1 in engine workers that each own one core
 THREADS = max(1, int(os.environ.get("TOKENLAB_THREADS") or 0) or os.cpu_count() or 1)
@@ -534,20 +534,6 @@ def _guess_preset(path: Path, n_ranks: int) -> str:
                      "(r50k, cl100k, o200k, llama3, qwen, qwen35 or a regex)")
 
 
-_EMPTY_PROBE = "Hello, World! 123 ünï 中文\n\t  x_y-z.\r\n"
-
-
-def _matches_empty(pattern: str) -> bool:
-    """Whether a pre-tokenizer regex yields an empty piece on ordinary text."""
-    import regex
-
-    try:
-        compiled = regex.compile(pattern)
-    except regex.error:
-        return False  # tiktoken reports a pattern it cannot compile itself
-    return any(m.end() == m.start() for m in compiled.finditer(_EMPTY_PROBE))
-
-
 class TiktokenView(TokenizerView):
     """A tiktoken `Encoding` built offline from a rank file (or tekken JSON)."""
 
@@ -560,7 +546,7 @@ class TiktokenView(TokenizerView):
         super().__init__(label, source, fingerprint, "bpe")
         if len(set(ranks.values())) != len(ranks):  # tiktoken panics on two tokens of one rank
             raise InputError(f"{source} gives two tokens the same rank")
-        if _matches_empty(pattern):  # and on an empty pre-token (found by fuzzing a tekken pattern)
+        if matches_empty(pattern):  # and on an empty pre-token (found by fuzzing a tekken pattern)
             raise InputError(f"the pre-tokenizer pattern of {source} matches the empty string")
         missing = [b for b in range(256) if bytes([b]) not in ranks]
         if missing:  # tiktoken's Rust core panics (past any except Exception) on a byte it cannot start from

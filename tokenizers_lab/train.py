@@ -27,7 +27,7 @@ from typing import Any
 
 from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
 from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, LocalEngine, engine_info, open_engine
-from tokenizers_lab.errors import InputError, LabError, UsageError, unknown_name
+from tokenizers_lab.errors import InputError, LabError, UsageError, check_range, unknown_name
 from tokenizers_lab.patterns import METASPACE_WORDS, PATTERNS, resolve_pattern
 from tokenizers_lab.report import (
     INPUT,
@@ -276,6 +276,8 @@ def validate(config: TrainConfig) -> None:
         raise UsageError("--min-frequency must be >= 0")
     if config.max_token_length is not None and config.max_token_length < 2:
         raise UsageError("--max-token-length must be at least 2")
+    check_range("--character-coverage", config.character_coverage, 0, 1, lo_open=True)
+    check_range("--superbpe-transition", config.superbpe_transition, 0, None, lo_open=True)
     if not 0 < config.superbpe_transition <= 1 and config.superbpe_transition < 256:
         raise UsageError("--superbpe-transition is a fraction of the vocab (0, 1] or an absolute size")
     if config.export_tiktoken and not algo.byte_level:

@@ -26,7 +26,7 @@ from tokenizers_lab.audit.compression import CompressionStats, Tally, WordAlignm
 from tokenizers_lab.audit.fairness import FairnessSummary, LanguageFairness
 from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
 from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, LocalEngine, engine_info, open_engine
-from tokenizers_lab.errors import InputError, UsageError, unknown_name
+from tokenizers_lab.errors import InputError, UsageError, check_range, unknown_name
 from tokenizers_lab.report import (
     INPUT,
     InputRef,
@@ -249,8 +249,8 @@ def gate_values(audits: Sequence[TokenizerAudit]) -> dict[str, dict[str, float |
 
 def _validate(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[str, str, str]]]:
     config.execution.validate()
-    if not config.alpha > 0:
-        raise UsageError(f"--alpha must be positive, got {config.alpha}")
+    check_range("--alpha", config.alpha, 0, None, lo_open=True)  # inf (min-entropy) is not computed
+    check_range("--max-corpus-bytes", config.max_corpus_bytes, 0)
     if config.charbench_per_bucket < 0:
         raise UsageError("--charbench-items must be 0 (off) or more")
     if config.predictions and config.charbench_model:

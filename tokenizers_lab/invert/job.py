@@ -34,7 +34,7 @@ from tokenizers_lab.engine import (
     engine_info,
     open_engine,
 )
-from tokenizers_lab.errors import InputError, UsageError
+from tokenizers_lab.errors import InputError, UsageError, check_range
 from tokenizers_lab.invert import chains, lp, pretokens
 from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
 from tokenizers_lab.report import INPUT, InputRef, Provenance, RunInfo, Stopwatch, make_provenance
@@ -202,15 +202,16 @@ def parse_truth(specs: Sequence[str], names: Sequence[str]) -> dict[str, float] 
             truth[name.strip()] = float(val)
         except ValueError:
             raise UsageError(f"--truth {s!r}: expected NAME=SHARE") from None
-        if not sep or truth[name.strip()] < 0:
-            raise UsageError(f"--truth {s!r}: expected NAME=SHARE with SHARE >= 0")
+        if not sep:
+            raise UsageError(f"--truth {s!r}: expected NAME=SHARE")
+        check_range(f"--truth {name.strip()}", truth[name.strip()], 0, 1)
     missing = [n for n in names if n not in truth]
     extra = [n for n in truth if n not in names]
     if missing or extra:
         raise UsageError(f"--truth must name every category once ({'missing ' + missing[0] if missing else 'unknown ' + extra[0]})")
     total = sum(truth.values())
-    if total <= 0:
-        raise UsageError("--truth shares sum to zero")
+    if abs(total - 1) > 1e-3:  # known shares are a distribution: a typo must not be renormalised away
+        raise UsageError(f"--truth shares sum to {total:g}, not 1")
     return {n: truth[n] / total for n in names}
 
 

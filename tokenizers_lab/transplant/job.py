@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tokenizers_lab.errors import InputError, OutputExistsError, UsageError, unknown_name
+from tokenizers_lab.errors import InputError, OutputExistsError, UsageError, check_range, unknown_name
 from tokenizers_lab.report import (
     InputRef,
     Provenance,
@@ -162,12 +162,15 @@ def validate(config: TransplantConfig) -> None:
         raise UsageError("--method omp needs --donor DIR: a model that already uses the new tokenizer")
     if not config.out:
         raise UsageError("--out DIR is required: the new model folder")
-    if config.tau <= 0 or config.top_k < 1 or not 0 <= config.global_weight <= 1 or config.omp_k < 1:
-        raise UsageError("--tau must be > 0, --top-k and --omp-k >= 1, --global-weight in [0, 1]")
-    if config.pad_to_multiple_of < 1:
-        raise UsageError("--pad-to-multiple-of must be >= 1")
-    if config.leave_out < 0 or config.eval_bytes < 1:
-        raise UsageError("--leave-out must be >= 0 and --eval-bytes >= 1")
+    check_range("--tau", config.tau, 0, None, lo_open=True)
+    check_range("--top-k", config.top_k, 1)
+    check_range("--global-weight", config.global_weight, 0, 1)
+    check_range("--threshold", config.threshold, -1, 1)  # a cosine similarity
+    check_range("--omp-k", config.omp_k, 1)
+    check_range("--pad-to-multiple-of", config.pad_to_multiple_of, 1, 65536)
+    check_range("--leave-out", config.leave_out, 0)
+    check_range("--eval-bytes", config.eval_bytes, 1)
+    check_range("--hypernet-steps", config.hypernet_steps, 0)
 
 
 def check_out(out: Path, force: bool) -> None:
