@@ -466,3 +466,17 @@ def test_stdout_closed_early_is_quiet(argv: list[str], tmp_path: Path) -> None:
     assert len(head.stdout.decode().splitlines()) == 2
     assert proc.returncode == 0, err
     assert b"Traceback" not in err and b"Exception ignored" not in err, err
+
+
+def test_nothing_held_out_is_null_not_perfect(kit: Kit, runner, tmp_path: Path) -> None:
+    """--heldout-every 0 measures nothing held out: the held-out figures are null (– in Markdown),
+    never a round-trip of 1 and 0 bytes/token (issue 16 row 23)."""
+    out = tmp_path / "out"
+    res = runner.invoke(app, [*_train(kit.corpus), "--out", str(out), "--format", "json", "-q"])
+    assert res.exit_code == 0, res.stderr
+    r = json.loads(res.stdout)["results"][0]
+    assert r["heldout_tokens"] == 0
+    assert r["heldout_bytes_per_token"] is None and r["heldout_chars_per_token"] is None
+    assert r["roundtrip_rate"] is None
+    row = next(ln for ln in (out / "train.md").read_text().splitlines() if ln.startswith("| 400 |"))
+    assert row.endswith("| – | – | – |") and "None" not in row

@@ -206,6 +206,8 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A GitHub Markdown table; floats shown with 4 significant digits."""
 
     def cell(v: Any) -> str:
+        if v is None:  # an undefined measure (nothing to measure it on)
+            return "–"
         if isinstance(v, float):
             return f"{v:.4g}"
         return str(v).replace("|", "\\|")

@@ -143,7 +143,7 @@ class LanguageRow:
     language: str
     tokens: int
     bytes: int
-    bytes_per_token: float
+    bytes_per_token: float | None
     premium: float | None
 
 
@@ -162,9 +162,9 @@ class SizeResult:
     byte_tokens: int
     whitespace_spanning_tokens: int
     heldout_tokens: int
-    heldout_bytes_per_token: float
-    heldout_chars_per_token: float
-    roundtrip_rate: float
+    heldout_bytes_per_token: float | None  # None: nothing was held out
+    heldout_chars_per_token: float | None
+    roundtrip_rate: float | None
     languages: tuple[LanguageRow, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -1141,12 +1141,13 @@ def _evaluate(view: HFView, heldout: Sequence[str], parallel: ParallelCorpus | N
             counts[lang] = (sum(len(x) for x in view.encode_batch(lines)), sum(len(s.encode("utf-8")) for s in lines))
         base = counts.get(pivot, (0, 0))[0]
         for lang, (tk, by) in sorted(counts.items()):
-            langs.append(LanguageRow(lang, tk, by, by / tk if tk else 0.0, tk / base if base else None))
+            langs.append(LanguageRow(lang, tk, by, by / tk if tk else None, tk / base if base else None))
+    # nothing held out (--heldout-every 0): nothing measured, so null, never a perfect 1 or a 0
     return {
         "heldout_tokens": n_tokens,
-        "heldout_bytes_per_token": n_bytes / n_tokens if n_tokens else 0.0,
-        "heldout_chars_per_token": n_chars / n_tokens if n_tokens else 0.0,
-        "roundtrip_rate": rt / len(heldout) if heldout else 1.0,
+        "heldout_bytes_per_token": n_bytes / n_tokens if n_tokens else None,
+        "heldout_chars_per_token": n_chars / n_tokens if n_tokens else None,
+        "roundtrip_rate": rt / len(heldout) if heldout else None,
         "languages": tuple(langs),
     }
 
