@@ -480,3 +480,26 @@ def test_nothing_held_out_is_null_not_perfect(kit: Kit, runner, tmp_path: Path) 
     assert r["roundtrip_rate"] is None
     row = next(ln for ln in (out / "train.md").read_text().splitlines() if ln.startswith("| 400 |"))
     assert row.endswith("| – | – | – |") and "None" not in row
+
+
+def test_gates_on_undefined_measures_are_errors(kit: Kit, runner, tmp_path: Path) -> None:
+    """Every language invalid (> 10 % of characters under UNK): premiums, Gini and the count above
+    2x are null, not 0; a gate on them is an error (exit 1, report written), never a silent pass
+    (issue 16 row 7)."""
+    par = tmp_path / "par"
+    par.mkdir()
+    for lang, text in (("eng_Latn", "ሰላም ለዓለም"), ("amh_Ethi", "ሰላም ለዓለም ሁሉ"), ("tha_Thai", "สวัสดีชาวโลก")):
+        (par / f"{lang}.txt").write_text("".join(f"{text} {i}\n" for i in range(20)), encoding="utf-8")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["audit", str(kit.wordpiece_json), "--parallel", str(par), "--corpus", str(kit.corpus),
+                              "--no-plots", "--charbench-items", "0", "--fail-on", "max_premium>1", "--fail-on",
+                              "gini>0", "--fail-on", "unreachable>100000", "--out", str(out), "-q"])
+    assert res.exit_code == 1, res.stderr
+    lines = res.stderr.splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["gate undefined", "gate undefined", "gate ok", "error"]
+    assert lines[-1].startswith("error: 2 gate(s) undefined on this input")
+    rep = json.loads((out / "audit.json").read_text())
+    s = rep["tokenizers"][0]["fairness_summary"]
+    assert s["max_premium"] is None and s["median_premium"] is None and s["gini"] is None
+    assert s["languages_above_2x"] is None
+    assert [g["undefined"] for g in rep["gates"]] == [["wp"], ["wp"], []]

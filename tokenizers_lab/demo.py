@@ -69,7 +69,7 @@ class AuditRow:
     tokenizer: str
     median_premium: float | None
     max_premium: float | None
-    gini: float
+    gini: float | None
     bytes_per_token: float | None
     renyi_efficiency: float | None
     roundtrip_rate: float

@@ -52,16 +52,17 @@ class FairnessSummary:
     median_premium: float | None
     max_premium: float | None
     max_premium_language: str | None
-    languages_above_2x: int
-    gini: float
+    languages_above_2x: int | None  # None: no valid non-pivot language (nothing to count)
+    gini: float | None  # None: fewer than two valid languages
     mean_tokens_per_sentence: float
 
 
-def gini(costs: Sequence[float]) -> float:
-    """Tokenizer Fairness Gini (TokEval): sum_i sum_j |c_i - c_j| / (2 n^2 mean); 0 = parity."""
+def gini(costs: Sequence[float]) -> float | None:
+    """Tokenizer Fairness Gini (TokEval): sum_i sum_j |c_i - c_j| / (2 n^2 mean); 0 = parity.
+    Undefined (None) over fewer than two languages or no tokens: never a parity of 0 by default."""
     c = np.asarray(costs, dtype=float)
-    if c.size == 0 or c.mean() == 0:
-        return 0.0
+    if c.size < 2 or c.mean() == 0:
+        return None
     return float(np.abs(c[:, None] - c[None, :]).sum() / (2 * c.size ** 2 * c.mean()))
 
 
@@ -137,7 +138,7 @@ def rows_and_summary(raw: dict[str, dict], pivot: str) -> tuple[tuple[LanguageFa
         median_premium=statistics.median(r.premium_sum for r in others) if others else None,
         max_premium=worst.premium_sum if worst else None,
         max_premium_language=worst.language if worst else None,
-        languages_above_2x=sum(1 for r in others if (r.premium_sum or 0) > 2.0),
+        languages_above_2x=sum(1 for r in others if (r.premium_sum or 0) > 2.0) if others else None,
         gini=gini([r.tokens_per_sentence for r in rows if r.valid]),
         mean_tokens_per_sentence=float(np.mean([r.tokens_per_sentence for r in rows])) if rows else 0.0)
     return rows, summary

@@ -67,6 +67,7 @@ class GateResult:
     tripped: bool
     values: dict[str, float | None]
     failing: tuple[str, ...]
+    undefined: tuple[str, ...] = ()  # tokenizers whose value is undefined on this input: an error
 
 
 def parse(text: str) -> Gate:
@@ -109,9 +110,12 @@ def check(gates: Sequence[Gate], values: Mapping[str, Mapping[str, float | None]
         labels = [g.tokenizer] if g.tokenizer else list(values)
         if g.tokenizer and g.tokenizer not in values:
             raise unknown_name("--fail-on tokenizer", g.tokenizer, values)
-        # check_keys ran before any encoding; a value the run could not measure after all (a task
-        # without answers, a language marked invalid) is n/a: reported, never tripping
+        # check_keys ran before any encoding; a value undefined on this input after all (every
+        # language invalid, a task without answers) cannot pass a gate: it is listed as undefined
+        # and the CLI exits 1 with the report written
         got: dict[str, float | None] = {label: values[label].get(g.name) for label in labels}
         failing = tuple(label for label, x in got.items() if x is not None and OPS[g.op](x, g.threshold))
-        out.append(GateResult(expression=g.text, tripped=bool(failing), values=got, failing=failing))
+        undefined = tuple(label for label, x in got.items() if x is None)
+        out.append(GateResult(expression=g.text, tripped=bool(failing), values=got, failing=failing,
+                              undefined=undefined))
     return tuple(out)

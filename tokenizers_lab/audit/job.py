@@ -234,7 +234,7 @@ def gate_values(audits: Sequence[TokenizerAudit]) -> dict[str, dict[str, float |
             v[f"charbench.{s.task}"] = s.accuracy
         fs = a.fairness_summary
         v.update(median_premium=fs.median_premium, max_premium=fs.max_premium,
-                 above_2x=float(fs.languages_above_2x), gini=fs.gini, roundtrip=a.roundtrip_rate,
+                 above_2x=None if fs.languages_above_2x is None else float(fs.languages_above_2x), gini=fs.gini, roundtrip=a.roundtrip_rate,
                  unreachable=float(a.vocabulary.unreachable), partial_utf8=float(a.vocabulary.partial_utf8),
                  digits_consistency=a.numbers.consistency)
         cc = a.corpus_compression or a.parallel_compression

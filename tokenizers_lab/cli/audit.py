@@ -22,6 +22,7 @@ from tokenizers_lab.cli.common import (
     WORKERS_HELP,
     Format,
     engine_spec,
+    fail,
     lab_command,
     run_job,
     stderr,
@@ -105,10 +106,14 @@ def audit(
         execution=engine_spec(engine, address, workers))
     report = run_job("audit", lib, config, out, force, fmt, quiet, summary)
     for g in report.gates:  # one line per gate, also with --quiet: CI logs show every verdict
-        shown = g.failing if g.tripped else tuple(g.values)
+        verdict = "undefined" if g.undefined else "tripped" if g.tripped else "ok"
+        shown = g.undefined or (g.failing if g.tripped else tuple(g.values))
         vals = ", ".join(f"{k}={report_value(g.values[k])}" for k in shown)
-        stderr.print(f"gate {'tripped' if g.tripped else 'ok'}: {g.expression}: {vals}", markup=False,
-                     soft_wrap=True)
+        stderr.print(f"gate {verdict}: {g.expression}: {vals}", markup=False, soft_wrap=True)
+    undefined = [g for g in report.gates if g.undefined]
+    if undefined:  # a gate cannot pass on a measure the input leaves undefined
+        fail(f"{len(undefined)} gate(s) undefined on this input (e.g. {undefined[0].expression}: "
+             f"{', '.join(undefined[0].undefined)} has no value); the report was written")
     if report.tripped:
         raise typer.Exit(EXIT_GATE)
 
