@@ -503,3 +503,37 @@ def test_gates_on_undefined_measures_are_errors(kit: Kit, runner, tmp_path: Path
     assert s["max_premium"] is None and s["median_premium"] is None and s["gini"] is None
     assert s["languages_above_2x"] is None
     assert [g["undefined"] for g in rep["gates"]] == [["wp"], ["wp"], []]
+
+
+def test_a_bom_is_no_text(kit: Kit, tmp_path: Path) -> None:
+    """A parallel file starting with a UTF-8 BOM measures like the same file without one (the audit
+    counted U+FEFF as text; issue 16 row 25)."""
+    from tokenizers_lab.corpus import Corpus, load_parallel
+
+    plain, bom = tmp_path / "plain", tmp_path / "bom"
+    plain.mkdir(), bom.mkdir()
+    for lang in ("eng_Latn", "deu_Latn"):
+        data = kit.parallel.joinpath(f"{lang}.dev").read_bytes()
+        (plain / f"{lang}.txt").write_bytes(data)
+        (bom / f"{lang}.txt").write_bytes(b"\xef\xbb\xbf" + data)
+    assert load_parallel([str(bom)]).lines == load_parallel([str(plain)]).lines
+    assert list(Corpus(str(bom / "eng_Latn.txt")))[0] == "river 0"
+
+
+def test_input_sizes_and_odd_names_in_reports(kit: Kit, runner, tmp_path: Path) -> None:
+    """Tokenizer inputs carry their size (was bytes: 0); a file name with a newline or a bar stays
+    one signature line and one Markdown row (issue 16 row 25)."""
+    odd = tmp_path / "we\nird|tok.json"
+    odd.write_bytes(kit.tok_json.read_bytes())
+    out = tmp_path / "out"
+    res = runner.invoke(app, [*_audit(kit, odd), "--out", str(out), "--format", "json", "-q"])
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    tok = next(i for i in rep["provenance"]["inputs"] if i["role"] == "tokenizer")
+    assert tok["bytes"] == kit.tok_json.stat().st_size
+    sig = rep["provenance"]["signature"]
+    assert "\n" not in sig and "we\\x0aird\\|tok" in sig
+    md = (out / "audit.md").read_text()
+    assert f"`{sig}`" in md.splitlines()
+    row = next(ln for ln in md.splitlines() if ln.startswith("| tokenizer | we"))
+    assert row.count(" | ") == 3  # role, input, sha256, bytes: no cell split by the bar

@@ -199,7 +199,7 @@ class Corpus:
 
     def _iter_binary(self, f: io.BufferedIOBase, name: str) -> Iterator[list[str]]:
         mode = "strict" if self.errors == "strict" else "tokenlab-count"
-        dec = codecs.getincrementaldecoder("utf-8")(mode)
+        dec = codecs.getincrementaldecoder("utf-8-sig")(mode)  # a leading BOM is no text
         tail = ""
         offset = 0
         lines_before = 0

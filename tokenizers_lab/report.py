@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -76,12 +77,21 @@ def short(sha: str) -> str:
 INPUT = {"input": True}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(name: str) -> str:
+    """A name (a label, a file name) safe inside a one-line signature or a Markdown cell: control
+    characters as \\xNN, a bar escaped."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name).replace("|", "\\|")
+
+
 def signature(command: str, parts: Sequence[tuple[str, str]], seed: int, cfg: str | None = None,
               inputs: str | None = None) -> str:
     """A sacrebleu-style one-line signature, version last: the command, short names for the common
     settings, `cfg:` (hash of every other setting), `in:` (hash of every input's content)."""
     fields = list(parts) + [(k, v) for k, v in (("cfg", cfg), ("in", inputs)) if v]
-    body = "|".join(f"{k}:{v}" for k, v in fields)
+    body = "|".join(f"{k}:{one_line(v)}" for k, v in fields)
     middle = f"|{body}" if body else ""
     return f"{command}{middle}|seed:{seed}|schema:{SCHEMA_VERSION}|v:{__version__}"
 
@@ -210,7 +220,7 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
             return "–"
         if isinstance(v, float):
             return f"{v:.4g}"
-        return str(v).replace("|", "\\|")
+        return one_line(str(v))
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]

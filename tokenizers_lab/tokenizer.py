@@ -215,6 +215,7 @@ class TokenizerView(ABC):
         self.source = source
         self.fingerprint = fingerprint
         self.model_type = model_type  # bpe | unigram | wordpiece | wordlevel | char
+        self.nbytes = 0  # size of what it was loaded from (the file, or the folder's files)
 
     # -- vocabulary --------------------------------------------------------------------
     @property
@@ -984,9 +985,11 @@ def load_tokenizer(spec: str | TokenizerSpec, pattern: str | None = None) -> Tok
                              "Hugging Face cache)")
         path = cached
     with _parsing(path):
-        if path.is_dir():
-            return _load_folder(path, spec)
-        return _load_file(path, spec)
+        view = _load_folder(path, spec) if path.is_dir() else _load_file(path, spec)
+    if not view.nbytes:
+        view.nbytes = path.stat().st_size if path.is_file() else \
+            sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    return view
 
 
 def _load_file(path: Path, spec: TokenizerSpec) -> TokenizerView:

@@ -317,9 +317,12 @@ def views_from_train(report, label: str, vocab: int | None = None) -> TokenizerV
     art = report.artifacts
     if prefix + "tokenizer.model" in art:
         data = art[prefix + "tokenizer.model"]
-        return SentencePieceView(data, label, "tokenizer.model", hashlib.sha256(data).hexdigest())
-    text = art[prefix + "tokenizer.json"].decode("utf-8")
-    return HFView(Tokenizer.from_str(text), label, "tokenizer.json", result.sha256)
+        view: TokenizerView = SentencePieceView(data, label, "tokenizer.model", hashlib.sha256(data).hexdigest())
+    else:
+        data = art[prefix + "tokenizer.json"]
+        view = HFView(Tokenizer.from_str(data.decode("utf-8")), label, "tokenizer.json", result.sha256)
+    view.nbytes = len(data)
+    return view
 
 
 def default_views(seed: int, progress: Progress) -> list[TokenizerView]:
@@ -502,7 +505,7 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
         else:
             notes.append(f"charts skipped: matplotlib is not installed ({plots.PLOT_EXTRA})")
 
-    inputs = [InputRef(role="tokenizer", name=v.label, sha256=v.fingerprint, bytes=0) for v in views]
+    inputs = [InputRef(role="tokenizer", name=v.label, sha256=v.fingerprint, bytes=v.nbytes) for v in views]
     inputs.append(par.input_ref())
     inputs.extend(corpus_refs)
     sig = [("tok", "+".join(f"{v.label}@{v.short_fingerprint}" for v in views)),

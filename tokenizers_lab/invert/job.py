@@ -593,7 +593,7 @@ def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample],
                         competitors_per_step=config.competitors)
     timings["solve_seconds"] = sol.seconds  # times live here only: the rest of a report is reproducible
     timings["walk_seconds"] = sol.walk_seconds
-    inputs = [InputRef(role="tokenizer", name=view.label, sha256=view.fingerprint, bytes=0)] + \
+    inputs = [InputRef(role="tokenizer", name=view.label, sha256=view.fingerprint, bytes=view.nbytes)] + \
         [s.ref for s in samples]
     prov = make_provenance("invert", config, inputs, config.seed,
                            [("tok", f"{view.label}@{view.short_fingerprint}"), ("merges", f"{config.start}-{last}"),

@@ -220,8 +220,9 @@ def _with_added_specials(view: TokenizerView, hf: Any, contents: list[str]) -> t
     from tokenizers import AddedToken
 
     hf.add_special_tokens([AddedToken(c, special=True, normalized=False) for c in contents])
-    fp = view.fingerprint
-    return HFView(hf, view.label, view.source, fp), hf
+    out = HFView(hf, view.label, view.source, view.fingerprint)
+    out.nbytes = view.nbytes
+    return out, hf
 
 
 # ---------------------------------------------------------------------------------------
@@ -470,8 +471,8 @@ def _provenance(config: TransplantConfig, ck: Checkpoint, old_view: TokenizerVie
                 donor: Checkpoint | None) -> Provenance:
     model_sha = _weights_sha(ck)
     inputs = [InputRef("model", ck.folder.name, model_sha, ck.bytes),
-              InputRef("old tokenizer", old_view.label, old_view.fingerprint, 0),
-              InputRef("new tokenizer", new_view.label, new_view.fingerprint, 0)]
+              InputRef("old tokenizer", old_view.label, old_view.fingerprint, old_view.nbytes),
+              InputRef("new tokenizer", new_view.label, new_view.fingerprint, new_view.nbytes)]
     if donor is not None:
         inputs.append(InputRef("donor", donor.folder.name, _weights_sha(donor), donor.bytes))
     parts = [("model", short(model_sha)), ("tok", f"{new_view.label}@{new_view.short_fingerprint}"),
