@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -10,7 +11,7 @@ import typer
 import typer.core
 
 from tokenizers_lab import __version__
-from tokenizers_lab.cli import audit, demo, invert, train, transplant
+from tokenizers_lab.cli import audit, common, demo, invert, train, transplant
 
 
 class _OneLineErrors(typer.core.TyperGroup):
@@ -99,4 +100,16 @@ app.command("transplant", cls=_Command)(transplant.transplant)
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        # an interrupt that reaches this far (one arriving while the CLI was already exiting, or
+        # during a library's import) is still exit 130, never a death by signal (-2)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if not common.INTERRUPT_REPORTED:
+            sys.stderr.write("error: interrupted; no output was written\n")
+        sys.exit(130)
+    except SystemExit as e:
+        if e.code == 130:  # interrupted: a second Ctrl-C must not turn the exit into a kill
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise

@@ -61,6 +61,9 @@ def fail(message: str, code: int = EXIT_DATA) -> None:
     raise typer.Exit(code)
 
 
+INTERRUPT_REPORTED: list[bool] = []  # the interrupt's error line is out (main() must not repeat it)
+
+
 def lab_command(fn: F) -> F:
     """Wrap a command so library errors become one stderr line and a documented exit code."""
 
@@ -73,8 +76,10 @@ def lab_command(fn: F) -> F:
         except LabError as e:
             fail(str(e), e.exit_code)
         except InterruptedAfterWrite:
+            INTERRUPT_REPORTED.append(True)
             fail("interrupted after the outputs were written whole", 130)
         except KeyboardInterrupt:
+            INTERRUPT_REPORTED.append(True)
             fail("interrupted; no output was written", 130)
         except BrokenPipeError:
             _quiet_broken_pipe()
