@@ -108,8 +108,23 @@ def main() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if not common.INTERRUPT_REPORTED:
             sys.stderr.write("error: interrupted; no output was written\n")
+        _forget_unhandled_interrupt()
         sys.exit(130)
     except SystemExit as e:
         if e.code == 130:  # interrupted: a second Ctrl-C must not turn the exit into a kill
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _forget_unhandled_interrupt()
         raise
+
+
+def _forget_unhandled_interrupt() -> None:
+    """CPython remembers a KeyboardInterrupt that went through code run by PyRun_String (some
+    extension modules import that way) and, at exit, kills the process with SIGINT (returncode
+    -2) even though the CLI handled it and chose exit 130. Running one empty statement through
+    the same C path clears that flag."""
+    try:
+        import ctypes
+
+        ctypes.pythonapi.PyRun_SimpleString(b"pass")
+    except Exception:  # not CPython, or no ctypes: the exit stays as the interpreter decides
+        pass
