@@ -202,6 +202,7 @@ CASES = [
     Case("tokenizer-folder-empty", lambda k, t: _audit(k, (t / "empty").mkdir() or t / "empty"), 1, ""),
     # corpora: missing, empty, binary, huge line, misaligned, broken containers, non-UTF-8 strict
     Case("corpus-missing", lambda k, t: _train(t / "nope.txt"), 1, "not found"),
+    Case("corpus-name-too-long", lambda k, t: _train("c" * 5000), 1, "file name too long"),
     Case("corpus-empty", lambda k, t: _train(_put(t, "empty.txt", b"")), 1, "empty"),
     Case("corpus-blank-lines", lambda k, t: _train(_put(t, "blank.txt", b"\n \n\t\n")), 1, "empty"),
     Case("corpus-binary", lambda k, t: _train(_put(t, "bin.dat", _noise(100_000))), 1, "invalid utf-8"),
@@ -246,6 +247,8 @@ CASES = [
                                               "--pad-to-multiple-of", "100000000"], 2, "--pad-to-multiple-of"),
     Case("transplant-hypernet-steps-negative", lambda k, t: ["transplant", "embedded:tiny", str(k.tok_json),
                                                              "--hypernet-steps", "-3"], 2, "--hypernet-steps"),
+    Case("tokenizer-label-too-long", lambda k, t: _audit(k, f"{'a' * 5000}={k.tok_json}"), 2, "at most 100"),
+    Case("tokenizer-path-too-long", lambda k, t: _audit(k, "x" * 5000), 1, "not found"),
     Case("invert-truth-nan", lambda k, t: [*_invert(k, k.tok_json), "--truth", "a=nan", "--truth", "b=0.5"], 2,
          "--truth a must be"),
     Case("invert-truth-not-a-distribution", lambda k, t: [*_invert(k, k.tok_json), "--truth", "a=0.7", "--truth",

@@ -106,7 +106,10 @@ class Corpus:
         self.column = column
         self.stats = CorpusStats()
         self._hash = hashlib.sha256()
-        self._sources = self._resolve(spec)
+        try:
+            self._sources = self._resolve(spec)
+        except OSError as e:  # a name too long for the file system, an unreadable folder, ...
+            raise InputError(f"cannot read corpus {spec[:200]}: {e.strerror or e}") from None
 
     # -- resolution ---------------------------------------------------------------------
     def _resolve(self, spec: str) -> list[str]:

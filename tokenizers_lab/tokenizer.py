@@ -787,12 +787,24 @@ class TokenizerSpec:
     pattern: str | None = None
 
 
+MAX_LABEL = 100  # a label names table columns, chart legends and signature fields
+
+
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte: no such file
+        return False
+
+
 def parse_spec(spec: str, pattern: str | None = None) -> TokenizerSpec:
     """`label=path` or `path`; the label defaults to the file or folder name."""
     label, path = "", spec
-    if "=" in spec and not Path(spec).exists():
+    if "=" in spec and not _exists(spec):
         left, right = spec.split("=", 1)
         if left and re.fullmatch(r"[\w.\-+]+", left):
+            if len(left) > MAX_LABEL:
+                raise UsageError(f"tokenizer label {left[:20]}… is {len(left)} characters (at most {MAX_LABEL})")
             label, path = left, right
     if not label:
         p = path.removeprefix("hf:")
@@ -978,7 +990,7 @@ def load_tokenizer(spec: str | TokenizerSpec, pattern: str | None = None) -> Tok
     if spec.path.startswith("hf:"):
         return _load_hub(spec)
     path = Path(spec.path)
-    if not path.exists():
+    if not _exists(spec.path):
         cached = hub_snapshot(spec.path) if _REPO_ID.match(spec.path) else None
         if cached is None:
             raise InputError(f"tokenizer not found: {path} (not a file, a folder or a model in the local "
