@@ -540,3 +540,46 @@ def test_input_sizes_and_odd_names_in_reports(kit: Kit, runner, tmp_path: Path) 
     assert f"`{sig}`" in md.splitlines()
     row = next(ln for ln in md.splitlines() if ln.startswith("| tokenizer | we"))
     assert row.count(" | ") == 3  # role, input, sha256, bytes: no cell split by the bar
+
+
+def test_rank_files_are_identified_by_content_not_folders(shared: Path, tmp_path: Path) -> None:
+    """Llama-3's ranks inside a folder named after Qwen, cl100k's under a folder named after GPT-2:
+    each loads as what it is (content first), and the note says which rule chose the preset; a
+    rank file neither known nor named needs --pattern (issue 16 row 2)."""
+    from tokenizers_lab.errors import UsageError
+    from tokenizers_lab.tokenizer import load_tokenizer
+
+    l3 = tmp_path / "qwen_vs_others" / "llama3" / "tokenizer.model"
+    cl = tmp_path / "my-gpt2-study" / "ranks.tiktoken"
+    for src, dst in ((shared / "tokenizers/llama3/tokenizer.model", l3),
+                     (shared / "tokenizers/openai/cl100k_base.tiktoken", cl)):
+        dst.parent.mkdir(parents=True)
+        dst.write_bytes(src.read_bytes())
+    v = load_tokenizer(str(l3))
+    assert (v.preset, v.vocab_size) == ("llama3", 128256) and "by content" in v.notes[0]
+    v = load_tokenizer(str(cl))
+    assert (v.preset, v.vocab_size) == ("cl100k", 100277)
+    assert v.encode("Hello world") == [9906, 1917]
+    edited = tmp_path / "ranks.tiktoken"
+    edited.write_bytes(cl.read_bytes() + b"\n")  # not the published file any more, and no name hint
+    with pytest.raises(UsageError, match="pass --pattern"):
+        load_tokenizer(str(edited))
+
+
+def test_our_tiktoken_export_loads_everywhere_without_grafted_specials(kit: Kit, runner, tmp_path: Path) -> None:
+    """tokenlab's own rank export read with --pattern cl100k: cl100k's special tokens are not
+    grafted at ids >= 100,257 (vocab stays the file's), and transplant takes it although its
+    ranks have a hole where the tokenizer.json had its special token (issue 16 rows 3, 24)."""
+    from tokenizers_lab.tokenizer import load_tokenizer
+
+    v = load_tokenizer(str(kit.tiktoken), pattern="cl100k")
+    ranks = kit.tiktoken.read_bytes().count(b"\n")
+    assert v.vocab_size <= ranks + 1 and not v.special_tokens
+    assert "no cl100k special tokens added" in v.notes[0]
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    out = tmp_path / "model"
+    res = runner.invoke(app, ["transplant", "embedded:tiny", str(kit.tiktoken), "--pattern", "cl100k", "--method",
+                              "fvt", "--out", str(out), "--format", "json", "-q"])
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["new_tokenizer"]["vocab_size"] == v.vocab_size and (out / "model.safetensors").is_file()

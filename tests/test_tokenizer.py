@@ -148,9 +148,11 @@ def test_bad_tokenizer_files(tmp_path):
         load_tokenizer(str(tmp_path / "empty_dir"))
 
 
-def test_rank_file_needs_a_pattern_when_the_name_says_nothing(shared, tmp_path):
+def test_rank_file_needs_a_pattern_when_neither_content_nor_name_says(shared, tmp_path):
     data = (shared / "tokenizers/gpt2/gpt2.tiktoken").read_bytes()
-    (tmp_path / "mystery.tiktoken").write_bytes(data)
+    (tmp_path / "mystery.tiktoken").write_bytes(data)  # the published file: known by its content
+    assert load_tokenizer(str(tmp_path / "mystery.tiktoken")).preset == "r50k"
+    (tmp_path / "mystery.tiktoken").write_bytes(data + b"\n")  # another file, and a name that says nothing
     with pytest.raises(UsageError, match="--pattern"):
         load_tokenizer(str(tmp_path / "mystery.tiktoken"))
     view = load_tokenizer(str(tmp_path / "mystery.tiktoken"), pattern="r50k")

@@ -216,6 +216,7 @@ class TokenizerView(ABC):
         self.fingerprint = fingerprint
         self.model_type = model_type  # bpe | unigram | wordpiece | wordlevel | char
         self.nbytes = 0  # size of what it was loaded from (the file, or the folder's files)
+        self.notes: list[str] = []  # what loading chose for the user (reports carry these as notes)
 
     # -- vocabulary --------------------------------------------------------------------
     @property
@@ -520,19 +521,32 @@ def _qwen_specials(n: int) -> dict[str, int]:
     return {s: n + i for i, s in enumerate(names)}
 
 
-def _guess_preset(path: Path, n_ranks: int) -> str:
-    """Pick the pre-tokenizer preset of a rank file from its name (and size)."""
-    name = path.as_posix().lower()
+# sha256 of the published rank files of known encodings -> their preset: a rank file is identified
+# by its content first, never by the folder it sits in
+KNOWN_RANK_FILES = {
+    "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7": "cl100k",  # cl100k_base.tiktoken
+    "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d": "o200k",  # o200k_base.tiktoken
+    "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930": "r50k",  # GPT-2 (r50k_base)
+    "b34b360dbb493e781e479794586d661700670d65564001f23024971d1f2fa126": "r50k",  # Whisper multilingual
+    "82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55": "llama3",  # Llama 3 tokenizer.model
+    "b2b1b8dfb5cc5f024bafc373121c6aba3f66f9a5a0269e243470a1de16a33186": "qwen",  # qwen.tiktoken
+    "8dde380a6405e935f5de16a99eb61c824f3f814dd1ed298784c72babb7a03cdd": "qwen35",  # qwen3_6.tiktoken
+}
+# ranks in each preset's own file: its special tokens are grafted only onto a file of that size
+PRESET_RANKS = {"r50k": 50256, "cl100k": 100256, "o200k": 199998, "llama3": 128000, "qwen": 151643,
+                "qwen35": 248044}
+
+
+def _preset_from_name(path: Path) -> str | None:
+    """The preset a rank file's own name announces (its name alone, never its folders)."""
+    name = path.name.lower()
     for key, preset in (("o200k", "o200k"), ("cl100k", "cl100k"), ("qwen3_6", "qwen35"),
                         ("qwen3.6", "qwen35"), ("qwen35", "qwen35"), ("qwen3.5", "qwen35"),
                         ("qwen", "qwen"), ("llama3", "llama3"), ("llama-3", "llama3"),
                         ("gpt2", "r50k"), ("r50k", "r50k"), ("p50k", "r50k"), ("whisper", "r50k")):
         if key in name:
             return preset
-    if n_ranks == 128000:
-        return "llama3"
-    raise UsageError(f"cannot tell the pre-tokenizer of {path.name} from its name; pass --pattern "
-                     "(r50k, cl100k, o200k, llama3, qwen, qwen35 or a regex)")
+    return None
 
 
 class TiktokenView(TokenizerView):
@@ -870,20 +884,36 @@ def _looks_like_ranks(data: bytes) -> bool:
 
 
 def _tiktoken_view(ranks: dict[bytes, int], path: Path, spec: TokenizerSpec, fp: str) -> TiktokenView:
-    preset, regex = resolve_pattern(spec.pattern) if spec.pattern else (None, None)
-    if preset is None:
-        preset = _guess_preset(path, len(ranks))
+    """The pre-tokenizer preset comes from --pattern, else the file's content (a known encoding's
+    sha256), else its own name, else the user must say (exit 2); the report notes which rule chose
+    it. A preset's special tokens are added only to a file of that preset's size, never grafted
+    onto a foreign rank file."""
+    known = KNOWN_RANK_FILES.get(fp)
+    if spec.pattern:
+        (preset, regex), rule = resolve_pattern(spec.pattern), "--pattern"
+    else:
+        preset, rule = (known, "content (the sha256 of a published rank file)") if known else \
+            (_preset_from_name(path), "file name")
+        if preset is None:
+            raise UsageError(f"cannot tell the pre-tokenizer of {path.name} from its content or its name; pass "
+                             "--pattern (r50k, cl100k, o200k, llama3, qwen, qwen35 or a regex)")
         regex = resolve_pattern(preset)[1]
     n = max(ranks.values()) + 1
-    if preset == "llama3":
-        specials = _llama3_specials(n)
-    elif preset in ("qwen", "qwen35"):
-        specials = _qwen_specials(n)
-    else:
-        specials = {s: i for s, i in _TIKTOKEN_SPECIALS.get(preset, {}).items() if i >= n}
-        if preset == "r50k" and "<|endoftext|>" not in specials:
-            specials = {"<|endoftext|>": n}
-    return TiktokenView(ranks, regex, specials, spec.label, str(path), fp, preset)
+    specials: dict[str, int] = {}
+    if PRESET_RANKS.get(preset) == len(ranks):
+        if preset == "llama3":
+            specials = _llama3_specials(n)
+        elif preset in ("qwen", "qwen35"):
+            specials = _qwen_specials(n)
+        else:
+            specials = {s: i for s, i in _TIKTOKEN_SPECIALS.get(preset, {}).items() if i >= n}
+            if preset == "r50k" and "<|endoftext|>" not in specials:
+                specials = {"<|endoftext|>": n}
+    view = TiktokenView(ranks, regex, specials, spec.label, str(path), fp, preset)
+    view.notes.append(f"{spec.label}: pre-tokenizer {preset} chosen by {rule}"
+                      + ("" if specials or preset not in PRESET_RANKS else
+                         f"; no {preset} special tokens added ({len(ranks)} ranks is not {preset}'s own file)"))
+    return view
 
 
 def _tekken_view(j: dict, path: Path, spec: TokenizerSpec, fp: str) -> TiktokenView:

@@ -434,7 +434,7 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
     t_start = time.perf_counter()
     par = _load_parallel(config)
     views = list(views) if views is not None else load_views(config, progress)
-    notes: list[str] = []
+    notes: list[str] = [n for v in views for n in v.notes]
     timings: dict[str, float] = {"load_seconds": time.perf_counter() - t_start}
 
     # validators, once per language

@@ -561,7 +561,7 @@ def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample],
         umse = float(np.mean((1.0 / len(names) - tv_) ** 2))
         score = Score(mse=mse, mae=float(np.mean(np.abs(shares - tv_))), log10_mse=_log10(mse),
                       baseline_mse=bmse, baseline_log10_mse=_log10(bmse), uniform_log10_mse=_log10(umse))
-    notes = []
+    notes = list(view.notes)
     if sol.status == "stalled":
         notes.append(f"the lazy LP stopped when the estimate and objective stopped moving (over {lp.STALL_PASSES} "
                      f"solves: objective +{lp.STALL_OBJECTIVE:.1%} at most, no share by {lp.STALL_SHARE:g}); "

@@ -272,6 +272,7 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
                          f"{ck.rows} rows: tokenizer and weights do not belong together")
     new_path = Path(config.tokenizer)
     new_view = load_tokenizer(config.tokenizer, config.pattern)
+    notes += old_view.notes + new_view.notes
     new_hf = hf_tokenizer(new_view)
 
     old_template = _old_template(ck.folder)
@@ -633,16 +634,17 @@ def _bpb(config: TransplantConfig, ck: Checkpoint, stage: Path, old_view: Tokeni
     if not docs:
         raise InputError(f"evaluation text {spec} is empty")
 
-    def prefix(cfg: dict[str, Any]) -> int:
+    def prefix(cfg: dict[str, Any], whose: str) -> int:
         for role in ("bos", "eos"):
             v = cfg.get(f"{role}_token_id")
             v = v[0] if isinstance(v, list) and v else v
             if isinstance(v, int):
                 return v
-        raise InputError("the model declares neither a bos nor an eos token id to start documents with")
+        raise InputError(f"{whose} has neither a bos nor an eos token to start documents with (a tiktoken "
+                         "rank file holds no special tokens)")
 
-    old_prefix = prefix(ck.config)
-    new_prefix = prefix({f"{k}_token_id": v for k, v in ids.items()})
+    old_prefix = prefix(ck.config, "the model")
+    new_prefix = prefix({f"{k}_token_id": v for k, v in ids.items()}, "the new tokenizer")
     model = load_causal_lm(ck.folder)
     orig = bits_per_byte(model, old_view.encode_batch, old_prefix, docs)
     del model

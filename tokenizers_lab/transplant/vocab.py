@@ -160,6 +160,10 @@ def _tiktoken_to_hf(view: TiktokenView) -> Any:
     off = view.id_offset
     ranks = view._ranks
     vocab = {bytes_to_bytelevel(b): r + off for b, r in ranks.items()}
+    # an id no rank holds (a tokenizer.json exported with its special token at id 0, cl100k's
+    # 100256) keeps its place as a token no text can produce: byte-level strings never hold NUL
+    for j in sorted(set(range(max(vocab.values()) + 1)) - set(vocab.values())):
+        vocab[f"\x00tokenlab_hole_{j}"] = j
     # tiktoken merges whichever adjacent pair concatenates to the lowest-ranked token, however it
     # is split; a BPE merge list names one split per token. Listing every split of every token,
     # ranked by the token, makes the two agree (the one-split list of merges_from_ranks differs
