@@ -210,6 +210,10 @@ CASES = [
          1, "line 2"),
     Case("corpus-jsonl-bad-line", lambda k, t: _train(_put(t, "c.jsonl", b'{"text": "ok"}\n{broken\n')), 1, "line 2"),
     Case("corpus-jsonl-no-field", lambda k, t: _train(_put(t, "c.jsonl", b'{"body": "ok"}\n')), 1, "--field"),
+    Case("corpus-jsonl-list-value", lambda k, t: _train(_put(t, "c.jsonl", b'{"text": "ok"}\n{"text": ["a", "b"]}\n')),
+         1, "line 2: field 'text' is a list, not a string"),  # was trained on as "['a', 'b']"
+    Case("corpus-jsonl-object-value", lambda k, t: _train(_put(t, "c.jsonl", b'{"text": {"a": 1}}\n')), 1,
+         "is an object, not a string"),
     Case("corpus-gz-truncated", lambda k, t: _train(_put(t, "c.txt.gz", _truncated_gzip(k.corpus.read_bytes()))),
          1, "gzip"),
     Case("corpus-parquet-corrupted", lambda k, t: _train(_put(t, "c.parquet", b"PAR1" + _noise(500))), 1, "parquet"),
@@ -583,3 +587,23 @@ def test_our_tiktoken_export_loads_everywhere_without_grafted_specials(kit: Kit,
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
     assert rep["new_tokenizer"]["vocab_size"] == v.vocab_size and (out / "model.safetensors").is_file()
+
+
+
+def test_jsonl_nulls_are_skipped_and_counted_tsv_quotes_are_text(kit: Kit, tmp_path: Path) -> None:
+    """A null text is skipped and counted (a note), never trained on as "None"; a TSV cell with a
+    double quote is text, not the start of a multi-row field (issue 16 row 10)."""
+    from tokenizers_lab import train
+    from tokenizers_lab.corpus import Corpus
+
+    lines = [json.dumps({"text": None if i % 10 == 0 else f"line {i} of the river"}) for i in range(100)]
+    c = Corpus(str(_put(tmp_path, "c.jsonl", ("\n".join(lines) + "\n").encode())))
+    got = list(c)
+    assert len(got) == 90 and "None" not in got and c.stats.null_records == 10
+    rep = train.run(train.TrainConfig(corpora=(str(tmp_path / "c.jsonl"),), vocab_sizes=(300,), parallel=(),
+                                      heldout_every=0))
+    assert any("10 records whose text field is null" in n for n in rep.notes)
+    rows = ["text"] + [f'he said "hi {i}' if i % 17 == 0 else f"row {i}" for i in range(500)]
+    tsv = _put(tmp_path, "t.tsv", ("\n".join(rows) + "\n").encode())
+    got = list(Corpus(str(tsv), column="text"))
+    assert len(got) == 500 and got[0] == 'he said "hi 0'

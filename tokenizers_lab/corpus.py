@@ -10,6 +10,7 @@ of the extracted records, each UTF-8 encoded and followed by a newline.
 from __future__ import annotations
 
 import codecs
+import csv
 import glob as _glob
 import gzip
 import hashlib
@@ -91,6 +92,7 @@ class CorpusStats:
     bytes: int = 0
     invalid_utf8: int = 0
     files: list[str] = field(default_factory=list)
+    null_records: int = 0  # JSONL/parquet records whose text field is null: skipped, counted
 
 
 class Corpus:
@@ -187,9 +189,9 @@ class Corpus:
         try:
             if kind == ".jsonl":
                 with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
-                    yield from self._iter_records(_iter_jsonl(f, path, self.field_name))
+                    yield from self._iter_records(_iter_jsonl(f, path, self.field_name, self.stats))
             elif kind == ".parquet":
-                yield from self._iter_records(_iter_parquet(path, self.column))
+                yield from self._iter_records(_iter_parquet(path, self.column, self.stats))
             elif kind in (".csv", ".tsv"):
                 yield from self._iter_records(_iter_csv(path, self.column, "\t" if kind == ".tsv" else ","))
             else:
@@ -262,7 +264,20 @@ class Corpus:
         yield from self._iter_records(str(row[self.column]) for row in ds)
 
 
-def _iter_jsonl(f: io.BufferedIOBase, path: Path, field_name: str) -> Iterator[str]:
+def _text_value(value: object, where: str, name: str, stats: CorpusStats) -> str | None:
+    """A record's text: a string; null is skipped and counted; anything else (a number, a list, an
+    object) is refused rather than trained on as its Python repr."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        stats.null_records += 1
+        return None
+    kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__)
+    raise InputError(f"{where}: {name} is {kind}, not a string")
+
+
+def _iter_jsonl(f: io.BufferedIOBase, path: Path, field_name: str, stats: CorpusStats) -> Iterator[str]:
     for n, raw in enumerate(f, 1):
         if not raw.strip():
             continue
@@ -272,10 +287,12 @@ def _iter_jsonl(f: io.BufferedIOBase, path: Path, field_name: str) -> Iterator[s
             raise InputError(f"{path} line {n} is not JSON") from None
         if not isinstance(obj, dict) or field_name not in obj:
             raise InputError(f"{path} line {n} has no field {field_name!r} (use --field)")
-        yield str(obj[field_name])
+        text = _text_value(obj[field_name], f"{path} line {n}", f"field {field_name!r}", stats)
+        if text is not None:
+            yield text
 
 
-def _iter_parquet(path: Path, column: str) -> Iterator[str]:
+def _iter_parquet(path: Path, column: str, stats: CorpusStats) -> Iterator[str]:
     import pyarrow.parquet as pq
 
     try:
@@ -284,18 +301,22 @@ def _iter_parquet(path: Path, column: str) -> Iterator[str]:
         raise InputError(f"cannot read parquet {path}: {e}") from None
     if column not in pf.schema_arrow.names:
         raise InputError(f"{path} has no column {column!r} (columns: {', '.join(pf.schema_arrow.names)}; use --column)")
+    row = 0
     for batch in pf.iter_batches(columns=[column], batch_size=4096):
         for v in batch.column(0).to_pylist():
-            if v is not None:
-                yield str(v)
+            row += 1
+            text = _text_value(v, f"{path} row {row}", f"column {column!r}", stats)
+            if text is not None:
+                yield text
 
 
 def _iter_csv(path: Path, column: str, sep: str) -> Iterator[str]:
     import pandas as pd
 
     try:
+        # TSV is read as it is: no quote processing (a '"' in a cell is text, not a multi-row field)
         reader = pd.read_csv(path, sep=sep, usecols=[column], dtype=str, chunksize=10000,
-                             keep_default_na=False)
+                             keep_default_na=False, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
         for chunk in reader:
             yield from chunk[column].tolist()
     except ValueError as e:

@@ -1216,6 +1216,9 @@ def run(config: TrainConfig, progress: Progress | None = None) -> TrainReport:
         ran_on = engine_info(eng)
     t0 = time.perf_counter()
     results, artifacts, notes = [], {}, []
+    nulls = sum(c.stats.null_records for c in prep.corpora)
+    if nulls:
+        notes.append(f"{nulls} records whose text field is null were skipped")
     sweep = len(sizes) > 1
     for v in sizes:
         obj, files, checks = trained[v]
