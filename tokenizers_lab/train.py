@@ -62,7 +62,7 @@ ALGORITHMS: dict[str, Algorithm] = {
     "bpe": Algorithm("tokenizers", True, "byte-level BPE with a GPT-2/cl100k-style regex pre-tokenizer",
                      ("<|endoftext|>",), True),
     "bpe-metaspace": Algorithm("tokenizers", False, "BPE over ▁-marked words with byte fallback (Llama-style)",
-                               ("<unk>", "<s>", "</s>"), True),
+                               ("<unk>", "<s>", "</s>"), False),  # its alphabet depends on the size
     "unigram": Algorithm("tokenizers", False, "Unigram LM (tokenizers' UnigramTrainer), Metaspace, byte fallback",
                          ("<unk>", "<s>", "</s>"), False),
     "wordpiece": Algorithm("tokenizers", False, "WordPiece (BERT-style), trained deterministically",
@@ -569,19 +569,22 @@ def _train_char_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
 
 
 def _train_bpe_metaspace(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
+    """Characters beyond half the merge budget fall back to bytes instead of crowding out merges:
+    the alphabet depends on the vocabulary size, so a sweep trains each size directly (a prefix of
+    the largest would keep the largest's alphabet)."""
     from tokenizers import Tokenizer, models
 
-    tok = Tokenizer(models.BPE(byte_fallback=True))
-    tok.normalizer, tok.pre_tokenizer = _metaspace_parts(config)
-    budget = max(sizes) - 256 - len(config.specials())
-    # Characters beyond half the budget fall back to bytes instead of crowding out merges.
     counts = Counter(prep.char_counts)
     counts["\u2581"] += counts.pop(" ", 0) + prep.summary.train_records  # spaces + the prepended ▁
-    alphabet = _top_chars(counts, budget // 2)
-    tok.train([str(p) for p in prep.train_paths], _bpe_trainer(max(sizes) - 256, config, config.specials(),
-                                                   initial_alphabet=alphabet, limit_alphabet=len(alphabet)))
-    return {v: (_add_byte_fallback(tj, "bpe"), {}, {})
-            for v, tj in _truncations(_tj(tok), sizes, reserved=256)}
+    out: TrainOut = {}
+    for v in sizes:
+        tok = Tokenizer(models.BPE(byte_fallback=True))
+        tok.normalizer, tok.pre_tokenizer = _metaspace_parts(config)
+        alphabet = _top_chars(counts, (v - 256 - len(config.specials())) // 2)
+        tok.train([str(p) for p in prep.train_paths], _bpe_trainer(v - 256, config, config.specials(),
+                                                       initial_alphabet=alphabet, limit_alphabet=len(alphabet)))
+        out[v] = (_add_byte_fallback(_tj(tok), "bpe"), {}, {})
+    return out
 
 
 def _train_unigram(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
