@@ -607,3 +607,18 @@ def test_jsonl_nulls_are_skipped_and_counted_tsv_quotes_are_text(kit: Kit, tmp_p
     tsv = _put(tmp_path, "t.tsv", ("\n".join(rows) + "\n").encode())
     got = list(Corpus(str(tsv), column="text"))
     assert len(got) == 500 and got[0] == 'he said "hi 0'
+
+
+@pytest.mark.parametrize("heldout", ["0", "100"])  # the trainer reads the file / a training copy
+def test_sentencepiece_trains_on_lines_over_64_kb(tmp_path: Path, heldout: str) -> None:
+    """SentencePiece skipped every line over its 64 KB sentence limit without a word (85 % of the
+    bytes never trained on); the limit now covers the longest record (issue 16 row 4)."""
+    from tokenizers_lab import train
+
+    short = [" ".join(("alpha", "beta", "gamma", "delta")[(i + j) % 4] for j in range(20)) for i in range(400)]
+    long = " ".join(("zyxwvu", "qkjqkj")[i % 2] for i in range(20000))  # 140 KB, letters found nowhere else
+    corpus = _put(tmp_path, "c.txt", ("\n".join(short + [long]) + "\n").encode())
+    rep = train.run(train.TrainConfig(corpora=(str(corpus),), algorithm="spm-bpe", vocab_sizes=(290,), parallel=(),
+                                      heldout_every=int(heldout)))
+    vocab = dict(json.loads(rep.artifacts["tokenizer.json"])["model"]["vocab"])
+    assert all(ch in vocab or "\u2581" + ch in vocab for ch in "zyxwvuqkj")

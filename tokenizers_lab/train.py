@@ -306,6 +306,7 @@ class _Prepared:
     summary: CorpusSummary | None = None
     heldout_corpora: list[Corpus] = field(default_factory=list)
     scan: Any = None  # Future of the background pass over directly-read files
+    longest: int = 0  # UTF-8 bytes of the longest training record (SentencePiece's sentence limit)
     engine: Engine = field(default_factory=LocalEngine)  # where word counting runs
 
     def finish(self) -> CorpusSummary:
@@ -327,9 +328,14 @@ def _summary(corpora: Sequence[Corpus], n_train: int, heldout: Sequence[str], he
         train_records=n_train, heldout_records=len(heldout), heldout_bytes=held_bytes)
 
 
+def _longest(batch: Sequence[str]) -> int:
+    return max((len(r.encode("utf-8")) for r in batch), default=0)
+
+
 def _scan(corpora: Sequence[Corpus], char_counts: Counter[str] | None, heldout: Sequence[str] = (),
-          held_bytes: int = 0) -> CorpusSummary:
-    """One pass that fingerprints and validates corpora the trainer reads by itself."""
+          held_bytes: int = 0, longest: list[int] | None = None) -> CorpusSummary:
+    """One pass that fingerprints and validates corpora the trainer reads by itself (and measures
+    their characters and longest record where asked)."""
     n_train = 0
     for c in corpora:
         for batch in c.iter_batches():
@@ -337,6 +343,8 @@ def _scan(corpora: Sequence[Corpus], char_counts: Counter[str] | None, heldout: 
             n_train += len(batch)
             if char_counts is not None and batch:
                 char_counts.update("".join(batch))
+            if longest is not None:
+                longest[0] = max(longest[0], _longest(batch))
     return _summary(corpora, n_train, heldout, held_bytes)
 
 
@@ -362,6 +370,9 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
     corpora = [Corpus(s, errors=config.errors, field_name=config.field, column=config.column)
                for s in config.resolved_corpora()]
     want_chars = config.algorithm in ("unigram", "bpe-metaspace")
+    # SentencePiece skips, silently, every sentence longer than its limit: it must know the longest
+    want_longest = ALGORITHMS[config.algorithm].engine == "sentencepiece"
+    longest = [0]
     char_counts: Counter[str] = Counter()
     split = config.heldout_every > 0 and not config.heldout
     heldout: list[str] = []
@@ -377,9 +388,10 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
             # (both engines release the GIL while training).
             prep = _Prepared([p for f in direct for p in f], workdir, heldout, corpora, char_counts,
                              heldout_corpora=held_corpora)
-            if want_chars:  # the alphabet is needed before training starts
+            if want_chars or want_longest:  # the alphabet / longest record is needed before training
                 progress("reading corpus", None)
-                prep.summary = _scan(corpora, char_counts, heldout, held_bytes)
+                prep.summary = _scan(corpora, char_counts if want_chars else None, heldout, held_bytes, longest)
+                prep.longest = longest[0]
             else:
                 pool = ThreadPoolExecutor(1)
                 prep.scan = pool.submit(_scan, corpora, None, heldout, held_bytes)
@@ -410,8 +422,10 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
                     out.write("\n")
                     if want_chars:
                         char_counts.update("".join(batch))
+                    if want_longest:
+                        longest[0] = max(longest[0], _longest(batch))
     prep = _Prepared([path], workdir, heldout, corpora, char_counts, heldout_corpora=held_corpora,
-                     summary=_summary(corpora, n_train, heldout, held_bytes))
+                     summary=_summary(corpora, n_train, heldout, held_bytes), longest=longest[0])
     prep.finish()
     return prep
 
@@ -863,7 +877,7 @@ def _train_spm(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> Tr
             character_coverage=config.character_coverage, byte_fallback=True, num_threads=config.threads or os.cpu_count() or 1,
             minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False,
             normalization_rule_name=norm[config.normalization], remove_extra_whitespaces=False,
-            split_digits=config.split_digits, max_sentence_length=1 << 16,
+            split_digits=config.split_digits, max_sentence_length=max(1 << 16, prep.longest + 1),
             max_sentencepiece_length=config.max_token_length or 16, allow_whitespace_only_pieces=True,
             unk_piece=specials[0] if specials else "<unk>", bos_piece=specials[1] if len(specials) > 1 else "<s>",
             eos_piece=specials[2] if len(specials) > 2 else "</s>",
