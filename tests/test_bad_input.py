@@ -622,3 +622,16 @@ def test_sentencepiece_trains_on_lines_over_64_kb(tmp_path: Path, heldout: str) 
                                       heldout_every=int(heldout)))
     vocab = dict(json.loads(rep.artifacts["tokenizer.json"])["model"]["vocab"])
     assert all(ch in vocab or "\u2581" + ch in vocab for ch in "zyxwvuqkj")
+
+
+def test_demo_refuses_an_existing_nested_output_before_any_work(runner, tmp_path: Path, monkeypatch) -> None:
+    """An out/audit/audit.json left from another run: the demo refuses at once (it used to find
+    the clash only after every step had run; issue 16 row 26)."""
+    from tokenizers_lab import demo
+
+    monkeypatch.setattr(demo, "run", lambda *a, **k: pytest.fail("the demo ran"))
+    out = tmp_path / "out"
+    _put(tmp_path, "out/audit/audit.json", b"{}")
+    res = runner.invoke(app, ["demo", "--out", str(out)])
+    assert res.exit_code == 1 and res.stderr.startswith("error: ") and "audit/audit.json exists" in res.stderr
+    assert res.stderr.count("\n") == 1

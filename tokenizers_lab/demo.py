@@ -161,8 +161,18 @@ def validate(config: DemoConfig) -> None:
 
 
 def output_names(config: DemoConfig) -> list[str]:
-    """The demo's own reports (its steps' files sit in sub-folders beside them)."""
-    return ["demo.json", "demo.md"]
+    """Every file the demo writes that can be named before it runs (each step's own outputs in
+    its sub-folder, the transplant folder as a whole): an existing one is refused before any work."""
+    from tokenizers_lab import audit
+    from tokenizers_lab.invert import job as invert_job
+
+    names = ["demo.json", "demo.md", "transplant"]
+    for step, algorithm, sizes, options in STEPS:
+        names += [f"{step}/{n}" for n in
+                  train.output_names(train.TrainConfig(algorithm=algorithm, vocab_sizes=sizes, **options))]
+    names += [f"audit/{n}" for n in audit.output_names(audit.AuditConfig(seed=config.seed))]
+    names += [f"invert/{n}" for n in invert_job.output_names(invert_job.InvertConfig(seed=config.seed))]
+    return names
 
 
 def _fmt(x: float | None) -> str:
