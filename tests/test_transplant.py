@@ -426,7 +426,7 @@ def _bad_cases(world):
         ([str(world["tied"]), str(world["new"]), "--method", "ompp"], 2, "did you mean 'omp'"),
         ([str(world["tied"]), str(world["new"]), "--method", "omp"], 2, "needs --donor"),
         ([str(world["tied"]), str(world["new"]), "--chat-template", "new"], 2, "no chat template"),
-        ([str(world["tied"]), str(world["new"]), "--tau", "0"], 2, "--tau must be > 0"),
+        ([str(world["tied"]), str(world["new"]), "--tau", "0"], 2, "--tau must be a finite number > 0"),
     ], exists
 
 
