@@ -225,29 +225,33 @@ def wrote_line(out: Path, names: list[str]) -> str:
 
 def emit(report: Any, command: str, fmt: Format, out: Path, force: bool,
          summary: Callable[[Any], str], feedback: Feedback | None = None) -> None:
-    """Write report (+ its artifacts) atomically to `out`, say the report's notes on stderr, then
-    print stdout in the chosen format; the last line names every file written (on stdout for the
-    text format, on stderr with --format json/md so stdout stays one document)."""
+    """Write report (+ its artifacts) atomically to `out`, then tell the results (tell)."""
     text_json = dumps(report)
     md = report.to_markdown()
     files: dict[str, bytes | str] = dict(getattr(report, "artifacts", {}) or {})
     files[f"{command}.json"] = text_json
     files[f"{command}.md"] = md
     names = write_outputs(out, files, force)
-    feedback = feedback or Feedback(command, quiet=True)
+    head = [f"{command}.json", f"{command}.md"]
+    tell(report, fmt, summary, wrote_line(out, head + sorted(n for n in names if n not in head)),
+         feedback or Feedback(command, quiet=True), text_json, md)
+
+
+def tell(report: Any, fmt: Format, summary: Callable[[Any], str], wrote: str, feedback: Feedback,
+         text_json: str | None = None, md: str | None = None) -> None:
+    """Once the outputs are in place: the report's notes as `note:` lines on stderr, then stdout in
+    the chosen format; the last line names every file written (on stdout for the text format, on
+    stderr with --format json/md so stdout stays one document)."""
     feedback.close()
     for note in getattr(report, "notes", ()) or ():
         feedback.note(note)
-    head = [f"{command}.json", f"{command}.md"]
-    wrote = wrote_line(out, head + sorted(n for n in names if n not in head))
     try:
         if fmt is Format.json:
-            sys.stdout.write(text_json)
+            sys.stdout.write(text_json if text_json is not None else dumps(report))
         elif fmt is Format.md:
-            sys.stdout.write(md)
+            sys.stdout.write(md if md is not None else report.to_markdown())
         else:
-            sys.stdout.write(summary(report))
-            sys.stdout.write(wrote + "\n")
+            sys.stdout.write(summary(report) + wrote + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()

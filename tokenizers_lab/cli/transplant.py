@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,10 +18,10 @@ from tokenizers_lab.cli.common import (
     lab_command,
     make_progress,
     resolve_out,
-    stderr,
+    tell,
     wrote_line,
 )
-from tokenizers_lab.report import dumps, md_table, written_by_tokenlab
+from tokenizers_lab.report import md_table, written_by_tokenlab
 
 if TYPE_CHECKING:
     from tokenizers_lab.transplant.job import TransplantReport
@@ -94,15 +93,4 @@ def transplant(
         report = lib.run(config, out, force, progress=feedback)  # validates options and --out first
     finally:
         feedback.close()
-    for note in report.notes:
-        feedback.note(note)
-    wrote = wrote_line(out, sorted(written_by_tokenlab(out)))
-    if fmt is Format.json:
-        sys.stdout.write(dumps(report))
-    elif fmt is Format.md:
-        sys.stdout.write(report.to_markdown())
-    else:
-        sys.stdout.write(summary(report) + wrote + "\n")
-    sys.stdout.flush()
-    if fmt is not Format.text and not quiet:
-        stderr.print(wrote, markup=False, soft_wrap=True)
+    tell(report, fmt, summary, wrote_line(out, sorted(written_by_tokenlab(out))), feedback)
