@@ -635,3 +635,25 @@ def test_demo_refuses_an_existing_nested_output_before_any_work(runner, tmp_path
     res = runner.invoke(app, ["demo", "--out", str(out)])
     assert res.exit_code == 1 and res.stderr.startswith("error: ") and "audit/audit.json exists" in res.stderr
     assert res.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_sigterm_is_handled_like_ctrl_c(kit: Kit, tmp_path: Path) -> None:
+    """SIGTERM to a train that is copying its corpus: one error line, exit 143, no output and no
+    temporary training copy left in $TMPDIR (issue 16 row 13, its SIGTERM half)."""
+    big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
+               * 6000)
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmpdir)}
+    proc = subprocess.Popen([sys.executable, "-m", "tokenizers_lab", "train", str(big), "-a", "bpe", "-v", "3000",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    time.sleep(3.0)
+    assert proc.poll() is None, "the run ended before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    lines = [ln for ln in err.decode().splitlines() if ln.strip() and not PROGRESS.match(ln)]
+    assert proc.returncode == 143, err
+    assert lines == ["error: terminated; no output was written"], err
+    assert not out.exists() and not list(tmpdir.iterdir()), list(tmpdir.iterdir())

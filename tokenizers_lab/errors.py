@@ -35,6 +35,11 @@ class MissingExtraError(LabError):
     """An optional dependency is not installed; the message names the extra."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by the CLI's handler: the same clean-up as Ctrl-C (temporary
+    folders and half-written outputs go), then exit 143."""
+
+
 class InterruptedAfterWrite(KeyboardInterrupt):
     """Ctrl-C arrived while finished outputs were moving into place: they were written whole."""
 

@@ -254,18 +254,20 @@ def check_outputs(out: Path, names: Iterable[str], force: bool) -> None:
 
 @contextlib.contextmanager
 def uninterrupted() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) while finished outputs move into place, so an interrupt never leaves a
-    mix of old and new files or an output folder moved away; it is raised once the move is done
-    (as InterruptedAfterWrite: the outputs are whole). Off the main thread, a no-op."""
+    """Hold Ctrl-C (SIGINT) and SIGTERM while finished outputs move into place, so an interrupt
+    never leaves a mix of old and new files or an output folder moved away; it is raised once the
+    move is done (as InterruptedAfterWrite: the outputs are whole). Off the main thread, a no-op."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     if caught:
         raise InterruptedAfterWrite()
 

@@ -12,6 +12,7 @@ import typer.core
 
 from tokenizers_lab import __version__
 from tokenizers_lab.cli import audit, common, demo, invert, train, transplant
+from tokenizers_lab.errors import Terminated
 
 
 class _OneLineErrors(typer.core.TyperGroup):
@@ -98,23 +99,35 @@ app.command("invert", cls=_Command)(invert.invert)
 app.command("transplant", cls=_Command)(transplant.transplant)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM is handled like Ctrl-C (clean-up, one error line), with
+    exit 143."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         # an interrupt that reaches this far (one arriving while the CLI was already exiting, or
-        # during a library's import) is still exit 130, never a death by signal (-2)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # during a library's import) is still exit 130 (143), never a death by signal (-2)
+        code = 143 if isinstance(e, Terminated) else 130
+        _ignore_interrupts()
         if not common.INTERRUPT_REPORTED:
-            sys.stderr.write("error: interrupted; no output was written\n")
+            sys.stderr.write(f"error: {'terminated' if code == 143 else 'interrupted'}; no output was written\n")
         _forget_unhandled_interrupt()
-        sys.exit(130)
+        sys.exit(code)
     except SystemExit as e:
-        if e.code == 130:  # interrupted: a second Ctrl-C must not turn the exit into a kill
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if e.code in (130, 143):  # interrupted: a second signal must not turn the exit into a kill
+            _ignore_interrupts()
             _forget_unhandled_interrupt()
         raise
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _forget_unhandled_interrupt() -> None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from tokenizers_lab.errors import EXIT_DATA, InterruptedAfterWrite, LabError, UsageError
+from tokenizers_lab.errors import EXIT_DATA, InterruptedAfterWrite, LabError, Terminated, UsageError
 from tokenizers_lab.report import check_outputs, dumps, write_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,6 +78,9 @@ def lab_command(fn: F) -> F:
         except InterruptedAfterWrite:
             INTERRUPT_REPORTED.append(True)
             fail("interrupted after the outputs were written whole", 130)
+        except Terminated:
+            INTERRUPT_REPORTED.append(True)
+            fail("terminated; no output was written", 143)
         except KeyboardInterrupt:
             INTERRUPT_REPORTED.append(True)
             fail("interrupted; no output was written", 130)
