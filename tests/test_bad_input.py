@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,18 @@ def _invert(kit: Kit, tok: Path | str, *cats: str) -> list[str]:
 
 def _train(corpus: Path | str, *extra: str) -> list[str]:
     return ["train", str(corpus), "-a", "bpe", "-v", "400", "--heldout-every", "0", *extra]
+
+
+def _gz_bomb() -> bytes:
+    """A 1 GiB run of spaces in about 1 MB of gzip (made once)."""
+    if not _BOMB:
+        z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        block = b" " * (1 << 24)
+        _BOMB.append(b"".join([*(z.compress(block) for _ in range(64)), z.flush()]))
+    return _BOMB[0]
+
+
+_BOMB: list[bytes] = []
 
 
 def _truncated_gzip(data: bytes) -> bytes:
@@ -194,6 +207,8 @@ CASES = [
                                                                "tiktoken"), 2, "matches the empty string"),
     Case("train-pretokenizer-not-a-regex", lambda k, t: _train(k.corpus, "--pretokenizer", "(["), 2,
          "not a valid regex"),
+    Case("tok-gz-bomb", lambda k, t: _audit(k, _put(t, "bomb.json.gz", _gz_bomb())), 1,
+         "decompressed size over 256 MiB"),  # 1 GB of spaces: read to the cap, not into 3 GB of memory
     Case("bert-vocab-empty", lambda k, t: _audit(k, _put(t, "vocab.txt", b"")), 1, ""),
     Case("bert-vocab-binary", lambda k, t: _audit(k, _put(t, "vocab.txt", _noise(3000))), 1, ""),
     Case("vocab-merges-corrupted", lambda k, t: _audit(k, (_put(t, "tok/vocab.json", b"{not json"),
@@ -214,6 +229,14 @@ CASES = [
          1, "line 2: field 'text' is a list, not a string"),  # was trained on as "['a', 'b']"
     Case("corpus-jsonl-object-value", lambda k, t: _train(_put(t, "c.jsonl", b'{"text": {"a": 1}}\n')), 1,
          "is an object, not a string"),
+    # records and words no trainer should be handed (issue 16 row 17): /dev/zero has no line break
+    # (it was read until an OOM abort); a 200,000-character word kept BPE training busy for minutes
+    Case("corpus-dev-zero", lambda k, t: _train("/dev/zero"), 1, "runs over 64 MiB without a line break"),
+    Case("corpus-jsonl-huge-word", lambda k, t: _train(_put(t, "c.jsonl", json.dumps({"text": "q" * 200_000}).encode())),
+         1, "record 1 holds a word of 200,000 characters"),
+    Case("corpus-huge-word-read-by-the-trainer", lambda k, t: _train(_put(t, "w.txt", k.corpus.read_bytes() +
+                                                                          b"z" * 100_000 + b"\n")),
+         1, "record 201 holds a word of 100,000"),  # H0: the trainer reads the file; the check runs beside it
     Case("corpus-gz-truncated", lambda k, t: _train(_put(t, "c.txt.gz", _truncated_gzip(k.corpus.read_bytes()))),
          1, "gzip"),
     Case("corpus-parquet-corrupted", lambda k, t: _train(_put(t, "c.parquet", b"PAR1" + _noise(500))), 1, "parquet"),
@@ -657,3 +680,187 @@ def test_sigterm_is_handled_like_ctrl_c(kit: Kit, tmp_path: Path) -> None:
     assert proc.returncode == 143, err
     assert lines == ["error: terminated; no output was written"], err
     assert not out.exists() and not list(tmpdir.iterdir()), list(tmpdir.iterdir())
+
+
+def _fifo(tmp: Path, name: str, data: bytes) -> Path:
+    """A FIFO that a thread fills with `data` once a reader opens it."""
+    import threading
+
+    path = tmp / name
+    os.mkfifo(path)
+
+    def feed() -> None:
+        with open(path, "wb") as f:
+            f.write(data)
+
+    threading.Thread(target=feed, daemon=True).start()
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_pipes_and_fifos_are_read_exactly_once(kit: Kit, runner, tmp_path: Path) -> None:
+    """A FIFO or /dev/stdin given to train with nothing held out: the trainer and the fingerprint
+    pass both read it, each getting part of the stream (the report hashed 234,464 of 300,000 bytes,
+    or a FIFO hung). Anything but a regular file is now read once, into the training copy, so the
+    fingerprint, the byte count and the tokenizer equal those of the same text in a file
+    (issue 16 row 1). The tokenizer loader reads a FIFO once too."""
+    import hashlib
+
+    data = kit.corpus.read_bytes() * 20
+    plain = _put(tmp_path, "c.txt", data)
+    res = runner.invoke(app, [*_train(plain), "--out", str(tmp_path / "file"), "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    want = json.loads(res.stdout)
+    res = runner.invoke(app, [*_train(_fifo(tmp_path, "fifo.txt", data)), "--out", str(tmp_path / "fifo"),
+                              "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    got = json.loads(res.stdout)
+    ref = next(i for i in got["provenance"]["inputs"] if i["role"] == "corpus")
+    assert ref["sha256"] == hashlib.sha256(data).hexdigest() and ref["bytes"] == len(data)
+    assert got["corpus"] == want["corpus"]
+    assert (tmp_path / "fifo/tokenizer.json").read_bytes() == (tmp_path / "file/tokenizer.json").read_bytes()
+    # /dev/stdin fed by a pipe, in a real process
+    proc = subprocess.run([sys.executable, "-m", "tokenizers_lab", *_train("/dev/stdin"), "--out",
+                           str(tmp_path / "stdin"), "--format", "json", "--quiet"], input=data,
+                          capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["corpus"] == want["corpus"]
+    assert (tmp_path / "stdin/tokenizer.json").read_bytes() == (tmp_path / "file/tokenizer.json").read_bytes()
+    # a tokenizer from a FIFO: one read, fingerprinted on the bytes that were parsed
+    from tokenizers_lab.tokenizer import load_tokenizer
+
+    tok_data = kit.tok_json.read_bytes()
+    view = load_tokenizer(str(_fifo(tmp_path, "tok.json", tok_data)))
+    assert view.fingerprint == hashlib.sha256(tok_data).hexdigest() and view.nbytes == len(tok_data)
+    assert view.vocab_size == load_tokenizer(str(kit.tok_json)).vocab_size
+
+
+def test_a_gzip_bomb_is_stopped_at_the_cap_not_held(tmp_path: Path, monkeypatch) -> None:
+    """Decompression stops at the cap: the memory held stays near the cap, not near the 64 MiB the
+    file expands to (a 1 GB bomb reached 3.2 GB RSS before its parse error; issue 16 row 15)."""
+    import tracemalloc
+
+    from tokenizers_lab import tokenizer
+
+    monkeypatch.setattr(tokenizer, "MAX_TOKENIZER_BYTES", 1 << 20)
+    bomb = _put(tmp_path, "t.json.gz", gzip.compress(b" " * (64 << 20), 1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(tokenizer.InputError, match="decompressed size over 1 MiB"):
+            tokenizer.load_tokenizer(str(bomb))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak
+    ok = _put(tmp_path, "ok.json.gz", gzip.compress(b" " * 1000 + b"{}"))  # under the cap: read, then judged
+    with pytest.raises(tokenizer.InputError, match="neither a tokenizer.json"):
+        tokenizer.load_tokenizer(str(ok))
+
+
+def test_a_huge_vocabulary_entry_costs_no_quadratic_time(tmp_path: Path) -> None:
+    """One 10 MB vocabulary entry: split counting sliced it at every position (quadratic: over two
+    minutes for 20 MB) and reachability encoded it. Splits are now counted over the vocabulary's
+    entry lengths only, and entries over MAX_CHECKED_TOKEN_BYTES are not encoded (issue 16 row 15).
+    On the old code this test does not finish."""
+    from tokenizers_lab.audit.robustness import MAX_CHECKED_TOKEN_BYTES, vocabulary_health
+    from tokenizers_lab.tokenizer import load_tokenizer
+
+    vocab = {"a": 0, "b": 1, "ab": 2, "ba": 3, "ab" * 5_000_000: 4, "ab" * 5_000_000 + "a": 5}
+    tj = {"version": "1.0", "model": {"type": "BPE", "vocab": vocab, "merges": ["a b", "b a"]},
+          "added_tokens": [], "normalizer": None, "pre_tokenizer": None, "post_processor": None, "decoder": None}
+    path = _put(tmp_path, "tokenizer.json", json.dumps(tj).encode())
+    health = vocabulary_health(load_tokenizer(str(path)))
+    assert health.tokens_checked == 4 and health.not_checked == 2  # the two giants, over the check limit
+    assert MAX_CHECKED_TOKEN_BYTES < 10_000_000
+    # splits are still counted exactly for every multi-byte entry: ab = a+b, ba = b+a, the giant
+    # has none (no half of it is an entry), the giant + "a" has one (the giant, "a")
+    assert health.max_splits == 1 and health.decomposable_share == pytest.approx(3 / 4)
+
+
+def test_native_trainers_never_delay_ctrl_c() -> None:
+    """Native trainers ignore signals while they run (Ctrl-C waited out a training phase: 5.8 s,
+    or minutes on pathological input). Every trainer call in train.py goes through
+    `_train_native` (none is called directly), and that runs it off the main thread, which
+    takes Ctrl-C at once: here the job blocks SIGINT for a minute, as native code does, and the
+    process still exits with KeyboardInterrupt within the 30 s allowed (issue 16 row 17)."""
+    import ast
+
+    src = (REPO / "tokenizers_lab" / "train.py").read_text("utf-8")
+    direct = [n.lineno for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call)
+              and isinstance(n.func, ast.Attribute) and n.func.attr == "train"]
+    assert direct == [], f"train.py calls a trainer directly at lines {direct} (use _train_native)"
+    script = ("import signal, sys, time\n"
+              "from tokenizers_lab.engine import in_background\n"
+              "def native():\n"
+              "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
+              "    time.sleep(60)\n"
+              "print('started', flush=True)\n"
+              "try:\n"
+              "    in_background(native)\n"
+              "except KeyboardInterrupt:\n"
+              "    sys.exit(130)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"started\n"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("Ctrl-C waited for the native call")
+    assert proc.returncode == 130
+
+
+@pytest.mark.slow
+def test_transplant_carries_no_pickle_and_no_stale_weights(kit: Kit, runner, tmp_path: Path) -> None:
+    """The new model folder holds only what it needs: a pytorch_model.bin (a pickle) beside the
+    safetensors, an old consolidated.safetensors beside indexed shards, the old tokenizer's extra
+    files and unknown files are left out, and a note names each with why; the licence and the
+    README travel (issue 16 row 11). Two unindexed copies of the same tensors are refused."""
+    pytest.importorskip("torch", reason="the torch extra is not installed")
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    folder = tmp_path / "model"
+    n = len(json.loads(kit.tok_json.read_text("utf-8"))["model"]["vocab"])
+    LlamaForCausalLM(LlamaConfig(vocab_size=n, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
+                                 max_position_embeddings=64)).save_pretrained(folder)
+    (folder / "tokenizer.json").write_bytes(kit.tok_json.read_bytes())
+    weights = load_file(str(folder / "model.safetensors"))
+    # the weights as indexed shards, a stale consolidated copy, and a pickle beside them
+    names = sorted(weights)
+    half = len(names) // 2
+    save_file({k: weights[k] for k in names[:half]}, str(folder / "model-00001-of-00002.safetensors"))
+    save_file({k: weights[k] for k in names[half:]}, str(folder / "model-00002-of-00002.safetensors"))
+    (folder / "model.safetensors").rename(folder / "consolidated.safetensors")
+    index = {"metadata": {}, "weight_map": {k: f"model-0000{1 + (i >= half)}-of-00002.safetensors"
+                                            for i, k in enumerate(names)}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04\x95" + _noise(100))
+    (folder / "spiece.model").write_bytes(kit.spm.read_bytes())
+    (folder / "LICENSE").write_text("a licence\n")
+    (folder / "README.md").write_text("# a model\n")
+    (folder / "run.sh").write_text("echo hi\n")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["transplant", str(folder), str(kit.spm), "--method", "fvt", "--out", str(out),
+                              "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    files = sorted(p.name for p in out.iterdir())
+    assert "pytorch_model.bin" not in files and "consolidated.safetensors" not in files
+    assert "spiece.model" not in files and "run.sh" not in files
+    assert {"LICENSE", "README.md", "model-00001-of-00002.safetensors", "model.safetensors.index.json",
+            "tokenizer.json", "config.json"} <= set(files)
+    note = next(n for n in json.loads(res.stdout)["notes"] if n.startswith("left out"))
+    for why in ("pytorch_model.bin (a pickle", "consolidated.safetensors (weights", "spiece.model (the old tokenizer",
+                "run.sh (not a settings"):
+        assert why in note, note
+    assert f"note: {note}" in res.stderr
+    # without the index the two copies are ambiguous: refused, not one picked at random
+    (folder / "model.safetensors.index.json").unlink()
+    res = runner.invoke(app, ["transplant", str(folder), str(kit.spm), "--method", "fvt", "--out",
+                              str(tmp_path / "out2")])
+    assert res.exit_code == 1 and "keep one copy of the weights" in res.stderr, res.stderr
+    assert not (tmp_path / "out2").exists()

@@ -235,3 +235,16 @@ def test_fuzz_json_shapes(tmp_path_factory, obj: dict) -> None:
     target = tmp_path_factory.mktemp("j") / "tokenizer.json"
     target.write_text(json.dumps(obj))
     _load_or_lab_error(target)
+
+
+@SETTINGS
+@given(st.sets(st.binary(min_size=1, max_size=6), min_size=1, max_size=40), st.binary(min_size=1, max_size=12))
+def test_splitter_finds_exactly_the_brute_force_splits(vocab: set[bytes], token: bytes) -> None:
+    """Splitter tries only split points whose halves have lengths some entry has (issue 16 row 15:
+    slicing at every position was quadratic in a token's length); it must find every split the
+    exhaustive scan finds, and no other."""
+    from tokenizers_lab.tokenizer import Splitter
+
+    for t in (token, *vocab):
+        brute = [k for k in range(1, len(t)) if t[:k] in vocab and t[k:] in vocab]
+        assert Splitter(vocab).points(t) == brute

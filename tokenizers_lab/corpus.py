@@ -28,6 +28,7 @@ ERROR_MODES = ("strict", "replace")
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ".dev", ".devtest", ".py", ".js", ".c", ".go", ".rs", ""}
 STRUCTURED_SUFFIXES = {".jsonl", ".parquet", ".csv", ".tsv"}
 _CHUNK = 1 << 20
+MAX_RECORD_BYTES = 1 << 26  # the longest record (line) read: 64 MiB; more is no text (e.g. /dev/zero)
 
 # Counter used by the "tokenlab-count" codec error handler (replace mode).
 _INVALID = [0]
@@ -152,7 +153,8 @@ class Corpus:
 
     def plain_files(self) -> list[Path] | None:
         """The local, uncompressed text files this corpus reads, or None when any source is
-        something else (stdin, hub, datasets, .gz, structured): lets trainers read files directly."""
+        something else (stdin, hub, datasets, .gz, structured, anything but a regular file): lets
+        trainers read files directly."""
         files = []
         for src in self._sources:
             if src == "-" or src.startswith(("hf:", "datasets-disk:")):
@@ -160,6 +162,8 @@ class Corpus:
             p = Path(src)
             suffix = p.suffix.lower()
             if suffix == ".gz" or suffix in STRUCTURED_SUFFIXES:
+                return None
+            if not p.is_file():  # a pipe, FIFO or device is read once, by us, never twice
                 return None
             files.append(p)
         return files
@@ -206,6 +210,8 @@ class Corpus:
         mode = "strict" if self.errors == "strict" else "tokenlab-count"
         dec = codecs.getincrementaldecoder("utf-8-sig")(mode)  # a leading BOM is no text
         tail = ""
+        pending: list[str] = []  # pieces of a record longer than a chunk (joined once, not per chunk)
+        pending_bytes = 0
         offset = 0
         lines_before = 0
         while True:
@@ -222,7 +228,17 @@ class Corpus:
                                  "pass --errors replace to substitute U+FFFD") from None
             self.stats.invalid_utf8 += _INVALID[0] - before
             offset += len(chunk)
-            lines_before += chunk.count(b"\n")
+            newlines = chunk.count(b"\n")
+            lines_before += newlines
+            if not newlines and not final:
+                pending.append(text)
+                pending_bytes += len(chunk)
+                if pending_bytes > MAX_RECORD_BYTES:
+                    raise InputError(f"{name}: line {lines_before + 1} runs over {MAX_RECORD_BYTES >> 20} MiB "
+                                     "without a line break (the longest record tokenlab reads; is it text?)")
+                continue
+            if pending:
+                text, pending, pending_bytes = "".join(pending) + text, [], 0
             text = tail + text
             parts = text.split("\n")
             tail = parts.pop()
@@ -278,7 +294,10 @@ def _text_value(value: object, where: str, name: str, stats: CorpusStats) -> str
 
 
 def _iter_jsonl(f: io.BufferedIOBase, path: Path, field_name: str, stats: CorpusStats) -> Iterator[str]:
-    for n, raw in enumerate(f, 1):
+    for n, raw in enumerate(iter(lambda: f.readline(MAX_RECORD_BYTES + 1), b""), 1):
+        if len(raw) > MAX_RECORD_BYTES:
+            raise InputError(f"{path} line {n} is over {MAX_RECORD_BYTES >> 20} MiB (the longest record "
+                             "tokenlab reads)")
         if not raw.strip():
             continue
         try:

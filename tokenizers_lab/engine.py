@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import threading
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,52 @@ class EngineSpec:
             raise UsageError("--address names a Dask scheduler: pass --engine dask with it")
         if self.workers < 0:
             raise UsageError(f"--workers must be 0 (one per CPU) or more, not {self.workers}")
+
+
+class Background:
+    """`fn(*args)` on a daemon thread, its result (or error) collected by `result()`.
+
+    Native trainers (tokenizers, sentencepiece) release the GIL but never look at signals: run on
+    the main thread, a Ctrl-C waits for the end of a training phase (seconds, or minutes on
+    pathological input). The main thread waits here instead, so Ctrl-C and SIGTERM act at once;
+    and being a daemon, an abandoned thread never holds up the exit (a ThreadPoolExecutor's
+    threads are joined at exit). `watch`: other background jobs whose failure ends the wait (a
+    corpus check that runs beside training stops it on the first bad record)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True,
+                                        name=f"tokenlab-{getattr(fn, '__name__', 'job')}")
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        try:
+            self._value = fn(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed to the thread that collects the result
+            self._error = e
+
+    def failed(self) -> BaseException | None:
+        """The error this job ended with (None while it runs or when it succeeded)."""
+        return None if self._thread.is_alive() else self._error
+
+    def result(self, watch: Sequence[Background | None] = ()) -> Any:
+        """Wait (interruptibly) for the value; raise this job's error, or a watched job's."""
+        while self._thread.is_alive():
+            self._thread.join(0.1)
+            for w in watch:
+                err = w.failed() if w is not None else None
+                if err is not None:
+                    raise err
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def in_background(fn: Callable[..., Any], *args: Any, watch: Sequence[Background | None] = (),
+                  **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)`, waited for interruptibly (see Background)."""
+    return Background(fn, *args, **kwargs).result(watch)
 
 
 def cpu_count() -> int:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
-import gzip
 import hashlib
 import itertools
 import json
 import os
 import re
 import unicodedata
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -771,19 +771,41 @@ def load_spm_proto(data: bytes) -> Any:
     return proto
 
 
+class Splitter:
+    """Where a token splits into two entries of a vocabulary (str or bytes keys).
+
+    Only split points k where both k and len(token) - k are lengths some entry has are tried, so a
+    token costs a test per distinct entry length instead of one slice per position (quadratic in
+    its length: one 20 MB entry kept an audit busy for minutes). Exact: a half of any other
+    length cannot be an entry."""
+
+    def __init__(self, vocab: Any) -> None:
+        self.vocab = vocab
+        self.length_set = {len(t) for t in vocab}
+        self.lengths = sorted(self.length_set)
+
+    def points(self, token: Any) -> list[int]:
+        """Every k with token[:k] and token[k:] both in the vocabulary, ascending."""
+        n = len(token)
+        vocab, lengths = self.vocab, self.length_set
+        out = []
+        for k in self.lengths:
+            if k >= n:
+                break
+            if n - k in lengths and token[:k] in vocab and token[k:] in vocab:
+                out.append(k)
+        return out
+
+
 def spm_bpe_merges(proto: Any) -> list[tuple[str, str]]:
     """Merges of a SentencePiece BPE model: each normal piece's splits, in piece-score order."""
     normal = [(p.piece, p.score, i) for i, p in enumerate(proto.pieces) if p.type == 1]
     rank = {piece: i for i, (piece, _, _) in enumerate(sorted(normal, key=lambda t: (-t[1], t[2])))}
     merges = []
-    get = rank.get
+    splitter = Splitter(rank)
     for piece, r in rank.items():  # order: merged piece's rank, then left, then right rank
-        for k in range(1, len(piece)):
-            ra = get(piece[:k])
-            if ra is not None:
-                rb = get(piece[k:])
-                if rb is not None:
-                    merges.append(((r << 42) | (ra << 21) | rb, k, piece))
+        for k in splitter.points(piece):
+            merges.append(((r << 42) | (rank[piece[:k]] << 21) | rank[piece[k:]], k, piece))
     merges.sort()  # keys are unique: ints decide
     return [(piece[:k], piece[k:]) for _, k, piece in merges]
 
@@ -829,17 +851,52 @@ def parse_spec(spec: str, pattern: str | None = None) -> TokenizerSpec:
     return TokenizerSpec(label=label, path=path, pattern=pattern)
 
 
-def _read_bytes(path: Path) -> bytes:
+# The largest tokenizer file read (after decompression): 256 MiB, eight times Gemma 3's 33 MB
+# tokenizer.json; a 1 MB gzip bomb stops here instead of filling memory.
+MAX_TOKENIZER_BYTES = 1 << 28
+
+
+def _read_file(path: Path, limit: int | None = None) -> tuple[bytes, str]:
+    """A tokenizer file's bytes (decompressed if .gz) and the sha256 of its stored bytes, from one
+    read: a pipe or FIFO is read exactly once. Over `limit` bytes, stored or decompressed, is
+    refused before it is held in memory (a gzip bomb stops at the cap)."""
+    limit = MAX_TOKENIZER_BYTES if limit is None else limit
+    h = hashlib.sha256()
+    gz = path.suffix == ".gz"
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gz else None
+    parts: list[bytes] = []
+    size = 0
+
+    def too_big() -> InputError:
+        what = "decompressed " if gz else ""
+        return InputError(f"cannot read tokenizer {path}: {what}size over {limit >> 20} MiB "
+                          "(the largest tokenizer file tokenlab reads)")
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                if inflate is None:
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_big()
+                    parts.append(chunk)
+                    continue
+                while chunk:
+                    out = inflate.decompress(chunk, limit + 1 - size)
+                    size += len(out)
+                    if size > limit:
+                        raise too_big()
+                    parts.append(out)
+                    chunk = inflate.unconsumed_tail
+                    if inflate.eof and inflate.unused_data:  # a concatenated gzip member
+                        chunk, inflate = inflate.unused_data + chunk, zlib.decompressobj(16 + zlib.MAX_WBITS)
     except OSError as e:
         raise InputError(f"cannot read tokenizer {path}: {e.strerror or e}") from None
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise InputError(f"cannot read tokenizer {path}: corrupt gzip ({e})") from None
-    return data
+    except zlib.error as e:
+        raise InputError(f"cannot read tokenizer {path}: corrupt gzip ({e})") from None
+    if inflate is not None and not inflate.eof:
+        raise InputError(f"cannot read tokenizer {path}: corrupt gzip (truncated)")
+    return b"".join(parts), h.hexdigest()
 
 
 def _hf_from_str(text: str, source: str) -> Any:
@@ -932,11 +989,15 @@ def _tekken_view(j: dict, path: Path, spec: TokenizerSpec, fp: str) -> TiktokenV
     return TiktokenView(ranks, regex, specials, spec.label, str(path), fp, "tekken", id_offset=n_special)
 
 
-def _bert_vocab_view(path: Path, spec: TokenizerSpec, fp: str) -> HFView:
+def _bert_vocab_view(data: bytes, path: Path, spec: TokenizerSpec, fp: str) -> HFView:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     vocab = {}
-    for i, line in enumerate(_read_bytes(path).decode("utf-8").splitlines()):
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text") from None
+    for i, line in enumerate(text.splitlines()):
         vocab.setdefault(line.rstrip("\r"), i)
     if "[UNK]" not in vocab:
         raise InputError(f"{path} is not a BERT vocab.txt (no [UNK] token)")
@@ -954,12 +1015,15 @@ def _bert_vocab_view(path: Path, spec: TokenizerSpec, fp: str) -> HFView:
     return HFView(tok, spec.label, str(path), fp)
 
 
-def _vocab_merges_view(folder: Path, spec: TokenizerSpec, fp: str) -> HFView:
+def _vocab_merges_view(folder: Path, spec: TokenizerSpec) -> HFView:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
+    (vocab_data, vocab_sha), (merges_data, merges_sha) = \
+        _read_file(folder / "vocab.json"), _read_file(folder / "merges.txt")
+    fp = _folder_fingerprint([("merges.txt", merges_sha), ("vocab.json", vocab_sha)])
     try:
-        vocab = json.loads(_read_bytes(folder / "vocab.json"))
-        lines = _read_bytes(folder / "merges.txt").decode("utf-8").splitlines()
+        vocab = json.loads(vocab_data)
+        lines = merges_data.decode("utf-8").splitlines()
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read vocab.json/merges.txt in {folder}: {e}") from None
     merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
@@ -991,10 +1055,11 @@ def _vocab_merges_view(folder: Path, spec: TokenizerSpec, fp: str) -> HFView:
     return HFView(tok, spec.label, str(folder), fp)
 
 
-def _folder_fingerprint(files: Sequence[Path]) -> str:
+def _folder_fingerprint(files: Sequence[tuple[str, str]]) -> str:
+    """A folder's fingerprint from its files' (name, sha256) pairs."""
     h = hashlib.sha256()
-    for f in sorted(files):
-        h.update(f.name.encode() + b"\0" + sha256_file(f).encode() + b"\n")
+    for name, sha in sorted(files):
+        h.update(name.encode() + b"\0" + sha.encode() + b"\n")
     return h.hexdigest()
 
 
@@ -1028,15 +1093,19 @@ def load_tokenizer(spec: str | TokenizerSpec, pattern: str | None = None) -> Tok
         path = cached
     with _parsing(path):
         view = _load_folder(path, spec) if path.is_dir() else _load_file(path, spec)
-    if not view.nbytes:
-        view.nbytes = path.stat().st_size if path.is_file() else \
-            sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    if not view.nbytes and path.is_dir():
+        view.nbytes = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
     return view
 
 
 def _load_file(path: Path, spec: TokenizerSpec) -> TokenizerView:
-    data = _read_bytes(path)
-    fp = sha256_file(path)
+    data, fp = _read_file(path)
+    view = _view_of(data, fp, path, spec)
+    view.nbytes = path.stat().st_size or len(data)  # a pipe's size is what was read
+    return view
+
+
+def _view_of(data: bytes, fp: str, path: Path, spec: TokenizerSpec) -> TokenizerView:
     name = path.name.lower()
     if not data.strip():
         raise InputError(f"tokenizer file {path} is empty")
@@ -1054,7 +1123,7 @@ def _load_file(path: Path, spec: TokenizerSpec) -> TokenizerView:
     if name.endswith(".tiktoken") or (name.endswith((".model", ".vocab")) and _looks_like_ranks(data)):
         return _tiktoken_view(_parse_ranks(data, str(path)), path, spec, fp)
     if name.endswith(".txt") or name == "vocab.txt":
-        return _bert_vocab_view(path, spec, fp)
+        return _bert_vocab_view(data, path, spec, fp)
     if ".model" in name:
         return SentencePieceView(data, spec.label, str(path), fp)
     if _looks_like_ranks(data):
@@ -1068,8 +1137,7 @@ def _load_folder(folder: Path, spec: TokenizerSpec) -> TokenizerView:
         if (folder / name).exists():
             return load_tokenizer(TokenizerSpec(spec.label, str(folder / name), spec.pattern))
     if (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
-        files = [folder / "vocab.json", folder / "merges.txt"]
-        return _vocab_merges_view(folder, spec, _folder_fingerprint(files))
+        return _vocab_merges_view(folder, spec)
     for name in ("tokenizer.model", "spm.model"):
         if (folder / name).exists():
             return load_tokenizer(TokenizerSpec(spec.label, str(folder / name), spec.pattern))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import gc
 import hashlib
 import io
@@ -26,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
-from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, LocalEngine, engine_info, open_engine
+from tokenizers_lab.engine import (
+    EXECUTION,
+    Background,
+    Engine,
+    EngineSpec,
+    LocalEngine,
+    engine_info,
+    in_background,
+    open_engine,
+)
 from tokenizers_lab.errors import InputError, LabError, UsageError, check_range, unknown_name
 from tokenizers_lab.patterns import METASPACE_WORDS, PATTERNS, resolve_pattern
 from tokenizers_lab.report import (
@@ -305,7 +315,7 @@ class _Prepared:
     char_counts: Counter[str]
     summary: CorpusSummary | None = None
     heldout_corpora: list[Corpus] = field(default_factory=list)
-    scan: Any = None  # Future of the background pass over directly-read files
+    scan: Background | None = None  # the background pass over directly-read files
     longest: int = 0  # UTF-8 bytes of the longest training record (SentencePiece's sentence limit)
     engine: Engine = field(default_factory=LocalEngine)  # where word counting runs
 
@@ -328,6 +338,29 @@ def _summary(corpora: Sequence[Corpus], n_train: int, heldout: Sequence[str], he
         train_records=n_train, heldout_records=len(heldout), heldout_bytes=held_bytes)
 
 
+MAX_WORD_CHARS = 1 << 16  # the longest word (a run without whitespace) a trainer is given
+_LONG_WORD = re.compile(rf"(?<!\S)\S{{{MAX_WORD_CHARS + 1}}}\S*")  # from a run's start only: linear
+
+
+def _check_words(batch: Sequence[str], corpus: Corpus) -> None:
+    """Refuse a record holding a run of over MAX_WORD_CHARS characters without whitespace. Trainers
+    pay word length times merges for it (one 5 MB word kept tokenizers' BPE busy for over ten
+    minutes); natural text has no such words, base64 blobs and binary files do. Only records
+    longer than the limit are searched, so ordinary text costs one length test per record."""
+    for i, rec in enumerate(batch):
+        if len(rec) > MAX_WORD_CHARS and (m := _LONG_WORD.search(rec)):
+            record = corpus.stats.records - len(batch) + i + 1
+            raise InputError(f"{display_name(corpus.spec)} record {record} holds a word of {len(m.group()):,} "
+                             f"characters without whitespace (trainers take words up to {MAX_WORD_CHARS:,}): "
+                             "split or drop it")
+
+
+def _train_native(train: Callable[..., Any], *args: Any, prep: _Prepared | None = None) -> None:
+    """A native trainer's call (tokenizers, sentencepiece) off the main thread: Ctrl-C acts at once,
+    and a bad record found by the corpus pass running beside it stops the wait."""
+    in_background(train, *args, watch=(prep.scan if prep is not None else None,))
+
+
 def _longest(batch: Sequence[str]) -> int:
     return max((len(r.encode("utf-8")) for r in batch), default=0)
 
@@ -339,6 +372,7 @@ def _scan(corpora: Sequence[Corpus], char_counts: Counter[str] | None, heldout: 
     n_train = 0
     for c in corpora:
         for batch in c.iter_batches():
+            _check_words(batch, c)
             batch = list(filter(str.strip, batch))
             n_train += len(batch)
             if char_counts is not None and batch:
@@ -393,9 +427,7 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
                 prep.summary = _scan(corpora, char_counts if want_chars else None, heldout, held_bytes, longest)
                 prep.longest = longest[0]
             else:
-                pool = ThreadPoolExecutor(1)
-                prep.scan = pool.submit(_scan, corpora, None, heldout, held_bytes)
-                pool.shutdown(wait=False)
+                prep.scan = Background(_scan, corpora, None, heldout, held_bytes)
             return prep
     k = max(config.heldout_every, 1)
     offset = config.seed % k
@@ -405,6 +437,7 @@ def _prepare(config: TrainConfig, workdir: Path, progress: Progress) -> _Prepare
         for c in corpora:
             progress(f"reading {display_name(c.spec)}", None)
             for batch in c.iter_batches():
+                _check_words(batch, c)
                 batch = list(filter(str.strip, batch))  # blank records carry nothing to learn
                 if not batch:
                     continue
@@ -477,7 +510,7 @@ def _bpe_trainer(vocab_size: int, config: TrainConfig, specials: Sequence[str], 
     return trainers.BpeTrainer(**args)
 
 
-def _train_bytelevel_bpe(paths: Sequence[Path], vocab: int, config: TrainConfig, preset: str, **kw: Any) -> Any:
+def _train_bytelevel_bpe(prep: _Prepared, vocab: int, config: TrainConfig, preset: str, **kw: Any) -> Any:
     from tokenizers import Tokenizer, decoders, models
 
     tok = Tokenizer(models.BPE())
@@ -486,7 +519,8 @@ def _train_bytelevel_bpe(paths: Sequence[Path], vocab: int, config: TrainConfig,
         tok.normalizer = norm
     tok.pre_tokenizer = _bytelevel_pretokenizer(preset, config.split_digits)
     tok.decoder = decoders.ByteLevel()
-    tok.train([str(p) for p in paths], _bpe_trainer(vocab, config, config.specials(), **kw))
+    _train_native(tok.train, [str(p) for p in prep.train_paths], _bpe_trainer(vocab, config, config.specials(), **kw),
+                  prep=prep)
     return tok
 
 
@@ -567,7 +601,7 @@ TrainOut = dict[int, tuple[Any, dict[str, bytes], dict[str, Any]]]
 
 
 def _train_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
-    tok = _train_bytelevel_bpe(prep.train_paths, max(sizes), config, config.preset())
+    tok = _train_bytelevel_bpe(prep, max(sizes), config, config.preset())
     if len(sizes) == 1:
         return {sizes[0]: (tok, {}, {})}
     return {v: (tj, {}, {}) for v, tj in _truncations(_tj(tok), sizes)}
@@ -577,7 +611,7 @@ def _train_char_bpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
     max_chars = config.max_token_length or 3
     cfg = config if config.normalization != "none" else replace(config, normalization="nfkc")
     # KL3M pass max_chars + 1 to tokenizers' trainer (its length counts the internal string).
-    tok = _train_bytelevel_bpe(prep.train_paths, max(sizes), replace(cfg, max_token_length=max_chars + 1),
+    tok = _train_bytelevel_bpe(prep, max(sizes), replace(cfg, max_token_length=max_chars + 1),
                                config.preset(), min_frequency=min(config.min_frequency, 1))
     return {v: (tj, {}, {"max_chars": max_chars}) for v, tj in _truncations(_tj(tok), sizes)}
 
@@ -595,8 +629,9 @@ def _train_bpe_metaspace(prep: _Prepared, config: TrainConfig, sizes: Sequence[i
         tok = Tokenizer(models.BPE(byte_fallback=True))
         tok.normalizer, tok.pre_tokenizer = _metaspace_parts(config)
         alphabet = _top_chars(counts, (v - 256 - len(config.specials())) // 2)
-        tok.train([str(p) for p in prep.train_paths], _bpe_trainer(v - 256, config, config.specials(),
-                                                       initial_alphabet=alphabet, limit_alphabet=len(alphabet)))
+        _train_native(tok.train, [str(p) for p in prep.train_paths],
+                      _bpe_trainer(v - 256, config, config.specials(), initial_alphabet=alphabet,
+                                   limit_alphabet=len(alphabet)), prep=prep)
         out[v] = (_add_byte_fallback(_tj(tok), "bpe"), {}, {})
     return out
 
@@ -616,7 +651,7 @@ def _train_unigram(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -
         trainer = trainers.UnigramTrainer(vocab_size=v - 256, special_tokens=list(specials),
                                           unk_token=specials[0] if specials else None, show_progress=False,
                                           max_piece_length=config.max_token_length or 16)
-        tok.train([str(p) for p in prep.train_paths], trainer)
+        _train_native(tok.train, [str(p) for p in prep.train_paths], trainer, prep=prep)
         tj = _tj(tok)
         # tokenizers' EM sums in parallel, so scores can differ in the last bit between runs.
         # Equal scores are then ordered by piece, so ids do not depend on the trainer's tie order.
@@ -717,7 +752,7 @@ def _train_wordpiece(prep: _Prepared, config: TrainConfig, sizes: Sequence[int])
         trainer = trainers.BpeTrainer(vocab_size=v - len(specials), min_frequency=config.min_frequency,
                                       show_progress=False, initial_alphabet=alphabet,
                                       limit_alphabet=len(alphabet))
-        bpe.train([words_file], trainer)
+        _train_native(bpe.train, [words_file], trainer, prep=prep)
         learned = sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])
         vocab = {s: i for i, s in enumerate(specials)}
         for s, _ in learned:
@@ -886,7 +921,7 @@ def _train_spm(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) -> Tr
         if model_type == "char":
             kwargs.pop("max_sentencepiece_length")
         try:
-            spm.SentencePieceTrainer.train(**kwargs)
+            _train_native(functools.partial(spm.SentencePieceTrainer.train, **kwargs), prep=prep)
         except RuntimeError as e:
             msg = str(e).splitlines()[0]
             need = re.search(r"(\d+) vs (\d+)", msg)
@@ -942,11 +977,10 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
         t = max(min(t, v), 256 + len(config.specials()) + 1)
         # Stage-2 pre-token counting does not depend on stage 1: it runs while tokenizers trains
         # stage 1 (which releases the GIL and leaves a core idle in its serial merge loop).
-        with ThreadPoolExecutor(1) as ex:
-            pending = ex.submit(_count_stage2, prep.train_paths, split2, config.superbpe_colon_rule,
-                                _normalizer(config.normalization), prep.engine)
-            s1 = _tj(_train_bytelevel_bpe(prep.train_paths, t, config, config.preset()))
-            counts = pending.result()
+        pending = Background(_count_stage2, prep.train_paths, split2, config.superbpe_colon_rule,
+                             _normalizer(config.normalization), prep.engine)
+        s1 = _tj(_train_bytelevel_bpe(prep, t, config, config.preset()))
+        counts = pending.result(watch=(prep.scan,))
         vocab1: dict[str, int] = s1["model"]["vocab"]
         merges1 = [m if isinstance(m, list) else m.split(" ", 1) for m in s1["model"]["merges"]]
         id_to_str = {i: s for s, i in vocab1.items()}
@@ -966,7 +1000,8 @@ def _train_superbpe(prep: _Prepared, config: TrainConfig, sizes: Sequence[int]) 
             trainer = trainers.BpeTrainer(vocab_size=len(symbols) + margin, min_frequency=config.min_frequency,
                                           show_progress=False,
                                           max_token_length=config.max_token_length or None)
-            s2.train([str(_write_words(prep.workdir / "stage2.txt", words, counts))], trainer)
+            _train_native(s2.train, [str(_write_words(prep.workdir / "stage2.txt", words, counts))], trainer,
+                          prep=prep)
             for m in _tj(s2)["model"]["merges"]:
                 a, b = m.split(" ", 1) if isinstance(m, str) else m
                 sa = "".join(id_to_str[ord(c) - _SYM] for c in a)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tokenizers_lab.tokenizer import TokenizerView
+from tokenizers_lab.tokenizer import Splitter, TokenizerView
 
 # name -> text; each probe isolates one known lossy behaviour of some tokenizer family.
 PROBES: dict[str, str] = {
@@ -60,7 +60,7 @@ class VocabularyHealth:
     unreachable_examples: tuple[str, ...]
     partial_utf8: int
     partial_utf8_share: float
-    not_checked: int  # specials, partial-UTF-8, byte-fallback and continuation (##) tokens
+    not_checked: int  # specials, partial-UTF-8, byte-fallback, continuation (##) and over-long tokens
     decomposable_share: float | None  # multi-byte tokens with >= 1 split into two vocabulary tokens
     mean_splits: float | None
     max_splits: int | None
@@ -90,6 +90,12 @@ def roundtrip(view: TokenizerView, probes: dict[str, str] | None = None) -> tupl
     return tuple(out)
 
 
+# Reachability encodes each token's own string; a longer token (no real vocabulary has one: the
+# longest of the shared tokenizers is a few hundred bytes) is not checked, so a hostile multi-MB
+# entry costs nothing (some encoders are quadratic in a piece's length).
+MAX_CHECKED_TOKEN_BYTES = 4096
+
+
 def vocabulary_health(view: TokenizerView) -> VocabularyHealth:
     """Unreachable tokens (their own string does not encode back to them), partial-UTF-8 tokens,
     and decomposability."""
@@ -110,7 +116,7 @@ def vocabulary_health(view: TokenizerView) -> VocabularyHealth:
             partial += 1
             skipped += 1
             continue
-        if view.is_continuation(i) or view.is_byte_fallback(i):
+        if view.is_continuation(i) or view.is_byte_fallback(i) or len(b) > MAX_CHECKED_TOKEN_BYTES:
             skipped += 1
             continue
         strings.append(s)
@@ -118,10 +124,8 @@ def vocabulary_health(view: TokenizerView) -> VocabularyHealth:
     # In mid-text position: no dummy prefix space (SentencePiece, Metaspace) is added.
     encoded = view.encode_no_prefix_batch(strings)
     unreachable = [k for k, (i, e) in enumerate(zip(ids, encoded)) if e != [i]]
-    splits = []
-    for b in all_bytes:
-        if len(b) > 1:
-            splits.append(sum(1 for c in range(1, len(b)) if b[:c] in all_bytes and b[c:] in all_bytes))
+    splitter = Splitter(all_bytes)
+    splits = [len(splitter.points(b)) for b in all_bytes if len(b) > 1]
     arr = np.asarray(splits)
     return VocabularyHealth(
         tokens_checked=len(strings), unreachable=len(unreachable),

@@ -135,6 +135,9 @@ def open_checkpoint(folder: Path | str, role: str = "model") -> Checkpoint:
         try:
             with safe_open(str(shard), framework="pt") as f:
                 for name in f.keys():  # noqa: SIM118 (safe_open is not iterable)
+                    if name in tensor_shard:  # e.g. a consolidated.safetensors beside the shards, no index
+                        raise InputError(f"{folder}: tensor {name} is in both {tensor_shard[name].name} and "
+                                         f"{shard.name}; keep one copy of the weights (or the index that names them)")
                     sl = f.get_slice(name)
                     tensor_shard[name] = shard
                     shapes[name] = tuple(sl.get_shape())

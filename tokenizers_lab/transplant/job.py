@@ -46,6 +46,15 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "merges.tx
                    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja",
                    "chat_template.json")
 REWRITTEN = ("config.json", "generation_config.json", "model.safetensors.index.json")
+# What else of the model folder travels to the new one: settings (JSON) and documentation or
+# licence files. Everything else is left out, and named in a note: pickles (never copied: loading
+# one runs code), weights in any other format or file (they still hold the old vocabulary's rows,
+# e.g. a consolidated.safetensors beside the indexed shards) and their indexes, the old
+# tokenizer's own files, code, and any file of a kind not listed here.
+CARRIED_SUFFIXES = (".json", ".md", ".txt", ".rst")
+CARRIED_NAMES = ("README", "LICENSE", "LICENCE", "NOTICE", "COPYING", "USE_POLICY", ".gitattributes")
+OLD_TOKENIZER_SUFFIXES = (".model", ".tiktoken", ".vocab")
+OLD_TOKENIZER_NAMES = ("tekken.json", "tokenizer.json.gz", "vocab.json", "merges.txt", "vocab.txt")
 ProgressFn = Callable[[str, float | None], None]
 
 
@@ -400,6 +409,9 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
     try:
         stage("write", "writing the model folder")
         _write_folder(folder, ck, new_in, new_out, rows, config_ids, new_hf, new, template, torch, st)
+        left_out = carried_files(ck)[1]
+        if left_out:
+            notes.append(f"left out of the new model folder: {', '.join(left_out)}")
         lo_rows: list[LeaveOutRow] = []
         bpb = None
         if config.evaluate:
@@ -504,6 +516,29 @@ def _config_ids(config: dict[str, Any], old: Vocab, new: Vocab, src: list[int | 
     return out
 
 
+def carried_files(ck: Checkpoint) -> tuple[list[Path], list[str]]:
+    """The model folder's other files that the new folder keeps, and what is left out (with why)."""
+    from tokenizers_lab.transplant.checkpoint import PICKLE_SUFFIXES
+
+    keep, left = [], []
+    for f in ck.extra_files:
+        name, suffix = f.name, f.suffix.lower()
+        if name in TOKENIZER_FILES or name in REWRITTEN or name.startswith("transplant."):
+            continue  # replaced by the new tokenizer's, rewritten, or our own report
+        if suffix in PICKLE_SUFFIXES:
+            left.append(f"{name} (a pickle: never copied)")
+        elif suffix == ".safetensors" or name.endswith(".index.json") or suffix in (
+                ".h5", ".msgpack", ".onnx", ".gguf", ".tflite", ".npz", ".npy", ".ot"):
+            left.append(f"{name} (weights or an index for the old vocabulary)")
+        elif suffix in OLD_TOKENIZER_SUFFIXES or name in OLD_TOKENIZER_NAMES or name.startswith("tokenizer"):
+            left.append(f"{name} (the old tokenizer's)")
+        elif suffix in CARRIED_SUFFIXES or name.split(".")[0].upper() in CARRIED_NAMES or name in CARRIED_NAMES:
+            keep.append(f)
+        else:
+            left.append(f"{name} (not a settings or documentation file)")
+    return keep, left
+
+
 def _write_folder(stage: Path, ck: Checkpoint, new_in: np.ndarray, new_out: np.ndarray | None, rows: int,
                   ids: dict[str, Any], new_hf: Any, new: Vocab, template: str | None, torch: Any, st: Any) -> None:
     from safetensors import SafetensorError, safe_open
@@ -548,9 +583,8 @@ def _write_folder(stage: Path, ck: Checkpoint, new_in: np.ndarray, new_out: np.n
                 gen[f"{role}_token_id"] = ids.get(role)
         (stage / "generation_config.json").write_text(json.dumps(gen, indent=2, sort_keys=True) + "\n",
                                                       encoding="utf-8")
-    for f in ck.extra_files:
-        if f.name not in TOKENIZER_FILES and f.name not in REWRITTEN and not f.name.startswith("transplant."):
-            shutil.copyfile(f, stage / f.name)
+    for f in carried_files(ck)[0]:
+        shutil.copyfile(f, stage / f.name)
     new_hf.save(str(stage / "tokenizer.json"))
     id_to = {i: s for s, i in new.specials.items()}
 

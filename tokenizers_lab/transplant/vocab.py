@@ -13,6 +13,7 @@ from typing import Any
 
 from tokenizers_lab.errors import InputError
 from tokenizers_lab.tokenizer import (
+    Splitter,
     _BYTE_FALLBACK,
     HFView,
     SentencePieceView,
@@ -168,11 +169,8 @@ def _tiktoken_to_hf(view: TiktokenView) -> Any:
     # is split; a BPE merge list names one split per token. Listing every split of every token,
     # ranked by the token, makes the two agree (the one-split list of merges_from_ranks differs
     # on ~1 % of lines, e.g. Czech "ující").
-    splits = []
-    for tok_bytes, r in ranks.items():
-        for k in range(1, len(tok_bytes)):
-            if tok_bytes[:k] in ranks and tok_bytes[k:] in ranks:
-                splits.append((r, k, tok_bytes))
+    splitter = Splitter(ranks)
+    splits = [(r, k, tok_bytes) for tok_bytes, r in ranks.items() for k in splitter.points(tok_bytes)]
     splits.sort()
     merges = [(bytes_to_bytelevel(t[:k]), bytes_to_bytelevel(t[k:])) for _, k, t in splits]
     # tiktoken returns a whole piece that is itself a token without merging: ignore_merges.
