@@ -283,6 +283,16 @@ CASES = [
     Case("engine-ray", lambda k, t: _train(k.corpus, "--engine", "ray"), 2, "dask"),
     Case("address-without-dask", lambda k, t: _audit(k, k.tok_json, "--address", "tcp://127.0.0.1:8786"), 2,
          "--engine dask"),
+    # Dask scheduler addresses are checked before any work (issue 16 row 14: they were an internal
+    # ValueError, a traceback and a 40 s hang at exit)
+    Case("address-not-an-address", lambda k, t: _audit(k, k.tok_json, "--engine", "dask", "--address",
+                                                       "not-an-address"), 2, "give [tcp://]host:port"),
+    Case("address-ipv6-unclosed", lambda k, t: _audit(k, k.tok_json, "--engine", "dask", "--address", "tcp://[::1"),
+         2, "not a Dask scheduler address"),
+    Case("address-port-out-of-range", lambda k, t: _train(k.corpus, "--engine", "dask", "--address",
+                                                          "127.0.0.1:70000"), 2, "not a Dask scheduler address"),
+    Case("address-http-scheme", lambda k, t: _invert(k, k.tok_json) + ["--engine", "dask", "--address",
+                                                                       "http://127.0.0.1:8786"], 2, "http://"),
     Case("invert-not-bpe", lambda k, t: _invert(k, k.wordpiece_json), 2, "bpe"),
     Case("invert-one-category", lambda k, t: _invert(k, k.tok_json, f"a={k.corpus}"), 2, "two"),
     Case("audit-unknown-pivot", lambda k, t: [*_audit(k, k.tok_json), "--pivot", "eng_Latm"], 2, "did you mean"),
@@ -864,3 +874,154 @@ def test_transplant_carries_no_pickle_and_no_stale_weights(kit: Kit, runner, tmp
                               str(tmp_path / "out2")])
     assert res.exit_code == 1 and "keep one copy of the weights" in res.stderr, res.stderr
     assert not (tmp_path / "out2").exists()
+
+
+def _silent_server() -> tuple[object, int]:
+    """A loopback TCP server that accepts connections and never says a word (as an HTTP server
+    does to Dask's handshake)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held: list = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(srv.accept())
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    return srv, srv.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_port_that_is_no_dask_scheduler_is_one_line_and_no_hang(kit: Kit, tmp_path: Path) -> None:
+    """A port that accepts but never speaks Dask (an HTTP server on 127.0.0.1) hung 150 s, then
+    printed a traceback, then held the exit 40 s; a closed port took 20 s. Now: one line within
+    the connect timeout, nothing at exit, and a refused port at once (issue 16 row 14)."""
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    from tokenizers_lab import engine
+
+    srv, port = _silent_server()
+    try:
+        for address, needle in ((f"tcp://127.0.0.1:{port}", "no dask scheduler answered"),
+                                (f"127.0.0.1:{_closed_port()}", "connection refused")):
+            proc = _tokenlab(*_audit(kit, kit.tok_json, "--engine", "dask", "--address", address), "--out",
+                             str(tmp_path / "out"))
+            try:
+                _, err = proc.communicate(timeout=engine.CONNECT_SECONDS + 60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                pytest.fail(f"{address}: still running long after the connect timeout")
+            lines = [ln for ln in err.decode().splitlines() if ln.strip() and not PROGRESS.match(ln)]
+            assert proc.returncode == 1 and len(lines) == 1, err
+            assert lines[0].startswith("error: ") and needle in lines[0].lower(), lines
+            assert not (tmp_path / "out").exists()
+    finally:
+        srv.close()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on return: nothing listens there
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_local_dask_cluster_is_one_line(kit: Kit, tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches the whole process group: every worker of a local cluster
+    printed its own traceback (67 lines). Workers now leave SIGINT to the driver, which stops them
+    and says one line (issue 16 row 14)."""
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
+               * 6000)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENLAB_PROGRESS_SECONDS": "0.5"}
+    proc = subprocess.Popen([sys.executable, "-m", "tokenizers_lab", *_audit(kit, kit.tok_json, "--corpus", str(big)),
+                             "--engine", "dask", "--workers", "2", "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    first = proc.stderr.readline().decode()  # the first progress line: the cluster is up, the pass under way
+    assert PROGRESS.match(first), first
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    lines = [ln for ln in err.decode().splitlines() if ln.strip() and not PROGRESS.match(ln)]
+    assert proc.returncode == 130, err
+    assert lines == ["error: interrupted; no output was written"], err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are forked on Linux")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_invert_workers_die_with_their_parent(kit: Kit, tmp_path: Path, sig: int) -> None:
+    """SIGTERM to `invert --workers 2` left both forked workers blocked forever on their task
+    queue. Now the parent stops them as it exits, and they die with it however it dies (even by
+    SIGKILL, where no clean-up runs: PR_SET_PDEATHSIG) (issue 16 row 13)."""
+    big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
+               * 6000)
+    proc = _tokenlab(*_invert(kit, kit.tok_json, f"a={big}", f"b={kit.corpus}"), "--workers", "2",
+                     "--sample-bytes", "60000000", "--out", str(tmp_path / "out"))
+    children: list[str] = []
+    for _ in range(1200):  # the workers start once the samples are read
+        time.sleep(0.1)
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if len(children) >= 2 or proc.poll() is not None:
+            break
+    assert len(children) >= 2, "the workers never started"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+
+    def alive(pid: str) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except OSError:
+            return False
+    for _ in range(100):
+        if not any(alive(c) for c in children):
+            break
+        time.sleep(0.1)
+    left = [c for c in children if alive(c)]
+    for c in left:
+        os.kill(int(c), signal.SIGKILL)
+    assert not left, f"workers {left} outlived their parent"
+    if sig == signal.SIGTERM:
+        lines = [ln for ln in err.decode().splitlines() if ln.strip() and not PROGRESS.match(ln)]
+        assert proc.returncode == 143 and lines == ["error: terminated; no output was written"], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupt_a_library_swallows_still_stops_the_run(kit: Kit, runner, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """A KeyboardInterrupt raised inside a garbage-collector callback (Dask installs one) is printed
+    and dropped by the interpreter: an audit on a local cluster finished with exit 0 after a
+    Ctrl-C. The CLI's handler records the signal; the next checkpoint raises it again, and nothing
+    is written (issue 16 row 14)."""
+    script = ("import gc, os, signal, sys, time\n"
+              "from tokenizers_lab import errors\n"
+              "signal.signal(signal.SIGINT, errors.on_signal)\n"
+              "def cb(phase, info):\n"
+              "    if phase == 'start':\n"
+              "        os.kill(os.getpid(), signal.SIGINT)\n"
+              "        time.sleep(0.2)\n"
+              "gc.callbacks.append(cb)\n"
+              "gc.collect()\n"
+              "gc.callbacks.remove(cb)\n"
+              "print('still running', flush=True)\n"
+              "try:\n"
+              "    errors.raise_if_interrupted()\n"
+              "except KeyboardInterrupt:\n"
+              "    sys.exit(130)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert proc.stdout == b"still running\n" and b"KeyboardInterrupt" in proc.stderr  # dropped, as described
+    assert proc.returncode == 130  # and still taken
+    from tokenizers_lab import errors
+
+    monkeypatch.setattr(errors, "PENDING_SIGNALS", [signal.SIGINT])
+    res = runner.invoke(app, [*_train(kit.corpus), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 130 and res.stderr.strip() == "error: interrupted; no output was written", res.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".tokenlab-stage-*"))

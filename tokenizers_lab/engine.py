@@ -17,9 +17,15 @@ size. Results come back in submission order, so every reduction sees the same se
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import re
 import resource
+import signal
+import socket
+import sys
 import threading
 import warnings
 from collections import deque
@@ -35,6 +41,23 @@ ENGINES = ("local", "dask")
 # job runs never changes its result) and recorded in its run block instead
 EXECUTION = {"execution": True}
 DASK_EXTRA = "pip install 'tokenizers-lab[dask]'"
+# [scheme://]host:port, the host a name, an IPv4 address or a bracketed IPv6 address
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(?P<port>\d{1,5})")
+# How long a scheduler has to accept the connection and answer (a port that is no Dask
+# scheduler, e.g. an HTTP server, accepts and then never speaks the protocol)
+CONNECT_SECONDS = 10.0
+
+
+def check_address(address: str) -> None:
+    """Refuse a malformed scheduler address before any work (exit 2)."""
+    m = _ADDRESS.fullmatch(address)
+    if m is None or not 0 < int(m.group("port")) < 65536:
+        raise UsageError(f"--address {address[:100]!r} is not a Dask scheduler address: give "
+                         "[tcp://]host:port, e.g. tcp://127.0.0.1:8786")
+    if m.group("scheme") and m.group("scheme") not in DASK_SCHEMES:
+        raise UsageError(f"--address scheme {m.group('scheme')}:// is not one Dask speaks "
+                         f"({', '.join(DASK_SCHEMES)})")
 
 
 @dataclass(frozen=True)
@@ -52,8 +75,10 @@ class EngineSpec:
                              "(--engine dask; README 'Distributed runs' says why)")
         if self.engine not in ENGINES:
             raise unknown_name("--engine", self.engine, ENGINES)
-        if self.address and self.engine != "dask":
+        if self.address is not None and self.engine != "dask":
             raise UsageError("--address names a Dask scheduler: pass --engine dask with it")
+        if self.address is not None:
+            check_address(self.address)
         if self.workers < 0:
             raise UsageError(f"--workers must be 0 (one per CPU) or more, not {self.workers}")
 
@@ -102,6 +127,39 @@ def in_background(fn: Callable[..., Any], *args: Any, watch: Sequence[Background
                   **kwargs: Any) -> Any:
     """`fn(*args, **kwargs)`, waited for interruptibly (see Background)."""
     return Background(fn, *args, **kwargs).result(watch)
+
+
+def child_of_this_process() -> None:
+    """Initializer of a forked worker process: it leaves SIGINT to the parent (a Ctrl-C in the
+    terminal reaches the whole process group; the parent stops the workers, none prints a
+    traceback), takes SIGTERM by the default action (not the CLI's handler it was forked with),
+    and on Linux is sent SIGTERM when the parent dies, however the parent dies (a SIGKILL
+    included): a worker blocked on its task queue would otherwise wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+        except (OSError, AttributeError):  # no libc symbol: the parent's clean-up still stops us
+            pass
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def stop_workers(pool: Any) -> None:
+    """End a ProcessPoolExecutor now: pending tasks cancelled, its processes terminated (a plain
+    shutdown waits for the running tasks, which can take minutes)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.join(5)
 
 
 def cpu_count() -> int:
@@ -195,7 +253,8 @@ class DaskEngine(Engine):
             logging.getLogger(name).setLevel(quiet)
         try:
             if address:
-                self._client = Client(address, timeout="20s", set_as_default=False)
+                probe_scheduler(address)
+                self._client = Client(address, timeout=f"{CONNECT_SECONDS:g}s", set_as_default=False)
             else:
                 # one core per worker process: the encoders' own thread pools would otherwise
                 # oversubscribe the machine (Dask already pins OpenMP/BLAS to one thread)
@@ -203,11 +262,13 @@ class DaskEngine(Engine):
 
                 env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
                 env.update({"RAYON_NUM_THREADS": "1", "TOKENLAB_THREADS": "1"})
-                with dask.config.set({"distributed.nanny.pre-spawn-environ": env}), warnings.catch_warnings():
+                with dask.config.set({"distributed.nanny.pre-spawn-environ": env}), warnings.catch_warnings(), \
+                        _workers_ignore_ctrl_c():
                     # its HTTP server (health checks) moves off a busy default port with a warning
                     warnings.simplefilter("ignore", UserWarning)
                     self._cluster = LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
-                                                 processes=True, dashboard_address=None, silence_logs=quiet)
+                                                 processes=True, dashboard_address=None, silence_logs=quiet,
+                                                 preload=["tokenizers_lab.dask_worker"])
                 self._client = Client(self._cluster, set_as_default=False)
         except OSError as e:
             self.close()
@@ -255,6 +316,60 @@ class DaskEngine(Engine):
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+async def _identity(address: str) -> dict[str, Any]:
+    from distributed.comm import connect
+    from distributed.core import send_recv
+
+    comm = await connect(address, timeout=CONNECT_SECONDS)
+    try:
+        return await send_recv(comm, op="identity")
+    finally:
+        comm.abort()
+
+
+def probe_scheduler(address: str) -> None:
+    """Connect, handshake and ask the peer what it is, all within CONNECT_SECONDS, before a Client
+    is made: Dask's own handshake waits forever on a port that accepts but never answers, and a
+    Client that failed half-way holds the exit for 40 s."""
+    m = _ADDRESS.fullmatch(address)
+    if m is not None and (m.group("scheme") or "tcp") == "tcp":  # refused or unknown host: say so at once
+        host = m.group("host").strip("[]")
+        try:
+            socket.create_connection((host, int(m.group("port"))), timeout=CONNECT_SECONDS).close()
+        except OSError as e:
+            raise LabError(f"cannot reach the Dask scheduler at {address}: {e.strerror or e}") from None
+    try:
+        info = asyncio.run(asyncio.wait_for(_identity(address), CONNECT_SECONDS))
+    except (asyncio.TimeoutError, TimeoutError):
+        raise LabError(f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s (is that port a "
+                       "Dask scheduler?)") from None
+    except OSError as e:  # refused, unreachable, unknown host, closed during the handshake
+        raise LabError(f"cannot reach the Dask scheduler at {address}: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # noqa: BLE001 - whatever a non-Dask peer makes the protocol raise
+        raise LabError(f"{address} does not speak the Dask protocol ({type(e).__name__})") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind != "Scheduler":
+        raise LabError(f"{address} is a Dask {kind or 'peer'}, not a scheduler")
+
+
+class _workers_ignore_ctrl_c:
+    """While a local cluster starts its worker processes, SIGINT is ignored: the processes inherit
+    that and Python then installs no KeyboardInterrupt handler in them, so a Ctrl-C in the terminal
+    (sent to the whole process group) reaches only this process, which stops the cluster itself,
+    instead of printing a traceback from every worker. The cost: a Ctrl-C during those one or two
+    seconds of start-up is lost (press it again). Workers the nanny restarts later ignore SIGINT
+    through the preload module."""
+
+    def __enter__(self) -> None:
+        self.main = threading.current_thread() is threading.main_thread()
+        if self.main:
+            self.previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.main:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def engine_info(engine: Engine) -> dict[str, Any]:

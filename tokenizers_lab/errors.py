@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import signal
 from collections.abc import Iterable
 
 EXIT_OK = 0
@@ -42,6 +43,26 @@ class Terminated(KeyboardInterrupt):
 
 class InterruptedAfterWrite(KeyboardInterrupt):
     """Ctrl-C arrived while finished outputs were moving into place: they were written whole."""
+
+
+# Signals the CLI's handlers took (SIGINT, SIGTERM). The handler raises at once, but an exception
+# raised inside a garbage-collector callback or a __del__ (Dask installs a gc callback) is printed
+# and dropped by the interpreter: a run would then finish with exit 0 after a Ctrl-C. The record
+# makes the interrupt stick: `raise_if_interrupted` raises it again at the next checkpoint
+# (progress updates, and before any output moves into place).
+PENDING_SIGNALS: list[int] = []
+
+
+def raise_if_interrupted() -> None:
+    """Raise the interrupt a signal handler recorded, if any (KeyboardInterrupt, or Terminated)."""
+    if PENDING_SIGNALS:
+        raise Terminated() if signal.SIGTERM in PENDING_SIGNALS else KeyboardInterrupt()
+
+
+def on_signal(signum: int, frame: object) -> None:
+    """The CLI's SIGINT/SIGTERM handler: record, then raise in the main thread."""
+    PENDING_SIGNALS.append(signum)
+    raise_if_interrupted()
 
 
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenizers_lab import __version__
-from tokenizers_lab.errors import InterruptedAfterWrite, LabError, OutputExistsError
+from tokenizers_lab.errors import InterruptedAfterWrite, LabError, OutputExistsError, raise_if_interrupted
 
 SCHEMA_VERSION = 1
 FLOAT_DIGITS = 6
@@ -316,6 +316,7 @@ def install_folder(stage: Path, out: Path, force: bool) -> list[str]:
     are removed, so no stale output survives; files tokenlab did not write are never touched.
     Ctrl-C is held during the move.
     """
+    raise_if_interrupted()  # a Ctrl-C that a library swallowed still means: write nothing
     names = [n for n in _files_under(stage) if n != MANIFEST]
     with uninterrupted():
         if not out.exists():

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 import typer.core
 
-from tokenizers_lab import __version__
+from tokenizers_lab import __version__, errors
 from tokenizers_lab.cli import audit, common, demo, invert, train, transplant
 from tokenizers_lab.errors import Terminated
 
@@ -99,14 +99,12 @@ app.command("invert", cls=_Command)(invert.invert)
 app.command("transplant", cls=_Command)(transplant.transplant)
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
 def main() -> None:
     """Console-script entry point. SIGTERM is handled like Ctrl-C (clean-up, one error line), with
     exit 143."""
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, errors.on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with SIGINT ignored
+        signal.signal(signal.SIGINT, errors.on_signal)
     try:
         app()
     except KeyboardInterrupt as e:
@@ -119,8 +117,10 @@ def main() -> None:
         _forget_unhandled_interrupt()
         sys.exit(code)
     except SystemExit as e:
-        if e.code in (130, 143):  # interrupted: a second signal must not turn the exit into a kill
-            _ignore_interrupts()
+        # the command is over (its outputs written, or not, and said so): a signal arriving during
+        # the interpreter's exit must not turn the exit code chosen into a death by signal (-2)
+        _ignore_interrupts()
+        if e.code in (130, 143):
             _forget_unhandled_interrupt()
         raise
 

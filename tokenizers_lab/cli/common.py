@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from tokenizers_lab.errors import EXIT_DATA, InterruptedAfterWrite, LabError, Terminated, UsageError
+from tokenizers_lab.errors import (
+    EXIT_DATA,
+    InterruptedAfterWrite,
+    LabError,
+    Terminated,
+    UsageError,
+    raise_if_interrupted,
+)
 from tokenizers_lab.report import check_outputs, dumps, write_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -151,7 +158,8 @@ class Feedback:
             threading.Thread(target=self._heartbeat, name="tokenlab-heartbeat", daemon=True).start()
 
     def __call__(self, stage: str, fraction: float | None) -> None:
-        """The library's progress callback."""
+        """The library's progress callback (also a checkpoint for an interrupt a library swallowed)."""
+        raise_if_interrupted()
         if self.quiet or not stage:
             return
         if self._bar is not None:

@@ -30,9 +30,11 @@ from tokenizers_lab.engine import (
     Engine,
     EngineSpec,
     LocalEngine,
+    child_of_this_process,
     cpu_count,
     engine_info,
     open_engine,
+    stop_workers,
 )
 from tokenizers_lab.errors import InputError, UsageError, check_range
 from tokenizers_lab.invert import chains, lp, pretokens
@@ -310,9 +312,15 @@ def _count_shards(view: TokenizerView, shards: list[list[str]], workers: int) ->
             yield pretokens.count(view, _chunks(lines))
         return
     _VIEW = view
+    ex = ProcessPoolExecutor(min(n, len(shards)), mp_context=multiprocessing.get_context("fork"),
+                             initializer=child_of_this_process)
     try:
-        with ProcessPoolExecutor(min(n, len(shards)), mp_context=multiprocessing.get_context("fork")) as ex:
-            yield from ex.map(_count_one, shards)
+        yield from ex.map(_count_one, shards)
+    except BaseException:  # Ctrl-C, SIGTERM, an error, or the consumer gone: no worker outlives us
+        stop_workers(ex)
+        raise
+    else:
+        ex.shutdown()
     finally:
         _VIEW = None
 
