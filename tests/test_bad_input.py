@@ -1025,3 +1025,30 @@ def test_an_interrupt_a_library_swallows_still_stops_the_run(kit: Kit, runner, t
     res = runner.invoke(app, [*_train(kit.corpus), "--out", str(tmp_path / "out")])
     assert res.exit_code == 130 and res.stderr.strip() == "error: interrupted; no output was written", res.stderr
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".tokenlab-stage-*"))
+
+
+@pytest.mark.parametrize("where", ["folder", "file"])
+def test_unreadable_corpora_are_one_line(kit: Kit, runner, tmp_path: Path, monkeypatch, where: str) -> None:
+    """A folder whose files cannot be read was an internal error (PermissionError on
+    dataset_info.json; issue 16 row 20). The permission error is simulated, so the test also
+    holds when it runs as root (who may read anything)."""
+    folder = tmp_path / "c"
+    _put(folder, "a.txt", kit.corpus.read_bytes())
+    real_exists = Path.exists
+
+    def denied(*_: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    if where == "folder":
+        monkeypatch.setattr(Path, "exists", lambda self, **kw: denied() if self.parent == folder
+                            else real_exists(self, **kw))
+    else:
+        import builtins
+
+        real = builtins.open
+        monkeypatch.setattr(builtins, "open", lambda f, *a, **kw: denied() if str(f).startswith(str(folder))
+                            else real(f, *a, **kw))
+    res = runner.invoke(app, [*_train(folder), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.startswith("error: cannot read corpus") and "Permission denied" in res.stderr
+    assert not (tmp_path / "out").exists()

@@ -502,10 +502,12 @@ def load_parallel(specs: Sequence[str], *, errors: str = "strict",
 
 
 def _ends_with_newline(path: Path) -> bool:
-    if path.suffix.lower() == ".gz":
+    if path.suffix.lower() == ".gz":  # streamed: only the last byte matters, never the whole text
+        last = b""
         with gzip.open(path, "rb") as g:
-            data = g.read()
-        return data.endswith(b"\n")
+            while chunk := g.read(_CHUNK):
+                last = chunk[-1:]
+        return last == b"\n"
     with open(path, "rb") as f:
         if f.seek(0, 2) == 0:
             return False
