@@ -732,7 +732,7 @@ def test_pipes_and_fifos_are_read_exactly_once(kit: Kit, runner, tmp_path: Path)
     # /dev/stdin fed by a pipe, in a real process
     proc = subprocess.run([sys.executable, "-m", "tokenizers_lab", *_train("/dev/stdin"), "--out",
                            str(tmp_path / "stdin"), "--format", "json", "--quiet"], input=data,
-                          capture_output=True, timeout=300)
+                          capture_output=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["corpus"] == want["corpus"]
     assert (tmp_path / "stdin/tokenizer.json").read_bytes() == (tmp_path / "file/tokenizer.json").read_bytes()
@@ -969,7 +969,8 @@ def test_invert_workers_die_with_their_parent(kit: Kit, tmp_path: Path, sig: int
     children: list[str] = []
     for _ in range(1200):  # the workers start once the samples are read
         time.sleep(0.1)
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True,
+                                  check=False).stdout.split()
         if len(children) >= 2 or proc.poll() is not None:
             break
     assert len(children) >= 2, "the workers never started"
@@ -1016,7 +1017,7 @@ def test_an_interrupt_a_library_swallows_still_stops_the_run(kit: Kit, runner, t
               "    errors.raise_if_interrupted()\n"
               "except KeyboardInterrupt:\n"
               "    sys.exit(130)\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=False)
     assert proc.stdout == b"still running\n" and b"KeyboardInterrupt" in proc.stderr  # dropped, as described
     assert proc.returncode == 130  # and still taken
     from tokenizers_lab import errors
