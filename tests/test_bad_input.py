@@ -750,21 +750,22 @@ def test_a_gzip_bomb_is_stopped_at_the_cap_not_held(tmp_path: Path, monkeypatch)
     file expands to (a 1 GB bomb reached 3.2 GB RSS before its parse error; issue 16 row 15)."""
     import tracemalloc
 
-    from tokenizers_lab import tokenizer
+    from tokenizers_lab.errors import InputError
+    from tokenizers_lab.tokenizer import base, load_tokenizer
 
-    monkeypatch.setattr(tokenizer, "MAX_TOKENIZER_BYTES", 1 << 20)
+    monkeypatch.setattr(base, "MAX_TOKENIZER_BYTES", 1 << 20)
     bomb = _put(tmp_path, "t.json.gz", gzip.compress(b" " * (64 << 20), 1))
     tracemalloc.start()
     try:
-        with pytest.raises(tokenizer.InputError, match="decompressed size over 1 MiB"):
-            tokenizer.load_tokenizer(str(bomb))
+        with pytest.raises(InputError, match="decompressed size over 1 MiB"):
+            load_tokenizer(str(bomb))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 8 << 20, peak
     ok = _put(tmp_path, "ok.json.gz", gzip.compress(b" " * 1000 + b"{}"))  # under the cap: read, then judged
-    with pytest.raises(tokenizer.InputError, match="neither a tokenizer.json"):
-        tokenizer.load_tokenizer(str(ok))
+    with pytest.raises(InputError, match="neither a tokenizer.json"):
+        load_tokenizer(str(ok))
 
 
 def test_a_huge_vocabulary_entry_costs_no_quadratic_time(tmp_path: Path) -> None:
@@ -789,16 +790,16 @@ def test_a_huge_vocabulary_entry_costs_no_quadratic_time(tmp_path: Path) -> None
 
 def test_native_trainers_never_delay_ctrl_c() -> None:
     """Native trainers ignore signals while they run (Ctrl-C waited out a training phase: 5.8 s,
-    or minutes on pathological input). Every trainer call in train.py goes through
-    `_train_native` (none is called directly), and that runs it off the main thread, which
+    or minutes on pathological input). Every trainer call in the train package goes
+    through `train_native` (none is called directly), and that runs it off the main thread, which
     takes Ctrl-C at once: here the job blocks SIGINT for a minute, as native code does, and the
     process still exits with KeyboardInterrupt within the 30 s allowed (issue 16 row 17)."""
     import ast
 
-    src = (REPO / "tokenizers_lab" / "train.py").read_text("utf-8")
-    direct = [n.lineno for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call)
+    direct = [f"{path.name}:{n.lineno}" for path in sorted((REPO / "tokenizers_lab" / "train").glob("*.py"))
+              for n in ast.walk(ast.parse(path.read_text("utf-8"))) if isinstance(n, ast.Call)
               and isinstance(n.func, ast.Attribute) and n.func.attr == "train"]
-    assert direct == [], f"train.py calls a trainer directly at lines {direct} (use _train_native)"
+    assert direct == [], f"a trainer is called directly at {direct} (use train_native)"
     script = ("import signal, sys, time\n"
               "from tokenizers_lab.engine import in_background\n"
               "def native():\n"

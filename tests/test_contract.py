@@ -394,7 +394,7 @@ def test_help_is_consistent(runner):
 def test_round_trip_labels_say_which_measure():
     from tokenizers_lab import demo
 
-    src = Path(demo.__file__).read_text() + (REPO / "tokenizers_lab/train.py").read_text() + \
+    src = Path(demo.__file__).read_text() + "".join(p.read_text() for p in (REPO / "tokenizers_lab/train").glob("*.py")) + \
         (REPO / "tokenizers_lab/audit/markdown.py").read_text()
     assert '"round-trip"' not in src
     assert "held-out round-trip" in src and "probe round-trip" in src
@@ -409,14 +409,14 @@ def test_invert_resamples_in_threads_give_the_serial_answer_with_a_t_interval(mo
     run; the interval is the estimate +- t(0.975, B-1) bootstrap standard deviations."""
     import scipy.stats
 
-    from tokenizers_lab.invert import job
+    from tokenizers_lab.invert import example, job
 
     assert job.InvertConfig().bootstrap == 8 and job.InvertConfig().bootstrap_passes == 3
     cfg = job.InvertConfig(bootstrap=4, seed=5)
     runs = []
     for threads in (1, 2):
         monkeypatch.setattr(job, "THREADS", threads)
-        runs.append(job.run(cfg).categories)
+        runs.append(example.run(cfg).categories)
     assert runs[0] == runs[1]
     q = scipy.stats.t.ppf(0.975, 3)
     inside = [c for c in runs[0] if c.ci_high < 1 and c.share - q * c.bootstrap_sd > 0]

@@ -61,13 +61,15 @@ def test_merged_per_shard_chain_stores_equal_the_global_store(shared: Path) -> N
 
 
 def test_train_word_counts_do_not_depend_on_task_size(shared: Path) -> None:
-    from tokenizers_lab import train
+    from tokenizers_lab.patterns import PATTERNS
+    from tokenizers_lab.train.common import text_chunks
+    from tokenizers_lab.train.superbpe import Stage2Counter
 
     path = shared / "text" / "lang" / "fra.txt"
-    counter = train._Stage2Counter(__import__("regex").compile(f"({train.PATTERNS['superbpe-stage2']})"), True)
+    counter = Stage2Counter(__import__("regex").compile(f"({PATTERNS['superbpe-stage2']})"), True)
     one = counter([path.read_text("utf-8")])
     many: Counter[str] = Counter()
-    for group in train._text_chunks([path], 4096, task_chars=20_000):
+    for group in text_chunks([path], 4096, task_chars=20_000):
         many.update(counter(group))
     assert one == many and sum(one.values()) > 10_000
 

@@ -50,3 +50,27 @@ def test_readme_example_runs(line, runner, tmp_path):
     if "--out" in args:
         out = Path(args[args.index("--out") + 1])
         assert (out / f"{args[0]}.json").exists()
+
+
+def _python_block() -> str:
+    section = README.split("### From Python", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+
+
+def test_the_python_example_runs_and_equals_the_cli(runner, tmp_path, monkeypatch, capsys):
+    """README's Python example: the library's report is the CLI's report, field for field (apart from
+    the run block and the timings)."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(_python_block(), "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "1000" and printed[1].startswith("audit|tok:bpe@")
+    res = runner.invoke(app, ["audit", "bpe=bpe.json", "--charbench-items", "0", "--no-plots", "--format", "json",
+                              "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 0, res.stderr
+    lib, cli = json.loads(scope["json_text"]), json.loads(res.stdout)
+    for key in ("run", "timings"):  # host, dates and seconds: never equal twice
+        lib.pop(key), cli.pop(key)
+    assert lib == cli

@@ -198,7 +198,9 @@ def test_report_provenance_and_markdown(trained):
 def test_superbpe_boundary_pruning_is_exact(monkeypatch):
     cfg = train.TrainConfig(algorithm="superbpe", vocab_sizes=(3000,), superbpe_transition=0.7)
     pruned = train.run(cfg).artifacts["tokenizer.json"]
-    monkeypatch.setattr(train, "PRUNE_RARE_BOUNDARIES", False)
+    from tokenizers_lab.train import superbpe
+
+    monkeypatch.setattr(superbpe, "PRUNE_RARE_BOUNDARIES", False)
     assert train.run(cfg).artifacts["tokenizer.json"] == pruned
 
 

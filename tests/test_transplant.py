@@ -17,12 +17,13 @@ transformers = pytest.importorskip("transformers")
 from tests.test_cli import _err_line
 from tokenizers_lab.cli import app
 from tokenizers_lab.tokenizer import load_tokenizer
+from tokenizers_lab.tokenizer.convert import hf_tokenizer
 from tokenizers_lab.transplant import core
 from tokenizers_lab.transplant import methods as M
 from tokenizers_lab.transplant.checkpoint import open_checkpoint
 from tokenizers_lab.transplant.job import TransplantConfig, run
 from tokenizers_lab.transplant.stio import rewrite
-from tokenizers_lab.transplant.vocab import Decomposer, build_vocab, hf_tokenizer
+from tokenizers_lab.transplant.vocab import Decomposer, build_vocab
 
 OLD_TEXT = [f"the quick brown fox {i} jumps over the lazy dog; über Größe façade café {i * 7}"
             for i in range(300)] + ["naïve coöperation rôle — “quotes” ✓ 日本語 テキスト"] * 30
@@ -247,7 +248,7 @@ def _run(world, name, **kw):
     shutil.rmtree(out, ignore_errors=True)
     cfg = TransplantConfig(model=str(kw.pop("model", world["tied"])), tokenizer=str(kw.pop("tokenizer", world["new"])),
                            out=str(out), aux_model=kw.pop("aux_model", "none"), **kw)
-    return run(cfg, out), out
+    return run(cfg), out
 
 
 @pytest.mark.parametrize("which", ["tied", "untied"])

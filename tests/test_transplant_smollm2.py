@@ -37,8 +37,7 @@ def test_smollm2_onto_gpt2_keeps_answering(smollm2, shared, tmp_path):
     for method in ("random", "fvt", "tokenadapt"):
         out = tmp_path / method
         rep = run(TransplantConfig(model=str(smollm2), tokenizer=str(shared / "tokenizers" / "gpt2"), method=method,
-                                   out=str(out), evaluate=True, eval_text=str(text), eval_bytes=6000, leave_out=300),
-                  out)
+                                   out=str(out), evaluate=True, eval_text=str(text), eval_bytes=6000, leave_out=300))
         assert rep.routes["exact"] > 36000 and rep.model.tied
         ratios[method] = rep.bpb.ratio
     # every estimate is far better than random rows; the original is ~1.07 bits per byte here

@@ -8,6 +8,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from tokenizers_lab import train
+from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import (
     Provenance,
     RunInfo,
@@ -32,7 +33,7 @@ STEPS: tuple[tuple[str, str, tuple[int, ...], dict], ...] = (
 COMPARE_VOCAB = 4000
 # The demo's audit step measures these trained tokenizers side by side (at COMPARE_VOCAB).
 AUDIT_STEPS = ("bpe", "superbpe", "spm-unigram", "bpe-metaspace", "wordpiece")
-# The demo's invert step: the embedded controlled example (tokenizers_lab/invert/demo.py).
+# The demo's invert step: the embedded controlled example (tokenizers_lab/invert/example.py).
 INVERT_BOOTSTRAP = 10
 # The demo's transplant step: a tiny model on bpe at this size, moved onto this tokenizer.
 TRANSPLANT_OLD = 2000  # = transplant.demo.OLD_VOCAB, so embedded:tiny is the demo's model
@@ -179,7 +180,7 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
-def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoReport:
+def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
     """Run every demo step and collect their reports and artifacts."""
     clock = Stopwatch()
     rows, artifacts, inputs = [], {}, {}
@@ -189,7 +190,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
         if progress:
             progress(f"training {step}", None)
         rep = train.run(train.TrainConfig(algorithm=algorithm, vocab_sizes=sizes, seed=config.seed, **options),
-                        progress)
+                        progress=progress)
         reports[step] = rep
         for name, data in rep.artifacts.items():
             artifacts[f"{step}/{name}"] = data
@@ -213,7 +214,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
     if progress:
         progress("auditing the trained tokenizers", None)
     views = [audit.views_from_train(reports[step], f"{step}-{COMPARE_VOCAB // 1000}k", COMPARE_VOCAB) for step in AUDIT_STEPS]
-    arep = audit.run(audit.AuditConfig(seed=config.seed), progress, views=views)
+    arep = audit.run(audit.AuditConfig(seed=config.seed), progress=progress, views=views)
     for name, data in arep.artifacts.items():
         artifacts[f"audit/{name}"] = data
     notes += [f"audit: {n}" for n in arep.notes]
@@ -227,11 +228,12 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
             max_premium=a.fairness_summary.max_premium, gini=a.fairness_summary.gini,
             bytes_per_token=c.bytes_per_token, renyi_efficiency=c.renyi_efficiency_full_vocab,
             roundtrip_rate=a.roundtrip_rate, unreachable=a.vocabulary.unreachable, digits=a.numbers.scheme))
+    from tokenizers_lab.invert import example as invert_example
     from tokenizers_lab.invert import job as invert_job
 
     if progress:
         progress("inverting a known mixture", None)
-    irep = invert_job.run(invert_job.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress)
+    irep = invert_example.run(invert_job.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress=progress)
     notes += [f"invert: {n}" for n in irep.notes]
     artifacts["invert/invert.json"] = dumps(irep).encode("utf-8")
     artifacts["invert/invert.md"] = irep.to_markdown().encode("utf-8")
@@ -251,7 +253,7 @@ def run(config: DemoConfig, progress: train.Progress | None = None) -> DemoRepor
 
 
 def _transplant_step(reports: dict, config: DemoConfig, artifacts: dict[str, bytes],
-                     progress: train.Progress | None) -> tuple[list, str]:
+                     progress: Progress | None) -> tuple[list, str]:
     """A tiny model trained with the bpe-2k tokenizer, moved onto bpe-metaspace-4k by each method
     (needs the torch extra; without it the step says so and is skipped)."""
     import importlib.util

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from tokenizers_lab.audit.fairness import FairnessSummary, LanguageFairness
 from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
 from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, LocalEngine, engine_info, open_engine
 from tokenizers_lab.errors import InputError, UsageError, check_range, unknown_name
+from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import (
     INPUT,
     InputRef,
@@ -44,8 +45,6 @@ from tokenizers_lab.tokenizer import (
     load_tokenizer,
     parse_spec,
 )
-
-Progress = Callable[[str, "float | None"], None]
 
 # What the standalone default audit trains on the embedded corpora (the demo passes its own).
 DEFAULT_TOKENIZERS: tuple[tuple[str, str, int], ...] = (
@@ -350,7 +349,7 @@ def _token_lengths(view: TokenizerView) -> dict[str, int]:
     return {str(k): c[k] for k in sorted(c)}
 
 
-def run(config: AuditConfig, progress: Progress | None = None,
+def run(config: AuditConfig, *, progress: Progress | None = None,
         views: Sequence[TokenizerView] | None = None) -> AuditReport:
     """Measure every tokenizer on the parallel corpus, the monolingual corpora and the probes."""
     progress = progress or (lambda stage, fraction: None)

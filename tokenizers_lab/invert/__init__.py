@@ -1,4 +1,11 @@
 """`invert`: infer a BPE tokenizer's training-data mixture from its merge list (Hayase et al. 2024).
 
-Work in progress (issue #4): the merge replay engine is in place; the LP, CLI and benchmark are not.
+The job is `InvertConfig` -> `run()` -> `InvertReport`: the tokenizer's own pre-tokens of each
+category's sample (`pretokens`), count events from the merges (`chains`, or a merge-by-merge
+`replay`), the lazy linear program on HiGHS (`lp`) and its bootstrap interval. `example.run` is the
+controlled experiment on the embedded corpora: a BPE trained on a known mixture, recovered.
 """
+
+from tokenizers_lab.invert.job import DEFINITIONS, InvertConfig, InvertReport, output_names, run, validate
+
+__all__ = ["DEFINITIONS", "InvertConfig", "InvertReport", "output_names", "run", "validate"]

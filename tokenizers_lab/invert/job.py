@@ -16,7 +16,7 @@ import itertools
 import multiprocessing
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -39,10 +39,9 @@ from tokenizers_lab.engine import (
 from tokenizers_lab.errors import InputError, UsageError, check_range
 from tokenizers_lab.invert import chains, lp, pretokens
 from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
+from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import INPUT, InputRef, Provenance, RunInfo, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import THREADS, TokenizerView, load_tokenizer
-
-Progress = Callable[[str, "float | None"], None]
 
 DEFAULT_MERGES = 30_000  # the paper's T
 UNIDENTIFIABLE_RANGE = 0.02  # a share that can move this much on the LP's optimal face
@@ -219,11 +218,6 @@ def parse_truth(specs: Sequence[str], names: Sequence[str]) -> dict[str, float] 
 
 def validate(config: InvertConfig) -> None:
     """Check options before any work (usage errors exit 2 without touching outputs)."""
-    if config.tokenizer is None:
-        return
-    cats = parse_categories(config.categories)
-    if len(cats) < 2:
-        raise UsageError("invert needs at least two --category NAME=PATH samples")
     if config.merges is not None and config.merges < 1:
         raise UsageError("--merges must be at least 1")
     if config.start < 0:
@@ -235,6 +229,11 @@ def validate(config: InvertConfig) -> None:
     config.execution.validate()
     if config.competitors < 1:
         raise UsageError("--competitors must be at least 1")
+    if config.tokenizer is None:  # the embedded example (invert.example) brings its own samples
+        return
+    cats = parse_categories(config.categories)
+    if len(cats) < 2:
+        raise UsageError("invert needs at least two --category NAME=PATH samples")
     parse_truth(config.truth, [n for n, _ in cats])
 
 
@@ -412,7 +411,8 @@ def merge_range(view: TokenizerView, config: InvertConfig) -> tuple[list[tuple[b
     return all_merges, last
 
 
-def run(config: InvertConfig, progress: Progress | None = None, view: TokenizerView | None = None) -> InvertReport:
+def run(config: InvertConfig, *, progress: Progress | None = None,
+        view: TokenizerView | None = None) -> InvertReport:
     """Infer the mixture of the tokenizer's training data over the given categories."""
     progress = progress or (lambda stage, fraction: None)
     clock = Stopwatch()
@@ -420,9 +420,7 @@ def run(config: InvertConfig, progress: Progress | None = None, view: TokenizerV
     t0 = time.perf_counter()
     validate(config)
     if config.tokenizer is None and view is None:
-        from tokenizers_lab.invert.demo import embedded_example
-
-        return embedded_example(config, progress)
+        raise UsageError("invert needs a tokenizer (tokenizers_lab.invert.example.run is the embedded example)")
     cats = parse_categories(config.categories)
     if len(cats) < 2:
         raise UsageError("invert needs at least two --category NAME=PATH samples")

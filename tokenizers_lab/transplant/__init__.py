@@ -1,0 +1,12 @@
+"""`transplant`: move a pretrained model onto a new tokenizer without training (FVT, TokenAdapt,
+OMP, a ZeTT-style hypernetwork) and measure it.
+
+The job is `TransplantConfig` -> `run()` -> `TransplantReport` (the new model folder is written to
+`config.out`). `checkpoint` reads safetensors model folders, `vocab` matches the two vocabularies in
+a canonical byte space, `methods`/`core`/`hypernet` estimate the new rows, `evaluate` measures them.
+"""
+
+from tokenizers_lab.transplant.core import METHODS
+from tokenizers_lab.transplant.job import TransplantConfig, TransplantReport, output_names, run, validate
+
+__all__ = ["METHODS", "TransplantConfig", "TransplantReport", "output_names", "run", "validate"]

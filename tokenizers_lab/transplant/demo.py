@@ -143,7 +143,7 @@ def run_step(old_tokenizer: bytes, new_tokenizer: bytes, seed: int,
                                        out=str(work / method), aux_model="none", evaluate=True,
                                        eval_text=str(work / "held.txt"), eval_bytes=1_000_000, leave_out=LEAVE_OUT,
                                        hypernet_steps=HYPERNET_STEPS, seed=seed)
-                rep = run(cfg, work / method)
+                rep = run(cfg)
                 from tokenizers_lab.report import dumps
 
                 artifacts[f"transplant/{method}/transplant.json"] = dumps(rep).encode("utf-8")

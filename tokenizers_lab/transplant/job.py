@@ -7,7 +7,6 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import InputError, OutputExistsError, UsageError, check_range, unknown_name
+from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import (
     InputRef,
     Provenance,
@@ -27,6 +27,7 @@ from tokenizers_lab.report import (
     stage_folder,
 )
 from tokenizers_lab.tokenizer import HFView, TokenizerView, load_tokenizer, sha256_file
+from tokenizers_lab.tokenizer.convert import hf_tokenizer
 from tokenizers_lab.transplant import core
 from tokenizers_lab.transplant.checkpoint import Checkpoint, open_checkpoint, torch_modules
 from tokenizers_lab.transplant.evaluate import BpbSide, LeaveOutRow, leave_out
@@ -35,7 +36,6 @@ from tokenizers_lab.transplant.vocab import (
     Decomposer,
     Vocab,
     build_vocab,
-    hf_tokenizer,
     role_hints_from_folder,
 )
 
@@ -55,7 +55,6 @@ CARRIED_SUFFIXES = (".json", ".md", ".txt", ".rst")
 CARRIED_NAMES = ("README", "LICENSE", "LICENCE", "NOTICE", "COPYING", "USE_POLICY", ".gitattributes")
 OLD_TOKENIZER_SUFFIXES = (".model", ".tiktoken", ".vocab")
 OLD_TOKENIZER_NAMES = ("tekken.json", "tokenizer.json.gz", "vocab.json", "merges.txt", "vocab.txt")
-ProgressFn = Callable[[str, float | None], None]
 
 
 @dataclass(frozen=True)
@@ -238,11 +237,13 @@ def _with_added_specials(view: TokenizerView, hf: Any, contents: list[str]) -> t
 # The job
 # ---------------------------------------------------------------------------------------
 
-def run(config: TransplantConfig, out: Path, force: bool = False, progress: ProgressFn | None = None) -> TransplantReport:
-    """Transplant, write the new model folder (staged, then renamed into place), return the report.
+def run(config: TransplantConfig, *, progress: Progress | None = None, force: bool = False) -> TransplantReport:
+    """Transplant, write the new model folder `config.out` (staged, then renamed into place; an
+    existing one only with `force`), return the report.
     MODEL `embedded:tiny` is the demo's tiny model, trained here on the embedded corpora."""
     validate(config)
-    check_out(Path(out), force)
+    out = Path(config.out)
+    check_out(out, force)
     if config.model == TINY:
         from tokenizers_lab.transplant.demo import embedded_tiny
 
@@ -254,7 +255,7 @@ def run(config: TransplantConfig, out: Path, force: bool = False, progress: Prog
 
 
 def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
-         progress: ProgressFn | None) -> TransplantReport:
+         progress: Progress | None) -> TransplantReport:
     progress = progress or (lambda stage, frac: None)
     out = Path(out)
     watch = Stopwatch()

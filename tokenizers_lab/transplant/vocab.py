@@ -13,14 +13,11 @@ from typing import Any
 
 from tokenizers_lab.errors import InputError
 from tokenizers_lab.tokenizer import (
-    Splitter,
-    _BYTE_FALLBACK,
-    HFView,
-    SentencePieceView,
-    TiktokenView,
+    BYTE_FALLBACK,
     TokenizerView,
     bytes_to_bytelevel,
 )
+from tokenizers_lab.tokenizer.convert import hf_tokenizer
 
 # Roles a special token can play, in priority order: a token holding several roles takes the row
 # of the first (so a shared <pad>/<bos> never overwrites <bos>: tokenkit's Gemma3 -> Qwen3 bug).
@@ -73,7 +70,7 @@ class Vocab:
 
     def _is_byte_piece(self, i: int) -> bool:
         s = self.native[i]
-        return s is not None and _BYTE_FALLBACK.match(s) is not None
+        return s is not None and BYTE_FALLBACK.match(s) is not None
 
 
 def canonical_key(view: TokenizerView, token_id: int) -> bytes | None:
@@ -134,70 +131,6 @@ def role_hints_from_folder(folder: Any) -> dict[str, str]:
                 hints[role] = v
     return hints
 
-
-# ---------------------------------------------------------------------------------------
-# A tokenizer as a `tokenizers.Tokenizer` (to decompose with, and to save as tokenizer.json)
-# ---------------------------------------------------------------------------------------
-
-def hf_tokenizer(view: TokenizerView) -> Any:
-    """The tokenizer as a `tokenizers.Tokenizer`: tokenizer.json models as they are, SentencePiece
-    models through spm_to_hf, tiktoken ranks as a byte-level BPE with their merges and regex."""
-    from tokenizers import Tokenizer
-
-    if isinstance(view, HFView):
-        return Tokenizer.from_str(view.tok.to_str())
-    if isinstance(view, SentencePieceView):
-        from tokenizers_lab.spm_convert import spm_to_hf
-
-        return spm_to_hf(view.proto.SerializeToString())
-    if isinstance(view, TiktokenView):
-        return _tiktoken_to_hf(view)
-    raise InputError(f"cannot express {view.label} as a tokenizer.json")
-
-
-def _tiktoken_to_hf(view: TiktokenView) -> Any:
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
-
-    off = view.id_offset
-    ranks = view._ranks
-    vocab = {bytes_to_bytelevel(b): r + off for b, r in ranks.items()}
-    # an id no rank holds (a tokenizer.json exported with its special token at id 0, cl100k's
-    # 100256) keeps its place as a token no text can produce: byte-level strings never hold NUL
-    for j in sorted(set(range(max(vocab.values()) + 1)) - set(vocab.values())):
-        vocab[f"\x00tokenlab_hole_{j}"] = j
-    # tiktoken merges whichever adjacent pair concatenates to the lowest-ranked token, however it
-    # is split; a BPE merge list names one split per token. Listing every split of every token,
-    # ranked by the token, makes the two agree (the one-split list of merges_from_ranks differs
-    # on ~1 % of lines, e.g. Czech "ující").
-    splitter = Splitter(ranks)
-    splits = [(r, k, tok_bytes) for tok_bytes, r in ranks.items() for k in splitter.points(tok_bytes)]
-    splits.sort()
-    merges = [(bytes_to_bytelevel(t[:k]), bytes_to_bytelevel(t[k:])) for _, k, t in splits]
-    # tiktoken returns a whole piece that is itself a token without merging: ignore_merges.
-    tok = Tokenizer(models.BPE(vocab, merges, fuse_unk=False, ignore_merges=True))
-    if view.nfc:
-        tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(view.pattern), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    tok.decoder = decoders.ByteLevel()
-    n = tok.get_vocab_size()
-    if n != max(vocab.values()) + 1:
-        raise InputError(f"{view.label}: the ranks have holes; cannot express it as a tokenizer.json")
-    for content, i in sorted(view.special_tokens.items(), key=lambda kv: kv[1]):
-        if i < n:
-            raise InputError(f"{view.label}: special token {content} has id {i}, already taken")
-        # ids skipped before a special (cl100k has none at 100256) are held by unused placeholders
-        tok.add_special_tokens([AddedToken(f"<|tokenlab_unused_{j}|>", special=True, normalized=False)
-                                for j in range(n, i)])
-        tok.add_special_tokens([AddedToken(content, special=True, normalized=False)])
-        n = i + 1
-    return tok
-
-
-# ---------------------------------------------------------------------------------------
-# Decomposition on bytes by the old tokenizer's model
-# ---------------------------------------------------------------------------------------
 
 class Decomposer:
     """Splits canonical bytes into old-vocabulary ids with the old tokenizer's model alone (no

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable
 
 from tokenizers_lab.corpus import Corpus
-from tokenizers_lab.invert.job import InvertConfig, InvertReport, Sample, infer
+from tokenizers_lab.invert.job import InvertConfig, InvertReport, Sample, infer, output_names, validate
+from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.report import InputRef, Stopwatch
 from tokenizers_lab.tokenizer import HFView
 
@@ -66,8 +66,14 @@ def example_tokenizer(seed: int = 13) -> tuple[HFView, dict[str, float], list[Sa
     return view, {k: v / total for k, v in truth_bytes.items()}, samples
 
 
-def embedded_example(config: InvertConfig, progress: Callable[[str, float | None], None]) -> InvertReport:
-    """Train on a known embedded mixture and recover it."""
+__all__ = ["EXAMPLE", "InvertConfig", "InvertReport", "example_tokenizer", "output_names", "run", "validate"]
+
+
+def run(config: InvertConfig, *, progress: Progress | None = None) -> InvertReport:
+    """Train on a known embedded mixture and recover it (the config's merges, start, bootstrap,
+    competitors and seed apply; its tokenizer and categories are the example's own)."""
+    progress = progress or no_progress
+    validate(config)
     clock = Stopwatch()
     progress("training a BPE on a known mixture of the embedded corpora", None)
     view, truth, samples = example_tokenizer(config.seed)

@@ -1,0 +1,104 @@
+"""Token-to-character alignment: byte spans to character spans, flattened ids per line."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+Spans = tuple["np.ndarray", "np.ndarray"]  # (starts, ends) in characters, one pair per token
+
+
+def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray | None) -> Spans | None:
+    """Byte offsets into text's UTF-8 -> character offsets (a token holding part of a
+    character's bytes spans that whole character)."""
+    import numpy as np
+    if starts is None or ends is None:
+        return None
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    if cps.size and cps.max() < 0x80:
+        return starts, ends
+    widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)
+    char_end = np.cumsum(widths)
+    char_start = char_end - widths
+    return np.searchsorted(char_end, starts, "right"), np.searchsorted(char_start, ends, "left")
+
+
+def line_starts(texts: Sequence[str]) -> np.ndarray:
+    """Where each text starts in "\n".join(texts)."""
+    import numpy as np
+
+    return np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]).astype(np.int64) if texts \
+        else np.zeros(0, np.int64)
+
+
+def flatten(lists: Sequence[Sequence[int]]) -> np.ndarray:
+    """Token-id lists as one int64 array."""
+    import numpy as np
+    return np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=sum(map(len, lists)))
+
+
+@dataclass
+class Aligned:
+    """A batch of lines encoded at once, laid end to end one separator character apart (the
+    coordinates of "\n".join(lines)): every token's id and character span in that text, and
+    which lines' tokens could be aligned with their text."""
+
+    ids: list[list[int]]
+    flat: np.ndarray
+    line_of_token: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    line_ok: np.ndarray
+    text_lengths: list[int]
+
+    @classmethod
+    def from_byte_lengths(cls, texts: Sequence[str], ids: list[list[int]], lengths: np.ndarray) -> Aligned:
+        """Spans from token byte lengths laid end to end (a leading dummy-prefix space absorbed)."""
+        import numpy as np
+        flat = flatten(ids)
+        counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        line_of_token = np.repeat(np.arange(len(ids)), counts)
+        tok_len = lengths[flat] if flat.size else np.zeros(0, dtype=np.int64)
+        joined = "\n".join(texts)
+        line_bytes = np.fromiter((len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts))
+        sums = np.bincount(line_of_token, weights=tok_len, minlength=len(ids)).astype(np.int64)
+        shift = sums - line_bytes
+        line_ok = (shift == 0) | (shift == 1)
+        line_base = np.concatenate([[0], np.cumsum(line_bytes + 1)[:-1]]) if texts else np.zeros(0, np.int64)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if texts else np.zeros(0, np.int64)
+        csum = np.cumsum(tok_len)
+        before_line = (csum[first - 1] * (first > 0)) if flat.size else np.zeros(len(ids), np.int64)
+        ends_b = csum - before_line[line_of_token] - shift[line_of_token]
+        ends_b = np.maximum(ends_b, 0)
+        starts_b = np.maximum(ends_b - tok_len, 0)
+        ends_b = ends_b + line_base[line_of_token]
+        starts_b = starts_b + line_base[line_of_token]
+        spans = byte_spans_to_chars(joined, starts_b, ends_b)
+        return cls(ids, flat, line_of_token, spans[0], spans[1], line_ok, [len(t) for t in texts])
+
+    @classmethod
+    def from_char_spans(cls, texts: Sequence[str], ids: list[list[int]],
+                        spans: Sequence[tuple[np.ndarray, np.ndarray] | None]) -> Aligned:
+        """From per-line character spans (None: that line cannot be aligned)."""
+        import numpy as np
+        flat = flatten(ids)
+        counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        line_of_token = np.repeat(np.arange(len(ids)), counts)
+        base = line_starts(texts)
+        st, en = [], []
+        for b, n, sp in zip(base, counts, spans):
+            if sp is None:
+                st.append(np.zeros(n, np.int64))
+                en.append(np.zeros(n, np.int64))
+            else:
+                st.append(sp[0] + b)
+                en.append(sp[1] + b)
+        line_ok = np.array([sp is not None for sp in spans], dtype=bool)
+        cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64))
+        return cls(ids, flat, line_of_token, cat(st), cat(en), line_ok, [len(t) for t in texts])
