@@ -443,7 +443,7 @@ def test_sigint_while_writing_a_model_folder_leaves_none(kit: Kit, runner, tmp_p
     pytest.importorskip("torch", reason="the torch extra is not installed")
     from tokenizers_lab.transplant import job
 
-    real = job._write_folder
+    real = job.write_folder
     seen: list[Path] = []
 
     def write_then_interrupt(folder, *args, **kwargs):
@@ -452,7 +452,7 @@ def test_sigint_while_writing_a_model_folder_leaves_none(kit: Kit, runner, tmp_p
         assert any(folder.glob("*.safetensors"))  # the model really was being written
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(job, "_write_folder", write_then_interrupt)
+    monkeypatch.setattr(job, "write_folder", write_then_interrupt)
     out = tmp_path / "model-out"
     res = runner.invoke(app, ["transplant", "embedded:tiny", str(kit.tok_json), "--method", "fvt", "--out", str(out)])
     errors = [ln for ln in res.stderr.splitlines() if ln.strip() and not PROGRESS.match(ln)]

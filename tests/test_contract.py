@@ -147,8 +147,8 @@ def _flipped(value):
 
 
 @pytest.mark.parametrize("module,cls", [("tokenizers_lab.train", "TrainConfig"),
-                                        ("tokenizers_lab.audit.job", "AuditConfig"),
-                                        ("tokenizers_lab.invert.job", "InvertConfig")])
+                                        ("tokenizers_lab.audit", "AuditConfig"),
+                                        ("tokenizers_lab.invert", "InvertConfig")])
 def test_every_setting_changes_the_signature(module, cls):
     """Flip each config field: the signature's settings hash changes, except for execution
     settings (where the work runs) and fields that only name input files (their content enters

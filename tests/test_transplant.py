@@ -18,10 +18,9 @@ from tests.test_cli import _err_line
 from tokenizers_lab.cli import app
 from tokenizers_lab.tokenizer import load_tokenizer
 from tokenizers_lab.tokenizer.convert import hf_tokenizer
-from tokenizers_lab.transplant import core
+from tokenizers_lab.transplant import TransplantConfig, core, run
 from tokenizers_lab.transplant import methods as M
 from tokenizers_lab.transplant.checkpoint import open_checkpoint
-from tokenizers_lab.transplant.job import TransplantConfig, run
 from tokenizers_lab.transplant.stio import rewrite
 from tokenizers_lab.transplant.vocab import Decomposer, build_vocab
 

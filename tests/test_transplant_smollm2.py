@@ -30,7 +30,7 @@ def smollm2(tmp_path_factory) -> Path:
 def test_smollm2_onto_gpt2_keeps_answering(smollm2, shared, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tokenizers_lab.transplant.job import TransplantConfig, run
+    from tokenizers_lab.transplant import TransplantConfig, run
 
     text = shared / "flores200" / "core_devtest" / "eng_Latn.devtest"
     ratios = {}

@@ -18,7 +18,7 @@ from tokenizers_lab.report import (
     md_provenance,
     md_table,
 )
-from tokenizers_lab.transplant.demo import TransplantRow
+from tokenizers_lab.transplant.example import TransplantRow
 
 # (step name, algorithm, vocab sizes, extra options): a BPE sweep, one of each family at equal
 # vocab, and SuperBPE's fair baseline (plain BPE with SuperBPE's stage-1 regex).
@@ -36,7 +36,7 @@ AUDIT_STEPS = ("bpe", "superbpe", "spm-unigram", "bpe-metaspace", "wordpiece")
 # The demo's invert step: the embedded controlled example (tokenizers_lab/invert/example.py).
 INVERT_BOOTSTRAP = 10
 # The demo's transplant step: a tiny model on bpe at this size, moved onto this tokenizer.
-TRANSPLANT_OLD = 2000  # = transplant.demo.OLD_VOCAB, so embedded:tiny is the demo's model
+TRANSPLANT_OLD = 2000  # = transplant.example.OLD_VOCAB, so embedded:tiny is the demo's model
 TRANSPLANT_NEW = "bpe-metaspace"
 
 
@@ -164,15 +164,14 @@ def validate(config: DemoConfig) -> None:
 def output_names(config: DemoConfig) -> list[str]:
     """Every file the demo writes that can be named before it runs (each step's own outputs in
     its sub-folder, the transplant folder as a whole): an existing one is refused before any work."""
-    from tokenizers_lab import audit
-    from tokenizers_lab.invert import job as invert_job
+    from tokenizers_lab import audit, invert
 
     names = ["demo.json", "demo.md", "transplant"]
     for step, algorithm, sizes, options in STEPS:
         names += [f"{step}/{n}" for n in
                   train.output_names(train.TrainConfig(algorithm=algorithm, vocab_sizes=sizes, **options))]
     names += [f"audit/{n}" for n in audit.output_names(audit.AuditConfig(seed=config.seed))]
-    names += [f"invert/{n}" for n in invert_job.output_names(invert_job.InvertConfig(seed=config.seed))]
+    names += [f"invert/{n}" for n in invert.output_names(invert.InvertConfig(seed=config.seed))]
     return names
 
 
@@ -228,12 +227,12 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
             max_premium=a.fairness_summary.max_premium, gini=a.fairness_summary.gini,
             bytes_per_token=c.bytes_per_token, renyi_efficiency=c.renyi_efficiency_full_vocab,
             roundtrip_rate=a.roundtrip_rate, unreachable=a.vocabulary.unreachable, digits=a.numbers.scheme))
+    from tokenizers_lab import invert
     from tokenizers_lab.invert import example as invert_example
-    from tokenizers_lab.invert import job as invert_job
 
     if progress:
         progress("inverting a known mixture", None)
-    irep = invert_example.run(invert_job.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress=progress)
+    irep = invert_example.run(invert.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress=progress)
     notes += [f"invert: {n}" for n in irep.notes]
     artifacts["invert/invert.json"] = dumps(irep).encode("utf-8")
     artifacts["invert/invert.md"] = irep.to_markdown().encode("utf-8")
@@ -260,7 +259,7 @@ def _transplant_step(reports: dict, config: DemoConfig, artifacts: dict[str, byt
 
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
         return [], "Skipped: the transplant step needs the torch extra (pip install 'tokenizers-lab[torch]')."
-    from tokenizers_lab.transplant import demo as tdemo
+    from tokenizers_lab.transplant import example as tdemo
 
     rows, arts = tdemo.run_step(reports["bpe"].artifacts[f"v{TRANSPLANT_OLD}/tokenizer.json"],
                                 reports[TRANSPLANT_NEW].artifacts["tokenizer.json"], config.seed, progress)

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -28,6 +29,17 @@ from tokenizers_lab.errors import InterruptedAfterWrite, LabError, OutputExistsE
 SCHEMA_VERSION = 1
 FLOAT_DIGITS = 6
 
+
+
+class Markdown:
+    """Base of a job's report: `to_markdown()` is `render(report)` of the `markdown` module beside
+    the report's own module (found by name: the report never imports its renderer, and the
+    renderer imports only the report, so neither imports the job)."""
+
+    def to_markdown(self) -> str:
+        """The report as Markdown, rendered from its fields."""
+        package = type(self).__module__.rpartition(".")[0]
+        return importlib.import_module(f"{package}.markdown").render(self)
 
 @dataclass(frozen=True)
 class InputRef:

@@ -1,20 +1,19 @@
-"""The audit job: AuditConfig -> run() -> AuditReport, every tokenizer measured on the same text."""
+"""The `audit` job: load the tokenizers, measure each on the parallel and monolingual corpora
+(locally or on a Dask cluster) and the probes, evaluate the gates."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tokenizers_lab.audit import (
     charbench,
-    compression,
     fairness,
     gates,
     integrity,
@@ -22,17 +21,21 @@ from tokenizers_lab.audit import (
     plots,
     robustness,
 )
-from tokenizers_lab.audit.compression import CompressionStats, Tally, WordAlignment, no_space_language
-from tokenizers_lab.audit.fairness import FairnessSummary, LanguageFairness
+from tokenizers_lab.audit.compression import Tally, WordAlignment, no_space_language
+from tokenizers_lab.audit.config import DEFAULT_TOKENIZERS, AuditConfig, parsed_options
+from tokenizers_lab.audit.report import (
+    DEFINITIONS,
+    AuditReport,
+    LanguageCompression,
+    TokenizerAudit,
+    gate_values,
+)
 from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
-from tokenizers_lab.engine import EXECUTION, Engine, EngineSpec, LocalEngine, engine_info, open_engine
-from tokenizers_lab.errors import InputError, UsageError, check_range, unknown_name
+from tokenizers_lab.engine import Engine, LocalEngine, engine_info, open_engine
+from tokenizers_lab.errors import InputError, UsageError, unknown_name
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import (
-    INPUT,
     InputRef,
-    Provenance,
-    RunInfo,
     Stopwatch,
     make_provenance,
 )
@@ -43,252 +46,9 @@ from tokenizers_lab.tokenizer import (
     TokenizerView,
     flatten,
     load_tokenizer,
-    parse_spec,
 )
 
-# What the standalone default audit trains on the embedded corpora (the demo passes its own).
-DEFAULT_TOKENIZERS: tuple[tuple[str, str, int], ...] = (
-    ("bpe-4k", "bpe", 4000), ("superbpe-4k", "superbpe", 4000), ("spm-unigram-4k", "spm-unigram", 4000),
-    ("wordpiece-4k", "wordpiece", 4000))
-EMBEDDED_MONOLINGUAL = ("embedded:code", "embedded:domain")
 PARTITION_CHARS = 4_000_000  # monolingual text per task
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    """Everything that determines an audit."""
-
-    tokenizers: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
-    pattern: str | None = None
-    parallel: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
-    corpora: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
-    languages: tuple[str, ...] = ()
-    pivot: str = "eng_Latn"
-    alpha: float = compression.DEFAULT_ALPHA
-    validators: tuple[str, ...] = ()
-    charbench_per_bucket: int = 25
-    charbench_words: str | None = None
-    predictions: str | None = None
-    charbench_model: str | None = None
-    fail_on: tuple[str, ...] = ()
-    plots: bool = True
-    max_corpus_bytes: int = 0
-    errors: str = "strict"
-    field: str = "text"
-    column: str = "text"
-    seed: int = 13
-    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)  # `field` is taken
-
-    def resolved_parallel(self) -> tuple[str, ...]:
-        return self.parallel or ("embedded:parallel",)
-
-    def resolved_corpora(self) -> tuple[str, ...]:
-        """The monolingual text: --corpus; with only --parallel given, none (compression and Rényi
-        are then measured on that parallel text, never on bundled text the user did not pass);
-        with no text at all, the embedded samples."""
-        if self.corpora:
-            return self.corpora
-        return () if self.parallel else EMBEDDED_MONOLINGUAL
-
-    def resolved_validators(self) -> tuple[str, ...]:
-        return self.validators or ("*=corpus-words",)
-
-
-@dataclass(frozen=True)
-class LanguageCompression:
-    """Compression of one tokenizer on one language of the parallel corpus."""
-
-    language: str
-    bytes_per_token: float | None
-    chars_per_token: float | None
-    tokens_per_word: float | None
-    fertility_meaningful: bool  # False for scripts written without spaces
-    continued_words: float | None  # PCW: words split into >= 2 tokens (tokens aligned in context)
-    boundary_violations: float | None  # word boundaries falling inside a token
-    aligned_lines: float  # share of lines whose token spans could be aligned to the text
-    renyi_efficiency_full_vocab: float | None
-    observed_types: int
-
-
-@dataclass(frozen=True)
-class TokenizerAudit:
-    """Everything measured for one tokenizer."""
-
-    label: str
-    source: str
-    backend: str
-    model_type: str
-    vocab_size: int
-    sha256: str
-    fairness: tuple[LanguageFairness, ...]
-    fairness_summary: FairnessSummary
-    languages: tuple[LanguageCompression, ...]
-    parallel_compression: CompressionStats
-    corpus_compression: CompressionStats | None
-    integrity: tuple[integrity.IntegrityRow, ...]
-    numbers: numbers.NumberProfile
-    roundtrip_rate: float
-    roundtrip: tuple[robustness.ProbeResult, ...]
-    vocabulary: robustness.VocabularyHealth
-    boundary_offenders: tuple[tuple[str, int], ...]
-    charbench: tuple[charbench.FeatureSummary, ...]
-    charbench_scores: tuple[charbench.TaskScore, ...]
-    token_length_histogram: dict[str, int]
-
-
-DEFINITIONS = {
-    "premium_sum": "Arnett et al. 2025: per-sentence token counts (no special tokens) summed per language, over "
-                   "the pivot language's sum",
-    "premium_concat": "Petrov et al. 2023: each file's lines (read().split('\\n'), so a final newline adds an "
-                      "empty line) joined with one space and encoded once, no special tokens; over the pivot",
-    "char_premium / byte_premium": "code points / UTF-8 bytes of the language over the pivot's: what a "
-                                   "tokenizer-independent encoding would cost",
-    "unk_char_share": "Petrov's estimate: characters lost when UNK ids are dropped before decoding, over all "
-                      "characters; a language with more than 10% is invalid and left out of summaries",
-    "byte_fallback_share": "tokens that are SentencePiece <0xNN> byte pieces, over all tokens",
-    "partial_utf8_share": "tokens whose bytes are not valid UTF-8 on their own (byte-level pieces of a "
-                          "character), over all tokens",
-    "gini": "Tokenizer Fairness Gini (TokEval) of tokens per sentence across valid languages",
-    "bytes_per_token / chars_per_token": "UTF-8 bytes / code points of the text over its tokens",
-    "tokens_per_word": "fertility: tokens over whitespace-separated words; meaningless for scripts without "
-                       "spaces (zh, ja, th, my, km, lo, bo), flagged there",
-    "continued_words": "PCW: words overlapped by two or more tokens, tokens aligned in context by their "
-                       "character offsets",
-    "boundary_violations": "ADT-style: boundaries between whitespace-separated words that fall inside a "
-                           "token (a token holding one word's last character and the next word's first)",
-    "renyi": "Zouhar et al. 2023: H_alpha(p) = log2(sum p^alpha)/(1-alpha) over token-id frequencies, divided by "
-             "log2 |V|; full_vocab uses every id of the vocabulary (the paper), observed uses the types seen "
-             "(tokenization-scorer); shannon is alpha = 1",
-    "vocab_utilization": "ids seen on the text over all ids (specials included in |V|)",
-    "lang_type": "%Lang (Bayram et al. 2025 generalised): unique tokens, each decoded alone, whitespace "
-                 "stripped, lowercased per language (Turkish I/ı), that the validator accepts, over unique "
-                 "non-empty tokens; partial-UTF-8 and punctuation/digit tokens count as invalid, whitespace-"
-                 "only tokens leave the denominator, no special tokens are added",
-    "lang_token": "the same, weighted by occurrences",
-    "lang_type_letters": "the same over types holding at least one letter",
-    "pure_type": "%Pure: unique tokens that are a root or a single morpheme, over unique tokens",
-    "charbench": "Uzan & Pinter 2025 templates; target_token_length is the character length of the token that "
-                 "holds the queried index (index tasks), in the bare word and inside the prompt",
-    "digits": "integers of 1-20 digits classified as single-digit, L2R-k or R2L-k when >= 95% follow it, else "
-              "irregular; comma groups aligned = every group of '1,234,567' is one token",
-    "roundtrip": "decode(encode(x)) == x on the probe matrix, first differing character reported",
-    "unreachable": "tokens whose own string does not encode to exactly that token (also tried without one "
-                   "leading space for prefix-space models); partial-UTF-8 and ## tokens are not checked",
-    "decomposable_share": "StochasTok: multi-byte tokens with at least one split into two vocabulary tokens",
-}
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    """The audit of one or more tokenizers on the same corpora."""
-
-    provenance: Provenance
-    pivot: str
-    parallel: str
-    languages: tuple[str, ...]
-    corpora: tuple[str, ...]
-    validators: dict[str, str]
-    charbench_items: int
-    tokenizers: tuple[TokenizerAudit, ...]
-    gates: tuple[gates.GateResult, ...]
-    charts: tuple[str, ...]
-    notes: tuple[str, ...]
-    definitions: dict[str, str]
-    run: RunInfo
-    timings: dict[str, float] = field(default_factory=dict)
-    artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
-
-    @property
-    def tripped(self) -> tuple[gates.GateResult, ...]:
-        return tuple(g for g in self.gates if g.tripped)
-
-    def gate_values(self) -> dict[str, dict[str, float | None]]:
-        return gate_values(self.tokenizers)
-
-    def to_markdown(self) -> str:
-        """The Markdown report, rendered from the same fields as the JSON."""
-        from tokenizers_lab.audit.markdown import render
-
-        return render(self)
-
-
-def gate_values(audits: Sequence[TokenizerAudit]) -> dict[str, dict[str, float | None]]:
-    """Per tokenizer, every value a --fail-on gate can name."""
-    out = {}
-    for a in audits:
-        v: dict[str, float | None] = {}
-        for r in a.fairness:
-            v[f"premium.{r.language}"] = r.premium_sum
-            v[f"premium_concat.{r.language}"] = r.premium_concat
-            v[f"tokens_per_sentence.{r.language}"] = r.tokens_per_sentence
-            v[f"unk_share.{r.language}"] = r.unk_char_share
-        for c in a.languages:
-            v[f"fertility.{c.language}"] = c.tokens_per_word
-            v[f"pcw.{c.language}"] = c.continued_words
-        for i in a.integrity:
-            v[f"lang.{i.language}"] = i.lang_type
-            v[f"lang_token.{i.language}"] = i.lang_token
-            v[f"pure.{i.language}"] = i.pure_type
-        for s in a.charbench_scores:
-            v[f"charbench.{s.task}"] = s.accuracy
-        fs = a.fairness_summary
-        v.update(median_premium=fs.median_premium, max_premium=fs.max_premium,
-                 above_2x=None if fs.languages_above_2x is None else float(fs.languages_above_2x), gini=fs.gini, roundtrip=a.roundtrip_rate,
-                 unreachable=float(a.vocabulary.unreachable), partial_utf8=float(a.vocabulary.partial_utf8),
-                 digits_consistency=a.numbers.consistency)
-        cc = a.corpus_compression or a.parallel_compression
-        v.update(bytes_per_token=cc.bytes_per_token, chars_per_token=cc.chars_per_token,
-                 renyi=cc.renyi_efficiency_full_vocab, renyi_observed=cc.renyi_efficiency_observed,
-                 utilization=cc.vocab_utilization)
-        out[a.label] = v
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-
-def _validate(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[str, str, str]]]:
-    config.execution.validate()
-    check_range("--alpha", config.alpha, 0, None, lo_open=True)  # inf (min-entropy) is not computed
-    check_range("--max-corpus-bytes", config.max_corpus_bytes, 0)
-    if config.charbench_per_bucket < 0:
-        raise UsageError("--charbench-items must be 0 (off) or more")
-    if config.predictions and config.charbench_model:
-        raise UsageError("give --predictions or --charbench-model, not both")
-    parsed = [gates.parse(g) for g in config.fail_on]
-    vals = [integrity.parse_validator(v) for v in config.resolved_validators()]
-    langs = [lang for lang, _, _ in vals]
-    dup = {x for x in langs if langs.count(x) > 1}
-    if dup:
-        raise UsageError(f"--validator given twice for {sorted(dup)[0]}")
-    if parsed:
-        gates.check_keys(parsed, _labels(config), _gate_keys(config, langs))
-    return parsed, vals
-
-
-def _labels(config: AuditConfig) -> list[str]:
-    """The tokenizer labels of a run, from the command line alone (nothing loaded)."""
-    if not config.tokenizers:
-        return [label for label, _, _ in DEFAULT_TOKENIZERS]
-    return [parse_spec(s, config.pattern).label for s in config.tokenizers]
-
-
-def _gate_keys(config: AuditConfig, validator_langs: Sequence[str]) -> dict[str, list[str]]:
-    """The keys each keyed gate metric will have, from the inputs' names (a directory listing of
-    the parallel folders): what lets a misspelt gate fail before any encoding."""
-    from tokenizers_lab.corpus import parallel_languages
-
-    langs = parallel_languages(config.resolved_parallel(), config.languages or None)
-    checked = langs if "*" in validator_langs else [x for x in langs if x in validator_langs]
-    keys = {m: langs for m in ("premium", "premium_concat", "tokens_per_sentence", "unk_share", "fertility", "pcw")}
-    keys.update({m: checked for m in ("lang", "lang_token", "pure")})
-    answered = (config.predictions or config.charbench_model) and config.charbench_per_bucket > 0
-    keys["charbench"] = [*charbench.TASKS, "all"] if answered else []
-    return keys
-
-
-def validate(config: AuditConfig) -> None:
-    """Check options before any work (usage errors exit 2 without touching outputs)."""
-    _validate(config)
 
 
 def load_views(config: AuditConfig, progress: Progress) -> list[TokenizerView]:
@@ -353,7 +113,7 @@ def run(config: AuditConfig, *, progress: Progress | None = None,
         views: Sequence[TokenizerView] | None = None) -> AuditReport:
     """Measure every tokenizer on the parallel corpus, the monolingual corpora and the probes."""
     progress = progress or (lambda stage, fraction: None)
-    gate_list, validator_specs = _validate(config)
+    gate_list, validator_specs = parsed_options(config)
     with open_engine(config.execution, THREADS) as engine:
         return _run(config, progress, views, engine, gate_list, validator_specs)
 
@@ -607,15 +367,3 @@ def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: A
         vocabulary=health,
         boundary_offenders=robustness.offenders(view, offenders), charbench=by_task, charbench_scores=scores,
         token_length_histogram=_token_lengths(view))
-
-
-def output_names(config: AuditConfig) -> list[str]:
-    """Files an audit writes into --out (checked before any work)."""
-    names = ["audit.json", "audit.md"]
-    if config.charbench_per_bucket:
-        names.append("charbench_items.jsonl")
-    if config.charbench_model:
-        names.append("charbench_predictions.jsonl")
-    if config.plots:
-        names += ["audit_premium.svg", "audit_token_lengths.svg"]
-    return names

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from tokenizers_lab.report import md_provenance, md_table
 
 if TYPE_CHECKING:
-    from tokenizers_lab.audit.job import AuditReport
+    from tokenizers_lab.audit.report import AuditReport
 
 
 def _pct(x: float | None) -> str:

@@ -27,7 +27,7 @@ from tokenizers_lab.cli.common import (
 from tokenizers_lab.report import md_table
 
 if TYPE_CHECKING:
-    from tokenizers_lab.invert.job import InvertReport
+    from tokenizers_lab.invert.report import InvertReport
 
 
 def summary(report: InvertReport) -> str:
@@ -90,13 +90,14 @@ def invert(
 ) -> None:
     """Infer a BPE tokenizer's training-data mixture from its ordered merge list (Hayase et al.
     2024's linear program), with bootstrap intervals and a token-classification baseline."""
-    from tokenizers_lab.invert import example, job
+    from tokenizers_lab import invert as lib
+    from tokenizers_lab.invert import example
 
-    config = job.InvertConfig(tokenizer=tokenizer, categories=tuple(category or ()), merges=merges, start=start,
+    config = lib.InvertConfig(tokenizer=tokenizer, categories=tuple(category or ()), merges=merges, start=start,
                               sample_bytes=sample_bytes, shards=shards, bootstrap=bootstrap,
                               bootstrap_passes=bootstrap_passes,
                               competitors=competitors, truth=tuple(truth or ()), pattern=pattern, errors=errors,
                               field=field, column=column, seed=seed,
                               execution=engine_spec(engine, address, workers))
     # no tokenizer: the embedded controlled example (a BPE trained on a known mixture)
-    run_job("invert", job if tokenizer is not None else example, config, out, force, fmt, quiet, summary)
+    run_job("invert", lib if tokenizer is not None else example, config, out, force, fmt, quiet, summary)

@@ -24,7 +24,7 @@ from tokenizers_lab.cli.common import (
 from tokenizers_lab.report import md_table, written_by_tokenlab
 
 if TYPE_CHECKING:
-    from tokenizers_lab.transplant.job import TransplantReport
+    from tokenizers_lab.transplant.report import TransplantReport
 
 
 def summary(r: TransplantReport) -> str:
@@ -78,7 +78,7 @@ def transplant(
 ) -> None:
     """Move a pretrained model onto a new tokenizer without training (FVT, TokenAdapt, OMP, a small
     hypernetwork) and write a new model folder transformers loads, with a report of every row."""
-    from tokenizers_lab.transplant import job as lib
+    from tokenizers_lab import transplant as lib
 
     config = lib.TransplantConfig(model=str(model), tokenizer=tokenizer, method=method,
                                   donor=str(donor) if donor else None, aux_model=aux_model,

@@ -6,6 +6,8 @@ category's sample (`pretokens`), count events from the merges (`chains`, or a me
 controlled experiment on the embedded corpora: a BPE trained on a known mixture, recovered.
 """
 
-from tokenizers_lab.invert.job import DEFINITIONS, InvertConfig, InvertReport, output_names, run, validate
+from tokenizers_lab.invert.config import InvertConfig, output_names, validate
+from tokenizers_lab.invert.job import run
+from tokenizers_lab.invert.report import DEFINITIONS, InvertReport
 
 __all__ = ["DEFINITIONS", "InvertConfig", "InvertReport", "output_names", "run", "validate"]

@@ -1,24 +1,15 @@
-"""The invert job: InvertConfig -> run() -> InvertReport.
-
-Hayase et al. 2024: read the tokenizer's ordered merge list, count each category sample's
-pre-tokens with the tokenizer's own normalizer and pre-tokenizer, get every pair's count at every
-merge step for every shard of every sample (chains.store from the final tokens, or replay.replay
-merge by merge where the chain method does not apply), and solve the LP for the mixture under
-which each merge was the most frequent pair. Shards make the bootstrap cheap: counts are additive,
-so a resample is a reweighting of the shards' count events, solved from the main solution's rows.
-timings: replay_seconds is the time to get the count events (chain method or replay), apart from
-pretokenize_seconds."""
+"""The `invert` job: read the samples, count the tokenizer's pre-tokens (forked workers or a Dask
+cluster), derive count events from the merges, solve the LP and bootstrap it."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
 
 import numpy as np
@@ -26,9 +17,7 @@ import scipy.stats
 
 from tokenizers_lab.corpus import Corpus, display_name
 from tokenizers_lab.engine import (
-    EXECUTION,
     Engine,
-    EngineSpec,
     LocalEngine,
     child_of_this_process,
     cpu_count,
@@ -36,209 +25,22 @@ from tokenizers_lab.engine import (
     open_engine,
     stop_workers,
 )
-from tokenizers_lab.errors import InputError, UsageError, check_range
+from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.invert import chains, lp, pretokens
+from tokenizers_lab.invert.config import (
+    DEFAULT_MERGES,
+    SIMILAR_TV,
+    UNIDENTIFIABLE_RANGE,
+    InvertConfig,
+    parse_categories,
+    parse_truth,
+    validate,
+)
 from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
+from tokenizers_lab.invert.report import DEFINITIONS, CategoryResult, InvertReport, Score, SolverStats
 from tokenizers_lab.progress import Progress
-from tokenizers_lab.report import INPUT, InputRef, Provenance, RunInfo, Stopwatch, make_provenance
+from tokenizers_lab.report import InputRef, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import THREADS, TokenizerView, load_tokenizer
-
-DEFAULT_MERGES = 30_000  # the paper's T
-UNIDENTIFIABLE_RANGE = 0.02  # a share that can move this much on the LP's optimal face
-SIMILAR_TV = 0.02  # total-variation distance of initial pair distributions below which two samples look alike
-
-
-@dataclass(frozen=True)
-class InvertConfig:
-    """Everything that determines an inversion."""
-
-    tokenizer: str | None = dataclasses.field(default=None, metadata=INPUT)
-    categories: tuple[str, ...] = ()  # NAME=PATH (any corpus spec)
-    merges: int | None = None  # merges constrained (default: up to 30,000 from --start)
-    start: int = 0  # first merge constrained; earlier merges are replayed only (Llama 3: 100000)
-    sample_bytes: int = 10_000_000  # per category
-    shards: int = 10  # per category, for the bootstrap
-    bootstrap: int = 8  # resamples; 8 warm-started ones cost about one point estimate on 2 cores
-    bootstrap_passes: int = 3  # lazy passes per resample after its warm start (0: until converged)
-    competitors: int = 10  # violated competitors added per step and pass
-    truth: tuple[str, ...] = ()  # NAME=SHARE: known proportions to score the estimate against
-    pattern: str | None = None
-    errors: str = "strict"
-    field: str = "text"
-    column: str = "text"
-    seed: int = 13
-    # --engine/--address/--workers: local forks `workers` processes pre-tokenizing shards (0: one
-    # per CPU); dask runs count (and replay) per shard on the cluster
-    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)  # `field` is taken
-
-
-@dataclass(frozen=True)
-class CategoryResult:
-    """The estimate for one category."""
-
-    name: str
-    source: str
-    sample_bytes: int
-    shards: int
-    pretokens: int  # distinct pre-tokens in the sample
-    pairs: int  # d_i: symbol pairs before any merge
-    share: float  # estimated share of the training bytes
-    ci_low: float | None  # 95 % normal interval, estimate +- 1.96 bootstrap standard errors
-    ci_high: float | None
-    bootstrap_sd: float | None
-    range_low: float | None  # the share at the optimal-face points of least / most alpha_i (None: the
-    range_high: float | None  # range solves ran out of their iteration budget)
-    identifiable: bool
-    alpha: float  # the LP's weight in pair-mass units
-    baseline_share: float  # token classification (TC) baseline
-    truth: float | None
-
-
-@dataclass(frozen=True)
-class SolverStats:
-    """How the LP went."""
-
-    status: str
-    objective: float
-    step_slack: float
-    pair_slack: float
-    constraints: int
-    passes: int
-    missing_merges: int  # constrained merges whose pair no sample holds at its step
-    violated_left: int  # rows the last walk still found violated when the solver stalled (at most 20,000)
-    redundant_merges: int  # merges whose token an earlier merge already made (SentencePiece splits): not constrained
-    first_merge: int
-    last_merge: int  # exclusive
-    merges_in_list: int
-    competitors_per_step: int
-
-
-@dataclass(frozen=True)
-class Score:
-    """The estimate against known proportions (controlled runs)."""
-
-    mse: float
-    mae: float
-    log10_mse: float
-    baseline_mse: float
-    baseline_log10_mse: float
-    uniform_log10_mse: float
-
-
-@dataclass(frozen=True)
-class InvertReport:
-    """Mixture inference for one tokenizer."""
-
-    provenance: Provenance
-    tokenizer: str
-    tokenizer_sha256: str
-    unit: str  # 'byte' or 'char': what the merges start from
-    categories: tuple[CategoryResult, ...]
-    solver: SolverStats
-    bootstrap: int
-    unidentifiable: tuple[tuple[str, ...], ...]
-    similar: tuple[tuple[str, str, float], ...]  # sample pairs whose pair distributions nearly coincide
-    score: Score | None
-    notes: tuple[str, ...]
-    definitions: dict[str, str]
-    run: RunInfo
-    timings: dict[str, float] = field(default_factory=dict)
-    artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
-
-    def to_markdown(self) -> str:
-        from tokenizers_lab.invert.markdown import render
-
-        return render(self)
-
-
-DEFINITIONS = {
-    "share": "Hayase et al. 2024: the LP's alpha_i (pair-mass units) times bytes_i / pairs_i of the sample, "
-             "renormalised: the estimated share of the tokenizer's training bytes",
-    "lp": "minimise sum_t v_t + sum_p v_p subject to sum_i alpha_i (c_i,m(t) - c_i,p) / d_i + v_t + v_p >= 0 for "
-          "every constrained merge t and competing pair p, alpha on the simplex; c counted before merge t on "
-          "each category's sample, d_i its pairs before the first constrained merge (before any merge without --start); rows generated lazily (k most violated "
-          "competitors per step and pass) and solved with HiGHS",
-    "ci": "95 % interval: the estimate +- t(0.975, B - 1) standard deviations of the estimates over B bootstrap "
-          "resamples of each sample's shards (contiguous byte ranges); each resample starts from the rows "
-          "binding at the main solution and runs at most bootstrap_passes lazy passes (0: until converged); "
-          "Student's t because few resamples estimate the deviation loosely (a percentile interval can miss "
-          "the estimate when shards are few and coarse)",
-    "range": "the share at the points of the LP's optimal face (total slack within 1e-7 relative of the "
-             "optimum, over the rows generated) that minimise and maximise alpha_i; a wide range means the "
-             "merges do not pin the category down; empty when a range solve used up its 3,000 simplex "
-             "iterations or the LP kept more than 50,000 rows",
-    "identifiable": f"range narrower than {UNIDENTIFIABLE_RANGE} and no other sample within total-variation "
-                    f"distance {SIMILAR_TV} of its initial pair distribution",
-    "baseline": "token classification (the paper's TC baseline, on the replay): each constrained merge goes to "
-                "the category whose sample has the highest count of its pair per pair at that step; shares of "
-                "merges",
-    "missing_merges": "constrained merges whose pair occurs in no sample when applied (no row)",
-    "mse": "mean over categories of (estimate - truth)^2, as in the paper (log10 reported)",
-}
-
-
-def parse_categories(specs: Sequence[str]) -> list[tuple[str, str]]:
-    """NAME=PATH pairs; names unique."""
-    out: list[tuple[str, str]] = []
-    for s in specs:
-        name, sep, path = s.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise UsageError(f"--category {s!r}: expected NAME=PATH")
-        out.append((name.strip(), path.strip()))
-    names = [n for n, _ in out]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise UsageError(f"--category {dup[0]!r} is given twice")
-    return out
-
-
-def parse_truth(specs: Sequence[str], names: Sequence[str]) -> dict[str, float] | None:
-    """NAME=SHARE for every category (renormalised), or None."""
-    if not specs:
-        return None
-    truth = {}
-    for s in specs:
-        name, sep, val = s.partition("=")
-        try:
-            truth[name.strip()] = float(val)
-        except ValueError:
-            raise UsageError(f"--truth {s!r}: expected NAME=SHARE") from None
-        if not sep:
-            raise UsageError(f"--truth {s!r}: expected NAME=SHARE")
-        check_range(f"--truth {name.strip()}", truth[name.strip()], 0, 1)
-    missing = [n for n in names if n not in truth]
-    extra = [n for n in truth if n not in names]
-    if missing or extra:
-        raise UsageError(f"--truth must name every category once ({'missing ' + missing[0] if missing else 'unknown ' + extra[0]})")
-    total = sum(truth.values())
-    if abs(total - 1) > 1e-3:  # known shares are a distribution: a typo must not be renormalised away
-        raise UsageError(f"--truth shares sum to {total:g}, not 1")
-    return {n: truth[n] / total for n in names}
-
-
-def validate(config: InvertConfig) -> None:
-    """Check options before any work (usage errors exit 2 without touching outputs)."""
-    if config.merges is not None and config.merges < 1:
-        raise UsageError("--merges must be at least 1")
-    if config.start < 0:
-        raise UsageError("--start must be 0 or more")
-    if config.sample_bytes < 1:
-        raise UsageError("--sample-bytes must be positive")
-    if config.shards < 1 or config.bootstrap < 0 or config.bootstrap_passes < 0:
-        raise UsageError("--shards must be at least 1, --bootstrap and --bootstrap-passes 0 or more")
-    config.execution.validate()
-    if config.competitors < 1:
-        raise UsageError("--competitors must be at least 1")
-    if config.tokenizer is None:  # the embedded example (invert.example) brings its own samples
-        return
-    cats = parse_categories(config.categories)
-    if len(cats) < 2:
-        raise UsageError("invert needs at least two --category NAME=PATH samples")
-    parse_truth(config.truth, [n for n, _ in cats])
-
-
-def output_names(config: InvertConfig) -> list[str]:
-    return ["invert.json", "invert.md"]
 
 
 @dataclass

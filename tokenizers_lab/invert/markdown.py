@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tokenizers_lab.report import md_provenance, md_table
 
 if TYPE_CHECKING:
-    from tokenizers_lab.invert.job import InvertReport
+    from tokenizers_lab.invert.report import InvertReport
 
 BAR_WIDTH = 40
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from tokenizers_lab.report import (
+    Markdown,
     Provenance,
     RunInfo,
-    md_provenance,
-    md_table,
 )
 
 
@@ -60,7 +58,7 @@ class CorpusSummary:
 
 
 @dataclass(frozen=True)
-class TrainReport:
+class TrainReport(Markdown):
     """The train report: one source of truth for JSON and Markdown."""
 
     provenance: Provenance
@@ -73,40 +71,6 @@ class TrainReport:
     timings: dict[str, float]
     notes: tuple[str, ...] = ()
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
-
-    def to_markdown(self) -> str:
-        """Render the report as Markdown (from the same fields as the JSON)."""
-        p = self.provenance
-        out = [f"# tokenlab train — {self.algorithm}", "", f"`{p.signature}`", "",
-               f"Engine: {self.engine}. Corpus: {self.corpus.records} records, {self.corpus.bytes} bytes "
-               f"({self.corpus.invalid_utf8} invalid UTF-8 sequences); held out "
-               f"{self.corpus.heldout_records} records ({self.corpus.heldout_bytes} bytes).", "",
-               "## Vocabularies", ""]
-        rows = [(r.vocab_size_requested, r.vocab_size, r.artifact, r.n_merges, r.mean_token_bytes,
-                 r.max_token_bytes, r.whitespace_spanning_tokens, r.heldout_bytes_per_token,
-                 r.heldout_chars_per_token, r.roundtrip_rate) for r in self.results]
-        out.append(md_table(["requested", "vocab", "artifact", "merges", "mean bytes/token", "max bytes",
-                             "tokens spanning a space", "held-out bytes/token", "chars/token",
-                             "held-out round-trip"], rows))
-        langs = sorted({lr.language for r in self.results for lr in r.languages})
-        if langs:
-            out += ["", "## Per language (parallel corpus; premium = tokens / pivot tokens)", ""]
-            head = ["language"] + [f"{r.vocab_size_requested} bytes/token" for r in self.results] + \
-                   [f"{r.vocab_size_requested} premium" for r in self.results]
-            table = []
-            for lang in langs:
-                bpt = [next((x.bytes_per_token for x in r.languages if x.language == lang), "") for r in self.results]
-                prem = [next((x.premium for x in r.languages if x.language == lang), "") for r in self.results]
-                table.append([lang, *bpt, *["" if v is None else v for v in prem]])
-            out.append(md_table(head, table))
-        extras = [(r.vocab_size_requested, json.dumps(r.extra, sort_keys=True)) for r in self.results if r.extra]
-        if extras:
-            out += ["", "## Algorithm checks", "", md_table(["vocab", "checks"], extras)]
-        if self.notes:
-            out += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
-        out += ["", "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in sorted(self.definitions.items())]
-        out += ["", md_provenance(p)]
-        return "\n".join(out) + "\n"
 
 
 DEFINITIONS = {

@@ -6,7 +6,9 @@ The job is `TransplantConfig` -> `run()` -> `TransplantReport` (the new model fo
 a canonical byte space, `methods`/`core`/`hypernet` estimate the new rows, `evaluate` measures them.
 """
 
+from tokenizers_lab.transplant.config import TransplantConfig, output_names, validate
 from tokenizers_lab.transplant.core import METHODS
-from tokenizers_lab.transplant.job import TransplantConfig, TransplantReport, output_names, run, validate
+from tokenizers_lab.transplant.job import run
+from tokenizers_lab.transplant.report import TransplantReport
 
 __all__ = ["METHODS", "TransplantConfig", "TransplantReport", "output_names", "run", "validate"]

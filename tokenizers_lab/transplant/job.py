@@ -1,5 +1,5 @@
-"""`transplant`: move a pretrained model onto a new tokenizer without training, write the new model
-folder (safetensors, config, tokenizer files) and a report of how every row was made."""
+"""The `transplant` job: match the vocabularies, estimate the new rows by the chosen method, write
+the new model folder and measure it."""
 
 from __future__ import annotations
 
@@ -7,21 +7,18 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tokenizers_lab.errors import InputError, OutputExistsError, UsageError, check_range, unknown_name
+from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import (
     InputRef,
     Provenance,
-    RunInfo,
     Stopwatch,
     dumps,
-    install_folder,
     make_provenance,
     short,
     stage_folder,
@@ -30,8 +27,11 @@ from tokenizers_lab.tokenizer import HFView, TokenizerView, load_tokenizer, sha2
 from tokenizers_lab.tokenizer.convert import hf_tokenizer
 from tokenizers_lab.transplant import core
 from tokenizers_lab.transplant.checkpoint import Checkpoint, open_checkpoint, torch_modules
-from tokenizers_lab.transplant.evaluate import BpbSide, LeaveOutRow, leave_out
+from tokenizers_lab.transplant.config import TINY, TransplantConfig, check_out, validate
+from tokenizers_lab.transplant.evaluate import LeaveOutRow, leave_out
+from tokenizers_lab.transplant.folder import carried_files, move_into_place, new_config_ids, write_folder
 from tokenizers_lab.transplant.methods import gaussian_rows
+from tokenizers_lab.transplant.report import Bpb, ModelFacts, SpecialRow, TransplantReport
 from tokenizers_lab.transplant.vocab import (
     Decomposer,
     Vocab,
@@ -40,153 +40,6 @@ from tokenizers_lab.transplant.vocab import (
 )
 
 COMMAND = "transplant"
-TINY = "embedded:tiny"  # the demo's tiny model, trained on the embedded corpora on the fly
-CHAT_TEMPLATES = ("keep", "new", "none")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt", "vocab.txt",
-                   "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja",
-                   "chat_template.json")
-REWRITTEN = ("config.json", "generation_config.json", "model.safetensors.index.json")
-# What else of the model folder travels to the new one: settings (JSON) and documentation or
-# licence files. Everything else is left out, and named in a note: pickles (never copied: loading
-# one runs code), weights in any other format or file (they still hold the old vocabulary's rows,
-# e.g. a consolidated.safetensors beside the indexed shards) and their indexes, the old
-# tokenizer's own files, code, and any file of a kind not listed here.
-CARRIED_SUFFIXES = (".json", ".md", ".txt", ".rst")
-CARRIED_NAMES = ("README", "LICENSE", "LICENCE", "NOTICE", "COPYING", "USE_POLICY", ".gitattributes")
-OLD_TOKENIZER_SUFFIXES = (".model", ".tiktoken", ".vocab")
-OLD_TOKENIZER_NAMES = ("tekken.json", "tokenizer.json.gz", "vocab.json", "merges.txt", "vocab.txt")
-
-
-@dataclass(frozen=True)
-class TransplantConfig:
-    """Everything a transplant depends on."""
-
-    model: str
-    tokenizer: str
-    method: str = "tokenadapt"
-    out: str = ""
-    donor: str | None = None
-    aux_model: str = "auto"
-    chat_template: str = "keep"
-    tau: float = core.M.TAU
-    top_k: int = core.M.TOP_K
-    global_weight: float = core.M.GLOBAL_WEIGHT
-    threshold: float = 0.0
-    omp_k: int = core.M.OMP_K
-    pad_to_multiple_of: int = 1
-    evaluate: bool = False
-    eval_text: str | None = None
-    eval_bytes: int = 40_000
-    leave_out: int = 1000
-    hypernet_steps: int = 600
-    pattern: str | None = None
-    seed: int = 13
-
-    def params(self) -> core.Params:
-        return core.Params(self.tau, self.top_k, self.global_weight, self.threshold, self.omp_k)
-
-
-@dataclass(frozen=True)
-class SpecialRow:
-    """How one special token of the new tokenizer got its row."""
-
-    token: str
-    new_id: int
-    how: str
-    old_token: str
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """The model folder as transplant saw it."""
-
-    architecture: str
-    rows: int
-    dim: int
-    tied: bool
-    dtype: str
-    input_tensor: str
-    output_tensor: str | None
-    weight_bytes: int
-
-
-@dataclass(frozen=True)
-class Bpb:
-    """Bits per byte on held-out text: original model + tokenizer vs transplanted."""
-
-    text: str
-    documents: int
-    bytes: int
-    original: BpbSide
-    transplanted: BpbSide
-    ratio: float
-    length_ratio: float
-
-
-@dataclass(frozen=True)
-class TransplantReport:
-    """The one source of truth of a transplant: JSON and Markdown are rendered from it."""
-
-    provenance: Provenance
-    run: RunInfo
-    model: ModelFacts
-    old_tokenizer: dict[str, Any]
-    new_tokenizer: dict[str, Any]
-    method: str
-    aux_space: str
-    new_rows: int
-    padding_rows: int
-    routes: dict[str, int]
-    raw_overlap: int
-    canonical_overlap: int
-    undecomposable: int
-    specials: tuple[SpecialRow, ...]
-    added_specials: tuple[str, ...]
-    chat_template: str
-    config_ids: dict[str, Any]
-    leave_out: tuple[LeaveOutRow, ...]
-    bpb: Bpb | None
-    hypernet: dict[str, Any] | None
-    notes: tuple[str, ...]
-    timings: dict[str, float]
-
-    def to_markdown(self) -> str:
-        from tokenizers_lab.transplant.markdown import render
-
-        return render(self)
-
-
-def output_names(config: TransplantConfig) -> list[str]:
-    return ["transplant.json", "transplant.md"]
-
-
-def validate(config: TransplantConfig) -> None:
-    """Option checks that need no input read."""
-    if config.method not in core.METHODS:
-        raise unknown_name("method", config.method, core.METHODS)
-    if config.chat_template not in CHAT_TEMPLATES:
-        raise unknown_name("--chat-template value", config.chat_template, CHAT_TEMPLATES)
-    if config.method == "omp" and not config.donor:
-        raise UsageError("--method omp needs --donor DIR: a model that already uses the new tokenizer")
-    if not config.out:
-        raise UsageError("--out DIR is required: the new model folder")
-    check_range("--tau", config.tau, 0, None, lo_open=True)
-    check_range("--top-k", config.top_k, 1)
-    check_range("--global-weight", config.global_weight, 0, 1)
-    check_range("--threshold", config.threshold, -1, 1)  # a cosine similarity
-    check_range("--omp-k", config.omp_k, 1)
-    check_range("--pad-to-multiple-of", config.pad_to_multiple_of, 1, 65536)
-    check_range("--leave-out", config.leave_out, 0)
-    check_range("--eval-bytes", config.eval_bytes, 1)
-    check_range("--hypernet-steps", config.hypernet_steps, 0)
-
-
-def check_out(out: Path, force: bool) -> None:
-    """The output folder must not exist unless --force."""
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out} exists; pass --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} exists and is not a folder")
 
 
 # ---------------------------------------------------------------------------------------
@@ -245,7 +98,7 @@ def run(config: TransplantConfig, *, progress: Progress | None = None, force: bo
     out = Path(config.out)
     check_out(out, force)
     if config.model == TINY:
-        from tokenizers_lab.transplant.demo import embedded_tiny
+        from tokenizers_lab.transplant.example import embedded_tiny
 
         with tempfile.TemporaryDirectory(prefix="tokenlab-tiny-") as tmp:
             if progress:
@@ -400,7 +253,7 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
                                                          and not np.isfinite(new_out.sum(dtype=np.float64))):
         raise InputError("the estimate produced non-finite rows (the model's embeddings hold NaN or inf?)")
 
-    config_ids = _config_ids(ck.config, old, new, src)
+    config_ids = new_config_ids(ck.config, old, new, src)
     if not config.evaluate:  # the old matrices are done with: the run's peak is the write that follows
         del E_in, E_out, E_out_t
         space = None  # type: ignore[assignment]
@@ -409,7 +262,7 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
     folder = stage_folder(out.resolve().parent)
     try:
         stage("write", "writing the model folder")
-        _write_folder(folder, ck, new_in, new_out, rows, config_ids, new_hf, new, template, torch, st)
+        write_folder(folder, ck, new_in, new_out, rows, config_ids, new_hf, new, template, torch, st)
         left_out = carried_files(ck)[1]
         if left_out:
             notes.append(f"left out of the new model folder: {', '.join(left_out)}")
@@ -447,16 +300,10 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
             timings=timings)
         (folder / "transplant.json").write_text(dumps(report), encoding="utf-8")
         (folder / "transplant.md").write_text(report.to_markdown(), encoding="utf-8")
-        _move_into_place(folder, out, force)
+        move_into_place(folder, out, force)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return report
-
-
-def _move_into_place(stage: Path, out: Path, force: bool) -> None:
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out} exists; pass --force to replace it")
-    install_folder(stage, out, force)
 
 
 def _libraries() -> dict[str, str]:
@@ -493,117 +340,6 @@ def _provenance(config: TransplantConfig, ck: Checkpoint, old_view: TokenizerVie
              ("method", config.method)]
     cfg = {k: v for k, v in vars(config).items() if k not in ("model", "tokenizer", "out", "donor")}
     return make_provenance(COMMAND, cfg, inputs, config.seed, parts)
-
-
-def _config_ids(config: dict[str, Any], old: Vocab, new: Vocab, src: list[int | None]) -> dict[str, Any]:
-    """bos/eos/pad/unk ids for the new config: the old ids carried over where their token came
-    along, else the new tokenizer's own token of that role, else none."""
-    old_to_new: dict[int, int] = {}
-    for i, j in enumerate(src):
-        if j is not None and old.keys[j] is None and j not in old_to_new:
-            old_to_new[j] = i
-    out: dict[str, Any] = {}
-    for role in ("bos", "eos", "pad", "unk"):
-        v = config.get(f"{role}_token_id")
-        if isinstance(v, list):
-            mapped = [old_to_new[x] for x in v if x in old_to_new]
-            out[role] = mapped or ([new.roles[role]] if role in new.roles else None)
-        elif isinstance(v, int) and v in old_to_new:
-            out[role] = old_to_new[v]
-        else:
-            out[role] = new.roles.get(role)
-    if out["pad"] is None:
-        out["pad"] = out["eos"][0] if isinstance(out["eos"], list) else out["eos"]
-    return out
-
-
-def carried_files(ck: Checkpoint) -> tuple[list[Path], list[str]]:
-    """The model folder's other files that the new folder keeps, and what is left out (with why)."""
-    from tokenizers_lab.transplant.checkpoint import PICKLE_SUFFIXES
-
-    keep, left = [], []
-    for f in ck.extra_files:
-        name, suffix = f.name, f.suffix.lower()
-        if name in TOKENIZER_FILES or name in REWRITTEN or name.startswith("transplant."):
-            continue  # replaced by the new tokenizer's, rewritten, or our own report
-        if suffix in PICKLE_SUFFIXES:
-            left.append(f"{name} (a pickle: never copied)")
-        elif suffix == ".safetensors" or name.endswith(".index.json") or suffix in (
-                ".h5", ".msgpack", ".onnx", ".gguf", ".tflite", ".npz", ".npy", ".ot"):
-            left.append(f"{name} (weights or an index for the old vocabulary)")
-        elif suffix in OLD_TOKENIZER_SUFFIXES or name in OLD_TOKENIZER_NAMES or name.startswith("tokenizer"):
-            left.append(f"{name} (the old tokenizer's)")
-        elif suffix in CARRIED_SUFFIXES or name.split(".")[0].upper() in CARRIED_NAMES or name in CARRIED_NAMES:
-            keep.append(f)
-        else:
-            left.append(f"{name} (not a settings or documentation file)")
-    return keep, left
-
-
-def _write_folder(stage: Path, ck: Checkpoint, new_in: np.ndarray, new_out: np.ndarray | None, rows: int,
-                  ids: dict[str, Any], new_hf: Any, new: Vocab, template: str | None, torch: Any, st: Any) -> None:
-    from safetensors import SafetensorError, safe_open
-
-    from tokenizers_lab.transplant.stio import rewrite
-
-    sizes = 0
-    for shard in ck.shards:
-        replace = {}
-        if ck.tensor_shard[ck.input_name] == shard:
-            replace[ck.input_name] = torch.from_numpy(new_in)
-        if ck.output_name is not None and ck.tensor_shard[ck.output_name] == shard:
-            replace[ck.output_name] = torch.from_numpy(new_out if new_out is not None else new_in)
-        sizes += rewrite(shard, stage / shard.name, replace)
-        try:  # read back through the library: every tensor present, replaced ones with the new rows
-            with safe_open(str(stage / shard.name), framework="pt") as f:
-                for name in replace:
-                    if tuple(f.get_slice(name).get_shape()) != (rows, ck.dim):
-                        raise InputError(f"rewritten {shard.name}: {name} has the wrong shape")
-        except SafetensorError as e:
-            raise InputError(f"rewritten {shard.name} does not read back: {e}") from None
-    if ck.index is not None:
-        index = dict(ck.index)
-        index["metadata"] = dict(index.get("metadata") or {}, total_size=sizes)
-        (stage / "model.safetensors.index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
-    cfg = dict(ck.config)
-    target = cfg["text_config"] if "vocab_size" not in cfg and isinstance(cfg.get("text_config"), dict) else cfg
-    target["vocab_size"] = rows
-    for role in ("bos", "eos", "pad", "unk"):
-        if f"{role}_token_id" in target or ids.get(role) is not None:
-            target[f"{role}_token_id"] = ids.get(role)
-    target["tie_word_embeddings"] = ck.tied
-    (stage / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    gen_path = ck.folder / "generation_config.json"
-    if gen_path.is_file():
-        try:
-            gen = json.loads(gen_path.read_text("utf-8"))
-        except ValueError:
-            raise InputError(f"{gen_path} is not valid JSON") from None
-        for role in ("bos", "eos", "pad"):
-            if f"{role}_token_id" in gen:
-                gen[f"{role}_token_id"] = ids.get(role)
-        (stage / "generation_config.json").write_text(json.dumps(gen, indent=2, sort_keys=True) + "\n",
-                                                      encoding="utf-8")
-    for f in carried_files(ck)[0]:
-        shutil.copyfile(f, stage / f.name)
-    new_hf.save(str(stage / "tokenizer.json"))
-    id_to = {i: s for s, i in new.specials.items()}
-
-    def content(v: Any) -> str | None:
-        if isinstance(v, list):
-            v = v[0] if v else None
-        return id_to.get(v) if isinstance(v, int) else None
-
-    tcfg: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
-                            "model_max_length": int(ck.config.get("max_position_embeddings") or 1_000_000)}
-    for role in ("bos", "eos", "pad", "unk"):
-        c = content(ids.get(role))
-        if c is not None:
-            tcfg[f"{role}_token"] = c
-    if template is not None:
-        tcfg["chat_template"] = template
-    (stage / "tokenizer_config.json").write_text(json.dumps(tcfg, indent=2, sort_keys=True, ensure_ascii=False)
-                                                 + "\n", encoding="utf-8")
 
 
 def _donor(donor: str, new: Vocab, routes: list[str], src: list[int | None],

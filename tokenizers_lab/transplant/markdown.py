@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tokenizers_lab.report import md_provenance, md_table
 
 if TYPE_CHECKING:
-    from tokenizers_lab.transplant.job import TransplantReport
+    from tokenizers_lab.transplant.report import TransplantReport
 
 ROUTE_MEANING = {
     "exact": "same token string in both vocabularies (row copied)",

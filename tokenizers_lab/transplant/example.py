@@ -120,7 +120,7 @@ def run_step(old_tokenizer: bytes, new_tokenizer: bytes, seed: int,
     """Train the tiny model, transplant it with each method; rows and the per-method reports."""
     import torch
 
-    from tokenizers_lab.transplant.job import TransplantConfig, run
+    from tokenizers_lab.transplant import TransplantConfig, run
 
     rows: list[TransplantRow] = []
     artifacts: dict[str, bytes] = {}

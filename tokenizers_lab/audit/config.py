@@ -1,0 +1,130 @@
+"""`audit`'s configuration: AuditConfig, its validation (gates and their keys included) before any
+work, and the names of the files a run writes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tokenizers_lab.audit import (
+    charbench,
+    compression,
+    gates,
+    integrity,
+)
+from tokenizers_lab.engine import EXECUTION, EngineSpec
+from tokenizers_lab.errors import UsageError, check_range
+from tokenizers_lab.report import (
+    INPUT,
+)
+from tokenizers_lab.tokenizer import (
+    parse_spec,
+)
+
+# What the standalone default audit trains on the embedded corpora (the demo passes its own).
+DEFAULT_TOKENIZERS: tuple[tuple[str, str, int], ...] = (
+    ("bpe-4k", "bpe", 4000), ("superbpe-4k", "superbpe", 4000), ("spm-unigram-4k", "spm-unigram", 4000),
+    ("wordpiece-4k", "wordpiece", 4000))
+
+
+EMBEDDED_MONOLINGUAL = ("embedded:code", "embedded:domain")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Everything that determines an audit."""
+
+    tokenizers: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
+    pattern: str | None = None
+    parallel: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
+    corpora: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
+    languages: tuple[str, ...] = ()
+    pivot: str = "eng_Latn"
+    alpha: float = compression.DEFAULT_ALPHA
+    validators: tuple[str, ...] = ()
+    charbench_per_bucket: int = 25
+    charbench_words: str | None = None
+    predictions: str | None = None
+    charbench_model: str | None = None
+    fail_on: tuple[str, ...] = ()
+    plots: bool = True
+    max_corpus_bytes: int = 0
+    errors: str = "strict"
+    field: str = "text"
+    column: str = "text"
+    seed: int = 13
+    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)  # `field` is taken
+
+    def resolved_parallel(self) -> tuple[str, ...]:
+        return self.parallel or ("embedded:parallel",)
+
+    def resolved_corpora(self) -> tuple[str, ...]:
+        """The monolingual text: --corpus; with only --parallel given, none (compression and Rényi
+        are then measured on that parallel text, never on bundled text the user did not pass);
+        with no text at all, the embedded samples."""
+        if self.corpora:
+            return self.corpora
+        return () if self.parallel else EMBEDDED_MONOLINGUAL
+
+    def resolved_validators(self) -> tuple[str, ...]:
+        return self.validators or ("*=corpus-words",)
+
+
+# ---------------------------------------------------------------------------------------
+
+def parsed_options(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[str, str, str]]]:
+    config.execution.validate()
+    check_range("--alpha", config.alpha, 0, None, lo_open=True)  # inf (min-entropy) is not computed
+    check_range("--max-corpus-bytes", config.max_corpus_bytes, 0)
+    if config.charbench_per_bucket < 0:
+        raise UsageError("--charbench-items must be 0 (off) or more")
+    if config.predictions and config.charbench_model:
+        raise UsageError("give --predictions or --charbench-model, not both")
+    parsed = [gates.parse(g) for g in config.fail_on]
+    vals = [integrity.parse_validator(v) for v in config.resolved_validators()]
+    langs = [lang for lang, _, _ in vals]
+    dup = {x for x in langs if langs.count(x) > 1}
+    if dup:
+        raise UsageError(f"--validator given twice for {sorted(dup)[0]}")
+    if parsed:
+        gates.check_keys(parsed, _labels(config), _gate_keys(config, langs))
+    return parsed, vals
+
+
+def _labels(config: AuditConfig) -> list[str]:
+    """The tokenizer labels of a run, from the command line alone (nothing loaded)."""
+    if not config.tokenizers:
+        return [label for label, _, _ in DEFAULT_TOKENIZERS]
+    return [parse_spec(s, config.pattern).label for s in config.tokenizers]
+
+
+def _gate_keys(config: AuditConfig, validator_langs: Sequence[str]) -> dict[str, list[str]]:
+    """The keys each keyed gate metric will have, from the inputs' names (a directory listing of
+    the parallel folders): what lets a misspelt gate fail before any encoding."""
+    from tokenizers_lab.corpus import parallel_languages
+
+    langs = parallel_languages(config.resolved_parallel(), config.languages or None)
+    checked = langs if "*" in validator_langs else [x for x in langs if x in validator_langs]
+    keys = {m: langs for m in ("premium", "premium_concat", "tokens_per_sentence", "unk_share", "fertility", "pcw")}
+    keys.update({m: checked for m in ("lang", "lang_token", "pure")})
+    answered = (config.predictions or config.charbench_model) and config.charbench_per_bucket > 0
+    keys["charbench"] = [*charbench.TASKS, "all"] if answered else []
+    return keys
+
+
+def validate(config: AuditConfig) -> None:
+    """Check options before any work (usage errors exit 2 without touching outputs)."""
+    parsed_options(config)
+
+
+def output_names(config: AuditConfig) -> list[str]:
+    """Files an audit writes into --out (checked before any work)."""
+    names = ["audit.json", "audit.md"]
+    if config.charbench_per_bucket:
+        names.append("charbench_items.jsonl")
+    if config.charbench_model:
+        names.append("charbench_predictions.jsonl")
+    if config.plots:
+        names += ["audit_premium.svg", "audit_token_lengths.svg"]
+    return names

@@ -1,0 +1,76 @@
+"""`transplant`'s configuration: TransplantConfig, its validation before any work, the output check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers_lab.errors import OutputExistsError, UsageError, check_range, unknown_name
+from tokenizers_lab.transplant import core
+
+TINY = "embedded:tiny"  # the demo's tiny model, trained on the embedded corpora on the fly
+
+
+CHAT_TEMPLATES = ("keep", "new", "none")
+
+
+@dataclass(frozen=True)
+class TransplantConfig:
+    """Everything a transplant depends on."""
+
+    model: str
+    tokenizer: str
+    method: str = "tokenadapt"
+    out: str = ""
+    donor: str | None = None
+    aux_model: str = "auto"
+    chat_template: str = "keep"
+    tau: float = core.M.TAU
+    top_k: int = core.M.TOP_K
+    global_weight: float = core.M.GLOBAL_WEIGHT
+    threshold: float = 0.0
+    omp_k: int = core.M.OMP_K
+    pad_to_multiple_of: int = 1
+    evaluate: bool = False
+    eval_text: str | None = None
+    eval_bytes: int = 40_000
+    leave_out: int = 1000
+    hypernet_steps: int = 600
+    pattern: str | None = None
+    seed: int = 13
+
+    def params(self) -> core.Params:
+        return core.Params(self.tau, self.top_k, self.global_weight, self.threshold, self.omp_k)
+
+
+def output_names(config: TransplantConfig) -> list[str]:
+    return ["transplant.json", "transplant.md"]
+
+
+def validate(config: TransplantConfig) -> None:
+    """Option checks that need no input read."""
+    if config.method not in core.METHODS:
+        raise unknown_name("method", config.method, core.METHODS)
+    if config.chat_template not in CHAT_TEMPLATES:
+        raise unknown_name("--chat-template value", config.chat_template, CHAT_TEMPLATES)
+    if config.method == "omp" and not config.donor:
+        raise UsageError("--method omp needs --donor DIR: a model that already uses the new tokenizer")
+    if not config.out:
+        raise UsageError("--out DIR is required: the new model folder")
+    check_range("--tau", config.tau, 0, None, lo_open=True)
+    check_range("--top-k", config.top_k, 1)
+    check_range("--global-weight", config.global_weight, 0, 1)
+    check_range("--threshold", config.threshold, -1, 1)  # a cosine similarity
+    check_range("--omp-k", config.omp_k, 1)
+    check_range("--pad-to-multiple-of", config.pad_to_multiple_of, 1, 65536)
+    check_range("--leave-out", config.leave_out, 0)
+    check_range("--eval-bytes", config.eval_bytes, 1)
+    check_range("--hypernet-steps", config.hypernet_steps, 0)
+
+
+def check_out(out: Path, force: bool) -> None:
+    """The output folder must not exist unless --force."""
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a folder")
