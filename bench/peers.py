@@ -78,7 +78,6 @@ def main() -> None:
     if not (SHARED / "MANIFEST.md").exists():
         raise SystemExit(f"third-party data not found at {SHARED} (set TOKENLAB_SHARED_DATA)")
     import tokenization_scorer
-    import tokscope
     from tokscope.runner import analyze
 
     flores = SHARED / "flores200" / "core_dev"

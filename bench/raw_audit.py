@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from tokenizers_lab.corpus import load_parallel
+from tokenizers_lab.parallel import load_parallel
 from tokenizers_lab.tokenizer import load_tokenizer
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tokenizers_lab import audit, train
-from tokenizers_lab.corpus import load_parallel
 from tokenizers_lab.errors import UsageError
+from tokenizers_lab.parallel import load_parallel
 from tokenizers_lab.tokenizer import HFView, load_tokenizer
 
 

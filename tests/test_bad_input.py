@@ -548,7 +548,8 @@ def test_gates_on_undefined_measures_are_errors(kit: Kit, runner, tmp_path: Path
 def test_a_bom_is_no_text(kit: Kit, tmp_path: Path) -> None:
     """A parallel file starting with a UTF-8 BOM measures like the same file without one (the audit
     counted U+FEFF as text; issue 16 row 25)."""
-    from tokenizers_lab.corpus import Corpus, load_parallel
+    from tokenizers_lab.corpus import Corpus
+    from tokenizers_lab.parallel import load_parallel
 
     plain, bom = tmp_path / "plain", tmp_path / "bom"
     plain.mkdir(), bom.mkdir()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tokenizers_lab.corpus import Corpus, embedded_names, embedded_path, load_parallel
+from tokenizers_lab.corpus import Corpus, embedded_names, embedded_path
 from tokenizers_lab.errors import InputError, UsageError
+from tokenizers_lab.parallel import load_parallel
 
 REPO = Path(__file__).resolve().parent.parent
 

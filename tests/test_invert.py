@@ -76,8 +76,8 @@ def test_lp_recovers_a_known_mixture_exactly():
     import numpy as np
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from tokenizers_lab.corpus import load_parallel
     from tokenizers_lab.invert import lp
+    from tokenizers_lab.parallel import load_parallel
 
     par = load_parallel(["embedded:parallel"])
     cats = {lang: par.lines[lang] for lang in ("eng_Latn", "deu_Latn", "tur_Latn", "rus_Cyrl")}
@@ -180,8 +180,8 @@ def test_vectorised_separation_matches_brute_force():
     import numpy as np
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from tokenizers_lab.corpus import load_parallel
     from tokenizers_lab.invert import lp
+    from tokenizers_lab.parallel import load_parallel
 
     par = load_parallel(["embedded:parallel"])
     cats = [par.lines[x] for x in ("eng_Latn", "deu_Latn", "tur_Latn")]
@@ -216,17 +216,17 @@ def test_vectorised_separation_matches_brute_force():
                 if p != pid[m] and s - v_pair[p] > cutoff:
                     violated.setdefault(p, set()).add(t)
         seg = lp.segments(prob)
-        rows = lp._walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(), 10**9)
+        rows = lp.walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(), 10**9)
         assert violated, "the check needs violations"
         assert all(t in violated.get(p, ()) for t, p in rows)
         assert {p for _, p in rows} == set(violated)
         # pruned to the violable stretches: the same rows; a stage prefix: the violations before it
         keep = lp.violable(prob, seg, 0)
         assert 0 < len(keep) < len(seg.start)
-        assert lp._walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(), 10**9,
+        assert lp.walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(), 10**9,
                                  keep) == rows
         last = prob.n_steps // 3
-        early = lp._walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, last, set(), 10**9, keep)
+        early = lp.walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, last, set(), 10**9, keep)
         assert all(t < last and t in violated.get(p, ()) for t, p in early)
         assert {p for _, p in early} == {p for p, ts in violated.items() if min(ts) < last}
     # violable keeps exactly the stretches where some category counts the pair above the merge
@@ -266,9 +266,9 @@ def test_chain_events_equal_the_merge_by_merge_replay():
     replay's, including runs of one byte ("aaaa"), words never fully merged and bytes never merged."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from tokenizers_lab.corpus import load_parallel
     from tokenizers_lab.invert import chains, lp
     from tokenizers_lab.invert.replay import plan_for
+    from tokenizers_lab.parallel import load_parallel
 
     par = load_parallel(["embedded:parallel"])
     extra = ["aaaa aaaaa aaa ababab abababa", "zzzzzzzz 0000000 ....... !!!!"] * 20

@@ -93,13 +93,13 @@ def test_corpus_reader_gives_back_the_lines(tmp_path_factory, lines: list[str], 
     data = ("\n".join(lines) + ("\n" if final_newline and lines else "")).encode("utf-8")
     path = tmp_path_factory.mktemp("c") / ("c.txt.gz" if gz else "c.txt")
     path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
-    old = corpus_mod._CHUNK
-    corpus_mod._CHUNK = chunk
+    old = corpus_mod.CHUNK_BYTES
+    corpus_mod.CHUNK_BYTES = chunk
     try:
         c = corpus_mod.Corpus(str(path))
         got = list(c)
     finally:
-        corpus_mod._CHUNK = old
+        corpus_mod.CHUNK_BYTES = old
     assert got == lines
     assert c.sha256 == hashlib.sha256(data).hexdigest() and c.stats.bytes == len(data)
 

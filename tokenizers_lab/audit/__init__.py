@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from tokenizers_lab.audit.compression import renyi_entropy
 from tokenizers_lab.audit.config import AuditConfig, output_names, validate
+from tokenizers_lab.audit.example import views_from_train
 from tokenizers_lab.audit.fairness import gini
-from tokenizers_lab.audit.job import run, views_from_train
+from tokenizers_lab.audit.job import run
 from tokenizers_lab.audit.report import DEFINITIONS, AuditReport, TokenizerAudit
 
 __all__ = ["DEFINITIONS", "AuditConfig", "AuditReport", "TokenizerAudit", "gini", "output_names",

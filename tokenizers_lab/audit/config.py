@@ -102,7 +102,7 @@ def _labels(config: AuditConfig) -> list[str]:
 def _gate_keys(config: AuditConfig, validator_langs: Sequence[str]) -> dict[str, list[str]]:
     """The keys each keyed gate metric will have, from the inputs' names (a directory listing of
     the parallel folders): what lets a misspelt gate fail before any encoding."""
-    from tokenizers_lab.corpus import parallel_languages
+    from tokenizers_lab.parallel import parallel_languages
 
     langs = parallel_languages(config.resolved_parallel(), config.languages or None)
     checked = langs if "*" in validator_langs else [x for x in langs if x in validator_langs]

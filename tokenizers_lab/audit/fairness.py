@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tokenizers_lab.corpus import ParallelCorpus
 from tokenizers_lab.errors import unknown_name
+from tokenizers_lab.parallel import ParallelCorpus
 from tokenizers_lab.tokenizer import TokenizerView, flatten
 
 # Petrov et al. 2023 blank a (tokenizer, language) pair when more than this share of its

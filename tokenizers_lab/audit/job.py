@@ -22,7 +22,7 @@ from tokenizers_lab.audit import (
     robustness,
 )
 from tokenizers_lab.audit.compression import Tally, WordAlignment, no_space_language
-from tokenizers_lab.audit.config import DEFAULT_TOKENIZERS, AuditConfig, parsed_options
+from tokenizers_lab.audit.config import AuditConfig, parsed_options
 from tokenizers_lab.audit.report import (
     DEFINITIONS,
     AuditReport,
@@ -30,9 +30,10 @@ from tokenizers_lab.audit.report import (
     TokenizerAudit,
     gate_values,
 )
-from tokenizers_lab.corpus import Corpus, ParallelCorpus, display_name, load_parallel
+from tokenizers_lab.corpus import Corpus, display_name
 from tokenizers_lab.engine import Engine, LocalEngine, engine_info, open_engine
 from tokenizers_lab.errors import InputError, UsageError, unknown_name
+from tokenizers_lab.parallel import ParallelCorpus, load_parallel
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import (
     InputRef,
@@ -41,8 +42,6 @@ from tokenizers_lab.report import (
 )
 from tokenizers_lab.tokenizer import (
     THREADS,
-    HFView,
-    SentencePieceView,
     TokenizerView,
     flatten,
     load_tokenizer,
@@ -51,49 +50,16 @@ from tokenizers_lab.tokenizer import (
 PARTITION_CHARS = 4_000_000  # monolingual text per task
 
 
-def load_views(config: AuditConfig, progress: Progress) -> list[TokenizerView]:
-    """The tokenizers named on the command line, or the embedded default trained on the spot."""
-    if config.tokenizers:
-        views = [load_tokenizer(spec, config.pattern) for spec in config.tokenizers]
-    else:
-        views = default_views(config.seed, progress)
+def load_views(config: AuditConfig) -> list[TokenizerView]:
+    """The tokenizers the config names (the embedded default is `audit.example`'s)."""
+    if not config.tokenizers:
+        raise UsageError("audit needs tokenizers (tokenizers_lab.audit.example.run audits the embedded default)")
+    views = [load_tokenizer(spec, config.pattern) for spec in config.tokenizers]
     labels = [v.label for v in views]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise UsageError(f"two tokenizers are labelled {dup[0]!r}; label them: name=path")
     return views
-
-
-def views_from_train(report, label: str, vocab: int | None = None) -> TokenizerView:  # type: ignore[no-untyped-def]
-    """A view over the artifacts of a train report (one size, or `vocab` of a sweep); the .model
-    for SentencePiece."""
-    from tokenizers import Tokenizer
-
-    result = next((r for r in report.results if vocab is None or r.vocab_size_requested == vocab), None)
-    if result is None:
-        raise UsageError(f"the train report has no vocabulary size {vocab}")
-    prefix = result.artifact[: -len("tokenizer.json")]
-    art = report.artifacts
-    if prefix + "tokenizer.model" in art:
-        data = art[prefix + "tokenizer.model"]
-        view: TokenizerView = SentencePieceView(data, label, "tokenizer.model", hashlib.sha256(data).hexdigest())
-    else:
-        data = art[prefix + "tokenizer.json"]
-        view = HFView(Tokenizer.from_str(data.decode("utf-8")), label, "tokenizer.json", result.sha256)
-    view.nbytes = len(data)
-    return view
-
-
-def default_views(seed: int, progress: Progress) -> list[TokenizerView]:
-    """Train the default tokenizers on the embedded corpora (a few seconds each)."""
-    from tokenizers_lab import train
-
-    out = []
-    for label, algorithm, size in DEFAULT_TOKENIZERS:
-        progress(f"training {label} on the embedded corpora", None)
-        rep = train.run(train.TrainConfig(algorithm=algorithm, vocab_sizes=(size,), seed=seed))
-        out.append(views_from_train(rep, label))
-    return out
 
 
 def _load_parallel(config: AuditConfig) -> ParallelCorpus:
@@ -192,7 +158,7 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
     clock = Stopwatch()
     t_start = time.perf_counter()
     par = _load_parallel(config)
-    views = list(views) if views is not None else load_views(config, progress)
+    views = list(views) if views is not None else load_views(config)
     notes: list[str] = [n for v in views for n in v.notes]
     timings: dict[str, float] = {"load_seconds": time.perf_counter() - t_start}
 

@@ -90,7 +90,8 @@ def transplant(
     config = dataclasses.replace(config, out=str(out))
     feedback = make_progress(quiet, "transplant")
     try:
-        report = lib.run(config, progress=feedback, force=force)  # validates options and --out first
+        job = lib.example if config.model == lib.TINY else lib  # embedded:tiny is built, then transplanted
+        report = job.run(config, progress=feedback, force=force)  # validates options and --out first
     finally:
         feedback.close()
     tell(report, fmt, summary, wrote_line(out, sorted(written_by_tokenlab(out))), feedback)

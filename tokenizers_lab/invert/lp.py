@@ -33,166 +33,51 @@ from dataclasses import dataclass
 import numpy as np
 
 from tokenizers_lab.errors import MissingExtraError
-from tokenizers_lab.invert.replay import Pair, Replay
+from tokenizers_lab.invert.rows import Segments, coefficients, segments, violable, walk_segments
+from tokenizers_lab.invert.store import Problem, Store, aggregate, store, to_bytes
 
 DROP_MARGIN = 1e-12  # a row whose activity exceeds this after DROP_AGE solves in a row leaves the model
+
+
 DROP_AGE = 1
-SPLIT = 32  # a violating stretch of a pair's score yields a row in each of up to SPLIT parts
+
+
+
+
 ROW_CAP = 20_000  # most violated rows added per pass (HiGHS's re-solve cost grows with the rows)
+
+
 # A stage ends early when, over STALL_PASSES solves, the objective rose less than STALL_OBJECTIVE
 # (relative) and no share moved by STALL_SHARE: the remaining violated rows only shuffle slack.
 RANGE_ITERATIONS = 3000  # simplex iterations allowed per optimal-face range solve
+
+
 RANGE_MAX_ROWS = 50_000  # no range solves above this many live rows (each iteration gets slow)
+
+
 RANGE_GIVE_UP = 3  # range solves in a row out of iterations after which the rest are not tried
+
+
 STALL_PASSES = 10
+
+
 STALL_OBJECTIVE = 5e-3
+
+
 STALL_SHARE = 1e-4
+
+
 # A prefix stage only warms up the next one: it ends on a looser rule.
 STAGE_STALL_PASSES = 3
+
+
 STAGE_STALL_OBJECTIVE = 2e-2
+
+
 STAGE_STALL_SHARE = 1e-3
+
+
 PREFIX_MIN = 500  # smallest prefix worth a stage of its own
-
-
-@dataclass
-class Store:
-    """Every unit's pair counts over the merges, on one global pair numbering: events sorted by
-    (unit, pair, step), step -1 holding the count before any merge."""
-
-    unit: np.ndarray
-    pid: np.ndarray
-    t: np.ndarray
-    delta: np.ndarray  # count change of the event (the initial count for step -1)
-    pairs: np.ndarray  # d_u: pairs before any merge, per unit
-    bytes: np.ndarray
-    merge_pair: np.ndarray  # per merge: its pair id, -1 when no unit holds it
-    n_pairs: int
-    n_steps: int
-    pair_list: list[Pair]  # pair id -> (left symbol, right symbol)
-
-
-def store(replays: Sequence[Replay], merges: Sequence[Pair | None]) -> Store:
-    """Number every pair seen by any unit and flatten each replay into count events."""
-    pid: dict[Pair, int] = {}
-    units, pids, ts, news = [], [], [], []
-    n_steps = max((len(r.steps) for r in replays), default=0)
-    for u, r in enumerate(replays):
-        p_list = [pid.setdefault(p, len(pid)) for p in r.initial]
-        c_list = list(r.initial.values())
-        t_list = [-1] * len(p_list)
-        for t, step in enumerate(r.steps):
-            for p, c in step:
-                p_list.append(pid.setdefault(p, len(pid)))
-                c_list.append(c)
-                t_list.append(t)
-        units.append(np.full(len(p_list), u, dtype=np.int32))
-        pids.append(np.array(p_list, dtype=np.int64))
-        ts.append(np.array(t_list, dtype=np.int32))
-        news.append(np.array(c_list, dtype=np.int64))
-    unit = np.concatenate(units) if units else np.zeros(0, np.int32)
-    p_arr = np.concatenate(pids) if pids else np.zeros(0, np.int64)
-    t_arr = np.concatenate(ts) if ts else np.zeros(0, np.int32)
-    new = np.concatenate(news) if news else np.zeros(0, np.int64)
-    order = np.lexsort((t_arr, p_arr, unit))  # within a unit and pair, by step (stable)
-    unit, p_arr, t_arr, new = unit[order], p_arr[order], t_arr[order], new[order]
-    delta = new.copy()
-    same = np.zeros(len(new), dtype=bool)
-    same[1:] = (unit[1:] == unit[:-1]) & (p_arr[1:] == p_arr[:-1])
-    delta[1:][same[1:]] -= new[:-1][same[1:]]  # new count minus the previous count of the same pair
-    merge_pair = np.array([pid.get(m, -1) if m is not None else -1 for m in merges[:n_steps]], dtype=np.int64)
-    return Store(unit=unit, pid=p_arr, t=t_arr, delta=delta,
-                 pairs=np.array([r.total_pairs for r in replays], dtype=np.int64),
-                 bytes=np.array([r.total_bytes for r in replays], dtype=np.int64),
-                 merge_pair=merge_pair, n_pairs=len(pid), n_steps=n_steps, pair_list=list(pid))
-
-
-@dataclass
-class Problem:
-    """Category-level counts: initial counts, per-step changes grouped by pair, and a lookup of any
-    category's count of any pair before any step."""
-
-    n: int
-    n_pairs: int
-    n_steps: int
-    init_pid: np.ndarray
-    init_cat: np.ndarray
-    init_count: np.ndarray
-    ev_cat: np.ndarray  # step events sorted by (step, pair)
-    ev_delta: np.ndarray
-    run_start: np.ndarray  # runs of equal (step, pair) among the step events
-    run_pid: np.ndarray
-    step_run: np.ndarray  # runs of step t: step_run[t]:step_run[t+1]
-    key: np.ndarray  # lookup: (pair * n + category) * (T + 1) + step + 1, sorted
-    key_count: np.ndarray  # the count from that step on
-    merge_pair: np.ndarray
-    merge_count: np.ndarray  # steps x categories: the merged pair's count when applied
-    pairs: np.ndarray  # pairs before any merge
-    bytes: np.ndarray
-    denom: np.ndarray  # d_i: pairs just before the first constrained merge (aggregate's `first`)
-
-    def lookup(self, pid: np.ndarray, cat: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Count of pair `pid` in category `cat` before step `t` (arrays broadcast together)."""
-        pid, cat, t = np.broadcast_arrays(np.asarray(pid, np.int64), np.asarray(cat, np.int64),
-                                          np.asarray(t, np.int64))
-        group = pid * self.n + cat
-        q = group * (self.n_steps + 1) + t
-        j = np.searchsorted(self.key, q.ravel(), side="right") - 1
-        jj = np.clip(j, 0, None)
-        ok = (j >= 0) & (self.key[jj] // (self.n_steps + 1) == group.ravel()) if len(self.key) else j >= 0
-        out = np.where(ok, self.key_count[jj] if len(self.key) else 0, 0)
-        return out.reshape(pid.shape)
-
-
-def aggregate(s: Store, group: Sequence[int], weight: Sequence[int] | None = None, first: int = 0) -> Problem:
-    """Sum units into categories (`group[u]` = category of unit u) with integer weights. `first`
-    is the first constrained merge: each category's denominator d_i is its pair count just before
-    it (before any merge when 0, as in the paper)."""
-    group_a = np.asarray(group, dtype=np.int64)
-    w = np.ones(len(group_a), dtype=np.int64) if weight is None else np.asarray(weight, dtype=np.int64)
-    n = int(group_a.max()) + 1 if len(group_a) else 0
-    keep = w[s.unit] > 0
-    cat = group_a[s.unit[keep]]
-    pid, t = s.pid[keep], s.t[keep].astype(np.int64)
-    val = s.delta[keep] * w[s.unit[keep]]
-    T = s.n_steps
-    key = ((pid * n + cat) * (T + 1)) + (t + 1)  # (pair, category, step) in lookup order
-    ukey, inv = np.unique(key, return_inverse=True)
-    summed = np.bincount(inv, weights=val, minlength=len(ukey)).round().astype(np.int64)
-    nz = summed != 0
-    ukey, summed = ukey[nz], summed[nz]
-    g = ukey // (T + 1)
-    e_t = ukey % (T + 1) - 1
-    e_pid, e_cat = g // n, g % n
-    # running count per (pair, category): cumulative sum within each group
-    csum = np.cumsum(summed)
-    opens = np.ones(len(g), dtype=bool)
-    opens[1:] = g[1:] != g[:-1]
-    start_idx = np.flatnonzero(opens)
-    base = np.repeat(csum[start_idx] - summed[start_idx], np.diff(np.append(start_idx, len(g))))
-    running = csum - base
-    init = e_t < 0
-    order = np.lexsort((e_cat[~init], e_pid[~init], e_t[~init]))
-    st_t, st_pid = e_t[~init][order], e_pid[~init][order]
-    st_cat, st_delta = e_cat[~init][order], summed[~init][order]
-    new_run = np.ones(len(st_t), dtype=bool)
-    new_run[1:] = (st_t[1:] != st_t[:-1]) | (st_pid[1:] != st_pid[:-1])
-    run_start = np.flatnonzero(new_run)
-    run_t = st_t[run_start]
-    step_run = np.searchsorted(run_t, np.arange(T + 1))
-    cut = int(run_start[step_run[first]]) if step_run[first] < len(run_start) else len(st_delta)
-    denom = np.bincount(e_cat[init], weights=summed[init], minlength=n) + \
-        np.bincount(st_cat[:cut], weights=st_delta[:cut], minlength=n)
-    prob = Problem(n=n, n_pairs=s.n_pairs, n_steps=T, init_pid=e_pid[init], init_cat=e_cat[init],
-                   init_count=summed[init], ev_cat=st_cat, ev_delta=st_delta, run_start=run_start,
-                   run_pid=st_pid[run_start], step_run=step_run, key=ukey, key_count=running,
-                   merge_pair=s.merge_pair, merge_count=np.zeros((T, n), dtype=np.int64),
-                   pairs=np.bincount(group_a, weights=s.pairs * w, minlength=n),
-                   bytes=np.bincount(group_a, weights=s.bytes * w, minlength=n), denom=denom)
-    steps = np.arange(T)
-    m = np.clip(s.merge_pair, 0, None)
-    prob.merge_count = np.where((s.merge_pair >= 0)[:, None],
-                                prob.lookup(m[:, None], np.arange(n)[None, :], steps[:, None]), 0)
-    return prob
 
 
 @dataclass(frozen=True)
@@ -215,169 +100,6 @@ class Solution:
     generated: int = 0  # rows generated over all passes (some later dropped)
     violated_left: int = 0  # violated rows the last walk still found ("stalled" status), capped at row_cap
     binding: tuple[tuple[int, int], ...] = ()  # the final rows that hold with equality (what resamples start from)
-
-
-def to_bytes(alpha: np.ndarray, prob: Problem) -> np.ndarray:
-    """Pair-mass weights -> byte shares (Hayase et al.'s score_solution)."""
-    mass = alpha * prob.bytes / np.maximum(prob.denom, 1)
-    return mass / mass.sum() if mass.sum() > 0 else alpha
-
-
-@dataclass
-class Segments:
-    """Each pair's count history cut into constant stretches: stretch j holds pair pid[j] from
-    step start[j] to end[j] (inclusive, as seen when those steps are checked). `init` marks the
-    stretch before the pair's first change; `run` is the change (run index) that starts the others."""
-
-    pid: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-    init: np.ndarray  # bool
-    order: np.ndarray  # run indices sorted by (pair, step): the changes in stretch order
-    group_first: np.ndarray  # per stretch after a change: index (into order) of its pair's first change
-
-
-def segments(prob: Problem) -> Segments:
-    """Static stretch layout of a problem (computed once, reused by every walk)."""
-    T, P = prob.n_steps, prob.n_pairs
-    run_t = np.repeat(np.arange(T), np.diff(prob.step_run))
-    order = np.lexsort((run_t, prob.run_pid))
-    r_pid, r_t = prob.run_pid[order], run_t[order]
-    first_of = np.full(P, T - 1, dtype=np.int64)  # initial stretch ends at the pair's first change
-    newp = np.ones(len(r_pid), dtype=bool)
-    newp[1:] = r_pid[1:] != r_pid[:-1]
-    first_of[r_pid[newp]] = r_t[newp]
-    nxt = np.full(len(r_pid), T - 1, dtype=np.int64)
-    same_next = np.zeros(len(r_pid), dtype=bool)
-    same_next[:-1] = r_pid[1:] == r_pid[:-1]
-    nxt[:-1][same_next[:-1]] = r_t[1:][same_next[:-1]]
-    group_first = np.maximum.accumulate(np.where(newp, np.arange(len(r_pid)), 0))
-    pid = np.concatenate([np.arange(P), r_pid])
-    start = np.concatenate([np.zeros(P, dtype=np.int64), r_t + 1])
-    end = np.concatenate([first_of, nxt])
-    init = np.concatenate([np.ones(P, dtype=bool), np.zeros(len(r_pid), dtype=bool)])
-    return Segments(pid=pid, start=start, end=end, init=init, order=order, group_first=group_first)
-
-
-def _values(prob: Problem, seg: Segments, coef: np.ndarray, v_pair: np.ndarray | float) -> np.ndarray:
-    """Every stretch's score: the coef-weighted count of its pair there, minus the pair's slack."""
-    s0 = np.bincount(prob.init_pid, weights=coef[prob.init_cat] * prob.init_count, minlength=prob.n_pairs) - v_pair
-    agg = np.add.reduceat(coef[prob.ev_cat] * prob.ev_delta, prob.run_start) if len(prob.run_start) else np.zeros(0)
-    c = np.cumsum(agg[seg.order])
-    before = np.where(seg.group_first > 0, c[seg.group_first - 1], 0.0)
-    later = s0[prob.run_pid[seg.order]] + c - before
-    return np.concatenate([s0, later])
-
-
-class _RangeMin:
-    """Sparse table over a vector: the minimum (and its position) of any range in O(1) numpy ops."""
-
-    def __init__(self, x: np.ndarray) -> None:
-        self.mins, self.args = [x], [np.arange(len(x))]
-        width = 1
-        while 2 * width <= len(x):
-            a, b = self.mins[-1][:-width], self.mins[-1][width:]
-            take_b = b < a
-            self.mins.append(np.where(take_b, b, a))
-            self.args.append(np.where(take_b, self.args[-1][width:], self.args[-1][:-width]))
-            width *= 2
-
-    def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Minimum and argmin over [x[j], y[j]] (inclusive, x <= y) for every j."""
-        level = np.floor(np.log2(y - x + 1)).astype(np.int64)
-        m = np.empty(len(x))
-        arg = np.empty(len(x), dtype=np.int64)
-        for k in np.unique(level).tolist():
-            sel = np.flatnonzero(level == k)
-            a, b = x[sel], y[sel] - (1 << k) + 1
-            ma, mb = self.mins[k][a], self.mins[k][b]
-            pick = mb < ma
-            m[sel] = np.where(pick, mb, ma)
-            arg[sel] = np.where(pick, self.args[k][b], self.args[k][a])
-        return m, arg
-
-
-def _active(prob: Problem, first: int, last: int) -> np.ndarray:
-    """Steps whose merge is constrained: in [first, last) and held by some category."""
-    active = (prob.merge_pair >= 0) & (prob.merge_count.sum(axis=1) > 0)
-    active[:first] = False
-    active[last:] = False
-    return active
-
-
-def violable(prob: Problem, seg: Segments, first: int) -> np.ndarray:
-    """Indices of the stretches that some mixture could ever violate: a row (t, p) needs
-    sum_i alpha_i (c_ip - c_im(t)) / d_i > 0, so some category must count p above the merge at a
-    step of the stretch (exact pruning, computed once; most pairs are rare and never qualify)."""
-    active = _active(prob, first, prob.n_steps)
-    lo, hi = seg.start, np.minimum(seg.end, prob.n_steps - 1)
-    ok = np.flatnonzero(lo <= hi)
-    keep = np.zeros(len(seg.start), dtype=bool)
-    for i in range(prob.n):  # in raw counts: integer sums are exact in float64
-        onehot = np.zeros(prob.n)
-        onehot[i] = 1.0
-        value = _values(prob, seg, onehot, 0.0)[ok]
-        m, _ = _RangeMin(np.where(active, prob.merge_count[:, i], np.inf))(lo[ok], hi[ok])
-        keep[ok[value > m]] = True
-    return np.flatnonzero(keep)
-
-
-def _walk_segments(prob: Problem, seg: Segments, alpha: np.ndarray, v_step: np.ndarray, v_pair: np.ndarray,
-                   tol: float, first: int, last: int, seen: set[tuple[int, int]], cap: int,
-                   keep: np.ndarray | None = None) -> list[tuple[int, int]]:
-    """All violated rows at once, without a per-step loop: each stretch of a pair's score is
-    compared with the smallest cutoff (merge score + step slack) over its steps by a sparse-table
-    range minimum; a violating stretch yields its most violated step. Only the stretches in `keep`
-    (violable's) are looked at when given. Returns up to `cap` rows, the most violated first."""
-    coef = alpha / np.maximum(prob.denom, 1)
-    value = _values(prob, seg, coef, v_pair)
-    T = prob.n_steps
-    cutoff = np.where(_active(prob, first, last), prob.merge_count @ coef + v_step + tol, np.inf)
-    rmq = _RangeMin(cutoff)
-    lo, hi, pid = seg.start, np.minimum(seg.end, T - 1), seg.pid
-    if keep is not None:
-        lo, hi, value, pid = lo[keep], hi[keep], value[keep], pid[keep]
-    ok = (lo <= hi) & (lo < last)
-    lo, hi, val, pid = lo[ok], np.minimum(hi[ok], max(last - 1, 0)), value[ok], pid[ok]
-    m1, _ = rmq(lo, hi)
-    hit = np.flatnonzero(val - m1 > 0)
-    if not hit.size:
-        return []
-    # the most violating stretches first, in chunks of `cap`: a violating stretch gives a row at
-    # the most violated step of each of up to SPLIT equal parts
-    hit = hit[np.argsort(m1[hit] - val[hit], kind="stable")]
-    found: list[tuple[int, int]] = []
-    for c0 in range(0, len(hit), cap):
-        h = hit[c0:c0 + cap]
-        lo_h, hi_h, val_h, pid_h = lo[h], hi[h], val[h], pid[h]
-        parts = np.minimum(SPLIT, hi_h - lo_h + 1)
-        rep = np.repeat(np.arange(len(h)), parts)
-        j = np.arange(len(rep)) - np.repeat(np.cumsum(parts) - parts, parts)
-        span = (hi_h - lo_h + 1)[rep]
-        x = lo_h[rep] + (span * j) // parts[rep]
-        y = lo_h[rep] + (span * (j + 1)) // parts[rep] - 1
-        m2, a2 = rmq(x, y)
-        excess = val_h[rep] - m2
-        good = np.flatnonzero(excess > 0)
-        good = good[np.argsort(-excess[good], kind="stable")]
-        for q in good.tolist():
-            row = (int(a2[q]), int(pid_h[rep[q]]))
-            if row[1] == prob.merge_pair[row[0]] or row in seen:
-                continue
-            seen.add(row)
-            found.append(row)
-            if len(found) >= cap:
-                return found
-    return found
-
-
-def _coefficients(prob: Problem, rows: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Per row (t, p): (c_{i,m(t)} - c_{i,p}) / d_i for every category i."""
-    t = np.array([r[0] for r in rows], dtype=np.int64)
-    p = np.array([r[1] for r in rows], dtype=np.int64)
-    cats = np.arange(prob.n)[None, :]
-    cp = prob.lookup(p[:, None], cats, t[:, None])
-    return (prob.merge_count[t] - cp) / np.maximum(prob.denom, 1)
 
 
 def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000, first: int = 0,
@@ -434,7 +156,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
             found, pending = pending, []
         else:
             tw = time.perf_counter()
-            found = _walk_segments(prob, seg, alpha, v_step, v_pair, tol, first, stages[stage], seen,
+            found = walk_segments(prob, seg, alpha, v_step, v_pair, tol, first, stages[stage], seen,
                                    min(row_cap, k * max(1, stages[stage] - first)), candidates)
             walk_seconds += time.perf_counter() - tw
             passes += 1
@@ -459,7 +181,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
             z = len(new_pairs)
             h.addCols(z, np.ones(z), np.zeros(z), np.full(z, inf), 0, np.zeros(z, dtype=np.int32),
                       np.array([], dtype=np.int32), np.array([], dtype=float))
-        coef = _coefficients(prob, found)
+        coef = coefficients(prob, found)
         width = n + 2
         index = np.empty((len(found), width), dtype=np.int32)
         value = np.empty((len(found), width))
@@ -569,3 +291,8 @@ def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> l
             ends.append(max(0.0, float(h.getSolution().col_value[i])))
         out.append((min(ends) * rate[i] / z, max(ends) * rate[i] / z) if exact else None)
     return out
+
+
+# lp is where callers find the whole LP: the store and the row search are re-exported
+__all__ = ["Problem", "Segments", "Solution", "Store", "aggregate", "segments", "solve", "store", "to_bytes",
+           "violable", "walk_segments"]

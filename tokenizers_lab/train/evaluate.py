@@ -7,8 +7,8 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from tokenizers_lab.corpus import ParallelCorpus
 from tokenizers_lab.errors import LabError
+from tokenizers_lab.parallel import ParallelCorpus
 from tokenizers_lab.patterns import PATTERNS, resolve_pattern
 from tokenizers_lab.tokenizer import HFView, bytelevel_to_bytes
 from tokenizers_lab.train.config import TrainConfig

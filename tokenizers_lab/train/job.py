@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers_lab.corpus import display_name, load_parallel
+from tokenizers_lab.corpus import display_name
 from tokenizers_lab.engine import (
     engine_info,
     open_engine,
 )
 from tokenizers_lab.errors import InputError, unknown_name
+from tokenizers_lab.parallel import load_parallel
 from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.report import (
     Stopwatch,

@@ -6,9 +6,10 @@ The job is `TransplantConfig` -> `run()` -> `TransplantReport` (the new model fo
 a canonical byte space, `methods`/`core`/`hypernet` estimate the new rows, `evaluate` measures them.
 """
 
-from tokenizers_lab.transplant.config import TransplantConfig, output_names, validate
+from tokenizers_lab.transplant import example
+from tokenizers_lab.transplant.config import TINY, TransplantConfig, output_names, validate
 from tokenizers_lab.transplant.core import METHODS
 from tokenizers_lab.transplant.job import run
 from tokenizers_lab.transplant.report import TransplantReport
 
-__all__ = ["METHODS", "TransplantConfig", "TransplantReport", "output_names", "run", "validate"]
+__all__ = ["METHODS", "TINY", "example", "TransplantConfig", "TransplantReport", "output_names", "run", "validate"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import InputError, UsageError
-from tokenizers_lab.progress import Progress
+from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.report import (
     InputRef,
     Provenance,
@@ -30,11 +29,11 @@ from tokenizers_lab.transplant.checkpoint import Checkpoint, open_checkpoint, to
 from tokenizers_lab.transplant.config import TINY, TransplantConfig, check_out, validate
 from tokenizers_lab.transplant.evaluate import LeaveOutRow, leave_out
 from tokenizers_lab.transplant.folder import carried_files, move_into_place, new_config_ids, write_folder
+from tokenizers_lab.transplant.measure import load_donor, measure_bpb, omp_leave_out
 from tokenizers_lab.transplant.methods import gaussian_rows
-from tokenizers_lab.transplant.report import Bpb, ModelFacts, SpecialRow, TransplantReport
+from tokenizers_lab.transplant.report import ModelFacts, SpecialRow, TransplantReport
 from tokenizers_lab.transplant.vocab import (
     Decomposer,
-    Vocab,
     build_vocab,
     role_hints_from_folder,
 )
@@ -91,26 +90,21 @@ def _with_added_specials(view: TokenizerView, hf: Any, contents: list[str]) -> t
 # ---------------------------------------------------------------------------------------
 
 def run(config: TransplantConfig, *, progress: Progress | None = None, force: bool = False) -> TransplantReport:
-    """Transplant, write the new model folder `config.out` (staged, then renamed into place; an
-    existing one only with `force`), return the report.
-    MODEL `embedded:tiny` is the demo's tiny model, trained here on the embedded corpora."""
+    """Transplant the model folder `config.model`: write the new model folder `config.out` (staged,
+    then renamed into place; an existing one only with `force`) and return the report."""
     validate(config)
-    out = Path(config.out)
-    check_out(out, force)
+    check_out(Path(config.out), force)
     if config.model == TINY:
-        from tokenizers_lab.transplant.example import embedded_tiny
-
-        with tempfile.TemporaryDirectory(prefix="tokenlab-tiny-") as tmp:
-            if progress:
-                progress("training the embedded tiny model", None)
-            return _run(config, embedded_tiny(Path(tmp) / "tiny", config.seed), out, force, progress)
-    return _run(config, Path(config.model), out, force, progress)
+        raise UsageError(f"{TINY} is built by tokenizers_lab.transplant.example.run, not a model folder")
+    return run_on(config, Path(config.model), progress=progress, force=force)
 
 
-def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
-         progress: Progress | None) -> TransplantReport:
-    progress = progress or (lambda stage, frac: None)
-    out = Path(out)
+def run_on(config: TransplantConfig, model_dir: Path, *, progress: Progress | None = None,
+           force: bool = False) -> TransplantReport:
+    """The transplant of the model in `model_dir`, which `config.model` names in the report (the
+    example's tiny model is built in a temporary folder)."""
+    progress = progress or no_progress
+    out = Path(config.out)
     watch = Stopwatch()
     torch, st = torch_modules()
     notes: list[str] = []
@@ -192,7 +186,7 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
     omp_inputs: dict[str, Any] = {}
     donor_ck = None
     if config.method == "omp":
-        donor_ck, omp_inputs = _donor(config.donor or "", new, routes, src, ck.tied)
+        donor_ck, omp_inputs = load_donor(config.donor or "", new, routes, src, ck.tied)
 
     hyper = None
     hyper_info = None
@@ -277,12 +271,12 @@ def _run(config: TransplantConfig, model_dir: Path, out: Path, force: bool,
                     "hypernet", keys, space, d, allowed_, params, hypernet=hyper)
             if config.method == "omp":
                 methods.append("omp")
-                estimators["omp"] = _omp_leave_out(space, omp_inputs, new, params)
+                estimators["omp"] = omp_leave_out(space, omp_inputs, new, params)
             if config.leave_out:
                 lo_rows = leave_out(space, methods, config.leave_out, config.seed, params, allowed, estimators,
                                     hidden=hidden, timings=timings)
             stage("bpb", "bits per byte")
-            bpb = _bpb(config, ck, folder, old_view, new_view, config_ids)
+            bpb = measure_bpb(config, ck, folder, old_view, new_view, config_ids)
         stage("", "")
         report = TransplantReport(
             provenance=_provenance(config, ck, old_view, new_view, donor_ck),
@@ -340,91 +334,3 @@ def _provenance(config: TransplantConfig, ck: Checkpoint, old_view: TokenizerVie
              ("method", config.method)]
     cfg = {k: v for k, v in vars(config).items() if k not in ("model", "tokenizer", "out", "donor")}
     return make_provenance(COMMAND, cfg, inputs, config.seed, parts)
-
-
-def _donor(donor: str, new: Vocab, routes: list[str], src: list[int | None],
-           tied: bool) -> tuple[Checkpoint, dict[str, Any]]:
-    """Donor rows for every new id, and the dictionary of shared tokens (donor rows, old ids)."""
-    dk = open_checkpoint(donor, role="donor")
-    dview = load_tokenizer(str(dk.folder))
-    dvocab = build_vocab(dview)
-    n = new.size
-    m = min(dview.vocab_size, n)  # the new tokenizer may have gained the kept template's specials
-    if any(dvocab.keys[i] != new.keys[i] for i in range(m)) or any(k is not None for k in new.keys[m:]):
-        raise InputError(f"donor {dk.folder} does not use the new tokenizer (its vocabulary differs)")
-    if dk.rows < m:
-        raise InputError(f"donor {dk.folder} has {dk.rows} embedding rows for {m} tokens")
-    D = np.full((n, dk.dim), np.nan, np.float32)
-    D[:m] = dk.input_embeddings().numpy()[:m]
-    shared = [i for i, r in enumerate(routes) if r in ("exact", "canonical") and i < m]
-    old_ids = np.array([src[i] for i in shared], np.int64)
-    out: dict[str, Any] = {"targets": D, "atoms": (D[shared], old_ids), "shared_new": np.array(shared, np.int64),
-                           "donor_vocab": dvocab, "targets_out": None, "atoms_out": None}
-    D_out_t = dk.output_embeddings()
-    if not tied and D_out_t is not None:  # both untied: lm_head rows get their own code (tokensurgeon)
-        D_out = np.full((n, dk.dim), np.nan, np.float32)
-        D_out[:m] = D_out_t.numpy()[:m]
-        out["targets_out"], out["atoms_out"] = D_out, (D_out[shared], old_ids)
-    return dk, out
-
-
-def _omp_leave_out(space: core.OldSpace, inputs: dict[str, Any], new: Vocab, params: core.Params):
-    """OMP in the leave-out setting: hidden old tokens that the donor also has are coded over the
-    donor rows of the remaining shared tokens."""
-    D = inputs["targets"]
-    atoms_new = inputs["shared_new"]
-    old_ids = inputs["atoms"][1]
-    new_index = new.index()
-
-    def run(keys, hidden, dec, allowed):
-        keep = allowed[old_ids]  # shared tokens that are not hidden
-        tg = np.full((len(keys), D.shape[1]), np.nan, np.float32)
-        for r, k in enumerate(keys):
-            j = new_index.get(k)
-            if j is not None:
-                tg[r] = D[j]
-        return core.estimate("omp", keys, space, dec, allowed, params, omp_targets=tg,
-                             omp_atoms=(D[atoms_new[keep]], old_ids[keep]))
-    return run
-
-
-def _bpb(config: TransplantConfig, ck: Checkpoint, stage: Path, old_view: TokenizerView,
-         new_view: TokenizerView, ids: dict[str, Any]) -> Bpb:
-    from tokenizers_lab.corpus import Corpus
-    from tokenizers_lab.transplant.evaluate import bits_per_byte, documents, load_causal_lm
-
-    spec = config.eval_text or "embedded:domain"
-    lines: list[str] = []
-    size = 0
-    for line in Corpus(spec):
-        lines.append(line)
-        size += len(line.encode("utf-8")) + 1
-        if size >= config.eval_bytes:
-            break
-    docs = documents(lines)
-    if not docs:
-        raise InputError(f"evaluation text {spec} is empty")
-
-    def prefix(cfg: dict[str, Any], whose: str) -> int:
-        for role in ("bos", "eos"):
-            v = cfg.get(f"{role}_token_id")
-            v = v[0] if isinstance(v, list) and v else v
-            if isinstance(v, int):
-                return v
-        raise InputError(f"{whose} has neither a bos nor an eos token to start documents with (a tiktoken "
-                         "rank file holds no special tokens)")
-
-    old_prefix = prefix(ck.config, "the model")
-    new_prefix = prefix({f"{k}_token_id": v for k, v in ids.items()}, "the new tokenizer")
-    model = load_causal_lm(ck.folder)
-    orig = bits_per_byte(model, old_view.encode_batch, old_prefix, docs)
-    del model
-    model = load_causal_lm(stage)
-    trans = bits_per_byte(model, new_view.encode_batch, new_prefix, docs)
-    del model
-    n_bytes = sum(len(d.encode("utf-8")) for d in docs)
-    from tokenizers_lab.corpus import display_name
-
-    name = display_name(spec)
-    return Bpb(name, len(docs), n_bytes, orig, trans, trans.bpb / orig.bpb if orig.bpb else float("nan"),
-               trans.tokens / max(orig.tokens, 1))

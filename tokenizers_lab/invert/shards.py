@@ -1,0 +1,96 @@
+"""Counting the samples' pre-tokens and count events shard by shard: here, in forked worker processes
+(which die with the parent), or on the engine's workers."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+from tokenizers_lab.engine import (
+    Engine,
+    child_of_this_process,
+    cpu_count,
+    stop_workers,
+)
+from tokenizers_lab.invert import chains, lp, pretokens
+from tokenizers_lab.invert.replay import Plan, Replay, replay
+from tokenizers_lab.progress import Progress
+from tokenizers_lab.tokenizer import TokenizerView
+
+
+def _chunks(lines: list[str], size: int = 1 << 20) -> list[str]:
+    """Lines re-joined into ~1 MB texts (newlines kept: pre-tokenizers see them as in the file)."""
+    out, buf, n = [], [], 0
+    for ln in lines:
+        buf.append(ln)
+        n += len(ln)
+        if n >= size:
+            out.append("\n".join(buf) + "\n")
+            buf, n = [], 0
+    if buf:
+        out.append("\n".join(buf) + "\n")
+    return out
+
+
+_VIEW: TokenizerView | None = None  # the view forked workers pre-tokenize with
+
+
+def _count_one(lines: list[str]) -> Counter[bytes]:
+    assert _VIEW is not None
+    return pretokens.count(_VIEW, _chunks(lines))
+
+
+def count_shards(view: TokenizerView, shards: list[list[str]], workers: int) -> Iterator[Counter[bytes]]:
+    """Every shard's pre-tokens, counted, in order: in `workers` forked processes (0: one per
+    available CPU) when there are several shards and fork exists, else here."""
+    global _VIEW
+    n = workers or cpu_count()
+    if n <= 1 or len(shards) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for lines in shards:
+            yield pretokens.count(view, _chunks(lines))
+        return
+    _VIEW = view
+    ex = ProcessPoolExecutor(min(n, len(shards)), mp_context=multiprocessing.get_context("fork"),
+                             initializer=child_of_this_process)
+    try:
+        yield from ex.map(_count_one, shards)
+    except BaseException:  # Ctrl-C, SIGTERM, an error, or the consumer gone: no worker outlives us
+        stop_workers(ex)
+        raise
+    else:
+        ex.shutdown()
+    finally:
+        _VIEW = None
+
+
+def _shard_store(job: tuple[TokenizerView, Plan, list[tuple[bytes, bytes]]],
+                 lines: list[str]) -> tuple[int, lp.Store]:
+    """A task: one shard's pre-tokens counted, and its count events by the chain method."""
+    view, plan, merges = job
+    words = pretokens.count(view, _chunks(lines))
+    return len(words), chains.store([words], plan, merges)
+
+
+def _shard_replay(job: tuple[TokenizerView, Plan, list[tuple[bytes, bytes]]],
+                  lines: list[str]) -> tuple[int, Replay]:
+    """A task: one shard's pre-tokens counted, and the merge list replayed on them."""
+    view, plan, merges = job
+    words = pretokens.count(view, _chunks(lines))
+    return len(words), replay(words, merges, plan=plan)
+
+
+def events_on_engine(engine: Engine, view: TokenizerView, plan: Plan, merges: list[tuple[bytes, bytes]],
+                      shards: list[tuple[int, list[str]]], fast: bool, distinct: list[int],
+                      progress: Progress) -> lp.Store:
+    """Every shard counted and replayed where it is sent; the events gathered here, in shard order
+    (the same Store as the local path: tests compare them)."""
+    job = engine.share((view, plan, merges))
+    parts = []
+    for k, ((ci, _), (n_words, part)) in enumerate(zip(shards, engine.imap(
+            _shard_store if fast else _shard_replay, (lines for _, lines in shards), job))):
+        progress(f"counted and replayed {k + 1}/{len(shards)} shards on {engine.name}", k / len(shards))
+        distinct[ci] += n_words
+        parts.append(part)
+    return chains.merge_stores(parts, plan) if fast else lp.store(parts, plan.constrained)
