@@ -28,9 +28,13 @@ from common import out_path, sync_readme  # bench/common.py (scripts run from be
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 TOK = SHARED / "tokenizers"
-TOKENIZERS = {"gpt2": TOK / "gpt2", "cl100k": TOK / "openai/cl100k_base.tiktoken",
-              "o200k": TOK / "openai/o200k_base.tiktoken", "llama2": TOK / "llama2/tokenizer.model",
-              "gemma3": TOK / "gemma3/tokenizer.json.gz"}
+TOKENIZERS = {
+    "gpt2": TOK / "gpt2",
+    "cl100k": TOK / "openai/cl100k_base.tiktoken",
+    "o200k": TOK / "openai/o200k_base.tiktoken",
+    "llama2": TOK / "llama2/tokenizer.model",
+    "gemma3": TOK / "gemma3/tokenizer.json.gz",
+}
 
 
 def run(cmd: list[str]) -> tuple[float, float, str]:
@@ -58,8 +62,10 @@ def big_corpus(path: Path, mb: int) -> Path:
     """A monolingual corpus of `mb` MB: the shared language and code samples, repeated."""
     if path.exists() and path.stat().st_size >= mb * 1_000_000:
         return path
-    parts = [f.read_bytes() for f in sorted((SHARED / "text/lang").glob("*.txt")) +
-             sorted((SHARED / "text/code").glob("*.txt"))]
+    parts = [
+        f.read_bytes()
+        for f in sorted((SHARED / "text/lang").glob("*.txt")) + sorted((SHARED / "text/code").glob("*.txt"))
+    ]
     size = 0
     with open(path, "wb") as f:
         while size < mb * 1_000_000:
@@ -94,13 +100,21 @@ def main() -> None:
             raw = json.loads(out)
             wall, lab_mb, out = run(lab + [f"{name}={path}", *par, "--charbench-items", "0", "--no-plots"])
             t = json.loads(out)["timings"]
-            row = dict(tokenizer=name, raw_s=raw["seconds"], lab_s=t[f"parallel_seconds.{name}"], lab_wall=wall,
-                       raw_mb=raw_mb, lab_mb=lab_mb, mb=raw["bytes"] / 1e6)
+            row = dict(
+                tokenizer=name,
+                raw_s=raw["seconds"],
+                lab_s=t[f"parallel_seconds.{name}"],
+                lab_wall=wall,
+                raw_mb=raw_mb,
+                lab_mb=lab_mb,
+                mb=raw["bytes"] / 1e6,
+            )
             res["throughput"].append(row)
             print(row, file=sys.stderr)
     if "full" in only:
-        wall, mb, out = run(lab + [f"{n}={p}" for n, p in chosen.items()] + par + ["--out", str(work / "full"),
-                                                                                       "--force"])
+        wall, mb, out = run(
+            lab + [f"{n}={p}" for n, p in chosen.items()] + par + ["--out", str(work / "full"), "--force"]
+        )
         rep = json.loads(out)
         res["full"] = dict(wall=wall, rss=mb, timings=rep["timings"], languages=len(rep["languages"]))
         print(res["full"], file=sys.stderr)
@@ -108,42 +122,69 @@ def main() -> None:
         res["memory"] = []
         for size in (10, a.big_mb):
             corpus = big_corpus(work / f"mono-{size}mb.txt", size)
-            wall, mb, out = run(lab + [f"cl100k={TOKENIZERS['cl100k']}", "--corpus", str(corpus), "--charbench-items",
-                                       "0", "--no-plots"])
+            wall, mb, out = run(
+                lab
+                + [
+                    f"cl100k={TOKENIZERS['cl100k']}",
+                    "--corpus",
+                    str(corpus),
+                    "--charbench-items",
+                    "0",
+                    "--no-plots",
+                ]
+            )
             rep = json.loads(out)
-            res["memory"].append(dict(mb=size, wall=wall, rss=mb, tokens=rep["tokenizers"][0]["corpus_compression"]["tokens"]))
+            res["memory"].append(
+                dict(mb=size, wall=wall, rss=mb, tokens=rep["tokenizers"][0]["corpus_compression"]["tokens"])
+            )
             print(res["memory"][-1], file=sys.stderr)
     write(Path(a.out), res)
 
 
 def write(out: Path, res: dict) -> None:
-    lines = ["# bench/audit results", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-             "FLORES-200 dev + devtest, all 204 languages (79 MB); each measurement a fresh process.", ""]
+    lines = [
+        "# bench/audit results",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        "FLORES-200 dev + devtest, all 204 languages (79 MB); each measurement a fresh process.",
+        "",
+    ]
     if res["throughput"]:
-        lines += ["Premium/compression pass vs the raw encoders (per-sentence batch + joined text per language):", "",
-                  "| tokenizer | raw s | tokenlab pass s | throughput ratio | tokenlab process s | raw RSS MB | tokenlab RSS MB |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "Premium/compression pass vs the raw encoders (per-sentence batch + joined text per language):",
+            "",
+            "| tokenizer | raw s | tokenlab pass s | throughput ratio | tokenlab process s | raw RSS MB | tokenlab RSS MB |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in res["throughput"]:
-            lines.append(f"| {r['tokenizer']} | {r['raw_s']:.1f} | {r['lab_s']:.1f} | **{r['raw_s'] / r['lab_s']:.2f}×** | "
-                         f"{r['lab_wall']:.1f} | {r['raw_mb']:.0f} | {r['lab_mb']:.0f} |")
+            lines.append(
+                f"| {r['tokenizer']} | {r['raw_s']:.1f} | {r['lab_s']:.1f} | **{r['raw_s'] / r['lab_s']:.2f}×** | "
+                f"{r['lab_wall']:.1f} | {r['raw_mb']:.0f} | {r['lab_mb']:.0f} |"
+            )
         lines.append("")
     if res.get("full"):
         f = res["full"]
         names = res.get("tokenizers", list(TOKENIZERS))
-        lines += [f"Full audit, {len(names)} tokenizers ({', '.join(names)}) × {f['languages']} languages, every "
-                  f"measure on: **{f['wall']:.0f} s** wall, peak RSS {f['rss']:.0f} MB "
-                  f"(raw encoding alone: {sum(r['raw_s'] for r in res['throughput']):.0f} s)." if res["throughput"] else
-                  f"Full audit: {f['wall']:.0f} s, {f['rss']:.0f} MB.", ""]
+        lines += [
+            f"Full audit, {len(names)} tokenizers ({', '.join(names)}) × {f['languages']} languages, every "
+            f"measure on: **{f['wall']:.0f} s** wall, peak RSS {f['rss']:.0f} MB "
+            f"(raw encoding alone: {sum(r['raw_s'] for r in res['throughput']):.0f} s)."
+            if res["throughput"]
+            else f"Full audit: {f['wall']:.0f} s, {f['rss']:.0f} MB.",
+            "",
+        ]
     if res.get("memory"):
-        lines += ["Memory while streaming a monolingual corpus (cl100k, plus the embedded parallel corpus):", "",
-                  "| corpus MB | wall s | peak RSS MB | tokens |", "|---|---|---|---|"]
+        lines += [
+            "Memory while streaming a monolingual corpus (cl100k, plus the embedded parallel corpus):",
+            "",
+            "| corpus MB | wall s | peak RSS MB | tokens |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| {m['mb']} | {m['wall']:.0f} | {m['rss']:.0f} | {m['tokens']} |" for m in res["memory"]]
         lines.append("")
     out.write_text("\n".join(lines), encoding="utf-8")
     sync_readme("\n".join(lines[2:]), "bench-audit-table")
     print("\n".join(lines))
-
 
 
 if __name__ == "__main__":

@@ -25,8 +25,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
-NAMES = {"json": "tokenizer.json", "tiktoken": "r.tiktoken", "model": "sp.model", "vocab": "vocab.txt",
-         "tekken": "tekken.json", "gz": "tokenizer.json.gz"}
+NAMES = {
+    "json": "tokenizer.json",
+    "tiktoken": "r.tiktoken",
+    "model": "sp.model",
+    "vocab": "vocab.txt",
+    "tekken": "tekken.json",
+    "gz": "tokenizer.json.gz",
+}
 SEEDS = {
     "json": ["tokenizers/all-MiniLM-L6-v2/tokenizer.json", "tokenizers/claude-v1/tokenizer.json"],
     "tiktoken": ["tokenizers/gpt2/gpt2.tiktoken", "tokenizers/qwen/qwen.tiktoken"],
@@ -45,8 +51,15 @@ def _own_tokenizers() -> list[bytes]:
 
     out = []
     for algo in ("bpe", "wordpiece", "unigram"):
-        rep = train.run(train.TrainConfig(corpora=("embedded:domain",), algorithm=algo, vocab_sizes=(300 + 120,),
-                                          parallel=(), heldout_every=0))
+        rep = train.run(
+            train.TrainConfig(
+                corpora=("embedded:domain",),
+                algorithm=algo,
+                vocab_sizes=(300 + 120,),
+                parallel=(),
+                heldout_every=0,
+            )
+        )
         out.append(rep.artifacts["tokenizer.json"])
     return out
 

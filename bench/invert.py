@@ -34,11 +34,20 @@ from common import out_path, sync_readme  # bench/common.py (scripts run from be
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 RESULTS = out_path("RESULTS-invert.md")
-SETTINGS = {"languages": "text/lang", "code": "text/code", "domains": "text/domain_en",
-            "machine": None}  # machine: the timing run's 10 kinds of machine text, ~10 MB samples
+SETTINGS = {
+    "languages": "text/lang",
+    "code": "text/code",
+    "domains": "text/domain_en",
+    "machine": None,
+}  # machine: the timing run's 10 kinds of machine text, ~10 MB samples
 # the paper's controlled results (mean log10 MSE over 100 mixtures; notes/invert.md section 3.1)
-PAPER = {("languages", 5): -7.30, ("languages", 10): -7.66, ("code", 5): -6.46, ("code", 10): -6.30,
-         ("domains", 5): -3.41}
+PAPER = {
+    ("languages", 5): -7.30,
+    ("languages", 10): -7.66,
+    ("code", 5): -6.46,
+    ("code", 10): -6.30,
+    ("domains", 5): -3.41,
+}
 
 
 def categories(setting: str, n: int) -> dict[str, tuple[list[str], list[str]]]:
@@ -64,11 +73,12 @@ def categories(setting: str, n: int) -> dict[str, tuple[list[str], list[str]]]:
 
 
 def chunks(lines: list[str], size: int = 1000) -> list[str]:
-    return ["\n".join(lines[i:i + size]) + "\n" for i in range(0, len(lines), size)]
+    return ["\n".join(lines[i : i + size]) + "\n" for i in range(0, len(lines), size)]
 
 
-def train(cats: dict, alpha: np.ndarray, budget: int, merges: int, rng: np.random.Generator, dest: Path) -> \
-        tuple[dict[str, float], float]:
+def train(
+    cats: dict, alpha: np.ndarray, budget: int, merges: int, rng: np.random.Generator, dest: Path
+) -> tuple[dict[str, float], float]:
     """Train the mixture tokenizer; return the true byte shares and the training seconds."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -88,8 +98,12 @@ def train(cats: dict, alpha: np.ndarray, budget: int, merges: int, rng: np.rando
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     t0 = time.perf_counter()
-    tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=256 + merges, show_progress=False,
-                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        text,
+        trainers.BpeTrainer(
+            vocab_size=256 + merges, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     seconds = time.perf_counter() - t0
     tok.save(str(dest))
     total = sum(got.values())
@@ -122,32 +136,68 @@ def controlled(a: argparse.Namespace, work: Path) -> dict:
         alpha = rng.dirichlet(np.ones(len(cats)))
         tok = work / f"tok-{trial}.json"
         truth, train_s = train(cats, alpha, a.budget_mb * 1_000_000, a.merges, rng, tok)
-        cmd = [sys.executable, "-m", "tokenizers_lab", "invert", str(tok), "--quiet", "--format", "json",
-               "--bootstrap", str(a.bootstrap), "--merges", str(a.merges)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tokenizers_lab",
+            "invert",
+            str(tok),
+            "--quiet",
+            "--format",
+            "json",
+            "--bootstrap",
+            str(a.bootstrap),
+            "--merges",
+            str(a.merges),
+        ]
         for name in cats:
             cmd += ["-c", f"{name}={paths[name]}", f"--truth={name}={truth[name]:.9f}"]
         wall, rss, out = measure(cmd)
         rep = json.loads(out)
         guess = rng.dirichlet(np.ones(len(cats)))
         t = np.array([truth[k] for k in cats])
-        row = {"trial": trial, "log10_mse": rep["score"]["log10_mse"], "mae": rep["score"]["mae"],
-               "tc_log10_mse": rep["score"]["baseline_log10_mse"],
-               "uniform_log10_mse": rep["score"]["uniform_log10_mse"],
-               "random_log10_mse": float(np.log10(np.mean((guess - t) ** 2))),
-               "train_s": train_s, "wall_s": wall, "rss_mb": rss, "timings": rep["timings"],
-               "passes": rep["solver"]["passes"], "rows": rep["solver"]["constraints"],
-               "lp_s": rep["timings"]["solve_seconds"], "walk_s": rep["timings"]["walk_seconds"],
-               "status": rep["solver"]["status"], "missing": rep["solver"]["missing_merges"]}
+        row = {
+            "trial": trial,
+            "log10_mse": rep["score"]["log10_mse"],
+            "mae": rep["score"]["mae"],
+            "tc_log10_mse": rep["score"]["baseline_log10_mse"],
+            "uniform_log10_mse": rep["score"]["uniform_log10_mse"],
+            "random_log10_mse": float(np.log10(np.mean((guess - t) ** 2))),
+            "train_s": train_s,
+            "wall_s": wall,
+            "rss_mb": rss,
+            "timings": rep["timings"],
+            "passes": rep["solver"]["passes"],
+            "rows": rep["solver"]["constraints"],
+            "lp_s": rep["timings"]["solve_seconds"],
+            "walk_s": rep["timings"]["walk_seconds"],
+            "status": rep["solver"]["status"],
+            "missing": rep["solver"]["missing_merges"],
+        }
         trials.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "timings"}), file=sys.stderr, flush=True)
-    return {"setting": a.setting, "n": len(cats), "merges": a.merges, "budget_mb": a.budget_mb,
-            "sample_mb": statistics.mean(p.stat().st_size for p in paths.values()) / 1e6, "trials": trials,
-            "categories": list(cats)}
+    return {
+        "setting": a.setting,
+        "n": len(cats),
+        "merges": a.merges,
+        "budget_mb": a.budget_mb,
+        "sample_mb": statistics.mean(p.stat().st_size for p in paths.values()) / 1e6,
+        "trials": trials,
+        "categories": list(cats),
+    }
 
 
 PERF_KINDS = {  # name -> file suffix: kinds of text every Linux + Python machine has in quantity
-    "python": ".py", "python-stubs": ".pyi", "c-headers": ".h", "json": ".json", "html": ".html",
-    "markdown": ".md", "text": ".txt", "restructuredtext": ".rst", "xml": ".xml", "yaml": ".yaml",
+    "python": ".py",
+    "python-stubs": ".pyi",
+    "c-headers": ".h",
+    "json": ".json",
+    "html": ".html",
+    "markdown": ".md",
+    "text": ".txt",
+    "restructuredtext": ".rst",
+    "xml": ".xml",
+    "yaml": ".yaml",
     "javascript": ".js",
 }
 
@@ -201,20 +251,42 @@ def perf(a: argparse.Namespace, work: Path) -> dict:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     t0 = time.perf_counter()
-    tok.train([str(work / f"train-{c}.txt") for c in cats],
-              trainers.BpeTrainer(vocab_size=256 + 30000, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train(
+        [str(work / f"train-{c}.txt") for c in cats],
+        trainers.BpeTrainer(
+            vocab_size=256 + 30000, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     train_s = time.perf_counter() - t0
     tok.save(str(work / "perf-tok.json"))
-    cmd = [sys.executable, "-m", "tokenizers_lab", "invert", str(work / "perf-tok.json"), "--quiet", "--format",
-           "json", "--bootstrap", "0", "--merges", "30000", "--sample-bytes", str(limit)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokenizers_lab",
+        "invert",
+        str(work / "perf-tok.json"),
+        "--quiet",
+        "--format",
+        "json",
+        "--bootstrap",
+        "0",
+        "--merges",
+        "30000",
+        "--sample-bytes",
+        str(limit),
+    ]
     for c in cats:
         cmd += ["-c", f"{c}={work / f'sample-{c}.txt'}"]
     wall, rss, out = measure(cmd)
     rep = json.loads(out)
-    return {"wall_s": wall, "rss_mb": rss, "train_s": train_s, "timings": rep["timings"],
-            "solver": rep["solver"],
-            "categories": {c["name"]: c["sample_bytes"] for c in rep["categories"]}}
+    return {
+        "wall_s": wall,
+        "rss_mb": rss,
+        "train_s": train_s,
+        "timings": rep["timings"],
+        "solver": rep["solver"],
+        "categories": {c["name"]: c["sample_bytes"] for c in rep["categories"]},
+    }
 
 
 # (label, tokenizer path under ../shared/data/tokenizers, --start, --merges or None for the default)
@@ -227,8 +299,13 @@ REAL = (
     ("Claude (legacy)", "claude-v1/tokenizer.json", 0, None),
 )
 # the paper's inferences (% of training data; notes/invert.md section 3.3): English, code, other languages
-PAPER_REAL = {"GPT-2": (99.1, 0.7, 0.2), "GPT-3.5/4 (cl100k)": (34.3, 62.6, 3.1), "GPT-4o (o200k)": (28.1, 32.8, 39.1),
-              "Llama 3 (merges beyond cl100k)": (21.3, 30.2, 48.5), "Claude (legacy)": (38.9, 57.5, 3.6)}
+PAPER_REAL = {
+    "GPT-2": (99.1, 0.7, 0.2),
+    "GPT-3.5/4 (cl100k)": (34.3, 62.6, 3.1),
+    "GPT-4o (o200k)": (28.1, 32.8, 39.1),
+    "Llama 3 (merges beyond cl100k)": (21.3, 30.2, 48.5),
+    "Claude (legacy)": (38.9, 57.5, 3.6),
+}
 
 
 def real(a: argparse.Namespace) -> list[dict]:
@@ -247,30 +324,62 @@ def real(a: argparse.Namespace) -> list[dict]:
         if not path.exists():
             print(f"skip {label}: {path} missing", file=sys.stderr)
             continue
-        cmd = [sys.executable, "-m", "tokenizers_lab", "invert", str(path), "--quiet", "--format", "json",
-               "--bootstrap", str(a.bootstrap), "--start", str(start), "--sample-bytes", str(a.real_sample_bytes),
-               "--merges", str(min(merges or a.real_merges, a.real_merges))]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tokenizers_lab",
+            "invert",
+            str(path),
+            "--quiet",
+            "--format",
+            "json",
+            "--bootstrap",
+            str(a.bootstrap),
+            "--start",
+            str(start),
+            "--sample-bytes",
+            str(a.real_sample_bytes),
+            "--merges",
+            str(min(merges or a.real_merges, a.real_merges)),
+        ]
         for name, f, _ in cats:
             cmd += ["-c", f"{name}={f}"]
         wall, rss, text = measure(cmd)
         rep = json.loads(text)
         kinds = {name: kind for name, _, kind in cats}
         shares = {c["name"]: c["share"] for c in rep["categories"]}
-        groups = {k: 100 * sum(v for n, v in shares.items() if kinds[n] == k) for k in ("english", "code", "lang")}
-        row = {"label": label, "merges": min(merges or a.real_merges, a.real_merges), "start": start,
-               "sample_bytes": a.real_sample_bytes, "wall_s": wall, "rss_mb": rss, "shares": shares, "groups": groups,
-               "ci": {c["name"]: (c["ci_low"], c["ci_high"]) for c in rep["categories"]},
-               "solver": rep["solver"], "unidentifiable": rep["unidentifiable"],
-               "baseline": {c["name"]: c["baseline_share"] for c in rep["categories"]}}
+        groups = {
+            k: 100 * sum(v for n, v in shares.items() if kinds[n] == k) for k in ("english", "code", "lang")
+        }
+        row = {
+            "label": label,
+            "merges": min(merges or a.real_merges, a.real_merges),
+            "start": start,
+            "sample_bytes": a.real_sample_bytes,
+            "wall_s": wall,
+            "rss_mb": rss,
+            "shares": shares,
+            "groups": groups,
+            "ci": {c["name"]: (c["ci_low"], c["ci_high"]) for c in rep["categories"]},
+            "solver": rep["solver"],
+            "unidentifiable": rep["unidentifiable"],
+            "baseline": {c["name"]: c["baseline_share"] for c in rep["categories"]},
+        }
         out.append(row)
         print(json.dumps({k: row[k] for k in ("label", "wall_s", "groups")}), file=sys.stderr, flush=True)
     return out
 
 
 def write(res: dict) -> None:
-    lines = ["# bench/invert results", "",
-             (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
-              "Each `tokenlab invert` run is a fresh process (peak RSS via wait4)."), ""]
+    lines = [
+        "# bench/invert results",
+        "",
+        (
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+            "Each `tokenlab invert` run is a fresh process (peak RSS via wait4)."
+        ),
+        "",
+    ]
     rows = []
     for s in res.get("controlled", []):
         tr = s["trials"]
@@ -280,59 +389,79 @@ def write(res: dict) -> None:
             return f"{statistics.mean(v):.2f} ± {statistics.stdev(v) if len(v) > 1 else 0:.2f}"
 
         paper = PAPER.get((s["setting"], s["n"]))
-        rows.append(f"| {s['setting']} | {s['n']} | {len(tr)} | {s['merges']} | {s['budget_mb']} MB | "
-                    f"{s['sample_mb']:.2f} MB | **{ms('log10_mse')}** | "
-                    f"{statistics.mean(t['mae'] for t in tr) * 100:.3f} pp | {ms('tc_log10_mse')} | "
-                    f"{ms('uniform_log10_mse')} | {ms('random_log10_mse')} | "
-                    f"{paper if paper is not None else '–'} | "
-                    f"{statistics.median(t['wall_s'] for t in tr):.0f} s | "
-                    f"{max(t['rss_mb'] for t in tr):.0f} MB |")
+        rows.append(
+            f"| {s['setting']} | {s['n']} | {len(tr)} | {s['merges']} | {s['budget_mb']} MB | "
+            f"{s['sample_mb']:.2f} MB | **{ms('log10_mse')}** | "
+            f"{statistics.mean(t['mae'] for t in tr) * 100:.3f} pp | {ms('tc_log10_mse')} | "
+            f"{ms('uniform_log10_mse')} | {ms('random_log10_mse')} | "
+            f"{paper if paper is not None else '–'} | "
+            f"{statistics.median(t['wall_s'] for t in tr):.0f} s | "
+            f"{max(t['rss_mb'] for t in tr):.0f} MB |"
+        )
     if rows:
-        lines += ["Controlled setting (log10 MSE of the byte shares, mean ± sd over trials; lower is better):", "",
-                  "| categories | n | trials | merges | training mix | sample / category | LP (tokenlab) | "
-                  "MAE | TC baseline | uniform 1/n | random guess | paper (same n) | median wall | peak RSS |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+        lines += [
+            "Controlled setting (log10 MSE of the byte shares, mean ± sd over trials; lower is better):",
+            "",
+            "| categories | n | trials | merges | training mix | sample / category | LP (tokenlab) | "
+            "MAE | TC baseline | uniform 1/n | random guess | paper (same n) | median wall | peak RSS |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
         for s in res["controlled"]:
             tr = s["trials"]
-            lines.append(f"- {s['setting']} ({', '.join(s['categories'])}), {s['merges']} merges: median per trial "
-                         f"{statistics.median(t['passes'] for t in tr):.0f} passes, "
-                         f"{statistics.median(t['rows'] for t in tr):.0f} rows generated, LP "
-                         f"{statistics.median(t['lp_s'] for t in tr):.0f} s (walks "
-                         f"{statistics.median(t['walk_s'] for t in tr):.0f} s), pre-tokenize + count events "
-                         f"{statistics.median(t['timings'].get('pretokenize_seconds', 0) + t['timings']['replay_seconds'] for t in tr):.0f} s, training "
-                         f"{statistics.median(t['train_s'] for t in tr):.0f} s; "
-                         f"{sum(t['status'] == 'optimal' for t in tr)} optimal, "
-                         f"{sum(t['status'] == 'stalled' for t in tr)} stalled (of {len(tr)}).")
+            lines.append(
+                f"- {s['setting']} ({', '.join(s['categories'])}), {s['merges']} merges: median per trial "
+                f"{statistics.median(t['passes'] for t in tr):.0f} passes, "
+                f"{statistics.median(t['rows'] for t in tr):.0f} rows generated, LP "
+                f"{statistics.median(t['lp_s'] for t in tr):.0f} s (walks "
+                f"{statistics.median(t['walk_s'] for t in tr):.0f} s), pre-tokenize + count events "
+                f"{statistics.median(t['timings'].get('pretokenize_seconds', 0) + t['timings']['replay_seconds'] for t in tr):.0f} s, training "
+                f"{statistics.median(t['train_s'] for t in tr):.0f} s; "
+                f"{sum(t['status'] == 'optimal' for t in tr)} optimal, "
+                f"{sum(t['status'] == 'stalled' for t in tr)} stalled (of {len(tr)})."
+            )
         lines.append("")
     if "perf" in res:
         p = res["perf"]
         t, s = p["timings"], p["solver"]
-        lines += ["Timing run (target: 30k merges x 10 categories x 10 MB in <= 5 min, <= 4 GB):", "",
-                  "| categories (sample MB) | wall | peak RSS | read | pre-tokenize | count events | count tables | "
-                  "LP (of which walks) | passes | rows generated | status |", "|---|---|---|---|---|---|---|---|---|---|---|",
-                  f"| {', '.join(f'{k} ({v / 1e6:.1f})' for k, v in p['categories'].items())} | "
-                  f"**{p['wall_s']:.0f} s** | **{p['rss_mb']:.0f} MB** | {t['read_seconds']:.0f} s | "
-                  f"{t.get('pretokenize_seconds', 0):.0f} s | {t['replay_seconds']:.0f} s | "
-                  f"{t['count_table_seconds']:.0f} s | {t.get('solve_seconds', s.get('seconds', 0)):.0f} s "
-                  f"({t.get('walk_seconds', s.get('walk_seconds', 0)):.0f} s) | {s['passes']} | {s['constraints']} | "
-                  f"{s['status']} |", ""]
+        lines += [
+            "Timing run (target: 30k merges x 10 categories x 10 MB in <= 5 min, <= 4 GB):",
+            "",
+            "| categories (sample MB) | wall | peak RSS | read | pre-tokenize | count events | count tables | "
+            "LP (of which walks) | passes | rows generated | status |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            f"| {', '.join(f'{k} ({v / 1e6:.1f})' for k, v in p['categories'].items())} | "
+            f"**{p['wall_s']:.0f} s** | **{p['rss_mb']:.0f} MB** | {t['read_seconds']:.0f} s | "
+            f"{t.get('pretokenize_seconds', 0):.0f} s | {t['replay_seconds']:.0f} s | "
+            f"{t['count_table_seconds']:.0f} s | {t.get('solve_seconds', s.get('seconds', 0)):.0f} s "
+            f"({t.get('walk_seconds', s.get('walk_seconds', 0)):.0f} s) | {s['passes']} | {s['constraints']} | "
+            f"{s['status']} |",
+            "",
+        ]
     if res.get("real"):
-        lines += ["Real tokenizers against the 21 samples of ../shared/data/text (12 languages incl. English news, "
-                  "4 English domains, 5 programming languages; up to the sample size shown, files hold 0.3-2 MB), "
-                  "the first merges shown (Llama 3 and Qwen: from merge 100,000, `--start 100000`: the merges they "
-                  "added to cl100k). Shares in % of training bytes, grouped; the paper's inference (30k merges, "
-                  "116 categories, up to 1 GB each) beside:", "",
-                  "| tokenizer | merges | sample | English | code | other languages | paper: English / code / other "
-                  "| top categories | wall | peak RSS |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "Real tokenizers against the 21 samples of ../shared/data/text (12 languages incl. English news, "
+            "4 English domains, 5 programming languages; up to the sample size shown, files hold 0.3-2 MB), "
+            "the first merges shown (Llama 3 and Qwen: from merge 100,000, `--start 100000`: the merges they "
+            "added to cl100k). Shares in % of training bytes, grouped; the paper's inference (30k merges, "
+            "116 categories, up to 1 GB each) beside:",
+            "",
+            "| tokenizer | merges | sample | English | code | other languages | paper: English / code / other "
+            "| top categories | wall | peak RSS |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in res["real"]:
             g = r["groups"]
             top = sorted(r.get("shares", {}).items(), key=lambda kv: -kv[1])[:4]
             paper = PAPER_REAL.get(r["label"])
-            lines.append(f"| {r['label']} | {r['merges']} | {r['sample_bytes'] / 1e6:g} MB | {g['english']:.1f} | "
-                         f"{g['code']:.1f} | {g['lang']:.1f} | "
-                         f"{' / '.join(f'{x:.1f}' for x in paper) if paper else '–'} | "
-                         f"{', '.join(f'{k} {100 * v:.1f}' for k, v in top) or '–'} | {r['wall_s']:.0f} s | "
-                         f"{r['rss_mb']:.0f} MB |".replace("nan MB", "–"))
+            lines.append(
+                f"| {r['label']} | {r['merges']} | {r['sample_bytes'] / 1e6:g} MB | {g['english']:.1f} | "
+                f"{g['code']:.1f} | {g['lang']:.1f} | "
+                f"{' / '.join(f'{x:.1f}' for x in paper) if paper else '–'} | "
+                f"{', '.join(f'{k} {100 * v:.1f}' for k, v in top) or '–'} | {r['wall_s']:.0f} s | "
+                f"{r['rss_mb']:.0f} MB |".replace("nan MB", "–")
+            )
         lines.append("")
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
     sync_readme("\n".join(lines[2:]), "bench-invert-table")
@@ -351,8 +480,11 @@ def main() -> None:
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--real-merges", type=int, default=30000)
     ap.add_argument("--real-sample-bytes", type=int, default=10_000_000)
-    ap.add_argument("--real-only", action="append", help="run only this tokenizer label (repeatable); "
-                    "the other rows of the results are kept")
+    ap.add_argument(
+        "--real-only",
+        action="append",
+        help="run only this tokenizer label (repeatable); the other rows of the results are kept",
+    )
     ap.add_argument("--json", default=str(out_path("invert-results.json")))
     a = ap.parse_args()
     res = json.loads(Path(a.json).read_text()) if Path(a.json).exists() else {}
@@ -364,11 +496,16 @@ def main() -> None:
             labels = [r[0] for r in REAL]
             rows = {r["label"]: r for r in (res.get("real", []) if a.real_only else [])}
             rows.update({r["label"]: r for r in new})
-            res["real"] = sorted(rows.values(), key=lambda r: labels.index(r["label"]) if r["label"] in labels else 99)
+            res["real"] = sorted(
+                rows.values(), key=lambda r: labels.index(r["label"]) if r["label"] in labels else 99
+            )
         for setting in a.setting or []:
             a.setting = setting
-            done = [s for s in res.get("controlled", [])
-                    if not (s["setting"] == setting and s["n"] == a.n and s["merges"] == a.merges)]
+            done = [
+                s
+                for s in res.get("controlled", [])
+                if not (s["setting"] == setting and s["n"] == a.n and s["merges"] == a.merges)
+            ]
             res["controlled"] = [*done, controlled(a, Path(d))]
     Path(a.json).write_text(json.dumps(res, indent=1))
     write(res)

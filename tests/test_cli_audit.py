@@ -18,8 +18,9 @@ def _err_line(result) -> str:
 
 def test_audit_writes_report_and_artifacts(runner, tmp_path, tok_file):
     out = tmp_path / "a"
-    res = runner.invoke(app, ["audit", f"mine={tok_file}", "--out", str(out), "--format", "json",
-                              "--charbench-items", "3"])
+    res = runner.invoke(
+        app, ["audit", f"mine={tok_file}", "--out", str(out), "--format", "json", "--charbench-items", "3"]
+    )
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
     assert [t["label"] for t in rep["tokenizers"]] == ["mine"]
@@ -35,15 +36,30 @@ def test_audit_writes_report_and_artifacts(runner, tmp_path, tok_file):
 
 def test_audit_gate_trips_exit_3(runner, tmp_path, tok_file):
     out = tmp_path / "g"
-    res = runner.invoke(app, ["audit", f"mine={tok_file}", "--out", str(out), "--no-plots", "--charbench-items", "0",
-                              "--fail-on", "premium.amh_Ethi>1.01", "--fail-on", "roundtrip<1"])
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            f"mine={tok_file}",
+            "--out",
+            str(out),
+            "--no-plots",
+            "--charbench-items",
+            "0",
+            "--fail-on",
+            "premium.amh_Ethi>1.01",
+            "--fail-on",
+            "roundtrip<1",
+        ],
+    )
     assert res.exit_code == 3
     assert "Traceback" not in res.stderr
     lines = res.stderr.splitlines()
     # one verdict line per gate, in the order given; the report's notes as `note:` lines
     assert [ln for ln in lines if ln.startswith("gate ")] == [
         next(ln for ln in lines if ln.startswith("gate tripped: premium.amh_Ethi>1.01: mine=")),
-        "gate ok: roundtrip<1: mine=1"]
+        "gate ok: roundtrip<1: mine=1",
+    ]
     assert all(ln.startswith(("gate ", "note: ")) for ln in lines), res.stderr
     rep = json.loads((out / "audit.json").read_text())  # the report is still written
     assert [g["tripped"] for g in rep["gates"]] == [True, False]
@@ -51,33 +67,58 @@ def test_audit_gate_trips_exit_3(runner, tmp_path, tok_file):
 
 def test_audit_predictions_give_accuracy(runner, tmp_path, tok_file):
     out = tmp_path / "p"
-    res = runner.invoke(app, ["audit", str(tok_file), "--out", str(out), "--no-plots", "--charbench-items", "4"])
+    res = runner.invoke(
+        app, ["audit", str(tok_file), "--out", str(out), "--no-plots", "--charbench-items", "4"]
+    )
     assert res.exit_code == 0, res.stderr
     items = [json.loads(x) for x in (out / "charbench_items.jsonl").read_text().splitlines()]
     pred = tmp_path / "pred.csv"
-    pred.write_text("id,prediction\n" + "".join(f"{it['id']},The answer is {it['answer']}.\n" for it in items))
-    res = runner.invoke(app, ["audit", str(tok_file), "--no-plots", "--charbench-items", "4", "--predictions",
-                              str(pred), "--format", "json", "--fail-on", "charbench.all<1"])
+    pred.write_text(
+        "id,prediction\n" + "".join(f"{it['id']},The answer is {it['answer']}.\n" for it in items)
+    )
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            str(tok_file),
+            "--no-plots",
+            "--charbench-items",
+            "4",
+            "--predictions",
+            str(pred),
+            "--format",
+            "json",
+            "--fail-on",
+            "charbench.all<1",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     scores = json.loads(res.stdout)["tokenizers"][0]["charbench_scores"]
     assert {s["task"]: s["accuracy"] for s in scores}["all"] == 1.0
 
 
-@pytest.mark.parametrize("args,code,needle", [
-    (["nope.json"], 1, "not found"),
-    (["{corrupt}"], 1, "not valid JSON"),
-    (["{tok}", "--fail-on", "premum>2"], 2, "did you mean"),
-    (["{tok}", "--validator", "xx=lexicon:{tok}"], 2, "unknown --validator language"),
-    (["{tok}", "--validator", "eng_Latn=hunspel:x"], 2, "did you mean 'hunspell'"),
-    (["{tok}", "--pivot", "eng_Latm"], 2, "did you mean 'eng_Latn'"),
-    (["{tok}", "--languages", "eng_Latn,klingon"], 2, "unknown language 'klingon'"),
-    (["{tok}", "--parallel", "{misaligned}"], 1, "misaligned"),
-    (["{tok}", "--fail-on", "premium.deu_Latn>1", "--languages", "eng_Latn,tur_Latn"], 2, "measures no premium.deu_Latn"),
-    (["{tok}", "{tok}"], 2, "labelled"),
-    (["{tok}", "--parallel", "{misaligned}", "--parallel", "{partial}"], 1, "languages differ"),
-    (["{tok}", "--predictions", "{tok}", "--charbench-model", "{partial}"], 2, "not both"),
-    (["{tok}", "--charbench-model", "{partial}"], 1, "no config.json"),
-])
+@pytest.mark.parametrize(
+    "args,code,needle",
+    [
+        (["nope.json"], 1, "not found"),
+        (["{corrupt}"], 1, "not valid JSON"),
+        (["{tok}", "--fail-on", "premum>2"], 2, "did you mean"),
+        (["{tok}", "--validator", "xx=lexicon:{tok}"], 2, "unknown --validator language"),
+        (["{tok}", "--validator", "eng_Latn=hunspel:x"], 2, "did you mean 'hunspell'"),
+        (["{tok}", "--pivot", "eng_Latm"], 2, "did you mean 'eng_Latn'"),
+        (["{tok}", "--languages", "eng_Latn,klingon"], 2, "unknown language 'klingon'"),
+        (["{tok}", "--parallel", "{misaligned}"], 1, "misaligned"),
+        (
+            ["{tok}", "--fail-on", "premium.deu_Latn>1", "--languages", "eng_Latn,tur_Latn"],
+            2,
+            "measures no premium.deu_Latn",
+        ),
+        (["{tok}", "{tok}"], 2, "labelled"),
+        (["{tok}", "--parallel", "{misaligned}", "--parallel", "{partial}"], 1, "languages differ"),
+        (["{tok}", "--predictions", "{tok}", "--charbench-model", "{partial}"], 2, "not both"),
+        (["{tok}", "--charbench-model", "{partial}"], 1, "no config.json"),
+    ],
+)
 def test_audit_bad_input(runner, tmp_path, tok_file, args, code, needle):
     mis = tmp_path / "mis"
     mis.mkdir()

@@ -42,8 +42,12 @@ def mixture_tokenizer(tmp_path_factory, cat_files):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     chunks = [texts[n] for n in reps for _ in range(reps[n])]
-    tok.train_from_iterator(chunks, trainers.BpeTrainer(vocab_size=256 + 700, show_progress=False,
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        chunks,
+        trainers.BpeTrainer(
+            vocab_size=256 + 700, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
     tok.save(str(path))
     size = {n: len(t.encode("utf-8")) for n, t in texts.items()}
@@ -64,8 +68,9 @@ def test_exact_samples_recover_the_mixture(runner, tmp_path, cat_files, mixture_
     paths, _ = cat_files
     tok, truth = mixture_tokenizer
     out = tmp_path / "inv"
-    args = ["invert", str(tok), *_cats(paths), "--shards", "1", "--bootstrap", "0", "--format", "json"] + \
-        [f"--truth={n}={v}" for n, v in truth.items()]
+    args = ["invert", str(tok), *_cats(paths), "--shards", "1", "--bootstrap", "0", "--format", "json"] + [
+        f"--truth={n}={v}" for n, v in truth.items()
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
@@ -77,8 +82,19 @@ def test_exact_samples_recover_the_mixture(runner, tmp_path, cat_files, mixture_
     assert rep["solver"]["last_merge"] == 700 and rep["bootstrap"] == 0
     assert all(c["ci_low"] is None for c in rep["categories"])
     # with shards and a bootstrap (shard edges move a few blank-line pre-tokens: shares stay close)
-    args = ["invert", str(tok), *_cats(paths), "--shards", "4", "--bootstrap", "4", "--format", "json",
-            "--out", str(out)] + [f"--truth={n}={v}" for n, v in truth.items()]
+    args = [
+        "invert",
+        str(tok),
+        *_cats(paths),
+        "--shards",
+        "4",
+        "--bootstrap",
+        "4",
+        "--format",
+        "json",
+        "--out",
+        str(out),
+    ] + [f"--truth={n}={v}" for n, v in truth.items()]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
@@ -95,8 +111,9 @@ def test_exact_samples_recover_the_mixture(runner, tmp_path, cat_files, mixture_
     runs = []
     for w in ("1", "2"):
         at = args.index("--out")
-        res = runner.invoke(app, [*args[:at], "--out", str(out.parent / f"workers{w}"), *args[at + 2:],
-                                  "--workers", w])
+        res = runner.invoke(
+            app, [*args[:at], "--out", str(out.parent / f"workers{w}"), *args[at + 2 :], "--workers", w]
+        )
         assert res.exit_code == 0, res.stderr
         runs.append(json.loads(res.stdout))
     assert runs[0]["categories"] == runs[1]["categories"] == rep["categories"]
@@ -105,8 +122,17 @@ def test_exact_samples_recover_the_mixture(runner, tmp_path, cat_files, mixture_
 def test_identical_samples_are_reported_unidentifiable(runner, cat_files, mixture_tokenizer):
     paths, _ = cat_files
     tok, _ = mixture_tokenizer
-    args = ["invert", str(tok), *_cats(paths, ("eng", "rus", "code")), "-c", f"eng_copy={paths['eng']}",
-            "--bootstrap", "0", "--format", "json"]
+    args = [
+        "invert",
+        str(tok),
+        *_cats(paths, ("eng", "rus", "code")),
+        "-c",
+        f"eng_copy={paths['eng']}",
+        "--bootstrap",
+        "0",
+        "--format",
+        "json",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
@@ -132,8 +158,10 @@ def wordpiece_json(tmp_path_factory):
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(["some text to learn a few pieces from"] * 5,
-                            trainers.WordPieceTrainer(vocab_size=60, special_tokens=["[UNK]"], show_progress=False))
+    tok.train_from_iterator(
+        ["some text to learn a few pieces from"] * 5,
+        trainers.WordPieceTrainer(vocab_size=60, special_tokens=["[UNK]"], show_progress=False),
+    )
     path = tmp_path_factory.mktemp("wp") / "tokenizer.json"
     tok.save(str(path))
     return path
@@ -176,8 +204,23 @@ def test_category_with_no_pairs_left_at_start(runner, tmp_path, cat_files, mixtu
     tiny = tmp_path / "tiny.txt"
     tiny.write_text(" the the the\n" * 50, "utf-8")
     assert len(Tokenizer.from_file(str(tok)).encode(" the the the").ids) == 3  # merged within 600 merges
-    args = ["invert", str(tok), *_cats(paths), "-c", f"tiny={tiny}", "--start", "600", "--merges", "100",
-            "--shards", "1", "--bootstrap", "0", "--format", "json"]
+    args = [
+        "invert",
+        str(tok),
+        *_cats(paths),
+        "-c",
+        f"tiny={tiny}",
+        "--start",
+        "600",
+        "--merges",
+        "100",
+        "--shards",
+        "1",
+        "--bootstrap",
+        "0",
+        "--format",
+        "json",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
@@ -186,6 +229,21 @@ def test_category_with_no_pairs_left_at_start(runner, tmp_path, cat_files, mixtu
     assert ("tiny",) in [tuple(g) for g in rep["unidentifiable"]]
     assert any("tiny: no pair left before merge 600" in n for n in rep["notes"])
     assert sum(c["share"] for c in rep["categories"]) == pytest.approx(1)
-    res = runner.invoke(app, ["invert", str(tok), "-c", f"a={tiny}", "-c", f"b={tiny}", "--start", "600",
-                              "--merges", "100", "--bootstrap", "0"])
+    res = runner.invoke(
+        app,
+        [
+            "invert",
+            str(tok),
+            "-c",
+            f"a={tiny}",
+            "-c",
+            f"b={tiny}",
+            "--start",
+            "600",
+            "--merges",
+            "100",
+            "--bootstrap",
+            "0",
+        ],
+    )
     assert res.exit_code == 1 and "no sample has a pair left before merge 600" in _err_line(res)

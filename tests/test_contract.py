@@ -32,7 +32,10 @@ def _last_line(text: str) -> str:
 # 2. every run leaves its outputs and names them
 # ---------------------------------------------------------------------------------------
 
-def test_train_without_out_writes_a_default_folder_and_names_every_file(runner, small_corpus, _default_reports):
+
+def test_train_without_out_writes_a_default_folder_and_names_every_file(
+    runner, small_corpus, _default_reports
+):
     args = ["train", str(small_corpus), "-a", "bpe", "-v", "400", "--heldout-every", "0"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.stderr
@@ -72,10 +75,19 @@ def test_audit_and_invert_without_out_write_default_folders(runner, _default_rep
 # 3. progress and notes on a non-TTY stderr
 # ---------------------------------------------------------------------------------------
 
-def _cli(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+
+def _cli(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     e = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "tokenizers_lab", *args], capture_output=True, text=True,
-                          env=e, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tokenizers_lab", *args],
+        capture_output=True,
+        text=True,
+        env=e,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def test_progress_lines_off_a_terminal_and_quiet(tmp_path, small_corpus):
@@ -116,19 +128,33 @@ def test_progress_is_rate_limited_with_eta(monkeypatch, capsys):
 
 
 def test_report_notes_go_to_stderr_as_note_lines(runner, tmp_path, small_corpus):
-    res = runner.invoke(app, ["train", str(small_corpus), "-v", "20000", "--heldout-every", "0", "--out",
-                              str(tmp_path / "o")])
+    res = runner.invoke(
+        app, ["train", str(small_corpus), "-v", "20000", "--heldout-every", "0", "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code == 0, res.stderr
     notes = [ln for ln in res.stderr.splitlines() if ln.startswith("note: ")]
     assert len(notes) == 1 and "fills only" in notes[0]
-    res = runner.invoke(app, ["train", str(small_corpus), "-v", "20000", "--heldout-every", "0", "--out",
-                              str(tmp_path / "q"), "--quiet"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(small_corpus),
+            "-v",
+            "20000",
+            "--heldout-every",
+            "0",
+            "--out",
+            str(tmp_path / "q"),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0 and "note:" not in res.stderr
 
 
 # ---------------------------------------------------------------------------------------
 # 4. signatures identify the configuration
 # ---------------------------------------------------------------------------------------
+
 
 def _flipped(value):
     if isinstance(value, bool):
@@ -146,9 +172,14 @@ def _flipped(value):
     raise AssertionError(type(value))
 
 
-@pytest.mark.parametrize("module,cls", [("tokenizers_lab.train", "TrainConfig"),
-                                        ("tokenizers_lab.audit", "AuditConfig"),
-                                        ("tokenizers_lab.invert", "InvertConfig")])
+@pytest.mark.parametrize(
+    "module,cls",
+    [
+        ("tokenizers_lab.train", "TrainConfig"),
+        ("tokenizers_lab.audit", "AuditConfig"),
+        ("tokenizers_lab.invert", "InvertConfig"),
+    ],
+)
 def test_every_setting_changes_the_signature(module, cls):
     """Flip each config field: the signature's settings hash changes, except for execution
     settings (where the work runs) and fields that only name input files (their content enters
@@ -159,10 +190,14 @@ def test_every_setting_changes_the_signature(module, cls):
     base = Config()
     sig = report_mod.signature("x", [], 13, report_mod.settings_hash(base)[:7])
     for f in dataclasses.fields(Config):
-        changed = dataclasses.replace(base, **{f.name: _flipped(getattr(base, f.name))}) \
-            if not f.metadata.get("execution") else base
-        new = report_mod.signature("x", [], changed.seed if f.name == "seed" else 13,
-                                   report_mod.settings_hash(changed)[:7])
+        changed = (
+            dataclasses.replace(base, **{f.name: _flipped(getattr(base, f.name))})
+            if not f.metadata.get("execution")
+            else base
+        )
+        new = report_mod.signature(
+            "x", [], changed.seed if f.name == "seed" else 13, report_mod.settings_hash(changed)[:7]
+        )
         if f.metadata.get("execution") or f.metadata.get("input"):
             assert new == sig, f.name
         else:
@@ -178,10 +213,26 @@ def test_inputs_enter_the_signature_by_content():
 
 def test_the_three_trainings_of_the_issue_have_three_signatures(runner, tmp_path, small_corpus):
     sigs = set()
-    for extra in ([], ["--pretokenizer", "gpt2"], ["--min-frequency", "5", "--normalization", "nfkc",
-                                                   "--split-digits"]):
-        res = runner.invoke(app, ["train", str(small_corpus), "-v", "400", "--heldout-every", "0", "-q", "--out",
-                                  str(tmp_path / str(len(sigs))), *extra])
+    for extra in (
+        [],
+        ["--pretokenizer", "gpt2"],
+        ["--min-frequency", "5", "--normalization", "nfkc", "--split-digits"],
+    ):
+        res = runner.invoke(
+            app,
+            [
+                "train",
+                str(small_corpus),
+                "-v",
+                "400",
+                "--heldout-every",
+                "0",
+                "-q",
+                "--out",
+                str(tmp_path / str(len(sigs))),
+                *extra,
+            ],
+        )
         assert res.exit_code == 0, res.stderr
         sigs.add(res.stdout.splitlines()[0])
     assert len(sigs) == 3, sigs
@@ -192,6 +243,7 @@ def test_the_three_trainings_of_the_issue_have_three_signatures(runner, tmp_path
 # 5. gates are checked before any work
 # ---------------------------------------------------------------------------------------
 
+
 def test_a_misspelt_gate_fails_before_any_encoding(runner, tmp_path, monkeypatch):
     from tokenizers_lab.audit import job
 
@@ -200,15 +252,26 @@ def test_a_misspelt_gate_fails_before_any_encoding(runner, tmp_path, monkeypatch
 
     monkeypatch.setattr(job, "_run", boom)
     monkeypatch.setattr(job, "load_tokenizer", boom)
-    res = runner.invoke(app, ["audit", "gpt2=/nowhere/tokenizer.json", "--fail-on", "premium.tur>2",
-                              "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        ["audit", "gpt2=/nowhere/tokenizer.json", "--fail-on", "premium.tur>2", "--out", str(tmp_path / "o")],
+    )
     assert res.exit_code == 2, res.stderr
     line = res.stderr.strip()
     assert "\n" not in line and "did you mean tur_Latn" in line
     keys = line.split("available keys: ", 1)[1].rstrip(")").split(", ")
     assert len(keys) == 12 and "tur_Latn" in keys and "zho_Hans" in keys  # every key, none cut
-    res = runner.invoke(app, ["audit", "gpt2=/nowhere/tokenizer.json", "--fail-on", "roundtrip@gtp2<1",
-                              "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            "gpt2=/nowhere/tokenizer.json",
+            "--fail-on",
+            "roundtrip@gtp2<1",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2 and "did you mean 'gpt2'" in res.stderr
     assert not (tmp_path / "o").exists()
 
@@ -217,24 +280,50 @@ def test_a_misspelt_gate_fails_before_any_encoding(runner, tmp_path, monkeypatch
 # 6. a vocabulary the corpus cannot fill
 # ---------------------------------------------------------------------------------------
 
+
 def test_unfillable_vocabulary_is_recorded_and_refused_in_a_sweep(runner, tmp_path, small_corpus):
     out = tmp_path / "big"
-    res = runner.invoke(app, ["train", str(small_corpus), "-v", "16k", "--heldout-every", "0", "--out", str(out),
-                              "--format", "json"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(small_corpus),
+            "-v",
+            "16k",
+            "--heldout-every",
+            "0",
+            "--out",
+            str(out),
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
     r = rep["results"][0]
     assert r["vocab_size_requested"] == 16000 and r["vocab_size"] < 16000
     assert f"|vocab:16000>{r['vocab_size']}|" in rep["provenance"]["signature"]
     assert any("fills only" in n for n in rep["notes"]) and "## Notes" in (out / "train.md").read_text()
-    res = runner.invoke(app, ["train", str(small_corpus), "-v", "400,16k", "--heldout-every", "0", "--out",
-                              str(tmp_path / "sweep")])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(small_corpus),
+            "-v",
+            "400,16k",
+            "--heldout-every",
+            "0",
+            "--out",
+            str(tmp_path / "sweep"),
+        ],
+    )
     assert res.exit_code == 1 and "fills only" in res.stderr and not (tmp_path / "sweep").exists()
 
 
 # ---------------------------------------------------------------------------------------
 # 7. --force replaces an output whole; permissions follow the umask
 # ---------------------------------------------------------------------------------------
+
 
 def test_force_replaces_the_output_whole_and_keeps_foreign_files(runner, tmp_path, small_corpus):
     out = tmp_path / "o"
@@ -247,14 +336,26 @@ def test_force_replaces_the_output_whole_and_keeps_foreign_files(runner, tmp_pat
     assert not (out / "v300").exists() and not (out / "v400").exists()  # no stale sweep folders
     assert (out / "tokenizer.json").exists() and (out / "mine.txt").read_text() == "the user's own file"
     assert sorted((out / report_mod.MANIFEST).read_text().split()) == sorted(
-        ["train.json", "train.md", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"])
+        ["train.json", "train.md", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+    )
 
 
 def test_output_folders_follow_the_umask(tmp_path, small_corpus):
     old = os.umask(0o022)
     try:
-        res = _cli(["train", str(small_corpus), "-v", "300", "--heldout-every", "0", "-q", "--out",
-                    str(tmp_path / "o")])
+        res = _cli(
+            [
+                "train",
+                str(small_corpus),
+                "-v",
+                "300",
+                "--heldout-every",
+                "0",
+                "-q",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
     finally:
         os.umask(old)
     assert res.returncode == 0, res.stderr
@@ -266,6 +367,7 @@ def test_output_folders_follow_the_umask(tmp_path, small_corpus):
 # 8. the audit measures the text given, and says which
 # ---------------------------------------------------------------------------------------
 
+
 def _parallel(tmp_path: Path) -> Path:
     par = tmp_path / "par"
     par.mkdir()
@@ -275,8 +377,23 @@ def _parallel(tmp_path: Path) -> Path:
 
 
 def test_audit_with_only_parallel_measures_compression_on_that_text(runner, tmp_path, tok_file):
-    res = runner.invoke(app, ["audit", str(tok_file), "--parallel", str(_parallel(tmp_path)), "--no-plots",
-                              "--charbench-items", "0", "--out", str(tmp_path / "o"), "--format", "json", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            str(tok_file),
+            "--parallel",
+            str(_parallel(tmp_path)),
+            "--no-plots",
+            "--charbench-items",
+            "0",
+            "--out",
+            str(tmp_path / "o"),
+            "--format",
+            "json",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
     assert rep["corpora"] == [] and rep["tokenizers"][0]["corpus_compression"] is None
@@ -290,9 +407,26 @@ def test_max_corpus_bytes_caps_exactly_in_whole_lines(runner, tmp_path, tok_file
     a.write_text("".join(f"line {i} ünïcödé text\n" for i in range(100)), encoding="utf-8")
     b.write_text("never read\n")
     cap = 500
-    res = runner.invoke(app, ["audit", str(tok_file), "--corpus", str(a), "--corpus", str(b), "--max-corpus-bytes",
-                              str(cap), "--no-plots", "--charbench-items", "0", "--out", str(tmp_path / "o"),
-                              "--format", "json"])
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            str(tok_file),
+            "--corpus",
+            str(a),
+            "--corpus",
+            str(b),
+            "--max-corpus-bytes",
+            str(cap),
+            "--no-plots",
+            "--charbench-items",
+            "0",
+            "--out",
+            str(tmp_path / "o"),
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     rep = json.loads(res.stdout)
     lines = a.read_text("utf-8").splitlines(keepends=True)
@@ -308,12 +442,15 @@ def test_max_corpus_bytes_caps_exactly_in_whole_lines(runner, tmp_path, tok_file
 
     assert corpus_inputs[0]["sha256"] == hashlib.sha256("".join(lines[:fit]).encode()).hexdigest()
     notes = [ln for ln in res.stderr.splitlines() if ln.startswith("note: ")]
-    assert any("b.txt was not measured" in n for n in notes) and any(f"first {total} bytes" in n for n in notes)
+    assert any("b.txt was not measured" in n for n in notes) and any(
+        f"first {total} bytes" in n for n in notes
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # 11. hub names: the local cache first, one line offline
 # ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch, tok_file):
@@ -340,11 +477,15 @@ def test_hub_names_resolve_from_the_local_cache(hub_cache, tok_file):
 
 def test_uncached_hub_name_offline_fails_at_once_in_one_line(hub_cache, tmp_path):
     t0 = time.perf_counter()
-    res = _cli(["audit", "hf:nobody/nothing", "--out", str(tmp_path / "o")],
-               {"HF_HUB_CACHE": os.environ["HF_HUB_CACHE"], "HF_HUB_OFFLINE": "1"})
+    res = _cli(
+        ["audit", "hf:nobody/nothing", "--out", str(tmp_path / "o")],
+        {"HF_HUB_CACHE": os.environ["HF_HUB_CACHE"], "HF_HUB_OFFLINE": "1"},
+    )
     assert time.perf_counter() - t0 < 60  # no retries (the old path retried for 24 s)
     assert res.returncode == 1
-    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: hf:nobody/nothing is not in the local")
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith(
+        "error: hf:nobody/nothing is not in the local"
+    )
     res = _cli(["audit", "nobody/nothing", "--out", str(tmp_path / "o")])
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "local Hugging Face cache" in res.stderr
 
@@ -353,17 +494,47 @@ def test_uncached_hub_name_offline_fails_at_once_in_one_line(hub_cache, tmp_path
 # 12. train writes a complete HF tokenizer folder
 # ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("algorithm,roles", [
-    ("bpe", {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}),
-    ("bpe-metaspace", {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "</s>"}),
-    ("wordpiece", {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
-                   "mask_token": "[MASK]"}),
-])
-def test_trained_folder_loads_in_transformers_with_its_special_tokens(runner, tmp_path, small_corpus, algorithm,
-                                                                       roles):
+
+@pytest.mark.parametrize(
+    "algorithm,roles",
+    [
+        ("bpe", {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}),
+        (
+            "bpe-metaspace",
+            {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "</s>"},
+        ),
+        (
+            "wordpiece",
+            {
+                "pad_token": "[PAD]",
+                "unk_token": "[UNK]",
+                "cls_token": "[CLS]",
+                "sep_token": "[SEP]",
+                "mask_token": "[MASK]",
+            },
+        ),
+    ],
+)
+def test_trained_folder_loads_in_transformers_with_its_special_tokens(
+    runner, tmp_path, small_corpus, algorithm, roles
+):
     out = tmp_path / algorithm
-    res = runner.invoke(app, ["train", str(small_corpus), "-a", algorithm, "-v", "600", "--heldout-every", "0",
-                              "-q", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(small_corpus),
+            "-a",
+            algorithm,
+            "-v",
+            "600",
+            "--heldout-every",
+            "0",
+            "-q",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     cfg = json.loads((out / "tokenizer_config.json").read_text())
     assert {k: cfg[k] for k in roles} == roles
@@ -379,9 +550,12 @@ def test_trained_folder_loads_in_transformers_with_its_special_tokens(runner, tm
 # 13. CLI consistency
 # ---------------------------------------------------------------------------------------
 
+
 def test_help_is_consistent(runner):
-    helps = {c: runner.invoke(app, [c, "--help"], env={"COLUMNS": "200"}).stdout
-             for c in ("train", "audit", "invert", "transplant", "demo")}
+    helps = {
+        c: runner.invoke(app, [c, "--help"], env={"COLUMNS": "200"}).stdout
+        for c in ("train", "audit", "invert", "transplant", "demo")
+    }
     for cmd, text in helps.items():
         assert "<bool>" not in text, cmd
     # -c means one thing: invert's --category
@@ -394,8 +568,11 @@ def test_help_is_consistent(runner):
 def test_round_trip_labels_say_which_measure():
     from tokenizers_lab import demo
 
-    src = Path(demo.__file__).read_text() + "".join(p.read_text() for p in (REPO / "tokenizers_lab/train").glob("*.py")) + \
-        (REPO / "tokenizers_lab/audit/markdown.py").read_text()
+    src = (
+        Path(demo.__file__).read_text()
+        + "".join(p.read_text() for p in (REPO / "tokenizers_lab/train").glob("*.py"))
+        + (REPO / "tokenizers_lab/audit/markdown.py").read_text()
+    )
     assert '"round-trip"' not in src
     assert "held-out round-trip" in src and "probe round-trip" in src
 
@@ -403,6 +580,7 @@ def test_round_trip_labels_say_which_measure():
 # ---------------------------------------------------------------------------------------
 # 10. invert's default interval costs about one more point estimate
 # ---------------------------------------------------------------------------------------
+
 
 def test_invert_resamples_in_threads_give_the_serial_answer_with_a_t_interval(monkeypatch):
     """Resamples run side by side (HiGHS releases the GIL) yet the report equals the one-thread

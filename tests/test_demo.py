@@ -102,6 +102,7 @@ def _check(name: str, actual: str, update: bool) -> None:
         assert actual == expected, f"{name} changed; if intended, run pytest --update-golden"
 
 
+@pytest.mark.slow  # ~3 minutes: CI runs it; the fast loop (-m 'not slow') does not
 def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
     out = tmp_path / "demo"
     res = runner.invoke(app, ["demo", "--out", str(out), "--quiet"])
@@ -113,7 +114,9 @@ def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
         assert any(ln.startswith(step) for ln in lines), step
     assert lines[-1].startswith(f"wrote {out}/: demo.json, demo.md, ")
     written = set(lines[-1].split(": ", 1)[1].split(", "))
-    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != ".tokenlab-outputs"}
+    on_disk = {
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != ".tokenlab-outputs"
+    }
     assert written == on_disk and "transplant/fvt/transplant.md" in written
     demo = json.loads((out / "demo.json").read_text())
     steps = {r["step"] for r in demo["rows"]}
@@ -123,8 +126,13 @@ def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
     assert (out / "superbpe/tokenizer.json").exists() and (out / "spm-unigram/tokenizer.model").exists()
     sbpe = [r for r in demo["rows"] if r["step"] == "superbpe"][0]
     assert sbpe["superword_tokens"] > 0 and sbpe["roundtrip_rate"] == 1.0
-    assert [a["tokenizer"] for a in demo["audit_rows"]] == ["bpe-4k", "superbpe-4k", "spm-unigram-4k",
-                                                            "bpe-metaspace-4k", "wordpiece-4k"]
+    assert [a["tokenizer"] for a in demo["audit_rows"]] == [
+        "bpe-4k",
+        "superbpe-4k",
+        "spm-unigram-4k",
+        "bpe-metaspace-4k",
+        "wordpiece-4k",
+    ]
     assert (out / "audit/charbench_items.jsonl").exists()
     # the invert step recovers the known embedded mixture far better than guessing
     assert len(demo["invert_rows"]) == 6 and (out / "invert/invert.md").exists()
@@ -139,16 +147,23 @@ def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
         assert rows[m]["estimated"] > 1000 and rows[m]["copied"] > 1000
     assert (out / "transplant/fvt/transplant.md").exists()
     for name in ("demo.json", "bpe/train.json", "superbpe/train.json", "audit/audit.json"):
-        text = json.dumps(_stable(json.loads((out / name).read_text())), indent=2, sort_keys=True,
-                          ensure_ascii=False) + "\n"
+        text = (
+            json.dumps(
+                _stable(json.loads((out / name).read_text())), indent=2, sort_keys=True, ensure_ascii=False
+            )
+            + "\n"
+        )
         _check(name.replace("/", "__"), text, update_golden)
     _check("demo.md", (out / "demo.md").read_text(), update_golden)
     _check("audit.md", (out / "audit/audit.md").read_text(), update_golden)
     # a second run refuses to overwrite, a forced one reproduces the same bytes
     res = runner.invoke(app, ["demo", "--out", str(out), "--quiet"])
     assert res.exit_code == 1 and "--force" in res.stderr
-    before = {f: (out / f).read_bytes() for f in ("superbpe/tokenizer.json", "audit/audit_premium.svg",
-                                                   "audit/charbench_items.jsonl") if (out / f).exists()}
+    before = {
+        f: (out / f).read_bytes()
+        for f in ("superbpe/tokenizer.json", "audit/audit_premium.svg", "audit/charbench_items.jsonl")
+        if (out / f).exists()
+    }
     assert len(before) >= 2
     assert runner.invoke(app, ["demo", "--out", str(out), "--quiet", "--force"]).exit_code == 0
     assert {f: (out / f).read_bytes() for f in before} == before

@@ -22,8 +22,15 @@ VOLATILE = ("run", "timings")
 
 def _run(args: list[str], out: Path, hash_seed: str, cwd: Path) -> None:
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-    proc = subprocess.run([sys.executable, "-m", "tokenizers_lab", *args, "--out", str(out), "--quiet"],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tokenizers_lab", *args, "--out", str(out), "--quiet"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -51,8 +58,20 @@ JOBS = {
     "train-unigram": ["train", "embedded:code", "-a", "unigram", "-v", "700"],
     "audit": ["audit", "--charbench-items", "4"],  # trains its four tokenizers, charts included
     "invert": ["invert", "--bootstrap", "4"],  # the embedded known mixture
-    "transplant": ["transplant", "embedded:tiny", "TOK", "--method", "hypernet", "--hypernet-steps", "40",
-                   "--aux-model", "none", "--eval", "--leave-out", "100"],
+    "transplant": [
+        "transplant",
+        "embedded:tiny",
+        "TOK",
+        "--method",
+        "hypernet",
+        "--hypernet-steps",
+        "40",
+        "--aux-model",
+        "none",
+        "--eval",
+        "--leave-out",
+        "100",
+    ],
 }
 
 

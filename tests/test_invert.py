@@ -40,8 +40,12 @@ def test_replayed_merges_are_the_most_frequent_pair_at_every_step():
     lines = [ln for ln in Corpus("embedded:parallel") if ln.strip()]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=700, min_frequency=2, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=700,
+        min_frequency=2,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(lines, trainer)
     view = HFView(tok, "bpe", "memory", "0" * 64)
     words: Counter[bytes] = Counter()
@@ -86,13 +90,19 @@ def test_lp_recovers_a_known_mixture_exactly():
     mixture = [ln for c, lines in cats.items() for _ in range(reps[c]) for ln in lines]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(mixture, trainers.BpeTrainer(vocab_size=1200, min_frequency=2, show_progress=False,
-                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        mixture,
+        trainers.BpeTrainer(
+            vocab_size=1200,
+            min_frequency=2,
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     merges = HFView(tok, "mix", "memory", "0" * 64).merges()
 
     replays = [replay(_bytelevel_words(tok, lines), merges) for lines in cats.values()]
-    prob = lp.aggregate(lp.store(replays, merge_ids(merges)),
-                        range(len(cats)))
+    prob = lp.aggregate(lp.store(replays, merge_ids(merges)), range(len(cats)))
     sol = lp.solve(prob, ranges=True)
     size = np.array([sum(len(x.encode()) for x in lines) for lines in cats.values()], float)
     truth = np.array([reps[c] for c in cats]) * size
@@ -118,13 +128,19 @@ def test_shards_aggregate_to_the_whole_sample():
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=600, show_progress=False,
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        lines,
+        trainers.BpeTrainer(
+            vocab_size=600, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     merges = HFView(tok, "d", "memory", "0" * 64).merges()
     ids = merge_ids(merges)
 
     half = len(lines) // 2
-    a, b, whole = (replay(_bytelevel_words(tok, part), merges) for part in (lines[:half], lines[half:], lines))
+    a, b, whole = (
+        replay(_bytelevel_words(tok, part), merges) for part in (lines[:half], lines[half:], lines)
+    )
     split = lp.aggregate(lp.store([a, b], ids), [0, 0])
     one = lp.aggregate(lp.store([whole], ids), [0])
     twice = lp.aggregate(lp.store([a, b], ids), [0, 0], [2, 2])
@@ -162,8 +178,9 @@ def test_pretokens_follow_each_tokenizer(shared):
     text = ["Hello world, it's 2024!", "  indented\tline"]
     cl = load_tokenizer(str(shared / "tokenizers/openai/cl100k_base.tiktoken"))
     assert pretokens.unit(cl) == "byte"
-    assert pretokens.count(cl, text) == Counter([b"Hello", b" world", b",", b" it", b"'s", b" ", b"202", b"4",
-                                                  b"!", b" ", b" indented", b"\tline"])
+    assert pretokens.count(cl, text) == Counter(
+        [b"Hello", b" world", b",", b" it", b"'s", b" ", b"202", b"4", b"!", b" ", b" indented", b"\tline"]
+    )
     gpt2 = load_tokenizer(str(shared / "tokenizers/gpt2"))
     assert pretokens.count(gpt2, ["it's  fine"]) == Counter([b"it", b"'s", b" ", b" fine"])
     llama2 = load_tokenizer(str(shared / "tokenizers/llama2/tokenizer.model"))
@@ -187,8 +204,12 @@ def test_vectorised_separation_matches_brute_force():
     cats = [par.lines[x] for x in ("eng_Latn", "deu_Latn", "tur_Latn")]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator([ln for c in cats for ln in c], trainers.BpeTrainer(
-        vocab_size=256 + 150, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        [ln for c in cats for ln in c],
+        trainers.BpeTrainer(
+            vocab_size=256 + 150, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     merges = HFView(tok, "m", "memory", "0" * 64).merges()
     ids = merge_ids(merges)
 
@@ -223,8 +244,10 @@ def test_vectorised_separation_matches_brute_force():
         # pruned to the violable stretches: the same rows; a stage prefix: the violations before it
         keep = lp.violable(prob, seg, 0)
         assert 0 < len(keep) < len(seg.start)
-        assert lp.walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(), 10**9,
-                                 keep) == rows
+        assert (
+            lp.walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, prob.n_steps, set(), 10**9, keep)
+            == rows
+        )
         last = prob.n_steps // 3
         early = lp.walk_segments(prob, seg, alpha, v_step, v_pair, 1e-9, 0, last, set(), 10**9, keep)
         assert all(t < last and t in violated.get(p, ()) for t, p in early)
@@ -245,8 +268,13 @@ def test_vectorised_separation_matches_brute_force():
     for j in lp.violable(prob, seg, 0).tolist():
         kept.update((t, int(seg.pid[j])) for t in range(seg.start[j], min(seg.end[j], prob.n_steps - 1) + 1))
     assert possible <= kept
-    assert all(any((t, int(seg.pid[j])) in possible for t in range(seg.start[j], min(seg.end[j], prob.n_steps - 1) + 1))
-               for j in lp.violable(prob, seg, 0).tolist())
+    assert all(
+        any(
+            (t, int(seg.pid[j])) in possible
+            for t in range(seg.start[j], min(seg.end[j], prob.n_steps - 1) + 1)
+        )
+        for j in lp.violable(prob, seg, 0).tolist()
+    )
 
 
 def _events(s) -> set[tuple]:
@@ -257,8 +285,9 @@ def _events(s) -> set[tuple]:
 def _same_store(a, b) -> None:
     assert _events(a) == _events(b) and len(a.unit) == len(b.unit) and a.n_pairs == b.n_pairs
     assert a.pairs.tolist() == b.pairs.tolist() and a.bytes.tolist() == b.bytes.tolist()
-    assert [a.pair_list[m] if m >= 0 else None for m in a.merge_pair] == \
-        [b.pair_list[m] if m >= 0 else None for m in b.merge_pair]
+    assert [a.pair_list[m] if m >= 0 else None for m in a.merge_pair] == [
+        b.pair_list[m] if m >= 0 else None for m in b.merge_pair
+    ]
 
 
 def test_chain_events_equal_the_merge_by_merge_replay():
@@ -272,12 +301,20 @@ def test_chain_events_equal_the_merge_by_merge_replay():
 
     par = load_parallel(["embedded:parallel"])
     extra = ["aaaa aaaaa aaa ababab abababa", "zzzzzzzz 0000000 ....... !!!!"] * 20
-    parts = [par.lines["eng_Latn"], par.lines["rus_Cyrl"], par.lines["zho_Hans"] + extra,
-             [ln for ln in Corpus("embedded:code") if ln.strip()]]
+    parts = [
+        par.lines["eng_Latn"],
+        par.lines["rus_Cyrl"],
+        par.lines["zho_Hans"] + extra,
+        [ln for ln in Corpus("embedded:code") if ln.strip()],
+    ]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator([ln for p in parts for ln in p], trainers.BpeTrainer(
-        vocab_size=256 + 900, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        [ln for p in parts for ln in p],
+        trainers.BpeTrainer(
+            vocab_size=256 + 900, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     merges = HFView(tok, "m", "memory", "0" * 64).merges()
     plan = plan_for(merges, "byte")
     assert chains.eligible(plan, "byte") and not chains.eligible(plan_for(merges, "char"), "char")
@@ -286,8 +323,10 @@ def test_chain_events_equal_the_merge_by_merge_replay():
     for limit in (len(merges), 137):  # the full list and a prefix
         sub = merges[:limit]
         sub_plan = plan_for(sub, "byte")
-        _same_store(chains.store(units, sub_plan, sub), lp.store([replay(u, sub, plan=sub_plan) for u in units],
-                                                                 sub_plan.constrained))
+        _same_store(
+            chains.store(units, sub_plan, sub),
+            lp.store([replay(u, sub, plan=sub_plan) for u in units], sub_plan.constrained),
+        )
 
 
 def test_chain_events_on_a_real_tokenizer(shared):
@@ -299,10 +338,14 @@ def test_chain_events_on_a_real_tokenizer(shared):
     view = load_tokenizer(str(shared / "tokenizers/openai/cl100k_base.tiktoken"))
     merges = view.merges()[:3000]
     plan = plan_for(merges, "byte")
-    units = [pretokens.count(view, [(shared / f"text/{f}").read_text("utf-8")[:60_000]])
-             for f in ("lang/eng.txt", "lang/hin.txt", "lang/zho.txt", "code/rust_stdlib.txt")]
-    _same_store(chains.store(units, plan, merges), lp.store([replay(u, merges, plan=plan) for u in units],
-                                                            plan.constrained))
+    units = [
+        pretokens.count(view, [(shared / f"text/{f}").read_text("utf-8")[:60_000]])
+        for f in ("lang/eng.txt", "lang/hin.txt", "lang/zho.txt", "code/rust_stdlib.txt")
+    ]
+    _same_store(
+        chains.store(units, plan, merges),
+        lp.store([replay(u, merges, plan=plan) for u in units], plan.constrained),
+    )
 
 
 @pytest.mark.parametrize("name", ["gpt2", "qwen2", "deepseek-v3"])
@@ -323,5 +366,5 @@ def test_regex_pretokens_equal_the_tokenizers_pipeline(shared, name, monkeypatch
     monkeypatch.setattr(pretokens, "regex_splitter", lambda v: None)
     assert pretokens.count(view, [text]) == fast
     # a splitter that disagrees with the pipeline on the first text is not trusted
-    monkeypatch.setattr(pretokens, "regex_splitter", lambda v: (lambda t: t.split()))
+    monkeypatch.setattr(pretokens, "regex_splitter", lambda v: lambda t: t.split())
     assert pretokens.count(view, [text]) == fast

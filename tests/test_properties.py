@@ -22,8 +22,12 @@ from tokenizers_lab.errors import LabError
 from tokenizers_lab.report import _round, dumps
 from tokenizers_lab.tokenizer import load_tokenizer
 
-SETTINGS = settings(derandomize=True, deadline=None, max_examples=150,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=150,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # text without surrogates (not encodable) and without NUL (SentencePiece treats it as an end)
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=200)
@@ -37,13 +41,25 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("formats")
 
     def trained(algo: str, **kw) -> dict[str, bytes]:
-        return train.run(train.TrainConfig(corpora=("embedded:domain", "embedded:code"), algorithm=algo,
-                                           vocab_sizes=(700,), parallel=(), heldout_every=0, **kw)).artifacts
+        return train.run(
+            train.TrainConfig(
+                corpora=("embedded:domain", "embedded:code"),
+                algorithm=algo,
+                vocab_sizes=(700,),
+                parallel=(),
+                heldout_every=0,
+                **kw,
+            )
+        ).artifacts
 
     bpe = trained("bpe", export_tiktoken=True)
-    out = {"tokenizer.json": root / "tokenizer.json", "r.tiktoken": root / "r.tiktoken",
-           "sp.model": root / "sp.model", "tokenizer.json.gz": root / "tokenizer.json.gz",
-           "vocab.txt": root / "vocab.txt"}
+    out = {
+        "tokenizer.json": root / "tokenizer.json",
+        "r.tiktoken": root / "r.tiktoken",
+        "sp.model": root / "sp.model",
+        "tokenizer.json.gz": root / "tokenizer.json.gz",
+        "vocab.txt": root / "vocab.txt",
+    }
     out["tokenizer.json"].write_bytes(bpe["tokenizer.json"])
     out["r.tiktoken"].write_bytes(bpe["tokenizer.tiktoken"])
     out["tokenizer.json.gz"].write_bytes(gzip.compress(bpe["tokenizer.json"], mtime=0))
@@ -54,6 +70,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 # -- round trips ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["tokenizer.json", "r.tiktoken", "sp.model", "tokenizer.json.gz"])
 def test_decode_encode_is_the_identity(files: dict[str, Path], name: str) -> None:
@@ -71,7 +88,10 @@ def test_decode_encode_is_the_identity(files: dict[str, Path], name: str) -> Non
 
 
 def test_tiktoken_export_encodes_like_its_tokenizer_json(files: dict[str, Path]) -> None:
-    hf, tk = load_tokenizer(str(files["tokenizer.json"])), load_tokenizer(str(files["r.tiktoken"]), pattern="cl100k")
+    hf, tk = (
+        load_tokenizer(str(files["tokenizer.json"])),
+        load_tokenizer(str(files["r.tiktoken"]), pattern="cl100k"),
+    )
 
     @SETTINGS
     @given(TEXT)
@@ -82,11 +102,18 @@ def test_tiktoken_export_encodes_like_its_tokenizer_json(files: dict[str, Path])
 
 
 @SETTINGS
-@given(lines=st.lists(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
-                              max_size=40), max_size=30),
-       chunk=st.integers(1, 64), gz=st.booleans(), final_newline=st.booleans())
-def test_corpus_reader_gives_back_the_lines(tmp_path_factory, lines: list[str], chunk: int, gz: bool,
-                                            final_newline: bool) -> None:
+@given(
+    lines=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=40),
+        max_size=30,
+    ),
+    chunk=st.integers(1, 64),
+    gz=st.booleans(),
+    final_newline=st.booleans(),
+)
+def test_corpus_reader_gives_back_the_lines(
+    tmp_path_factory, lines: list[str], chunk: int, gz: bool, final_newline: bool
+) -> None:
     """Any lines, read in chunks of any size (multi-byte characters cut across chunks), come back
     exactly; the fingerprint is the sha256 of the (decompressed) bytes."""
     assume(not (lines and lines[-1] == "" and not final_newline))  # "a\n" + "" is the same file as "a\n"
@@ -106,6 +133,7 @@ def test_corpus_reader_gives_back_the_lines(tmp_path_factory, lines: list[str], 
 
 # -- the engine's exact sums --------------------------------------------------------------------
 
+
 @SETTINGS
 @given(ids=st.lists(st.integers(0, 300), max_size=400), cuts=st.lists(st.integers(0, 400), max_size=6))
 def test_partial_tallies_add_up_to_the_whole(ids: list[int], cuts: list[int]) -> None:
@@ -120,17 +148,22 @@ def test_partial_tallies_add_up_to_the_whole(ids: list[int], cuts: list[int]) ->
         merged.add_sparse(nz, part.counts[nz], part.chars, part.bytes, part.words)
     merged.words += 3
     n = max(len(whole.counts), len(merged.counts))
-    pad = (lambda c: np.pad(c, (0, n - len(c))))
+    pad = lambda c: np.pad(c, (0, n - len(c)))
     assert np.array_equal(pad(whole.counts), pad(merged.counts))
     assert (whole.chars, whole.bytes, whole.words) == (merged.chars, merged.bytes, merged.words)
 
 
 # -- canonical reports ---------------------------------------------------------------------------
 
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False)
-                       | st.text(max_size=20),
-                       lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
-                       max_leaves=20)
+JSONISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=20,
+)
 
 
 @SETTINGS
@@ -148,6 +181,7 @@ def test_rounding_is_idempotent(x: float) -> None:
 
 
 # -- fuzzing the loaders -----------------------------------------------------------------------
+
 
 def _use(view) -> None:
     """What every caller does first with a loaded tokenizer."""
@@ -171,7 +205,9 @@ def _load_or_lab_error(path: Path) -> None:
 
 MUTATION = st.one_of(
     st.tuples(st.just("truncate"), st.floats(0, 1)),
-    st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=8)),
+    st.tuples(
+        st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=8)
+    ),
     st.tuples(st.just("splice"), st.floats(0, 1), st.binary(max_size=64)),
     st.tuples(st.just("delete"), st.floats(0, 1), st.integers(1, 200)),
 )
@@ -190,11 +226,13 @@ def _mutate(data: bytes, m) -> bytes:
     at = int(m[1] * len(data))
     if kind == "splice":
         return data[:at] + m[2] + data[at:]
-    return data[:at] + data[at + m[2]:]
+    return data[:at] + data[at + m[2] :]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["tokenizer.json", "r.tiktoken", "sp.model", "tokenizer.json.gz", "vocab.txt"])
+@pytest.mark.parametrize(
+    "name", ["tokenizer.json", "r.tiktoken", "sp.model", "tokenizer.json.gz", "vocab.txt"]
+)
 def test_fuzz_mutated_tokenizer_files(files: dict[str, Path], name: str, tmp_path: Path) -> None:
     """Truncations, byte flips, splices and deletions of a real file of each format: the loader
     returns a usable view or raises a LabError (one error line at the CLI), nothing else."""
@@ -213,8 +251,9 @@ def test_fuzz_mutated_tokenizer_files(files: dict[str, Path], name: str, tmp_pat
     check()
 
 
-@pytest.mark.parametrize("name", ["tokenizer.json", "x.tiktoken", "x.model", "vocab.txt", "tek.json", "t.json.gz",
-                                  "noext"])
+@pytest.mark.parametrize(
+    "name", ["tokenizer.json", "x.tiktoken", "x.model", "vocab.txt", "tek.json", "t.json.gz", "noext"]
+)
 def test_fuzz_random_bytes(name: str, tmp_path: Path) -> None:
     target = tmp_path / name
 
@@ -228,8 +267,11 @@ def test_fuzz_random_bytes(name: str, tmp_path: Path) -> None:
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from(["config", "vocab", "special_tokens", "model", "pattern"]),
-                       JSONISH, max_size=4))
+@given(
+    st.dictionaries(
+        st.sampled_from(["config", "vocab", "special_tokens", "model", "pattern"]), JSONISH, max_size=4
+    )
+)
 def test_fuzz_json_shapes(tmp_path_factory, obj: dict) -> None:
     """JSON that looks like a tokenizer.json or a tekken file but is not one."""
     target = tmp_path_factory.mktemp("j") / "tokenizer.json"
@@ -238,7 +280,9 @@ def test_fuzz_json_shapes(tmp_path_factory, obj: dict) -> None:
 
 
 @SETTINGS
-@given(st.sets(st.binary(min_size=1, max_size=6), min_size=1, max_size=40), st.binary(min_size=1, max_size=12))
+@given(
+    st.sets(st.binary(min_size=1, max_size=6), min_size=1, max_size=40), st.binary(min_size=1, max_size=12)
+)
 def test_splitter_finds_exactly_the_brute_force_splits(vocab: set[bytes], token: bytes) -> None:
     """Splitter tries only split points whose halves have lengths some entry has (issue 16 row 15:
     slicing at every position was quadratic in a token's length); it must find every split the

@@ -64,11 +64,23 @@ def test_the_python_example_runs_and_equals_the_cli(runner, tmp_path, monkeypatc
 
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
-    exec(compile(_python_block(), "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    exec(compile(_python_block(), "README.md", "exec"), scope)
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "1000" and printed[1].startswith("audit|tok:bpe@")
-    res = runner.invoke(app, ["audit", "bpe=bpe.json", "--charbench-items", "0", "--no-plots", "--format", "json",
-                              "--out", str(tmp_path / "cli")])
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            "bpe=bpe.json",
+            "--charbench-items",
+            "0",
+            "--no-plots",
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     lib, cli = json.loads(scope["json_text"]), json.loads(res.stdout)
     for key in ("run", "timings"):  # host, dates and seconds: never equal twice

@@ -24,9 +24,12 @@ def _imports(path: Path) -> set[str]:
     """Every tokenizers_lab module a file imports, at module level or inside a function; what is
     imported only for type checking (`if TYPE_CHECKING:`) is no dependency."""
     tree = ast.parse(path.read_text("utf-8"))
-    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-            and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
-            for n in ast.walk(node)}
+    skip = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for n in ast.walk(node)
+    }
     me = _module_name(path)
     package = me if path.name == "__init__.py" else me.rpartition(".")[0]
     out: set[str] = set()
@@ -38,13 +41,19 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             if not base.startswith("tokenizers_lab"):
                 continue
             for a in node.names:  # `from pkg import module` names a module
                 sub = f"{base}.{a.name}"
-                out.add(sub if (PKG.parent / (sub.replace(".", "/") + ".py")).exists()
-                        or (PKG.parent / sub.replace(".", "/")).is_dir() else base)
+                out.add(
+                    sub
+                    if (PKG.parent / (sub.replace(".", "/") + ".py")).exists()
+                    or (PKG.parent / sub.replace(".", "/")).is_dir()
+                    else base
+                )
     out.discard(me)
     return out
 
@@ -56,9 +65,14 @@ GRAPH = {m: {i for i in _imports(p) if i in MODULES} for m, p in MODULES.items()
 def _cycle() -> list[str] | None:
     """One import cycle between modules (a package's __init__ re-exporting its own modules is
     not one: importing a submodule always runs its package first)."""
+
     def deps(m: str) -> set[str]:
-        return {d for d in GRAPH[m] if not (MODULES[m].name == "__init__.py" and d.startswith(m + "."))
-                and not m.startswith(d + ".")}
+        return {
+            d
+            for d in GRAPH[m]
+            if not (MODULES[m].name == "__init__.py" and d.startswith(m + ".")) and not m.startswith(d + ".")
+        }
+
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -67,12 +81,13 @@ def _cycle() -> list[str] | None:
         stack.append(m)
         for d in sorted(deps(m)):
             if state.get(d) == 1:
-                return stack[stack.index(d):] + [d]
+                return stack[stack.index(d) :] + [d]
             if d not in state and (found := visit(d)):
                 return found
         stack.pop()
         state[m] = 2
         return None
+
     for m in sorted(MODULES):
         if m not in state and (found := visit(m)):
             return found
@@ -88,9 +103,16 @@ def test_no_job_imports_another_job_or_an_example(job: str) -> None:
     for name, path in MODULES.items():
         if not name.startswith(f"tokenizers_lab.{job}.") or name.endswith(".example"):
             continue
-        bad = [d for d in GRAPH[name] if d.endswith(".example")
-               or any(d == f"tokenizers_lab.{other}" or d.startswith(f"tokenizers_lab.{other}.")
-                      for other in JOBS if other != job)]
+        bad = [
+            d
+            for d in GRAPH[name]
+            if d.endswith(".example")
+            or any(
+                d == f"tokenizers_lab.{other}" or d.startswith(f"tokenizers_lab.{other}.")
+                for other in JOBS
+                if other != job
+            )
+        ]
         assert not bad, f"{name} imports {bad}"
 
 
@@ -114,7 +136,11 @@ def test_every_job_package_has_the_same_shape(job: str) -> None:
 
 
 def test_no_library_module_over_400_lines() -> None:
-    long = {name: n for name, path in MODULES.items() if (n := len(path.read_text("utf-8").splitlines())) > MAX_LINES}
+    long = {
+        name: n
+        for name, path in MODULES.items()
+        if (n := len(path.read_text("utf-8").splitlines())) > MAX_LINES
+    }
     assert not long, long
 
 
@@ -123,6 +149,7 @@ def test_the_library_never_imports_typer_or_rich() -> None:
         if name.startswith("tokenizers_lab.cli"):
             continue
         tree = ast.parse(path.read_text("utf-8"))
-        used = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | \
-               {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        used = {
+            a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        } | {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not used & {"typer", "rich", "click"}, name

@@ -36,12 +36,15 @@ SAMPLE = "Hello world! Merhaba dünya, nasılsınız? 你好，世界 🦙 x=42;
 
 # llama.cpp vocab name -> tokenizer files (and pattern) that must reproduce its ids exactly
 VECTORS = [
-    ("gpt-2", "gpt2/gpt2.tiktoken", None), ("gpt-2", "gpt2", None),
+    ("gpt-2", "gpt2/gpt2.tiktoken", None),
+    ("gpt-2", "gpt2", None),
     ("llama-bpe", "llama3/tokenizer.model", None),
     ("llama-spm", "llama2/tokenizer.model", None),
-    ("qwen2", "qwen/qwen.tiktoken", None), ("qwen2", "qwen2", None),
+    ("qwen2", "qwen/qwen.tiktoken", None),
+    ("qwen2", "qwen2", None),
     ("qwen35", "qwen/qwen.tiktoken", "qwen35"),
-    ("bert-bge", "bert-base-uncased/vocab.txt", None), ("bert-bge", "all-MiniLM-L6-v2/tokenizer.json", None),
+    ("bert-bge", "bert-base-uncased/vocab.txt", None),
+    ("bert-bge", "all-MiniLM-L6-v2/tokenizer.json", None),
 ]
 
 
@@ -176,9 +179,21 @@ def test_aligned_spans_agree_with_library_offsets(shared):
     the libraries' own offsets, also for lines a normalizer changes (NFKC in claude-v1)."""
     import numpy as np
 
-    texts = ["Héllo  wörld ﬁne 日本語です", "", "abc def", "  x", "Ａ１ café\u0301 👨\u200d👩\u200d👧", "tab\there"]
+    texts = [
+        "Héllo  wörld ﬁne 日本語です",
+        "",
+        "abc def",
+        "  x",
+        "Ａ１ café\u0301 👨\u200d👩\u200d👧",
+        "tab\there",
+    ]
     tok = shared / "tokenizers"
-    for spec in ("gpt2", "claude-v1/tokenizer.json", "gemma3/tokenizer.json.gz", "all-MiniLM-L6-v2/tokenizer.json"):
+    for spec in (
+        "gpt2",
+        "claude-v1/tokenizer.json",
+        "gemma3/tokenizer.json.gz",
+        "all-MiniLM-L6-v2/tokenizer.json",
+    ):
         v = load_tokenizer(str(tok / spec))
         fast, ref = v.encode_aligned(texts), v._aligned_by_offsets(texts)
         assert fast.ids == ref.ids and fast.line_ok.all(), spec

@@ -97,8 +97,10 @@ def test_every_sweep_size_equals_a_direct_training(algo):
 def test_bpe_sweep_truncation_equals_direct_training():
     sweep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(800, 2000)))
     direct = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(800,)))
-    assert json.loads(sweep.artifacts["v800/tokenizer.json"])["model"] == \
-        json.loads(direct.artifacts["tokenizer.json"])["model"]
+    assert (
+        json.loads(sweep.artifacts["v800/tokenizer.json"])["model"]
+        == json.loads(direct.artifacts["tokenizer.json"])["model"]
+    )
     sizes = [r.vocab_size for r in sweep.results]
     assert sizes == [800, 2000]
     # a larger vocabulary compresses better on every measure we report
@@ -112,18 +114,24 @@ def test_superbpe_keeps_stage1_and_learns_superwords(trained):
     assert r.extra["stage2_merges"] > 0 and r.whitespace_spanning_tokens > 0
     tj = json.loads(rep.artifacts["tokenizer.json"])
     # the first t merges are exactly a stage-1 BPE trained alone at vocab t
-    stage1 = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(r.extra["transition"],),
-                                         pretokenizer="superbpe-stage1"))
+    stage1 = train.run(
+        train.TrainConfig(
+            algorithm="bpe", vocab_sizes=(r.extra["transition"],), pretokenizer="superbpe-stage1"
+        )
+    )
     s1 = json.loads(stage1.artifacts["tokenizer.json"])["model"]["merges"]
-    assert tj["model"]["merges"][:len(s1)] == s1
+    assert tj["model"]["merges"][: len(s1)] == s1
     spanning = [s for s in tj["model"]["vocab"] if b" " in (bytelevel_to_bytes(s) or b"").strip()]
     assert spanning and not any(b": " in bytelevel_to_bytes(s) for s in spanning)  # colon rule
     # superword tokens are reachable: their own text encodes back to them
     tok = Tokenizer.from_str(rep.artifacts["tokenizer.json"].decode())
     vocab = tj["model"]["vocab"]
-    reached = [s for s in spanning
-               if tok.encode(bytelevel_to_bytes(s).decode("utf-8", "replace"), add_special_tokens=False).ids
-               == [vocab[s]]]
+    reached = [
+        s
+        for s in spanning
+        if tok.encode(bytelevel_to_bytes(s).decode("utf-8", "replace"), add_special_tokens=False).ids
+        == [vocab[s]]
+    ]
     assert len(reached) >= len(spanning) // 2, (len(reached), len(spanning))
 
 
@@ -134,19 +142,30 @@ def test_tiktoken_export_matches_hf_ids():
 
     rep = train.run(train.TrainConfig(algorithm="bpe", vocab_sizes=(2000,), export_tiktoken=True))
     assert rep.results[0].extra["tiktoken_agreement"] == 1.0
-    ranks = {base64.b64decode(a): int(b) for a, b in
-             (ln.split() for ln in rep.artifacts["tokenizer.tiktoken"].splitlines())}
-    enc = tiktoken.Encoding("t", pat_str=rep.results[0].extra["tiktoken_pattern"], mergeable_ranks=ranks,
-                            special_tokens={})
+    ranks = {
+        base64.b64decode(a): int(b)
+        for a, b in (ln.split() for ln in rep.artifacts["tokenizer.tiktoken"].splitlines())
+    }
+    enc = tiktoken.Encoding(
+        "t", pat_str=rep.results[0].extra["tiktoken_pattern"], mergeable_ranks=ranks, special_tokens={}
+    )
     tok = Tokenizer.from_str(rep.artifacts["tokenizer.json"].decode())
     for line in _lines()[:300]:
         assert enc.encode_ordinary(line) == tok.encode(line, add_special_tokens=False).ids
 
 
 def test_options_reach_the_tokenizer(small_corpus):
-    rep = train.run(train.TrainConfig(corpora=(str(small_corpus),), algorithm="bpe", vocab_sizes=(600,),
-                                      split_digits=True, special_tokens=("<s>", "</s>", "<pad>"),
-                                      max_token_length=4, normalization="nfkc"))
+    rep = train.run(
+        train.TrainConfig(
+            corpora=(str(small_corpus),),
+            algorithm="bpe",
+            vocab_sizes=(600,),
+            split_digits=True,
+            special_tokens=("<s>", "</s>", "<pad>"),
+            max_token_length=4,
+            normalization="nfkc",
+        )
+    )
     tj = json.loads(rep.artifacts["tokenizer.json"])
     assert [t["content"] for t in tj["added_tokens"]] == ["<s>", "</s>", "<pad>"]
     assert tj["normalizer"]["type"] == "NFKC"
@@ -159,8 +178,11 @@ def test_options_reach_the_tokenizer(small_corpus):
 def test_char_bpe_tokens_are_at_most_three_characters(trained):
     rep, _ = trained["char-bpe"]
     tj = json.loads(rep.artifacts["tokenizer.json"])
-    lengths = [len((bytelevel_to_bytes(s) or b"").decode("utf-8", "replace")) for s in tj["model"]["vocab"]
-               if not s.startswith("<|")]
+    lengths = [
+        len((bytelevel_to_bytes(s) or b"").decode("utf-8", "replace"))
+        for s in tj["model"]["vocab"]
+        if not s.startswith("<|")
+    ]
     assert max(lengths) <= 3
 
 
@@ -180,8 +202,14 @@ def test_bad_inputs(tmp_path, small_corpus):
     with pytest.raises(UsageError, match="byte-level"):
         train.validate(train.TrainConfig(algorithm="wordpiece", export_tiktoken=True))
     with pytest.raises(UsageError, match="pivot"):
-        train.run(train.TrainConfig(corpora=(str(small_corpus),), vocab_sizes=(300,),
-                                    parallel=("embedded:parallel",), pivot="xxx_Latn"))
+        train.run(
+            train.TrainConfig(
+                corpora=(str(small_corpus),),
+                vocab_sizes=(300,),
+                parallel=("embedded:parallel",),
+                pivot="xxx_Latn",
+            )
+        )
 
 
 def test_report_provenance_and_markdown(trained):
@@ -212,15 +240,19 @@ def test_bert_word_regex_equals_tokenizers_components(shared):
     from tokenizers_lab.patterns import BERT_CONTROL, BERT_WORDS
 
     control, words = regex.compile(BERT_CONTROL), regex.compile(BERT_WORDS)
-    norm = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
-                                      lowercase=False)
+    norm = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+    )
     pre = pre_tokenizers.BertPreTokenizer()
     files = sorted((shared / "udhr/txt").glob("*.txt")) + sorted((shared / "text").glob("*/*.txt"))
     lines = [ln for f in files for ln in f.read_text("utf-8").splitlines()[:200]]
     lines += ["tab\tand\x00nul\u200bzwsp \x07bell", "混合text中文", "a\ufffdb", "emoji🦙ok", "x–y—z «q»"]
     assert len(lines) > 50000
-    bad = [ln for ln in lines
-           if words.findall(control.sub("", ln)) != [w for w, _ in pre.pre_tokenize_str(norm.normalize_str(ln))]]
+    bad = [
+        ln
+        for ln in lines
+        if words.findall(control.sub("", ln)) != [w for w, _ in pre.pre_tokenize_str(norm.normalize_str(ln))]
+    ]
     assert not bad, f"{len(bad)} lines split differently, e.g. {bad[0][:80]!r}"
 
 
@@ -249,14 +281,16 @@ def test_direct_path_still_refuses_bad_corpora(tmp_path):
     with pytest.raises(InputError, match=r"invalid UTF-8 .* at byte 17 \(line 2\)"):
         train.run(train.TrainConfig(corpora=(str(bad),), vocab_sizes=(300,), heldout_every=0))
     with pytest.raises(InputError, match=r"invalid UTF-8"):
-        train.run(train.TrainConfig(corpora=(str(bad),), algorithm="spm-bpe", vocab_sizes=(300,),
-                                    heldout_every=0))
+        train.run(
+            train.TrainConfig(corpora=(str(bad),), algorithm="spm-bpe", vocab_sizes=(300,), heldout_every=0)
+        )
     empty = tmp_path / "empty.txt"
     empty.write_text("\n \n")
     for algo in ("bpe", "spm-bpe", "unigram"):
         with pytest.raises(InputError, match="empty"):
-            train.run(train.TrainConfig(corpora=(str(empty),), algorithm=algo, vocab_sizes=(400,),
-                                        heldout_every=0))
+            train.run(
+                train.TrainConfig(corpora=(str(empty),), algorithm=algo, vocab_sizes=(400,), heldout_every=0)
+            )
     with pytest.raises(UsageError, match="heldout-every"):
         train.validate(train.TrainConfig(heldout_every=1))
 
@@ -264,8 +298,7 @@ def test_direct_path_still_refuses_bad_corpora(tmp_path):
 def test_separate_heldout_corpus(tmp_path, small_corpus):
     held = tmp_path / "held.txt"
     held.write_text("A held-out line about rivers.\n\nAnother one, with 42 numbers.\n", encoding="utf-8")
-    rep = train.run(train.TrainConfig(corpora=(str(small_corpus),), vocab_sizes=(400,),
-                                      heldout=(str(held),)))
+    rep = train.run(train.TrainConfig(corpora=(str(small_corpus),), vocab_sizes=(400,), heldout=(str(held),)))
     assert rep.corpus.train_records == 900  # nothing held out of the training corpus
     assert rep.corpus.heldout_records == 2 and rep.corpus.heldout_bytes == 29 + 29
     assert rep.results[0].heldout_tokens > 0

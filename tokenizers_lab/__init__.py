@@ -22,11 +22,25 @@ if TYPE_CHECKING:
     from tokenizers_lab import audit, invert, train, transplant
     from tokenizers_lab.tokenizer import TokenizerView, load_tokenizer
 
-_LAZY = {"train": "tokenizers_lab.train", "audit": "tokenizers_lab.audit", "invert": "tokenizers_lab.invert",
-         "transplant": "tokenizers_lab.transplant", "load_tokenizer": "tokenizers_lab.tokenizer",
-         "TokenizerView": "tokenizers_lab.tokenizer"}
+_LAZY = {
+    "train": "tokenizers_lab.train",
+    "audit": "tokenizers_lab.audit",
+    "invert": "tokenizers_lab.invert",
+    "transplant": "tokenizers_lab.transplant",
+    "load_tokenizer": "tokenizers_lab.tokenizer",
+    "TokenizerView": "tokenizers_lab.tokenizer",
+}
 
-__all__ = ["LabError", "TokenizerView", "__version__", "audit", "invert", "load_tokenizer", "train", "transplant"]
+__all__ = [
+    "LabError",
+    "TokenizerView",
+    "__version__",
+    "audit",
+    "invert",
+    "load_tokenizer",
+    "train",
+    "transplant",
+]
 
 
 def __getattr__(name: str) -> Any:

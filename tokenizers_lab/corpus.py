@@ -90,8 +90,11 @@ def embedded_files(name: str) -> list[Path]:
 
 def skipped(rel: Path) -> bool:
     """Folder walks skip hidden paths, byte-code caches and bookkeeping files."""
-    return any(part.startswith(".") or part == "__pycache__" for part in rel.parts) \
-        or rel.suffix in (".pyc", ".pyo") or rel.name in ("MANIFEST.json", "README.md", "LICENSE")
+    return (
+        any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
+        or rel.suffix in (".pyc", ".pyo")
+        or rel.name in ("MANIFEST.json", "README.md", "LICENSE")
+    )
 
 
 @dataclass
@@ -108,8 +111,9 @@ class CorpusStats:
 class Corpus:
     """A streamed corpus: iterate records once; stats and sha256 are complete after the pass."""
 
-    def __init__(self, spec: str, *, errors: str = "strict", field_name: str = "text",
-                 column: str = "text") -> None:
+    def __init__(
+        self, spec: str, *, errors: str = "strict", field_name: str = "text", column: str = "text"
+    ) -> None:
         if errors not in ERROR_MODES:
             raise unknown_name("--errors mode", errors, ERROR_MODES)
         self.spec = spec
@@ -131,8 +135,11 @@ class Corpus:
             return [str(f) for f in embedded_files(spec.split(":", 1)[1])]
         p = Path(spec)
         if p.is_dir():
-            if (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists() \
-                    or (p / "state.json").exists():
+            if (
+                (p / "dataset_info.json").exists()
+                or (p / "dataset_dict.json").exists()
+                or (p / "state.json").exists()
+            ):
                 return [f"datasets-disk:{p}"]
             files = sorted(f for f in p.rglob("*") if f.is_file() and not skipped(f.relative_to(p)))
             if not files:
@@ -201,14 +208,14 @@ class Corpus:
         kind = suffixes[-2] if gz and len(suffixes) > 1 else (suffixes[-1] if suffixes and not gz else "")
         try:
             if kind == ".jsonl":
-                with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+                with gzip.open(path, "rb") if gz else open(path, "rb") as f:
                     yield from self._iter_records(_iter_jsonl(f, path, self.field_name, self.stats))
             elif kind == ".parquet":
                 yield from self._iter_records(_iter_parquet(path, self.column, self.stats))
             elif kind in (".csv", ".tsv"):
                 yield from self._iter_records(_iter_csv(path, self.column, "\t" if kind == ".tsv" else ","))
             else:
-                with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+                with gzip.open(path, "rb") if gz else open(path, "rb") as f:
                     yield from self._iter_binary(f, str(path))
         except OSError as e:
             raise InputError(f"cannot read corpus {path}: {e.strerror or e}") from None
@@ -233,8 +240,10 @@ class Corpus:
                 text = dec.decode(chunk, final=final)
             except UnicodeDecodeError as e:
                 line = lines_before + chunk[: max(0, e.start)].count(b"\n") + 1
-                raise InputError(f"invalid UTF-8 in {name} at byte {offset + max(0, e.start)} (line {line}); "
-                                 "pass --errors replace to substitute U+FFFD") from None
+                raise InputError(
+                    f"invalid UTF-8 in {name} at byte {offset + max(0, e.start)} (line {line}); "
+                    "pass --errors replace to substitute U+FFFD"
+                ) from None
             self.stats.invalid_utf8 += _INVALID[0] - before
             offset += len(chunk)
             newlines = chunk.count(b"\n")
@@ -243,8 +252,10 @@ class Corpus:
                 pending.append(text)
                 pending_bytes += len(chunk)
                 if pending_bytes > MAX_RECORD_BYTES:
-                    raise InputError(f"{name}: line {lines_before + 1} runs over {MAX_RECORD_BYTES >> 20} MiB "
-                                     "without a line break (the longest record tokenlab reads; is it text?)")
+                    raise InputError(
+                        f"{name}: line {lines_before + 1} runs over {MAX_RECORD_BYTES >> 20} MiB "
+                        "without a line break (the longest record tokenlab reads; is it text?)"
+                    )
                 continue
             if pending:
                 text, pending, pending_bytes = "".join(pending) + text, [], 0
@@ -278,14 +289,19 @@ class Corpus:
 
     def _iter_hub(self, src: str) -> Iterator[list[str]]:
         parts = src[3:].split(":")
-        name, config, split = parts[0], (parts[1] if len(parts) > 1 and parts[1] else None), \
-            (parts[2] if len(parts) > 2 else "train")
+        name, config, split = (
+            parts[0],
+            (parts[1] if len(parts) > 1 and parts[1] else None),
+            (parts[2] if len(parts) > 2 else "train"),
+        )
         try:
             import datasets
 
             ds = datasets.load_dataset(name, config, split=split, streaming=True)
-        except Exception as e:  # hub/network errors come in many types
-            raise InputError(f"cannot load {src} from the hub (offline?): {str(e).splitlines()[0][:160]}") from None
+        except Exception as e:  # noqa: BLE001 - hub/network errors come in many types
+            raise InputError(
+                f"cannot load {src} from the hub (offline?): {str(e).splitlines()[0][:160]}"
+            ) from None
         yield from self._iter_records(str(row[self.column]) for row in ds)
 
 
@@ -298,15 +314,17 @@ def _text_value(value: object, where: str, name: str, stats: CorpusStats) -> str
         stats.null_records += 1
         return None
     kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
-        type(value), type(value).__name__)
+        type(value), type(value).__name__
+    )
     raise InputError(f"{where}: {name} is {kind}, not a string")
 
 
 def _iter_jsonl(f: io.BufferedIOBase, path: Path, field_name: str, stats: CorpusStats) -> Iterator[str]:
     for n, raw in enumerate(iter(lambda: f.readline(MAX_RECORD_BYTES + 1), b""), 1):
         if len(raw) > MAX_RECORD_BYTES:
-            raise InputError(f"{path} line {n} is over {MAX_RECORD_BYTES >> 20} MiB (the longest record "
-                             "tokenlab reads)")
+            raise InputError(
+                f"{path} line {n} is over {MAX_RECORD_BYTES >> 20} MiB (the longest record tokenlab reads)"
+            )
         if not raw.strip():
             continue
         try:
@@ -325,10 +343,12 @@ def _iter_parquet(path: Path, column: str, stats: CorpusStats) -> Iterator[str]:
 
     try:
         pf = pq.ParquetFile(path)
-    except Exception as e:  # pyarrow raises ArrowInvalid for non-parquet files
+    except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid for non-parquet files
         raise InputError(f"cannot read parquet {path}: {e}") from None
     if column not in pf.schema_arrow.names:
-        raise InputError(f"{path} has no column {column!r} (columns: {', '.join(pf.schema_arrow.names)}; use --column)")
+        raise InputError(
+            f"{path} has no column {column!r} (columns: {', '.join(pf.schema_arrow.names)}; use --column)"
+        )
     row = 0
     for batch in pf.iter_batches(columns=[column], batch_size=4096):
         for v in batch.column(0).to_pylist():
@@ -343,8 +363,15 @@ def _iter_csv(path: Path, column: str, sep: str) -> Iterator[str]:
 
     try:
         # TSV is read as it is: no quote processing (a '"' in a cell is text, not a multi-row field)
-        reader = pd.read_csv(path, sep=sep, usecols=[column], dtype=str, chunksize=10000,
-                             keep_default_na=False, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
+        reader = pd.read_csv(
+            path,
+            sep=sep,
+            usecols=[column],
+            dtype=str,
+            chunksize=10000,
+            keep_default_na=False,
+            quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL,
+        )
         for chunk in reader:
             yield from chunk[column].tolist()
     except ValueError as e:
@@ -356,14 +383,14 @@ def _iter_dataset_disk(path: str, column: str) -> Iterator[str]:
 
     try:
         ds = datasets.load_from_disk(path)
-    except Exception as e:  # datasets raises FileNotFoundError/ValueError variants
+    except Exception as e:  # noqa: BLE001 - datasets raises FileNotFoundError/ValueError variants
         raise InputError(f"cannot load dataset from {path}: {e}") from None
     if isinstance(ds, datasets.DatasetDict):
         ds = ds["train"] if "train" in ds else ds[min(ds)]
     if column not in ds.column_names:
         raise InputError(f"dataset {path} has no column {column!r} (columns: {', '.join(ds.column_names)})")
     for i in range(0, len(ds), 1000):
-        yield from (str(v) for v in ds[i:i + 1000][column])
+        yield from (str(v) for v in ds[i : i + 1000][column])
 
 
 def display_name(spec: str) -> str:

@@ -110,51 +110,149 @@ class DemoReport:
 
     def to_markdown(self) -> str:
         """Markdown summary of the demo."""
-        rows = [(r.step, r.algorithm, r.vocab_size, r.heldout_bytes_per_token, r.roundtrip_rate,
-                 r.parallel_tokens, "" if r.median_premium is None else r.median_premium,
-                 "" if r.max_premium is None else r.max_premium, r.superword_tokens, r.report)
-                for r in self.rows]
+        rows = [
+            (
+                r.step,
+                r.algorithm,
+                r.vocab_size,
+                r.heldout_bytes_per_token,
+                r.roundtrip_rate,
+                r.parallel_tokens,
+                "" if r.median_premium is None else r.median_premium,
+                "" if r.max_premium is None else r.max_premium,
+                r.superword_tokens,
+                r.report,
+            )
+            for r in self.rows
+        ]
         saving = "n/a" if self.superbpe_token_saving is None else f"{self.superbpe_token_saving:.2%}"
-        return "\n".join([
-            "# tokenlab demo", "", f"`{self.provenance.signature}`", "",
-            "Tokenizers trained on the embedded corpora (parallel text in 12 languages, code, domain "
-            "samples); premiums on the embedded parallel corpus, pivot eng_Latn.", "",
-            md_table(["step", "algorithm", "vocab", "held-out bytes/token", "held-out round-trip", "parallel tokens",
-                      "median premium", "max premium", "superword tokens", "report"], rows), "",
-            f"SuperBPE token saving vs BPE with the same stage-1 regex at vocab {COMPARE_VOCAB} on the "
-            f"parallel corpus: {saving}. Superword merges need volume: on the ~100 KB embedded corpus they "
-            "do not pay for the subword merges they replace; on 32 MB of real text (bench/train) SuperBPE "
-            "encodes held-out text with 3.5% fewer tokens at 32k.", "",
-            "## Audit", "", f"The trained tokenizers at vocab {COMPARE_VOCAB}, side by side (full report: "
-            "audit/audit.md).", "",
-            md_table(["tokenizer", "median premium", "max premium", "Gini", "bytes/token", "Rényi eff",
-                      "probe round-trip", "unreachable", "digits"],
-                     [(a.tokenizer, "" if a.median_premium is None else a.median_premium,
-                       "" if a.max_premium is None else a.max_premium, a.gini, a.bytes_per_token or "",
-                       a.renyi_efficiency or "", a.roundtrip_rate, a.unreachable, a.digits) for a in self.audit_rows]),
-            "",
-            "## Invert", "",
-            f"A byte-level BPE ({self.invert_merges} merges) trained on a known mixture of the even lines of six "
-            "embedded categories; `tokenlab invert` recovers the mixture from the odd lines, which the "
-            f"tokenizer never saw (full report: invert/invert.md). log10 MSE {_fmt(self.invert_log10_mse)} "
-            f"(token-classification baseline {_fmt(self.invert_baseline_log10_mse)}).", "",
-            md_table(["category", "estimate", "95% CI", "TC baseline", "truth"],
-                     [(r.category, f"{100 * r.share:.2f}%",
-                       f"{100 * r.ci_low:.2f}–{100 * r.ci_high:.2f}%" if r.ci_low is not None and r.ci_high is not None
-                       else "", f"{100 * r.baseline_share:.2f}%",
-                       f"{100 * r.truth:.2f}%" if r.truth is not None else "") for r in self.invert_rows]),
-            "",
-            "## Transplant", "",
-            self.transplant_note, "",
-            md_table(["method", "rows copied", "rows estimated", "fallback rows", "BPB original", "BPB transplanted",
-                      "BPB ratio", "length ratio", "leave-out centred cosine"],
-                     [(t.method, t.copied, t.estimated, t.fallback, t.bpb_original, t.bpb, t.bpb_ratio, t.length_ratio,
-                       "–" if t.leave_out_centred_cosine is None else t.leave_out_centred_cosine)
-                      for t in self.transplant_rows]) if self.transplant_rows else "",
-            "",
-            *(["## Notes", "", *[f"- {n}" for n in self.notes], ""] if self.notes else []),
-            md_provenance(self.provenance),
-        ]) + "\n"
+        return (
+            "\n".join(
+                [
+                    "# tokenlab demo",
+                    "",
+                    f"`{self.provenance.signature}`",
+                    "",
+                    "Tokenizers trained on the embedded corpora (parallel text in 12 languages, code, domain "
+                    "samples); premiums on the embedded parallel corpus, pivot eng_Latn.",
+                    "",
+                    md_table(
+                        [
+                            "step",
+                            "algorithm",
+                            "vocab",
+                            "held-out bytes/token",
+                            "held-out round-trip",
+                            "parallel tokens",
+                            "median premium",
+                            "max premium",
+                            "superword tokens",
+                            "report",
+                        ],
+                        rows,
+                    ),
+                    "",
+                    f"SuperBPE token saving vs BPE with the same stage-1 regex at vocab {COMPARE_VOCAB} on the "
+                    f"parallel corpus: {saving}. Superword merges need volume: on the ~100 KB embedded corpus they "
+                    "do not pay for the subword merges they replace; bench/train.py measures the saving on 32 MB of "
+                    "real text (BENCHMARKS.md).",
+                    "",
+                    "## Audit",
+                    "",
+                    f"The trained tokenizers at vocab {COMPARE_VOCAB}, side by side (full report: "
+                    "audit/audit.md).",
+                    "",
+                    md_table(
+                        [
+                            "tokenizer",
+                            "median premium",
+                            "max premium",
+                            "Gini",
+                            "bytes/token",
+                            "Rényi eff",
+                            "probe round-trip",
+                            "unreachable",
+                            "digits",
+                        ],
+                        [
+                            (
+                                a.tokenizer,
+                                "" if a.median_premium is None else a.median_premium,
+                                "" if a.max_premium is None else a.max_premium,
+                                a.gini,
+                                a.bytes_per_token or "",
+                                a.renyi_efficiency or "",
+                                a.roundtrip_rate,
+                                a.unreachable,
+                                a.digits,
+                            )
+                            for a in self.audit_rows
+                        ],
+                    ),
+                    "",
+                    "## Invert",
+                    "",
+                    f"A byte-level BPE ({self.invert_merges} merges) trained on a known mixture of the even lines of six "
+                    "embedded categories; `tokenlab invert` recovers the mixture from the odd lines, which the "
+                    f"tokenizer never saw (full report: invert/invert.md). log10 MSE {_fmt(self.invert_log10_mse)} "
+                    f"(token-classification baseline {_fmt(self.invert_baseline_log10_mse)}).",
+                    "",
+                    md_table(
+                        ["category", "estimate", "95% CI", "TC baseline", "truth"],
+                        [
+                            (
+                                r.category,
+                                f"{100 * r.share:.2f}%",
+                                f"{100 * r.ci_low:.2f}–{100 * r.ci_high:.2f}%"
+                                if r.ci_low is not None and r.ci_high is not None
+                                else "",
+                                f"{100 * r.baseline_share:.2f}%",
+                                f"{100 * r.truth:.2f}%" if r.truth is not None else "",
+                            )
+                            for r in self.invert_rows
+                        ],
+                    ),
+                    "",
+                    "## Transplant",
+                    "",
+                    self.transplant_note,
+                    "",
+                    md_table(
+                        [
+                            "method",
+                            "rows copied",
+                            "rows estimated",
+                            "fallback rows",
+                            "BPB original",
+                            "BPB transplanted",
+                            "BPB ratio",
+                            "length ratio",
+                            "leave-out centred cosine",
+                        ],
+                        [
+                            (
+                                t.method,
+                                t.copied,
+                                t.estimated,
+                                t.fallback,
+                                t.bpb_original,
+                                t.bpb,
+                                t.bpb_ratio,
+                                t.length_ratio,
+                                "–" if t.leave_out_centred_cosine is None else t.leave_out_centred_cosine,
+                            )
+                            for t in self.transplant_rows
+                        ],
+                    )
+                    if self.transplant_rows
+                    else "",
+                    "",
+                    *(["## Notes", "", *[f"- {n}" for n in self.notes], ""] if self.notes else []),
+                    md_provenance(self.provenance),
+                ]
+            )
+            + "\n"
+        )
 
 
 def validate(config: DemoConfig) -> None:
@@ -168,8 +266,10 @@ def output_names(config: DemoConfig) -> list[str]:
 
     names = ["demo.json", "demo.md", "transplant"]
     for step, algorithm, sizes, options in STEPS:
-        names += [f"{step}/{n}" for n in
-                  train.output_names(train.TrainConfig(algorithm=algorithm, vocab_sizes=sizes, **options))]
+        names += [
+            f"{step}/{n}"
+            for n in train.output_names(train.TrainConfig(algorithm=algorithm, vocab_sizes=sizes, **options))
+        ]
     names += [f"audit/{n}" for n in audit.output_names(audit.AuditConfig(seed=config.seed))]
     names += [f"invert/{n}" for n in invert.output_names(invert.InvertConfig(seed=config.seed))]
     return names
@@ -188,8 +288,10 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
     for step, algorithm, sizes, options in STEPS:
         if progress:
             progress(f"training {step}", None)
-        rep = train.run(train.TrainConfig(algorithm=algorithm, vocab_sizes=sizes, seed=config.seed, **options),
-                        progress=progress)
+        rep = train.run(
+            train.TrainConfig(algorithm=algorithm, vocab_sizes=sizes, seed=config.seed, **options),
+            progress=progress,
+        )
         reports[step] = rep
         for name, data in rep.artifacts.items():
             artifacts[f"{step}/{name}"] = data
@@ -201,18 +303,29 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
             premiums = [lr.premium for lr in r.languages if lr.premium is not None]
             total = sum(lr.tokens for lr in r.languages)
             tokens_at[(step, r.vocab_size_requested)] = total
-            rows.append(DemoRow(
-                step=step, algorithm=algorithm, vocab_size=r.vocab_size,
-                heldout_bytes_per_token=r.heldout_bytes_per_token, roundtrip_rate=r.roundtrip_rate,
-                parallel_tokens=total, median_premium=statistics.median(premiums) if premiums else None,
-                max_premium=max(premiums) if premiums else None, superword_tokens=r.whitespace_spanning_tokens,
-                report=f"{step}/train.md"))
+            rows.append(
+                DemoRow(
+                    step=step,
+                    algorithm=algorithm,
+                    vocab_size=r.vocab_size,
+                    heldout_bytes_per_token=r.heldout_bytes_per_token,
+                    roundtrip_rate=r.roundtrip_rate,
+                    parallel_tokens=total,
+                    median_premium=statistics.median(premiums) if premiums else None,
+                    max_premium=max(premiums) if premiums else None,
+                    superword_tokens=r.whitespace_spanning_tokens,
+                    report=f"{step}/train.md",
+                )
+            )
     notes = [f"{step}: {n}" for step, rep in reports.items() for n in rep.notes]
     from tokenizers_lab import audit  # numpy-heavy; imported when the demo reaches its audit step
 
     if progress:
         progress("auditing the trained tokenizers", None)
-    views = [audit.views_from_train(reports[step], f"{step}-{COMPARE_VOCAB // 1000}k", COMPARE_VOCAB) for step in AUDIT_STEPS]
+    views = [
+        audit.views_from_train(reports[step], f"{step}-{COMPARE_VOCAB // 1000}k", COMPARE_VOCAB)
+        for step in AUDIT_STEPS
+    ]
     arep = audit.run(audit.AuditConfig(seed=config.seed), progress=progress, views=views)
     for name, data in arep.artifacts.items():
         artifacts[f"audit/{name}"] = data
@@ -222,37 +335,71 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
     audit_rows = []
     for a in arep.tokenizers:
         c = a.corpus_compression or a.parallel_compression
-        audit_rows.append(AuditRow(
-            tokenizer=a.label, median_premium=a.fairness_summary.median_premium,
-            max_premium=a.fairness_summary.max_premium, gini=a.fairness_summary.gini,
-            bytes_per_token=c.bytes_per_token, renyi_efficiency=c.renyi_efficiency_full_vocab,
-            roundtrip_rate=a.roundtrip_rate, unreachable=a.vocabulary.unreachable, digits=a.numbers.scheme))
+        audit_rows.append(
+            AuditRow(
+                tokenizer=a.label,
+                median_premium=a.fairness_summary.median_premium,
+                max_premium=a.fairness_summary.max_premium,
+                gini=a.fairness_summary.gini,
+                bytes_per_token=c.bytes_per_token,
+                renyi_efficiency=c.renyi_efficiency_full_vocab,
+                roundtrip_rate=a.roundtrip_rate,
+                unreachable=a.vocabulary.unreachable,
+                digits=a.numbers.scheme,
+            )
+        )
     from tokenizers_lab import invert
     from tokenizers_lab.invert import example as invert_example
 
     if progress:
         progress("inverting a known mixture", None)
-    irep = invert_example.run(invert.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress=progress)
+    irep = invert_example.run(
+        invert.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress=progress
+    )
     notes += [f"invert: {n}" for n in irep.notes]
     artifacts["invert/invert.json"] = dumps(irep).encode("utf-8")
     artifacts["invert/invert.md"] = irep.to_markdown().encode("utf-8")
-    invert_rows = tuple(InvertRow(category=c.name, share=c.share, ci_low=c.ci_low, ci_high=c.ci_high, truth=c.truth,
-                                  baseline_share=c.baseline_share) for c in irep.categories)
+    invert_rows = tuple(
+        InvertRow(
+            category=c.name,
+            share=c.share,
+            ci_low=c.ci_low,
+            ci_high=c.ci_high,
+            truth=c.truth,
+            baseline_share=c.baseline_share,
+        )
+        for c in irep.categories
+    )
     t_rows, t_note = _transplant_step(reports, config, artifacts, progress)
     bpe, sbpe = tokens_at.get(("bpe-stage1-regex", COMPARE_VOCAB)), tokens_at.get(("superbpe", COMPARE_VOCAB))
     saving = 1 - sbpe / bpe if bpe and sbpe else None
-    prov = make_provenance("demo", config, sorted(inputs.values(), key=lambda i: i.name), config.seed,
-                           [("steps", "+".join(s for s, *_ in STEPS) + "+audit+invert+transplant")])
-    return DemoReport(provenance=prov, rows=tuple(rows), superbpe_token_saving=saving,
-                      audit_rows=tuple(audit_rows), invert_rows=invert_rows,
-                      invert_log10_mse=irep.score.log10_mse if irep.score else None,
-                      invert_baseline_log10_mse=irep.score.baseline_log10_mse if irep.score else None,
-                      invert_merges=irep.solver.last_merge, transplant_rows=tuple(t_rows), transplant_note=t_note,
-                      run=clock.info(), notes=tuple(notes), artifacts=artifacts)
+    prov = make_provenance(
+        "demo",
+        config,
+        sorted(inputs.values(), key=lambda i: i.name),
+        config.seed,
+        [("steps", "+".join(s for s, *_ in STEPS) + "+audit+invert+transplant")],
+    )
+    return DemoReport(
+        provenance=prov,
+        rows=tuple(rows),
+        superbpe_token_saving=saving,
+        audit_rows=tuple(audit_rows),
+        invert_rows=invert_rows,
+        invert_log10_mse=irep.score.log10_mse if irep.score else None,
+        invert_baseline_log10_mse=irep.score.baseline_log10_mse if irep.score else None,
+        invert_merges=irep.solver.last_merge,
+        transplant_rows=tuple(t_rows),
+        transplant_note=t_note,
+        run=clock.info(),
+        notes=tuple(notes),
+        artifacts=artifacts,
+    )
 
 
-def _transplant_step(reports: dict, config: DemoConfig, artifacts: dict[str, bytes],
-                     progress: Progress | None) -> tuple[list, str]:
+def _transplant_step(
+    reports: dict, config: DemoConfig, artifacts: dict[str, bytes], progress: Progress | None
+) -> tuple[list, str]:
     """A tiny model trained with the bpe-2k tokenizer, moved onto bpe-metaspace-4k by each method
     (needs the torch extra; without it the step says so and is skipped)."""
     import importlib.util
@@ -261,13 +408,19 @@ def _transplant_step(reports: dict, config: DemoConfig, artifacts: dict[str, byt
         return [], "Skipped: the transplant step needs the torch extra (pip install 'tokenizers-lab[torch]')."
     from tokenizers_lab.transplant import example as tdemo
 
-    rows, arts = tdemo.run_step(reports["bpe"].artifacts[f"v{TRANSPLANT_OLD}/tokenizer.json"],
-                                reports[TRANSPLANT_NEW].artifacts["tokenizer.json"], config.seed, progress)
+    rows, arts = tdemo.run_step(
+        reports["bpe"].artifacts[f"v{TRANSPLANT_OLD}/tokenizer.json"],
+        reports[TRANSPLANT_NEW].artifacts["tokenizer.json"],
+        config.seed,
+        progress,
+    )
     artifacts.update(arts)
-    note = (f"A tiny Llama-architecture model (2 layers, d = 64) trained for {tdemo.STEPS} CPU steps on the "
-            f"embedded corpora with the bpe-{TRANSPLANT_OLD // 1000}k tokenizer, moved onto {TRANSPLANT_NEW}-4k "
-            "(▁ words and byte fallback instead of byte-level: shared tokens are found in the canonical byte "
-            "space) by each method without another model; bits per byte on every "
-            f"{tdemo.HELD_OUT_EVERY}th line, which training never saw; leave-out: {tdemo.LEAVE_OUT} hidden "
-            "tokens (full reports: `transplant/METHOD/transplant.md`).")
+    note = (
+        f"A tiny Llama-architecture model (2 layers, d = 64) trained for {tdemo.STEPS} CPU steps on the "
+        f"embedded corpora with the bpe-{TRANSPLANT_OLD // 1000}k tokenizer, moved onto {TRANSPLANT_NEW}-4k "
+        "(▁ words and byte fallback instead of byte-level: shared tokens are found in the canonical byte "
+        "space) by each method without another model; bits per byte on every "
+        f"{tdemo.HELD_OUT_EVERY}th line, which training never saw; leave-out: {tdemo.LEAVE_OUT} hidden "
+        "tokens (full reports: `transplant/METHOD/transplant.md`)."
+    )
     return rows, note

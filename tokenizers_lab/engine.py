@@ -43,7 +43,9 @@ EXECUTION = {"execution": True}
 DASK_EXTRA = "pip install 'tokenizers-lab[dask]'"
 # [scheme://]host:port, the host a name, an IPv4 address or a bracketed IPv6 address
 DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
-_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(?P<port>\d{1,5})")
+_ADDRESS = re.compile(
+    r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(?P<port>\d{1,5})"
+)
 # How long a scheduler has to accept the connection and answer (a port that is no Dask
 # scheduler, e.g. an HTTP server, accepts and then never speaks the protocol)
 CONNECT_SECONDS = 10.0
@@ -53,11 +55,14 @@ def check_address(address: str) -> None:
     """Refuse a malformed scheduler address before any work (exit 2)."""
     m = _ADDRESS.fullmatch(address)
     if m is None or not 0 < int(m.group("port")) < 65536:
-        raise UsageError(f"--address {address[:100]!r} is not a Dask scheduler address: give "
-                         "[tcp://]host:port, e.g. tcp://127.0.0.1:8786")
+        raise UsageError(
+            f"--address {address[:100]!r} is not a Dask scheduler address: give "
+            "[tcp://]host:port, e.g. tcp://127.0.0.1:8786"
+        )
     if m.group("scheme") and m.group("scheme") not in DASK_SCHEMES:
-        raise UsageError(f"--address scheme {m.group('scheme')}:// is not one Dask speaks "
-                         f"({', '.join(DASK_SCHEMES)})")
+        raise UsageError(
+            f"--address scheme {m.group('scheme')}:// is not one Dask speaks ({', '.join(DASK_SCHEMES)})"
+        )
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,10 @@ class EngineSpec:
     def validate(self) -> None:
         """Refuse unknown engines and contradictory options before any work."""
         if self.engine == "ray":
-            raise UsageError("--engine ray is not built in: tokenizers-lab runs its distributed passes on Dask "
-                             "(--engine dask; README 'Distributed runs' says why)")
+            raise UsageError(
+                "--engine ray is not built in: tokenizers-lab runs its distributed passes on Dask "
+                "(--engine dask; README 'Distributed runs' says why)"
+            )
         if self.engine not in ENGINES:
             raise unknown_name("--engine", self.engine, ENGINES)
         if self.address is not None and self.engine != "dask":
@@ -96,8 +103,12 @@ class Background:
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self._value: Any = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True,
-                                        name=f"tokenlab-{getattr(fn, '__name__', 'job')}")
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(fn, args, kwargs),
+            daemon=True,
+            name=f"tokenlab-{getattr(fn, '__name__', 'job')}",
+        )
         self._thread.start()
 
     def _run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
@@ -123,8 +134,9 @@ class Background:
         return self._value
 
 
-def in_background(fn: Callable[..., Any], *args: Any, watch: Sequence[Background | None] = (),
-                  **kwargs: Any) -> Any:
+def in_background(
+    fn: Callable[..., Any], *args: Any, watch: Sequence[Background | None] = (), **kwargs: Any
+) -> Any:
     """`fn(*args, **kwargs)`, waited for interruptibly (see Background)."""
     return Background(fn, *args, **kwargs).result(watch)
 
@@ -190,8 +202,9 @@ class Engine:
         """A handle to pass to every task instead of `obj` (sent once per worker)."""
         return obj
 
-    def imap(self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any,
-             window: int | None = None) -> Iterator[Any]:
+    def imap(
+        self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any, window: int | None = None
+    ) -> Iterator[Any]:
         """fn(*shared, item) for each item, results in item order."""
         raise NotImplementedError
 
@@ -219,8 +232,9 @@ class LocalEngine(Engine):
     def __init__(self, threads: int = 1) -> None:
         self.threads = max(1, threads)
 
-    def imap(self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any,
-             window: int | None = None) -> Iterator[Any]:
+    def imap(
+        self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any, window: int | None = None
+    ) -> Iterator[Any]:
         if self.threads == 1:
             for item in items:
                 yield fn(*shared, item)
@@ -262,17 +276,27 @@ class DaskEngine(Engine):
 
                 env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
                 env.update({"RAYON_NUM_THREADS": "1", "TOKENLAB_THREADS": "1"})
-                with dask.config.set({"distributed.nanny.pre-spawn-environ": env}), warnings.catch_warnings(), \
-                        _workers_ignore_ctrl_c():
+                with (
+                    dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
+                    warnings.catch_warnings(),
+                    _workers_ignore_ctrl_c(),
+                ):
                     # its HTTP server (health checks) moves off a busy default port with a warning
                     warnings.simplefilter("ignore", UserWarning)
-                    self._cluster = LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
-                                                 processes=True, dashboard_address=None, silence_logs=quiet,
-                                                 preload=["tokenizers_lab.dask_worker"])
+                    self._cluster = LocalCluster(
+                        n_workers=workers or cpu_count(),
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=quiet,
+                        preload=["tokenizers_lab.dask_worker"],
+                    )
                 self._client = Client(self._cluster, set_as_default=False)
         except OSError as e:
             self.close()
-            raise LabError(f"cannot reach the Dask scheduler at {address}: {str(e).splitlines()[0]}") from None
+            raise LabError(
+                f"cannot reach the Dask scheduler at {address}: {str(e).splitlines()[0]}"
+            ) from None
         except RuntimeError as e:  # a worker process that cannot start (spawn needs an importable __main__)
             self.close()
             raise LabError(f"cannot start a local Dask cluster: {str(e).splitlines()[0]}") from None
@@ -285,8 +309,9 @@ class DaskEngine(Engine):
     def share(self, obj: Any) -> Any:
         return self._client.scatter(obj, broadcast=True, hash=False)
 
-    def imap(self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any,
-             window: int | None = None) -> Iterator[Any]:
+    def imap(
+        self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any, window: int | None = None
+    ) -> Iterator[Any]:
         pending: deque = deque()
         limit = window or 2 * max(1, self.workers)
         try:
@@ -305,8 +330,11 @@ class DaskEngine(Engine):
         return [got[k] for k in sorted(got)]
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "workers": self.workers,
-                "address": "local cluster" if self._cluster is not None else self.address}
+        return {
+            "engine": self.name,
+            "workers": self.workers,
+            "address": "local cluster" if self._cluster is not None else self.address,
+        }
 
     def close(self) -> None:
         client, cluster = getattr(self, "_client", None), self._cluster
@@ -343,8 +371,10 @@ def probe_scheduler(address: str) -> None:
     try:
         info = asyncio.run(asyncio.wait_for(_identity(address), CONNECT_SECONDS))
     except (asyncio.TimeoutError, TimeoutError):
-        raise LabError(f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s (is that port a "
-                       "Dask scheduler?)") from None
+        raise LabError(
+            f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s (is that port a "
+            "Dask scheduler?)"
+        ) from None
     except OSError as e:  # refused, unreachable, unknown host, closed during the handshake
         raise LabError(f"cannot reach the Dask scheduler at {address}: {str(e).splitlines()[0]}") from None
     except Exception as e:  # noqa: BLE001 - whatever a non-Dask peer makes the protocol raise

@@ -73,8 +73,15 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:
     return UsageError(f"unknown {kind} {name!r}{hint} (choices: {', '.join(choices)})")
 
 
-def check_range(option: str, value: float, lo: float | None = None, hi: float | None = None, *,
-                lo_open: bool = False, hi_open: bool = False) -> None:
+def check_range(
+    option: str,
+    value: float,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> None:
     """Refuse a numeric option outside its range, nan and inf included (exit 2, the range named)."""
     import math
 

@@ -17,6 +17,7 @@ from tokenizers_lab.report import InputRef
 # Parallel corpora
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class ParallelCorpus:
     """Line-aligned text per language (FLORES layout: a folder of `<lang>.<ext>` files)."""
@@ -43,8 +44,14 @@ class ParallelCorpus:
 
     def subset(self, lang: str) -> ParallelCorpus:
         """One language alone (what a worker needs to measure it)."""
-        return ParallelCorpus(name=self.name, lines={lang: self.lines[lang]}, sha256=self.sha256, bytes=0,
-                              invalid_utf8=0, segments={lang: self.segments[lang]} if lang in self.segments else {})
+        return ParallelCorpus(
+            name=self.name,
+            lines={lang: self.lines[lang]},
+            sha256=self.sha256,
+            bytes=0,
+            invalid_utf8=0,
+            segments={lang: self.segments[lang]} if lang in self.segments else {},
+        )
 
     def joined(self, lang: str) -> str:
         """Petrov et al. 2023's unit: each file's `read().split("\n")`, all files' lists
@@ -54,7 +61,7 @@ class ParallelCorpus:
         parts: list[str] = []
         start = 0
         for kept, empty in self.segments.get(lang, ((len(lines), 0),)):
-            parts.extend(lines[start:start + kept])
+            parts.extend(lines[start : start + kept])
             parts.extend([""] * empty)
             start += kept
         return " ".join(parts)
@@ -71,8 +78,9 @@ def _lang_files(folder: Path) -> dict[str, Path]:
     return out
 
 
-def _parallel_layout(specs: Sequence[str], languages: Sequence[str] | None
-                     ) -> tuple[list[dict[str, Path]], set[str]]:
+def _parallel_layout(
+    specs: Sequence[str], languages: Sequence[str] | None
+) -> tuple[list[dict[str, Path]], set[str]]:
     """The files of one or more parallel folders, per folder by language, and the languages kept
     (a directory listing: nothing is read)."""
     if not specs:
@@ -88,8 +96,10 @@ def _parallel_layout(specs: Sequence[str], languages: Sequence[str] | None
     for f, files in zip(folders[1:], per_folder[1:]):
         missing = langs ^ set(files)
         if missing:
-            raise InputError(f"languages differ between parallel folders ({f} lacks or adds "
-                             f"{', '.join(sorted(missing)[:5])})")
+            raise InputError(
+                f"languages differ between parallel folders ({f} lacks or adds "
+                f"{', '.join(sorted(missing)[:5])})"
+            )
     if languages:
         unknown = [lang for lang in languages if lang not in langs]
         if unknown:
@@ -105,8 +115,9 @@ def parallel_languages(specs: Sequence[str], languages: Sequence[str] | None = N
     return sorted(_parallel_layout(specs, languages)[1])
 
 
-def load_parallel(specs: Sequence[str], *, errors: str = "strict",
-                  languages: Sequence[str] | None = None) -> ParallelCorpus:
+def load_parallel(
+    specs: Sequence[str], *, errors: str = "strict", languages: Sequence[str] | None = None
+) -> ParallelCorpus:
     """Load one or more parallel folders; several folders concatenate per language in order, and
     each folder must be aligned on its own (equal line counts in every language)."""
     per_folder, langs = _parallel_layout(specs, languages)
@@ -139,11 +150,13 @@ def load_parallel(specs: Sequence[str], *, errors: str = "strict",
             ref = max(set(counts.values()), key=list(counts.values()).count)
             odd = sorted(lang for lang, n in counts.items() if n != ref)
             where = f" in {display_name(spec)}" if len(specs) > 1 else ""
-            raise InputError(f"parallel files are misaligned{where}: {odd[0]} has {counts[odd[0]]} lines, "
-                             f"others {ref}")
+            raise InputError(
+                f"parallel files are misaligned{where}: {odd[0]} has {counts[odd[0]]} lines, others {ref}"
+            )
     name = ",".join(display_name(s) for s in specs)
-    return ParallelCorpus(name=name, lines=lines, sha256=h.hexdigest(), bytes=total, invalid_utf8=invalid,
-                          segments=segments)
+    return ParallelCorpus(
+        name=name, lines=lines, sha256=h.hexdigest(), bytes=total, invalid_utf8=invalid, segments=segments
+    )
 
 
 def _ends_with_newline(path: Path) -> bool:

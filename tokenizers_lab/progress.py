@@ -11,4 +11,4 @@ Progress = Callable[[str, "float | None"], None]
 
 def no_progress(stage: str, fraction: float | None) -> None:
     """The callback of a run nobody watches."""
-    return None
+    return

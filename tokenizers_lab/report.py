@@ -30,7 +30,6 @@ SCHEMA_VERSION = 1
 FLOAT_DIGITS = 6
 
 
-
 class Markdown:
     """Base of a job's report: `to_markdown()` is `render(report)` of the `markdown` module beside
     the report's own module (found by name: the report never imports its renderer, and the
@@ -40,6 +39,7 @@ class Markdown:
         """The report as Markdown, rendered from its fields."""
         package = type(self).__module__.rpartition(".")[0]
         return importlib.import_module(f"{package}.markdown").render(self)
+
 
 @dataclass(frozen=True)
 class InputRef:
@@ -98,8 +98,13 @@ def one_line(name: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name).replace("|", "\\|")
 
 
-def signature(command: str, parts: Sequence[tuple[str, str]], seed: int, cfg: str | None = None,
-              inputs: str | None = None) -> str:
+def signature(
+    command: str,
+    parts: Sequence[tuple[str, str]],
+    seed: int,
+    cfg: str | None = None,
+    inputs: str | None = None,
+) -> str:
     """A sacrebleu-style one-line signature, version last: the command, short names for the common
     settings, `cfg:` (hash of every other setting), `in:` (hash of every input's content)."""
     fields = list(parts) + [(k, v) for k, v in (("cfg", cfg), ("in", inputs)) if v]
@@ -146,8 +151,9 @@ def inputs_hash(inputs: Iterable[InputRef]) -> str:
     return _digest(sorted([i.role, i.sha256] for i in inputs))
 
 
-def make_provenance(command: str, config: Any, inputs: Iterable[InputRef], seed: int,
-                    sig_parts: Sequence[tuple[str, str]]) -> Provenance:
+def make_provenance(
+    command: str, config: Any, inputs: Iterable[InputRef], seed: int, sig_parts: Sequence[tuple[str, str]]
+) -> Provenance:
     """Build the provenance block of a report; its signature changes with every setting and input
     that can change a number (`tests/test_signature.py` flips each option)."""
     inputs = tuple(inputs)
@@ -159,8 +165,13 @@ def make_provenance(command: str, config: Any, inputs: Iterable[InputRef], seed:
         seed=seed,
         config=config_dict(config),
         inputs=inputs,
-        signature=signature(command, sig_parts, seed, short(settings_hash(config)),
-                            short(inputs_hash(inputs)) if inputs else None),
+        signature=signature(
+            command,
+            sig_parts,
+            seed,
+            short(settings_hash(config)),
+            short(inputs_hash(inputs)) if inputs else None,
+        ),
     )
 
 
@@ -172,7 +183,9 @@ class Stopwatch:
         self._t0 = time.perf_counter()
         self._c0 = time.process_time()
 
-    def info(self, libraries: Mapping[str, str] | None = None, engine: Mapping[str, Any] | None = None) -> RunInfo:
+    def info(
+        self, libraries: Mapping[str, str] | None = None, engine: Mapping[str, Any] | None = None
+    ) -> RunInfo:
         """Freeze the measurements taken so far."""
         rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return RunInfo(
@@ -242,14 +255,16 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def md_provenance(p: Provenance) -> str:
     """The provenance section shared by every Markdown report."""
     rows = [(i.role, i.name, short(i.sha256), i.bytes) for i in p.inputs]
-    return "\n".join([
-        "## Provenance",
-        "",
-        f"Signature: `{p.signature}`",
-        "",
-        md_table(["role", "input", "sha256", "bytes"], rows) if rows else "(no inputs)",
-        "",
-    ])
+    return "\n".join(
+        [
+            "## Provenance",
+            "",
+            f"Signature: `{p.signature}`",
+            "",
+            md_table(["role", "input", "sha256", "bytes"], rows) if rows else "(no inputs)",
+            "",
+        ]
+    )
 
 
 def check_outputs(out: Path, names: Iterable[str], force: bool) -> None:
@@ -317,7 +332,9 @@ def written_by_tokenlab(out: Path) -> list[str]:
 
 
 def _files_under(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+    return sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()
+    )
 
 
 def install_folder(stage: Path, out: Path, force: bool) -> list[str]:

@@ -13,5 +13,15 @@ from tokenizers_lab.audit.fairness import gini
 from tokenizers_lab.audit.job import run
 from tokenizers_lab.audit.report import DEFINITIONS, AuditReport, TokenizerAudit
 
-__all__ = ["DEFINITIONS", "AuditConfig", "AuditReport", "TokenizerAudit", "gini", "output_names",
-           "renyi_entropy", "run", "validate", "views_from_train"]
+__all__ = [
+    "DEFINITIONS",
+    "AuditConfig",
+    "AuditReport",
+    "TokenizerAudit",
+    "gini",
+    "output_names",
+    "renyi_entropy",
+    "run",
+    "validate",
+    "views_from_train",
+]

@@ -27,16 +27,26 @@ TEMPLATES = {
     "count_character_frequency": "How many times does the character '{character}' appear in the string '{word}'?",
     "count_unique_chars": "How many unique characters appear in the string '{word}'?",
     "find_first_occurrence": "What is the index of the first occurrence of the character '{character}' in the "
-                             "string '{word}'?\nStart counting from 0.",
+    "string '{word}'?\nStart counting from 0.",
     "find_last_occurrence": "What is the index of the last occurrence of the character '{character}' in the "
-                            "string '{word}'?\nStart counting from 0.",
+    "string '{word}'?\nStart counting from 0.",
 }
-INSTRUCTION = ("Answer this question only with the final number, without any other text. Lower case and upper "
-               "case letters are considered different characters.")
+INSTRUCTION = (
+    "Answer this question only with the final number, without any other text. Lower case and upper "
+    "case letters are considered different characters."
+)
 LENGTHS = range(4, 11)
 _WORD = re.compile(r"\b[a-zA-Z]+\b")
-FEATURES = ("word_length", "answer", "tokens", "chars_per_token", "target_token_length", "target_position",
-            "context_tokens", "context_target_token_length")
+FEATURES = (
+    "word_length",
+    "answer",
+    "tokens",
+    "chars_per_token",
+    "target_token_length",
+    "target_position",
+    "context_tokens",
+    "context_target_token_length",
+)
 
 
 @dataclass(frozen=True)
@@ -83,20 +93,43 @@ def make_items(words: Sequence[str], per_bucket: int, seed: int) -> list[Item]:
         rng.shuffle(pool)
         take = min(per_bucket, len(pool) // len(TASKS))
         for k, task in enumerate(TASKS):
-            for j, word in enumerate(pool[k * take:(k + 1) * take]):
+            for j, word in enumerate(pool[k * take : (k + 1) * take]):
                 ch = None if task == "count_unique_chars" else rng.choice(word)
                 answer = gold(task, word, ch)
                 q = TEMPLATES[task].format(character=ch, word=word)
-                items.append(Item(id=f"{task}-{n}-{j}", task=task, word=word, character=ch, question=q,
-                                  prompt=f"{INSTRUCTION}\n{q}", answer=answer))
+                items.append(
+                    Item(
+                        id=f"{task}-{n}-{j}",
+                        task=task,
+                        word=word,
+                        character=ch,
+                        question=q,
+                        prompt=f"{INSTRUCTION}\n{q}",
+                        answer=answer,
+                    )
+                )
     return items
 
 
 def items_jsonl(items: Sequence[Item]) -> bytes:
     """The item set as JSONL any model harness can answer (one object per line)."""
-    return "".join(json.dumps({"id": it.id, "task": it.task, "word": it.word, "character": it.character,
-                               "question": it.question, "prompt": it.prompt, "answer": it.answer},
-                              ensure_ascii=False, sort_keys=True) + "\n" for it in items).encode("utf-8")
+    return "".join(
+        json.dumps(
+            {
+                "id": it.id,
+                "task": it.task,
+                "word": it.word,
+                "character": it.character,
+                "question": it.question,
+                "prompt": it.prompt,
+                "answer": it.answer,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        + "\n"
+        for it in items
+    ).encode("utf-8")
 
 
 def _target(item: Item) -> int | None:
@@ -125,8 +158,9 @@ def features(view: TokenizerView, items: Sequence[Item]) -> np.ndarray:
     bare = view.encode_aligned([it.word for it in items])
     ctx = view.encode_aligned([it.prompt for it in items])
     out = np.full((len(items), len(FEATURES)), np.nan)
-    for k, (it, ids, spans, cspans) in enumerate(zip(items, bare.ids, _per_line(bare, len(items)),
-                                                    _per_line(ctx, len(items)))):
+    for k, (it, ids, spans, cspans) in enumerate(
+        zip(items, bare.ids, _per_line(bare, len(items)), _per_line(ctx, len(items)))
+    ):
         n = len(it.word)
         row = out[k]
         row[0], row[1] = n, it.answer
@@ -165,6 +199,7 @@ class FeatureSummary:
 
 def summarize(task: str, feats: np.ndarray) -> FeatureSummary:
     """Means of a task's features."""
+
     def mean(col: int) -> float | None:
         v = feats[:, col]
         v = v[~np.isnan(v)]
@@ -175,10 +210,15 @@ def summarize(task: str, feats: np.ndarray) -> FeatureSummary:
     ctx = feats[:, 6]
     both = ~np.isnan(ctx)
     return FeatureSummary(
-        task=task, items=len(feats), mean_tokens=mean(2) or 0.0, mean_chars_per_token=mean(3) or 0.0,
-        mean_target_token_length=mean(4), share_target_in_long_token=float((tl >= 4).mean()) if tl.size else None,
+        task=task,
+        items=len(feats),
+        mean_tokens=mean(2) or 0.0,
+        mean_chars_per_token=mean(3) or 0.0,
+        mean_target_token_length=mean(4),
+        share_target_in_long_token=float((tl >= 4).mean()) if tl.size else None,
         mean_context_tokens=mean(6),
-        context_differs=float((ctx[both] != feats[both, 2]).mean()) if both.any() else None)
+        context_differs=float((ctx[both] != feats[both, 2]).mean()) if both.any() else None,
+    )
 
 
 def read_predictions(path: Path) -> dict[str, str]:
@@ -247,50 +287,68 @@ def score(items: Sequence[Item], feats: np.ndarray, predictions: dict[str, str])
         if not sel.any():
             continue
         f = feats[idx[sel]]
-        out.append(TaskScore(task=task, answered=int(sel.sum()), accuracy=float(correct[sel].mean()),
-                             correlations={name: pearson(f[:, j], correct[sel]) for j, name in enumerate(FEATURES)}))
+        out.append(
+            TaskScore(
+                task=task,
+                answered=int(sel.sum()),
+                accuracy=float(correct[sel].mean()),
+                correlations={name: pearson(f[:, j], correct[sel]) for j, name in enumerate(FEATURES)},
+            )
+        )
     return tuple(out)
 
 
-def predict_with_model(model_dir: Path, items: Sequence[Item], max_new_tokens: int = 8,
-                       batch_size: int = 16) -> dict[str, str]:
+def predict_with_model(
+    model_dir: Path, items: Sequence[Item], max_new_tokens: int = 8, batch_size: int = 16
+) -> dict[str, str]:
     """Answer the items with a local Hugging Face causal LM (greedy, CPU; the `torch` extra).
     Never downloads and never runs remote code; the chat template is used when the model has one."""
     if not (model_dir / "config.json").is_file():
-        raise InputError(f"--charbench-model {model_dir} is not a local Hugging Face model folder (no config.json)")
+        raise InputError(
+            f"--charbench-model {model_dir} is not a local Hugging Face model folder (no config.json)"
+        )
     try:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:
-        raise MissingExtraError("--charbench-model needs torch and transformers: "
-                                "pip install 'tokenizers-lab[torch]'") from None
+        raise MissingExtraError(
+            "--charbench-model needs torch and transformers: pip install 'tokenizers-lab[torch]'"
+        ) from None
     try:
         tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False,
-                                                     use_safetensors=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            model_dir, local_files_only=True, trust_remote_code=False, use_safetensors=True
+        )
     except (OSError, ValueError) as e:
         raise InputError(f"cannot load model {model_dir}: {str(e).splitlines()[0]}") from None
     model.eval()
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token or tok.unk_token
-    prompts = [tok.apply_chat_template([{"role": "user", "content": it.prompt}], tokenize=False,
-                                       add_generation_prompt=True) if tok.chat_template else it.prompt + "\n"
-               for it in items]
-    out: dict[str, str] = {}
-    torch.manual_seed(0)
+    prompts = [
+        tok.apply_chat_template(
+            [{"role": "user", "content": it.prompt}], tokenize=False, add_generation_prompt=True
+        )
+        if tok.chat_template
+        else it.prompt + "\n"
+        for it in items
+    ]
+    out: dict[str, str] = {}  # greedy decoding (do_sample=False): no random state involved
     with torch.inference_mode():
         for k in range(0, len(items), batch_size):
-            enc = tok(prompts[k:k + batch_size], return_tensors="pt", padding=True)
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tok.pad_token_id)
-            texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            for it, text in zip(items[k:k + batch_size], texts):
+            enc = tok(prompts[k : k + batch_size], return_tensors="pt", padding=True)
+            gen = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
+            )
+            texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+            for it, text in zip(items[k : k + batch_size], texts):
                 out[it.id] = text.strip()
     return out
 
 
 def predictions_jsonl(predictions: dict[str, str]) -> bytes:
     """Model answers as JSONL (id, prediction), the format --predictions reads."""
-    return "".join(json.dumps({"id": k, "prediction": v}, ensure_ascii=False, sort_keys=True) + "\n"
-                   for k, v in sorted(predictions.items())).encode("utf-8")
+    return "".join(
+        json.dumps({"id": k, "prediction": v}, ensure_ascii=False, sort_keys=True) + "\n"
+        for k, v in sorted(predictions.items())
+    ).encode("utf-8")

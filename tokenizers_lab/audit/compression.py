@@ -44,7 +44,7 @@ def renyi_entropy(counts: np.ndarray, alpha: float = DEFAULT_ALPHA) -> float:
     p = c / c.sum()
     if abs(alpha - 1.0) < 1e-12:
         return float(-(p * np.log2(p)).sum())
-    return float(np.log2((p ** alpha).sum()) / (1.0 - alpha))
+    return float(np.log2((p**alpha).sum()) / (1.0 - alpha))
 
 
 def efficiency(entropy: float, size: int) -> float | None:
@@ -124,14 +124,24 @@ class Tally:
         types = int((self.counts > 0).sum())
         h_a, h_1 = renyi_entropy(self.counts, alpha), renyi_entropy(self.counts, 1.0)
         return CompressionStats(
-            tokens=n, bytes=self.bytes, chars=self.chars, words=self.words,
-            bytes_per_token=self.bytes / n if n else None, chars_per_token=self.chars / n if n else None,
-            tokens_per_word=n / self.words if self.words else None, observed_types=types,
+            tokens=n,
+            bytes=self.bytes,
+            chars=self.chars,
+            words=self.words,
+            bytes_per_token=self.bytes / n if n else None,
+            chars_per_token=self.chars / n if n else None,
+            tokens_per_word=n / self.words if self.words else None,
+            observed_types=types,
             vocab_utilization=types / vocab_size if vocab_size else 0.0,
-            type_token_ratio=types / n if n else None, renyi_alpha=alpha, renyi_entropy=h_a,
-            renyi_efficiency_full_vocab=efficiency(h_a, vocab_size), renyi_efficiency_observed=efficiency(h_a, types),
-            shannon_entropy=h_1, shannon_efficiency_full_vocab=efficiency(h_1, vocab_size),
-            shannon_efficiency_observed=efficiency(h_1, types))
+            type_token_ratio=types / n if n else None,
+            renyi_alpha=alpha,
+            renyi_entropy=h_a,
+            renyi_efficiency_full_vocab=efficiency(h_a, vocab_size),
+            renyi_efficiency_observed=efficiency(h_a, types),
+            shannon_entropy=h_1,
+            shannon_efficiency_full_vocab=efficiency(h_1, vocab_size),
+            shannon_efficiency_observed=efficiency(h_1, types),
+        )
 
 
 @dataclass

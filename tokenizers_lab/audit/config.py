@@ -24,8 +24,11 @@ from tokenizers_lab.tokenizer import (
 
 # What the standalone default audit trains on the embedded corpora (the demo passes its own).
 DEFAULT_TOKENIZERS: tuple[tuple[str, str, int], ...] = (
-    ("bpe-4k", "bpe", 4000), ("superbpe-4k", "superbpe", 4000), ("spm-unigram-4k", "spm-unigram", 4000),
-    ("wordpiece-4k", "wordpiece", 4000))
+    ("bpe-4k", "bpe", 4000),
+    ("superbpe-4k", "superbpe", 4000),
+    ("spm-unigram-4k", "spm-unigram", 4000),
+    ("wordpiece-4k", "wordpiece", 4000),
+)
 
 
 EMBEDDED_MONOLINGUAL = ("embedded:code", "embedded:domain")
@@ -73,6 +76,7 @@ class AuditConfig:
 
 # ---------------------------------------------------------------------------------------
 
+
 def parsed_options(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[str, str, str]]]:
     config.execution.validate()
     check_range("--alpha", config.alpha, 0, None, lo_open=True)  # inf (min-entropy) is not computed
@@ -106,8 +110,10 @@ def _gate_keys(config: AuditConfig, validator_langs: Sequence[str]) -> dict[str,
 
     langs = parallel_languages(config.resolved_parallel(), config.languages or None)
     checked = langs if "*" in validator_langs else [x for x in langs if x in validator_langs]
-    keys = {m: langs for m in ("premium", "premium_concat", "tokens_per_sentence", "unk_share", "fertility", "pcw")}
-    keys.update({m: checked for m in ("lang", "lang_token", "pure")})
+    keys = dict.fromkeys(
+        ("premium", "premium_concat", "tokens_per_sentence", "unk_share", "fertility", "pcw"), langs
+    )
+    keys.update(dict.fromkeys(("lang", "lang_token", "pure"), checked))
     answered = (config.predictions or config.charbench_model) and config.charbench_per_bucket > 0
     keys["charbench"] = [*charbench.TASKS, "all"] if answered else []
     return keys

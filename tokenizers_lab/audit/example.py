@@ -13,7 +13,15 @@ from tokenizers_lab.errors import UsageError
 from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.tokenizer import HFView, SentencePieceView, TokenizerView
 
-__all__ = ["AuditConfig", "AuditReport", "default_views", "output_names", "run", "validate", "views_from_train"]
+__all__ = [
+    "AuditConfig",
+    "AuditReport",
+    "default_views",
+    "output_names",
+    "run",
+    "validate",
+    "views_from_train",
+]
 
 
 def run(config: AuditConfig, *, progress: Progress | None = None) -> AuditReport:
@@ -35,7 +43,9 @@ def views_from_train(report, label: str, vocab: int | None = None) -> TokenizerV
     art = report.artifacts
     if prefix + "tokenizer.model" in art:
         data = art[prefix + "tokenizer.model"]
-        view: TokenizerView = SentencePieceView(data, label, "tokenizer.model", hashlib.sha256(data).hexdigest())
+        view: TokenizerView = SentencePieceView(
+            data, label, "tokenizer.model", hashlib.sha256(data).hexdigest()
+        )
     else:
         data = art[prefix + "tokenizer.json"]
         view = HFView(Tokenizer.from_str(data.decode("utf-8")), label, "tokenizer.json", result.sha256)

@@ -63,7 +63,7 @@ def gini(costs: Sequence[float]) -> float | None:
     c = np.asarray(costs, dtype=float)
     if c.size < 2 or c.mean() == 0:
         return None
-    return float(np.abs(c[:, None] - c[None, :]).sum() / (2 * c.size ** 2 * c.mean()))
+    return float(np.abs(c[:, None] - c[None, :]).sum() / (2 * c.size**2 * c.mean()))
 
 
 def _id_flags(view: TokenizerView) -> tuple[np.ndarray, np.ndarray]:
@@ -100,9 +100,15 @@ def _ratio(x: float, base: float) -> float | None:
     return x / base if base else None
 
 
-def measure_language(view: TokenizerView, parallel: ParallelCorpus, lang: str, flat: np.ndarray,
-                     flags: tuple[np.ndarray, np.ndarray], concat_ids: Sequence[int] | None = None,
-                     sizes: tuple[int, int] | None = None) -> dict:
+def measure_language(
+    view: TokenizerView,
+    parallel: ParallelCorpus,
+    lang: str,
+    flat: np.ndarray,
+    flags: tuple[np.ndarray, np.ndarray],
+    concat_ids: Sequence[int] | None = None,
+    sizes: tuple[int, int] | None = None,
+) -> dict:
     """Raw counts of one language from its per-line ids (flat) and the ids of the whole-text
     (Petrov) encoding, computed here when not given."""
     fallback, partial = flags
@@ -114,33 +120,48 @@ def measure_language(view: TokenizerView, parallel: ParallelCorpus, lang: str, f
     n_unk, unk_share = _unk_char_share(view, joined, concat_ids)
     inside = flat[(flat >= 0) & (flat < len(fallback))]
     return dict(
-        sentences=len(lines), chars=sizes[0] if sizes else sum(map(len, lines)),
+        sentences=len(lines),
+        chars=sizes[0] if sizes else sum(map(len, lines)),
         bytes=sizes[1] if sizes else sum(len(s.encode("utf-8")) for s in lines),
-        tokens_concat=tokens_concat, tokens_sum=int(flat.size), unk_tokens=n_unk, unk_char_share=unk_share,
+        tokens_concat=tokens_concat,
+        tokens_sum=int(flat.size),
+        unk_tokens=n_unk,
+        unk_char_share=unk_share,
         byte_fallback_share=float(fallback[inside].mean()) if inside.size else 0.0,
-        partial_utf8_share=float(partial[inside].mean()) if inside.size else 0.0)
+        partial_utf8_share=float(partial[inside].mean()) if inside.size else 0.0,
+    )
 
 
-def rows_and_summary(raw: dict[str, dict], pivot: str) -> tuple[tuple[LanguageFairness, ...], FairnessSummary]:
+def rows_and_summary(
+    raw: dict[str, dict], pivot: str
+) -> tuple[tuple[LanguageFairness, ...], FairnessSummary]:
     """Premiums against the pivot and the per-tokenizer summary."""
     p = raw[pivot]
-    rows = tuple(LanguageFairness(
-        language=lang, **r,
-        premium_concat=_ratio(r["tokens_concat"], p["tokens_concat"]),
-        premium_sum=_ratio(r["tokens_sum"], p["tokens_sum"]),
-        char_premium=_ratio(r["chars"], p["chars"]), byte_premium=_ratio(r["bytes"], p["bytes"]),
-        tokens_per_sentence=r["tokens_sum"] / r["sentences"] if r["sentences"] else 0.0,
-        valid=r["unk_char_share"] <= UNK_INVALID_SHARE) for lang, r in sorted(raw.items()))
+    rows = tuple(
+        LanguageFairness(
+            language=lang,
+            **r,
+            premium_concat=_ratio(r["tokens_concat"], p["tokens_concat"]),
+            premium_sum=_ratio(r["tokens_sum"], p["tokens_sum"]),
+            char_premium=_ratio(r["chars"], p["chars"]),
+            byte_premium=_ratio(r["bytes"], p["bytes"]),
+            tokens_per_sentence=r["tokens_sum"] / r["sentences"] if r["sentences"] else 0.0,
+            valid=r["unk_char_share"] <= UNK_INVALID_SHARE,
+        )
+        for lang, r in sorted(raw.items())
+    )
     others = [r for r in rows if r.language != pivot and r.valid and r.premium_sum is not None]
     worst = max(others, key=lambda r: r.premium_sum or 0.0, default=None)
     summary = FairnessSummary(
-        pivot=pivot, languages=len(rows),
+        pivot=pivot,
+        languages=len(rows),
         median_premium=statistics.median(r.premium_sum for r in others) if others else None,
         max_premium=worst.premium_sum if worst else None,
         max_premium_language=worst.language if worst else None,
         languages_above_2x=sum(1 for r in others if (r.premium_sum or 0) > 2.0) if others else None,
         gini=gini([r.tokens_per_sentence for r in rows if r.valid]),
-        mean_tokens_per_sentence=float(np.mean([r.tokens_per_sentence for r in rows])) if rows else 0.0)
+        mean_tokens_per_sentence=float(np.mean([r.tokens_per_sentence for r in rows])) if rows else 0.0,
+    )
     return rows, summary
 
 
@@ -149,12 +170,17 @@ def id_flags(view: TokenizerView) -> tuple[np.ndarray, np.ndarray]:
     return _id_flags(view)
 
 
-def fairness(view: TokenizerView, parallel: ParallelCorpus, pivot: str = "eng_Latn",
-             ) -> tuple[tuple[LanguageFairness, ...], FairnessSummary]:
+def fairness(
+    view: TokenizerView,
+    parallel: ParallelCorpus,
+    pivot: str = "eng_Latn",
+) -> tuple[tuple[LanguageFairness, ...], FairnessSummary]:
     """Per-language counts and premiums of one tokenizer on a parallel corpus, and a summary."""
     if pivot not in parallel.lines:
         raise unknown_name("pivot language", pivot, parallel.lines)
     flags = _id_flags(view)
-    raw = {lang: measure_language(view, parallel, lang, flatten(view.encode_batch(parallel.lines[lang])), flags)
-           for lang in parallel.languages}
+    raw = {
+        lang: measure_language(view, parallel, lang, flatten(view.encode_batch(parallel.lines[lang])), flags)
+        for lang in parallel.languages
+    }
     return rows_and_summary(raw, pivot)

@@ -11,10 +11,18 @@ from dataclasses import dataclass
 
 from tokenizers_lab.errors import UsageError, unknown_name
 
-OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
-       "!=": operator.ne}
-_EXPR = re.compile(r"^\s*([A-Za-z_][\w.\-]*?)(?:@([^<>=!\s]+))?\s*(<=|>=|==|!=|<|>)\s*"
-                   r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE]-?\d+)?)\s*$")
+OPS = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_EXPR = re.compile(
+    r"^\s*([A-Za-z_][\w.\-]*?)(?:@([^<>=!\s]+))?\s*(<=|>=|==|!=|<|>)\s*"
+    r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE]-?\d+)?)\s*$"
+)
 # metric name -> (needs a .KEY, what it is)
 METRICS: dict[str, tuple[bool, str]] = {
     "premium": (True, "token premium vs the pivot, per-sentence counts summed (Arnett)"),
@@ -74,8 +82,10 @@ def parse(text: str) -> Gate:
     """Parse `METRIC[.KEY][@TOKENIZER] OP NUMBER`; unknown metrics get a did-you-mean."""
     m = _EXPR.match(text)
     if not m:
-        raise UsageError(f"--fail-on {text!r}: expected METRIC[.KEY][@TOKENIZER] OP NUMBER, "
-                         "e.g. premium.tur_Latn>2.5 or roundtrip<1")
+        raise UsageError(
+            f"--fail-on {text!r}: expected METRIC[.KEY][@TOKENIZER] OP NUMBER, "
+            "e.g. premium.tur_Latn>2.5 or roundtrip<1"
+        )
     name, tok, op, num = m.groups()
     metric, _, key = name.partition(".")
     if metric not in METRICS:
@@ -99,8 +109,10 @@ def check_keys(gates: Sequence[Gate], labels: Sequence[str], keys: Mapping[str, 
             avail = sorted(keys.get(g.metric, ()))
             close = difflib.get_close_matches(g.key, avail, n=3, cutoff=0.5)
             hint = f"did you mean {' or '.join(close)}? " if close else ""
-            raise UsageError(f"--fail-on {g.text!r}: this run measures no {g.name} ({hint}available keys: "
-                             f"{', '.join(avail) or 'none: enable the measure that makes it'})")
+            raise UsageError(
+                f"--fail-on {g.text!r}: this run measures no {g.name} ({hint}available keys: "
+                f"{', '.join(avail) or 'none: enable the measure that makes it'})"
+            )
 
 
 def check(gates: Sequence[Gate], values: Mapping[str, Mapping[str, float | None]]) -> tuple[GateResult, ...]:
@@ -116,6 +128,9 @@ def check(gates: Sequence[Gate], values: Mapping[str, Mapping[str, float | None]
         got: dict[str, float | None] = {label: values[label].get(g.name) for label in labels}
         failing = tuple(label for label, x in got.items() if x is not None and OPS[g.op](x, g.threshold))
         undefined = tuple(label for label, x in got.items() if x is None)
-        out.append(GateResult(expression=g.text, tripped=bool(failing), values=got, failing=failing,
-                              undefined=undefined))
+        out.append(
+            GateResult(
+                expression=g.text, tripped=bool(failing), values=got, failing=failing, undefined=undefined
+            )
+        )
     return tuple(out)

@@ -71,19 +71,31 @@ def _read_lines(path: Path) -> Iterable[str]:
 
 def _lexicon(arg: str, lang: str, frequency: bool) -> Validator:
     path = Path(arg)
-    words = {lower(line.split()[0], lang) for line in _read_lines(path) if line.strip() and not line.startswith("#")}
+    words = {
+        lower(line.split()[0], lang)
+        for line in _read_lines(path)
+        if line.strip() and not line.startswith("#")
+    }
     if not words:
         raise InputError(f"validator word list {path} is empty")
-    return Validator("freq" if frequency else "lexicon", path.name, f"{len(words)} entries", frequency,
-                     words.__contains__, None,
-                     "frequency list: contains bound fragments, an upper bound" if frequency else "")
+    return Validator(
+        "freq" if frequency else "lexicon",
+        path.name,
+        f"{len(words)} entries",
+        frequency,
+        words.__contains__,
+        None,
+        "frequency list: contains bound fragments, an upper bound" if frequency else "",
+    )
 
 
 def _hunspell(arg: str, lang: str) -> Validator:
     try:
         from spylls.hunspell import Dictionary
     except ImportError:
-        raise MissingExtraError("the hunspell validator needs spylls: pip install 'tokenizers-lab[audit]'") from None
+        raise MissingExtraError(
+            "the hunspell validator needs spylls: pip install 'tokenizers-lab[audit]'"
+        ) from None
     base = Path(arg)
     base = base.with_suffix("") if base.suffix in (".dic", ".aff") else base
     if not base.with_suffix(".dic").is_file() and "/" not in arg:
@@ -98,7 +110,7 @@ def _hunspell(arg: str, lang: str) -> Validator:
             raise InputError(f"hunspell dictionary file not found: {f}")
     try:
         d = Dictionary.from_files(str(base))
-    except Exception as e:  # spylls raises assorted errors on malformed files
+    except Exception as e:  # noqa: BLE001 - spylls raises assorted errors on malformed files
         raise InputError(f"cannot read hunspell dictionary {base}: {e}") from None
     stems = {lower(w.stem, lang) for w in d.dic.words}
     affixes = set()
@@ -112,8 +124,15 @@ def _hunspell(arg: str, lang: str) -> Validator:
 
     import spylls
 
-    return Validator("hunspell", base.name, f"spylls {getattr(spylls, '__version__', '0.1.7')}", False, valid,
-                     pure.__contains__, "lookup of the lowercased word and its capitalised form")
+    return Validator(
+        "hunspell",
+        base.name,
+        f"spylls {getattr(spylls, '__version__', '0.1.7')}",
+        False,
+        valid,
+        pure.__contains__,
+        "lookup of the lowercased word and its capitalised form",
+    )
 
 
 HUNSPELL_DIRS = ("/usr/share/hunspell", "/usr/share/myspell", "/usr/share/myspell/dicts")
@@ -123,8 +142,11 @@ _VOWELS = set("aeıioöuüâîû")
 
 def _turkish(arg: str, lang: str) -> Validator:
     folder = Path(arg)
-    lexicon, endings_file, suffix_file = (folder / "zemberek_lexicon.tsv.gz", folder / "zemberek_endings.txt",
-                                          folder / "mft_ekler.json")
+    lexicon, endings_file, suffix_file = (
+        folder / "zemberek_lexicon.tsv.gz",
+        folder / "zemberek_endings.txt",
+        folder / "mft_ekler.json",
+    )
     for f in (lexicon, endings_file, suffix_file):
         if not f.is_file():
             raise InputError(f"turkish validator needs {f.name} in {folder}")
@@ -161,10 +183,16 @@ def _turkish(arg: str, lang: str) -> Validator:
     def pure(word: str) -> bool:
         return word in roots or word in suffixes
 
-    return Validator("turkish", folder.name, f"zemberek lexicon {len(roots)} roots, {len(endings)} endings, "
-                     f"{len(suffixes)} suffixes", False, valid, pure,
-                     "valid = root (+ Zemberek ending) or one suffix; pure = root or one suffix; proper nouns "
-                     "and abbreviations excluded; vowel harmony is not checked across the root/ending cut")
+    return Validator(
+        "turkish",
+        folder.name,
+        f"zemberek lexicon {len(roots)} roots, {len(endings)} endings, {len(suffixes)} suffixes",
+        False,
+        valid,
+        pure,
+        "valid = root (+ Zemberek ending) or one suffix; pure = root or one suffix; proper nouns "
+        "and abbreviations excluded; vowel harmony is not checked across the root/ending cut",
+    )
 
 
 def _wordfreq(arg: str, lang: str) -> Validator:
@@ -172,15 +200,34 @@ def _wordfreq(arg: str, lang: str) -> Validator:
         import wordfreq
     except ImportError:
         raise MissingExtraError("the wordfreq validator needs wordfreq: pip install wordfreq") from None
-    code = {"eng": "en", "tur": "tr", "deu": "de", "fra": "fr", "spa": "es", "rus": "ru", "ara": "ar",
-            "arb": "ar", "hin": "hi", "jpn": "ja", "zho": "zh", "kor": "ko", "ell": "el", "fin": "fi"}.get(
-        lang.split("_")[0], lang.split("_")[0])
+    code = {
+        "eng": "en",
+        "tur": "tr",
+        "deu": "de",
+        "fra": "fr",
+        "spa": "es",
+        "rus": "ru",
+        "ara": "ar",
+        "arb": "ar",
+        "hin": "hi",
+        "jpn": "ja",
+        "zho": "zh",
+        "kor": "ko",
+        "ell": "el",
+        "fin": "fi",
+    }.get(lang.split("_")[0], lang.split("_")[0])
     minimum = float(arg) if arg else 3.0
     if code not in wordfreq.available_languages():
         raise UsageError(f"wordfreq has no list for {lang} ({code})")
-    return Validator("wordfreq", code, f"wordfreq {wordfreq.__version__} zipf>={minimum}", True,
-                     lambda w: wordfreq.zipf_frequency(w, code) >= minimum, None,
-                     "frequency list: contains bound fragments, an upper bound")
+    return Validator(
+        "wordfreq",
+        code,
+        f"wordfreq {wordfreq.__version__} zipf>={minimum}",
+        True,
+        lambda w: wordfreq.zipf_frequency(w, code) >= minimum,
+        None,
+        "frequency list: contains bound fragments, an upper bound",
+    )
 
 
 def corpus_words(lines: Sequence[str], lang: str) -> Validator:
@@ -190,8 +237,15 @@ def corpus_words(lines: Sequence[str], lang: str) -> Validator:
         w = w.strip(".,;:!?\"'()[]{}«»“”„‘’—–-…")
         if w and _LETTER.search(w):
             words.add(w)
-    return Validator("corpus-words", "audited text", f"{len(words)} words", False, words.__contains__, None,
-                     "proxy: a token counts when it is a whole word of the audited text itself")
+    return Validator(
+        "corpus-words",
+        "audited text",
+        f"{len(words)} words",
+        False,
+        words.__contains__,
+        None,
+        "proxy: a token counts when it is a whole word of the audited text itself",
+    )
 
 
 VALIDATORS: dict[str, Callable[[str, str], Validator]] = {
@@ -266,8 +320,13 @@ class TokenStrings:
         return self._cache[i]
 
 
-def measure(view: TokenizerView, lang: str, encoded: Sequence[Sequence[int]] | np.ndarray,
-            validator: Validator, strings: TokenStrings | None = None) -> IntegrityRow:
+def measure(
+    view: TokenizerView,
+    lang: str,
+    encoded: Sequence[Sequence[int]] | np.ndarray,
+    validator: Validator,
+    strings: TokenStrings | None = None,
+) -> IntegrityRow:
     """Decode each token on its own, strip word-boundary whitespace, lowercase per language, and
     ask the validator. Whitespace-only tokens leave the denominator (as in Bayram's code); partial
     UTF-8 tokens and punctuation/digit tokens stay in it as invalid."""
@@ -289,8 +348,11 @@ def measure(view: TokenizerView, lang: str, encoded: Sequence[Sequence[int]] | n
             per_type[s] += c
     forms = {s: lower(s, lang) for s in per_type}
     valid = {s for s in per_type if s not in partial and validator.is_valid(forms[s])}
-    pure = ({s for s in per_type if s not in partial and validator.is_pure(forms[s])}
-            if validator.is_pure else None)
+    pure = (
+        {s for s in per_type if s not in partial and validator.is_pure(forms[s])}
+        if validator.is_pure
+        else None
+    )
     letters = {s for s in per_type if _LETTER.search(s) and s not in partial}
     n_types, n_tokens = len(per_type), sum(per_type.values())
 
@@ -303,12 +365,19 @@ def measure(view: TokenizerView, lang: str, encoded: Sequence[Sequence[int]] | n
 
     ordered = sorted(per_type, key=lambda s: (-per_type[s], s))
     return IntegrityRow(
-        language=lang, validator=f"{validator.kind}:{validator.source}" if validator.source else validator.kind,
-        validator_version=validator.version, frequency_based=validator.frequency_based,
-        types=n_types, tokens=n_tokens, lang_type=share(valid, False), lang_token=share(valid, True),
+        language=lang,
+        validator=f"{validator.kind}:{validator.source}" if validator.source else validator.kind,
+        validator_version=validator.version,
+        frequency_based=validator.frequency_based,
+        types=n_types,
+        tokens=n_tokens,
+        lang_type=share(valid, False),
+        lang_token=share(valid, True),
         lang_type_letters=share(valid, False, letters),
         pure_type=share(pure, False) if pure is not None else None,
         pure_token=share(pure, True) if pure is not None else None,
-        partial_utf8_types=len(partial), nonletter_types=n_types - len(letters) - len(partial & set(per_type)),
+        partial_utf8_types=len(partial),
+        nonletter_types=n_types - len(letters) - len(partial & set(per_type)),
         examples_valid=tuple(s for s in ordered if s in valid)[:8],
-        examples_invalid=tuple(s for s in ordered if s not in valid and s in letters)[:8])
+        examples_invalid=tuple(s for s in ordered if s not in valid and s in letters)[:8],
+    )

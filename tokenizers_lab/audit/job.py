@@ -53,7 +53,9 @@ PARTITION_CHARS = 4_000_000  # monolingual text per task
 def load_views(config: AuditConfig) -> list[TokenizerView]:
     """The tokenizers the config names (the embedded default is `audit.example`'s)."""
     if not config.tokenizers:
-        raise UsageError("audit needs tokenizers (tokenizers_lab.audit.example.run audits the embedded default)")
+        raise UsageError(
+            "audit needs tokenizers (tokenizers_lab.audit.example.run audits the embedded default)"
+        )
     views = [load_tokenizer(spec, config.pattern) for spec in config.tokenizers]
     labels = [v.label for v in views]
     dup = sorted({x for x in labels if labels.count(x) > 1})
@@ -63,8 +65,9 @@ def load_views(config: AuditConfig) -> list[TokenizerView]:
 
 
 def _load_parallel(config: AuditConfig) -> ParallelCorpus:
-    par = load_parallel(list(config.resolved_parallel()), errors=config.errors,
-                        languages=list(config.languages) or None)
+    par = load_parallel(
+        list(config.resolved_parallel()), errors=config.errors, languages=list(config.languages) or None
+    )
     if config.pivot not in par.lines:
         raise unknown_name("pivot language", config.pivot, par.lines)
     return par
@@ -75,8 +78,9 @@ def _token_lengths(view: TokenizerView) -> dict[str, int]:
     return {str(k): c[k] for k in sorted(c)}
 
 
-def run(config: AuditConfig, *, progress: Progress | None = None,
-        views: Sequence[TokenizerView] | None = None) -> AuditReport:
+def run(
+    config: AuditConfig, *, progress: Progress | None = None, views: Sequence[TokenizerView] | None = None
+) -> AuditReport:
     """Measure every tokenizer on the parallel corpus, the monolingual corpora and the probes."""
     progress = progress or (lambda stage, fraction: None)
     gate_list, validator_specs = parsed_options(config)
@@ -84,8 +88,14 @@ def run(config: AuditConfig, *, progress: Progress | None = None,
         return _run(config, progress, views, engine, gate_list, validator_specs)
 
 
-def _corpus_partitions(config: AuditConfig, corpora: Sequence[Corpus], corpus_refs: list[InputRef],
-                       word_source: list[str], progress: Progress, notes: list[str]) -> Iterator[list[list[str]]]:
+def _corpus_partitions(
+    config: AuditConfig,
+    corpora: Sequence[Corpus],
+    corpus_refs: list[InputRef],
+    word_source: list[str],
+    progress: Progress,
+    notes: list[str],
+) -> Iterator[list[list[str]]]:
     """The monolingual corpora as the reader's batches (~1 MB each), grouped into tasks of about
     PARTITION_CHARS characters, read and fingerprinted here in one stream, CharBench words taken
     on the way. --max-corpus-bytes caps exactly: whole lines whose UTF-8 bytes (newline included)
@@ -132,9 +142,14 @@ def _corpus_partitions(config: AuditConfig, corpora: Sequence[Corpus], corpus_re
         if full and not own:  # its first line did not fit
             notes.append(f"{name} was not measured: --max-corpus-bytes {cap} was reached before it")
         elif full:  # the input is what was measured: its first `own` bytes, hashed as read
-            notes.append(f"{name}: only its first {own} bytes were measured (--max-corpus-bytes {cap}, whole lines)")
-            corpus_refs.append(InputRef(role="corpus", name=f"{name} (first {own} bytes)",
-                                        sha256=digest.hexdigest(), bytes=own))
+            notes.append(
+                f"{name}: only its first {own} bytes were measured (--max-corpus-bytes {cap}, whole lines)"
+            )
+            corpus_refs.append(
+                InputRef(
+                    role="corpus", name=f"{name} (first {own} bytes)", sha256=digest.hexdigest(), bytes=own
+                )
+            )
         else:
             corpus_refs.append(c.input_ref())
 
@@ -153,8 +168,14 @@ def _tally_partition(views: Sequence[TokenizerView], batches: list[list[str]]) -
     return out
 
 
-def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView] | None, engine: Engine,
-         gate_list: list[gates.Gate], validator_specs: list[tuple[str, str, str]]) -> AuditReport:
+def _run(
+    config: AuditConfig,
+    progress: Progress,
+    views: Sequence[TokenizerView] | None,
+    engine: Engine,
+    gate_list: list[gates.Gate],
+    validator_specs: list[tuple[str, str, str]],
+) -> AuditReport:
     clock = Stopwatch()
     t_start = time.perf_counter()
     par = _load_parallel(config)
@@ -172,8 +193,10 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
             if t not in validators:
                 validators[t] = integrity.build_validator(kind, arg, t, par.lines[t])
     if not config.validators:
-        notes.append("%Lang uses the corpus-words proxy (no --validator given): a token counts when it is a "
-                     "whole word of the audited text; give a lexicon, hunspell or turkish validator for real %Lang")
+        notes.append(
+            "%Lang uses the corpus-words proxy (no --validator given): a token counts when it is a "
+            "whole word of the audited text; give a lexicon, hunspell or turkish validator for real %Lang"
+        )
 
     # CharBench items (the words come from the pivot text and the monolingual corpora)
     word_source: list[str] = list(par.lines[config.pivot])
@@ -187,8 +210,10 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
     t0 = time.perf_counter()
     tallies = [Tally(v.vocab_size) for v in views]
     corpus_refs: list[InputRef] = []
-    corpora = [Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
-               for spec in config.resolved_corpora()]
+    corpora = [
+        Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
+        for spec in config.resolved_corpora()
+    ]
     shared_views = engine.share(views) if corpora else None
     parts = _corpus_partitions(config, corpora, corpus_refs, word_source, progress, notes)
     # locally one partition at a time: the encoders already use every core
@@ -198,8 +223,11 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
             t.add_sparse(ids, counts, chars, nbytes, words)
     if corpora and not any(t.bytes for t in tallies):
         raise InputError("the monolingual corpora hold no text")
-    items = charbench.make_items(charbench.collect_words(word_source), config.charbench_per_bucket, config.seed) \
-        if config.charbench_per_bucket else []
+    items = (
+        charbench.make_items(charbench.collect_words(word_source), config.charbench_per_bucket, config.seed)
+        if config.charbench_per_bucket
+        else []
+    )
     if (config.predictions or config.charbench_model) and not items:
         raise UsageError("--predictions and --charbench-model need CharBench items (--charbench-items > 0)")
     predictions = charbench.read_predictions(Path(config.predictions)) if config.predictions else None
@@ -224,7 +252,9 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
         if plots.available():
             premiums = {a.label: [r.premium_sum for r in a.fairness] for a in audits}
             artifacts["audit_premium.svg"] = plots.premium_chart(par.languages, premiums, config.pivot)
-            lengths = {a.label: [int(x) for x in view.byte_lengths if x > 0] for a, view in zip(audits, views)}
+            lengths = {
+                a.label: [int(x) for x in view.byte_lengths if x > 0] for a, view in zip(audits, views)
+            }
             artifacts["audit_token_lengths.svg"] = plots.length_histogram(lengths)
             charts = ["audit_premium.svg", "audit_token_lengths.svg"]
         else:
@@ -233,24 +263,40 @@ def _run(config: AuditConfig, progress: Progress, views: Sequence[TokenizerView]
     inputs = [InputRef(role="tokenizer", name=v.label, sha256=v.fingerprint, bytes=v.nbytes) for v in views]
     inputs.append(par.input_ref())
     inputs.extend(corpus_refs)
-    sig = [("tok", "+".join(f"{v.label}@{v.short_fingerprint}" for v in views)),
-           ("parallel", f"{par.name}@{par.sha256[:7]}"),
-           ("corpus", "+".join(f"{r.name}@{r.sha256[:7]}" for r in corpus_refs) or "none"),
-           ("pivot", config.pivot), ("alpha", f"{config.alpha:g}"),
-           ("val", "+".join(sorted(f"{lang}={kind}" for lang, kind, _ in validator_specs)))]
+    sig = [
+        ("tok", "+".join(f"{v.label}@{v.short_fingerprint}" for v in views)),
+        ("parallel", f"{par.name}@{par.sha256[:7]}"),
+        ("corpus", "+".join(f"{r.name}@{r.sha256[:7]}" for r in corpus_refs) or "none"),
+        ("pivot", config.pivot),
+        ("alpha", f"{config.alpha:g}"),
+        ("val", "+".join(sorted(f"{lang}={kind}" for lang, kind, _ in validator_specs))),
+    ]
     import sentencepiece
     import tokenizers
 
     return AuditReport(
-        provenance=make_provenance("audit", config, inputs, config.seed, sig), pivot=config.pivot,
-        parallel=par.name, languages=tuple(par.languages), corpora=tuple(r.name for r in corpus_refs),
-        validators={lang: f"{v.kind} {v.source} ({v.version})".strip() + (f"; {v.note}" if v.note else "")
-                    for lang, v in sorted(validators.items())},
-        charbench_items=len(items), tokenizers=tuple(audits), gates=results, charts=tuple(charts),
-        notes=tuple(notes), definitions=DEFINITIONS,
-        run=clock.info({"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__},
-                       engine_info(engine)),
-        timings=timings, artifacts=artifacts)
+        provenance=make_provenance("audit", config, inputs, config.seed, sig),
+        pivot=config.pivot,
+        parallel=par.name,
+        languages=tuple(par.languages),
+        corpora=tuple(r.name for r in corpus_refs),
+        validators={
+            lang: f"{v.kind} {v.source} ({v.version})".strip() + (f"; {v.note}" if v.note else "")
+            for lang, v in sorted(validators.items())
+        },
+        charbench_items=len(items),
+        tokenizers=tuple(audits),
+        gates=results,
+        charts=tuple(charts),
+        notes=tuple(notes),
+        definitions=DEFINITIONS,
+        run=clock.info(
+            {"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__},
+            engine_info(engine),
+        ),
+        timings=timings,
+        artifacts=artifacts,
+    )
 
 
 @dataclass
@@ -265,8 +311,9 @@ class _LanguagePass:
     sizes: tuple[int, int, int]  # chars, bytes, words
 
 
-def _language_pass(view_flags: tuple[TokenizerView, tuple[np.ndarray, np.ndarray]], alpha: float,
-                   sub: ParallelCorpus) -> _LanguagePass:
+def _language_pass(
+    view_flags: tuple[TokenizerView, tuple[np.ndarray, np.ndarray]], alpha: float, sub: ParallelCorpus
+) -> _LanguagePass:
     """Encode one language (its lines, and Petrov's whole-text join) and measure it (a task)."""
     view, flags = view_flags
     lang = sub.languages[0]
@@ -283,18 +330,32 @@ def _language_pass(view_flags: tuple[TokenizerView, tuple[np.ndarray, np.ndarray
     align.add_aligned(lines, al, nl)
     st = t.stats(view.vocab_size, alpha)
     comp = LanguageCompression(
-        language=lang, bytes_per_token=st.bytes_per_token, chars_per_token=st.chars_per_token,
-        tokens_per_word=st.tokens_per_word, fertility_meaningful=not no_space_language(lang),
-        continued_words=align.continued_share, boundary_violations=align.violation_rate,
+        language=lang,
+        bytes_per_token=st.bytes_per_token,
+        chars_per_token=st.chars_per_token,
+        tokens_per_word=st.tokens_per_word,
+        fertility_meaningful=not no_space_language(lang),
+        continued_words=align.continued_share,
+        boundary_violations=align.violation_rate,
         aligned_lines=align.aligned_lines / align.lines if align.lines else 0.0,
-        renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab, observed_types=st.observed_types)
+        renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab,
+        observed_types=st.observed_types,
+    )
     offenders = align.offenders if not no_space_language(lang) else Counter()
     return _LanguagePass(lang, raw, comp, offenders, al.flat, (chars, nbytes, words))
 
 
-def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: AuditConfig,
-               validators: dict[str, integrity.Validator], items: Sequence[charbench.Item],
-               predictions: dict[str, str] | None, timings: dict[str, float], engine: Engine) -> TokenizerAudit:
+def _audit_one(
+    view: TokenizerView,
+    tally: Tally,
+    par: ParallelCorpus,
+    config: AuditConfig,
+    validators: dict[str, integrity.Validator],
+    items: Sequence[charbench.Item],
+    predictions: dict[str, str] | None,
+    timings: dict[str, float],
+    engine: Engine,
+) -> TokenizerAudit:
     t0 = time.perf_counter()
     flags = fairness.id_flags(view)
     raw, comp, lang_rows = {}, [], []
@@ -305,7 +366,9 @@ def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: A
     # languages run side by side: on the engine's workers, or locally on threads (the encoders
     # release the GIL); results come back in language order
     shared = engine.share((view, flags))
-    for res in engine.imap(_language_pass, (par.subset(lang) for lang in par.languages), shared, config.alpha):
+    for res in engine.imap(
+        _language_pass, (par.subset(lang) for lang in par.languages), shared, config.alpha
+    ):
         raw[res.lang] = res.raw
         par_tally.add_counts(res.flat, *res.sizes)
         offenders.update(res.offenders)
@@ -316,20 +379,35 @@ def _audit_one(view: TokenizerView, tally: Tally, par: ParallelCorpus, config: A
     t1 = time.perf_counter()
     timings[f"parallel_seconds.{view.label}"] = t1 - t0
     feats = charbench.features(view, items) if items else np.zeros((0, len(charbench.FEATURES)))
-    by_task = tuple(charbench.summarize(task, feats[[i for i, it in enumerate(items) if it.task == task]])
-                    for task in charbench.TASKS if any(it.task == task for it in items))
+    by_task = tuple(
+        charbench.summarize(task, feats[[i for i, it in enumerate(items) if it.task == task]])
+        for task in charbench.TASKS
+        if any(it.task == task for it in items)
+    )
     scores = charbench.score(items, feats, predictions) if predictions is not None else ()
     probes = robustness.roundtrip(view)
     health = robustness.vocabulary_health(view)
     digits = numbers.profile(view, config.seed)
     timings[f"probes_seconds.{view.label}"] = time.perf_counter() - t1
     return TokenizerAudit(
-        label=view.label, source=view.source, backend=view.backend, model_type=view.model_type,
-        vocab_size=view.vocab_size, sha256=view.fingerprint, fairness=rows, fairness_summary=summary,
-        languages=tuple(comp), parallel_compression=par_tally.stats(view.vocab_size, config.alpha),
+        label=view.label,
+        source=view.source,
+        backend=view.backend,
+        model_type=view.model_type,
+        vocab_size=view.vocab_size,
+        sha256=view.fingerprint,
+        fairness=rows,
+        fairness_summary=summary,
+        languages=tuple(comp),
+        parallel_compression=par_tally.stats(view.vocab_size, config.alpha),
         corpus_compression=tally.stats(view.vocab_size, config.alpha) if tally.bytes else None,
-        integrity=tuple(lang_rows), numbers=digits,
-        roundtrip_rate=robustness.roundtrip_rate(probes), roundtrip=probes,
+        integrity=tuple(lang_rows),
+        numbers=digits,
+        roundtrip_rate=robustness.roundtrip_rate(probes),
+        roundtrip=probes,
         vocabulary=health,
-        boundary_offenders=robustness.offenders(view, offenders), charbench=by_task, charbench_scores=scores,
-        token_length_histogram=_token_lengths(view))
+        boundary_offenders=robustness.offenders(view, offenders),
+        charbench=by_task,
+        charbench_scores=scores,
+        token_length_histogram=_token_lengths(view),
+    )

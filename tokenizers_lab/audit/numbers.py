@@ -76,15 +76,20 @@ def profile(view: TokenizerView, seed: int) -> NumberProfile:
     """Probe integers of 1-20 digits (bare and after a space), short numbers, comma-grouped
     numbers, decimals and years."""
     rng = random.Random(seed)
-    ints = [str(rng.randrange(10 ** (n - 1) if n > 1 else 0, 10 ** n)) for n in range(1, MAX_DIGITS + 1)
-            for _ in range(SAMPLES_PER_LENGTH)]
+    ints = [
+        str(rng.randrange(10 ** (n - 1) if n > 1 else 0, 10**n))
+        for n in range(1, MAX_DIGITS + 1)
+        for _ in range(SAMPLES_PER_LENGTH)
+    ]
     bare = view.encode_batch(ints)
     spaced = view.encode_batch([" " + s for s in ints])
     scheme, share, best = _classify([(s, digit_chunks(view, ids)) for s, ids in zip(ints, bare)])
     sp_scheme, sp_share, _ = _classify([(s, digit_chunks(view, ids)) for s, ids in zip(ints, spaced)])
-    short = [str(i) for i in range(10)] + [str(i) for i in range(10, 100)] + [str(i) for i in range(100, 1000)]
+    short = (
+        [str(i) for i in range(10)] + [str(i) for i in range(10, 100)] + [str(i) for i in range(100, 1000)]
+    )
     single = Counter(len(s) for s, ids in zip(short, view.encode_batch(short)) if len(ids) == 1)
-    grouped = [f"{rng.randrange(10 ** 6, 10 ** 12):,}" for _ in range(50)]
+    grouped = [f"{rng.randrange(10**6, 10**12):,}" for _ in range(50)]
     aligned = 0
     for s, ids in zip(grouped, view.encode_batch(grouped)):
         aligned += digit_chunks(view, ids) == tuple(len(g) for g in s.split(","))
@@ -92,15 +97,28 @@ def profile(view: TokenizerView, seed: int) -> NumberProfile:
     years = [f" {y}" for y in range(1900, 2031)]
     year_ids = view.encode_batch(years)
     year_single = sum(1 for ids in year_ids if len(digit_chunks(view, ids)) == 1) / len(years)
-    examples = {s: _show(view, ids) for s, ids in zip(["7", "42", "1234", "1234567", "12345678901"],
-                                                      view.encode_batch(["7", "42", "1234", "1234567",
-                                                                         "12345678901"]))}
+    examples = {
+        s: _show(view, ids)
+        for s, ids in zip(
+            ["7", "42", "1234", "1234567", "12345678901"],
+            view.encode_batch(["7", "42", "1234", "1234567", "12345678901"]),
+        )
+    }
     examples[" 2024"] = _show(view, view.encode(" 2024"))
     examples["1,234,567"] = _show(view, view.encode("1,234,567"))
     return NumberProfile(
-        scheme=scheme, consistency=share, best_fit=best, with_space_scheme=sp_scheme,
+        scheme=scheme,
+        consistency=share,
+        best_fit=best,
+        with_space_scheme=sp_scheme,
         with_space_consistency=sp_share,
-        single_token_numbers={"1-digit": single.get(1, 0), "2-digit": single.get(2, 0), "3-digit": single.get(3, 0)},
+        single_token_numbers={
+            "1-digit": single.get(1, 0),
+            "2-digit": single.get(2, 0),
+            "3-digit": single.get(3, 0),
+        },
         comma_groups_aligned=aligned / len(grouped),
         decimal_examples={s: _show(view, ids) for s, ids in zip(decimals, view.encode_batch(decimals))},
-        year_single_token=year_single, examples=examples)
+        year_single_token=year_single,
+        examples=examples,
+    )

@@ -38,7 +38,9 @@ def _svg(plt, fig) -> bytes:  # type: ignore[no-untyped-def]
     return buf.getvalue()
 
 
-def premium_chart(languages: Sequence[str], premiums: Mapping[str, Sequence[float | None]], pivot: str) -> bytes:
+def premium_chart(
+    languages: Sequence[str], premiums: Mapping[str, Sequence[float | None]], pivot: str
+) -> bytes:
     """Grouped bars: token premium per language (x) per tokenizer (colour)."""
     plt, fig, ax = _figure(max(6.0, 0.45 * len(languages) * max(1, len(premiums)) ** 0.5 + 2), 4.0)
     n = max(1, len(premiums))

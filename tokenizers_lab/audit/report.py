@@ -65,42 +65,42 @@ class TokenizerAudit:
 
 DEFINITIONS = {
     "premium_sum": "Arnett et al. 2025: per-sentence token counts (no special tokens) summed per language, over "
-                   "the pivot language's sum",
+    "the pivot language's sum",
     "premium_concat": "Petrov et al. 2023: each file's lines (read().split('\\n'), so a final newline adds an "
-                      "empty line) joined with one space and encoded once, no special tokens; over the pivot",
+    "empty line) joined with one space and encoded once, no special tokens; over the pivot",
     "char_premium / byte_premium": "code points / UTF-8 bytes of the language over the pivot's: what a "
-                                   "tokenizer-independent encoding would cost",
+    "tokenizer-independent encoding would cost",
     "unk_char_share": "Petrov's estimate: characters lost when UNK ids are dropped before decoding, over all "
-                      "characters; a language with more than 10% is invalid and left out of summaries",
+    "characters; a language with more than 10% is invalid and left out of summaries",
     "byte_fallback_share": "tokens that are SentencePiece <0xNN> byte pieces, over all tokens",
     "partial_utf8_share": "tokens whose bytes are not valid UTF-8 on their own (byte-level pieces of a "
-                          "character), over all tokens",
+    "character), over all tokens",
     "gini": "Tokenizer Fairness Gini (TokEval) of tokens per sentence across valid languages",
     "bytes_per_token / chars_per_token": "UTF-8 bytes / code points of the text over its tokens",
     "tokens_per_word": "fertility: tokens over whitespace-separated words; meaningless for scripts without "
-                       "spaces (zh, ja, th, my, km, lo, bo), flagged there",
+    "spaces (zh, ja, th, my, km, lo, bo), flagged there",
     "continued_words": "PCW: words overlapped by two or more tokens, tokens aligned in context by their "
-                       "character offsets",
+    "character offsets",
     "boundary_violations": "ADT-style: boundaries between whitespace-separated words that fall inside a "
-                           "token (a token holding one word's last character and the next word's first)",
+    "token (a token holding one word's last character and the next word's first)",
     "renyi": "Zouhar et al. 2023: H_alpha(p) = log2(sum p^alpha)/(1-alpha) over token-id frequencies, divided by "
-             "log2 |V|; full_vocab uses every id of the vocabulary (the paper), observed uses the types seen "
-             "(tokenization-scorer); shannon is alpha = 1",
+    "log2 |V|; full_vocab uses every id of the vocabulary (the paper), observed uses the types seen "
+    "(tokenization-scorer); shannon is alpha = 1",
     "vocab_utilization": "ids seen on the text over all ids (specials included in |V|)",
     "lang_type": "%Lang (Bayram et al. 2025 generalised): unique tokens, each decoded alone, whitespace "
-                 "stripped, lowercased per language (Turkish I/ı), that the validator accepts, over unique "
-                 "non-empty tokens; partial-UTF-8 and punctuation/digit tokens count as invalid, whitespace-"
-                 "only tokens leave the denominator, no special tokens are added",
+    "stripped, lowercased per language (Turkish I/ı), that the validator accepts, over unique "
+    "non-empty tokens; partial-UTF-8 and punctuation/digit tokens count as invalid, whitespace-"
+    "only tokens leave the denominator, no special tokens are added",
     "lang_token": "the same, weighted by occurrences",
     "lang_type_letters": "the same over types holding at least one letter",
     "pure_type": "%Pure: unique tokens that are a root or a single morpheme, over unique tokens",
     "charbench": "Uzan & Pinter 2025 templates; target_token_length is the character length of the token that "
-                 "holds the queried index (index tasks), in the bare word and inside the prompt",
+    "holds the queried index (index tasks), in the bare word and inside the prompt",
     "digits": "integers of 1-20 digits classified as single-digit, L2R-k or R2L-k when >= 95% follow it, else "
-              "irregular; comma groups aligned = every group of '1,234,567' is one token",
+    "irregular; comma groups aligned = every group of '1,234,567' is one token",
     "roundtrip": "decode(encode(x)) == x on the probe matrix, first differing character reported",
     "unreachable": "tokens whose own string does not encode to exactly that token (also tried without one "
-                   "leading space for prefix-space models); partial-UTF-8 and ## tokens are not checked",
+    "leading space for prefix-space models); partial-UTF-8 and ## tokens are not checked",
     "decomposable_share": "StochasTok: multi-byte tokens with at least one split into two vocabulary tokens",
 }
 
@@ -133,7 +133,6 @@ class AuditReport(Markdown):
         return gate_values(self.tokenizers)
 
 
-
 def gate_values(audits: Sequence[TokenizerAudit]) -> dict[str, dict[str, float | None]]:
     """Per tokenizer, every value a --fail-on gate can name."""
     out = {}
@@ -154,13 +153,23 @@ def gate_values(audits: Sequence[TokenizerAudit]) -> dict[str, dict[str, float |
         for s in a.charbench_scores:
             v[f"charbench.{s.task}"] = s.accuracy
         fs = a.fairness_summary
-        v.update(median_premium=fs.median_premium, max_premium=fs.max_premium,
-                 above_2x=None if fs.languages_above_2x is None else float(fs.languages_above_2x), gini=fs.gini, roundtrip=a.roundtrip_rate,
-                 unreachable=float(a.vocabulary.unreachable), partial_utf8=float(a.vocabulary.partial_utf8),
-                 digits_consistency=a.numbers.consistency)
+        v.update(
+            median_premium=fs.median_premium,
+            max_premium=fs.max_premium,
+            above_2x=None if fs.languages_above_2x is None else float(fs.languages_above_2x),
+            gini=fs.gini,
+            roundtrip=a.roundtrip_rate,
+            unreachable=float(a.vocabulary.unreachable),
+            partial_utf8=float(a.vocabulary.partial_utf8),
+            digits_consistency=a.numbers.consistency,
+        )
         cc = a.corpus_compression or a.parallel_compression
-        v.update(bytes_per_token=cc.bytes_per_token, chars_per_token=cc.chars_per_token,
-                 renyi=cc.renyi_efficiency_full_vocab, renyi_observed=cc.renyi_efficiency_observed,
-                 utilization=cc.vocab_utilization)
+        v.update(
+            bytes_per_token=cc.bytes_per_token,
+            chars_per_token=cc.chars_per_token,
+            renyi=cc.renyi_efficiency_full_vocab,
+            renyi_observed=cc.renyi_efficiency_observed,
+            utilization=cc.vocab_utilization,
+        )
         out[a.label] = v
     return out

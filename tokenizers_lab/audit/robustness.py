@@ -85,8 +85,15 @@ def roundtrip(view: TokenizerView, probes: dict[str, str] | None = None) -> tupl
         text = probes[name]
         back = view.decode(ids)
         diff = first_difference(text, back)
-        out.append(ProbeResult(probe=name, ok=diff is None, tokens=len(ids), first_difference=diff,
-                               decoded=None if diff is None else back))
+        out.append(
+            ProbeResult(
+                probe=name,
+                ok=diff is None,
+                tokens=len(ids),
+                first_difference=diff,
+                decoded=None if diff is None else back,
+            )
+        )
     return tuple(out)
 
 
@@ -128,11 +135,16 @@ def vocabulary_health(view: TokenizerView) -> VocabularyHealth:
     splits = [len(splitter.points(b)) for b in all_bytes if len(b) > 1]
     arr = np.asarray(splits)
     return VocabularyHealth(
-        tokens_checked=len(strings), unreachable=len(unreachable),
-        unreachable_examples=tuple(strings[k] for k in unreachable[:10]), partial_utf8=partial,
-        partial_utf8_share=partial / n if n else 0.0, not_checked=skipped,
+        tokens_checked=len(strings),
+        unreachable=len(unreachable),
+        unreachable_examples=tuple(strings[k] for k in unreachable[:10]),
+        partial_utf8=partial,
+        partial_utf8_share=partial / n if n else 0.0,
+        not_checked=skipped,
         decomposable_share=float((arr > 0).mean()) if arr.size else None,
-        mean_splits=float(arr.mean()) if arr.size else None, max_splits=int(arr.max()) if arr.size else None)
+        mean_splits=float(arr.mean()) if arr.size else None,
+        max_splits=int(arr.max()) if arr.size else None,
+    )
 
 
 def offenders(view: TokenizerView, counts: dict[int, int], k: int = 10) -> tuple[tuple[str, int], ...]:

@@ -20,8 +20,14 @@ class _OneLineErrors(typer.core.TyperGroup):
     option) as one `error:` line on stderr with exit code 2, like every other error, instead of
     a usage box."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -87,8 +93,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool | None = typer.Option(None, "--version", callback=_version, is_eager=True, metavar="",
-                                                 help="Print the version and exit.")) -> None:
+def _root(
+    version: bool | None = typer.Option(
+        None, "--version", callback=_version, is_eager=True, metavar="", help="Print the version and exit."
+    ),
+) -> None:
     """A tokenizer workbench: train, audit, invert and transplant LLM tokenizers."""
 
 
@@ -113,7 +122,9 @@ def main() -> None:
         code = 143 if isinstance(e, Terminated) else 130
         _ignore_interrupts()
         if not common.INTERRUPT_REPORTED:
-            sys.stderr.write(f"error: {'terminated' if code == 143 else 'interrupted'}; no output was written\n")
+            sys.stderr.write(
+                f"error: {'terminated' if code == 143 else 'interrupted'}; no output was written\n"
+            )
         _forget_unhandled_interrupt()
         sys.exit(code)
     except SystemExit as e:
@@ -139,5 +150,5 @@ def _forget_unhandled_interrupt() -> None:
         import ctypes
 
         ctypes.pythonapi.PyRun_SimpleString(b"pass")
-    except Exception:  # not CPython, or no ctypes: the exit stays as the interpreter decides
+    except Exception:  # noqa: BLE001 - not CPython, or no ctypes: the exit stays as the interpreter decides
         pass

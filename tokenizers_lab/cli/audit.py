@@ -41,43 +41,103 @@ def summary(report: lib.AuditReport) -> str:
     rows = []
     for a in report.tokenizers:
         s, c = a.fairness_summary, a.corpus_compression or a.parallel_compression
-        rows.append((a.label, s.median_premium or "", s.max_premium or "", s.languages_above_2x, s.gini,
-                     c.bytes_per_token or "", c.renyi_efficiency_full_vocab or "", a.roundtrip_rate,
-                     a.vocabulary.unreachable, a.numbers.scheme))
-    return f"{report.provenance.signature}\n" + md_table(
-        ["tokenizer", "median premium", "max premium", "langs > 2x", "Gini", "bytes/token", "Rényi eff",
-         "probe round-trip", "unreachable", "digits"], rows) + "\n" + \
-        f"premiums measured on {report.parallel}; bytes/token and Rényi on {measured_on(report).replace('`', '')}\n"
+        rows.append(
+            (
+                a.label,
+                s.median_premium or "",
+                s.max_premium or "",
+                s.languages_above_2x,
+                s.gini,
+                c.bytes_per_token or "",
+                c.renyi_efficiency_full_vocab or "",
+                a.roundtrip_rate,
+                a.vocabulary.unreachable,
+                a.numbers.scheme,
+            )
+        )
+    return (
+        f"{report.provenance.signature}\n"
+        + md_table(
+            [
+                "tokenizer",
+                "median premium",
+                "max premium",
+                "langs > 2x",
+                "Gini",
+                "bytes/token",
+                "Rényi eff",
+                "probe round-trip",
+                "unreachable",
+                "digits",
+            ],
+            rows,
+        )
+        + "\n"
+        + f"premiums measured on {report.parallel}; bytes/token and Rényi on {measured_on(report).replace('`', '')}\n"
+    )
 
 
 @lab_command
 def audit(
-    tokenizer: list[str] | None = typer.Argument(None, metavar="TOKENIZER", help="Tokenizers (files, folders, hf:NAME), optionally "
-                                                 "labelled name=path. Default: tokenizers trained on the "
-                                                 "embedded corpora."),
-    parallel: list[str] | None = typer.Option(None, "--parallel", "-p", metavar="DIR", help="Parallel corpus folder of "
-                                              "<lang>.<ext> files (repeatable: dev then devtest concatenate). "
-                                              "Default: embedded:parallel."),
-    corpus: list[str] | None = typer.Option(None, "--corpus", metavar="PATH", help="Monolingual corpus for compression "
-                                            "and Rényi efficiency (repeatable). Default: the --parallel text when "
-                                            "given, else the embedded code + domain samples."),
+    tokenizer: list[str] | None = typer.Argument(
+        None,
+        metavar="TOKENIZER",
+        help="Tokenizers (files, folders, hf:NAME), optionally "
+        "labelled name=path. Default: tokenizers trained on the "
+        "embedded corpora.",
+    ),
+    parallel: list[str] | None = typer.Option(
+        None,
+        "--parallel",
+        "-p",
+        metavar="DIR",
+        help="Parallel corpus folder of "
+        "<lang>.<ext> files (repeatable: dev then devtest concatenate). "
+        "Default: embedded:parallel.",
+    ),
+    corpus: list[str] | None = typer.Option(
+        None,
+        "--corpus",
+        metavar="PATH",
+        help="Monolingual corpus for compression "
+        "and Rényi efficiency (repeatable). Default: the --parallel text when "
+        "given, else the embedded code + domain samples.",
+    ),
     languages: str | None = typer.Option(None, "--languages", help="Only these languages (comma list)."),
     pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
-    validator: list[str] | None = typer.Option(None, "--validator", metavar="LANG=KIND[:ARG]", help="%Lang validator LANG=KIND[:ARG] "
-                                               "(repeatable; LANG may be *): lexicon:PATH, freq:PATH, "
-                                               "hunspell:PATH, turkish:DIR, wordfreq[:MIN], corpus-words."),
+    validator: list[str] | None = typer.Option(
+        None,
+        "--validator",
+        metavar="LANG=KIND[:ARG]",
+        help="%Lang validator LANG=KIND[:ARG] "
+        "(repeatable; LANG may be *): lexicon:PATH, freq:PATH, "
+        "hunspell:PATH, turkish:DIR, wordfreq[:MIN], corpus-words.",
+    ),
     alpha: float = typer.Option(2.5, help="Rényi order."),
     charbench_items: int = typer.Option(25, help="CharBench items per task per word length (0: off)."),
     charbench_words: Path | None = typer.Option(None, help="Text or word list for CharBench words."),
-    predictions: Path | None = typer.Option(None, help="Model answers to charbench_items.jsonl (JSONL id + "
-                                            "prediction, or CSV id,prediction)."),
-    charbench_model: Path | None = typer.Option(None, help="Local Hugging Face causal LM folder that answers "
-                                                "the CharBench items (needs the torch extra; never downloads)."),
-    fail_on: list[str] | None = typer.Option(None, "--fail-on", metavar="EXPR", help="Gate, e.g. 'premium.tur_Latn>2.5' or "
-                                             "'roundtrip<1' (repeatable); exit 3 when it holds."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", metavar="", help="Write SVG charts next to the report."),
-    max_corpus_bytes: int = typer.Option(0, help="Read at most this many UTF-8 bytes of "
-                                         "the monolingual corpora, whole lines, in the order given (0: all)."),
+    predictions: Path | None = typer.Option(
+        None, help="Model answers to charbench_items.jsonl (JSONL id + prediction, or CSV id,prediction)."
+    ),
+    charbench_model: Path | None = typer.Option(
+        None,
+        help="Local Hugging Face causal LM folder that answers "
+        "the CharBench items (needs the torch extra; never downloads).",
+    ),
+    fail_on: list[str] | None = typer.Option(
+        None,
+        "--fail-on",
+        metavar="EXPR",
+        help="Gate, e.g. 'premium.tur_Latn>2.5' or 'roundtrip<1' (repeatable); exit 3 when it holds.",
+    ),
+    plots: bool = typer.Option(
+        True, "--plots/--no-plots", metavar="", help="Write SVG charts next to the report."
+    ),
+    max_corpus_bytes: int = typer.Option(
+        0,
+        help="Read at most this many UTF-8 bytes of "
+        "the monolingual corpora, whole lines, in the order given (0: all).",
+    ),
     pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
     errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
     field: str = typer.Option("text", help=FIELD_HELP),
@@ -94,16 +154,29 @@ def audit(
     """Measure tokenizers side by side: premiums, compression, %Lang/%Pure, CharBench probes, digits,
     robustness; one JSON + Markdown report; --fail-on gates exit 3."""
     from tokenizers_lab import audit as lib  # numpy and friends only when auditing
+
     config = lib.AuditConfig(
-        tokenizers=tuple(tokenizer or ()), pattern=pattern, parallel=tuple(parallel or ()),
+        tokenizers=tuple(tokenizer or ()),
+        pattern=pattern,
+        parallel=tuple(parallel or ()),
         corpora=tuple(corpus or ()),
         languages=tuple(x.strip() for x in languages.split(",") if x.strip()) if languages else (),
-        pivot=pivot, alpha=alpha, validators=tuple(validator or ()), charbench_per_bucket=charbench_items,
+        pivot=pivot,
+        alpha=alpha,
+        validators=tuple(validator or ()),
+        charbench_per_bucket=charbench_items,
         charbench_words=str(charbench_words) if charbench_words else None,
         predictions=str(predictions) if predictions else None,
-        charbench_model=str(charbench_model) if charbench_model else None, fail_on=tuple(fail_on or ()), plots=plots,
-        max_corpus_bytes=max_corpus_bytes, errors=errors, field=field, column=column, seed=seed,
-        execution=engine_spec(engine, address, workers))
+        charbench_model=str(charbench_model) if charbench_model else None,
+        fail_on=tuple(fail_on or ()),
+        plots=plots,
+        max_corpus_bytes=max_corpus_bytes,
+        errors=errors,
+        field=field,
+        column=column,
+        seed=seed,
+        execution=engine_spec(engine, address, workers),
+    )
     # no tokenizer: the embedded default, trained on the spot
     job = lib if config.tokenizers else lib.example
     report = run_job("audit", job, config, out, force, fmt, quiet, summary)
@@ -114,8 +187,10 @@ def audit(
         stderr.print(f"gate {verdict}: {g.expression}: {vals}", markup=False, soft_wrap=True)
     undefined = [g for g in report.gates if g.undefined]
     if undefined:  # a gate cannot pass on a measure the input leaves undefined
-        fail(f"{len(undefined)} gate(s) undefined on this input (e.g. {undefined[0].expression}: "
-             f"{', '.join(undefined[0].undefined)} has no value); the report was written")
+        fail(
+            f"{len(undefined)} gate(s) undefined on this input (e.g. {undefined[0].expression}: "
+            f"{', '.join(undefined[0].undefined)} has no value); the report was written"
+        )
     if report.tripped:
         raise typer.Exit(EXIT_GATE)
 

@@ -49,8 +49,10 @@ PATTERN_HELP = "Pre-tokenizer preset or regex for tiktoken rank files whose name
 ERRORS_HELP = "Invalid UTF-8: strict (refuse) or replace."
 FIELD_HELP = "JSONL field holding the text."
 COLUMN_HELP = "Parquet/CSV/datasets column holding the text."
-ENGINE_HELP = ("Where the corpus passes run: local (this process) or dask (a Dask cluster: --address, "
-               "else a local one of --workers processes). Results are identical; needs the dask extra.")
+ENGINE_HELP = (
+    "Where the corpus passes run: local (this process) or dask (a Dask cluster: --address, "
+    "else a local one of --workers processes). Results are identical; needs the dask extra."
+)
 ADDRESS_HELP = "Dask scheduler address (tcp://host:8786) for --engine dask."
 WORKERS_HELP = "Worker processes of the local Dask cluster for --engine dask (0: one per CPU)."
 
@@ -98,12 +100,17 @@ def lab_command(fn: F) -> F:
         except Exception as e:  # the CLI edge: never a traceback unless asked for
             if os.environ.get("TOKENLAB_DEBUG"):
                 raise
-            fail(f"internal error ({type(e).__name__}): {e}. Set TOKENLAB_DEBUG=1 for a traceback.", EXIT_DATA)
+            fail(
+                f"internal error ({type(e).__name__}): {e}. Set TOKENLAB_DEBUG=1 for a traceback.", EXIT_DATA
+            )
         except BaseException as e:  # a Rust library's panic (pyo3 PanicException) is no Exception
             if isinstance(e, (SystemExit, GeneratorExit)) or os.environ.get("TOKENLAB_DEBUG"):
                 raise
-            fail(f"internal error ({type(e).__name__}): {str(e).splitlines()[0] if str(e) else ''}. "
-                 "Set TOKENLAB_DEBUG=1 for a traceback.", EXIT_DATA)
+            fail(
+                f"internal error ({type(e).__name__}): {str(e).splitlines()[0] if str(e) else ''}. "
+                "Set TOKENLAB_DEBUG=1 for a traceback.",
+                EXIT_DATA,
+            )
 
     return wrapper  # type: ignore[return-value]
 
@@ -120,7 +127,7 @@ HEARTBEAT_SECONDS = 30.0  # ... and one at least this often while a long stage r
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     m, s = divmod(seconds, 60)
@@ -148,8 +155,14 @@ class Feedback:
         if sys.stderr.isatty():
             from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                 TimeElapsedColumn(), console=stderr, transient=True)
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=stderr,
+                transient=True,
+            )
             self._task = self._bar.add_task("starting", total=None)
             self._bar.start()
             atexit.register(self.close)
@@ -163,8 +176,12 @@ class Feedback:
         if self.quiet or not stage:
             return
         if self._bar is not None:
-            self._bar.update(self._task, description=stage, total=None if fraction is None else 1.0,
-                             completed=fraction or 0.0)
+            self._bar.update(
+                self._task,
+                description=stage,
+                total=None if fraction is None else 1.0,
+                completed=fraction or 0.0,
+            )
             return
         now = time.monotonic()
         with self._lock:
@@ -192,8 +209,10 @@ class Feedback:
         while not self._stop.wait(0.5):
             now = time.monotonic()
             with self._lock:
-                if self._stage and ((self._pending and now - self._last >= self.interval)
-                                    or now - self._last >= HEARTBEAT_SECONDS):
+                if self._stage and (
+                    (self._pending and now - self._last >= self.interval)
+                    or now - self._last >= HEARTBEAT_SECONDS
+                ):
                     self._line(now)
 
     def _write(self, line: str) -> None:
@@ -234,8 +253,15 @@ def wrote_line(out: Path, names: list[str]) -> str:
     return f"wrote {out}/: {', '.join(names)}"
 
 
-def emit(report: Any, command: str, fmt: Format, out: Path, force: bool,
-         summary: Callable[[Any], str], feedback: Feedback | None = None) -> None:
+def emit(
+    report: Any,
+    command: str,
+    fmt: Format,
+    out: Path,
+    force: bool,
+    summary: Callable[[Any], str],
+    feedback: Feedback | None = None,
+) -> None:
     """Write report (+ its artifacts) atomically to `out`, then tell the results (tell)."""
     text_json = dumps(report)
     md = report.to_markdown()
@@ -244,12 +270,26 @@ def emit(report: Any, command: str, fmt: Format, out: Path, force: bool,
     files[f"{command}.md"] = md
     names = write_outputs(out, files, force)
     head = [f"{command}.json", f"{command}.md"]
-    tell(report, fmt, summary, wrote_line(out, head + sorted(n for n in names if n not in head)),
-         feedback or Feedback(command, quiet=True), text_json, md)
+    tell(
+        report,
+        fmt,
+        summary,
+        wrote_line(out, head + sorted(n for n in names if n not in head)),
+        feedback or Feedback(command, quiet=True),
+        text_json,
+        md,
+    )
 
 
-def tell(report: Any, fmt: Format, summary: Callable[[Any], str], wrote: str, feedback: Feedback,
-         text_json: str | None = None, md: str | None = None) -> None:
+def tell(
+    report: Any,
+    fmt: Format,
+    summary: Callable[[Any], str],
+    wrote: str,
+    feedback: Feedback,
+    text_json: str | None = None,
+    md: str | None = None,
+) -> None:
     """Once the outputs are in place: the report's notes as `note:` lines on stderr, then stdout in
     the chosen format; the last line names every file written (on stdout for the text format, on
     stderr with --format json/md so stdout stays one document)."""
@@ -283,7 +323,9 @@ def parse_sizes(value: str) -> tuple[int, ...]:
             continue
         m = _SIZE.fullmatch(part)
         if not m:
-            raise UsageError(f"--vocab-size: {part!r} is not a vocabulary size (a whole number, e.g. 8000 or 8k)")
+            raise UsageError(
+                f"--vocab-size: {part!r} is not a vocabulary size (a whole number, e.g. 8000 or 8k)"
+            )
         whole, frac, k = m.groups()
         scale = 1000 if k else 1
         frac = (frac or "").rstrip("0")
@@ -295,8 +337,16 @@ def parse_sizes(value: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def run_job(command: str, lib: Any, config: Any, out: Path | None, force: bool, fmt: Format, quiet: bool,
-            summary: Callable[[Any], str]) -> Any:
+def run_job(
+    command: str,
+    lib: Any,
+    config: Any,
+    out: Path | None,
+    force: bool,
+    fmt: Format,
+    quiet: bool,
+    summary: Callable[[Any], str],
+) -> Any:
     """The one sequence of every report-writing command: validate the options (gates included),
     settle the output folder and refuse a clash before any heavy work, run with progress on stderr,
     write the outputs and print the results. Returns the report."""

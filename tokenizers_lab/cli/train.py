@@ -31,42 +31,74 @@ from tokenizers_lab.report import md_table
 
 def summary(report: lib.TrainReport) -> str:
     """Plain-text summary for --format text."""
-    rows = [(r.vocab_size, r.heldout_bytes_per_token, r.roundtrip_rate, r.whitespace_spanning_tokens)
-            for r in report.results]
-    return f"{report.provenance.signature}\n" + md_table(
-        ["vocab", "held-out bytes/token", "held-out round-trip", "superword tokens"], rows) + "\n"
+    rows = [
+        (r.vocab_size, r.heldout_bytes_per_token, r.roundtrip_rate, r.whitespace_spanning_tokens)
+        for r in report.results
+    ]
+    return (
+        f"{report.provenance.signature}\n"
+        + md_table(["vocab", "held-out bytes/token", "held-out round-trip", "superword tokens"], rows)
+        + "\n"
+    )
 
 
 @lab_command
 def train(
-    corpus: list[str] | None = typer.Argument(None, metavar="CORPUS", help="Corpora (files, folders, globs, -, hf:NAME, "
-                                                 "embedded:NAME). Default: the embedded corpora."),
+    corpus: list[str] | None = typer.Argument(
+        None,
+        metavar="CORPUS",
+        help="Corpora (files, folders, globs, -, hf:NAME, embedded:NAME). Default: the embedded corpora.",
+    ),
     algorithm: str = typer.Option("bpe", "--algorithm", "-a", help=f"One of: {', '.join(lib.ALGORITHMS)}."),
-    vocab_size: str = typer.Option("8000", "--vocab-size", "-v", help="Size, or a comma list for a sweep (8k,16k)."),
+    vocab_size: str = typer.Option(
+        "8000", "--vocab-size", "-v", help="Size, or a comma list for a sweep (8k,16k)."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
     min_frequency: int = typer.Option(2, help="Minimum pair frequency to merge."),
-    special: list[str] | None = typer.Option(None, "--special", metavar="TOKEN", help="Special token (repeatable); "
-                                                "default per algorithm."),
-    pretokenizer: str | None = typer.Option(None, "--pretokenizer", help="Byte-level regex preset "
-                                               "(gpt2, cl100k, o200k, llama3, qwen, superbpe-stage1) or a regex."),
+    special: list[str] | None = typer.Option(
+        None, "--special", metavar="TOKEN", help="Special token (repeatable); default per algorithm."
+    ),
+    pretokenizer: str | None = typer.Option(
+        None,
+        "--pretokenizer",
+        help="Byte-level regex preset (gpt2, cl100k, o200k, llama3, qwen, superbpe-stage1) or a regex.",
+    ),
     split_digits: bool = typer.Option(False, "--split-digits", metavar="", help="Split digits one by one."),
     normalization: str = typer.Option("none", help=f"One of: {', '.join(lib.NORMALIZATIONS)}."),
     max_token_length: int | None = typer.Option(None, help="Longest token, in characters."),
     character_coverage: float = typer.Option(0.9995, help="SentencePiece character coverage."),
-    superbpe_transition: float = typer.Option(0.9, help="SuperBPE transition t: a fraction of the vocab or a size."),
+    superbpe_transition: float = typer.Option(
+        0.9, help="SuperBPE transition t: a fraction of the vocab or a size."
+    ),
     export: str | None = typer.Option(None, "--export", help="Also export: tiktoken."),
-    parallel: list[str] | None = typer.Option(None, "--parallel", metavar="DIR", help="Parallel corpus folder for per-language "
-                                                 "compression and premiums (repeatable)."),
+    parallel: list[str] | None = typer.Option(
+        None,
+        "--parallel",
+        metavar="DIR",
+        help="Parallel corpus folder for per-language compression and premiums (repeatable).",
+    ),
     pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
-    heldout_every: int = typer.Option(100, help="Hold out every Nth record for evaluation (0: none; "
-                                      "plain text files are then read by the trainer directly, no copy)."),
-    heldout: list[str] | None = typer.Option(None, "--heldout", metavar="PATH", help="Separate held-out corpus for evaluation "
-                                             "(repeatable); nothing is held out of the training corpus."),
+    heldout_every: int = typer.Option(
+        100,
+        help="Hold out every Nth record for evaluation (0: none; "
+        "plain text files are then read by the trainer directly, no copy).",
+    ),
+    heldout: list[str] | None = typer.Option(
+        None,
+        "--heldout",
+        metavar="PATH",
+        help="Separate held-out corpus for evaluation "
+        "(repeatable); nothing is held out of the training corpus.",
+    ),
     errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
     field: str = typer.Option("text", help=FIELD_HELP),
     column: str = typer.Option("text", help=COLUMN_HELP),
-    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP + " Counts words for wordpiece and "
-                               "superbpe's stage 2; the other trainers read files with their own threads."),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help=ENGINE_HELP + " Counts words for wordpiece and "
+        "superbpe's stage 2; the other trainers read files with their own threads.",
+    ),
     address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
     workers: int = typer.Option(0, "--workers", help=WORKERS_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
@@ -78,12 +110,26 @@ def train(
     if export not in (None, "tiktoken"):
         raise UsageError(f"unknown export format {export!r} (choices: tiktoken)")
     config = lib.TrainConfig(
-        corpora=tuple(corpus or ()), algorithm=algorithm, vocab_sizes=parse_sizes(vocab_size),
-        min_frequency=min_frequency, special_tokens=tuple(special) if special else None,
-        pretokenizer=pretokenizer, split_digits=split_digits, normalization=normalization,
-        max_token_length=max_token_length, character_coverage=character_coverage,
-        superbpe_transition=superbpe_transition, export_tiktoken=export == "tiktoken",
-        parallel=tuple(parallel or ()), pivot=pivot, heldout_every=heldout_every, heldout=tuple(heldout or ()), errors=errors,
-        field=field, column=column, seed=seed, execution=engine_spec(engine, address, workers),
+        corpora=tuple(corpus or ()),
+        algorithm=algorithm,
+        vocab_sizes=parse_sizes(vocab_size),
+        min_frequency=min_frequency,
+        special_tokens=tuple(special) if special else None,
+        pretokenizer=pretokenizer,
+        split_digits=split_digits,
+        normalization=normalization,
+        max_token_length=max_token_length,
+        character_coverage=character_coverage,
+        superbpe_transition=superbpe_transition,
+        export_tiktoken=export == "tiktoken",
+        parallel=tuple(parallel or ()),
+        pivot=pivot,
+        heldout_every=heldout_every,
+        heldout=tuple(heldout or ()),
+        errors=errors,
+        field=field,
+        column=column,
+        seed=seed,
+        execution=engine_spec(engine, address, workers),
     )
     run_job("train", lib, config, out, force, fmt, quiet, summary)

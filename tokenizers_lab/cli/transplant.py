@@ -32,43 +32,73 @@ def summary(r: TransplantReport) -> str:
     text = f"{r.provenance.signature}\n"
     text += md_table(["route", "rows"], list(r.routes.items())) + "\n"
     for x in r.leave_out:
-        text += (f"leave-out {x.method}: centred cosine {x.centred_cosine:.3f}, hit@10 {x.hit_at_10:.3f} "
-                 f"({x.rebuilt}/{x.hidden})\n")
+        text += (
+            f"leave-out {x.method}: centred cosine {x.centred_cosine:.3f}, hit@10 {x.hit_at_10:.3f} "
+            f"({x.rebuilt}/{x.hidden})\n"
+        )
     if r.bpb is not None:
-        text += (f"bits per byte {r.bpb.original.bpb:.4f} -> {r.bpb.transplanted.bpb:.4f} (ratio {r.bpb.ratio:.3f}, "
-                 f"length ratio {r.bpb.length_ratio:.3f})\n")
+        text += (
+            f"bits per byte {r.bpb.original.bpb:.4f} -> {r.bpb.transplanted.bpb:.4f} (ratio {r.bpb.ratio:.3f}, "
+            f"length ratio {r.bpb.length_ratio:.3f})\n"
+        )
     return text
 
 
 @lab_command
 def transplant(
-    model: Path = typer.Argument(..., help="A local Hugging Face model folder (config.json, safetensors, "
-                                 "tokenizer)."),
-    tokenizer: str = typer.Argument(..., help="The new tokenizer (tokenizer.json, folder, SentencePiece "
-                                    ".model, .tiktoken ranks)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="The new model folder (must not exist without "
-                                    "--force; default: reports/transplant-<config hash>)."),
-    method: str = typer.Option("tokenadapt", "--method", "-m", help="fvt, tokenadapt, omp (needs --donor), "
-                               "hypernet, or random (the baseline: new rows drawn from a normal with the old rows' mean and spread)."),
-    donor: Path | None = typer.Option(None, "--donor", help="For omp: a model folder that already uses the new "
-                                      "tokenizer."),
-    aux_model: str = typer.Option("auto", "--aux-model", help="TokenAdapt's auxiliary encoder: auto (the "
-                                  "installed all-MiniLM-L6-v2, else the model's own embeddings), none, or a "
-                                  "model folder."),
-    chat_template: str = typer.Option("keep", "--chat-template", help="keep (the model's template and its "
-                                      "special tokens), new (the new tokenizer folder's) or none."),
+    model: Path = typer.Argument(
+        ..., help="A local Hugging Face model folder (config.json, safetensors, tokenizer)."
+    ),
+    tokenizer: str = typer.Argument(
+        ..., help="The new tokenizer (tokenizer.json, folder, SentencePiece .model, .tiktoken ranks)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="The new model folder (must not exist without "
+        "--force; default: reports/transplant-<config hash>).",
+    ),
+    method: str = typer.Option(
+        "tokenadapt",
+        "--method",
+        "-m",
+        help="fvt, tokenadapt, omp (needs --donor), "
+        "hypernet, or random (the baseline: new rows drawn from a normal with the old rows' mean and spread).",
+    ),
+    donor: Path | None = typer.Option(
+        None, "--donor", help="For omp: a model folder that already uses the new tokenizer."
+    ),
+    aux_model: str = typer.Option(
+        "auto",
+        "--aux-model",
+        help="TokenAdapt's auxiliary encoder: auto (the "
+        "installed all-MiniLM-L6-v2, else the model's own embeddings), none, or a "
+        "model folder.",
+    ),
+    chat_template: str = typer.Option(
+        "keep",
+        "--chat-template",
+        help="keep (the model's template and its special tokens), new (the new tokenizer folder's) or none.",
+    ),
     tau: float = typer.Option(0.3, "--tau", help="TokenAdapt softmax temperature."),
     top_k: int = typer.Option(3, "--top-k", help="TokenAdapt global neighbours."),
-    global_weight: float = typer.Option(0.3, "--global-weight", help="TokenAdapt weight of the global estimate."),
+    global_weight: float = typer.Option(
+        0.3, "--global-weight", help="TokenAdapt weight of the global estimate."
+    ),
     threshold: float = typer.Option(0.0, "--threshold", help="TokenAdapt minimum neighbour similarity."),
     omp_k: int = typer.Option(64, "--omp-k", help="OMP atoms per token."),
     pad_to_multiple_of: int = typer.Option(1, "--pad-to-multiple-of", help="Round the embedding rows up."),
-    evaluate: bool = typer.Option(False, "--eval", metavar="", help="Leave-out reconstruction and bits per byte in the "
-                                  "report."),
-    eval_text: str | None = typer.Option(None, "--eval-text", help="Held-out text for bits per byte "
-                                         "(default: the embedded domain corpus)."),
+    evaluate: bool = typer.Option(
+        False, "--eval", metavar="", help="Leave-out reconstruction and bits per byte in the report."
+    ),
+    eval_text: str | None = typer.Option(
+        None, "--eval-text", help="Held-out text for bits per byte (default: the embedded domain corpus)."
+    ),
     eval_bytes: int = typer.Option(40_000, "--eval-bytes", help="Bytes of held-out text read."),
-    leave_out: int = typer.Option(1000, "--leave-out", help="Old tokens hidden for leave-out reconstruction."),
+    leave_out: int = typer.Option(
+        1000, "--leave-out", help="Old tokens hidden for leave-out reconstruction."
+    ),
     hypernet_steps: int = typer.Option(600, "--hypernet-steps", help="Training steps of the hypernetwork."),
     pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
     fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
@@ -80,12 +110,27 @@ def transplant(
     hypernetwork) and write a new model folder transformers loads, with a report of every row."""
     from tokenizers_lab import transplant as lib
 
-    config = lib.TransplantConfig(model=str(model), tokenizer=tokenizer, method=method,
-                                  donor=str(donor) if donor else None, aux_model=aux_model,
-                                  chat_template=chat_template, tau=tau, top_k=top_k, global_weight=global_weight,
-                                  threshold=threshold, omp_k=omp_k, pad_to_multiple_of=pad_to_multiple_of,
-                                  evaluate=evaluate, eval_text=eval_text, eval_bytes=eval_bytes, leave_out=leave_out,
-                                  hypernet_steps=hypernet_steps, pattern=pattern, seed=seed)
+    config = lib.TransplantConfig(
+        model=str(model),
+        tokenizer=tokenizer,
+        method=method,
+        donor=str(donor) if donor else None,
+        aux_model=aux_model,
+        chat_template=chat_template,
+        tau=tau,
+        top_k=top_k,
+        global_weight=global_weight,
+        threshold=threshold,
+        omp_k=omp_k,
+        pad_to_multiple_of=pad_to_multiple_of,
+        evaluate=evaluate,
+        eval_text=eval_text,
+        eval_bytes=eval_bytes,
+        leave_out=leave_out,
+        hypernet_steps=hypernet_steps,
+        pattern=pattern,
+        seed=seed,
+    )
     out = resolve_out("transplant", config, out)
     config = dataclasses.replace(config, out=str(out))
     feedback = make_progress(quiet, "transplant")

@@ -56,13 +56,15 @@ def _encoder(plan: Plan, merges: Sequence[tuple[bytes, bytes]]):
     return Tokenizer(BPE(vocab=vocab, merges=kept))
 
 
-def _tokens(words: list[bytes], plan: Plan, merges: Sequence[tuple[bytes, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+def _tokens(
+    words: list[bytes], plan: Plan, merges: Sequence[tuple[bytes, bytes]]
+) -> tuple[np.ndarray, np.ndarray]:
     """Final token ids of every word, flat, with each word's offsets."""
     tok = _encoder(plan, merges)
     flat: list[np.ndarray] = []
     lengths = np.zeros(len(words), dtype=np.int64)
     for s in range(0, len(words), ENCODE_BATCH):
-        batch = [w.decode("latin-1").translate(_TO_BYTELEVEL) for w in words[s:s + ENCODE_BATCH]]
+        batch = [w.decode("latin-1").translate(_TO_BYTELEVEL) for w in words[s : s + ENCODE_BATCH]]
         for k, e in enumerate(tok.encode_batch(batch, add_special_tokens=False)):
             ids = e.ids
             lengths[s + k] = len(ids)
@@ -72,8 +74,9 @@ def _tokens(words: list[bytes], plan: Plan, merges: Sequence[tuple[bytes, bytes]
     return (np.concatenate(flat) if flat else np.zeros(0, np.int64)), offsets
 
 
-def store(unit_words: Sequence[Mapping[bytes, int]], plan: Plan,
-          merges: Sequence[tuple[bytes, bytes]]) -> Store:
+def store(
+    unit_words: Sequence[Mapping[bytes, int]], plan: Plan, merges: Sequence[tuple[bytes, bytes]]
+) -> Store:
     """The Store of `lp.store([replay(w, merges, plan=plan) for w in unit_words], plan.constrained)`,
     computed from the final tokens (see the module note; `eligible(plan, 'byte')` must hold)."""
     from scipy import sparse
@@ -99,10 +102,17 @@ def store(unit_words: Sequence[Mapping[bytes, int]], plan: Plan,
     words = list(index)
     del index
     W = len(words)
-    C = sparse.csr_matrix((np.concatenate(vals) if vals else np.zeros(0, np.int64),
-                           (np.concatenate(rows) if rows else np.zeros(0, np.int64),
-                            np.concatenate(cols) if cols else np.zeros(0, np.int64))),
-                          shape=(W, n_units), dtype=np.int64)
+    C = sparse.csr_matrix(
+        (
+            np.concatenate(vals) if vals else np.zeros(0, np.int64),
+            (
+                np.concatenate(rows) if rows else np.zeros(0, np.int64),
+                np.concatenate(cols) if cols else np.zeros(0, np.int64),
+            ),
+        ),
+        shape=(W, n_units),
+        dtype=np.int64,
+    )
 
     flat, offsets = _tokens(words, plan, merges)
     del words
@@ -184,8 +194,15 @@ def store(unit_words: Sequence[Mapping[bytes, int]], plan: Plan,
     return _events_store(r_unit, rk // (T + 1), rk % (T + 1) - 1, r_delta, pairs_u, bytes_u, plan)
 
 
-def _events_store(unit: np.ndarray, key: np.ndarray, t: np.ndarray, delta: np.ndarray, pairs: np.ndarray,
-                  nbytes: np.ndarray, plan: Plan) -> Store:
+def _events_store(
+    unit: np.ndarray,
+    key: np.ndarray,
+    t: np.ndarray,
+    delta: np.ndarray,
+    pairs: np.ndarray,
+    nbytes: np.ndarray,
+    plan: Plan,
+) -> Store:
     """A Store from count events keyed by pair key (left * V + right, V = 256 + merges): pair ids
     are ranks of the keys seen, events sorted by (unit, pair, step)."""
     T = len(plan.result)
@@ -195,12 +212,23 @@ def _events_store(unit: np.ndarray, key: np.ndarray, t: np.ndarray, delta: np.nd
     merge_key = np.array([p[0] * V + p[1] if p is not None else -1 for p in plan.constrained], dtype=np.int64)
     j = np.searchsorted(upair, merge_key)
     jj = np.clip(j, 0, max(len(upair) - 1, 0))
-    found = (merge_key >= 0) & (j < len(upair)) & (upair[jj] == merge_key) if len(upair) else \
-        np.zeros(len(merge_key), dtype=bool)
-    return Store(unit=unit[order].astype(np.int32), pid=pid[order].astype(np.int64), t=t[order].astype(np.int32),
-                 delta=delta[order].astype(np.int64), pairs=pairs, bytes=nbytes,
-                 merge_pair=np.where(found, jj, -1).astype(np.int64), n_pairs=len(upair), n_steps=T,
-                 pair_list=list(zip((upair // V).tolist(), (upair % V).tolist())))
+    found = (
+        (merge_key >= 0) & (j < len(upair)) & (upair[jj] == merge_key)
+        if len(upair)
+        else np.zeros(len(merge_key), dtype=bool)
+    )
+    return Store(
+        unit=unit[order].astype(np.int32),
+        pid=pid[order].astype(np.int64),
+        t=t[order].astype(np.int32),
+        delta=delta[order].astype(np.int64),
+        pairs=pairs,
+        bytes=nbytes,
+        merge_pair=np.where(found, jj, -1).astype(np.int64),
+        n_pairs=len(upair),
+        n_steps=T,
+        pair_list=list(zip((upair // V).tolist(), (upair % V).tolist())),
+    )
 
 
 def merge_stores(stores: Sequence[Store], plan: Plan) -> Store:
@@ -213,7 +241,9 @@ def merge_stores(stores: Sequence[Store], plan: Plan) -> Store:
     offset = 0
     for st in stores:
         pkeys = np.array([a * V + b for a, b in st.pair_list], dtype=np.int64)
-        keyed.append((st.unit.astype(np.int64) + offset, pkeys[st.pid] if st.pid.size else np.zeros(0, np.int64)))
+        keyed.append(
+            (st.unit.astype(np.int64) + offset, pkeys[st.pid] if st.pid.size else np.zeros(0, np.int64))
+        )
         offset += len(st.pairs)
     unit = np.concatenate([u for u, _ in keyed]) if keyed else np.zeros(0, np.int64)
     key = np.concatenate([k for _, k in keyed]) if keyed else np.zeros(0, np.int64)

@@ -75,7 +75,9 @@ def parse_truth(specs: Sequence[str], names: Sequence[str]) -> dict[str, float] 
     missing = [n for n in names if n not in truth]
     extra = [n for n in truth if n not in names]
     if missing or extra:
-        raise UsageError(f"--truth must name every category once ({'missing ' + missing[0] if missing else 'unknown ' + extra[0]})")
+        raise UsageError(
+            f"--truth must name every category once ({'missing ' + missing[0] if missing else 'unknown ' + extra[0]})"
+        )
     total = sum(truth.values())
     if abs(total - 1) > 1e-3:  # known shares are a distribution: a typo must not be renormalised away
         raise UsageError(f"--truth shares sum to {total:g}, not 1")

@@ -51,19 +51,36 @@ def example_tokenizer(seed: int = 13) -> tuple[HFView, dict[str, float], list[Sa
         train += even * reps
         truth_bytes[name] = reps * sum(len(x.encode("utf-8")) + 1 for x in even)
         text = "\n".join(odd).encode("utf-8")
-        ref = InputRef(role=f"category:{name}", name=f"{spec} (odd lines)",
-                       sha256=hashlib.sha256(text).hexdigest(), bytes=len(text) + 1)
+        ref = InputRef(
+            role=f"category:{name}",
+            name=f"{spec} (odd lines)",
+            sha256=hashlib.sha256(text).hexdigest(),
+            bytes=len(text) + 1,
+        )
         cut = [len(odd) * j // EXAMPLE_SHARDS for j in range(EXAMPLE_SHARDS + 1)]
-        samples.append(Sample(name=name, source=f"{spec} (odd lines)", ref=ref,
-                              shards=[odd[a:b] for a, b in itertools.pairwise(cut)], bytes=len(text) + 1))
+        samples.append(
+            Sample(
+                name=name,
+                source=f"{spec} (odd lines)",
+                ref=ref,
+                shards=[odd[a:b] for a, b in itertools.pairwise(cut)],
+                bytes=len(text) + 1,
+            )
+        )
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = __import__("tokenizers").decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=256 + EXAMPLE_MERGES, min_frequency=2, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=256 + EXAMPLE_MERGES,
+        min_frequency=2,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(train, trainer)
     data = tok.to_str().encode("utf-8")
-    view = HFView(tok, "embedded-mixture-bpe", "trained on the embedded corpora", hashlib.sha256(data).hexdigest())
+    view = HFView(
+        tok, "embedded-mixture-bpe", "trained on the embedded corpora", hashlib.sha256(data).hexdigest()
+    )
     total = sum(truth_bytes.values())
     return view, {k: v / total for k, v in truth_bytes.items()}, samples
 
@@ -79,8 +96,15 @@ def run(config: InvertConfig, *, progress: Progress | None = None) -> InvertRepo
     clock = Stopwatch()
     progress("training a BPE on a known mixture of the embedded corpora", None)
     view, truth, samples = example_tokenizer(config.seed)
-    cfg = InvertConfig(tokenizer=None, categories=tuple(f"{n}={s}" for n, s, _ in EXAMPLE),
-                       merges=config.merges, start=config.start, shards=EXAMPLE_SHARDS, bootstrap=config.bootstrap,
-                       competitors=config.competitors,
-                       truth=tuple(f"{k}={v:.6f}" for k, v in truth.items()), seed=config.seed)
+    cfg = InvertConfig(
+        tokenizer=None,
+        categories=tuple(f"{n}={s}" for n, s, _ in EXAMPLE),
+        merges=config.merges,
+        start=config.start,
+        shards=EXAMPLE_SHARDS,
+        bootstrap=config.bootstrap,
+        competitors=config.competitors,
+        truth=tuple(f"{k}={v:.6f}" for k, v in truth.items()),
+        seed=config.seed,
+    )
     return infer(cfg, view, samples, truth, progress, clock, {})

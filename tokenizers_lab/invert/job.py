@@ -74,8 +74,13 @@ def read_sample(name: str, spec: str, config: InvertConfig) -> Sample:
     bounds = np.searchsorted(np.cumsum(sizes), np.arange(1, n_shards) * total / n_shards)
     cut = [0, *bounds.tolist(), len(lines)]
     shards = [lines[a:b] for a, b in itertools.pairwise(cut) if b > a]
-    return Sample(name=name, source=display_name(spec), ref=corpus.input_ref(f"category:{name}"),
-                  shards=shards, bytes=total)
+    return Sample(
+        name=name,
+        source=display_name(spec),
+        ref=corpus.input_ref(f"category:{name}"),
+        shards=shards,
+        bytes=total,
+    )
 
 
 def _tv_distances(prob: lp.Problem) -> np.ndarray:
@@ -120,22 +125,28 @@ def _groups(n: int, close: np.ndarray) -> list[list[int]]:
 def merge_range(view: TokenizerView, config: InvertConfig) -> tuple[list[tuple[bytes, bytes]], int]:
     """The tokenizer's merges and the end of the constrained range; bad input is a usage error."""
     if view.model_type != "bpe":
-        raise UsageError(f"tokenizer {view.label} is a {view.model_type} model: invert needs a BPE merge list")
+        raise UsageError(
+            f"tokenizer {view.label} is a {view.model_type} model: invert needs a BPE merge list"
+        )
     all_merges = view.merges()
     if not all_merges:
         raise UsageError(f"tokenizer {view.label} has no merges")
     if config.start >= len(all_merges):
         raise UsageError(f"--start {config.start} is beyond the merge list ({len(all_merges)} merges)")
     if config.merges is not None and config.start + config.merges > len(all_merges):
-        raise UsageError(f"--merges {config.merges} from --start {config.start} is beyond the merge list "
-                         f"({len(all_merges)} merges)")
-    last = config.start + (config.merges if config.merges is not None
-                           else min(DEFAULT_MERGES, len(all_merges) - config.start))
+        raise UsageError(
+            f"--merges {config.merges} from --start {config.start} is beyond the merge list "
+            f"({len(all_merges)} merges)"
+        )
+    last = config.start + (
+        config.merges if config.merges is not None else min(DEFAULT_MERGES, len(all_merges) - config.start)
+    )
     return all_merges, last
 
 
-def run(config: InvertConfig, *, progress: Progress | None = None,
-        view: TokenizerView | None = None) -> InvertReport:
+def run(
+    config: InvertConfig, *, progress: Progress | None = None, view: TokenizerView | None = None
+) -> InvertReport:
     """Infer the mixture of the tokenizer's training data over the given categories."""
     progress = progress or (lambda stage, fraction: None)
     clock = Stopwatch()
@@ -143,7 +154,9 @@ def run(config: InvertConfig, *, progress: Progress | None = None,
     t0 = time.perf_counter()
     validate(config)
     if config.tokenizer is None and view is None:
-        raise UsageError("invert needs a tokenizer (tokenizers_lab.invert.example.run is the embedded example)")
+        raise UsageError(
+            "invert needs a tokenizer (tokenizers_lab.invert.example.run is the embedded example)"
+        )
     cats = parse_categories(config.categories)
     if len(cats) < 2:
         raise UsageError("invert needs at least two --category NAME=PATH samples")
@@ -163,15 +176,30 @@ def run(config: InvertConfig, *, progress: Progress | None = None,
     return infer(config, view, samples, truth, progress, clock, timings)
 
 
-def infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], truth: dict[str, float] | None,
-          progress: Progress, clock: Stopwatch, timings: dict[str, float]) -> InvertReport:
+def infer(
+    config: InvertConfig,
+    view: TokenizerView,
+    samples: Sequence[Sample],
+    truth: dict[str, float] | None,
+    progress: Progress,
+    clock: Stopwatch,
+    timings: dict[str, float],
+) -> InvertReport:
     """The inversion proper, on samples already read."""
     with open_engine(config.execution) as engine:
         return _infer(config, view, samples, truth, progress, clock, timings, engine)
 
 
-def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample], truth: dict[str, float] | None,
-           progress: Progress, clock: Stopwatch, timings: dict[str, float], engine: Engine) -> InvertReport:
+def _infer(
+    config: InvertConfig,
+    view: TokenizerView,
+    samples: Sequence[Sample],
+    truth: dict[str, float] | None,
+    progress: Progress,
+    clock: Stopwatch,
+    timings: dict[str, float],
+    engine: Engine,
+) -> InvertReport:
     all_merges, last = merge_range(view, config)
     merges = all_merges[:last]
     unit = pretokens.unit(view)
@@ -192,10 +220,13 @@ def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample],
         pretokenize = time.perf_counter() - t2
         shards = []
     tp = time.perf_counter()
-    for (ci, _), words in zip(shards, count_shards(view, [lines for _, lines in shards],
-                                                    config.execution.workers)):
-        progress(f"{'pre-tokenized' if fast else f'replaying {len(merges)} merges on'} {samples[ci].name}",
-                 len(group) / n_units)
+    for (ci, _), words in zip(
+        shards, count_shards(view, [lines for _, lines in shards], config.execution.workers)
+    ):
+        progress(
+            f"{'pre-tokenized' if fast else f'replaying {len(merges)} merges on'} {samples[ci].name}",
+            len(group) / n_units,
+        )
         distinct[ci] += len(words)
         group.append(ci)
         if fast:
@@ -212,15 +243,17 @@ def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample],
     timings["pretokenize_seconds"] = pretokenize
     timings["replay_seconds"] = time.perf_counter() - t2 - pretokenize
     ids = plan.constrained
-    redundant = sum(plan.redundant[config.start:])
+    redundant = sum(plan.redundant[config.start :])
     t3 = time.perf_counter()
     if not fast and local:
         st = lp.store(replays, ids)
         del replays
     prob = lp.aggregate(st, group, first=config.start)
     if not (prob.denom > 0).any():
-        raise InputError(f"no sample has a pair left before merge {config.start}: every pre-token is already "
-                         "one token, so the constrained merges see none of the samples")
+        raise InputError(
+            f"no sample has a pair left before merge {config.start}: every pre-token is already "
+            "one token, so the constrained merges see none of the samples"
+        )
     timings["count_table_seconds"] = time.perf_counter() - t3
     progress("solving the LP", None)
     sol = lp.solve(prob, k=config.competitors, first=config.start, ranges=True)
@@ -233,15 +266,21 @@ def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample],
     shard_counts = [len(s.shards) for s in samples]
     if config.bootstrap and max(shard_counts) > 1:
         # every resample's weights drawn here, in order: the threads below never change a result
-        ws = [np.concatenate([rng.multinomial(k, np.full(k, 1.0 / k)) for k in shard_counts])
-              for _ in range(config.bootstrap)]
+        ws = [
+            np.concatenate([rng.multinomial(k, np.full(k, 1.0 / k)) for k in shard_counts])
+            for _ in range(config.bootstrap)
+        ]
 
         def resample(w: np.ndarray) -> tuple[float, ...]:
             # warm start: the rows binding at the point estimate, then at most bootstrap_passes
             # lazy passes (0: until converged, as the point estimate)
-            return lp.solve(lp.aggregate(st, group, w, first=config.start), k=config.competitors,
-                            first=config.start, seed_rows=sol.binding or sol.rows,
-                            max_passes=config.bootstrap_passes or 2000).proportions
+            return lp.solve(
+                lp.aggregate(st, group, w, first=config.start),
+                k=config.competitors,
+                first=config.start,
+                seed_rows=sol.binding or sol.rows,
+                max_passes=config.bootstrap_passes or 2000,
+            ).proportions
 
         # HiGHS releases the GIL while it solves: resamples run side by side on the cores
         with ThreadPoolExecutor(max(1, min(THREADS, config.bootstrap))) as pool:
@@ -259,82 +298,150 @@ def _infer(config: InvertConfig, view: TokenizerView, samples: Sequence[Sample],
     tv = _tv_distances(prob)
     names = [s.name for s in samples]
     close = (tv < SIMILAR_TV) & ~np.eye(len(samples), dtype=bool)
-    wide = np.array([r is not None and r[1] - r[0] > UNIDENTIFIABLE_RANGE for r in sol.ranges]) \
-        if sol.ranges else np.zeros(len(samples), bool)
+    wide = (
+        np.array([r is not None and r[1] - r[0] > UNIDENTIFIABLE_RANGE for r in sol.ranges])
+        if sol.ranges
+        else np.zeros(len(samples), bool)
+    )
     exhausted = prob.denom <= 0  # no pairs left before merge --start: the merges see nothing of it
     wide |= exhausted
     identifiable = ~(close.any(axis=1) | wide)
     groups = _groups(len(samples), close)
     unident = tuple(tuple(names[j] for j in g) for g in groups if len(g) > 1)
     unident += tuple((names[j],) for j in np.flatnonzero(wide) if not close[j].any())
-    similar = tuple((names[i], names[j], float(tv[i, j])) for i in range(len(samples))
-                    for j in range(i + 1, len(samples)) if tv[i, j] < 2 * SIMILAR_TV)
+    similar = tuple(
+        (names[i], names[j], float(tv[i, j]))
+        for i in range(len(samples))
+        for j in range(i + 1, len(samples))
+        if tv[i, j] < 2 * SIMILAR_TV
+    )
     base = _baseline(prob, config.start)
 
     results = []
     for i, s in enumerate(samples):
         span = sol.ranges[i] if sol.ranges else (float(shares[i]), float(shares[i]))
         lo, hi = span if span is not None else (None, None)
-        results.append(CategoryResult(
-            name=s.name, source=s.source, sample_bytes=s.bytes, shards=len(s.shards), pretokens=distinct[i],
-            pairs=int(prob.pairs[i]), share=float(shares[i]),
-            ci_low=float(ci[0][i]) if ci is not None else None, ci_high=float(ci[1][i]) if ci is not None else None,
-            bootstrap_sd=float(sd[i]) if sd is not None else None,
-            range_low=lo, range_high=hi, identifiable=bool(identifiable[i]), alpha=sol.alpha[i],
-            baseline_share=float(base[i]), truth=truth[s.name] if truth else None))
+        results.append(
+            CategoryResult(
+                name=s.name,
+                source=s.source,
+                sample_bytes=s.bytes,
+                shards=len(s.shards),
+                pretokens=distinct[i],
+                pairs=int(prob.pairs[i]),
+                share=float(shares[i]),
+                ci_low=float(ci[0][i]) if ci is not None else None,
+                ci_high=float(ci[1][i]) if ci is not None else None,
+                bootstrap_sd=float(sd[i]) if sd is not None else None,
+                range_low=lo,
+                range_high=hi,
+                identifiable=bool(identifiable[i]),
+                alpha=sol.alpha[i],
+                baseline_share=float(base[i]),
+                truth=truth[s.name] if truth else None,
+            )
+        )
     score = None
     if truth:
         tv_ = np.array([truth[n] for n in names])
         mse = float(np.mean((shares - tv_) ** 2))
         bmse = float(np.mean((base - tv_) ** 2))
         umse = float(np.mean((1.0 / len(names) - tv_) ** 2))
-        score = Score(mse=mse, mae=float(np.mean(np.abs(shares - tv_))), log10_mse=_log10(mse),
-                      baseline_mse=bmse, baseline_log10_mse=_log10(bmse), uniform_log10_mse=_log10(umse))
+        score = Score(
+            mse=mse,
+            mae=float(np.mean(np.abs(shares - tv_))),
+            log10_mse=_log10(mse),
+            baseline_mse=bmse,
+            baseline_log10_mse=_log10(bmse),
+            uniform_log10_mse=_log10(umse),
+        )
     notes = list(view.notes)
     if sol.status == "stalled":
-        notes.append(f"the lazy LP stopped when the estimate and objective stopped moving (over {lp.STALL_PASSES} "
-                     f"solves: objective +{lp.STALL_OBJECTIVE:.1%} at most, no share by {lp.STALL_SHARE:g}); "
-                     f"{sol.violated_left} violated rows were still being found: the slack is a lower bound")
+        notes.append(
+            f"the lazy LP stopped when the estimate and objective stopped moving (over {lp.STALL_PASSES} "
+            f"solves: objective +{lp.STALL_OBJECTIVE:.1%} at most, no share by {lp.STALL_SHARE:g}); "
+            f"{sol.violated_left} violated rows were still being found: the slack is a lower bound"
+        )
     elif sol.status != "optimal":
         notes.append(f"HiGHS ended with status {sol.status!r}: the estimate may be unreliable")
     if unident:
-        notes.append("unidentifiable: " + "; ".join(" + ".join(g) for g in unident) +
-                     " (the merges cannot tell these apart; read their combined share)")
+        notes.append(
+            "unidentifiable: "
+            + "; ".join(" + ".join(g) for g in unident)
+            + " (the merges cannot tell these apart; read their combined share)"
+        )
     if ci is None:
         notes.append("no confidence interval: give --bootstrap N and samples of at least two lines")
     if config.start:
-        notes.append(f"merges 0..{config.start - 1} were replayed but not constrained (--start); each category's "
-                     "d_i counts its pairs left before merge --start")
+        notes.append(
+            f"merges 0..{config.start - 1} were replayed but not constrained (--start); each category's "
+            "d_i counts its pairs left before merge --start"
+        )
     for i in np.flatnonzero(exhausted):
-        notes.append(f"{names[i]}: no pair left before merge {config.start} (every pre-token is already one "
-                     "token): its share is held at 0 and cannot be measured by these merges")
+        notes.append(
+            f"{names[i]}: no pair left before merge {config.start} (every pre-token is already one "
+            "token): its share is held at 0 and cannot be measured by these merges"
+        )
     if redundant:
-        notes.append(f"{redundant} redundant merges (a token an earlier merge already made: SentencePiece lists "
-                     "every split of a piece) were replayed but not constrained")
+        notes.append(
+            f"{redundant} redundant merges (a token an earlier merge already made: SentencePiece lists "
+            "every split of a piece) were replayed but not constrained"
+        )
     if sol.missing_merges - redundant:
-        notes.append(f"{sol.missing_merges - redundant} constrained merges never occur in any sample at their step "
-                     "(no constraint): a category the tokenizer saw may be missing")
-    stats = SolverStats(status=sol.status, objective=sol.objective, step_slack=sol.step_slack,
-                        pair_slack=sol.pair_slack, constraints=sol.generated, passes=sol.passes,
-                        missing_merges=sol.missing_merges - redundant, redundant_merges=redundant,
-                        violated_left=sol.violated_left,
-                        first_merge=config.start, last_merge=last, merges_in_list=len(all_merges),
-                        competitors_per_step=config.competitors)
+        notes.append(
+            f"{sol.missing_merges - redundant} constrained merges never occur in any sample at their step "
+            "(no constraint): a category the tokenizer saw may be missing"
+        )
+    stats = SolverStats(
+        status=sol.status,
+        objective=sol.objective,
+        step_slack=sol.step_slack,
+        pair_slack=sol.pair_slack,
+        constraints=sol.generated,
+        passes=sol.passes,
+        missing_merges=sol.missing_merges - redundant,
+        redundant_merges=redundant,
+        violated_left=sol.violated_left,
+        first_merge=config.start,
+        last_merge=last,
+        merges_in_list=len(all_merges),
+        competitors_per_step=config.competitors,
+    )
     timings["solve_seconds"] = sol.seconds  # times live here only: the rest of a report is reproducible
     timings["walk_seconds"] = sol.walk_seconds
-    inputs = [InputRef(role="tokenizer", name=view.label, sha256=view.fingerprint, bytes=view.nbytes)] + \
-        [s.ref for s in samples]
-    prov = make_provenance("invert", config, inputs, config.seed,
-                           [("tok", f"{view.label}@{view.short_fingerprint}"), ("merges", f"{config.start}-{last}"),
-                            ("cats", "+".join(f"{s.name}@{s.ref.sha256[:7]}" for s in samples)),
-                            ("sample", str(config.sample_bytes)), ("shards", str(config.shards)),
-                            ("boot", str(config.bootstrap))])
-    return InvertReport(provenance=prov, tokenizer=view.label, tokenizer_sha256=view.fingerprint, unit=unit,
-                        categories=tuple(results), solver=stats, bootstrap=len(boots), unidentifiable=unident,
-                        similar=similar, score=score, notes=tuple(notes), definitions=DEFINITIONS,
-                        run=clock.info({"highspy": version("highspy"), "numpy": np.__version__},
-                                       engine_info(engine)),
-                        timings=timings)
+    inputs = [InputRef(role="tokenizer", name=view.label, sha256=view.fingerprint, bytes=view.nbytes)] + [
+        s.ref for s in samples
+    ]
+    prov = make_provenance(
+        "invert",
+        config,
+        inputs,
+        config.seed,
+        [
+            ("tok", f"{view.label}@{view.short_fingerprint}"),
+            ("merges", f"{config.start}-{last}"),
+            ("cats", "+".join(f"{s.name}@{s.ref.sha256[:7]}" for s in samples)),
+            ("sample", str(config.sample_bytes)),
+            ("shards", str(config.shards)),
+            ("boot", str(config.bootstrap)),
+        ],
+    )
+    return InvertReport(
+        provenance=prov,
+        tokenizer=view.label,
+        tokenizer_sha256=view.fingerprint,
+        unit=unit,
+        categories=tuple(results),
+        solver=stats,
+        bootstrap=len(boots),
+        unidentifiable=unident,
+        similar=similar,
+        score=score,
+        notes=tuple(notes),
+        definitions=DEFINITIONS,
+        run=clock.info({"highspy": version("highspy"), "numpy": np.__version__}, engine_info(engine)),
+        timings=timings,
+    )
 
 
 def _log10(x: float) -> float:

@@ -42,8 +42,6 @@ DROP_MARGIN = 1e-12  # a row whose activity exceeds this after DROP_AGE solves i
 DROP_AGE = 1
 
 
-
-
 ROW_CAP = 20_000  # most violated rows added per pass (HiGHS's re-solve cost grows with the rows)
 
 
@@ -99,11 +97,21 @@ class Solution:
     ranges: tuple[tuple[float, float] | None, ...] = ()  # byte share at min / max alpha_i on the optimal face
     generated: int = 0  # rows generated over all passes (some later dropped)
     violated_left: int = 0  # violated rows the last walk still found ("stalled" status), capped at row_cap
-    binding: tuple[tuple[int, int], ...] = ()  # the final rows that hold with equality (what resamples start from)
+    binding: tuple[
+        tuple[int, int], ...
+    ] = ()  # the final rows that hold with equality (what resamples start from)
 
 
-def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000, first: int = 0,
-          seed_rows: Sequence[tuple[int, int]] = (), ranges: bool = False, row_cap: int = ROW_CAP) -> Solution:
+def solve(
+    prob: Problem,
+    k: int = 10,
+    tol: float = 1e-9,
+    max_passes: int = 2000,
+    first: int = 0,
+    seed_rows: Sequence[tuple[int, int]] = (),
+    ranges: bool = False,
+    row_cap: int = ROW_CAP,
+) -> Solution:
     """Minimise total slack with lazily generated rows (HiGHS through highspy). Steps before
     `first` are replayed but not constrained; `seed_rows` start the row set (e.g. a previous
     solution's rows); `ranges` also finds, per category, the byte share at the smallest and the
@@ -122,10 +130,26 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
     inf = highspy.kHighsInf
     # a category with no pairs left before the first constrained merge adds nothing to any row: its
     # weight would be free, so it is held at 0 (the job reports it unidentifiable)
-    h.addCols(n, np.zeros(n), np.zeros(n), (prob.denom > 0).astype(float), 0, np.zeros(n, dtype=np.int32),
-              np.array([], dtype=np.int32), np.array([], dtype=float))
-    h.addCols(n_steps, np.ones(n_steps), np.zeros(n_steps), np.full(n_steps, inf), 0,
-              np.zeros(n_steps, dtype=np.int32), np.array([], dtype=np.int32), np.array([], dtype=float))
+    h.addCols(
+        n,
+        np.zeros(n),
+        np.zeros(n),
+        (prob.denom > 0).astype(float),
+        0,
+        np.zeros(n, dtype=np.int32),
+        np.array([], dtype=np.int32),
+        np.array([], dtype=float),
+    )
+    h.addCols(
+        n_steps,
+        np.ones(n_steps),
+        np.zeros(n_steps),
+        np.full(n_steps, inf),
+        0,
+        np.zeros(n_steps, dtype=np.int32),
+        np.array([], dtype=np.int32),
+        np.array([], dtype=float),
+    )
     h.addRow(1.0, 1.0, n, np.arange(n, dtype=np.int32), np.ones(n))
     pair_col: dict[int, int] = {}
     alpha = np.full(n, 1.0 / n)
@@ -156,16 +180,33 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
             found, pending = pending, []
         else:
             tw = time.perf_counter()
-            found = walk_segments(prob, seg, alpha, v_step, v_pair, tol, first, stages[stage], seen,
-                                   min(row_cap, k * max(1, stages[stage] - first)), candidates)
+            found = walk_segments(
+                prob,
+                seg,
+                alpha,
+                v_step,
+                v_pair,
+                tol,
+                first,
+                stages[stage],
+                seen,
+                min(row_cap, k * max(1, stages[stage] - first)),
+                candidates,
+            )
             walk_seconds += time.perf_counter() - tw
             passes += 1
             last_found = len(found)
         final = stage == len(stages) - 1
-        back, obj_tol, share_tol = (STALL_PASSES, STALL_OBJECTIVE, STALL_SHARE) if final else \
-            (STAGE_STALL_PASSES, STAGE_STALL_OBJECTIVE, STAGE_STALL_SHARE)
-        stalled = len(history) > back and history[-1][0] <= history[-1 - back][0] * (1 + obj_tol) and \
-            float(np.abs(history[-1][1] - history[-1 - back][1]).max()) < share_tol
+        back, obj_tol, share_tol = (
+            (STALL_PASSES, STALL_OBJECTIVE, STALL_SHARE)
+            if final
+            else (STAGE_STALL_PASSES, STAGE_STALL_OBJECTIVE, STAGE_STALL_SHARE)
+        )
+        stalled = (
+            len(history) > back
+            and history[-1][0] <= history[-1 - back][0] * (1 + obj_tol)
+            and float(np.abs(history[-1][1] - history[-1 - back][1]).max()) < share_tol
+        )
         if not found or stalled:
             if stage == len(stages) - 1:
                 if found:
@@ -179,8 +220,16 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
             base = h.getNumCol()
             pair_col.update({p: base + j for j, p in enumerate(new_pairs)})
             z = len(new_pairs)
-            h.addCols(z, np.ones(z), np.zeros(z), np.full(z, inf), 0, np.zeros(z, dtype=np.int32),
-                      np.array([], dtype=np.int32), np.array([], dtype=float))
+            h.addCols(
+                z,
+                np.ones(z),
+                np.zeros(z),
+                np.full(z, inf),
+                0,
+                np.zeros(z, dtype=np.int32),
+                np.array([], dtype=np.int32),
+                np.array([], dtype=float),
+            )
         coef = coefficients(prob, found)
         width = n + 2
         index = np.empty((len(found), width), dtype=np.int32)
@@ -190,8 +239,15 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
         index[:, n + 1] = np.array([pair_col[p] for _, p in found], dtype=np.int32)
         value[:, :n] = coef
         value[:, n:] = 1.0
-        h.addRows(len(found), np.zeros(len(found)), np.full(len(found), inf), index.size,
-                  np.arange(0, index.size, width, dtype=np.int32), index.ravel(), value.ravel())
+        h.addRows(
+            len(found),
+            np.zeros(len(found)),
+            np.full(len(found), inf),
+            index.size,
+            np.arange(0, index.size, width, dtype=np.int32),
+            index.ravel(),
+            value.ravel(),
+        )
         generated += len(found)
         live.extend(found)
         h.run()
@@ -203,7 +259,7 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
         age = np.where(act > DROP_MARGIN, np.append(age, np.zeros(len(act) - len(age), np.int64)) + 1, 0)
         alpha = np.clip(x[:n], 0.0, None)
         history.append((objective, to_bytes(alpha, prob)))
-        v_step = x[n:n + n_steps]
+        v_step = x[n : n + n_steps]
         cols = np.fromiter(pair_col.values(), dtype=np.int64, count=len(pair_col))
         v_pair[np.fromiter(pair_col.keys(), dtype=np.int64, count=len(pair_col))] = x[cols]
         if objective > last_objective + 1e-15:  # drop rows loose for DROP_AGE solves in a row (they
@@ -226,15 +282,27 @@ def solve(prob: Problem, k: int = 10, tol: float = 1e-9, max_passes: int = 2000,
     spans: list[tuple[float, float] | None] = []
     if ranges and generated:
         spans = _ranges(h, prob, objective, alpha, highspy) if len(live) <= RANGE_MAX_ROWS else [None] * n
-    return Solution(alpha=tuple(alpha.tolist()), proportions=tuple(to_bytes(alpha, prob).tolist()),
-                    objective=objective, step_slack=step_slack, pair_slack=pair_slack,
-                    constraints=len(live), passes=passes, status=status,
-                    seconds=time.perf_counter() - t0, walk_seconds=walk_seconds,
-                    missing_merges=int((prob.merge_pair[first:] < 0).sum()
-                                       + ((prob.merge_pair[first:] >= 0)
-                                          & (prob.merge_count[first:].sum(axis=1) == 0)).sum()),
-                    rows=tuple(live), ranges=tuple(spans), generated=generated,
-                    violated_left=last_found if status == "stalled" else 0, binding=binding)
+    return Solution(
+        alpha=tuple(alpha.tolist()),
+        proportions=tuple(to_bytes(alpha, prob).tolist()),
+        objective=objective,
+        step_slack=step_slack,
+        pair_slack=pair_slack,
+        constraints=len(live),
+        passes=passes,
+        status=status,
+        seconds=time.perf_counter() - t0,
+        walk_seconds=walk_seconds,
+        missing_merges=int(
+            (prob.merge_pair[first:] < 0).sum()
+            + ((prob.merge_pair[first:] >= 0) & (prob.merge_count[first:].sum(axis=1) == 0)).sum()
+        ),
+        rows=tuple(live),
+        ranges=tuple(spans),
+        generated=generated,
+        violated_left=last_found if status == "stalled" else 0,
+        binding=binding,
+    )
 
 
 def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
@@ -254,7 +322,9 @@ def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
     return h
 
 
-def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> list[tuple[float, float] | None]:  # type: ignore[no-untyped-def]
+def _ranges(
+    h, prob: Problem, objective: float, alpha: np.ndarray, highspy
+) -> list[tuple[float, float] | None]:  # type: ignore[no-untyped-def]
     """Per category, the least and the most alpha_i on the LP's optimal face (total slack within
     1e-7 relative of the optimum, over the final rows), as byte shares with the other categories
     held at the estimate's byte conversion (so the estimate always lies inside). Each solve may
@@ -264,8 +334,13 @@ def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> l
     n = prob.n
     n_col = h.getNumCol()
     slack_cols = np.arange(n, n_col, dtype=np.int32)
-    h.addRow(-highspy.kHighsInf, objective * (1 + 1e-7) + 1e-12, len(slack_cols), slack_cols,
-             np.ones(len(slack_cols)))
+    h.addRow(
+        -highspy.kHighsInf,
+        objective * (1 + 1e-7) + 1e-12,
+        len(slack_cols),
+        slack_cols,
+        np.ones(len(slack_cols)),
+    )
     rate = prob.bytes / np.maximum(prob.denom, 1)
     z = float(alpha @ rate) or 1.0
     all_cols = np.arange(n_col, dtype=np.int32)
@@ -294,5 +369,16 @@ def _ranges(h, prob: Problem, objective: float, alpha: np.ndarray, highspy) -> l
 
 
 # lp is where callers find the whole LP: the store and the row search are re-exported
-__all__ = ["Problem", "Segments", "Solution", "Store", "aggregate", "segments", "solve", "store", "to_bytes",
-           "violable", "walk_segments"]
+__all__ = [
+    "Problem",
+    "Segments",
+    "Solution",
+    "Store",
+    "aggregate",
+    "segments",
+    "solve",
+    "store",
+    "to_bytes",
+    "violable",
+    "walk_segments",
+]

@@ -41,8 +41,14 @@ def render(r: InvertReport) -> str:
     rows = []
     for c in r.categories:
         ci = f"{pct(c.ci_low)} – {pct(c.ci_high)}" if c.ci_low is not None else "–"
-        row = [c.name, pct(c.share), ci, f"{pct(c.range_low)} – {pct(c.range_high)}" if c.range_low is not None else "–",
-               "yes" if c.identifiable else "**no**", pct(c.baseline_share)]
+        row = [
+            c.name,
+            pct(c.share),
+            ci,
+            f"{pct(c.range_low)} – {pct(c.range_high)}" if c.range_low is not None else "–",
+            "yes" if c.identifiable else "**no**",
+            pct(c.baseline_share),
+        ]
         row += [pct(c.truth)] if has_truth else []
         row += [c.sample_bytes, c.pretokens, c.pairs]
         rows.append(row)
@@ -51,9 +57,11 @@ def render(r: InvertReport) -> str:
         "",
         f"`{r.provenance.signature}`",
         "",
-        (f"Training-data mixture inferred from merges {s.first_merge}–{s.last_merge - 1} of "
-         f"{s.merges_in_list} ({r.unit}-level BPE) by Hayase et al.'s linear program, {r.bootstrap} "
-         "bootstrap resamples."),
+        (
+            f"Training-data mixture inferred from merges {s.first_merge}–{s.last_merge - 1} of "
+            f"{s.merges_in_list} ({r.unit}-level BPE) by Hayase et al.'s linear program, {r.bootstrap} "
+            "bootstrap resamples."
+        ),
         "",
         md_table(head, rows),
         "",
@@ -62,21 +70,46 @@ def render(r: InvertReport) -> str:
     ]
     if r.score is not None:
         sc = r.score
-        out += ["## Against the known mixture", "",
-                md_table(["estimator", "MSE", "log10 MSE"],
-                         [("LP (this report)", f"{sc.mse:.3g}", f"{sc.log10_mse:.2f}"),
-                          ("TC baseline", f"{sc.baseline_mse:.3g}", f"{sc.baseline_log10_mse:.2f}"),
-                          ("uniform 1/n", "", f"{sc.uniform_log10_mse:.2f}")]),
-                "", f"MAE {100 * sc.mae:.3f} percentage points.", ""]
-    out += ["## Solver", "",
-            md_table(["status", "objective", "step slack", "pair slack", "constraints", "passes",
-                      "missing merges"],
-                     [(s.status, f"{s.objective:.3g}", f"{s.step_slack:.3g}", f"{s.pair_slack:.3g}",
-                       s.constraints, s.passes, s.missing_merges)]),
-            ""]
+        out += [
+            "## Against the known mixture",
+            "",
+            md_table(
+                ["estimator", "MSE", "log10 MSE"],
+                [
+                    ("LP (this report)", f"{sc.mse:.3g}", f"{sc.log10_mse:.2f}"),
+                    ("TC baseline", f"{sc.baseline_mse:.3g}", f"{sc.baseline_log10_mse:.2f}"),
+                    ("uniform 1/n", "", f"{sc.uniform_log10_mse:.2f}"),
+                ],
+            ),
+            "",
+            f"MAE {100 * sc.mae:.3f} percentage points.",
+            "",
+        ]
+    out += [
+        "## Solver",
+        "",
+        md_table(
+            ["status", "objective", "step slack", "pair slack", "constraints", "passes", "missing merges"],
+            [
+                (
+                    s.status,
+                    f"{s.objective:.3g}",
+                    f"{s.step_slack:.3g}",
+                    f"{s.pair_slack:.3g}",
+                    s.constraints,
+                    s.passes,
+                    s.missing_merges,
+                )
+            ],
+        ),
+        "",
+    ]
     if r.similar:
-        out += ["Samples with nearly the same pair distribution (total-variation distance): " +
-                ", ".join(f"{a} ~ {b} ({d:.3f})" for a, b, d in r.similar), ""]
+        out += [
+            "Samples with nearly the same pair distribution (total-variation distance): "
+            + ", ".join(f"{a} ~ {b} ({d:.3f})" for a, b, d in r.similar),
+            "",
+        ]
     if r.notes:
         out += ["## Notes", ""] + [f"- {n}" for n in r.notes] + [""]
     out += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in r.definitions.items()] + [""]

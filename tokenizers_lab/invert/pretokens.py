@@ -58,8 +58,12 @@ def regex_splitter(view: HFView) -> Callable[[str], list[str]] | None:
         return None
     pats = []
     for st in steps:
-        if st.get("type") == "Split" and st.get("behavior") == "Isolated" and not st.get("invert") \
-                and "Regex" in st.get("pattern", {}):
+        if (
+            st.get("type") == "Split"
+            and st.get("behavior") == "Isolated"
+            and not st.get("invert")
+            and "Regex" in st.get("pattern", {})
+        ):
             pats.append(st["pattern"]["Regex"])
         elif st.get("type") == "ByteLevel" and not st.get("add_prefix_space"):
             if st.get("use_regex", True):
@@ -87,7 +91,9 @@ def _hf_words(view: HFView, text: str) -> list[bytes]:
     tok = view.tok
     if tok.normalizer is not None:
         text = tok.normalizer.normalize_str(text)
-    pieces = [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(text)] if tok.pre_tokenizer is not None else [text]
+    pieces = (
+        [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(text)] if tok.pre_tokenizer is not None else [text]
+    )
     if view.convention == "bytelevel":
         return [bytelevel_to_bytes(p) or p.encode("utf-8") for p in pieces]
     return [p.replace("\u2581", " ").encode("utf-8") for p in pieces]
@@ -108,7 +114,10 @@ def count(view: TokenizerView, texts: Iterable[str]) -> Counter[bytes]:
         pat = regex.compile(METASPACE_WORDS)
         prefix = "\u2581" if view.proto.normalizer_spec.add_dummy_prefix else ""
         for t in texts:
-            out.update(p.replace("\u2581", " ").encode("utf-8") for p in pat.findall(prefix + t.replace(" ", "\u2581")))
+            out.update(
+                p.replace("\u2581", " ").encode("utf-8")
+                for p in pat.findall(prefix + t.replace(" ", "\u2581"))
+            )
         return out
     assert isinstance(view, HFView)
     texts = list(texts)
@@ -122,4 +131,3 @@ def count(view: TokenizerView, texts: Iterable[str]) -> Counter[bytes]:
         else:
             out.update(_hf_words(view, t))
     return out
-

@@ -57,7 +57,9 @@ def plan_for(merges: Sequence[tuple[bytes, bytes]], unit: str = "byte") -> Plan:
     return merge_plan(merges, atoms_of((), merges) if unit == "char" else None)
 
 
-def merge_ids(merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | None = None) -> list[Pair | None]:
+def merge_ids(
+    merges: Sequence[tuple[bytes, bytes]], atoms: dict[bytes, int] | None = None
+) -> list[Pair | None]:
     """The merges the LP constrains, as symbol-id pairs (see Plan.constrained)."""
     return merge_plan(merges, atoms).constrained
 
@@ -114,8 +116,13 @@ def _split(word: bytes, atoms: dict[bytes, int] | None) -> list[int]:
     return out
 
 
-def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], limit: int | None = None,
-           unit: str = "byte", plan: Plan | None = None) -> Replay:
+def replay(
+    words: Mapping[bytes, int],
+    merges: Sequence[tuple[bytes, bytes]],
+    limit: int | None = None,
+    unit: str = "byte",
+    plan: Plan | None = None,
+) -> Replay:
     """Apply the first `limit` merges, in order, to the weighted pre-tokens `words` (bytes -> count).
     unit 'byte' starts from bytes (byte-level BPE); 'char' from UTF-8 characters (SentencePiece BPE,
     ids from atoms_of over the merges, so they agree across categories). `plan` (plan_for of the
@@ -184,7 +191,7 @@ def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], li
                             before[p2] = counts[p2]
                         counts[p2] += n
                         where[p2].append(k)
-                    word[i:i + 2] = [new_id]
+                    word[i : i + 2] = [new_id]
                 i += 1
         step = []
         for p, old in before.items():
@@ -195,5 +202,10 @@ def replay(words: Mapping[bytes, int], merges: Sequence[tuple[bytes, bytes]], li
             if c != old:
                 step.append((p, c))
         steps.append(step)
-    return Replay(initial=initial, steps=steps, merged_counts=merged_counts,
-                  total_pairs=sum(initial.values()), total_bytes=total_bytes)
+    return Replay(
+        initial=initial,
+        steps=steps,
+        merged_counts=merged_counts,
+        total_pairs=sum(initial.values()),
+        total_bytes=total_bytes,
+    )

@@ -43,7 +43,9 @@ class SolverStats:
     passes: int
     missing_merges: int  # constrained merges whose pair no sample holds at its step
     violated_left: int  # rows the last walk still found violated when the solver stalled (at most 20,000)
-    redundant_merges: int  # merges whose token an earlier merge already made (SentencePiece splits): not constrained
+    redundant_merges: (
+        int  # merges whose token an earlier merge already made (SentencePiece splits): not constrained
+    )
     first_merge: int
     last_merge: int  # exclusive
     merges_in_list: int
@@ -83,28 +85,27 @@ class InvertReport(Markdown):
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
 
-
 DEFINITIONS = {
     "share": "Hayase et al. 2024: the LP's alpha_i (pair-mass units) times bytes_i / pairs_i of the sample, "
-             "renormalised: the estimated share of the tokenizer's training bytes",
+    "renormalised: the estimated share of the tokenizer's training bytes",
     "lp": "minimise sum_t v_t + sum_p v_p subject to sum_i alpha_i (c_i,m(t) - c_i,p) / d_i + v_t + v_p >= 0 for "
-          "every constrained merge t and competing pair p, alpha on the simplex; c counted before merge t on "
-          "each category's sample, d_i its pairs before the first constrained merge (before any merge without --start); rows generated lazily (k most violated "
-          "competitors per step and pass) and solved with HiGHS",
+    "every constrained merge t and competing pair p, alpha on the simplex; c counted before merge t on "
+    "each category's sample, d_i its pairs before the first constrained merge (before any merge without --start); rows generated lazily (k most violated "
+    "competitors per step and pass) and solved with HiGHS",
     "ci": "95 % interval: the estimate +- t(0.975, B - 1) standard deviations of the estimates over B bootstrap "
-          "resamples of each sample's shards (contiguous byte ranges); each resample starts from the rows "
-          "binding at the main solution and runs at most bootstrap_passes lazy passes (0: until converged); "
-          "Student's t because few resamples estimate the deviation loosely (a percentile interval can miss "
-          "the estimate when shards are few and coarse)",
+    "resamples of each sample's shards (contiguous byte ranges); each resample starts from the rows "
+    "binding at the main solution and runs at most bootstrap_passes lazy passes (0: until converged); "
+    "Student's t because few resamples estimate the deviation loosely (a percentile interval can miss "
+    "the estimate when shards are few and coarse)",
     "range": "the share at the points of the LP's optimal face (total slack within 1e-7 relative of the "
-             "optimum, over the rows generated) that minimise and maximise alpha_i; a wide range means the "
-             "merges do not pin the category down; empty when a range solve used up its 3,000 simplex "
-             "iterations or the LP kept more than 50,000 rows",
+    "optimum, over the rows generated) that minimise and maximise alpha_i; a wide range means the "
+    "merges do not pin the category down; empty when a range solve used up its 3,000 simplex "
+    "iterations or the LP kept more than 50,000 rows",
     "identifiable": f"range narrower than {UNIDENTIFIABLE_RANGE} and no other sample within total-variation "
-                    f"distance {SIMILAR_TV} of its initial pair distribution",
+    f"distance {SIMILAR_TV} of its initial pair distribution",
     "baseline": "token classification (the paper's TC baseline, on the replay): each constrained merge goes to "
-                "the category whose sample has the highest count of its pair per pair at that step; shares of "
-                "merges",
+    "the category whose sample has the highest count of its pair per pair at that step; shares of "
+    "merges",
     "missing_merges": "constrained merges whose pair occurs in no sample when applied (no row)",
     "mse": "mean over categories of (estimate - truth)^2, as in the paper (log10 reported)",
 }

@@ -51,8 +51,15 @@ def segments(prob: Problem) -> Segments:
 
 def _values(prob: Problem, seg: Segments, coef: np.ndarray, v_pair: np.ndarray | float) -> np.ndarray:
     """Every stretch's score: the coef-weighted count of its pair there, minus the pair's slack."""
-    s0 = np.bincount(prob.init_pid, weights=coef[prob.init_cat] * prob.init_count, minlength=prob.n_pairs) - v_pair
-    agg = np.add.reduceat(coef[prob.ev_cat] * prob.ev_delta, prob.run_start) if len(prob.run_start) else np.zeros(0)
+    s0 = (
+        np.bincount(prob.init_pid, weights=coef[prob.init_cat] * prob.init_count, minlength=prob.n_pairs)
+        - v_pair
+    )
+    agg = (
+        np.add.reduceat(coef[prob.ev_cat] * prob.ev_delta, prob.run_start)
+        if len(prob.run_start)
+        else np.zeros(0)
+    )
     c = np.cumsum(agg[seg.order])
     before = np.where(seg.group_first > 0, c[seg.group_first - 1], 0.0)
     later = s0[prob.run_pid[seg.order]] + c - before
@@ -112,9 +119,19 @@ def violable(prob: Problem, seg: Segments, first: int) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def walk_segments(prob: Problem, seg: Segments, alpha: np.ndarray, v_step: np.ndarray, v_pair: np.ndarray,
-                   tol: float, first: int, last: int, seen: set[tuple[int, int]], cap: int,
-                   keep: np.ndarray | None = None) -> list[tuple[int, int]]:
+def walk_segments(
+    prob: Problem,
+    seg: Segments,
+    alpha: np.ndarray,
+    v_step: np.ndarray,
+    v_pair: np.ndarray,
+    tol: float,
+    first: int,
+    last: int,
+    seen: set[tuple[int, int]],
+    cap: int,
+    keep: np.ndarray | None = None,
+) -> list[tuple[int, int]]:
     """All violated rows at once, without a per-step loop: each stretch of a pair's score is
     compared with the smallest cutoff (merge score + step slack) over its steps by a sparse-table
     range minimum; a violating stretch yields its most violated step. Only the stretches in `keep`
@@ -138,7 +155,7 @@ def walk_segments(prob: Problem, seg: Segments, alpha: np.ndarray, v_step: np.nd
     hit = hit[np.argsort(m1[hit] - val[hit], kind="stable")]
     found: list[tuple[int, int]] = []
     for c0 in range(0, len(hit), cap):
-        h = hit[c0:c0 + cap]
+        h = hit[c0 : c0 + cap]
         lo_h, hi_h, val_h, pid_h = lo[h], hi[h], val[h], pid[h]
         parts = np.minimum(SPLIT, hi_h - lo_h + 1)
         rep = np.repeat(np.arange(len(h)), parts)

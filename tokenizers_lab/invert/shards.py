@@ -52,8 +52,9 @@ def count_shards(view: TokenizerView, shards: list[list[str]], workers: int) -> 
             yield pretokens.count(view, _chunks(lines))
         return
     _VIEW = view
-    ex = ProcessPoolExecutor(min(n, len(shards)), mp_context=multiprocessing.get_context("fork"),
-                             initializer=child_of_this_process)
+    ex = ProcessPoolExecutor(
+        min(n, len(shards)), mp_context=multiprocessing.get_context("fork"), initializer=child_of_this_process
+    )
     try:
         yield from ex.map(_count_one, shards)
     except BaseException:  # Ctrl-C, SIGTERM, an error, or the consumer gone: no worker outlives us
@@ -65,31 +66,41 @@ def count_shards(view: TokenizerView, shards: list[list[str]], workers: int) -> 
         _VIEW = None
 
 
-def _shard_store(job: tuple[TokenizerView, Plan, list[tuple[bytes, bytes]]],
-                 lines: list[str]) -> tuple[int, lp.Store]:
+def _shard_store(
+    job: tuple[TokenizerView, Plan, list[tuple[bytes, bytes]]], lines: list[str]
+) -> tuple[int, lp.Store]:
     """A task: one shard's pre-tokens counted, and its count events by the chain method."""
     view, plan, merges = job
     words = pretokens.count(view, _chunks(lines))
     return len(words), chains.store([words], plan, merges)
 
 
-def _shard_replay(job: tuple[TokenizerView, Plan, list[tuple[bytes, bytes]]],
-                  lines: list[str]) -> tuple[int, Replay]:
+def _shard_replay(
+    job: tuple[TokenizerView, Plan, list[tuple[bytes, bytes]]], lines: list[str]
+) -> tuple[int, Replay]:
     """A task: one shard's pre-tokens counted, and the merge list replayed on them."""
     view, plan, merges = job
     words = pretokens.count(view, _chunks(lines))
     return len(words), replay(words, merges, plan=plan)
 
 
-def events_on_engine(engine: Engine, view: TokenizerView, plan: Plan, merges: list[tuple[bytes, bytes]],
-                      shards: list[tuple[int, list[str]]], fast: bool, distinct: list[int],
-                      progress: Progress) -> lp.Store:
+def events_on_engine(
+    engine: Engine,
+    view: TokenizerView,
+    plan: Plan,
+    merges: list[tuple[bytes, bytes]],
+    shards: list[tuple[int, list[str]]],
+    fast: bool,
+    distinct: list[int],
+    progress: Progress,
+) -> lp.Store:
     """Every shard counted and replayed where it is sent; the events gathered here, in shard order
     (the same Store as the local path: tests compare them)."""
     job = engine.share((view, plan, merges))
     parts = []
-    for k, ((ci, _), (n_words, part)) in enumerate(zip(shards, engine.imap(
-            _shard_store if fast else _shard_replay, (lines for _, lines in shards), job))):
+    for k, ((ci, _), (n_words, part)) in enumerate(
+        zip(shards, engine.imap(_shard_store if fast else _shard_replay, (lines for _, lines in shards), job))
+    ):
         progress(f"counted and replayed {k + 1}/{len(shards)} shards on {engine.name}", k / len(shards))
         distinct[ci] += n_words
         parts.append(part)

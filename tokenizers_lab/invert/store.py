@@ -57,10 +57,18 @@ def store(replays: Sequence[Replay], merges: Sequence[Pair | None]) -> Store:
     same[1:] = (unit[1:] == unit[:-1]) & (p_arr[1:] == p_arr[:-1])
     delta[1:][same[1:]] -= new[:-1][same[1:]]  # new count minus the previous count of the same pair
     merge_pair = np.array([pid.get(m, -1) if m is not None else -1 for m in merges[:n_steps]], dtype=np.int64)
-    return Store(unit=unit, pid=p_arr, t=t_arr, delta=delta,
-                 pairs=np.array([r.total_pairs for r in replays], dtype=np.int64),
-                 bytes=np.array([r.total_bytes for r in replays], dtype=np.int64),
-                 merge_pair=merge_pair, n_pairs=len(pid), n_steps=n_steps, pair_list=list(pid))
+    return Store(
+        unit=unit,
+        pid=p_arr,
+        t=t_arr,
+        delta=delta,
+        pairs=np.array([r.total_pairs for r in replays], dtype=np.int64),
+        bytes=np.array([r.total_bytes for r in replays], dtype=np.int64),
+        merge_pair=merge_pair,
+        n_pairs=len(pid),
+        n_steps=n_steps,
+        pair_list=list(pid),
+    )
 
 
 @dataclass
@@ -89,8 +97,9 @@ class Problem:
 
     def lookup(self, pid: np.ndarray, cat: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Count of pair `pid` in category `cat` before step `t` (arrays broadcast together)."""
-        pid, cat, t = np.broadcast_arrays(np.asarray(pid, np.int64), np.asarray(cat, np.int64),
-                                          np.asarray(t, np.int64))
+        pid, cat, t = np.broadcast_arrays(
+            np.asarray(pid, np.int64), np.asarray(cat, np.int64), np.asarray(t, np.int64)
+        )
         group = pid * self.n + cat
         q = group * (self.n_steps + 1) + t
         j = np.searchsorted(self.key, q.ravel(), side="right") - 1
@@ -137,18 +146,34 @@ def aggregate(s: Store, group: Sequence[int], weight: Sequence[int] | None = Non
     run_t = st_t[run_start]
     step_run = np.searchsorted(run_t, np.arange(T + 1))
     cut = int(run_start[step_run[first]]) if step_run[first] < len(run_start) else len(st_delta)
-    denom = np.bincount(e_cat[init], weights=summed[init], minlength=n) + \
-        np.bincount(st_cat[:cut], weights=st_delta[:cut], minlength=n)
-    prob = Problem(n=n, n_pairs=s.n_pairs, n_steps=T, init_pid=e_pid[init], init_cat=e_cat[init],
-                   init_count=summed[init], ev_cat=st_cat, ev_delta=st_delta, run_start=run_start,
-                   run_pid=st_pid[run_start], step_run=step_run, key=ukey, key_count=running,
-                   merge_pair=s.merge_pair, merge_count=np.zeros((T, n), dtype=np.int64),
-                   pairs=np.bincount(group_a, weights=s.pairs * w, minlength=n),
-                   bytes=np.bincount(group_a, weights=s.bytes * w, minlength=n), denom=denom)
+    denom = np.bincount(e_cat[init], weights=summed[init], minlength=n) + np.bincount(
+        st_cat[:cut], weights=st_delta[:cut], minlength=n
+    )
+    prob = Problem(
+        n=n,
+        n_pairs=s.n_pairs,
+        n_steps=T,
+        init_pid=e_pid[init],
+        init_cat=e_cat[init],
+        init_count=summed[init],
+        ev_cat=st_cat,
+        ev_delta=st_delta,
+        run_start=run_start,
+        run_pid=st_pid[run_start],
+        step_run=step_run,
+        key=ukey,
+        key_count=running,
+        merge_pair=s.merge_pair,
+        merge_count=np.zeros((T, n), dtype=np.int64),
+        pairs=np.bincount(group_a, weights=s.pairs * w, minlength=n),
+        bytes=np.bincount(group_a, weights=s.bytes * w, minlength=n),
+        denom=denom,
+    )
     steps = np.arange(T)
     m = np.clip(s.merge_pair, 0, None)
-    prob.merge_count = np.where((s.merge_pair >= 0)[:, None],
-                                prob.lookup(m[:, None], np.arange(n)[None, :], steps[:, None]), 0)
+    prob.merge_count = np.where(
+        (s.merge_pair >= 0)[:, None], prob.lookup(m[:, None], np.arange(n)[None, :], steps[:, None]), 0
+    )
     return prob
 
 

@@ -18,6 +18,7 @@ def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray |
     """Byte offsets into text's UTF-8 -> character offsets (a token holding part of a
     character's bytes spans that whole character)."""
     import numpy as np
+
     if starts is None or ends is None:
         return None
     cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
@@ -33,13 +34,17 @@ def line_starts(texts: Sequence[str]) -> np.ndarray:
     """Where each text starts in "\n".join(texts)."""
     import numpy as np
 
-    return np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]).astype(np.int64) if texts \
+    return (
+        np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]).astype(np.int64)
+        if texts
         else np.zeros(0, np.int64)
+    )
 
 
 def flatten(lists: Sequence[Sequence[int]]) -> np.ndarray:
     """Token-id lists as one int64 array."""
     import numpy as np
+
     return np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=sum(map(len, lists)))
 
 
@@ -61,6 +66,7 @@ class Aligned:
     def from_byte_lengths(cls, texts: Sequence[str], ids: list[list[int]], lengths: np.ndarray) -> Aligned:
         """Spans from token byte lengths laid end to end (a leading dummy-prefix space absorbed)."""
         import numpy as np
+
         flat = flatten(ids)
         counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         line_of_token = np.repeat(np.arange(len(ids)), counts)
@@ -83,10 +89,12 @@ class Aligned:
         return cls(ids, flat, line_of_token, spans[0], spans[1], line_ok, [len(t) for t in texts])
 
     @classmethod
-    def from_char_spans(cls, texts: Sequence[str], ids: list[list[int]],
-                        spans: Sequence[tuple[np.ndarray, np.ndarray] | None]) -> Aligned:
+    def from_char_spans(
+        cls, texts: Sequence[str], ids: list[list[int]], spans: Sequence[tuple[np.ndarray, np.ndarray] | None]
+    ) -> Aligned:
         """From per-line character spans (None: that line cannot be aligned)."""
         import numpy as np
+
         flat = flatten(ids)
         counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         line_of_token = np.repeat(np.arange(len(ids)), counts)
@@ -100,5 +108,8 @@ class Aligned:
                 st.append(sp[0] + b)
                 en.append(sp[1] + b)
         line_ok = np.array([sp is not None for sp in spans], dtype=bool)
-        cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64))
+
+        def cat(xs: list) -> np.ndarray:
+            return np.concatenate(xs) if xs else np.zeros(0, np.int64)
+
         return cls(ids, flat, line_of_token, cat(st), cat(en), line_ok, [len(t) for t in texts])

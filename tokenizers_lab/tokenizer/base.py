@@ -24,8 +24,6 @@ from tokenizers_lab.tokenizer.bytelevel import BYTE_FALLBACK
 THREADS = max(1, int(os.environ.get("TOKENLAB_THREADS") or 0) or os.cpu_count() or 1)
 
 
-
-
 def sha256_file(path: Path) -> str:
     """sha256 of a file's stored bytes."""
     h = hashlib.sha256()
@@ -106,8 +104,12 @@ class TokenizerView(ABC):
     def byte_lengths(self) -> np.ndarray:
         """Per id, the length of its bytes (0 for specials)."""
         import numpy as np
-        return np.fromiter((len(self.token_bytes(i) or b"") for i in range(self.vocab_size)), dtype=np.int64,
-                           count=self.vocab_size)
+
+        return np.fromiter(
+            (len(self.token_bytes(i) or b"") for i in range(self.vocab_size)),
+            dtype=np.int64,
+            count=self.vocab_size,
+        )
 
     @abstractmethod
     def decode(self, ids: Sequence[int]) -> str:
@@ -124,9 +126,14 @@ class TokenizerView(ABC):
 
     def describe(self) -> dict[str, Any]:
         """Identity facts for reports."""
-        return {"label": self.label, "source": self.source, "backend": self.backend,
-                "model_type": self.model_type, "vocab_size": self.vocab_size,
-                "sha256": self.fingerprint}
+        return {
+            "label": self.label,
+            "source": self.source,
+            "backend": self.backend,
+            "model_type": self.model_type,
+            "vocab_size": self.vocab_size,
+            "sha256": self.fingerprint,
+        }
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label} {self.model_type} |V|={self.vocab_size}>"
@@ -162,8 +169,11 @@ def read_file(path: Path, limit: int | None = None) -> tuple[bytes, str]:
 
     def too_big() -> InputError:
         what = "decompressed " if gz else ""
-        return InputError(f"cannot read tokenizer {path}: {what}size over {limit >> 20} MiB "
-                          "(the largest tokenizer file tokenlab reads)")
+        return InputError(
+            f"cannot read tokenizer {path}: {what}size over {limit >> 20} MiB "
+            "(the largest tokenizer file tokenlab reads)"
+        )
+
     try:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):

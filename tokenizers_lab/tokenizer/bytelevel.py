@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     pass
 
 
-
 BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
@@ -34,7 +33,7 @@ BYTE_DECODER = {c: b for b, c in BYTE_ENCODER.items()}
 
 # str.translate table: byte-level characters -> chr(byte); every other Latin-1 character -> a
 # character above U+00FF, so that encoding the result as Latin-1 fails exactly on non-byte-level input.
-_BYTELEVEL_TABLE = {**{c: 0x100 for c in range(256)}, **{ord(c): b for c, b in BYTE_DECODER.items()}}
+_BYTELEVEL_TABLE = {**dict.fromkeys(range(256), 256), **{ord(c): b for c, b in BYTE_DECODER.items()}}
 
 
 def bytelevel_to_bytes(s: str) -> bytes | None:
@@ -68,7 +67,7 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     for token, rank in ranks.items():
         if len(token) < 2:
             continue
-        parts = [token[i:i + 1] for i in range(len(token))]
+        parts = [token[i : i + 1] for i in range(len(token))]
         while len(parts) > 2:
             best_i, best_r = -1, rank
             for i in range(len(parts) - 1):
@@ -77,7 +76,7 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
                     best_i, best_r = i, r
             if best_i < 0:
                 break
-            parts[best_i:best_i + 2] = [parts[best_i] + parts[best_i + 1]]
+            parts[best_i : best_i + 2] = [parts[best_i] + parts[best_i + 1]]
         if len(parts) == 2 and parts[0] in ranks and parts[1] in ranks:
             merges.append((rank, parts[0], parts[1]))
     merges.sort()

@@ -29,8 +29,15 @@ def spm_to_hf(model_bytes: bytes) -> Any:
     byte_fallback = any(t == 6 for _, _, t in pieces)
     if proto.trainer_spec.model_type == 2:  # BPE
         vocab = {p: i for i, (p, _, _) in enumerate(pieces)}
-        tok = Tokenizer(models.BPE(vocab, spm_bpe_merges(proto), unk_token=pieces[unk_id][0],
-                                   fuse_unk=True, byte_fallback=byte_fallback))
+        tok = Tokenizer(
+            models.BPE(
+                vocab,
+                spm_bpe_merges(proto),
+                unk_token=pieces[unk_id][0],
+                fuse_unk=True,
+                byte_fallback=byte_fallback,
+            )
+        )
     else:  # unigram and char: Viterbi over scored pieces
         tok = Tokenizer(models.Unigram([(p, s) for p, s, _ in pieces], unk_id, byte_fallback))
     norm = []
@@ -86,9 +93,12 @@ def _tiktoken_to_hf(view: TiktokenView) -> Any:
     tok = Tokenizer(models.BPE(vocab, merges, fuse_unk=False, ignore_merges=True))
     if view.nfc:
         tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(view.pattern), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(view.pattern), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     n = tok.get_vocab_size()
     if n != max(vocab.values()) + 1:
@@ -97,8 +107,9 @@ def _tiktoken_to_hf(view: TiktokenView) -> Any:
         if i < n:
             raise InputError(f"{view.label}: special token {content} has id {i}, already taken")
         # ids skipped before a special (cl100k has none at 100256) are held by unused placeholders
-        tok.add_special_tokens([AddedToken(f"<|tokenlab_unused_{j}|>", special=True, normalized=False)
-                                for j in range(n, i)])
+        tok.add_special_tokens(
+            [AddedToken(f"<|tokenlab_unused_{j}|>", special=True, normalized=False) for j in range(n, i)]
+        )
         tok.add_special_tokens([AddedToken(content, special=True, normalized=False)])
         n = i + 1
     return tok

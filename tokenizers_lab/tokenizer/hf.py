@@ -40,16 +40,18 @@ class HFView(TokenizerView):
 
     backend = "hf"
 
-    def __init__(self, tok: Any, label: str, source: str, fingerprint: str,
-                 spec_json: dict | None = None) -> None:
+    def __init__(
+        self, tok: Any, label: str, source: str, fingerprint: str, spec_json: dict | None = None
+    ) -> None:
         # Reports measure tokenization itself: padding/truncation stored in a file are switched off.
         tok.no_padding()
         tok.no_truncation()
         self.tok = tok
         self._json = spec_json if spec_json is not None else json.loads(tok.to_str())
         model = self._json["model"]
-        mtype = {"BPE": "bpe", "Unigram": "unigram", "WordPiece": "wordpiece",
-                 "WordLevel": "wordlevel"}.get(model["type"], model["type"].lower())
+        mtype = {"BPE": "bpe", "Unigram": "unigram", "WordPiece": "wordpiece", "WordLevel": "wordlevel"}.get(
+            model["type"], model["type"].lower()
+        )
         super().__init__(label, source, fingerprint, mtype)
         kinds = _walk_types(self._json.get("pre_tokenizer")) | _walk_types(self._json.get("decoder"))
         if "ByteLevel" in kinds:
@@ -59,7 +61,9 @@ class HFView(TokenizerView):
         else:
             self.convention = "metaspace"
         self._prefix = model.get("continuing_subword_prefix") or "##"
-        self._specials = {t["content"]: t["id"] for t in self._json.get("added_tokens", []) if t.get("special")}
+        self._specials = {
+            t["content"]: t["id"] for t in self._json.get("added_tokens", []) if t.get("special")
+        }
         self._vocab = tok.get_vocab(with_added_tokens=True)
         self._id_to_tok = {i: s for s, i in self._vocab.items()}
 
@@ -118,14 +122,19 @@ class HFView(TokenizerView):
         except LabError:
             raise
         except Exception as e:  # noqa: BLE001 - tokenizers' errors are plain Exception
-            raise InputError(f"tokenizer {self.label} cannot encode this text: {str(e).splitlines()[0][:160]}") from None
+            raise InputError(
+                f"tokenizer {self.label} cannot encode this text: {str(e).splitlines()[0][:160]}"
+            ) from None
 
     @cached_property
     def _no_prefix(self) -> Any:
         # Only the normalizer and pre-tokenizer change: copy those two subtrees, not the whole
         # (vocabulary-sized) JSON.
-        j = {**self._json, "normalizer": copy.deepcopy(self._json.get("normalizer")),
-             "pre_tokenizer": copy.deepcopy(self._json.get("pre_tokenizer"))}
+        j = {
+            **self._json,
+            "normalizer": copy.deepcopy(self._json.get("normalizer")),
+            "pre_tokenizer": copy.deepcopy(self._json.get("pre_tokenizer")),
+        }
         changed = False
 
         def walk(node: Any) -> Any:
@@ -169,6 +178,7 @@ class HFView(TokenizerView):
 
     def encode_aligned(self, texts: Sequence[str]) -> Aligned:
         import numpy as np
+
         # Byte-level and metaspace tokens spell their text: lay their bytes end to end (the fast
         # path, no offsets computed); lines a normalizer changed -- and WordPiece, whose tokens drop
         # the spaces -- take tokenizers' own offsets.
@@ -190,6 +200,7 @@ class HFView(TokenizerView):
 
     def _aligned_by_offsets(self, texts: list[str]) -> Aligned:
         import numpy as np
+
         with self._encoding():
             encs = self.tok.encode_batch(texts, add_special_tokens=False)
         spans = []
@@ -216,7 +227,7 @@ def hf_from_str(text: str, source: str) -> Any:
 
     try:
         tok = Tokenizer.from_str(text)
-    except Exception as e:  # tokenizers raises its own Exception type on bad JSON
+    except Exception as e:  # noqa: BLE001 - tokenizers raises its own Exception type on bad JSON
         raise InputError(f"cannot load tokenizer.json {source}: {str(e).splitlines()[0][:200]}") from None
     return tok
 
@@ -245,22 +256,26 @@ def bert_vocab_view(data: bytes, path: Path, spec: TokenizerSpec, fp: str) -> HF
     # An uncased vocabulary holds no upper-case ASCII word pieces.
     lowercase = not any(re.search(r"[A-Z]", t) for t in vocab if not t.startswith("["))
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=None,
-                                                clean_text=True, handle_chinese_chars=True)
+    tok.normalizer = normalizers.BertNormalizer(
+        lowercase=lowercase, strip_accents=None, clean_text=True, handle_chinese_chars=True
+    )
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece(prefix="##")
     from tokenizers import AddedToken
 
-    tok.add_special_tokens([AddedToken(t, special=True) for t in
-                            ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]") if t in vocab])
+    tok.add_special_tokens(
+        [AddedToken(t, special=True) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]") if t in vocab]
+    )
     return HFView(tok, spec.label, str(path), fp)
 
 
 def vocab_merges_view(folder: Path, spec: TokenizerSpec) -> HFView:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-    (vocab_data, vocab_sha), (merges_data, merges_sha) = \
-        read_file(folder / "vocab.json"), read_file(folder / "merges.txt")
+    (vocab_data, vocab_sha), (merges_data, merges_sha) = (
+        read_file(folder / "vocab.json"),
+        read_file(folder / "merges.txt"),
+    )
     fp = folder_fingerprint([("merges.txt", merges_sha), ("vocab.json", vocab_sha)])
     try:
         vocab = json.loads(vocab_data)
@@ -283,14 +298,20 @@ def vocab_merges_view(folder: Path, spec: TokenizerSpec) -> HFView:
         name, regex = resolve_pattern(preset)
         if name in NFC_PRESETS:
             tok.normalizer = normalizers.NFC()
-        tok.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(regex), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(regex), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     else:
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     # Qwen's specials live in tokenizer_config.json, after the BPE ids; GPT-2's in vocab.json.
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] if "qwen" in cls.lower() else \
-        [t for t in ("<|endoftext|>",) if t in vocab]
+    specials = (
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        if "qwen" in cls.lower()
+        else [t for t in ("<|endoftext|>",) if t in vocab]
+    )
     tok.add_special_tokens([AddedToken(t, special=True) for t in specials])
     return HFView(tok, spec.label, str(folder), fp)

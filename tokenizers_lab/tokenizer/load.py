@@ -34,7 +34,9 @@ def parse_spec(spec: str, pattern: str | None = None) -> TokenizerSpec:
         left, right = spec.split("=", 1)
         if left and re.fullmatch(r"[\w.\-+]+", left):
             if len(left) > MAX_LABEL:
-                raise UsageError(f"tokenizer label {left[:20]}… is {len(left)} characters (at most {MAX_LABEL})")
+                raise UsageError(
+                    f"tokenizer label {left[:20]}… is {len(left)} characters (at most {MAX_LABEL})"
+                )
             label, path = left, right
     if not label:
         p = path.removeprefix("hf:")
@@ -56,8 +58,10 @@ def _parsing(path: Path) -> Iterator[None]:
         raise
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, RuntimeError) as e:
         detail = str(e).splitlines()[0][:160] if str(e) else ""
-        raise InputError(f"cannot load tokenizer {path}: malformed file ({type(e).__name__}"
-                         f"{': ' + detail if detail else ''})") from None
+        raise InputError(
+            f"cannot load tokenizer {path}: malformed file ({type(e).__name__}"
+            f"{': ' + detail if detail else ''})"
+        ) from None
 
 
 def load_tokenizer(spec: str | TokenizerSpec, pattern: str | None = None) -> TokenizerView:
@@ -70,8 +74,10 @@ def load_tokenizer(spec: str | TokenizerSpec, pattern: str | None = None) -> Tok
     if not _exists(spec.path):
         cached = hub_snapshot(spec.path) if _REPO_ID.match(spec.path) else None
         if cached is None:
-            raise InputError(f"tokenizer not found: {path} (not a file, a folder or a model in the local "
-                             "Hugging Face cache)")
+            raise InputError(
+                f"tokenizer not found: {path} (not a file, a folder or a model in the local "
+                "Hugging Face cache)"
+            )
         path = cached
     with _parsing(path):
         view = _load_folder(path, spec) if path.is_dir() else _load_file(path, spec)
@@ -110,8 +116,10 @@ def _view_of(data: bytes, fp: str, path: Path, spec: TokenizerSpec) -> Tokenizer
         return SentencePieceView(data, spec.label, str(path), fp)
     if looks_like_ranks(data):
         return tiktoken_view(parse_ranks(data, str(path)), path, spec, fp)
-    raise InputError(f"unrecognised tokenizer file {path} (expected tokenizer.json, .model, "
-                     ".tiktoken, tekken .json or vocab.txt)")
+    raise InputError(
+        f"unrecognised tokenizer file {path} (expected tokenizer.json, .model, "
+        ".tiktoken, tekken .json or vocab.txt)"
+    )
 
 
 def _load_folder(folder: Path, spec: TokenizerSpec) -> TokenizerView:
@@ -128,8 +136,10 @@ def _load_folder(folder: Path, spec: TokenizerSpec) -> TokenizerView:
         return load_tokenizer(TokenizerSpec(spec.label, str(models_[0]), spec.pattern))
     if (folder / "vocab.txt").exists():
         return load_tokenizer(TokenizerSpec(spec.label, str(folder / "vocab.txt"), spec.pattern))
-    raise InputError(f"no tokenizer found in folder {folder} (looked for tokenizer.json, "
-                     "vocab.json+merges.txt, tokenizer.model, *.tiktoken, vocab.txt)")
+    raise InputError(
+        f"no tokenizer found in folder {folder} (looked for tokenizer.json, "
+        "vocab.json+merges.txt, tokenizer.model, *.tiktoken, vocab.txt)"
+    )
 
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -150,12 +160,13 @@ def hub_snapshot(name: str) -> Path | None:
     except ImportError:
         return None
     # the cache folder as the environment says now (huggingface_hub reads it once, at import)
-    cache = os.environ.get("HF_HUB_CACHE") or (os.path.join(os.environ["HF_HOME"], "hub")
-                                               if os.environ.get("HF_HOME") else None)
+    cache = os.environ.get("HF_HUB_CACHE") or (
+        os.path.join(os.environ["HF_HOME"], "hub") if os.environ.get("HF_HOME") else None
+    )
     for fname in _HUB_FILES:
         try:
             hit = try_to_load_from_cache(name, fname, cache_dir=cache)
-        except Exception:  # an invalid repo id, an unreadable cache: simply not cached
+        except Exception:  # noqa: BLE001 - an invalid repo id, an unreadable cache: simply not cached
             return None
         if isinstance(hit, str):
             return Path(hit).parent
@@ -187,8 +198,10 @@ def _load_hub(spec: TokenizerSpec) -> TokenizerView:
         with _parsing(cached):
             return _load_folder(cached, spec)
     if _offline():
-        raise InputError(f"{spec.path} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
-                         "give a local path (or download it once while online)")
+        raise InputError(
+            f"{spec.path} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
+            "give a local path (or download it once while online)"
+        )
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
@@ -196,10 +209,15 @@ def _load_hub(spec: TokenizerSpec) -> TokenizerView:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         with _silent_hub():
-            got = Path(hf_hub_download(name, "tokenizer.json", etag_timeout=10,
-                                       cache_dir=os.environ.get("HF_HUB_CACHE") or None))
-    except Exception as e:  # offline, unknown repo, gated: one line, at once
+            got = Path(
+                hf_hub_download(
+                    name, "tokenizer.json", etag_timeout=10, cache_dir=os.environ.get("HF_HUB_CACHE") or None
+                )
+            )
+    except Exception as e:  # noqa: BLE001 - offline, unknown repo, gated: one line, at once
         detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise InputError(f"cannot fetch {spec.path} from the hub (offline, or no such repo?): {detail}") from None
+        raise InputError(
+            f"cannot fetch {spec.path} from the hub (offline, or no such repo?): {detail}"
+        ) from None
     with _parsing(got.parent):
         return _load_folder(got.parent, spec)

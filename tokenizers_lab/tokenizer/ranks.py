@@ -22,17 +22,30 @@ from tokenizers_lab.tokenizer.bytelevel import bytes_to_bytelevel, merges_from_r
 
 _TIKTOKEN_SPECIALS: dict[str, dict[str, int]] = {
     "r50k": {"<|endoftext|>": 50256},
-    "cl100k": {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
-               "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276},
+    "cl100k": {
+        "<|endoftext|>": 100257,
+        "<|fim_prefix|>": 100258,
+        "<|fim_middle|>": 100259,
+        "<|fim_suffix|>": 100260,
+        "<|endofprompt|>": 100276,
+    },
     "o200k": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
 }
 
 
 def _llama3_specials(n: int) -> dict[str, int]:
-    names = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
-             "<|reserved_special_token_1|>", "<|reserved_special_token_2|>",
-             "<|reserved_special_token_3|>", "<|start_header_id|>", "<|end_header_id|>",
-             "<|reserved_special_token_4|>", "<|eot_id|>"]
+    names = [
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<|reserved_special_token_0|>",
+        "<|reserved_special_token_1|>",
+        "<|reserved_special_token_2|>",
+        "<|reserved_special_token_3|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|reserved_special_token_4|>",
+        "<|eot_id|>",
+    ]
     names += [f"<|reserved_special_token_{i}|>" for i in range(5, 256 - 5)]
     return {s: n + i for i, s in enumerate(names)}
 
@@ -56,17 +69,34 @@ KNOWN_RANK_FILES = {
 
 
 # ranks in each preset's own file: its special tokens are grafted only onto a file of that size
-PRESET_RANKS = {"r50k": 50256, "cl100k": 100256, "o200k": 199998, "llama3": 128000, "qwen": 151643,
-                "qwen35": 248044}
+PRESET_RANKS = {
+    "r50k": 50256,
+    "cl100k": 100256,
+    "o200k": 199998,
+    "llama3": 128000,
+    "qwen": 151643,
+    "qwen35": 248044,
+}
 
 
 def _preset_from_name(path: Path) -> str | None:
     """The preset a rank file's own name announces (its name alone, never its folders)."""
     name = path.name.lower()
-    for key, preset in (("o200k", "o200k"), ("cl100k", "cl100k"), ("qwen3_6", "qwen35"),
-                        ("qwen3.6", "qwen35"), ("qwen35", "qwen35"), ("qwen3.5", "qwen35"),
-                        ("qwen", "qwen"), ("llama3", "llama3"), ("llama-3", "llama3"),
-                        ("gpt2", "r50k"), ("r50k", "r50k"), ("p50k", "r50k"), ("whisper", "r50k")):
+    for key, preset in (
+        ("o200k", "o200k"),
+        ("cl100k", "cl100k"),
+        ("qwen3_6", "qwen35"),
+        ("qwen3.6", "qwen35"),
+        ("qwen35", "qwen35"),
+        ("qwen3.5", "qwen35"),
+        ("qwen", "qwen"),
+        ("llama3", "llama3"),
+        ("llama-3", "llama3"),
+        ("gpt2", "r50k"),
+        ("r50k", "r50k"),
+        ("p50k", "r50k"),
+        ("whisper", "r50k"),
+    ):
         if key in name:
             return preset
     return None
@@ -77,8 +107,17 @@ class TiktokenView(TokenizerView):
 
     backend = "tiktoken"
 
-    def __init__(self, ranks: dict[bytes, int], pattern: str, specials: dict[str, int], label: str,
-                 source: str, fingerprint: str, preset: str, id_offset: int = 0) -> None:
+    def __init__(
+        self,
+        ranks: dict[bytes, int],
+        pattern: str,
+        specials: dict[str, int],
+        label: str,
+        source: str,
+        fingerprint: str,
+        preset: str,
+        id_offset: int = 0,
+    ) -> None:
         import tiktoken
 
         super().__init__(label, source, fingerprint, "bpe")
@@ -88,8 +127,10 @@ class TiktokenView(TokenizerView):
             raise InputError(f"the pre-tokenizer pattern of {source} matches the empty string")
         missing = [b for b in range(256) if bytes([b]) not in ranks]
         if missing:  # tiktoken's Rust core panics (past any except Exception) on a byte it cannot start from
-            raise InputError(f"{source} lacks {len(missing)} of the 256 single-byte tokens (first 0x{missing[0]:02X}): "
-                             "byte-level BPE ranks must hold every byte")
+            raise InputError(
+                f"{source} lacks {len(missing)} of the 256 single-byte tokens (first 0x{missing[0]:02X}): "
+                "byte-level BPE ranks must hold every byte"
+            )
         self.preset = preset
         self.pattern = pattern
         self.nfc = preset in NFC_PRESETS
@@ -97,9 +138,13 @@ class TiktokenView(TokenizerView):
         self._ranks = ranks
         self._specials = dict(specials)
         try:
-            self.enc = tiktoken.Encoding(name=label, pat_str=pattern, mergeable_ranks=ranks,
-                                         special_tokens={} if id_offset else specials)
-        except Exception as e:  # tiktoken raises plain ValueError for bad regexes / ranks
+            self.enc = tiktoken.Encoding(
+                name=label,
+                pat_str=pattern,
+                mergeable_ranks=ranks,
+                special_tokens={} if id_offset else specials,
+            )
+        except Exception as e:  # noqa: BLE001 - tiktoken raises plain ValueError for bad regexes / ranks
             raise InputError(f"cannot build tiktoken encoding for {source}: {e}") from None
         self._bytes = {r: b for b, r in ranks.items()}
         self._n = max(max(ranks.values()) + 1 + id_offset, max(specials.values(), default=-1) + 1)
@@ -135,7 +180,7 @@ class TiktokenView(TokenizerView):
         if len(texts) < 64 or THREADS == 1:
             return [self.encode(t) for t in texts]
         step = (len(texts) + THREADS - 1) // THREADS
-        chunks = [texts[i:i + step] for i in range(0, len(texts), step)]
+        chunks = [texts[i : i + step] for i in range(0, len(texts), step)]
         with ThreadPoolExecutor(THREADS) as ex:
             parts = list(ex.map(lambda c: [self.encode(t) for t in c], chunks))
         return [ids for part in parts for ids in part]
@@ -187,11 +232,16 @@ def tiktoken_view(ranks: dict[bytes, int], path: Path, spec: TokenizerSpec, fp: 
     if spec.pattern:
         (preset, regex), rule = resolve_pattern(spec.pattern), "--pattern"
     else:
-        preset, rule = (known, "content (the sha256 of a published rank file)") if known else \
-            (_preset_from_name(path), "file name")
+        preset, rule = (
+            (known, "content (the sha256 of a published rank file)")
+            if known
+            else (_preset_from_name(path), "file name")
+        )
         if preset is None:
-            raise UsageError(f"cannot tell the pre-tokenizer of {path.name} from its content or its name; pass "
-                             "--pattern (r50k, cl100k, o200k, llama3, qwen, qwen35 or a regex)")
+            raise UsageError(
+                f"cannot tell the pre-tokenizer of {path.name} from its content or its name; pass "
+                "--pattern (r50k, cl100k, o200k, llama3, qwen, qwen35 or a regex)"
+            )
         regex = resolve_pattern(preset)[1]
     n = max(ranks.values()) + 1
     specials: dict[str, int] = {}
@@ -205,9 +255,14 @@ def tiktoken_view(ranks: dict[bytes, int], path: Path, spec: TokenizerSpec, fp: 
             if preset == "r50k" and "<|endoftext|>" not in specials:
                 specials = {"<|endoftext|>": n}
     view = TiktokenView(ranks, regex, specials, spec.label, str(path), fp, preset)
-    view.notes.append(f"{spec.label}: pre-tokenizer {preset} chosen by {rule}"
-                      + ("" if specials or preset not in PRESET_RANKS else
-                         f"; no {preset} special tokens added ({len(ranks)} ranks is not {preset}'s own file)"))
+    view.notes.append(
+        f"{spec.label}: pre-tokenizer {preset} chosen by {rule}"
+        + (
+            ""
+            if specials or preset not in PRESET_RANKS
+            else f"; no {preset} special tokens added ({len(ranks)} ranks is not {preset}'s own file)"
+        )
+    )
     return view
 
 

@@ -26,10 +26,12 @@ class SentencePieceView(TokenizerView):
         self.sp = spm.SentencePieceProcessor()
         try:
             self.sp.LoadFromSerializedProto(data)
-        except Exception as e:  # sentencepiece raises RuntimeError/OSError on bad protos
+        except Exception as e:  # noqa: BLE001 - sentencepiece raises RuntimeError/OSError on bad protos
             raise InputError(f"cannot load SentencePiece model {source}: {str(e).splitlines()[0]}") from None
         self.proto = load_spm_proto(data)
-        mtype = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}.get(self.proto.trainer_spec.model_type, "unigram")
+        mtype = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}.get(
+            self.proto.trainer_spec.model_type, "unigram"
+        )
         super().__init__(label, source, fingerprint, mtype)
         n = self.sp.get_piece_size()
         self._pieces = [self.sp.id_to_piece(i) for i in range(n)]
@@ -97,6 +99,7 @@ class SentencePieceView(TokenizerView):
 
     def encode_aligned(self, texts: Sequence[str]) -> Aligned:
         import numpy as np
+
         # Piece bytes laid end to end spell the text unless the normalizer changed it; only those
         # lines go through sentencepiece's (slower) span-reporting proto output.
         texts = list(texts)
@@ -117,6 +120,7 @@ class SentencePieceView(TokenizerView):
 
     def _proto_spans(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
         import numpy as np
+
         # sentencepiece reports each piece's byte span in the original (unnormalized) text.
         out = []
         for text, proto in zip(texts, self.sp.encode(list(texts), return_type="proto", num_threads=THREADS)):
@@ -144,7 +148,7 @@ def load_spm_proto(data: bytes) -> Any:
     proto = pb.ModelProto()
     try:
         proto.ParseFromString(data)
-    except Exception:  # protobuf DecodeError
+    except Exception:  # noqa: BLE001 - protobuf DecodeError
         raise InputError("not a SentencePiece model (protobuf parse failed)") from None
     return proto
 

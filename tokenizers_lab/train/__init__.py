@@ -20,6 +20,20 @@ from tokenizers_lab.train.config import (
 from tokenizers_lab.train.job import hf_folder_files, run
 from tokenizers_lab.train.report import DEFINITIONS, CorpusSummary, LanguageRow, SizeResult, TrainReport
 
-__all__ = ["ALGORITHMS", "DEFINITIONS", "EMBEDDED_DEFAULT", "NORMALIZATIONS", "Algorithm", "CorpusSummary", "LanguageRow",
-           "Progress", "SizeResult", "TrainConfig", "TrainReport", "hf_folder_files", "output_names", "run",
-           "validate"]
+__all__ = [
+    "ALGORITHMS",
+    "DEFINITIONS",
+    "EMBEDDED_DEFAULT",
+    "NORMALIZATIONS",
+    "Algorithm",
+    "CorpusSummary",
+    "LanguageRow",
+    "Progress",
+    "SizeResult",
+    "TrainConfig",
+    "TrainReport",
+    "hf_folder_files",
+    "output_names",
+    "run",
+    "validate",
+]

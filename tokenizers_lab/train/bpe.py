@@ -32,8 +32,13 @@ def train_char_bpe(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) ->
     max_chars = config.max_token_length or 3
     cfg = config if config.normalization != "none" else replace(config, normalization="nfkc")
     # KL3M pass max_chars + 1 to tokenizers' trainer (its length counts the internal string).
-    tok = train_bytelevel_bpe(prep, max(sizes), replace(cfg, max_token_length=max_chars + 1),
-                               config.preset(), min_frequency=min(config.min_frequency, 1))
+    tok = train_bytelevel_bpe(
+        prep,
+        max(sizes),
+        replace(cfg, max_token_length=max_chars + 1),
+        config.preset(),
+        min_frequency=min(config.min_frequency, 1),
+    )
     return {v: (tj, {}, {"max_chars": max_chars}) for v, tj in truncations(tokenizer_json(tok), sizes)}
 
 
@@ -50,8 +55,13 @@ def train_bpe_metaspace(prep: Prepared, config: TrainConfig, sizes: Sequence[int
         tok = Tokenizer(models.BPE(byte_fallback=True))
         tok.normalizer, tok.pre_tokenizer = metaspace_parts(config)
         alphabet = top_chars(counts, (v - 256 - len(config.specials())) // 2)
-        train_native(tok.train, [str(p) for p in prep.train_paths],
-                      bpe_trainer(v - 256, config, config.specials(), initial_alphabet=alphabet,
-                                   limit_alphabet=len(alphabet)), prep=prep)
+        train_native(
+            tok.train,
+            [str(p) for p in prep.train_paths],
+            bpe_trainer(
+                v - 256, config, config.specials(), initial_alphabet=alphabet, limit_alphabet=len(alphabet)
+            ),
+            prep=prep,
+        )
         out[v] = (add_byte_fallback(tokenizer_json(tok), "bpe"), {}, {})
     return out

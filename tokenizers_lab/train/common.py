@@ -38,8 +38,10 @@ def _bytelevel_pretokenizer(preset: str, split_digits: bool) -> Any:
         steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
     else:
         _, regex = resolve_pattern(preset)
-        steps += [pre_tokenizers.Split(Regex(regex), behavior="isolated"),
-                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+        steps += [
+            pre_tokenizers.Split(Regex(regex), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
     pt = steps[0] if len(steps) == 1 else pre_tokenizers.Sequence(steps)
     # Guard against the str-vs-Regex pitfall: a working split cuts this sentence into words.
     if len(pt.pre_tokenize_str("split me please")) < 3:
@@ -52,9 +54,13 @@ def bpe_trainer(vocab_size: int, config: TrainConfig, specials: Sequence[str], *
     symbols in the initial alphabet, so unseen bytes still encode). `overrides` win."""
     from tokenizers import pre_tokenizers, trainers
 
-    args: dict[str, Any] = dict(vocab_size=vocab_size, min_frequency=config.min_frequency, show_progress=False,
-                                special_tokens=list(specials),
-                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    args: dict[str, Any] = dict(
+        vocab_size=vocab_size,
+        min_frequency=config.min_frequency,
+        show_progress=False,
+        special_tokens=list(specials),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     if config.max_token_length:
         args["max_token_length"] = config.max_token_length
     args.update(overrides)
@@ -70,8 +76,12 @@ def train_bytelevel_bpe(prep: Prepared, vocab: int, config: TrainConfig, preset:
         tok.normalizer = norm
     tok.pre_tokenizer = _bytelevel_pretokenizer(preset, config.split_digits)
     tok.decoder = decoders.ByteLevel()
-    train_native(tok.train, [str(p) for p in prep.train_paths], bpe_trainer(vocab, config, config.specials(), **kw),
-                  prep=prep)
+    train_native(
+        tok.train,
+        [str(p) for p in prep.train_paths],
+        bpe_trainer(vocab, config, config.specials(), **kw),
+        prep=prep,
+    )
     return tok
 
 
@@ -95,8 +105,10 @@ def truncations(full: dict, sizes: Sequence[int], reserved: int = 0) -> list[tup
     """(size, tokenizer.json) for each size of a sweep: the largest as trained, the others cut
     from a copy (ids below size - reserved)."""
     top = max(sizes)
-    return [(v, full if v == top else _truncate_bpe(json.loads(json.dumps(full)), v - reserved))
-            for v in sorted(sizes)]
+    return [
+        (v, full if v == top else _truncate_bpe(json.loads(json.dumps(full)), v - reserved))
+        for v in sorted(sizes)
+    ]
 
 
 def add_byte_fallback(tj: dict, kind: str) -> dict:
@@ -111,10 +123,15 @@ def add_byte_fallback(tj: dict, kind: str) -> dict:
         have = {p for p, _ in model["vocab"]}
         model["vocab"] += [[t, low] for t in BYTE_TOKENS if t not in have]
     model["byte_fallback"] = True
-    tj["decoder"] = {"type": "Sequence", "decoders": [
-        {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
-        {"type": "ByteFallback"}, {"type": "Fuse"},
-        {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+    tj["decoder"] = {
+        "type": "Sequence",
+        "decoders": [
+            {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+            {"type": "ByteFallback"},
+            {"type": "Fuse"},
+            {"type": "Strip", "content": " ", "start": 1, "stop": 0},
+        ],
+    }
     return tj
 
 
@@ -215,4 +232,4 @@ def _repeat_words(words: dict[str, str], counts: Counter[str]) -> Iterator[list[
 def top_chars(counts: Counter[str], k: int) -> list[str]:
     """The k most frequent characters, ties broken by code point (tokenizers' limit_alphabet breaks
     ties in hash-map order, which makes its output vary from run to run)."""
-    return [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:max(1, k)]]
+    return [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max(1, k)]]

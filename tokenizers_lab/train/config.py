@@ -29,21 +29,55 @@ class Algorithm:
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "bpe": Algorithm("tokenizers", True, "byte-level BPE with a GPT-2/cl100k-style regex pre-tokenizer",
-                     ("<|endoftext|>",), True),
-    "bpe-metaspace": Algorithm("tokenizers", False, "BPE over ▁-marked words with byte fallback (Llama-style)",
-                               ("<unk>", "<s>", "</s>"), False),  # its alphabet depends on the size
-    "unigram": Algorithm("tokenizers", False, "Unigram LM (tokenizers' UnigramTrainer), Metaspace, byte fallback",
-                         ("<unk>", "<s>", "</s>"), False),
-    "wordpiece": Algorithm("tokenizers", False, "WordPiece (BERT-style), trained deterministically",
-                           ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"), False),
-    "char-bpe": Algorithm("tokenizers", True, "KL3M-style character-level byte BPE (tokens of at most 3 chars)",
-                          ("<|endoftext|>",), True),
+    "bpe": Algorithm(
+        "tokenizers",
+        True,
+        "byte-level BPE with a GPT-2/cl100k-style regex pre-tokenizer",
+        ("<|endoftext|>",),
+        True,
+    ),
+    "bpe-metaspace": Algorithm(
+        "tokenizers",
+        False,
+        "BPE over ▁-marked words with byte fallback (Llama-style)",
+        ("<unk>", "<s>", "</s>"),
+        False,
+    ),  # its alphabet depends on the size
+    "unigram": Algorithm(
+        "tokenizers",
+        False,
+        "Unigram LM (tokenizers' UnigramTrainer), Metaspace, byte fallback",
+        ("<unk>", "<s>", "</s>"),
+        False,
+    ),
+    "wordpiece": Algorithm(
+        "tokenizers",
+        False,
+        "WordPiece (BERT-style), trained deterministically",
+        ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
+        False,
+    ),
+    "char-bpe": Algorithm(
+        "tokenizers",
+        True,
+        "KL3M-style character-level byte BPE (tokens of at most 3 chars)",
+        ("<|endoftext|>",),
+        True,
+    ),
     "spm-bpe": Algorithm("sentencepiece", False, "SentencePiece BPE", ("<unk>", "<s>", "</s>"), False),
-    "spm-unigram": Algorithm("sentencepiece", False, "SentencePiece Unigram", ("<unk>", "<s>", "</s>"), False),
-    "spm-char": Algorithm("sentencepiece", False, "SentencePiece character model", ("<unk>", "<s>", "</s>"), False),
-    "superbpe": Algorithm("tokenizers", True, "SuperBPE two-stage curriculum (superword tokens span spaces)",
-                          ("<|endoftext|>",), False),
+    "spm-unigram": Algorithm(
+        "sentencepiece", False, "SentencePiece Unigram", ("<unk>", "<s>", "</s>"), False
+    ),
+    "spm-char": Algorithm(
+        "sentencepiece", False, "SentencePiece character model", ("<unk>", "<s>", "</s>"), False
+    ),
+    "superbpe": Algorithm(
+        "tokenizers",
+        True,
+        "SuperBPE two-stage curriculum (superword tokens span spaces)",
+        ("<|endoftext|>",),
+        False,
+    ),
 }
 
 
@@ -101,7 +135,11 @@ class TrainConfig:
         return {"superbpe": "superbpe-stage1", "char-bpe": "gpt2"}.get(self.algorithm, "cl100k")
 
     def specials(self) -> tuple[str, ...]:
-        return self.special_tokens if self.special_tokens is not None else ALGORITHMS[self.algorithm].default_specials
+        return (
+            self.special_tokens
+            if self.special_tokens is not None
+            else ALGORITHMS[self.algorithm].default_specials
+        )
 
 
 def validate(config: TrainConfig) -> None:
@@ -121,8 +159,10 @@ def validate(config: TrainConfig) -> None:
     floor = n_special + 2 if config.algorithm == "wordpiece" else 256 + n_special + 1
     for v in config.vocab_sizes:
         if v < floor:
-            raise UsageError(f"vocab size {v} is below the alphabet: {config.algorithm} needs at least {floor} "
-                             f"(256 byte symbols + {n_special} special tokens + 1)")
+            raise UsageError(
+                f"vocab size {v} is below the alphabet: {config.algorithm} needs at least {floor} "
+                f"(256 byte symbols + {n_special} special tokens + 1)"
+            )
         if v > 2_000_000:
             raise UsageError(f"vocab size {v} is out of range (at most 2,000,000)")
     if config.min_frequency < 0:
@@ -134,8 +174,10 @@ def validate(config: TrainConfig) -> None:
     if not 0 < config.superbpe_transition <= 1 and config.superbpe_transition < 256:
         raise UsageError("--superbpe-transition is a fraction of the vocab (0, 1] or an absolute size")
     if config.export_tiktoken and not algo.byte_level:
-        raise UsageError(f"--export tiktoken needs a byte-level BPE algorithm (bpe, char-bpe, superbpe), "
-                         f"not {config.algorithm}")
+        raise UsageError(
+            f"--export tiktoken needs a byte-level BPE algorithm (bpe, char-bpe, superbpe), "
+            f"not {config.algorithm}"
+        )
     if config.heldout_every < 0 or config.heldout_every == 1:
         raise UsageError("--heldout-every must be 0 (hold nothing out) or at least 2")
     if config.pretokenizer:
@@ -143,10 +185,22 @@ def validate(config: TrainConfig) -> None:
 
 
 # Special-token roles transformers reads from tokenizer_config.json, by the tokens' usual names.
-SPECIAL_ROLES = {"<|endoftext|>": ("bos", "eos", "unk"), "<s>": ("bos",), "</s>": ("eos",), "<unk>": ("unk",),
-                 "<pad>": ("pad",), "[PAD]": ("pad",), "[UNK]": ("unk",), "[CLS]": ("cls",), "[SEP]": ("sep",),
-                 "[MASK]": ("mask",), "<mask>": ("mask",), "<|pad|>": ("pad",), "<bos>": ("bos",),
-                 "<eos>": ("eos",)}
+SPECIAL_ROLES = {
+    "<|endoftext|>": ("bos", "eos", "unk"),
+    "<s>": ("bos",),
+    "</s>": ("eos",),
+    "<unk>": ("unk",),
+    "<pad>": ("pad",),
+    "[PAD]": ("pad",),
+    "[UNK]": ("unk",),
+    "[CLS]": ("cls",),
+    "[SEP]": ("sep",),
+    "[MASK]": ("mask",),
+    "<mask>": ("mask",),
+    "<|pad|>": ("pad",),
+    "<bos>": ("bos",),
+    "<eos>": ("eos",),
+}
 
 
 HF_FOLDER_FILES = ("tokenizer_config.json", "special_tokens_map.json")

@@ -42,7 +42,9 @@ def _roundtrip_ok(view: HFView, text: str, ids: list[int]) -> bool:
     return back == text
 
 
-def evaluate(view: HFView, heldout: Sequence[str], parallel: ParallelCorpus | None, pivot: str) -> dict[str, Any]:
+def evaluate(
+    view: HFView, heldout: Sequence[str], parallel: ParallelCorpus | None, pivot: str
+) -> dict[str, Any]:
     ids = view.encode_batch(heldout) if heldout else []
     n_tokens = sum(len(x) for x in ids)
     n_bytes = sum(len(t.encode("utf-8")) for t in heldout)
@@ -53,7 +55,10 @@ def evaluate(view: HFView, heldout: Sequence[str], parallel: ParallelCorpus | No
         counts = {}
         for lang in parallel.languages:
             lines = parallel.lines[lang]
-            counts[lang] = (sum(len(x) for x in view.encode_batch(lines)), sum(len(s.encode("utf-8")) for s in lines))
+            counts[lang] = (
+                sum(len(x) for x in view.encode_batch(lines)),
+                sum(len(s.encode("utf-8")) for s in lines),
+            )
         base = counts.get(pivot, (0, 0))[0]
         for lang, (tk, by) in sorted(counts.items()):
             langs.append(LanguageRow(lang, tk, by, by / tk if tk else None, tk / base if base else None))

@@ -102,15 +102,24 @@ def run(config: TrainConfig, *, progress: Progress | None = None) -> TrainReport
         for name, data in files.items():
             artifacts[prefix + name] = data
         artifacts.update({prefix + n: d for n, d in hf_folder_files(config.specials()).items()})
-        view = HFView(tok, f"{config.algorithm}-{v}", prefix + "tokenizer.json",
-                      hashlib.sha256(text.encode("utf-8")).hexdigest(), tj)
+        view = HFView(
+            tok,
+            f"{config.algorithm}-{v}",
+            prefix + "tokenizer.json",
+            hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            tj,
+        )
         if view.vocab_size < v:
             if sweep:  # a folder v2000/ must not hold 1,017 tokens
-                raise InputError(f"the corpus fills only {view.vocab_size} tokens, fewer than the sweep's {v}: "
-                                 f"sweep sizes up to {view.vocab_size}, or give more text (a single "
-                                 "--vocab-size trains what the corpus holds, with a note)")
-            notes.append(f"vocab {v}: the corpus fills only {view.vocab_size} tokens (the trainer ran out of "
-                         "pairs to merge); the tokenizer holds what was reached")
+                raise InputError(
+                    f"the corpus fills only {view.vocab_size} tokens, fewer than the sweep's {v}: "
+                    f"sweep sizes up to {view.vocab_size}, or give more text (a single "
+                    "--vocab-size trains what the corpus holds, with a note)"
+                )
+            notes.append(
+                f"vocab {v}: the corpus fills only {view.vocab_size} tokens (the trainer ran out of "
+                "pairs to merge); the tokenizer holds what was reached"
+            )
         progress(f"evaluating vocab {v}", None)
         ev = evaluate(view, prep.heldout, parallel, config.pivot)
         extra = dict(checks)
@@ -121,10 +130,19 @@ def run(config: TrainConfig, *, progress: Progress | None = None) -> TrainReport
             extra["tiktoken_pattern"] = pattern
             extra["tiktoken_agreement"] = tiktoken_agreement(rank_file, pattern, view, prep.heldout)
         stats = vocab_stats(view)
-        results.append(SizeResult(
-            vocab_size_requested=v, vocab_size=view.vocab_size, artifact=prefix + "tokenizer.json",
-            sha256=view.fingerprint, n_merges=len(tj["model"].get("merges", []) or []),
-            n_special=len(view.special_tokens), extra=extra, **stats, **ev))
+        results.append(
+            SizeResult(
+                vocab_size_requested=v,
+                vocab_size=view.vocab_size,
+                artifact=prefix + "tokenizer.json",
+                sha256=view.fingerprint,
+                n_merges=len(tj["model"].get("merges", []) or []),
+                n_special=len(view.special_tokens),
+                extra=extra,
+                **stats,
+                **ev,
+            )
+        )
     timings["evaluate_seconds"] = time.perf_counter() - t0
     inputs = [c.input_ref() for c in prep.corpora] + [c.input_ref("heldout") for c in prep.heldout_corpora]
     if parallel is not None:
@@ -140,10 +158,17 @@ def run(config: TrainConfig, *, progress: Progress | None = None) -> TrainReport
     engine = f"{algo.engine} {tokenizers.__version__ if algo.engine == 'tokenizers' else sentencepiece.__version__}"
     return TrainReport(
         provenance=make_provenance("train", config, inputs, config.seed, sig),
-        algorithm=config.algorithm, engine=engine, corpus=summary, results=tuple(results),
-        definitions=DEFINITIONS, run=clock.info({"tokenizers": tokenizers.__version__,
-                                                 "sentencepiece": sentencepiece.__version__}, ran_on),
-        timings=timings, notes=tuple(notes), artifacts=artifacts,
+        algorithm=config.algorithm,
+        engine=engine,
+        corpus=summary,
+        results=tuple(results),
+        definitions=DEFINITIONS,
+        run=clock.info(
+            {"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__}, ran_on
+        ),
+        timings=timings,
+        notes=tuple(notes),
+        artifacts=artifacts,
     )
 
 
@@ -172,8 +197,12 @@ def hf_folder_files(specials: Sequence[str]) -> dict[str, bytes]:
     smap: dict[str, Any] = dict(roles)
     if extra:
         smap["additional_special_tokens"] = extra
-    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
-           "model_max_length": 1_000_000, **smap}
+    cfg = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": 1_000_000,
+        **smap,
+    }
 
     def dump(obj: dict[str, Any]) -> bytes:
         return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")

@@ -51,11 +51,17 @@ class Prepared:
         return self.summary
 
 
-def _summary(corpora: Sequence[Corpus], n_train: int, heldout: Sequence[str], held_bytes: int) -> CorpusSummary:
+def _summary(
+    corpora: Sequence[Corpus], n_train: int, heldout: Sequence[str], held_bytes: int
+) -> CorpusSummary:
     return CorpusSummary(
-        records=sum(c.stats.records for c in corpora), bytes=sum(c.stats.bytes for c in corpora),
+        records=sum(c.stats.records for c in corpora),
+        bytes=sum(c.stats.bytes for c in corpora),
         invalid_utf8=sum(c.stats.invalid_utf8 for c in corpora),
-        train_records=n_train, heldout_records=len(heldout), heldout_bytes=held_bytes)
+        train_records=n_train,
+        heldout_records=len(heldout),
+        heldout_bytes=held_bytes,
+    )
 
 
 MAX_WORD_CHARS = 1 << 16  # the longest word (a run without whitespace) a trainer is given
@@ -72,9 +78,11 @@ def _check_words(batch: Sequence[str], corpus: Corpus) -> None:
     for i, rec in enumerate(batch):
         if len(rec) > MAX_WORD_CHARS and (m := _LONG_WORD.search(rec)):
             record = corpus.stats.records - len(batch) + i + 1
-            raise InputError(f"{display_name(corpus.spec)} record {record} holds a word of {len(m.group()):,} "
-                             f"characters without whitespace (trainers take words up to {MAX_WORD_CHARS:,}): "
-                             "split or drop it")
+            raise InputError(
+                f"{display_name(corpus.spec)} record {record} holds a word of {len(m.group()):,} "
+                f"characters without whitespace (trainers take words up to {MAX_WORD_CHARS:,}): "
+                "split or drop it"
+            )
 
 
 def train_native(train: Callable[..., Any], *args: Any, prep: Prepared | None = None) -> None:
@@ -87,8 +95,13 @@ def _longest(batch: Sequence[str]) -> int:
     return max((len(r.encode("utf-8")) for r in batch), default=0)
 
 
-def _scan(corpora: Sequence[Corpus], char_counts: Counter[str] | None, heldout: Sequence[str] = (),
-          held_bytes: int = 0, longest: list[int] | None = None) -> CorpusSummary:
+def _scan(
+    corpora: Sequence[Corpus],
+    char_counts: Counter[str] | None,
+    heldout: Sequence[str] = (),
+    held_bytes: int = 0,
+    longest: list[int] | None = None,
+) -> CorpusSummary:
     """One pass that fingerprints and validates corpora the trainer reads by itself (and measures
     their characters and longest record where asked)."""
     n_train = 0
@@ -107,8 +120,9 @@ def _scan(corpora: Sequence[Corpus], char_counts: Counter[str] | None, heldout: 
 def _read_heldout(config: TrainConfig) -> tuple[list[Corpus], list[str], int]:
     """A separate held-out corpus (--heldout): read whole (so its fingerprint is complete), kept
     up to heldout_max_bytes."""
-    corpora = [Corpus(s, errors=config.errors, field_name=config.field, column=config.column)
-               for s in config.heldout]
+    corpora = [
+        Corpus(s, errors=config.errors, field_name=config.field, column=config.column) for s in config.heldout
+    ]
     kept: list[str] = []
     size = 0
     for c in corpora:
@@ -123,8 +137,10 @@ def _read_heldout(config: TrainConfig) -> tuple[list[Corpus], list[str], int]:
 
 
 def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
-    corpora = [Corpus(s, errors=config.errors, field_name=config.field, column=config.column)
-               for s in config.resolved_corpora()]
+    corpora = [
+        Corpus(s, errors=config.errors, field_name=config.field, column=config.column)
+        for s in config.resolved_corpora()
+    ]
     want_chars = config.algorithm in ("unigram", "bpe-metaspace")
     # SentencePiece skips, silently, every sentence longer than its limit: it must know the longest
     want_longest = ALGORITHMS[config.algorithm].engine == "sentencepiece"
@@ -142,11 +158,19 @@ def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
         if config.errors == "strict" and all(f is not None for f in direct):
             # No copy: the trainer reads the files; fingerprint and validation run beside it
             # (both engines release the GIL while training).
-            prep = Prepared([p for f in direct for p in f], workdir, heldout, corpora, char_counts,
-                             heldout_corpora=held_corpora)
+            prep = Prepared(
+                [p for f in direct for p in f],
+                workdir,
+                heldout,
+                corpora,
+                char_counts,
+                heldout_corpora=held_corpora,
+            )
             if want_chars or want_longest:  # the alphabet / longest record is needed before training
                 progress("reading corpus", None)
-                prep.summary = _scan(corpora, char_counts if want_chars else None, heldout, held_bytes, longest)
+                prep.summary = _scan(
+                    corpora, char_counts if want_chars else None, heldout, held_bytes, longest
+                )
                 prep.longest = longest[0]
             else:
                 prep.scan = Background(_scan, corpora, None, heldout, held_bytes)
@@ -179,7 +203,15 @@ def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
                         char_counts.update("".join(batch))
                     if want_longest:
                         longest[0] = max(longest[0], _longest(batch))
-    prep = Prepared([path], workdir, heldout, corpora, char_counts, heldout_corpora=held_corpora,
-                     summary=_summary(corpora, n_train, heldout, held_bytes), longest=longest[0])
+    prep = Prepared(
+        [path],
+        workdir,
+        heldout,
+        corpora,
+        char_counts,
+        heldout_corpora=held_corpora,
+        summary=_summary(corpora, n_train, heldout, held_bytes),
+        longest=longest[0],
+    )
     prep.finish()
     return prep

@@ -77,13 +77,13 @@ DEFINITIONS = {
     "bytes_per_token": "UTF-8 bytes of the held-out records / tokens, no special tokens added",
     "chars_per_token": "Unicode code points of the held-out records / tokens",
     "roundtrip_rate": "share of held-out records with decode(encode(x)) == x (WordPiece: equal once "
-                      "whitespace is removed and case folded as its normalizer does)",
+    "whitespace is removed and case folded as its normalizer does)",
     "premium": "Arnett et al. 2025 convention: per-sentence token counts summed per language, "
-               "divided by the pivot language's sum",
+    "divided by the pivot language's sum",
     "heldout": "every Nth non-blank record (N = heldout_every, offset = seed mod N) up to heldout_max_bytes, "
-               "never used for training; or the separate --heldout corpus (up to heldout_max_bytes); "
-               "heldout_every = 0 holds nothing out",
+    "never used for training; or the separate --heldout corpus (up to heldout_max_bytes); "
+    "heldout_every = 0 holds nothing out",
     "whitespace_spanning_tokens": "tokens with a space strictly inside once leading and trailing spaces are "
-                                  "trimmed (superwords; indentation runs do not count)",
+    "trimmed (superwords; indentation runs do not count)",
     "vocab_size": "ids in the vocabulary, special and byte-fallback tokens included",
 }

@@ -20,21 +20,39 @@ def train_spm(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> Trai
     from tokenizers_lab.tokenizer.convert import spm_to_hf
 
     model_type = {"spm-bpe": "bpe", "spm-unigram": "unigram", "spm-char": "char"}[config.algorithm]
-    norm = {"none": "identity", "nfc": "nfkc", "nfkc": "nfkc", "nfkc-lower": "nfkc_cf", "lower": "nmt_nfkc_cf"}
+    norm = {
+        "none": "identity",
+        "nfc": "nfkc",
+        "nfkc": "nfkc",
+        "nfkc-lower": "nfkc_cf",
+        "lower": "nmt_nfkc_cf",
+    }
     specials = config.specials()
     out = {}
     for v in sizes:
         buf = io.BytesIO()
         kwargs = dict(
-            input=[str(p) for p in prep.train_paths], model_writer=buf, model_type=model_type, vocab_size=v,
-            character_coverage=config.character_coverage, byte_fallback=True, num_threads=config.threads or os.cpu_count() or 1,
-            minloglevel=2, input_sentence_size=0, shuffle_input_sentence=False,
-            normalization_rule_name=norm[config.normalization], remove_extra_whitespaces=False,
-            split_digits=config.split_digits, max_sentence_length=max(1 << 16, prep.longest + 1),
-            max_sentencepiece_length=config.max_token_length or 16, allow_whitespace_only_pieces=True,
-            unk_piece=specials[0] if specials else "<unk>", bos_piece=specials[1] if len(specials) > 1 else "<s>",
+            input=[str(p) for p in prep.train_paths],
+            model_writer=buf,
+            model_type=model_type,
+            vocab_size=v,
+            character_coverage=config.character_coverage,
+            byte_fallback=True,
+            num_threads=config.threads or os.cpu_count() or 1,
+            minloglevel=2,
+            input_sentence_size=0,
+            shuffle_input_sentence=False,
+            normalization_rule_name=norm[config.normalization],
+            remove_extra_whitespaces=False,
+            split_digits=config.split_digits,
+            max_sentence_length=max(1 << 16, prep.longest + 1),
+            max_sentencepiece_length=config.max_token_length or 16,
+            allow_whitespace_only_pieces=True,
+            unk_piece=specials[0] if specials else "<unk>",
+            bos_piece=specials[1] if len(specials) > 1 else "<s>",
             eos_piece=specials[2] if len(specials) > 2 else "</s>",
-            user_defined_symbols=list(specials[3:]), hard_vocab_limit=model_type != "char",
+            user_defined_symbols=list(specials[3:]),
+            hard_vocab_limit=model_type != "char",
         )
         if model_type == "char":
             kwargs.pop("max_sentencepiece_length")
@@ -44,12 +62,16 @@ def train_spm(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> Trai
             msg = str(e).splitlines()[0]
             need = re.search(r"(\d+) vs (\d+)", msg)
             if need and "required_chars" in msg:
-                raise UsageError(f"vocab size {v} is below the alphabet of this corpus: {config.algorithm} needs "
-                                 f"at least {need.group(2)} pieces at --character-coverage "
-                                 f"{config.character_coverage}") from None
+                raise UsageError(
+                    f"vocab size {v} is below the alphabet of this corpus: {config.algorithm} needs "
+                    f"at least {need.group(2)} pieces at --character-coverage "
+                    f"{config.character_coverage}"
+                ) from None
             if "Vocabulary size" in msg or "vocab_size" in msg:
-                raise UsageError(f"vocab size {v} does not fit this corpus for {config.algorithm}: "
-                                 f"{msg.split(']')[-1].strip()}") from None
+                raise UsageError(
+                    f"vocab size {v} does not fit this corpus for {config.algorithm}: "
+                    f"{msg.split(']')[-1].strip()}"
+                ) from None
             raise LabError(f"sentencepiece failed: {msg}") from None
         model = _stable_spm(buf.getvalue())
         tok = spm_to_hf(model)

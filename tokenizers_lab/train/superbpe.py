@@ -51,19 +51,30 @@ def train_superbpe(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) ->
     split2 = regex.compile(f"({stage2})")
     out = {}
     for v in sizes:
-        t = int(config.superbpe_transition * v) if config.superbpe_transition <= 1 else int(config.superbpe_transition)
+        t = (
+            int(config.superbpe_transition * v)
+            if config.superbpe_transition <= 1
+            else int(config.superbpe_transition)
+        )
         t = max(min(t, v), 256 + len(config.specials()) + 1)
         # Stage-2 pre-token counting does not depend on stage 1: it runs while tokenizers trains
         # stage 1 (which releases the GIL and leaves a core idle in its serial merge loop).
-        pending = Background(_count_stage2, prep.train_paths, split2, config.superbpe_colon_rule,
-                             normalizer(config.normalization), prep.engine)
+        pending = Background(
+            _count_stage2,
+            prep.train_paths,
+            split2,
+            config.superbpe_colon_rule,
+            normalizer(config.normalization),
+            prep.engine,
+        )
         s1 = tokenizer_json(train_bytelevel_bpe(prep, t, config, config.preset()))
         counts = pending.result(watch=(prep.scan,))
         vocab1: dict[str, int] = s1["model"]["vocab"]
         merges1 = [m if isinstance(m, list) else m.split(" ", 1) for m in s1["model"]["merges"]]
         id_to_str = {i: s for s, i in vocab1.items()}
-        words = _stage1_symbols(sorted(counts), vocab1, merges1, set(config.specials()), counts,
-                                config.min_frequency)
+        words = _stage1_symbols(
+            sorted(counts), vocab1, merges1, set(config.specials()), counts, config.min_frequency
+        )
         if PRUNE_RARE_BOUNDARIES:
             words = _pair_fragments(words)
         symbols = set("".join(words.values())) - {" "}
@@ -75,11 +86,15 @@ def train_superbpe(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) ->
         merges = [list(m) for m in merges1]
         if extra_needed:
             margin = extra_needed + max(64, extra_needed // 10)  # room for strings that map back to one token
-            trainer = trainers.BpeTrainer(vocab_size=len(symbols) + margin, min_frequency=config.min_frequency,
-                                          show_progress=False,
-                                          max_token_length=config.max_token_length or None)
-            train_native(s2.train, [str(write_words(prep.workdir / "stage2.txt", words, counts))], trainer,
-                          prep=prep)
+            trainer = trainers.BpeTrainer(
+                vocab_size=len(symbols) + margin,
+                min_frequency=config.min_frequency,
+                show_progress=False,
+                max_token_length=config.max_token_length or None,
+            )
+            train_native(
+                s2.train, [str(write_words(prep.workdir / "stage2.txt", words, counts))], trainer, prep=prep
+            )
             for m in tokenizer_json(s2)["model"]["merges"]:
                 a, b = m.split(" ", 1) if isinstance(m, str) else m
                 sa = "".join(id_to_str[ord(c) - _SYM] for c in a)
@@ -90,9 +105,12 @@ def train_superbpe(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) ->
                     vocab[sa + sb] = len(vocab)
                 merges.append([sa, sb])
         tok = Tokenizer(models.BPE(vocab, [tuple(m) for m in merges]))
-        tok.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(stage2), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(stage2), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
         tok.decoder = decoders.ByteLevel()
         if config.normalization != "none":
             tok.normalizer = normalizer(config.normalization)
@@ -101,12 +119,13 @@ def train_superbpe(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) ->
         tok.add_special_tokens([AddedToken(s, special=True) for s in config.specials()])
         tj = tokenizer_json(tok)
         final_merges = [m if isinstance(m, list) else m.split(" ", 1) for m in tj["model"]["merges"]]
-        words_per_token = [(bytelevel_to_bytes(s) or b"").strip().count(b" ") + 1
-                           for s in vocab if s not in vocab1]
+        words_per_token = [
+            (bytelevel_to_bytes(s) or b"").strip().count(b" ") + 1 for s in vocab if s not in vocab1
+        ]
         checks = {
             "transition": t,
             "stage1_merges": len(merges1),
-            "stage1_merges_preserved": final_merges[:len(merges1)] == merges1,
+            "stage1_merges_preserved": final_merges[: len(merges1)] == merges1,
             "stage2_merges": len(final_merges) - len(merges1),
             "max_words_per_token": max(words_per_token, default=1),
             "colon_rule": config.superbpe_colon_rule,
@@ -135,14 +154,21 @@ class Stage2Counter:
         return counts
 
 
-def _count_stage2(paths: Sequence[Path], split2: Any, colon_rule: bool, normalizer: Any = None,
-                  engine: Engine | None = None) -> Counter[str]:
+def _count_stage2(
+    paths: Sequence[Path], split2: Any, colon_rule: bool, normalizer: Any = None, engine: Engine | None = None
+) -> Counter[str]:
     """Stage-2 pre-tokens of every training line, counted (on the engine's workers)."""
     return count_on(engine or LocalEngine(), Stage2Counter(split2, colon_rule, normalizer), paths, 1 << 16)
 
 
-def _stage1_symbols(pieces: list[str], vocab1: dict[str, int], merges1: list[list[str]],
-                    specials: set[str], counts: Counter[str], min_frequency: int) -> dict[str, str]:
+def _stage1_symbols(
+    pieces: list[str],
+    vocab1: dict[str, int],
+    merges1: list[list[str]],
+    specials: set[str],
+    counts: Counter[str],
+    min_frequency: int,
+) -> dict[str, str]:
     """Each stage-2 pre-token as a string of stage-1 symbols (one code point per stage-1 id).
 
     Encoding uses tiktoken over the stage-1 ranks (id order = merge order, equal ids to tokenizers'
@@ -159,12 +185,14 @@ def _stage1_symbols(pieces: list[str], vocab1: dict[str, int], merges1: list[lis
     hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
 
     def encode(chunk: list[str]) -> list[list[int]]:
-        return [enc.encode_ordinary(p) if len(p) < 2048 else hf.encode(p, add_special_tokens=False).ids
-                for p in chunk]
+        return [
+            enc.encode_ordinary(p) if len(p) < 2048 else hf.encode(p, add_special_tokens=False).ids
+            for p in chunk
+        ]
 
     step = max(1, (len(pieces) + THREADS - 1) // THREADS)
     with ThreadPoolExecutor(THREADS) as ex:
-        parts = list(ex.map(encode, [pieces[i:i + step] for i in range(0, len(pieces), step)]))
+        parts = list(ex.map(encode, [pieces[i : i + step] for i in range(0, len(pieces), step)]))
     ids = [x for part in parts for x in part]
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.uint32, count=int(lengths.sum()))
@@ -187,7 +215,7 @@ def _stage1_symbols(pieces: list[str], vocab1: dict[str, int], merges1: list[lis
     else:
         bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
     text = sym.astype("<u4").tobytes().decode("utf-32-le")
-    return {p: text[bounds[i]:bounds[i + 1]] for i, p in enumerate(pieces)}
+    return {p: text[bounds[i] : bounds[i + 1]] for i, p in enumerate(pieces)}
 
 
 def _pair_fragments(words: dict[str, str]) -> dict[str, str]:

@@ -20,11 +20,17 @@ def train_unigram(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> 
         tok.normalizer, tok.pre_tokenizer = metaspace_parts(config)
         need = len(prep.char_counts) + 1 + len(specials) + 256
         if v < need:
-            raise UsageError(f"vocab size {v} is below the alphabet of this corpus: unigram needs at least "
-                             f"{need} ({len(prep.char_counts) + 1} characters + {len(specials)} specials + 256 bytes)")
-        trainer = trainers.UnigramTrainer(vocab_size=v - 256, special_tokens=list(specials),
-                                          unk_token=specials[0] if specials else None, show_progress=False,
-                                          max_piece_length=config.max_token_length or 16)
+            raise UsageError(
+                f"vocab size {v} is below the alphabet of this corpus: unigram needs at least "
+                f"{need} ({len(prep.char_counts) + 1} characters + {len(specials)} specials + 256 bytes)"
+            )
+        trainer = trainers.UnigramTrainer(
+            vocab_size=v - 256,
+            special_tokens=list(specials),
+            unk_token=specials[0] if specials else None,
+            show_progress=False,
+            max_piece_length=config.max_token_length or 16,
+        )
         train_native(tok.train, [str(p) for p in prep.train_paths], trainer, prep=prep)
         tj = tokenizer_json(tok)
         # tokenizers' EM sums in parallel, so scores can differ in the last bit between runs.

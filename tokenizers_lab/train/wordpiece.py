@@ -45,14 +45,19 @@ def train_wordpiece(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -
     """
     from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-    norm = normalizer(config.normalization, normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False))
+    norm = normalizer(
+        config.normalization,
+        normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+        ),
+    )
     word_tok = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
     if norm is not None:
         word_tok.normalizer = norm
     word_tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    counts = _count_words(prep.train_paths, word_tok, bert_default=config.normalization == "none",
-                          engine=prep.engine)
+    counts = _count_words(
+        prep.train_paths, word_tok, bert_default=config.normalization == "none", engine=prep.engine
+    )
     plain = list(counts)
     joined = "\n".join(plain)
     table = _continuation_table(set(joined) - {"\n"})
@@ -78,9 +83,13 @@ def train_wordpiece(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -
         bpe = Tokenizer(models.BPE())
         bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         alphabet = top_chars(char_counts, (v - len(specials)) // 2)
-        trainer = trainers.BpeTrainer(vocab_size=v - len(specials), min_frequency=config.min_frequency,
-                                      show_progress=False, initial_alphabet=alphabet,
-                                      limit_alphabet=len(alphabet))
+        trainer = trainers.BpeTrainer(
+            vocab_size=v - len(specials),
+            min_frequency=config.min_frequency,
+            show_progress=False,
+            initial_alphabet=alphabet,
+            limit_alphabet=len(alphabet),
+        )
         train_native(bpe.train, [words_file], trainer, prep=prep)
         learned = sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])
         vocab = {s: i for i, s in enumerate(specials)}
@@ -88,8 +97,11 @@ def train_wordpiece(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -
             plain = "".join(unmap.get(c, c) for c in s)
             key = ("##" + plain) if s[0] in unmap else plain
             vocab.setdefault(key, len(vocab))
-        tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]" if "[UNK]" in vocab else specials[0],
-                                         max_input_chars_per_word=100))
+        tok = Tokenizer(
+            models.WordPiece(
+                vocab, unk_token="[UNK]" if "[UNK]" in vocab else specials[0], max_input_chars_per_word=100
+            )
+        )
         if norm is not None:
             tok.normalizer = norm
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -153,8 +165,9 @@ class _WordCounter:
         return counts
 
 
-def _count_words(paths: Sequence[Path], tok: Any, bert_default: bool,
-                 engine: Engine | None = None) -> Counter[str]:
+def _count_words(
+    paths: Sequence[Path], tok: Any, bert_default: bool, engine: Engine | None = None
+) -> Counter[str]:
     """Words of text files after the tokenizer's normalizer and pre-tokenizer, counted."""
     counter = _WordCounter(tok, bert_default)
     return count_on(engine or LocalEngine(), counter, paths, counter.chunk_chars)

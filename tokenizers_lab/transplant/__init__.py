@@ -12,4 +12,13 @@ from tokenizers_lab.transplant.core import METHODS
 from tokenizers_lab.transplant.job import run
 from tokenizers_lab.transplant.report import TransplantReport
 
-__all__ = ["METHODS", "TINY", "example", "TransplantConfig", "TransplantReport", "output_names", "run", "validate"]
+__all__ = [
+    "METHODS",
+    "TINY",
+    "TransplantConfig",
+    "TransplantReport",
+    "example",
+    "output_names",
+    "run",
+    "validate",
+]

@@ -60,8 +60,9 @@ class AuxEncoder:
         self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tok.no_padding()
         self.tok.enable_truncation(MAX_PIECES)
-        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
-                                               dtype=torch.float32)
+        self.model = AutoModel.from_pretrained(
+            str(folder), local_files_only=True, trust_remote_code=False, dtype=torch.float32
+        )
         self.model.eval()
         self.dim = int(self.model.config.hidden_size)
         self.bytes = ck.bytes
@@ -97,7 +98,7 @@ class AuxEncoder:
         texts = list(texts)
         keys: list[tuple[int, ...]] = []
         for s in range(0, len(texts), 8192):  # Encoding objects are heavy: keep only their ids
-            keys += [tuple(e.ids) for e in self.tok.encode_batch(texts[s:s + 8192])]
+            keys += [tuple(e.ids) for e in self.tok.encode_batch(texts[s : s + 8192])]
         seqs = list(dict.fromkeys(k for k in keys if k not in self._cache))
         if seqs:
             if self.model is None:
@@ -127,13 +128,13 @@ class AuxEncoder:
                 n = 1
                 while s + n < len(order) and len(seqs[order[s + n]]) * (n + 1) <= BATCH_TOKENS:
                     n += 1
-                idx = order[s:s + n]
+                idx = order[s : s + n]
                 width = max(len(seqs[i]) for i in idx)
                 ids = torch.zeros((n, width), dtype=torch.long)
                 mask = torch.zeros((n, width), dtype=torch.long)
                 for r, i in enumerate(idx):
-                    ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
-                    mask[r, :len(seqs[i])] = 1
+                    ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
+                    mask[r, : len(seqs[i])] = 1
                 h = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
                 m = mask.unsqueeze(2).to(h.dtype)
                 pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)

@@ -11,11 +11,19 @@ from typing import Any
 from tokenizers_lab.errors import InputError, MissingExtraError
 
 # Input embedding tensors of common architectures, most specific first.
-INPUT_NAMES = ("model.embed_tokens.weight", "transformer.wte.weight", "gpt_neox.embed_in.weight",
-               "model.decoder.embed_tokens.weight", "transformer.word_embeddings.weight",
-               "embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight",
-               "model.language_model.embed_tokens.weight", "tok_embeddings.weight", "embed_tokens.weight",
-               "wte.weight")
+INPUT_NAMES = (
+    "model.embed_tokens.weight",
+    "transformer.wte.weight",
+    "gpt_neox.embed_in.weight",
+    "model.decoder.embed_tokens.weight",
+    "transformer.word_embeddings.weight",
+    "embeddings.word_embeddings.weight",
+    "bert.embeddings.word_embeddings.weight",
+    "model.language_model.embed_tokens.weight",
+    "tok_embeddings.weight",
+    "embed_tokens.weight",
+    "wte.weight",
+)
 OUTPUT_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight", "model.lm_head.weight")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
@@ -27,7 +35,9 @@ def torch_modules() -> tuple[Any, Any]:
         import safetensors.torch
         import torch
     except ImportError:
-        raise MissingExtraError("transplant needs the torch extra: pip install 'tokenizers-lab[torch]'") from None
+        raise MissingExtraError(
+            "transplant needs the torch extra: pip install 'tokenizers-lab[torch]'"
+        ) from None
     return torch, safetensors.torch
 
 
@@ -114,14 +124,18 @@ def open_checkpoint(folder: Path | str, role: str = "model") -> Checkpoint:
         shards = [folder / n for n in names]
         missing = [s.name for s in shards if not s.is_file()]
         if not shards or missing:
-            raise InputError(f"{folder}: the safetensors index names missing shard {missing[0] if missing else '?'}")
+            raise InputError(
+                f"{folder}: the safetensors index names missing shard {missing[0] if missing else '?'}"
+            )
     else:
         shards = sorted(folder.glob("*.safetensors"))
     if not shards:
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
         if pickles:
-            raise InputError(f"{folder} holds only a pickle checkpoint ({pickles[0]}); it is never unpickled — "
-                             "convert it to safetensors first")
+            raise InputError(
+                f"{folder} holds only a pickle checkpoint ({pickles[0]}); it is never unpickled — "
+                "convert it to safetensors first"
+            )
         raise InputError(f"{folder} has no safetensors weights")
     torch_modules()
     from safetensors import SafetensorError, safe_open
@@ -136,8 +150,10 @@ def open_checkpoint(folder: Path | str, role: str = "model") -> Checkpoint:
             with safe_open(str(shard), framework="pt") as f:
                 for name in f.keys():  # noqa: SIM118 (safe_open is not iterable)
                     if name in tensor_shard:  # e.g. a consolidated.safetensors beside the shards, no index
-                        raise InputError(f"{folder}: tensor {name} is in both {tensor_shard[name].name} and "
-                                         f"{shard.name}; keep one copy of the weights (or the index that names them)")
+                        raise InputError(
+                            f"{folder}: tensor {name} is in both {tensor_shard[name].name} and "
+                            f"{shard.name}; keep one copy of the weights (or the index that names them)"
+                        )
                     sl = f.get_slice(name)
                     tensor_shard[name] = shard
                     shapes[name] = tuple(sl.get_shape())
@@ -147,8 +163,11 @@ def open_checkpoint(folder: Path | str, role: str = "model") -> Checkpoint:
     input_name = next((n for n in INPUT_NAMES if n in shapes and len(shapes[n]) == 2), None)
     vocab = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
     if input_name is None:  # an unlisted architecture: a 2-D 'embed' tensor with vocab_size rows
-        cands = [n for n, s in shapes.items() if len(s) == 2 and ("embed" in n or "wte" in n)
-                 and (vocab is None or s[0] == vocab)]
+        cands = [
+            n
+            for n, s in shapes.items()
+            if len(s) == 2 and ("embed" in n or "wte" in n) and (vocab is None or s[0] == vocab)
+        ]
         input_name = cands[0] if len(cands) == 1 else None
     if input_name is None:
         raise InputError(f"{folder}: no input embeddings found in the safetensors weights")
@@ -161,7 +180,22 @@ def open_checkpoint(folder: Path | str, role: str = "model") -> Checkpoint:
         tie = output_name is None
     causal = any("CausalLM" in a for a in config.get("architectures") or [])
     if not tie and output_name is None and causal:
-        raise InputError(f"{folder}: config says the embeddings are untied but there is no lm_head in the weights")
+        raise InputError(
+            f"{folder}: config says the embeddings are untied but there is no lm_head in the weights"
+        )
     extra = [p for p in sorted(folder.iterdir()) if p.is_file() and p not in shards]
-    return Checkpoint(folder, config, shards, index, tensor_shard, input_name, output_name, bool(tie), rows, dim,
-                      dtypes[input_name], total, extra)
+    return Checkpoint(
+        folder,
+        config,
+        shards,
+        index,
+        tensor_shard,
+        input_name,
+        output_name,
+        bool(tie),
+        rows,
+        dim,
+        dtypes[input_name],
+        total,
+        extra,
+    )

@@ -17,8 +17,19 @@ from tokenizers_lab.transplant.vocab import ROLES, Decomposer, Vocab
 # random: every new row from the old matrix's per-dimension normal — the baseline the others beat
 METHODS = ("fvt", "tokenadapt", "omp", "hypernet", "random")
 # Routes a row can come by, in report order.
-ROUTES = ("exact", "canonical", "special", "fvt", "hybrid", "local", "global", "omp", "hypernet", "fallback",
-          "padding")
+ROUTES = (
+    "exact",
+    "canonical",
+    "special",
+    "fvt",
+    "hybrid",
+    "local",
+    "global",
+    "omp",
+    "hypernet",
+    "fallback",
+    "padding",
+)
 
 
 @dataclass
@@ -44,7 +55,7 @@ class OldSpace:
 
     @property
     def mean(self) -> np.ndarray:
-        return self.E_in[:self.vocab.size].mean(0)
+        return self.E_in[: self.vocab.size].mean(0)
 
     def phi_old(self) -> M.Vectors:
         """Auxiliary vectors of every old id (specials have none)."""
@@ -63,7 +74,9 @@ class OldSpace:
         return self._phi_old
 
     def char_lengths(self) -> np.ndarray:
-        return np.array([len(token_text(k)) if k is not None else 0 for k in self.vocab.keys], dtype=np.float64)
+        return np.array(
+            [len(token_text(k)) if k is not None else 0 for k in self.vocab.keys], dtype=np.float64
+        )
 
 
 @dataclass
@@ -90,8 +103,9 @@ class Estimate:
             return self.mix_out.apply(self.space.E_out)
         return self.dense_out if self.mix is None else self.mix.apply(self.space.E_out)
 
-    def fill(self, dest_in: np.ndarray, dest_out: np.ndarray | None, targets: Sequence[int],
-             chunk: int = 8192) -> None:
+    def fill(
+        self, dest_in: np.ndarray, dest_out: np.ndarray | None, targets: Sequence[int], chunk: int = 8192
+    ) -> None:
         """Write the estimated rows (not the fallbacks) into dest[targets], a chunk at a time."""
         targets = np.asarray(targets, np.int64)
         ok = np.array([r != "fallback" for r in self.routes], dtype=bool)
@@ -99,7 +113,7 @@ class Estimate:
         W = self.mix.matrix(n_old) if self.mix is not None else None
         W_out = self.mix_out.matrix(n_old) if self.mix_out is not None else W
         for s in range(0, len(targets), chunk):
-            sel = np.flatnonzero(ok[s:s + chunk]) + s
+            sel = np.flatnonzero(ok[s : s + chunk]) + s
             if not len(sel):
                 continue
             pairs = [(dest_in, self.space.E_in, self.dense_in, W)]
@@ -144,10 +158,19 @@ def match(old: Vocab, new: Vocab) -> tuple[list[str], list[int | None], list[tup
     return routes, src, mapped
 
 
-def estimate(method: str, keys: Sequence[bytes], space: OldSpace, decomposer: Decomposer, allowed: np.ndarray,
-             params: Params, hypernet=None, omp_targets: np.ndarray | None = None,
-             omp_atoms: tuple[np.ndarray, np.ndarray] | None = None, last: bool = False,
-             omp_out: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None) -> Estimate:
+def estimate(
+    method: str,
+    keys: Sequence[bytes],
+    space: OldSpace,
+    decomposer: Decomposer,
+    allowed: np.ndarray,
+    params: Params,
+    hypernet=None,
+    omp_targets: np.ndarray | None = None,
+    omp_atoms: tuple[np.ndarray, np.ndarray] | None = None,
+    last: bool = False,
+    omp_out: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Estimate:
     """Estimate rows for tokens given by canonical bytes. `allowed` marks the old ids a global
     neighbour may be (specials and hidden tokens excluded). `last`: no estimate follows, so the
     auxiliary encoder may be closed as soon as its vectors are in. `omp_out`: (targets, atoms) in an
@@ -192,13 +215,25 @@ def estimate(method: str, keys: Sequence[bytes], space: OldSpace, decomposer: De
     mix = M.blend(local, glob, params.global_weight)
     routes = []
     for a, b in zip(local.ids, glob.ids):
-        routes.append("hybrid" if a is not None and b is not None else "local" if a is not None
-                      else "global" if b is not None else "fallback")
+        routes.append(
+            "hybrid"
+            if a is not None and b is not None
+            else "local"
+            if a is not None
+            else "global"
+            if b is not None
+            else "fallback"
+        )
     return Estimate(routes, space, mix=mix)
 
 
-def _omp(keys: Sequence[bytes], space: OldSpace, params: Params, targets: np.ndarray | None,
-         atoms: tuple[np.ndarray, np.ndarray] | None) -> Estimate:
+def _omp(
+    keys: Sequence[bytes],
+    space: OldSpace,
+    params: Params,
+    targets: np.ndarray | None,
+    atoms: tuple[np.ndarray, np.ndarray] | None,
+) -> Estimate:
     """tokensurgeon's OMP: code each target's donor row over the donor rows of shared tokens,
     apply the code to the same tokens' rows in the old model."""
     if targets is None or atoms is None:
@@ -216,7 +251,7 @@ def _omp(keys: Sequence[bytes], space: OldSpace, params: Params, targets: np.nda
 
 def route_counts(routes: Sequence[str]) -> dict[str, int]:
     """Rows per route, in report order, zeros dropped."""
-    counts = {r: 0 for r in ROUTES}
+    counts = dict.fromkeys(ROUTES, 0)
     for r in routes:
         counts[r] += 1
     return {r: c for r, c in counts.items() if c}

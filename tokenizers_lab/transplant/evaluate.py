@@ -40,13 +40,21 @@ def pick_hidden(space: OldSpace, n: int, rng: np.random.Generator) -> np.ndarray
     """n old ids to hide: non-special tokens of at least MIN_HIDDEN_BYTES bytes that still
     decompose into other tokens once hidden (checked afterwards), drawn from the sorted ids."""
     keys = space.vocab.keys
-    cands = np.array([i for i, k in enumerate(keys) if k is not None and len(k) >= MIN_HIDDEN_BYTES], np.int64)
+    cands = np.array(
+        [i for i, k in enumerate(keys) if k is not None and len(k) >= MIN_HIDDEN_BYTES], np.int64
+    )
     n = min(n, len(cands))
     return np.sort(rng.choice(cands, size=n, replace=False)) if n else cands[:0]
 
 
-def score(est: np.ndarray, true: np.ndarray, E: np.ndarray, candidates: np.ndarray, true_ids: np.ndarray,
-          mean: np.ndarray) -> dict[str, float]:
+def score(
+    est: np.ndarray,
+    true: np.ndarray,
+    E: np.ndarray,
+    candidates: np.ndarray,
+    true_ids: np.ndarray,
+    mean: np.ndarray,
+) -> dict[str, float]:
     """Cosine, mean-centred cosine and retrieval rank of the true row among candidate rows."""
     import torch
 
@@ -63,15 +71,27 @@ def score(est: np.ndarray, true: np.ndarray, E: np.ndarray, candidates: np.ndarr
     own = torch.tensor([pos[int(t)] for t in true_ids])
     true_sim = sims[torch.arange(len(own)), own]
     ranks = (sims > true_sim[:, None]).sum(1).numpy() + 1
-    return {"cosine": cos, "centred_cosine": ccos, "median_rank": float(np.median(ranks)),
-            "mrr": float(np.mean(1.0 / ranks)), "hit_at_1": float(np.mean(ranks <= 1)),
-            "hit_at_10": float(np.mean(ranks <= 10))}
+    return {
+        "cosine": cos,
+        "centred_cosine": ccos,
+        "median_rank": float(np.median(ranks)),
+        "mrr": float(np.mean(1.0 / ranks)),
+        "hit_at_1": float(np.mean(ranks <= 1)),
+        "hit_at_10": float(np.mean(ranks <= 10)),
+    }
 
 
-def leave_out(space: OldSpace, methods: Sequence[str], n: int, seed: int, params: Params,
-              allowed: np.ndarray, estimators: dict[str, Callable[..., Estimate]] | None = None,
-              hidden: np.ndarray | None = None,
-              timings: dict[str, float] | None = None) -> list[LeaveOutRow]:
+def leave_out(
+    space: OldSpace,
+    methods: Sequence[str],
+    n: int,
+    seed: int,
+    params: Params,
+    allowed: np.ndarray,
+    estimators: dict[str, Callable[..., Estimate]] | None = None,
+    hidden: np.ndarray | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[LeaveOutRow]:
     """Hide n old tokens (and every merge making or using them), rebuild them with each method
     from the remaining vocabulary, compare with their true rows. `estimators` may override how a
     method estimates (e.g. OMP, which needs donor rows of the hidden tokens); each method's time
@@ -105,10 +125,14 @@ def leave_out(space: OldSpace, methods: Sequence[str], n: int, seed: int, params
         s = score(est.rows_in[ok], true_in[ok], space.E_in, candidates, hidden[ok], mean)
         out_c = None
         if space.E_out is not None and est.rows_out is not None:
-            mo = space.E_out[:space.vocab.size].mean(0)
+            mo = space.E_out[: space.vocab.size].mean(0)
             a, b = est.rows_out[ok] - mo, space.E_out[hidden[ok]] - mo
-            out_c = float(np.mean(np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1),
-                                                               1e-12)))
+            out_c = float(
+                np.mean(
+                    np.sum(a * b, 1)
+                    / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+                )
+            )
         rows.append(LeaveOutRow(m, len(hidden), int(ok.sum()), output_centred_cosine=out_c, **s))
     return rows
 
@@ -116,6 +140,7 @@ def leave_out(space: OldSpace, methods: Sequence[str], n: int, seed: int, params
 # ---------------------------------------------------------------------------------------
 # Bits per byte
 # ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BpbSide:
@@ -151,14 +176,21 @@ def load_causal_lm(folder: Path) -> Any:
 
     quiet_transformers()
 
-    model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
-                                                 dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), local_files_only=True, trust_remote_code=False, dtype=torch.float32
+    )
     model.eval()
     return model
 
 
-def bits_per_byte(model: Any, encode: Callable[[list[str]], list[list[int]]], prefix: int, docs: Sequence[str],
-                  max_len: int = 1024, batch_tokens: int = 1024) -> BpbSide:
+def bits_per_byte(
+    model: Any,
+    encode: Callable[[list[str]], list[list[int]]],
+    prefix: int,
+    docs: Sequence[str],
+    max_len: int = 1024,
+    batch_tokens: int = 1024,
+) -> BpbSide:
     """Σ NLL of every content token / (ln 2 · UTF-8 bytes): each document starts with the same
     `prefix` id so its first content token is scored too; documents longer than max_len are
     scored in consecutive windows, each re-prefixed."""
@@ -167,7 +199,7 @@ def bits_per_byte(model: Any, encode: Callable[[list[str]], list[list[int]]], pr
     seqs: list[list[int]] = []
     for ids in encode(list(docs)):
         for s in range(0, max(len(ids), 1), max_len - 1):
-            seqs.append([prefix] + ids[s:s + max_len - 1])
+            seqs.append([prefix] + ids[s : s + max_len - 1])
     seqs.sort(key=len)
     nats = 0.0
     n_tokens = sum(len(s) - 1 for s in seqs)
@@ -182,12 +214,13 @@ def bits_per_byte(model: Any, encode: Callable[[list[str]], list[list[int]]], pr
             ids = torch.zeros((len(group), width), dtype=torch.long)
             mask = torch.zeros((len(group), width), dtype=torch.long)
             for r, s in enumerate(group):
-                ids[r, :len(s)] = torch.tensor(s)
-                mask[r, :len(s)] = 1
+                ids[r, : len(s)] = torch.tensor(s)
+                mask[r, : len(s)] = 1
             logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             target = ids[:, 1:]
-            nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                                    reduction="none").view(target.shape)
+            nll = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none"
+            ).view(target.shape)
             nats += float((nll * mask[:, 1:]).sum())
             i = j
     n_bytes = sum(len(d.encode("utf-8")) for d in docs)

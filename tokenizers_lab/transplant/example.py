@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tokenizers_lab.corpus import Corpus
 from tokenizers_lab.errors import MissingExtraError
@@ -65,9 +66,11 @@ def tiny_model(folder: Path, tokenizer_json: bytes, seed: int) -> Path:
     One thread and a fixed seed: the same machine gives the same weights."""
     try:
         import torch
-        from transformers import LlamaConfig, LlamaForCausalLM
+        import transformers  # noqa: F401 - the torch extra's other half, needed below
     except ImportError:
-        raise MissingExtraError("the transplant step needs the torch extra: pip install 'tokenizers-lab[torch]'") from None
+        raise MissingExtraError(
+            "the transplant step needs the torch extra: pip install 'tokenizers-lab[torch]'"
+        ) from None
     from tokenizers import Tokenizer
 
     from tokenizers_lab.transplant.checkpoint import quiet_transformers
@@ -81,11 +84,32 @@ def tiny_model(folder: Path, tokenizer_json: bytes, seed: int) -> Path:
         stream += enc.ids + [eos]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    try:
+    # the weights' initialisation draws from torch's global state: seeded in a fork of it only
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        cfg = LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=64, intermediate_size=172, num_hidden_layers=2,
-                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=SEQ + 1,
-                          tie_word_embeddings=True, bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+        return _train_tiny(folder, tok, tokenizer_json, stream, eos, seed, threads)
+
+
+def _train_tiny(
+    folder: Path, tok: Any, tokenizer_json: bytes, stream: list[int], eos: int, seed: int, threads: int
+) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    try:
+        cfg = LlamaConfig(
+            vocab_size=tok.get_vocab_size(),
+            hidden_size=64,
+            intermediate_size=172,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=SEQ + 1,
+            tie_word_embeddings=True,
+            bos_token_id=eos,
+            eos_token_id=eos,
+            pad_token_id=eos,
+        )
         model = LlamaForCausalLM(cfg)
         opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=STEPS, pct_start=0.1)
@@ -94,7 +118,7 @@ def tiny_model(folder: Path, tokenizer_json: bytes, seed: int) -> Path:
         model.train()
         for _ in range(STEPS):
             starts = torch.randint(0, len(data) - SEQ - 1, (BATCH,), generator=gen)
-            x = torch.stack([data[s:s + SEQ + 1] for s in starts.tolist()])
+            x = torch.stack([data[s : s + SEQ + 1] for s in starts.tolist()])
             loss = model(input_ids=x, labels=x).loss
             opt.zero_grad()
             loss.backward()
@@ -105,9 +129,18 @@ def tiny_model(folder: Path, tokenizer_json: bytes, seed: int) -> Path:
     finally:
         torch.set_num_threads(threads)
     (folder / "tokenizer.json").write_bytes(tokenizer_json)
-    (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
-        indent=2) + "\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": "<|endoftext|>",
+                "eos_token": "<|endoftext|>",
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return folder
 
 
@@ -119,8 +152,12 @@ def embedded_tiny(folder: Path, seed: int) -> Path:
     return tiny_model(folder, rep.artifacts["tokenizer.json"], seed)
 
 
-def run_step(old_tokenizer: bytes, new_tokenizer: bytes, seed: int,
-             progress: Callable[[str, float | None], None] | None = None) -> tuple[list[TransplantRow], dict[str, bytes]]:
+def run_step(
+    old_tokenizer: bytes,
+    new_tokenizer: bytes,
+    seed: int,
+    progress: Callable[[str, float | None], None] | None = None,
+) -> tuple[list[TransplantRow], dict[str, bytes]]:
     """Train the tiny model, transplant it with each method; rows and the per-method reports."""
     import torch
 
@@ -143,10 +180,19 @@ def run_step(old_tokenizer: bytes, new_tokenizer: bytes, seed: int,
             for method in METHODS:
                 if progress:
                     progress(f"transplant: {method}", None)
-                cfg = TransplantConfig(model=str(model), tokenizer=str(work / "new" / "tokenizer.json"), method=method,
-                                       out=str(work / method), aux_model="none", evaluate=True,
-                                       eval_text=str(work / "held.txt"), eval_bytes=1_000_000, leave_out=LEAVE_OUT,
-                                       hypernet_steps=HYPERNET_STEPS, seed=seed)
+                cfg = TransplantConfig(
+                    model=str(model),
+                    tokenizer=str(work / "new" / "tokenizer.json"),
+                    method=method,
+                    out=str(work / method),
+                    aux_model="none",
+                    evaluate=True,
+                    eval_text=str(work / "held.txt"),
+                    eval_bytes=1_000_000,
+                    leave_out=LEAVE_OUT,
+                    hypernet_steps=HYPERNET_STEPS,
+                    seed=seed,
+                )
                 rep = run(cfg)
                 from tokenizers_lab.report import dumps
 
@@ -157,15 +203,27 @@ def run_step(old_tokenizer: bytes, new_tokenizer: bytes, seed: int,
                 lo = {x.method: x.centred_cosine for x in rep.leave_out}
                 b = rep.bpb
                 assert b is not None
-                rows.append(TransplantRow(method, copied, sum(r.values()) - copied - r.get("fallback", 0)
-                                          - r.get("padding", 0), r.get("fallback", 0), b.original.bpb,
-                                          b.transplanted.bpb, b.ratio, b.length_ratio, lo.get(method)))
+                rows.append(
+                    TransplantRow(
+                        method,
+                        copied,
+                        sum(r.values()) - copied - r.get("fallback", 0) - r.get("padding", 0),
+                        r.get("fallback", 0),
+                        b.original.bpb,
+                        b.transplanted.bpb,
+                        b.ratio,
+                        b.length_ratio,
+                        lo.get(method),
+                    )
+                )
         finally:
             torch.set_num_threads(threads)
     return rows, artifacts
 
 
-def run(config: TransplantConfig, *, progress: Progress | None = None, force: bool = False) -> TransplantReport:
+def run(
+    config: TransplantConfig, *, progress: Progress | None = None, force: bool = False
+) -> TransplantReport:
     """`tokenlab transplant embedded:tiny ...`: the demo's tiny model, trained on the embedded
     corpora in a temporary folder, transplanted as an ordinary model folder."""
     validate(config)

@@ -19,9 +19,18 @@ from tokenizers_lab.transplant.vocab import (
     Vocab,
 )
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "merges.txt", "vocab.txt",
-                   "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja",
-                   "chat_template.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+)
 
 
 REWRITTEN = ("config.json", "generation_config.json", "model.safetensors.index.json")
@@ -83,20 +92,36 @@ def carried_files(ck: Checkpoint) -> tuple[list[Path], list[str]]:
             continue  # replaced by the new tokenizer's, rewritten, or our own report
         if suffix in PICKLE_SUFFIXES:
             left.append(f"{name} (a pickle: never copied)")
-        elif suffix == ".safetensors" or name.endswith(".index.json") or suffix in (
-                ".h5", ".msgpack", ".onnx", ".gguf", ".tflite", ".npz", ".npy", ".ot"):
+        elif (
+            suffix == ".safetensors"
+            or name.endswith(".index.json")
+            or suffix in (".h5", ".msgpack", ".onnx", ".gguf", ".tflite", ".npz", ".npy", ".ot")
+        ):
             left.append(f"{name} (weights or an index for the old vocabulary)")
         elif suffix in OLD_TOKENIZER_SUFFIXES or name in OLD_TOKENIZER_NAMES or name.startswith("tokenizer"):
             left.append(f"{name} (the old tokenizer's)")
-        elif suffix in CARRIED_SUFFIXES or name.split(".")[0].upper() in CARRIED_NAMES or name in CARRIED_NAMES:
+        elif (
+            suffix in CARRIED_SUFFIXES or name.split(".")[0].upper() in CARRIED_NAMES or name in CARRIED_NAMES
+        ):
             keep.append(f)
         else:
             left.append(f"{name} (not a settings or documentation file)")
     return keep, left
 
 
-def write_folder(stage: Path, ck: Checkpoint, new_in: np.ndarray, new_out: np.ndarray | None, rows: int,
-                  ids: dict[str, Any], new_hf: Any, new: Vocab, template: str | None, torch: Any, st: Any) -> None:
+def write_folder(
+    stage: Path,
+    ck: Checkpoint,
+    new_in: np.ndarray,
+    new_out: np.ndarray | None,
+    rows: int,
+    ids: dict[str, Any],
+    new_hf: Any,
+    new: Vocab,
+    template: str | None,
+    torch: Any,
+    st: Any,
+) -> None:
     from safetensors import SafetensorError, safe_open
 
     from tokenizers_lab.transplant.stio import rewrite
@@ -121,7 +146,9 @@ def write_folder(stage: Path, ck: Checkpoint, new_in: np.ndarray, new_out: np.nd
         index["metadata"] = dict(index.get("metadata") or {}, total_size=sizes)
         (stage / "model.safetensors.index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
     cfg = dict(ck.config)
-    target = cfg["text_config"] if "vocab_size" not in cfg and isinstance(cfg.get("text_config"), dict) else cfg
+    target = (
+        cfg["text_config"] if "vocab_size" not in cfg and isinstance(cfg.get("text_config"), dict) else cfg
+    )
     target["vocab_size"] = rows
     for role in ("bos", "eos", "pad", "unk"):
         if f"{role}_token_id" in target or ids.get(role) is not None:
@@ -137,8 +164,9 @@ def write_folder(stage: Path, ck: Checkpoint, new_in: np.ndarray, new_out: np.nd
         for role in ("bos", "eos", "pad"):
             if f"{role}_token_id" in gen:
                 gen[f"{role}_token_id"] = ids.get(role)
-        (stage / "generation_config.json").write_text(json.dumps(gen, indent=2, sort_keys=True) + "\n",
-                                                      encoding="utf-8")
+        (stage / "generation_config.json").write_text(
+            json.dumps(gen, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
     for f in carried_files(ck)[0]:
         shutil.copyfile(f, stage / f.name)
     new_hf.save(str(stage / "tokenizer.json"))
@@ -149,13 +177,17 @@ def write_folder(stage: Path, ck: Checkpoint, new_in: np.ndarray, new_out: np.nd
             v = v[0] if v else None
         return id_to.get(v) if isinstance(v, int) else None
 
-    tcfg: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
-                            "model_max_length": int(ck.config.get("max_position_embeddings") or 1_000_000)}
+    tcfg: dict[str, Any] = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": int(ck.config.get("max_position_embeddings") or 1_000_000),
+    }
     for role in ("bos", "eos", "pad", "unk"):
         c = content(ids.get(role))
         if c is not None:
             tcfg[f"{role}_token"] = c
     if template is not None:
         tcfg["chat_template"] = template
-    (stage / "tokenizer_config.json").write_text(json.dumps(tcfg, indent=2, sort_keys=True, ensure_ascii=False)
-                                                 + "\n", encoding="utf-8")
+    (stage / "tokenizer_config.json").write_text(
+        json.dumps(tcfg, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )

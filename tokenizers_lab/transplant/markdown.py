@@ -31,47 +31,101 @@ def render(r: TransplantReport) -> str:
         "",
         f"`{r.provenance.signature}`",
         "",
-        (f"Model {m.architecture}: {m.rows} × {m.dim} embeddings ({m.dtype}, "
-         f"{'tied' if m.tied else 'untied'}), now {r.new_rows} rows ({r.padding_rows} padding). "
-         f"Auxiliary space: {r.aux_space}."),
+        (
+            f"Model {m.architecture}: {m.rows} × {m.dim} embeddings ({m.dtype}, "
+            f"{'tied' if m.tied else 'untied'}), now {r.new_rows} rows ({r.padding_rows} padding). "
+            f"Auxiliary space: {r.aux_space}."
+        ),
         "",
         "## How each row was made",
         "",
-        md_table(["route", "rows", "meaning"], [(k, v, ROUTE_MEANING.get(k, "")) for k, v in r.routes.items()]),
+        md_table(
+            ["route", "rows", "meaning"], [(k, v, ROUTE_MEANING.get(k, "")) for k, v in r.routes.items()]
+        ),
         "",
-        (f"Shared tokens: {r.canonical_overlap} in the canonical byte space against {r.raw_overlap} by raw "
-         f"string. {r.undecomposable} new tokens had no decomposition into old tokens."),
+        (
+            f"Shared tokens: {r.canonical_overlap} in the canonical byte space against {r.raw_overlap} by raw "
+            f"string. {r.undecomposable} new tokens had no decomposition into old tokens."
+        ),
         "",
     ]
     if r.specials:
-        out += ["## Special tokens", "",
-                md_table(["new token", "id", "how", "old token"],
-                         [(s.token, s.new_id, s.how, s.old_token or "–") for s in r.specials]), ""]
+        out += [
+            "## Special tokens",
+            "",
+            md_table(
+                ["new token", "id", "how", "old token"],
+                [(s.token, s.new_id, s.how, s.old_token or "–") for s in r.specials],
+            ),
+            "",
+        ]
     extra = f"; added to the new tokenizer: {', '.join(r.added_specials)}" if r.added_specials else ""
-    out += [f"Chat template: {r.chat_template}{extra}. Config ids: "
-            + ", ".join(f"{k} {v}" for k, v in r.config_ids.items()) + ".", ""]
+    out += [
+        f"Chat template: {r.chat_template}{extra}. Config ids: "
+        + ", ".join(f"{k} {v}" for k, v in r.config_ids.items())
+        + ".",
+        "",
+    ]
     if r.leave_out:
         lo = r.leave_out[0]
-        out += ["## Leave-out reconstruction", "",
-                (f"{lo.hidden} old tokens hidden with every merge that makes or uses them, rebuilt from the rest; "
-                 "rank = position of the true row among all old rows by centred cosine."), "",
-                md_table(["method", "rebuilt", "cosine", "centred cosine", "median rank", "MRR", "hit@1", "hit@10",
-                          "output centred cosine"],
-                         [(x.method, x.rebuilt, x.cosine, x.centred_cosine, x.median_rank, x.mrr, x.hit_at_1,
-                           x.hit_at_10, "–" if x.output_centred_cosine is None else x.output_centred_cosine)
-                          for x in r.leave_out]), ""]
+        out += [
+            "## Leave-out reconstruction",
+            "",
+            (
+                f"{lo.hidden} old tokens hidden with every merge that makes or uses them, rebuilt from the rest; "
+                "rank = position of the true row among all old rows by centred cosine."
+            ),
+            "",
+            md_table(
+                [
+                    "method",
+                    "rebuilt",
+                    "cosine",
+                    "centred cosine",
+                    "median rank",
+                    "MRR",
+                    "hit@1",
+                    "hit@10",
+                    "output centred cosine",
+                ],
+                [
+                    (
+                        x.method,
+                        x.rebuilt,
+                        x.cosine,
+                        x.centred_cosine,
+                        x.median_rank,
+                        x.mrr,
+                        x.hit_at_1,
+                        x.hit_at_10,
+                        "–" if x.output_centred_cosine is None else x.output_centred_cosine,
+                    )
+                    for x in r.leave_out
+                ],
+            ),
+            "",
+        ]
     if r.hypernet:
         h = r.hypernet
         out += ["## Hypernetwork", "", md_table(["key", "value"], sorted(h.items())), ""]
     if r.bpb is not None:
         b = r.bpb
-        out += ["## Bits per byte", "",
-                f"Held-out text: {b.text}, {b.documents} documents, {b.bytes} bytes.", "",
-                md_table(["model", "tokens", "bits per byte"],
-                         [("original", b.original.tokens, b.original.bpb),
-                          ("transplanted", b.transplanted.tokens, b.transplanted.bpb)]),
-                "",
-                f"BPB ratio {b.ratio:.4g}; sequence length ratio {b.length_ratio:.4g}.", ""]
+        out += [
+            "## Bits per byte",
+            "",
+            f"Held-out text: {b.text}, {b.documents} documents, {b.bytes} bytes.",
+            "",
+            md_table(
+                ["model", "tokens", "bits per byte"],
+                [
+                    ("original", b.original.tokens, b.original.bpb),
+                    ("transplanted", b.transplanted.tokens, b.transplanted.bpb),
+                ],
+            ),
+            "",
+            f"BPB ratio {b.ratio:.4g}; sequence length ratio {b.length_ratio:.4g}.",
+            "",
+        ]
     if r.notes:
         out += ["## Notes", ""] + [f"- {n}" for n in r.notes] + [""]
     out.append(md_provenance(r.provenance))

@@ -20,8 +20,9 @@ from tokenizers_lab.transplant.vocab import (
 )
 
 
-def load_donor(donor: str, new: Vocab, routes: list[str], src: list[int | None],
-           tied: bool) -> tuple[Checkpoint, dict[str, Any]]:
+def load_donor(
+    donor: str, new: Vocab, routes: list[str], src: list[int | None], tied: bool
+) -> tuple[Checkpoint, dict[str, Any]]:
     """Donor rows for every new id, and the dictionary of shared tokens (donor rows, old ids)."""
     dk = open_checkpoint(donor, role="donor")
     dview = load_tokenizer(str(dk.folder))
@@ -36,8 +37,14 @@ def load_donor(donor: str, new: Vocab, routes: list[str], src: list[int | None],
     D[:m] = dk.input_embeddings().numpy()[:m]
     shared = [i for i, r in enumerate(routes) if r in ("exact", "canonical") and i < m]
     old_ids = np.array([src[i] for i in shared], np.int64)
-    out: dict[str, Any] = {"targets": D, "atoms": (D[shared], old_ids), "shared_new": np.array(shared, np.int64),
-                           "donor_vocab": dvocab, "targets_out": None, "atoms_out": None}
+    out: dict[str, Any] = {
+        "targets": D,
+        "atoms": (D[shared], old_ids),
+        "shared_new": np.array(shared, np.int64),
+        "donor_vocab": dvocab,
+        "targets_out": None,
+        "atoms_out": None,
+    }
     D_out_t = dk.output_embeddings()
     if not tied and D_out_t is not None:  # both untied: lm_head rows get their own code (tokensurgeon)
         D_out = np.full((n, dk.dim), np.nan, np.float32)
@@ -61,13 +68,28 @@ def omp_leave_out(space: core.OldSpace, inputs: dict[str, Any], new: Vocab, para
             j = new_index.get(k)
             if j is not None:
                 tg[r] = D[j]
-        return core.estimate("omp", keys, space, dec, allowed, params, omp_targets=tg,
-                             omp_atoms=(D[atoms_new[keep]], old_ids[keep]))
+        return core.estimate(
+            "omp",
+            keys,
+            space,
+            dec,
+            allowed,
+            params,
+            omp_targets=tg,
+            omp_atoms=(D[atoms_new[keep]], old_ids[keep]),
+        )
+
     return run
 
 
-def measure_bpb(config: TransplantConfig, ck: Checkpoint, stage: Path, old_view: TokenizerView,
-         new_view: TokenizerView, ids: dict[str, Any]) -> Bpb:
+def measure_bpb(
+    config: TransplantConfig,
+    ck: Checkpoint,
+    stage: Path,
+    old_view: TokenizerView,
+    new_view: TokenizerView,
+    ids: dict[str, Any],
+) -> Bpb:
     from tokenizers_lab.corpus import Corpus
     from tokenizers_lab.transplant.evaluate import bits_per_byte, documents, load_causal_lm
 
@@ -89,8 +111,10 @@ def measure_bpb(config: TransplantConfig, ck: Checkpoint, stage: Path, old_view:
             v = v[0] if isinstance(v, list) and v else v
             if isinstance(v, int):
                 return v
-        raise InputError(f"{whose} has neither a bos nor an eos token to start documents with (a tiktoken "
-                         "rank file holds no special tokens)")
+        raise InputError(
+            f"{whose} has neither a bos nor an eos token to start documents with (a tiktoken "
+            "rank file holds no special tokens)"
+        )
 
     old_prefix = prefix(ck.config, "the model")
     new_prefix = prefix({f"{k}_token_id": v for k, v in ids.items()}, "the new tokenizer")
@@ -104,5 +128,12 @@ def measure_bpb(config: TransplantConfig, ck: Checkpoint, stage: Path, old_view:
     from tokenizers_lab.corpus import display_name
 
     name = display_name(spec)
-    return Bpb(name, len(docs), n_bytes, orig, trans, trans.bpb / orig.bpb if orig.bpb else float("nan"),
-               trans.tokens / max(orig.tokens, 1))
+    return Bpb(
+        name,
+        len(docs),
+        n_bytes,
+        orig,
+        trans,
+        trans.bpb / orig.bpb if orig.bpb else float("nan"),
+        trans.tokens / max(orig.tokens, 1),
+    )

@@ -6,6 +6,7 @@ embeddings alike."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -124,8 +125,14 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return z / z.sum()
 
 
-def tokenadapt_local(decomps: Sequence[Sequence[int] | None], phi_new: Vectors, phi_old: Vectors,
-                     len_new: np.ndarray, len_old: np.ndarray, tau: float = TAU) -> Mix:
+def tokenadapt_local(
+    decomps: Sequence[Sequence[int] | None],
+    phi_new: Vectors,
+    phi_old: Vectors,
+    len_new: np.ndarray,
+    len_old: np.ndarray,
+    tau: float = TAU,
+) -> Mix:
     """TokenAdapt's local estimate: piece weights softmax(((softmax(sim) + rel_len) / 2) / tau), where
     sim is the auxiliary cosine of piece and whole token and rel_len the piece's share of the
     token's characters."""
@@ -144,8 +151,9 @@ def tokenadapt_local(decomps: Sequence[Sequence[int] | None], phi_new: Vectors, 
     return Mix(ids, ws)
 
 
-def nearest(phi_new: Vectors, phi_old: Vectors, allowed: np.ndarray, k: int,
-            budget: int = 1 << 23) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    phi_new: Vectors, phi_old: Vectors, allowed: np.ndarray, k: int, budget: int = 1 << 23
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k allowed old ids by cosine for each query (items without a vector get -inf).
     Exact, but each distinct vector is scored once (Ġthe / the / The share one through an uncased
     encoder): the top-k distinct index vectors are expanded into their ids, lowest id first, until
@@ -160,7 +168,7 @@ def nearest(phi_new: Vectors, phi_old: Vectors, allowed: np.ndarray, k: int,
         members[g].append(int(where[pos]))
     table = phi_old.table
     if len(groups) and groups[-1] - groups[0] + 1 == len(groups):  # a run of rows: a view, not a copy
-        index = torch.from_numpy(table[groups[0]:groups[-1] + 1])
+        index = torch.from_numpy(table[groups[0] : groups[-1] + 1])
     else:
         index = torch.from_numpy(np.ascontiguousarray(table[groups], dtype=np.float32))
     q_rows, q_inv = np.unique(phi_new.rows, return_inverse=True)
@@ -170,17 +178,19 @@ def nearest(phi_new: Vectors, phi_old: Vectors, allowed: np.ndarray, k: int,
     block = max(64, budget // max(len(groups), 1))
     table = phi_new.table
     for s in range(0, len(q_rows), block):
-        q = torch.from_numpy(np.ascontiguousarray(table[np.maximum(q_rows[s:s + block], 0)], dtype=np.float32))
+        q = torch.from_numpy(
+            np.ascontiguousarray(table[np.maximum(q_rows[s : s + block], 0)], dtype=np.float32)
+        )
         v, i = torch.topk(q @ index.T, kk, dim=1)
-        top_i[s:s + block] = i.numpy()
-        top_s[s:s + block] = v.numpy()
+        top_i[s : s + block] = i.numpy()
+        top_s[s : s + block] = v.numpy()
     out_i = np.zeros((len(q_rows), k), np.int64)
     out_s = np.zeros((len(q_rows), k), np.float32)
     for r in range(len(q_rows)):
         ids: list[int] = []
         sims: list[float] = []
         for g, sim in zip(top_i[r], top_s[r]):
-            take = members[g][:k - len(ids)]
+            take = members[g][: k - len(ids)]
             ids += take
             sims += [float(sim)] * len(take)
             if len(ids) == k:
@@ -192,8 +202,9 @@ def nearest(phi_new: Vectors, phi_old: Vectors, allowed: np.ndarray, k: int,
     return out_i[q_inv], out_s[q_inv]
 
 
-def tokenadapt_global(nbr_ids: np.ndarray, nbr_sims: np.ndarray, tau: float = TAU,
-                      threshold: float = 0.0) -> Mix:
+def tokenadapt_global(
+    nbr_ids: np.ndarray, nbr_sims: np.ndarray, tau: float = TAU, threshold: float = 0.0
+) -> Mix:
     """TokenAdapt's global estimate: the top-k neighbours with similarity >= threshold, weighted
     softmax(sim / tau) and renormalised."""
     ids, ws = [], []
@@ -209,7 +220,9 @@ def tokenadapt_global(nbr_ids: np.ndarray, nbr_sims: np.ndarray, tau: float = TA
     return Mix(ids, ws)
 
 
-def omp(targets: np.ndarray, atoms: np.ndarray, k: int = OMP_K, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def omp(
+    targets: np.ndarray, atoms: np.ndarray, k: int = OMP_K, batch: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """Orthogonal matching pursuit of each target row over the atom rows (Pati et al. 1993):
     k greedy picks of the atom most correlated with the residual, each followed by a least-squares
     refit on all picked atoms. Returns (atom ids, coefficients), each targets x k."""
@@ -221,7 +234,7 @@ def omp(targets: np.ndarray, atoms: np.ndarray, k: int = OMP_K, batch: int = 512
     out_c = np.zeros((len(targets), k), np.float32)
     norms = A.norm(dim=1).clamp_min(1e-12)
     for s in range(0, len(targets), batch):
-        X = torch.from_numpy(np.ascontiguousarray(targets[s:s + batch], dtype=np.float32))
+        X = torch.from_numpy(np.ascontiguousarray(targets[s : s + batch], dtype=np.float32))
         R = X.clone()
         picked = torch.zeros((X.shape[0], k), dtype=torch.long)
         used = torch.zeros((X.shape[0], A.shape[0]), dtype=torch.bool)
@@ -232,14 +245,14 @@ def omp(targets: np.ndarray, atoms: np.ndarray, k: int = OMP_K, batch: int = 512
             pick = corr.argmax(dim=1)
             picked[:, j] = pick
             used[rows, pick] = True
-            S = A[picked[:, :j + 1]].double()  # batch x (j+1) x d
+            S = A[picked[:, : j + 1]].double()  # batch x (j+1) x d
             # least squares on the picked atoms through the (tiny, ridge-guarded) normal equations
             G = torch.bmm(S, S.transpose(1, 2))
             G += 1e-10 * G.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-30)[:, None, None] * torch.eye(j + 1)
             coef = torch.linalg.solve(G, torch.bmm(S, X.double().unsqueeze(2))).squeeze(2)
             R = X - torch.bmm(coef.unsqueeze(1), S).squeeze(1).float()
-        out_i[s:s + batch] = picked.numpy()
-        out_c[s:s + batch] = coef.float().numpy()
+        out_i[s : s + batch] = picked.numpy()
+        out_c[s : s + batch] = coef.float().numpy()
     return out_i, out_c
 
 
@@ -254,10 +267,8 @@ def release_memory() -> None:
     gc.collect()
     name = ctypes.util.find_library("c")
     if name:
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(name).malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
 
 
 def gaussian_rows(n: int, mean: np.ndarray, std: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -77,4 +77,3 @@ class TransplantReport(Markdown):
     hypernet: dict[str, Any] | None
     notes: tuple[str, ...]
     timings: dict[str, float]
-

@@ -157,8 +157,14 @@ class Decomposer:
                     continue
                 merges.append((a, b))
             extra = {k: spec[k] for k in ("continuing_subword_prefix", "end_of_word_suffix") if spec.get(k)}
-            model = models.BPE(vocab, merges, fuse_unk=False, byte_fallback=bool(spec.get("byte_fallback")),
-                               ignore_merges=bool(spec.get("ignore_merges")), **extra)
+            model = models.BPE(
+                vocab,
+                merges,
+                fuse_unk=False,
+                byte_fallback=bool(spec.get("byte_fallback")),
+                ignore_merges=bool(spec.get("ignore_merges")),
+                **extra,
+            )
         elif self.kind == "Unigram":
             pieces = [(p, s) for p, s in spec["vocab"] if p not in hidden_native]
             unk = spec.get("unk_id")
@@ -167,8 +173,9 @@ class Decomposer:
             model = models.Unigram(pieces, unk_id, bool(spec.get("byte_fallback")))
         elif self.kind == "WordPiece":
             vocab = {s: i for s, i in spec["vocab"].items() if s not in hidden_native}
-            model = models.WordPiece(vocab, unk_token=spec.get("unk_token", "[UNK]"),
-                                     max_input_chars_per_word=1000)
+            model = models.WordPiece(
+                vocab, unk_token=spec.get("unk_token", "[UNK]"), max_input_chars_per_word=1000
+            )
             self._prefix = spec.get("continuing_subword_prefix") or "##"
         else:
             raise InputError(f"cannot decompose with a {self.kind} model (need BPE, Unigram or WordPiece)")
@@ -243,7 +250,7 @@ def _utf8_runs(b: bytes) -> list[tuple[bytes, bool]]:
             break
         except UnicodeDecodeError as e:
             if e.start > 0:
-                out.append((b[i:i + e.start], True))
-            out.append((b[i + e.start:i + e.start + 1], False))
+                out.append((b[i : i + e.start], True))
+            out.append((b[i + e.start : i + e.start + 1], False))
             i += e.start + 1
     return out
