@@ -1258,7 +1258,7 @@ def test_native_trainers_never_delay_ctrl_c() -> None:
     assert direct == [], f"a trainer is called directly at {direct} (use train_native)"
     script = (
         "import signal, sys, time\n"
-        "from tokenizers_lab.engine import in_background\n"
+        "from tokenizers_lab.background import in_background\n"
         "def native():\n"
         "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
         "    time.sleep(60)\n"

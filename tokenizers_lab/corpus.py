@@ -10,7 +10,6 @@ of the extracted records, each UTF-8 encoded and followed by a newline.
 from __future__ import annotations
 
 import codecs
-import csv
 import glob as _glob
 import gzip
 import hashlib
@@ -18,10 +17,17 @@ import io
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tokenizers_lab.errors import InputError, unknown_name
+from tokenizers_lab.records import (
+    MAX_RECORD_BYTES,
+    CorpusStats,
+    iter_csv,
+    iter_dataset_disk,
+    iter_jsonl,
+    iter_parquet,
+)
 from tokenizers_lab.report import InputRef
 
 ERROR_MODES = ("strict", "replace")
@@ -34,9 +40,6 @@ STRUCTURED_SUFFIXES = {".jsonl", ".parquet", ".csv", ".tsv"}
 
 
 CHUNK_BYTES = 1 << 20
-
-
-MAX_RECORD_BYTES = 1 << 26  # the longest record (line) read: 64 MiB; more is no text (e.g. /dev/zero)
 
 
 # Counter used by the "tokenlab-count" codec error handler (replace mode).
@@ -95,17 +98,6 @@ def skipped(rel: Path) -> bool:
         or rel.suffix in (".pyc", ".pyo")
         or rel.name in ("MANIFEST.json", "README.md", "LICENSE")
     )
-
-
-@dataclass
-class CorpusStats:
-    """What one pass over a corpus saw."""
-
-    records: int = 0
-    bytes: int = 0
-    invalid_utf8: int = 0
-    files: list[str] = field(default_factory=list)
-    null_records: int = 0  # JSONL/parquet records whose text field is null: skipped, counted
 
 
 class Corpus:
@@ -198,7 +190,7 @@ class Corpus:
             elif src.startswith("hf:"):
                 yield from self._iter_hub(src)
             elif src.startswith("datasets-disk:"):
-                yield from self._iter_records(_iter_dataset_disk(src.split(":", 1)[1], self.column))
+                yield from self._iter_records(iter_dataset_disk(src.split(":", 1)[1], self.column))
             else:
                 yield from self._iter_path(Path(src))
 
@@ -209,11 +201,11 @@ class Corpus:
         try:
             if kind == ".jsonl":
                 with gzip.open(path, "rb") if gz else open(path, "rb") as f:
-                    yield from self._iter_records(_iter_jsonl(f, path, self.field_name, self.stats))
+                    yield from self._iter_records(iter_jsonl(f, path, self.field_name, self.stats))
             elif kind == ".parquet":
-                yield from self._iter_records(_iter_parquet(path, self.column, self.stats))
+                yield from self._iter_records(iter_parquet(path, self.column, self.stats))
             elif kind in (".csv", ".tsv"):
-                yield from self._iter_records(_iter_csv(path, self.column, "\t" if kind == ".tsv" else ","))
+                yield from self._iter_records(iter_csv(path, self.column, "\t" if kind == ".tsv" else ","))
             else:
                 with gzip.open(path, "rb") if gz else open(path, "rb") as f:
                     yield from self._iter_binary(f, str(path))
@@ -303,94 +295,6 @@ class Corpus:
                 f"cannot load {src} from the hub (offline?): {str(e).splitlines()[0][:160]}"
             ) from None
         yield from self._iter_records(str(row[self.column]) for row in ds)
-
-
-def _text_value(value: object, where: str, name: str, stats: CorpusStats) -> str | None:
-    """A record's text: a string; null is skipped and counted; anything else (a number, a list, an
-    object) is refused rather than trained on as its Python repr."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        stats.null_records += 1
-        return None
-    kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
-        type(value), type(value).__name__
-    )
-    raise InputError(f"{where}: {name} is {kind}, not a string")
-
-
-def _iter_jsonl(f: io.BufferedIOBase, path: Path, field_name: str, stats: CorpusStats) -> Iterator[str]:
-    for n, raw in enumerate(iter(lambda: f.readline(MAX_RECORD_BYTES + 1), b""), 1):
-        if len(raw) > MAX_RECORD_BYTES:
-            raise InputError(
-                f"{path} line {n} is over {MAX_RECORD_BYTES >> 20} MiB (the longest record tokenlab reads)"
-            )
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            raise InputError(f"{path} line {n} is not JSON") from None
-        if not isinstance(obj, dict) or field_name not in obj:
-            raise InputError(f"{path} line {n} has no field {field_name!r} (use --field)")
-        text = _text_value(obj[field_name], f"{path} line {n}", f"field {field_name!r}", stats)
-        if text is not None:
-            yield text
-
-
-def _iter_parquet(path: Path, column: str, stats: CorpusStats) -> Iterator[str]:
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid for non-parquet files
-        raise InputError(f"cannot read parquet {path}: {e}") from None
-    if column not in pf.schema_arrow.names:
-        raise InputError(
-            f"{path} has no column {column!r} (columns: {', '.join(pf.schema_arrow.names)}; use --column)"
-        )
-    row = 0
-    for batch in pf.iter_batches(columns=[column], batch_size=4096):
-        for v in batch.column(0).to_pylist():
-            row += 1
-            text = _text_value(v, f"{path} row {row}", f"column {column!r}", stats)
-            if text is not None:
-                yield text
-
-
-def _iter_csv(path: Path, column: str, sep: str) -> Iterator[str]:
-    import pandas as pd
-
-    try:
-        # TSV is read as it is: no quote processing (a '"' in a cell is text, not a multi-row field)
-        reader = pd.read_csv(
-            path,
-            sep=sep,
-            usecols=[column],
-            dtype=str,
-            chunksize=10000,
-            keep_default_na=False,
-            quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL,
-        )
-        for chunk in reader:
-            yield from chunk[column].tolist()
-    except ValueError as e:
-        raise InputError(f"cannot read {path}: {str(e).splitlines()[0]} (use --column)") from None
-
-
-def _iter_dataset_disk(path: str, column: str) -> Iterator[str]:
-    import datasets
-
-    try:
-        ds = datasets.load_from_disk(path)
-    except Exception as e:  # noqa: BLE001 - datasets raises FileNotFoundError/ValueError variants
-        raise InputError(f"cannot load dataset from {path}: {e}") from None
-    if isinstance(ds, datasets.DatasetDict):
-        ds = ds["train"] if "train" in ds else ds[min(ds)]
-    if column not in ds.column_names:
-        raise InputError(f"dataset {path} has no column {column!r} (columns: {', '.join(ds.column_names)})")
-    for i in range(0, len(ds), 1000):
-        yield from (str(v) for v in ds[i : i + 1000][column])
 
 
 def display_name(spec: str) -> str:

@@ -8,6 +8,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from tokenizers_lab import train
+from tokenizers_lab.demo_markdown import COMPARE_VOCAB, render
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import (
     Provenance,
@@ -15,8 +16,6 @@ from tokenizers_lab.report import (
     Stopwatch,
     dumps,
     make_provenance,
-    md_provenance,
-    md_table,
 )
 from tokenizers_lab.transplant.example import TransplantRow
 
@@ -30,7 +29,6 @@ STEPS: tuple[tuple[str, str, tuple[int, ...], dict], ...] = (
     ("bpe-metaspace", "bpe-metaspace", (4000,), {}),
     ("wordpiece", "wordpiece", (4000,), {}),
 )
-COMPARE_VOCAB = 4000
 # The demo's audit step measures these trained tokenizers side by side (at COMPARE_VOCAB).
 AUDIT_STEPS = ("bpe", "superbpe", "spm-unigram", "bpe-metaspace", "wordpiece")
 # The demo's invert step: the embedded controlled example (tokenizers_lab/invert/example.py).
@@ -109,150 +107,8 @@ class DemoReport:
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
     def to_markdown(self) -> str:
-        """Markdown summary of the demo."""
-        rows = [
-            (
-                r.step,
-                r.algorithm,
-                r.vocab_size,
-                r.heldout_bytes_per_token,
-                r.roundtrip_rate,
-                r.parallel_tokens,
-                "" if r.median_premium is None else r.median_premium,
-                "" if r.max_premium is None else r.max_premium,
-                r.superword_tokens,
-                r.report,
-            )
-            for r in self.rows
-        ]
-        saving = "n/a" if self.superbpe_token_saving is None else f"{self.superbpe_token_saving:.2%}"
-        return (
-            "\n".join(
-                [
-                    "# tokenlab demo",
-                    "",
-                    f"`{self.provenance.signature}`",
-                    "",
-                    "Tokenizers trained on the embedded corpora (parallel text in 12 languages, code, domain "
-                    "samples); premiums on the embedded parallel corpus, pivot eng_Latn.",
-                    "",
-                    md_table(
-                        [
-                            "step",
-                            "algorithm",
-                            "vocab",
-                            "held-out bytes/token",
-                            "held-out round-trip",
-                            "parallel tokens",
-                            "median premium",
-                            "max premium",
-                            "superword tokens",
-                            "report",
-                        ],
-                        rows,
-                    ),
-                    "",
-                    f"SuperBPE token saving vs BPE with the same stage-1 regex at vocab {COMPARE_VOCAB} on the "
-                    f"parallel corpus: {saving}. Superword merges need volume: on the ~100 KB embedded corpus they "
-                    "do not pay for the subword merges they replace; bench/train.py measures the saving on 32 MB of "
-                    "real text (BENCHMARKS.md).",
-                    "",
-                    "## Audit",
-                    "",
-                    f"The trained tokenizers at vocab {COMPARE_VOCAB}, side by side (full report: "
-                    "audit/audit.md).",
-                    "",
-                    md_table(
-                        [
-                            "tokenizer",
-                            "median premium",
-                            "max premium",
-                            "Gini",
-                            "bytes/token",
-                            "Rényi eff",
-                            "probe round-trip",
-                            "unreachable",
-                            "digits",
-                        ],
-                        [
-                            (
-                                a.tokenizer,
-                                "" if a.median_premium is None else a.median_premium,
-                                "" if a.max_premium is None else a.max_premium,
-                                a.gini,
-                                a.bytes_per_token or "",
-                                a.renyi_efficiency or "",
-                                a.roundtrip_rate,
-                                a.unreachable,
-                                a.digits,
-                            )
-                            for a in self.audit_rows
-                        ],
-                    ),
-                    "",
-                    "## Invert",
-                    "",
-                    f"A byte-level BPE ({self.invert_merges} merges) trained on a known mixture of the even lines of six "
-                    "embedded categories; `tokenlab invert` recovers the mixture from the odd lines, which the "
-                    f"tokenizer never saw (full report: invert/invert.md). log10 MSE {_fmt(self.invert_log10_mse)} "
-                    f"(token-classification baseline {_fmt(self.invert_baseline_log10_mse)}).",
-                    "",
-                    md_table(
-                        ["category", "estimate", "95% CI", "TC baseline", "truth"],
-                        [
-                            (
-                                r.category,
-                                f"{100 * r.share:.2f}%",
-                                f"{100 * r.ci_low:.2f}–{100 * r.ci_high:.2f}%"
-                                if r.ci_low is not None and r.ci_high is not None
-                                else "",
-                                f"{100 * r.baseline_share:.2f}%",
-                                f"{100 * r.truth:.2f}%" if r.truth is not None else "",
-                            )
-                            for r in self.invert_rows
-                        ],
-                    ),
-                    "",
-                    "## Transplant",
-                    "",
-                    self.transplant_note,
-                    "",
-                    md_table(
-                        [
-                            "method",
-                            "rows copied",
-                            "rows estimated",
-                            "fallback rows",
-                            "BPB original",
-                            "BPB transplanted",
-                            "BPB ratio",
-                            "length ratio",
-                            "leave-out centred cosine",
-                        ],
-                        [
-                            (
-                                t.method,
-                                t.copied,
-                                t.estimated,
-                                t.fallback,
-                                t.bpb_original,
-                                t.bpb,
-                                t.bpb_ratio,
-                                t.length_ratio,
-                                "–" if t.leave_out_centred_cosine is None else t.leave_out_centred_cosine,
-                            )
-                            for t in self.transplant_rows
-                        ],
-                    )
-                    if self.transplant_rows
-                    else "",
-                    "",
-                    *(["## Notes", "", *[f"- {n}" for n in self.notes], ""] if self.notes else []),
-                    md_provenance(self.provenance),
-                ]
-            )
-            + "\n"
-        )
+        """Markdown summary of the demo (demo_markdown.render)."""
+        return render(self)
 
 
 def validate(config: DemoConfig) -> None:
@@ -273,10 +129,6 @@ def output_names(config: DemoConfig) -> list[str]:
     names += [f"audit/{n}" for n in audit.output_names(audit.AuditConfig(seed=config.seed))]
     names += [f"invert/{n}" for n in invert.output_names(invert.InvertConfig(seed=config.seed))]
     return names
-
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
 
 
 def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:

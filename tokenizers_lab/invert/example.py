@@ -10,8 +10,9 @@ import itertools
 
 from tokenizers_lab.corpus import Corpus
 from tokenizers_lab.invert.config import InvertConfig, output_names, validate
-from tokenizers_lab.invert.job import Sample, infer
+from tokenizers_lab.invert.job import infer
 from tokenizers_lab.invert.report import InvertReport
+from tokenizers_lab.invert.samples import Sample
 from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.report import InputRef, Stopwatch
 from tokenizers_lab.tokenizer import HFView

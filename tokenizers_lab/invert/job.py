@@ -3,18 +3,15 @@ cluster), derive count events from the merges, solve the LP and bootstrap it."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from importlib.metadata import version
 
 import numpy as np
 import scipy.stats
 
-from tokenizers_lab.corpus import Corpus, display_name
 from tokenizers_lab.engine import (
     Engine,
     LocalEngine,
@@ -24,7 +21,6 @@ from tokenizers_lab.engine import (
 from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.invert import chains, lp, pretokens
 from tokenizers_lab.invert.config import (
-    DEFAULT_MERGES,
     SIMILAR_TV,
     UNIDENTIFIABLE_RANGE,
     InvertConfig,
@@ -34,53 +30,11 @@ from tokenizers_lab.invert.config import (
 )
 from tokenizers_lab.invert.replay import Replay, plan_for, replay
 from tokenizers_lab.invert.report import DEFINITIONS, CategoryResult, InvertReport, Score, SolverStats
+from tokenizers_lab.invert.samples import Sample, merge_range, read_sample
 from tokenizers_lab.invert.shards import count_shards, events_on_engine
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import InputRef, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import THREADS, TokenizerView, load_tokenizer
-
-
-@dataclass
-class Sample:
-    """One category's sample, cut into contiguous shards."""
-
-    name: str
-    source: str
-    ref: InputRef
-    shards: list[list[str]]  # lines per shard
-    bytes: int
-
-
-def read_sample(name: str, spec: str, config: InvertConfig) -> Sample:
-    """Up to sample_bytes of a category, cut into shards of about equal bytes."""
-    corpus = Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
-    lines: list[str] = []
-    sizes: list[int] = []
-    total = 0
-    for batch in corpus.iter_batches():
-        for ln in batch:
-            b = len(ln.encode("utf-8")) + 1
-            if total + b > config.sample_bytes and lines:
-                break
-            lines.append(ln)
-            sizes.append(b)
-            total += b
-        else:
-            continue
-        break
-    if not any(ln.strip() for ln in lines):
-        raise InputError(f"category {name!r} ({display_name(spec)}) is empty")
-    n_shards = max(1, min(config.shards, len(lines)))
-    bounds = np.searchsorted(np.cumsum(sizes), np.arange(1, n_shards) * total / n_shards)
-    cut = [0, *bounds.tolist(), len(lines)]
-    shards = [lines[a:b] for a, b in itertools.pairwise(cut) if b > a]
-    return Sample(
-        name=name,
-        source=display_name(spec),
-        ref=corpus.input_ref(f"category:{name}"),
-        shards=shards,
-        bytes=total,
-    )
 
 
 def _tv_distances(prob: lp.Problem) -> np.ndarray:
@@ -120,28 +74,6 @@ def _groups(n: int, close: np.ndarray) -> list[list[int]]:
                     stack.append(q)
         out.append(sorted(comp))
     return out
-
-
-def merge_range(view: TokenizerView, config: InvertConfig) -> tuple[list[tuple[bytes, bytes]], int]:
-    """The tokenizer's merges and the end of the constrained range; bad input is a usage error."""
-    if view.model_type != "bpe":
-        raise UsageError(
-            f"tokenizer {view.label} is a {view.model_type} model: invert needs a BPE merge list"
-        )
-    all_merges = view.merges()
-    if not all_merges:
-        raise UsageError(f"tokenizer {view.label} has no merges")
-    if config.start >= len(all_merges):
-        raise UsageError(f"--start {config.start} is beyond the merge list ({len(all_merges)} merges)")
-    if config.merges is not None and config.start + config.merges > len(all_merges):
-        raise UsageError(
-            f"--merges {config.merges} from --start {config.start} is beyond the merge list "
-            f"({len(all_merges)} merges)"
-        )
-    last = config.start + (
-        config.merges if config.merges is not None else min(DEFAULT_MERGES, len(all_merges) - config.start)
-    )
-    return all_merges, last
 
 
 def run(

@@ -8,12 +8,8 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-from tokenizers_lab.engine import (
-    Engine,
-    child_of_this_process,
-    cpu_count,
-    stop_workers,
-)
+from tokenizers_lab.background import child_of_this_process, stop_workers
+from tokenizers_lab.engine import Engine, cpu_count
 from tokenizers_lab.invert import chains, lp, pretokens
 from tokenizers_lab.invert.replay import Plan, Replay, replay
 from tokenizers_lab.progress import Progress

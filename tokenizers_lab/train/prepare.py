@@ -10,13 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tokenizers_lab.background import Background, in_background
 from tokenizers_lab.corpus import Corpus, display_name
-from tokenizers_lab.engine import (
-    Background,
-    Engine,
-    LocalEngine,
-    in_background,
-)
+from tokenizers_lab.engine import Engine, LocalEngine
 from tokenizers_lab.errors import InputError
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.train.config import ALGORITHMS, TrainConfig

@@ -9,11 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tokenizers_lab.engine import (
-    Background,
-    Engine,
-    LocalEngine,
-)
+from tokenizers_lab.background import Background
+from tokenizers_lab.engine import Engine, LocalEngine
 from tokenizers_lab.patterns import PATTERNS
 from tokenizers_lab.tokenizer import THREADS, bytelevel_to_bytes
 from tokenizers_lab.train.common import (

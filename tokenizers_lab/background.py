@@ -1,0 +1,97 @@
+"""Work beside the main thread and in worker processes, shaped so that Ctrl-C and SIGTERM always act:
+native calls on daemon threads the main thread waits on interruptibly, and forked workers that
+leave signals to their parent and die with it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class Background:
+    """`fn(*args)` on a daemon thread, its result (or error) collected by `result()`.
+
+    Native trainers (tokenizers, sentencepiece) release the GIL but never look at signals: run on
+    the main thread, a Ctrl-C waits for the end of a training phase (seconds, or minutes on
+    pathological input). The main thread waits here instead, so Ctrl-C and SIGTERM act at once;
+    and being a daemon, an abandoned thread never holds up the exit (a ThreadPoolExecutor's
+    threads are joined at exit). `watch`: other background jobs whose failure ends the wait (a
+    corpus check that runs beside training stops it on the first bad record)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(fn, args, kwargs),
+            daemon=True,
+            name=f"tokenlab-{getattr(fn, '__name__', 'job')}",
+        )
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        try:
+            self._value = fn(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed to the thread that collects the result
+            self._error = e
+
+    def failed(self) -> BaseException | None:
+        """The error this job ended with (None while it runs or when it succeeded)."""
+        return None if self._thread.is_alive() else self._error
+
+    def result(self, watch: Sequence[Background | None] = ()) -> Any:
+        """Wait (interruptibly) for the value; raise this job's error, or a watched job's."""
+        while self._thread.is_alive():
+            self._thread.join(0.1)
+            for w in watch:
+                err = w.failed() if w is not None else None
+                if err is not None:
+                    raise err
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def in_background(
+    fn: Callable[..., Any], *args: Any, watch: Sequence[Background | None] = (), **kwargs: Any
+) -> Any:
+    """`fn(*args, **kwargs)`, waited for interruptibly (see Background)."""
+    return Background(fn, *args, **kwargs).result(watch)
+
+
+def child_of_this_process() -> None:
+    """Initializer of a forked worker process: it leaves SIGINT to the parent (a Ctrl-C in the
+    terminal reaches the whole process group; the parent stops the workers, none prints a
+    traceback), takes SIGTERM by the default action (not the CLI's handler it was forked with),
+    and on Linux is sent SIGTERM when the parent dies, however the parent dies (a SIGKILL
+    included): a worker blocked on its task queue would otherwise wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+        except (OSError, AttributeError):  # no libc symbol: the parent's clean-up still stops us
+            pass
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def stop_workers(pool: Any) -> None:
+    """End a ProcessPoolExecutor now: pending tasks cancelled, its processes terminated (a plain
+    shutdown waits for the running tasks, which can take minutes)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.join(5)
