@@ -1580,3 +1580,53 @@ def test_unreadable_corpora_are_one_line(kit: Kit, runner, tmp_path: Path, monke
     assert res.exit_code == 1 and res.stderr.count("\n") == 1, res.stderr
     assert res.stderr.startswith("error: cannot read corpus") and "Permission denied" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("what", ["corpus", "tokenizer"])
+def test_an_unreachable_hub_is_asked_once(kit: Kit, tmp_path: Path, what: str) -> None:
+    """An `hf:` corpus with no network printed eleven retry lines over 24 s (an `hf:` tokenizer was
+    quiet but took as long): huggingface_hub retries five times. Now one request, one error line,
+    exit 1. The hub here is a loopback server that answers every request with 503 and counts them."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            hits.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
+    env.update(
+        HF_ENDPOINT=f"http://127.0.0.1:{server.server_address[1]}",
+        HF_HOME=str(tmp_path / "hf"),
+        PYTHONUNBUFFERED="1",
+    )
+    argv = _train("hf:nobody/no-such-dataset") if what == "corpus" else _audit(kit, "hf:nobody/no-such-tok")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tokenizers_lab", *argv, "--out", str(tmp_path / "out")],
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+    lines = [ln for ln in proc.stderr.decode().splitlines() if ln.strip() and not PROGRESS.match(ln)]
+    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: cannot "), proc.stderr
+    assert "hf:nobody/no-such" in lines[0] and "503" in lines[0], lines
+    asked = [h for h in hits if "no-such" in h]  # (the library also asks the hub about itself once)
+    assert len(asked) == 1, hits  # one request for the repo, no retries
+    assert not (tmp_path / "out").exists()

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tokenizers_lab.errors import InputError, unknown_name
+from tokenizers_lab.hub import check_repo, silent_hub
 from tokenizers_lab.records import (
     MAX_RECORD_BYTES,
     CorpusStats,
@@ -286,10 +287,14 @@ class Corpus:
             (parts[1] if len(parts) > 1 and parts[1] else None),
             (parts[2] if len(parts) > 2 else "train"),
         )
+        problem = check_repo(name, "dataset")  # one quick try: no five retries and their lines (24 s) offline
+        if problem is not None:
+            raise InputError(f"cannot load {src} from the hub (offline, or no such dataset?): {problem}")
         try:
             import datasets
 
-            ds = datasets.load_dataset(name, config, split=split, streaming=True)
+            with silent_hub():
+                ds = datasets.load_dataset(name, config, split=split, streaming=True)
         except Exception as e:  # noqa: BLE001 - hub/network errors come in many types
             raise InputError(
                 f"cannot load {src} from the hub (offline?): {str(e).splitlines()[0][:160]}"

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     pass
 
 from tokenizers_lab.errors import InputError, LabError, UsageError
+from tokenizers_lab.hub import check_repo, offline, silent_hub
 from tokenizers_lab.tokenizer.base import MAX_LABEL, TokenizerSpec, TokenizerView, read_file
 from tokenizers_lab.tokenizer.hf import HFView, bert_vocab_view, check_unk, hf_from_str, vocab_merges_view
 from tokenizers_lab.tokenizer.ranks import looks_like_ranks, parse_ranks, tekken_view, tiktoken_view
@@ -148,10 +149,6 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _HUB_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json", "vocab.txt")
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def hub_snapshot(name: str) -> Path | None:
     """The snapshot folder of hub repo `name` in the local Hugging Face cache, or None. Never
     touches the network."""
@@ -173,23 +170,6 @@ def hub_snapshot(name: str) -> Path | None:
     return None
 
 
-@contextlib.contextmanager
-def _silent_hub() -> Iterator[None]:
-    """No third-party warnings, progress bars or retry chatter while the hub is asked."""
-    import logging
-    import warnings
-
-    hub_log = logging.getLogger("huggingface_hub")
-    level = hub_log.level
-    hub_log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        hub_log.setLevel(level)
-
-
 def _load_hub(spec: TokenizerSpec) -> TokenizerView:
     """hf:NAME from the local Hugging Face cache first; downloaded only when online, in one try."""
     name = spec.path[3:]
@@ -197,18 +177,21 @@ def _load_hub(spec: TokenizerSpec) -> TokenizerView:
     if cached is not None:
         with _parsing(cached):
             return _load_folder(cached, spec)
-    if _offline():
+    if offline():
         raise InputError(
             f"{spec.path} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
             "give a local path (or download it once while online)"
         )
+    problem = check_repo(name)  # one quick try: huggingface_hub's download retries for ~24 s offline
+    if problem is not None:
+        raise InputError(f"cannot fetch {spec.path} from the hub (offline, or no such repo?): {problem}")
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise InputError(f"{spec.path}: huggingface_hub is not installed; give a local path") from None
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
-        with _silent_hub():
+        with silent_hub():
             got = Path(
                 hf_hub_download(
                     name, "tokenizer.json", etag_timeout=10, cache_dir=os.environ.get("HF_HUB_CACHE") or None
