@@ -821,7 +821,7 @@ def test_sigint_while_writing_a_model_folder_leaves_none(
 def test_sigint_while_moving_outputs_waits_for_the_move(kit: Kit, tmp_path: Path) -> None:
     """Ctrl-C during the move into an existing folder (--force) is held until every file is in
     place: the folder holds the new report whole, never a mix of old and new."""
-    from tokenizers_lab import report as rp
+    from tokenizers_lab import outputs as rp
 
     out = _existing(tmp_path)
     real_replace = os.replace

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tokenizers_lab import outputs as outputs_mod
 from tokenizers_lab import report as report_mod
 from tokenizers_lab.cli import app
 from tokenizers_lab.cli.common import Feedback
@@ -335,7 +336,7 @@ def test_force_replaces_the_output_whole_and_keeps_foreign_files(runner, tmp_pat
     assert res.exit_code == 0, res.stderr
     assert not (out / "v300").exists() and not (out / "v400").exists()  # no stale sweep folders
     assert (out / "tokenizer.json").exists() and (out / "mine.txt").read_text() == "the user's own file"
-    assert sorted((out / report_mod.MANIFEST).read_text().split()) == sorted(
+    assert sorted((out / outputs_mod.MANIFEST).read_text().split()) == sorted(
         ["train.json", "train.md", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
     )
 

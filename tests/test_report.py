@@ -10,7 +10,8 @@ import pytest
 
 from tokenizers_lab import __version__
 from tokenizers_lab.errors import OutputExistsError, UsageError, unknown_name
-from tokenizers_lab.report import check_outputs, dumps, signature, write_outputs
+from tokenizers_lab.outputs import check_outputs, write_outputs
+from tokenizers_lab.report import dumps, signature
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from tokenizers_lab.errors import InputError, unknown_name
 from tokenizers_lab.hub import check_repo, silent_hub
@@ -47,7 +48,9 @@ CHUNK_BYTES = 1 << 20
 _INVALID = [0]
 
 
-def _count_and_replace(err: UnicodeDecodeError) -> tuple[str, int]:
+def _count_and_replace(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeDecodeError):  # registered for decoding only
+        raise err
     _INVALID[0] += 1
     return "\ufffd", err.end
 
@@ -139,10 +142,10 @@ class Corpus:
                 raise InputError(f"corpus folder {p} holds no files")
             return [str(f) for f in files]
         if any(ch in spec for ch in "*?["):
-            files = sorted(_glob.glob(spec, recursive=True))
-            if not files:
+            matched = sorted(_glob.glob(spec, recursive=True))
+            if not matched:
                 raise InputError(f"corpus glob {spec!r} matches no file")
-            return files
+            return matched
         if not p.exists():
             raise InputError(f"corpus not found: {spec}")
         return [str(p)]
@@ -215,7 +218,7 @@ class Corpus:
         except EOFError:
             raise InputError(f"cannot read corpus {path}: truncated gzip") from None
 
-    def _iter_binary(self, f: io.BufferedIOBase, name: str) -> Iterator[list[str]]:
+    def _iter_binary(self, f: io.BufferedIOBase | BinaryIO, name: str) -> Iterator[list[str]]:
         mode = "strict" if self.errors == "strict" else "tokenlab-count"
         dec = codecs.getincrementaldecoder("utf-8-sig")(mode)  # a leading BOM is no text
         tail = ""

@@ -10,13 +10,7 @@ from dataclasses import dataclass, field
 from tokenizers_lab import train
 from tokenizers_lab.demo_markdown import COMPARE_VOCAB, render
 from tokenizers_lab.progress import Progress
-from tokenizers_lab.report import (
-    Provenance,
-    RunInfo,
-    Stopwatch,
-    dumps,
-    make_provenance,
-)
+from tokenizers_lab.report import Provenance, RunInfo, Stopwatch, dumps, make_provenance
 from tokenizers_lab.transplant.example import TransplantRow
 
 # (step name, algorithm, vocab sizes, extra options): a BPE sweep, one of each family at equal
@@ -154,6 +148,8 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
         for r in rep.results:
             premiums = [lr.premium for lr in r.languages if lr.premium is not None]
             total = sum(lr.tokens for lr in r.languages)
+            # the demo always holds text out: both measures exist
+            assert r.heldout_bytes_per_token is not None and r.roundtrip_rate is not None
             tokens_at[(step, r.vocab_size_requested)] = total
             rows.append(
                 DemoRow(

@@ -185,7 +185,8 @@ class DaskEngine(Engine):
         except ImportError:
             raise MissingExtraError(f"--engine dask needs the dask extra: {DASK_EXTRA}") from None
         self.address = address
-        self._cluster = None
+        self._client: Any = None  # dask.distributed.Client once connected
+        self._cluster: Any = None  # the LocalCluster this run started, if any
         quiet = logging.CRITICAL
         for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
             logging.getLogger(name).setLevel(quiet)
@@ -261,7 +262,7 @@ class DaskEngine(Engine):
         }
 
     def close(self) -> None:
-        client, cluster = getattr(self, "_client", None), self._cluster
+        client, cluster = self._client, self._cluster
         self._client = None
         self._cluster = None
         if client is not None:

@@ -15,9 +15,7 @@ from tokenizers_lab.audit import (
 )
 from tokenizers_lab.engine import EXECUTION, EngineSpec
 from tokenizers_lab.errors import UsageError, check_range
-from tokenizers_lab.report import (
-    INPUT,
-)
+from tokenizers_lab.report import INPUT
 from tokenizers_lab.tokenizer import (
     parse_spec,
 )

@@ -5,6 +5,7 @@ job never imports this module."""
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from tokenizers_lab.audit.config import DEFAULT_TOKENIZERS, AuditConfig, output_names, validate
 from tokenizers_lab.audit.job import run as run_audit
@@ -12,6 +13,9 @@ from tokenizers_lab.audit.report import AuditReport
 from tokenizers_lab.errors import UsageError
 from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.tokenizer import HFView, SentencePieceView, TokenizerView
+
+if TYPE_CHECKING:
+    from tokenizers_lab.train import TrainReport
 
 __all__ = [
     "AuditConfig",
@@ -31,7 +35,7 @@ def run(config: AuditConfig, *, progress: Progress | None = None) -> AuditReport
     return run_audit(config, progress=progress, views=default_views(config.seed, progress))
 
 
-def views_from_train(report, label: str, vocab: int | None = None) -> TokenizerView:  # type: ignore[no-untyped-def]
+def views_from_train(report: TrainReport, label: str, vocab: int | None = None) -> TokenizerView:
     """A view over the artifacts of a train report (one size, or `vocab` of a sweep); the .model
     for SentencePiece."""
     from tokenizers import Tokenizer

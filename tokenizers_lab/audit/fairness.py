@@ -88,11 +88,11 @@ def _unk_char_share(view: TokenizerView, text: str, ids: Sequence[int]) -> tuple
     unk = view.unk_id
     if unk is None or not text:
         return 0, 0.0
-    ids = np.asarray(ids, dtype=np.int64)
-    n_unk = int((ids == unk).sum())
+    arr = np.asarray(ids, dtype=np.int64)
+    n_unk = int((arr == unk).sum())
     if n_unk == 0:
         return 0, 0.0
-    kept = view.decode(ids[ids != unk].tolist())
+    kept = view.decode(arr[arr != unk].tolist())
     return n_unk, max(0.0, min(1.0, (len(text) - len(kept)) / len(text)))
 
 
@@ -151,11 +151,12 @@ def rows_and_summary(
         for lang, r in sorted(raw.items())
     )
     others = [r for r in rows if r.language != pivot and r.valid and r.premium_sum is not None]
+    sums = [r.premium_sum for r in others if r.premium_sum is not None]
     worst = max(others, key=lambda r: r.premium_sum or 0.0, default=None)
     summary = FairnessSummary(
         pivot=pivot,
         languages=len(rows),
-        median_premium=statistics.median(r.premium_sum for r in others) if others else None,
+        median_premium=statistics.median(sums) if sums else None,
         max_premium=worst.premium_sum if worst else None,
         max_premium_language=worst.language if worst else None,
         languages_above_2x=sum(1 for r in others if (r.premium_sum or 0) > 2.0) if others else None,

@@ -113,7 +113,7 @@ def _hunspell(arg: str, lang: str) -> Validator:
     except Exception as e:  # noqa: BLE001 - spylls raises assorted errors on malformed files
         raise InputError(f"cannot read hunspell dictionary {base}: {e}") from None
     stems = {lower(w.stem, lang) for w in d.dic.words}
-    affixes = set()
+    affixes: set[str] = set()
     for table in (d.aff.SFX, d.aff.PFX):
         for rules in table.values():
             affixes.update(lower(r.add, lang) for r in rules if r.add)

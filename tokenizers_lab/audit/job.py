@@ -35,11 +35,7 @@ from tokenizers_lab.engine import Engine, LocalEngine, engine_info, open_engine
 from tokenizers_lab.errors import InputError, UsageError, unknown_name
 from tokenizers_lab.parallel import ParallelCorpus, load_parallel
 from tokenizers_lab.progress import Progress
-from tokenizers_lab.report import (
-    InputRef,
-    Stopwatch,
-    make_provenance,
-)
+from tokenizers_lab.report import InputRef, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import (
     THREADS,
     TokenizerView,
@@ -106,9 +102,9 @@ def _run(
         targets = [x for x in par.languages if not no_space_language(x)] if lang == "*" else [lang]
         if lang != "*" and lang not in par.lines:
             raise unknown_name("--validator language", lang, par.lines)
-        for t in targets:
-            if t not in validators:
-                validators[t] = integrity.build_validator(kind, arg, t, par.lines[t])
+        for target in targets:
+            if target not in validators:
+                validators[target] = integrity.build_validator(kind, arg, target, par.lines[target])
     if not config.validators:
         notes.append(
             "%Lang uses the corpus-words proxy (no --validator given): a token counts when it is a "

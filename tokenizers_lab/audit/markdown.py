@@ -1,11 +1,12 @@
-"""The audit's Markdown: tables rendered from the report's fields, never recomputed."""
+"""The audit's Markdown: tables rendered from the report's fields, never recomputed. `render`
+joins the sections in order; each section is one function of the report."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from tokenizers_lab.audit.markdown_checks import checks_sections, num, pct
-from tokenizers_lab.report import md_provenance, md_table
+from tokenizers_lab.report import md_provenance, md_section
 
 if TYPE_CHECKING:
     from tokenizers_lab.audit.report import AuditReport
@@ -30,16 +31,24 @@ def render(r: AuditReport) -> str:
         f"corpora: {', '.join(f'`{c}`' for c in r.corpora) or 'none'}.",
         "",
     ]
-    out += [
-        "## Tokenizers",
-        "",
-        md_table(
-            ["label", "backend", "model", "vocab", "sha256"],
-            [(a.label, a.backend, a.model_type, a.vocab_size, a.sha256[:12]) for a in r.tokenizers],
-        ),
-        "",
-    ]
+    out += md_section(
+        "Tokenizers",
+        ["label", "backend", "model", "vocab", "sha256"],
+        [(a.label, a.backend, a.model_type, a.vocab_size, a.sha256[:12]) for a in r.tokenizers],
+    )
+    out += _summary(r)
+    if r.charts:
+        out += ["## Charts", ""] + [f"![{c}]({c})" for c in r.charts] + [""]
+    out += _premiums(r, labels)
+    out += _counts(r)
+    out += _compression_per_language(r)
+    out += _compression(r)
+    out += checks_sections(r, labels)
+    out += [md_provenance(r.provenance)]
+    return "\n".join(out) + "\n"
 
+
+def _summary(r: AuditReport) -> list[str]:
     rows = []
     for a in r.tokenizers:
         s, c = a.fairness_summary, a.corpus_compression or a.parallel_compression
@@ -61,38 +70,36 @@ def render(r: AuditReport) -> str:
                 a.numbers.scheme,
             )
         )
-    out += [
-        "## Summary",
-        "",
-        md_table(
-            [
-                "tokenizer",
-                "median premium",
-                "max premium",
-                "langs > 2x",
-                "Gini",
-                "tokens/sentence",
-                "bytes/token",
-                "Rényi eff (full V)",
-                "Rényi eff (observed)",
-                "vocab used",
-                "probe round-trip",
-                "unreachable",
-                "partial UTF-8",
-                "digits",
-            ],
-            rows,
-        ),
-        "",
-        f"Premiums: Arnett convention (per-sentence sums), valid non-pivot languages, on `{r.parallel}`. "
-        f"bytes/token, Rényi (alpha = {r.tokenizers[0].parallel_compression.renyi_alpha if r.tokenizers else ''}) "
-        f"and vocab used measured on {measured_on(r)}. Probe round-trip: share of the robustness probes "
-        "that decode back exactly.",
-        "",
-    ]
-    if r.charts:
-        out += ["## Charts", ""] + [f"![{c}]({c})" for c in r.charts] + [""]
+    alpha = r.tokenizers[0].parallel_compression.renyi_alpha if r.tokenizers else ""
+    return md_section(
+        "Summary",
+        [
+            "tokenizer",
+            "median premium",
+            "max premium",
+            "langs > 2x",
+            "Gini",
+            "tokens/sentence",
+            "bytes/token",
+            "Rényi eff (full V)",
+            "Rényi eff (observed)",
+            "vocab used",
+            "probe round-trip",
+            "unreachable",
+            "partial UTF-8",
+            "digits",
+        ],
+        rows,
+        after=[
+            f"Premiums: Arnett convention (per-sentence sums), valid non-pivot languages, on `{r.parallel}`. "
+            f"bytes/token, Rényi (alpha = {alpha}) "
+            f"and vocab used measured on {measured_on(r)}. Probe round-trip: share of the robustness probes "
+            "that decode back exactly."
+        ],
+    )
 
+
+def _premiums(r: AuditReport, labels: list[str]) -> list[str]:
     rows = []
     by_lang = {a.label: {f.language: f for f in a.fairness} for a in r.tokenizers}
     for lang in r.languages:
@@ -107,51 +114,52 @@ def render(r: AuditReport) -> str:
                 else ""
             )
         rows.append(row)
-    out += [
-        "## Token premium per language",
-        "",
-        "Each cell: Arnett (per-sentence sum) / Petrov (joined text); "
-        "invalid = more than 10% of characters under UNK.",
-        "",
-        md_table(["language", "char premium", "byte premium", *labels], rows),
-        "",
-    ]
-    rows = []
-    for a in r.tokenizers:
-        for f in a.fairness:
-            rows.append(
-                (
-                    a.label,
-                    f.language,
-                    f.tokens_sum,
-                    f.tokens_concat,
-                    f.tokens_per_sentence,
-                    f.unk_tokens,
-                    pct(f.unk_char_share),
-                    pct(f.byte_fallback_share),
-                    pct(f.partial_utf8_share),
-                )
-            )
-    out += [
-        "### Counts",
-        "",
-        md_table(
-            [
-                "tokenizer",
-                "language",
-                "tokens (sum)",
-                "tokens (joined)",
-                "tokens/sentence",
-                "UNK",
-                "UNK chars",
-                "byte fallback",
-                "partial UTF-8",
-            ],
-            rows,
-        ),
-        "",
-    ]
+    return md_section(
+        "Token premium per language",
+        ["language", "char premium", "byte premium", *labels],
+        rows,
+        before=[
+            "Each cell: Arnett (per-sentence sum) / Petrov (joined text); "
+            "invalid = more than 10% of characters under UNK."
+        ],
+    )
 
+
+def _counts(r: AuditReport) -> list[str]:
+    rows = [
+        (
+            a.label,
+            f.language,
+            f.tokens_sum,
+            f.tokens_concat,
+            f.tokens_per_sentence,
+            f.unk_tokens,
+            pct(f.unk_char_share),
+            pct(f.byte_fallback_share),
+            pct(f.partial_utf8_share),
+        )
+        for a in r.tokenizers
+        for f in a.fairness
+    ]
+    return md_section(
+        "Counts",
+        [
+            "tokenizer",
+            "language",
+            "tokens (sum)",
+            "tokens (joined)",
+            "tokens/sentence",
+            "UNK",
+            "UNK chars",
+            "byte fallback",
+            "partial UTF-8",
+        ],
+        rows,
+        level=3,
+    )
+
+
+def _compression_per_language(r: AuditReport) -> list[str]:
     rows = []
     for a in r.tokenizers:
         for c in a.languages:
@@ -173,69 +181,58 @@ def render(r: AuditReport) -> str:
                     num(c.renyi_efficiency_full_vocab),
                 )
             )
-    out += [
-        "## Compression per language",
-        "",
-        md_table(
-            [
-                "tokenizer",
-                "language",
-                "bytes/token",
-                "chars/token",
-                "tokens/word",
-                "continued words",
-                "boundary violations",
-                "aligned lines",
-                "Rényi eff (full V)",
-            ],
-            rows,
-        ),
-        "",
-    ]
-    rows = []
-    for a in r.tokenizers:
-        for name, c in (("parallel", a.parallel_compression), ("corpora", a.corpus_compression)):
-            if c is None:
-                continue
-            rows.append(
-                (
-                    a.label,
-                    name,
-                    c.tokens,
-                    num(c.bytes_per_token),
-                    num(c.chars_per_token),
-                    num(c.tokens_per_word),
-                    c.observed_types,
-                    pct(c.vocab_utilization),
-                    num(c.renyi_efficiency_full_vocab),
-                    num(c.renyi_efficiency_observed),
-                    num(c.shannon_efficiency_full_vocab),
-                    num(c.shannon_efficiency_observed),
-                )
-            )
-    out += [
-        "## Compression and efficiency",
-        "",
-        md_table(
-            [
-                "tokenizer",
-                "text",
-                "tokens",
-                "bytes/token",
-                "chars/token",
-                "tokens/word",
-                "types",
-                "vocab used",
-                "Rényi (full V)",
-                "Rényi (observed)",
-                "Shannon (full V)",
-                "Shannon (observed)",
-            ],
-            rows,
-        ),
-        "",
-    ]
+    return md_section(
+        "Compression per language",
+        [
+            "tokenizer",
+            "language",
+            "bytes/token",
+            "chars/token",
+            "tokens/word",
+            "continued words",
+            "boundary violations",
+            "aligned lines",
+            "Rényi eff (full V)",
+        ],
+        rows,
+    )
 
-    out += checks_sections(r, labels)
-    out += [md_provenance(r.provenance)]
-    return "\n".join(out) + "\n"
+
+def _compression(r: AuditReport) -> list[str]:
+    rows = [
+        (
+            a.label,
+            name,
+            c.tokens,
+            num(c.bytes_per_token),
+            num(c.chars_per_token),
+            num(c.tokens_per_word),
+            c.observed_types,
+            pct(c.vocab_utilization),
+            num(c.renyi_efficiency_full_vocab),
+            num(c.renyi_efficiency_observed),
+            num(c.shannon_efficiency_full_vocab),
+            num(c.shannon_efficiency_observed),
+        )
+        for a in r.tokenizers
+        for name, c in (("parallel", a.parallel_compression), ("corpora", a.corpus_compression))
+        if c is not None
+    ]
+    return md_section(
+        "Compression and efficiency",
+        [
+            "tokenizer",
+            "text",
+            "tokens",
+            "bytes/token",
+            "chars/token",
+            "tokens/word",
+            "types",
+            "vocab used",
+            "Rényi (full V)",
+            "Rényi (observed)",
+            "Shannon (full V)",
+            "Shannon (observed)",
+        ],
+        rows,
+    )

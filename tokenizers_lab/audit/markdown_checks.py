@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tokenizers_lab.report import md_table
+from tokenizers_lab.report import md_section
 
 if TYPE_CHECKING:
     from tokenizers_lab.audit.report import AuditReport
@@ -28,125 +28,139 @@ def esc(s: str) -> str:
 
 def checks_sections(r: AuditReport, labels: list[str]) -> list[str]:
     """Every section after compression, in order."""
-    out: list[str] = []
-    rows = []
-    for a in r.tokenizers:
-        for i in a.integrity:
-            rows.append(
-                (
-                    a.label,
-                    i.language,
-                    i.validator + (" (frequency-based)" if i.frequency_based else ""),
-                    i.types,
-                    pct(i.lang_type),
-                    pct(i.lang_token),
-                    pct(i.lang_type_letters),
-                    pct(i.pure_type),
-                    pct(i.pure_token),
-                    ", ".join(esc(x) for x in i.examples_invalid[:4]),
-                )
-            )
-    if rows:
-        out += [
-            "## Language integrity (%Lang / %Pure)",
-            "",
-            md_table(
-                [
-                    "tokenizer",
-                    "language",
-                    "validator",
-                    "types",
-                    "%Lang (types)",
-                    "%Lang (tokens)",
-                    "%Lang (letter types)",
-                    "%Pure (types)",
-                    "%Pure (tokens)",
-                    "frequent invalid",
-                ],
-                rows,
-            ),
-            "",
-            "Validators: " + "; ".join(f"{k}: {v}" for k, v in r.validators.items()),
-            "",
-        ]
-
+    out = _integrity(r)
     if r.charbench_items:
-        rows = []
-        for a in r.tokenizers:
-            for s in a.charbench:
-                rows.append(
-                    (
-                        a.label,
-                        s.task,
-                        s.items,
-                        s.mean_tokens,
-                        s.mean_chars_per_token,
-                        num(s.mean_target_token_length),
-                        pct(s.share_target_in_long_token),
-                        num(s.mean_context_tokens),
-                        pct(s.context_differs),
-                    )
-                )
-        out += [
-            "## CharBench-style probes",
-            "",
-            f"{r.charbench_items} items in `charbench_items.jsonl` "
-            "(answer them with any model, then pass `--predictions`).",
-            "",
-            md_table(
-                [
-                    "tokenizer",
-                    "task",
-                    "items",
-                    "tokens/word",
-                    "chars/token",
-                    "target token length",
-                    "target in token >= 4 chars",
-                    "tokens in prompt",
-                    "splits differently in prompt",
-                ],
-                rows,
-            ),
-            "",
+        out += _charbench(r)
+    out += _numbers(r)
+    if r.tokenizers:
+        out += _roundtrip(r, labels)
+        out += _vocabulary(r)
+    if r.gates:
+        rows = [
+            (
+                g.expression,
+                "TRIPPED" if g.tripped else "ok",
+                ", ".join(g.failing),
+                ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=n/a" for k, v in g.values.items()),
+            )
+            for g in r.gates
         ]
-        rows = []
-        for a in r.tokenizers:
-            for s in a.charbench_scores:
-                c = s.correlations
-                rows.append(
-                    (
-                        a.label,
-                        s.task,
-                        s.answered,
-                        pct(s.accuracy),
-                        num(c.get("tokens")),
-                        num(c.get("chars_per_token")),
-                        num(c.get("target_token_length")),
-                        num(c.get("target_position")),
-                        num(c.get("word_length")),
-                    )
-                )
-        if rows:
-            out += [
-                "### Accuracy and Pearson r with correctness",
-                "",
-                md_table(
-                    [
-                        "tokenizer",
-                        "task",
-                        "answered",
-                        "accuracy",
-                        "r tokens",
-                        "r chars/token",
-                        "r target token length",
-                        "r position in token",
-                        "r word length",
-                    ],
-                    rows,
-                ),
-                "",
-            ]
+        out += md_section("Gates", ["expression", "result", "failing", "values"], rows)
+    if r.notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in r.notes] + [""]
+    out += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in sorted(r.definitions.items())] + [""]
+    return out
 
+
+def _integrity(r: AuditReport) -> list[str]:
+    rows = [
+        (
+            a.label,
+            i.language,
+            i.validator + (" (frequency-based)" if i.frequency_based else ""),
+            i.types,
+            pct(i.lang_type),
+            pct(i.lang_token),
+            pct(i.lang_type_letters),
+            pct(i.pure_type),
+            pct(i.pure_token),
+            ", ".join(esc(x) for x in i.examples_invalid[:4]),
+        )
+        for a in r.tokenizers
+        for i in a.integrity
+    ]
+    if not rows:
+        return []
+    return md_section(
+        "Language integrity (%Lang / %Pure)",
+        [
+            "tokenizer",
+            "language",
+            "validator",
+            "types",
+            "%Lang (types)",
+            "%Lang (tokens)",
+            "%Lang (letter types)",
+            "%Pure (types)",
+            "%Pure (tokens)",
+            "frequent invalid",
+        ],
+        rows,
+        after=["Validators: " + "; ".join(f"{k}: {v}" for k, v in r.validators.items())],
+    )
+
+
+def _charbench(r: AuditReport) -> list[str]:
+    rows = [
+        (
+            a.label,
+            s.task,
+            s.items,
+            s.mean_tokens,
+            s.mean_chars_per_token,
+            num(s.mean_target_token_length),
+            pct(s.share_target_in_long_token),
+            num(s.mean_context_tokens),
+            pct(s.context_differs),
+        )
+        for a in r.tokenizers
+        for s in a.charbench
+    ]
+    out = md_section(
+        "CharBench-style probes",
+        [
+            "tokenizer",
+            "task",
+            "items",
+            "tokens/word",
+            "chars/token",
+            "target token length",
+            "target in token >= 4 chars",
+            "tokens in prompt",
+            "splits differently in prompt",
+        ],
+        rows,
+        before=[
+            f"{r.charbench_items} items in `charbench_items.jsonl` "
+            "(answer them with any model, then pass `--predictions`)."
+        ],
+    )
+    scores = [
+        (
+            a.label,
+            t.task,
+            t.answered,
+            pct(t.accuracy),
+            num(t.correlations.get("tokens")),
+            num(t.correlations.get("chars_per_token")),
+            num(t.correlations.get("target_token_length")),
+            num(t.correlations.get("target_position")),
+            num(t.correlations.get("word_length")),
+        )
+        for a in r.tokenizers
+        for t in a.charbench_scores
+    ]
+    if scores:
+        out += md_section(
+            "Accuracy and Pearson r with correctness",
+            [
+                "tokenizer",
+                "task",
+                "answered",
+                "accuracy",
+                "r tokens",
+                "r chars/token",
+                "r target token length",
+                "r position in token",
+                "r word length",
+            ],
+            scores,
+            level=3,
+        )
+    return out
+
+
+def _numbers(r: AuditReport) -> list[str]:
     rows = [
         (
             a.label,
@@ -161,80 +175,60 @@ def checks_sections(r: AuditReport, labels: list[str]) -> list[str]:
         )
         for a in r.tokenizers
     ]
-    out += [
-        "## Numbers",
-        "",
-        md_table(
-            [
-                "tokenizer",
-                "digit scheme",
-                "consistency",
-                "after a space",
-                "single-token 1/2/3-digit (of 10/90/900)",
-                "comma groups aligned",
-                "years one token",
-                "1234567",
-                "' 2024'",
-            ],
-            rows,
-        ),
-        "",
-    ]
+    return md_section(
+        "Numbers",
+        [
+            "tokenizer",
+            "digit scheme",
+            "consistency",
+            "after a space",
+            "single-token 1/2/3-digit (of 10/90/900)",
+            "comma groups aligned",
+            "years one token",
+            "1234567",
+            "' 2024'",
+        ],
+        rows,
+    )
 
-    if r.tokenizers:
-        probes = [p.probe for p in r.tokenizers[0].roundtrip]
-        rows = []
-        for k, name in enumerate(probes):
-            row = [name]
-            for a in r.tokenizers:
-                p = a.roundtrip[k]
-                row.append("ok" if p.ok else f"differs at {p.first_difference}")
-            rows.append(row)
-        out += ["## Round-trip probes", "", md_table(["probe", *labels], rows), ""]
-        rows = [
-            (
-                a.label,
-                a.vocabulary.tokens_checked,
-                a.vocabulary.unreachable,
-                ", ".join(esc(x) for x in a.vocabulary.unreachable_examples[:5]),
-                a.vocabulary.partial_utf8,
-                pct(a.vocabulary.decomposable_share),
-                num(a.vocabulary.mean_splits),
-                ", ".join(f"{esc(t)} ({n})" for t, n in a.boundary_offenders[:5]),
-            )
+
+def _roundtrip(r: AuditReport, labels: list[str]) -> list[str]:
+    rows = [
+        [name]
+        + [
+            "ok" if a.roundtrip[k].ok else f"differs at {a.roundtrip[k].first_difference}"
             for a in r.tokenizers
         ]
-        out += [
-            "## Vocabulary health",
-            "",
-            md_table(
-                [
-                    "tokenizer",
-                    "tokens checked",
-                    "unreachable",
-                    "examples",
-                    "partial UTF-8",
-                    "decomposable",
-                    "mean splits",
-                    "top boundary-crossing tokens",
-                ],
-                rows,
-            ),
-            "",
-        ]
+        for k, name in enumerate(p.probe for p in r.tokenizers[0].roundtrip)
+    ]
+    return md_section("Round-trip probes", ["probe", *labels], rows)
 
-    if r.gates:
-        rows = [
-            (
-                g.expression,
-                "TRIPPED" if g.tripped else "ok",
-                ", ".join(g.failing),
-                ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=n/a" for k, v in g.values.items()),
-            )
-            for g in r.gates
-        ]
-        out += ["## Gates", "", md_table(["expression", "result", "failing", "values"], rows), ""]
-    if r.notes:
-        out += ["## Notes", ""] + [f"- {n}" for n in r.notes] + [""]
-    out += ["## Definitions", ""] + [f"- **{k}**: {v}" for k, v in sorted(r.definitions.items())] + [""]
-    return out
+
+def _vocabulary(r: AuditReport) -> list[str]:
+    rows = [
+        (
+            a.label,
+            a.vocabulary.tokens_checked,
+            a.vocabulary.unreachable,
+            ", ".join(esc(x) for x in a.vocabulary.unreachable_examples[:5]),
+            a.vocabulary.partial_utf8,
+            pct(a.vocabulary.decomposable_share),
+            num(a.vocabulary.mean_splits),
+            ", ".join(f"{esc(t)} ({n})" for t, n in a.boundary_offenders[:5]),
+        )
+        for a in r.tokenizers
+    ]
+    return md_section(
+        "Vocabulary health",
+        [
+            "tokenizer",
+            "tokens checked",
+            "unreachable",
+            "examples",
+            "partial UTF-8",
+            "decomposable",
+            "mean splits",
+            "top boundary-crossing tokens",
+        ],
+        rows,
+    )

@@ -3,9 +3,10 @@ chunks (GPT-4's \\p{N}{1,3}), right-to-left chunks, or irregular (learned BPE me
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tokenizers_lab.tokenizer import TokenizerView
@@ -50,10 +51,14 @@ class NumberProfile:
     examples: dict[str, str]
 
 
-def _schemes() -> list[tuple[str, callable]]:
-    out = [("single-digit", lambda n: (1,) * n)]
+def _single_digits(n: int) -> tuple[int, ...]:
+    return (1,) * n
+
+
+def _schemes() -> list[tuple[str, Callable[[int], tuple[int, ...]]]]:
+    out: list[tuple[str, Callable[[int], tuple[int, ...]]]] = [("single-digit", _single_digits)]
     for k in (2, 3, 4):
-        out += [(f"L2R-{k}", lambda n, k=k: l2r(n, k)), (f"R2L-{k}", lambda n, k=k: r2l(n, k))]
+        out += [(f"L2R-{k}", functools.partial(l2r, k=k)), (f"R2L-{k}", functools.partial(r2l, k=k))]
     return out
 
 

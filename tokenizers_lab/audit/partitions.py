@@ -12,9 +12,7 @@ from tokenizers_lab.audit.compression import Tally
 from tokenizers_lab.audit.config import AuditConfig
 from tokenizers_lab.corpus import Corpus, display_name
 from tokenizers_lab.progress import Progress
-from tokenizers_lab.report import (
-    InputRef,
-)
+from tokenizers_lab.report import InputRef
 from tokenizers_lab.tokenizer import (
     TokenizerView,
     flatten,

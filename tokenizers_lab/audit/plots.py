@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 PLOT_EXTRA = "pip install 'tokenizers-lab[audit]'"
 
@@ -19,7 +20,7 @@ def available() -> bool:
     return True
 
 
-def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
+def _figure(width: float, height: float) -> tuple[Any, Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,7 +31,7 @@ def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
     return plt, *plt.subplots(figsize=(width, height))
 
 
-def _svg(plt, fig) -> bytes:  # type: ignore[no-untyped-def]
+def _svg(plt: Any, fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "tokenizers-lab"})

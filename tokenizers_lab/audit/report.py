@@ -5,20 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tokenizers_lab.audit import (
-    charbench,
-    gates,
-    integrity,
-    numbers,
-    robustness,
-)
+from tokenizers_lab.audit.charbench import FeatureSummary, TaskScore
 from tokenizers_lab.audit.compression import CompressionStats
 from tokenizers_lab.audit.fairness import FairnessSummary, LanguageFairness
-from tokenizers_lab.report import (
-    Markdown,
-    Provenance,
-    RunInfo,
-)
+from tokenizers_lab.audit.gates import GateResult
+from tokenizers_lab.audit.integrity import IntegrityRow
+from tokenizers_lab.audit.numbers import NumberProfile
+from tokenizers_lab.audit.robustness import ProbeResult, VocabularyHealth
+from tokenizers_lab.report import Markdown, Provenance, RunInfo
 
 
 @dataclass(frozen=True)
@@ -52,14 +46,14 @@ class TokenizerAudit:
     languages: tuple[LanguageCompression, ...]
     parallel_compression: CompressionStats
     corpus_compression: CompressionStats | None
-    integrity: tuple[integrity.IntegrityRow, ...]
-    numbers: numbers.NumberProfile
+    integrity: tuple[IntegrityRow, ...]
+    numbers: NumberProfile
     roundtrip_rate: float
-    roundtrip: tuple[robustness.ProbeResult, ...]
-    vocabulary: robustness.VocabularyHealth
+    roundtrip: tuple[ProbeResult, ...]
+    vocabulary: VocabularyHealth
     boundary_offenders: tuple[tuple[str, int], ...]
-    charbench: tuple[charbench.FeatureSummary, ...]
-    charbench_scores: tuple[charbench.TaskScore, ...]
+    charbench: tuple[FeatureSummary, ...]
+    charbench_scores: tuple[TaskScore, ...]
     token_length_histogram: dict[str, int]
 
 
@@ -117,7 +111,7 @@ class AuditReport(Markdown):
     validators: dict[str, str]
     charbench_items: int
     tokenizers: tuple[TokenizerAudit, ...]
-    gates: tuple[gates.GateResult, ...]
+    gates: tuple[GateResult, ...]
     charts: tuple[str, ...]
     notes: tuple[str, ...]
     definitions: dict[str, str]
@@ -126,7 +120,7 @@ class AuditReport(Markdown):
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
     @property
-    def tripped(self) -> tuple[gates.GateResult, ...]:
+    def tripped(self) -> tuple[GateResult, ...]:
         return tuple(g for g in self.gates if g.tripped)
 
     def gate_values(self) -> dict[str, dict[str, float | None]]:

@@ -26,12 +26,18 @@ class _OneLineErrors(typer.core.TyperGroup):
         prog_name: str | None = None,
         complete_var: str | None = None,
         standalone_mode: bool = True,
+        windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        def parse() -> Any:
+            return super(_OneLineErrors, self).main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+
         if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            return parse()
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            rv = parse()
         except SystemExit as e:
             # a reader that stopped early (`tokenlab --help | head -c 10`) is no error: rich (help
             # text) and typer turn the broken pipe into exit 1 once stdout points at /dev/null

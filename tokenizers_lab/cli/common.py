@@ -26,7 +26,8 @@ from tokenizers_lab.errors import (
     UsageError,
     raise_if_interrupted,
 )
-from tokenizers_lab.report import check_outputs, dumps, write_outputs
+from tokenizers_lab.outputs import check_outputs, write_outputs
+from tokenizers_lab.report import dumps
 
 F = TypeVar("F", bound=Callable[..., Any])
 stderr = Console(stderr=True, highlight=False)
@@ -243,7 +244,7 @@ def make_progress(quiet: bool, command: str = "run") -> Feedback:
 
 def resolve_out(command: str, config: Any, out: Path | None) -> Path:
     """--out, or the run's default folder reports/<command>-<config hash>."""
-    from tokenizers_lab.report import default_out
+    from tokenizers_lab.outputs import default_out
 
     return Path(out) if out is not None else default_out(command, config)
 

@@ -21,7 +21,8 @@ from tokenizers_lab.cli.common import (
     tell,
     wrote_line,
 )
-from tokenizers_lab.report import md_table, written_by_tokenlab
+from tokenizers_lab.outputs import written_by_tokenlab
+from tokenizers_lab.report import md_table
 
 if TYPE_CHECKING:
     from tokenizers_lab.transplant.report import TransplantReport

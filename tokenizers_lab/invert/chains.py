@@ -89,8 +89,8 @@ def store(
     rows, cols, vals = [], [], []
     pairs_u = np.zeros(n_units, dtype=np.int64)
     bytes_u = np.zeros(n_units, dtype=np.int64)
-    for u, words in enumerate(unit_words):
-        items = [(w, n) for w, n in words.items() if n > 0 and w]
+    for u, unit in enumerate(unit_words):
+        items = [(w, n) for w, n in unit.items() if n > 0 and w]
         ids = [index.setdefault(w, len(index)) for w, _ in items]
         na = np.fromiter((n for _, n in items), dtype=np.int64, count=len(items))
         lens = np.fromiter((len(w) for w, _ in items), dtype=np.int64, count=len(items))

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 
 import numpy as np
-import scipy.stats
 
 from tokenizers_lab.engine import (
     Engine,
@@ -19,61 +18,20 @@ from tokenizers_lab.engine import (
     open_engine,
 )
 from tokenizers_lab.errors import InputError, UsageError
-from tokenizers_lab.invert import chains, lp, pretokens
+from tokenizers_lab.invert import chains, estimate, lp, pretokens
 from tokenizers_lab.invert.config import (
-    SIMILAR_TV,
-    UNIDENTIFIABLE_RANGE,
     InvertConfig,
     parse_categories,
     parse_truth,
     validate,
 )
-from tokenizers_lab.invert.replay import Replay, plan_for, replay
-from tokenizers_lab.invert.report import DEFINITIONS, CategoryResult, InvertReport, Score, SolverStats
+from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
+from tokenizers_lab.invert.report import DEFINITIONS, InvertReport, SolverStats
 from tokenizers_lab.invert.samples import Sample, merge_range, read_sample
 from tokenizers_lab.invert.shards import count_shards, events_on_engine
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import InputRef, Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import THREADS, TokenizerView, load_tokenizer
-
-
-def _tv_distances(prob: lp.Problem) -> np.ndarray:
-    """Total-variation distance between every two categories' initial pair distributions."""
-    n = prob.n
-    dense = np.zeros((n, prob.n_pairs))
-    np.add.at(dense, (prob.init_cat, prob.init_pid), prob.init_count)
-    dense /= np.maximum(dense.sum(axis=1, keepdims=True), 1)
-    out = np.zeros((n, n))
-    for i in range(n):
-        out[i] = 0.5 * np.abs(dense - dense[i]).sum(axis=1)
-    return out
-
-
-def _baseline(prob: lp.Problem, first: int) -> np.ndarray:
-    """TC: each constrained merge to the category where its pair is most frequent per pair."""
-    rate = prob.merge_count[first:] / np.maximum(prob.denom, 1)
-    has = rate.sum(axis=1) > 0
-    votes = np.bincount(rate[has].argmax(axis=1), minlength=prob.n).astype(float)
-    return votes / votes.sum() if votes.sum() else np.full(prob.n, 1.0 / prob.n)
-
-
-def _groups(n: int, close: np.ndarray) -> list[list[int]]:
-    """Connected components of a boolean closeness matrix."""
-    seen, out = set(), []
-    for i in range(n):
-        if i in seen:
-            continue
-        stack, comp = [i], []
-        seen.add(i)
-        while stack:
-            j = stack.pop()
-            comp.append(j)
-            for q in np.flatnonzero(close[j]).tolist():
-                if q not in seen:
-                    seen.add(q)
-                    stack.append(q)
-        out.append(sorted(comp))
-    return out
 
 
 def run(
@@ -136,194 +94,28 @@ def _infer(
     merges = all_merges[:last]
     unit = pretokens.unit(view)
     plan = plan_for(merges, unit)  # once: every shard replays the same merge list
-    t2 = time.perf_counter()
-    fast = chains.eligible(plan, unit)
-    pretokenize = 0.0
-    unit_words: list[Counter[bytes]] = []
-    replays: list[Replay] = []
-    group: list[int] = []
-    distinct: list[int] = [0] * len(samples)
-    n_units = sum(len(s.shards) for s in samples)
-    shards = [(ci, lines) for ci, s in enumerate(samples) for lines in s.shards]
-    local = isinstance(engine, LocalEngine)
-    if not local:  # counted and replayed on the workers: pretokenize_seconds holds both
-        group = [ci for ci, _ in shards]
-        st = events_on_engine(engine, view, plan, merges, shards, fast, distinct, progress)
-        pretokenize = time.perf_counter() - t2
-        shards = []
-    tp = time.perf_counter()
-    for (ci, _), words in zip(
-        shards, count_shards(view, [lines for _, lines in shards], config.execution.workers)
-    ):
-        progress(
-            f"{'pre-tokenized' if fast else f'replaying {len(merges)} merges on'} {samples[ci].name}",
-            len(group) / n_units,
-        )
-        distinct[ci] += len(words)
-        group.append(ci)
-        if fast:
-            unit_words.append(words)
-        else:
-            pretokenize += time.perf_counter() - tp
-            replays.append(replay(words, merges, plan=plan))
-            tp = time.perf_counter()
-    pretokenize += time.perf_counter() - tp
-    if fast and local:  # the chain method: every unit's events at once
-        progress(f"counting pair events of {len(merges)} merges", None)
-        st = chains.store(unit_words, plan, merges)
-        del unit_words
-    timings["pretokenize_seconds"] = pretokenize
-    timings["replay_seconds"] = time.perf_counter() - t2 - pretokenize
-    ids = plan.constrained
+    st, group, distinct = _events(config, view, samples, merges, plan, engine, progress, timings)
     redundant = sum(plan.redundant[config.start :])
     t3 = time.perf_counter()
-    if not fast and local:
-        st = lp.store(replays, ids)
-        del replays
     prob = lp.aggregate(st, group, first=config.start)
     if not (prob.denom > 0).any():
         raise InputError(
             f"no sample has a pair left before merge {config.start}: every pre-token is already "
             "one token, so the constrained merges see none of the samples"
         )
-    timings["count_table_seconds"] = time.perf_counter() - t3
+    timings["count_table_seconds"] += time.perf_counter() - t3
     progress("solving the LP", None)
     sol = lp.solve(prob, k=config.competitors, first=config.start, ranges=True)
     shares = np.array(sol.proportions)
-
-    # bootstrap over shards
     t4 = time.perf_counter()
-    boots = []
-    rng = np.random.default_rng(config.seed)
-    shard_counts = [len(s.shards) for s in samples]
-    if config.bootstrap and max(shard_counts) > 1:
-        # every resample's weights drawn here, in order: the threads below never change a result
-        ws = [
-            np.concatenate([rng.multinomial(k, np.full(k, 1.0 / k)) for k in shard_counts])
-            for _ in range(config.bootstrap)
-        ]
-
-        def resample(w: np.ndarray) -> tuple[float, ...]:
-            # warm start: the rows binding at the point estimate, then at most bootstrap_passes
-            # lazy passes (0: until converged, as the point estimate)
-            return lp.solve(
-                lp.aggregate(st, group, w, first=config.start),
-                k=config.competitors,
-                first=config.start,
-                seed_rows=sol.binding or sol.rows,
-                max_passes=config.bootstrap_passes or 2000,
-            ).proportions
-
-        # HiGHS releases the GIL while it solves: resamples run side by side on the cores
-        with ThreadPoolExecutor(max(1, min(THREADS, config.bootstrap))) as pool:
-            for b, props in enumerate(pool.map(resample, ws)):
-                progress(f"bootstrap {b + 1}/{config.bootstrap}", (b + 1) / config.bootstrap)
-                boots.append(props)
+    boots = _bootstrap(config, st, group, [len(s.shards) for s in samples], sol, progress)
     timings["bootstrap_seconds"] = time.perf_counter() - t4
-    # normal interval with the bootstrap's standard error: with few, coarse shards the resampled
-    # LP estimates are biased and a percentile interval can miss the estimate itself
-    # Student's t with B - 1 degrees of freedom: few resamples estimate the standard error loosely
-    sd = np.array(boots).std(axis=0, ddof=1) if len(boots) >= 2 else None
-    q = float(scipy.stats.t.ppf(0.975, len(boots) - 1)) if sd is not None else 0.0
-    ci = None if sd is None else (np.clip(shares - q * sd, 0, 1), np.clip(shares + q * sd, 0, 1))
-
-    tv = _tv_distances(prob)
     names = [s.name for s in samples]
-    close = (tv < SIMILAR_TV) & ~np.eye(len(samples), dtype=bool)
-    wide = (
-        np.array([r is not None and r[1] - r[0] > UNIDENTIFIABLE_RANGE for r in sol.ranges])
-        if sol.ranges
-        else np.zeros(len(samples), bool)
-    )
-    exhausted = prob.denom <= 0  # no pairs left before merge --start: the merges see nothing of it
-    wide |= exhausted
-    identifiable = ~(close.any(axis=1) | wide)
-    groups = _groups(len(samples), close)
-    unident = tuple(tuple(names[j] for j in g) for g in groups if len(g) > 1)
-    unident += tuple((names[j],) for j in np.flatnonzero(wide) if not close[j].any())
-    similar = tuple(
-        (names[i], names[j], float(tv[i, j]))
-        for i in range(len(samples))
-        for j in range(i + 1, len(samples))
-        if tv[i, j] < 2 * SIMILAR_TV
-    )
-    base = _baseline(prob, config.start)
-
-    results = []
-    for i, s in enumerate(samples):
-        span = sol.ranges[i] if sol.ranges else (float(shares[i]), float(shares[i]))
-        lo, hi = span if span is not None else (None, None)
-        results.append(
-            CategoryResult(
-                name=s.name,
-                source=s.source,
-                sample_bytes=s.bytes,
-                shards=len(s.shards),
-                pretokens=distinct[i],
-                pairs=int(prob.pairs[i]),
-                share=float(shares[i]),
-                ci_low=float(ci[0][i]) if ci is not None else None,
-                ci_high=float(ci[1][i]) if ci is not None else None,
-                bootstrap_sd=float(sd[i]) if sd is not None else None,
-                range_low=lo,
-                range_high=hi,
-                identifiable=bool(identifiable[i]),
-                alpha=sol.alpha[i],
-                baseline_share=float(base[i]),
-                truth=truth[s.name] if truth else None,
-            )
-        )
-    score = None
-    if truth:
-        tv_ = np.array([truth[n] for n in names])
-        mse = float(np.mean((shares - tv_) ** 2))
-        bmse = float(np.mean((base - tv_) ** 2))
-        umse = float(np.mean((1.0 / len(names) - tv_) ** 2))
-        score = Score(
-            mse=mse,
-            mae=float(np.mean(np.abs(shares - tv_))),
-            log10_mse=_log10(mse),
-            baseline_mse=bmse,
-            baseline_log10_mse=_log10(bmse),
-            uniform_log10_mse=_log10(umse),
-        )
-    notes = list(view.notes)
-    if sol.status == "stalled":
-        notes.append(
-            f"the lazy LP stopped when the estimate and objective stopped moving (over {lp.STALL_PASSES} "
-            f"solves: objective +{lp.STALL_OBJECTIVE:.1%} at most, no share by {lp.STALL_SHARE:g}); "
-            f"{sol.violated_left} violated rows were still being found: the slack is a lower bound"
-        )
-    elif sol.status != "optimal":
-        notes.append(f"HiGHS ended with status {sol.status!r}: the estimate may be unreliable")
-    if unident:
-        notes.append(
-            "unidentifiable: "
-            + "; ".join(" + ".join(g) for g in unident)
-            + " (the merges cannot tell these apart; read their combined share)"
-        )
-    if ci is None:
-        notes.append("no confidence interval: give --bootstrap N and samples of at least two lines")
-    if config.start:
-        notes.append(
-            f"merges 0..{config.start - 1} were replayed but not constrained (--start); each category's "
-            "d_i counts its pairs left before merge --start"
-        )
-    for i in np.flatnonzero(exhausted):
-        notes.append(
-            f"{names[i]}: no pair left before merge {config.start} (every pre-token is already one "
-            "token): its share is held at 0 and cannot be measured by these merges"
-        )
-    if redundant:
-        notes.append(
-            f"{redundant} redundant merges (a token an earlier merge already made: SentencePiece lists "
-            "every split of a piece) were replayed but not constrained"
-        )
-    if sol.missing_merges - redundant:
-        notes.append(
-            f"{sol.missing_merges - redundant} constrained merges never occur in any sample at their step "
-            "(no constraint): a category the tokenizer saw may be missing"
-        )
+    ident = estimate.identifiability(prob, sol, names)
+    base = estimate.baseline(prob, config.start)
+    interval = estimate.interval(shares, boots)
+    results = estimate.results(samples, distinct, prob, sol, shares, interval, ident, base, truth)
+    notes = [*view.notes, *_notes(config, sol, ident, redundant, interval is None)]
     stats = SolverStats(
         status=sol.status,
         objective=sol.objective,
@@ -366,9 +158,9 @@ def _infer(
         categories=tuple(results),
         solver=stats,
         bootstrap=len(boots),
-        unidentifiable=unident,
-        similar=similar,
-        score=score,
+        unidentifiable=ident.unidentifiable,
+        similar=ident.similar,
+        score=estimate.score(truth, names, shares, base) if truth else None,
         notes=tuple(notes),
         definitions=DEFINITIONS,
         run=clock.info({"highspy": version("highspy"), "numpy": np.__version__}, engine_info(engine)),
@@ -376,5 +168,142 @@ def _infer(
     )
 
 
-def _log10(x: float) -> float:
-    return float(np.log10(x)) if x > 0 else -float("inf")
+def _events(
+    config: InvertConfig,
+    view: TokenizerView,
+    samples: Sequence[Sample],
+    merges: Sequence[tuple[bytes, bytes]],
+    plan: Plan,
+    engine: Engine,
+    progress: Progress,
+    timings: dict[str, float],
+) -> tuple[lp.Store, list[int], list[int]]:
+    """Every shard's pre-tokens counted and its count events derived from the merges: the store,
+    the sample each shard belongs to, and each sample's distinct pre-tokens."""
+    t2 = time.perf_counter()
+    fast = chains.eligible(plan, pretokens.unit(view))
+    pretokenize = 0.0
+    unit_words: list[Counter[bytes]] = []
+    replays: list[Replay] = []
+    group: list[int] = []
+    distinct: list[int] = [0] * len(samples)
+    n_units = sum(len(s.shards) for s in samples)
+    shards = [(cat, lines) for cat, s in enumerate(samples) for lines in s.shards]
+    local = isinstance(engine, LocalEngine)
+    st: lp.Store | None = None
+    if not local:  # counted and replayed on the workers: pretokenize_seconds holds both
+        group = [cat for cat, _ in shards]
+        st = events_on_engine(engine, view, plan, merges, shards, fast, distinct, progress)
+        pretokenize = time.perf_counter() - t2
+        shards = []
+    tp = time.perf_counter()
+    for (cat, _), words in zip(
+        shards, count_shards(view, [lines for _, lines in shards], config.execution.workers)
+    ):
+        progress(
+            f"{'pre-tokenized' if fast else f'replaying {len(merges)} merges on'} {samples[cat].name}",
+            len(group) / n_units,
+        )
+        distinct[cat] += len(words)
+        group.append(cat)
+        if fast:
+            unit_words.append(words)
+        else:
+            pretokenize += time.perf_counter() - tp
+            replays.append(replay(words, merges, plan=plan))
+            tp = time.perf_counter()
+    pretokenize += time.perf_counter() - tp
+    if fast and local:  # the chain method: every unit's events at once
+        progress(f"counting pair events of {len(merges)} merges", None)
+        st = chains.store(unit_words, plan, merges)
+        del unit_words
+    timings["pretokenize_seconds"] = pretokenize
+    timings["replay_seconds"] = time.perf_counter() - t2 - pretokenize
+    t3 = time.perf_counter()
+    if not fast and local:
+        st = lp.store(replays, plan.constrained)
+        del replays
+    timings["count_table_seconds"] = time.perf_counter() - t3
+    assert st is not None
+    return st, group, distinct
+
+
+def _bootstrap(
+    config: InvertConfig,
+    st: lp.Store,
+    group: list[int],
+    shard_counts: list[int],
+    sol: lp.Solution,
+    progress: Progress,
+) -> list[tuple[float, ...]]:
+    """The LP re-solved on shards resampled with replacement within each sample."""
+    if not config.bootstrap or max(shard_counts) <= 1:
+        return []
+    rng = np.random.default_rng(config.seed)
+    # every resample's weights drawn here, in order: the threads below never change a result
+    ws = [
+        np.concatenate([rng.multinomial(k, np.full(k, 1.0 / k)) for k in shard_counts])
+        for _ in range(config.bootstrap)
+    ]
+
+    def resample(w: np.ndarray) -> tuple[float, ...]:
+        # warm start: the rows binding at the point estimate, then at most bootstrap_passes
+        # lazy passes (0: until converged, as the point estimate)
+        return lp.solve(
+            lp.aggregate(st, group, w, first=config.start),
+            k=config.competitors,
+            first=config.start,
+            seed_rows=sol.binding or sol.rows,
+            max_passes=config.bootstrap_passes or 2000,
+        ).proportions
+
+    boots = []
+    # HiGHS releases the GIL while it solves: resamples run side by side on the cores
+    with ThreadPoolExecutor(max(1, min(THREADS, config.bootstrap))) as pool:
+        for b, props in enumerate(pool.map(resample, ws)):
+            progress(f"bootstrap {b + 1}/{config.bootstrap}", (b + 1) / config.bootstrap)
+            boots.append(props)
+    return boots
+
+
+def _notes(
+    config: InvertConfig, sol: lp.Solution, ident: estimate.Identifiability, redundant: int, no_interval: bool
+) -> list[str]:
+    notes = []
+    if sol.status == "stalled":
+        notes.append(
+            f"the lazy LP stopped when the estimate and objective stopped moving (over {lp.STALL_PASSES} "
+            f"solves: objective +{lp.STALL_OBJECTIVE:.1%} at most, no share by {lp.STALL_SHARE:g}); "
+            f"{sol.violated_left} violated rows were still being found: the slack is a lower bound"
+        )
+    elif sol.status != "optimal":
+        notes.append(f"HiGHS ended with status {sol.status!r}: the estimate may be unreliable")
+    if ident.unidentifiable:
+        notes.append(
+            "unidentifiable: "
+            + "; ".join(" + ".join(g) for g in ident.unidentifiable)
+            + " (the merges cannot tell these apart; read their combined share)"
+        )
+    if no_interval:
+        notes.append("no confidence interval: give --bootstrap N and samples of at least two lines")
+    if config.start:
+        notes.append(
+            f"merges 0..{config.start - 1} were replayed but not constrained (--start); each category's "
+            "d_i counts its pairs left before merge --start"
+        )
+    for name in ident.exhausted:
+        notes.append(
+            f"{name}: no pair left before merge {config.start} (every pre-token is already one "
+            "token): its share is held at 0 and cannot be measured by these merges"
+        )
+    if redundant:
+        notes.append(
+            f"{redundant} redundant merges (a token an earlier merge already made: SentencePiece lists "
+            "every split of a piece) were replayed but not constrained"
+        )
+    if sol.missing_merges - redundant:
+        notes.append(
+            f"{sol.missing_merges - redundant} constrained merges never occur in any sample at their step "
+            "(no constraint): a category the tokenizer saw may be missing"
+        )
+    return notes

@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -305,7 +306,7 @@ def solve(
     )
 
 
-def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
+def _quiet_highs(highspy: Any) -> Any:
     """A Highs object with logging off. Its constructor prints a banner straight to file
     descriptor 1 (C stdio), which would corrupt JSON on stdout: fd 1 points at /dev/null meanwhile."""
     sys.stdout.flush()
@@ -323,8 +324,8 @@ def _quiet_highs(highspy):  # type: ignore[no-untyped-def]
 
 
 def _ranges(
-    h, prob: Problem, objective: float, alpha: np.ndarray, highspy
-) -> list[tuple[float, float] | None]:  # type: ignore[no-untyped-def]
+    h: Any, prob: Problem, objective: float, alpha: np.ndarray, highspy: Any
+) -> list[tuple[float, float] | None]:
     """Per category, the least and the most alpha_i on the LP's optimal face (total slack within
     1e-7 relative of the optimum, over the final rows), as byte shares with the other categories
     held at the estimate's byte conversion (so the estimate always lies inside). Each solve may

@@ -41,7 +41,7 @@ def render(r: InvertReport) -> str:
     rows = []
     for c in r.categories:
         ci = f"{pct(c.ci_low)} – {pct(c.ci_high)}" if c.ci_low is not None else "–"
-        row = [
+        row: list[str | int] = [
             c.name,
             pct(c.share),
             ci,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from tokenizers_lab.background import child_of_this_process, stop_workers
@@ -84,7 +84,7 @@ def events_on_engine(
     engine: Engine,
     view: TokenizerView,
     plan: Plan,
-    merges: list[tuple[bytes, bytes]],
+    merges: Sequence[tuple[bytes, bytes]],
     shards: list[tuple[int, list[str]]],
     fast: bool,
     distinct: list[int],

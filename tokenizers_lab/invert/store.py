@@ -109,7 +109,9 @@ class Problem:
         return out.reshape(pid.shape)
 
 
-def aggregate(s: Store, group: Sequence[int], weight: Sequence[int] | None = None, first: int = 0) -> Problem:
+def aggregate(
+    s: Store, group: Sequence[int], weight: Sequence[int] | np.ndarray | None = None, first: int = 0
+) -> Problem:
     """Sum units into categories (`group[u]` = category of unit u) with integer weights. `first`
     is the first constrained merge: each category's denominator d_i is its pair count just before
     it (before any merge when 0, as in the paper)."""

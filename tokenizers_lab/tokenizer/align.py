@@ -85,8 +85,8 @@ class Aligned:
         starts_b = np.maximum(ends_b - tok_len, 0)
         ends_b = ends_b + line_base[line_of_token]
         starts_b = starts_b + line_base[line_of_token]
-        spans = byte_spans_to_chars(joined, starts_b, ends_b)
-        return cls(ids, flat, line_of_token, spans[0], spans[1], line_ok, [len(t) for t in texts])
+        starts_c, ends_c = byte_spans_to_chars(joined, starts_b, ends_b) or (starts_b, ends_b)
+        return cls(ids, flat, line_of_token, starts_c, ends_c, line_ok, [len(t) for t in texts])
 
     @classmethod
     def from_char_spans(

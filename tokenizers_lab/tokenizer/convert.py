@@ -40,7 +40,7 @@ def spm_to_hf(model_bytes: bytes) -> Any:
         )
     else:  # unigram and char: Viterbi over scored pieces
         tok = Tokenizer(models.Unigram([(p, s) for p, s, _ in pieces], unk_id, byte_fallback))
-    norm = []
+    norm: list[normalizers.Normalizer] = []
     if proto.normalizer_spec.precompiled_charsmap:
         norm.append(normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap))
     if proto.normalizer_spec.add_dummy_prefix:

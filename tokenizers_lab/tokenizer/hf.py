@@ -235,7 +235,7 @@ def hf_from_str(text: str, source: str) -> Any:
 def check_unk(j: dict, source: str) -> None:
     """A model whose unk token is missing from its vocabulary loads, then fails on the first
     unknown word (found by fuzzing): refused at load."""
-    model = j.get("model") if isinstance(j.get("model"), dict) else {}
+    model = j["model"] if isinstance(j.get("model"), dict) else {}
     unk, vocab = model.get("unk_token"), model.get("vocab")
     if isinstance(unk, str) and isinstance(vocab, dict) and unk not in vocab:
         raise InputError(f"tokenizer.json {source}: its unk token {unk!r} is not in its vocabulary")
@@ -244,7 +244,7 @@ def check_unk(j: dict, source: str) -> None:
 def bert_vocab_view(data: bytes, path: Path, spec: TokenizerSpec, fp: str) -> HFView:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-    vocab = {}
+    vocab: dict[str, int] = {}
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -282,10 +282,10 @@ def vocab_merges_view(folder: Path, spec: TokenizerSpec) -> HFView:
         lines = merges_data.decode("utf-8").splitlines()
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read vocab.json/merges.txt in {folder}: {e}") from None
-    merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
-    if any(len(m) != 2 for m in merges):
+    pairs = [line.split(" ") for line in lines if line and not line.startswith("#version")]
+    if any(len(m) != 2 for m in pairs):
         raise InputError(f"{folder / 'merges.txt'} has a line that is not one pair")
-    tok = Tokenizer(models.BPE(vocab, merges, fuse_unk=False))
+    tok = Tokenizer(models.BPE(vocab, [(a, b) for a, b in pairs], fuse_unk=False))
     cls = ""
     cfg = folder / "tokenizer_config.json"
     if cfg.exists():

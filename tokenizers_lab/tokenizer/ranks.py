@@ -4,6 +4,7 @@ with the pre-tokenizer preset chosen by content, else the file name."""
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -211,7 +212,7 @@ def parse_ranks(data: bytes, source: str) -> dict[bytes, int]:
             token = base64.b64decode(tok)
             if token:  # whisper's file holds one empty placeholder ("= 50256"); it is unreachable
                 ranks[token] = int(rank)
-    except (ValueError, base64.binascii.Error):
+    except (ValueError, binascii.Error):
         raise InputError(f"{source} is not a tiktoken rank file (expected 'base64 rank' lines)") from None
     if not ranks:
         raise InputError(f"{source} is an empty tiktoken rank file")
@@ -232,17 +233,17 @@ def tiktoken_view(ranks: dict[bytes, int], path: Path, spec: TokenizerSpec, fp: 
     if spec.pattern:
         (preset, regex), rule = resolve_pattern(spec.pattern), "--pattern"
     else:
-        preset, rule = (
+        found, rule = (
             (known, "content (the sha256 of a published rank file)")
             if known
             else (_preset_from_name(path), "file name")
         )
-        if preset is None:
+        if found is None:
             raise UsageError(
                 f"cannot tell the pre-tokenizer of {path.name} from its content or its name; pass "
                 "--pattern (r50k, cl100k, o200k, llama3, qwen, qwen35 or a regex)"
             )
-        regex = resolve_pattern(preset)[1]
+        preset, regex = found, resolve_pattern(found)[1]
     n = max(ranks.values()) + 1
     specials: dict[str, int] = {}
     if PRESET_RANKS.get(preset) == len(ranks):

@@ -145,7 +145,7 @@ def load_spm_proto(data: bytes) -> Any:
         from sentencepiece import sentencepiece_model_pb2 as pb
     except ImportError as e:  # protobuf missing
         raise LabError(f"reading SentencePiece models needs protobuf: {e}") from None
-    proto = pb.ModelProto()
+    proto = pb.ModelProto()  # type: ignore[attr-defined]  # generated protobuf module, no stubs
     try:
         proto.ParseFromString(data)
     except Exception:  # noqa: BLE001 - protobuf DecodeError

@@ -48,6 +48,7 @@ def train_bpe_metaspace(prep: Prepared, config: TrainConfig, sizes: Sequence[int
     the largest would keep the largest's alphabet)."""
     from tokenizers import Tokenizer, models
 
+    assert prep.summary is not None  # training starts after the corpus pass
     counts = Counter(prep.char_counts)
     counts["\u2581"] += counts.pop(" ", 0) + prep.summary.train_records  # spaces + the prepended ▁
     out: TrainOut = {}

@@ -33,7 +33,9 @@ def normalizer(name: str, default: Any = None) -> Any:
 def _bytelevel_pretokenizer(preset: str, split_digits: bool) -> Any:
     from tokenizers import Regex, pre_tokenizers
 
-    steps = [pre_tokenizers.Digits(individual_digits=True)] if split_digits else []
+    steps: list[pre_tokenizers.PreTokenizer] = (
+        [pre_tokenizers.Digits(individual_digits=True)] if split_digits else []
+    )
     if preset in ("gpt2", "r50k"):
         steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
     else:
@@ -140,7 +142,9 @@ def metaspace_parts(config: TrainConfig) -> tuple[Any, Any]:
     that one), so leading spaces survive a round trip; words split at ▁."""
     from tokenizers import Regex, normalizers, pre_tokenizers
 
-    steps = [pre_tokenizers.Split(Regex(METASPACE_WORDS), behavior="isolated")]
+    steps: list[pre_tokenizers.PreTokenizer] = [
+        pre_tokenizers.Split(Regex(METASPACE_WORDS), behavior="isolated")
+    ]
     if config.split_digits:
         steps.append(pre_tokenizers.Digits(individual_digits=True))
     pt = steps[0] if len(steps) == 1 else pre_tokenizers.Sequence(steps)

@@ -12,9 +12,7 @@ from tokenizers_lab.engine import (
 )
 from tokenizers_lab.errors import UsageError, check_range, unknown_name
 from tokenizers_lab.patterns import resolve_pattern
-from tokenizers_lab.report import (
-    INPUT,
-)
+from tokenizers_lab.report import INPUT
 
 
 @dataclass(frozen=True)

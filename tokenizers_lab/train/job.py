@@ -18,10 +18,7 @@ from tokenizers_lab.engine import (
 from tokenizers_lab.errors import InputError, unknown_name
 from tokenizers_lab.parallel import load_parallel
 from tokenizers_lab.progress import Progress, no_progress
-from tokenizers_lab.report import (
-    Stopwatch,
-    make_provenance,
-)
+from tokenizers_lab.report import Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import HFView
 from tokenizers_lab.train.bpe import train_bpe, train_bpe_metaspace, train_char_bpe
 from tokenizers_lab.train.common import TrainOut, tok_from_json

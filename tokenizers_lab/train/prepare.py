@@ -38,8 +38,8 @@ class Prepared:
     def finish(self) -> CorpusSummary:
         """Wait for the background pass (its errors are the user's, e.g. invalid UTF-8) and
         refuse an empty corpus."""
-        if self.scan is not None:
-            self.scan, scan = None, self.scan
+        scan, self.scan = self.scan, None
+        if scan is not None:
             self.summary = scan.result()
         assert self.summary is not None
         if self.summary.train_records == 0:
@@ -150,8 +150,9 @@ def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
         progress("reading held-out corpus", None)
         held_corpora, heldout, held_bytes = _read_heldout(config)
     if not split:
-        direct = [c.plain_files() for c in corpora]
-        if config.errors == "strict" and all(f is not None for f in direct):
+        found = [c.plain_files() for c in corpora]
+        direct = [f for f in found if f is not None]
+        if config.errors == "strict" and len(direct) == len(found):
             # No copy: the trainer reads the files; fingerprint and validation run beside it
             # (both engines release the GIL while training).
             prep = Prepared(

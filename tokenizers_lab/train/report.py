@@ -5,11 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenizers_lab.report import (
-    Markdown,
-    Provenance,
-    RunInfo,
-)
+from tokenizers_lab.report import Markdown, Provenance, RunInfo
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import io
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from tokenizers_lab.errors import LabError, UsageError
 from tokenizers_lab.train.common import TrainOut
@@ -31,7 +32,7 @@ def train_spm(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> Trai
     out = {}
     for v in sizes:
         buf = io.BytesIO()
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             input=[str(p) for p in prep.train_paths],
             model_writer=buf,
             model_type=model_type,

@@ -46,7 +46,7 @@ def train_superbpe(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) ->
 
     stage2 = PATTERNS["superbpe-stage2"]
     split2 = regex.compile(f"({stage2})")
-    out = {}
+    out: TrainOut = {}
     for v in sizes:
         t = (
             int(config.superbpe_transition * v)
@@ -176,9 +176,11 @@ def _stage1_symbols(
     import tiktoken
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    ranks = {bytelevel_to_bytes(s): i for s, i in vocab1.items() if s not in specials}
+    ranks = {
+        b: i for s, i in vocab1.items() if s not in specials and (b := bytelevel_to_bytes(s)) is not None
+    }
     enc = tiktoken.Encoding(name="stage1", pat_str=r"(?s:.+)", mergeable_ranks=ranks, special_tokens={})
-    hf = Tokenizer(models.BPE(vocab1, [tuple(m) for m in merges1]))
+    hf = Tokenizer(models.BPE(vocab1, [(a, b) for a, b in merges1]))
     hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
 
     def encode(chunk: list[str]) -> list[list[int]]:

@@ -13,7 +13,7 @@ from tokenizers_lab.train.prepare import Prepared, train_native
 def train_unigram(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
     from tokenizers import Tokenizer, models, trainers
 
-    out = {}
+    out: TrainOut = {}
     specials = config.specials()
     for v in sizes:
         tok = Tokenizer(models.Unigram())

@@ -77,7 +77,7 @@ def train_wordpiece(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -
     # The word tables are on disk now; free them before tokenizers builds its own (peak memory).
     del counts, plain, joined, marked, words, by_count
     gc.collect()
-    out = {}
+    out: TrainOut = {}
     specials = config.specials()
     for v in sizes:
         bpe = Tokenizer(models.BPE())
@@ -94,8 +94,8 @@ def train_wordpiece(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -
         learned = sorted(bpe.get_vocab().items(), key=lambda kv: kv[1])
         vocab = {s: i for i, s in enumerate(specials)}
         for s, _ in learned:
-            plain = "".join(unmap.get(c, c) for c in s)
-            key = ("##" + plain) if s[0] in unmap else plain
+            piece = "".join(unmap.get(c, c) for c in s)
+            key = ("##" + piece) if s[0] in unmap else piece
             vocab.setdefault(key, len(vocab))
         tok = Tokenizer(
             models.WordPiece(
@@ -159,9 +159,11 @@ class _WordCounter:
             if self.bert is not None:
                 counts.update(self.bert.words(chunk))
                 continue
-            if self.tok.normalizer is not None:
-                chunk = self.tok.normalizer.normalize_str(chunk)
-            counts.update(w for w, _ in self.tok.pre_tokenizer.pre_tokenize_str(chunk))
+            tok = self.tok
+            assert tok is not None  # one of bert and tok is set
+            if tok.normalizer is not None:
+                chunk = tok.normalizer.normalize_str(chunk)
+            counts.update(w for w, _ in tok.pre_tokenizer.pre_tokenize_str(chunk))
         return counts
 
 

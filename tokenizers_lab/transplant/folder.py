@@ -11,9 +11,7 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import InputError, OutputExistsError
-from tokenizers_lab.report import (
-    install_folder,
-)
+from tokenizers_lab.outputs import install_folder
 from tokenizers_lab.transplant.checkpoint import Checkpoint
 from tokenizers_lab.transplant.vocab import (
     Vocab,

@@ -13,16 +13,9 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import InputError, UsageError
+from tokenizers_lab.outputs import stage_folder
 from tokenizers_lab.progress import Progress, no_progress
-from tokenizers_lab.report import (
-    InputRef,
-    Provenance,
-    Stopwatch,
-    dumps,
-    make_provenance,
-    short,
-    stage_folder,
-)
+from tokenizers_lab.report import InputRef, Provenance, Stopwatch, dumps, make_provenance, short
 from tokenizers_lab.tokenizer import HFView, TokenizerView, load_tokenizer, sha256_file
 from tokenizers_lab.tokenizer.convert import hf_tokenizer
 from tokenizers_lab.transplant import core

@@ -6,11 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tokenizers_lab.report import (
-    Markdown,
-    Provenance,
-    RunInfo,
-)
+from tokenizers_lab.report import Markdown, Provenance, RunInfo
 from tokenizers_lab.transplant.evaluate import BpbSide, LeaveOutRow
 
 
