@@ -73,6 +73,11 @@ class OldSpace:
             self._phi_old = v
         return self._phi_old
 
+    def release(self) -> None:
+        """Drop the auxiliary encoder and the cached vectors (no estimate follows)."""
+        self.aux = None
+        self._phi_old = None
+
     def char_lengths(self) -> np.ndarray:
         return np.array(
             [len(token_text(k)) if k is not None else 0 for k in self.vocab.keys], dtype=np.float64

@@ -56,6 +56,10 @@ class Vocab:
         """The tokenizer's model section as tokenizer.json spells it (what Decomposer rebuilds)."""
         return json.loads(hf_tokenizer(self.view).to_str())["model"]
 
+    def release(self) -> None:
+        """Drop the cached model section (no decomposition follows)."""
+        self.__dict__.pop("model_spec", None)
+
     def index(self) -> dict[bytes, int]:
         """key -> id; where keys collide (a byte piece <0x41> and a piece A) the plain piece wins,
         then the lowest id."""
