@@ -597,3 +597,27 @@ def test_the_torch_extra_brings_tokenadapts_auxiliary_encoder(world):
     report, _ = _run(world, "ta-minilm", method="tokenadapt", aux_model="auto")
     assert report.aux_space == "all-MiniLM-L6-v2" and report.routes.get("hybrid", 0) > 0
     assert not any("no auxiliary encoder" in n for n in report.notes)
+
+
+def test_fill_keeps_input_and_output_mixes_apart_in_every_chunk() -> None:
+    """An estimate with its own output mix (OMP in an untied donor's lm_head) writes the input rows
+    from the input mix in every chunk, not only the first (a loop variable once rebound the input
+    mix to the output one after the first chunk)."""
+    import numpy as np
+
+    from tokenizers_lab.transplant import core
+    from tokenizers_lab.transplant.methods import Mix
+
+    n_old, d, n = 4, 3, 5
+    rng = np.random.default_rng(0)
+    E_in = rng.normal(size=(n_old, d)).astype(np.float32)
+    E_out = rng.normal(size=(n_old, d)).astype(np.float32)
+    space = core.OldSpace(vocab=None, E_in=E_in, E_out=E_out)  # type: ignore[arg-type]
+    one = np.array([1.0])
+    mix_in = Mix([np.array([t % n_old]) for t in range(n)], [one] * n)
+    mix_out = Mix([np.array([(t + 1) % n_old]) for t in range(n)], [one] * n)
+    est = core.Estimate(["omp"] * n, space, mix=mix_in, mix_out=mix_out)
+    dest_in, dest_out = np.zeros((n, d), np.float32), np.zeros((n, d), np.float32)
+    est.fill(dest_in, dest_out, list(range(n)), chunk=2)
+    assert np.array_equal(dest_in, E_in[[t % n_old for t in range(n)]])
+    assert np.array_equal(dest_out, E_out[[(t + 1) % n_old for t in range(n)]])

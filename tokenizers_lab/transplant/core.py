@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -66,9 +67,9 @@ class OldSpace:
                 v = M.dense_vectors(normalise(self.E_in[:n] - self.mean))
                 v.rows[[i for i in range(n) if keys[i] is None]] = -1
             else:
-                idx = [i for i in range(n) if keys[i] is not None]
+                present = [(i, k) for i, k in enumerate(keys[:n]) if k is not None]
                 rows = np.full(n, -1, np.int64)
-                rows[idx] = self.aux.rows([token_text(keys[i]) for i in idx])
+                rows[[i for i, _ in present]] = self.aux.rows([token_text(k) for _, k in present])
                 v = M.Vectors(self.aux, rows)
             self._phi_old = v
         return self._phi_old
@@ -98,7 +99,10 @@ class Estimate:
 
     @property
     def rows_in(self) -> np.ndarray:
-        return self.dense_in if self.mix is None else self.mix.apply(self.space.E_in)
+        if self.mix is not None:
+            return self.mix.apply(self.space.E_in)
+        assert self.dense_in is not None  # an estimate is a mix or dense rows
+        return self.dense_in
 
     @property
     def rows_out(self) -> np.ndarray | None:
@@ -112,23 +116,25 @@ class Estimate:
         self, dest_in: np.ndarray, dest_out: np.ndarray | None, targets: Sequence[int], chunk: int = 8192
     ) -> None:
         """Write the estimated rows (not the fallbacks) into dest[targets], a chunk at a time."""
-        targets = np.asarray(targets, np.int64)
+        target = np.asarray(targets, np.int64)
         ok = np.array([r != "fallback" for r in self.routes], dtype=bool)
         n_old = self.space.E_in.shape[0]
         W = self.mix.matrix(n_old) if self.mix is not None else None
         W_out = self.mix_out.matrix(n_old) if self.mix_out is not None else W
-        for s in range(0, len(targets), chunk):
+        pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, Any]] = [
+            (dest_in, self.space.E_in, self.dense_in, W)
+        ]
+        if dest_out is not None and self.space.E_out is not None:
+            pairs.append((dest_out, self.space.E_out, self.dense_out, W_out))
+        for s in range(0, len(target), chunk):
             sel = np.flatnonzero(ok[s : s + chunk]) + s
             if not len(sel):
                 continue
-            pairs = [(dest_in, self.space.E_in, self.dense_in, W)]
-            if dest_out is not None:
-                pairs.append((dest_out, self.space.E_out, self.dense_out, W_out))
-            for dest, E, dense, W in pairs:
-                if W is not None:
-                    dest[targets[sel]] = np.asarray(W[sel] @ E, dtype=np.float32)
+            for dest, E, dense, mix in pairs:
+                if mix is not None:
+                    dest[target[sel]] = np.asarray(mix[sel] @ E, dtype=np.float32)
                 elif dense is not None:
-                    dest[targets[sel]] = dense[sel]
+                    dest[target[sel]] = dense[sel]
 
 
 def match(old: Vocab, new: Vocab) -> tuple[list[str], list[int | None], list[tuple[str, str, str]]]:
@@ -156,10 +162,10 @@ def match(old: Vocab, new: Vocab) -> tuple[list[str], list[int | None], list[tup
     for i, k in enumerate(new.keys):
         if k is None or routes[i]:
             continue
-        j = index.get(k)
-        if j is not None:
-            routes[i] = "exact" if old.native[j] == new.native[i] else "canonical"
-            src[i] = j
+        found = index.get(k)
+        if found is not None:
+            routes[i] = "exact" if old.native[found] == new.native[i] else "canonical"
+            src[i] = found
     return routes, src, mapped
 
 

@@ -211,17 +211,17 @@ def bits_per_byte(
                 j += 1
             group = seqs[i:j]
             width = max(len(s) for s in group)
-            ids = torch.zeros((len(group), width), dtype=torch.long)
-            mask = torch.zeros((len(group), width), dtype=torch.long)
-            for r, s in enumerate(group):
-                ids[r, : len(s)] = torch.tensor(s)
-                mask[r, : len(s)] = 1
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            target = ids[:, 1:]
+            batch = torch.zeros((len(group), width), dtype=torch.long)
+            attend = torch.zeros((len(group), width), dtype=torch.long)
+            for r, seq in enumerate(group):
+                batch[r, : len(seq)] = torch.tensor(seq)
+                attend[r, : len(seq)] = 1
+            logits = model(input_ids=batch, attention_mask=attend).logits[:, :-1].float()
+            target = batch[:, 1:]
             nll = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none"
             ).view(target.shape)
-            nats += float((nll * mask[:, 1:]).sum())
+            nats += float((nll * attend[:, 1:]).sum())
             i = j
     n_bytes = sum(len(d.encode("utf-8")) for d in docs)
     bits = nats / math.log(2)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenizers_lab.corpus import Corpus
-from tokenizers_lab.errors import MissingExtraError
+from tokenizers_lab.errors import LabError, MissingExtraError
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.transplant.config import TransplantConfig, check_out, validate
 from tokenizers_lab.transplant.job import run_on
@@ -78,6 +78,8 @@ def tiny_model(folder: Path, tokenizer_json: bytes, seed: int) -> Path:
     quiet_transformers()
     tok = Tokenizer.from_str(tokenizer_json.decode("utf-8"))
     eos = tok.token_to_id("<|endoftext|>")
+    if eos is None:
+        raise LabError("the tiny model's tokenizer has no <|endoftext|> token")
     train, _ = _lines()
     stream: list[int] = []
     for enc in tok.encode_batch(train, add_special_tokens=False):

@@ -27,7 +27,7 @@ VALID_SHARE = 0.1
 
 
 def _net(torch: Any, features: int, outputs: int) -> Any:
-    nn = torch.nn
+    from torch import nn
 
     class Hyper(nn.Module):
         def __init__(self) -> None:
@@ -89,12 +89,12 @@ class Hypernet:
         d = self.E_in.shape[1]
         f = d if self.E_out is None else 2 * d
         out = np.zeros((len(decomps), f), np.float32)
-        idx = [i for i, x in enumerate(decomps) if x]
+        present = [(i, x) for i, x in enumerate(decomps) if x]
         self.net.eval()
         with torch.inference_mode():
-            for s in range(0, len(idx), 4096):
-                part = idx[s : s + 4096]
-                out[part] = self.forward([decomps[i] for i in part]).numpy()
+            for s in range(0, len(present), 4096):
+                part = present[s : s + 4096]
+                out[[i for i, _ in part]] = self.forward([x for _, x in part]).numpy()
         return out[:, :d], (out[:, d:] if self.E_out is not None else None)
 
 

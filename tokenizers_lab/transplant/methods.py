@@ -72,7 +72,7 @@ class Vectors:
     def has(self, i: int) -> bool:
         return bool(self.rows[i] >= 0)
 
-    def __getitem__(self, idx: object) -> np.ndarray:
+    def __getitem__(self, idx: int | np.ndarray) -> np.ndarray:
         return self.table[self.rows[idx]]
 
 
@@ -92,9 +92,11 @@ def dense_vectors(x: np.ndarray) -> Vectors:
 
 def blend(a: Mix, b: Mix, wb: float) -> Mix:
     """(1 - wb)·a + wb·b where both exist, else whichever exists."""
-    ids, ws = [], []
+    ids: list[np.ndarray | None] = []
+    ws: list[np.ndarray | None] = []
     for ia, wa, ib, wbb in zip(a.ids, a.weights, b.ids, b.weights):
         if ia is not None and ib is not None:
+            assert wa is not None and wbb is not None  # a row's ids and weights exist together
             ids.append(np.concatenate([ia, ib]))
             ws.append(np.concatenate([(1 - wb) * wa, wb * wbb]))
         elif ia is not None:
@@ -108,7 +110,8 @@ def blend(a: Mix, b: Mix, wb: float) -> Mix:
 
 def fvt(decomps: Sequence[Sequence[int] | None]) -> Mix:
     """Fast Vocabulary Transfer: the plain mean of the decomposition's old rows."""
-    ids, ws = [], []
+    ids: list[np.ndarray | None] = []
+    ws: list[np.ndarray | None] = []
     for d in decomps:
         if not d:
             ids.append(None)
@@ -136,7 +139,8 @@ def tokenadapt_local(
     """TokenAdapt's local estimate: piece weights softmax(((softmax(sim) + rel_len) / 2) / tau), where
     sim is the auxiliary cosine of piece and whole token and rel_len the piece's share of the
     token's characters."""
-    ids, ws = [], []
+    ids: list[np.ndarray | None] = []
+    ws: list[np.ndarray | None] = []
     for t, d in enumerate(decomps):
         if not d or not phi_new.has(t):
             ids.append(None)
@@ -207,7 +211,8 @@ def tokenadapt_global(
 ) -> Mix:
     """TokenAdapt's global estimate: the top-k neighbours with similarity >= threshold, weighted
     softmax(sim / tau) and renormalised."""
-    ids, ws = [], []
+    ids: list[np.ndarray | None] = []
+    ws: list[np.ndarray | None] = []
     for i, s in zip(nbr_ids, nbr_sims):
         keep = np.isfinite(s) & (s >= threshold)
         if not keep.any():

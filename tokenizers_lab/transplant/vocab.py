@@ -152,6 +152,7 @@ class Decomposer:
         self._str_to_id = {s: i for i, s in enumerate(old.native) if s is not None and s not in hidden_native}
         for s in old.specials:  # specials never take part in a decomposition
             self._str_to_id.pop(s, None)
+        model: models.Model
         if self.kind == "BPE":
             vocab = {s: i for s, i in spec["vocab"].items() if s not in hidden_native}
             merges = []
