@@ -17,6 +17,7 @@ import io
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -102,6 +103,25 @@ def skipped(rel: Path) -> bool:
         or rel.suffix in (".pyc", ".pyo")
         or rel.name in ("MANIFEST.json", "README.md", "LICENSE")
     )
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """How every corpus of a job is read: one set of fields that TrainConfig, AuditConfig and
+    InvertConfig inherit (flat, so reports and signatures name them as they always have)."""
+
+    errors: str = "strict"  # invalid UTF-8: strict (refuse, exit 1) or replace (U+FFFD, counted)
+    field: str = "text"  # the JSONL field holding the text
+    column: str = "text"  # the Parquet/CSV/datasets column holding the text
+
+    def open_corpus(self, spec: str) -> Corpus:
+        """The corpus `spec`, read with these options."""
+        return Corpus(spec, errors=self.errors, field_name=self.field, column=self.column)
+
+    def check_corpus_options(self) -> None:
+        """A usage error before any work (exit 2)."""
+        if self.errors not in ERROR_MODES:
+            raise unknown_name("--errors mode", self.errors, ERROR_MODES)
 
 
 class Corpus:

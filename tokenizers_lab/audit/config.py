@@ -13,6 +13,7 @@ from tokenizers_lab.audit import (
     gates,
     integrity,
 )
+from tokenizers_lab.corpus import CorpusOptions
 from tokenizers_lab.engine import EXECUTION, EngineSpec
 from tokenizers_lab.errors import UsageError, check_range
 from tokenizers_lab.report import INPUT
@@ -33,7 +34,7 @@ EMBEDDED_MONOLINGUAL = ("embedded:code", "embedded:domain")
 
 
 @dataclass(frozen=True)
-class AuditConfig:
+class AuditConfig(CorpusOptions):
     """Everything that determines an audit."""
 
     tokenizers: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
@@ -51,11 +52,8 @@ class AuditConfig:
     fail_on: tuple[str, ...] = ()
     plots: bool = True
     max_corpus_bytes: int = 0
-    errors: str = "strict"
-    field: str = "text"
-    column: str = "text"
     seed: int = 13
-    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)  # `field` is taken
+    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)
 
     def resolved_parallel(self) -> tuple[str, ...]:
         return self.parallel or ("embedded:parallel",)
@@ -119,6 +117,7 @@ def _gate_keys(config: AuditConfig, validator_langs: Sequence[str]) -> dict[str,
 
 def validate(config: AuditConfig) -> None:
     """Check options before any work (usage errors exit 2 without touching outputs)."""
+    config.check_corpus_options()
     parsed_options(config)
 
 

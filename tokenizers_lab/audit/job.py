@@ -30,7 +30,6 @@ from tokenizers_lab.audit.report import (
     TokenizerAudit,
     gate_values,
 )
-from tokenizers_lab.corpus import Corpus
 from tokenizers_lab.engine import Engine, LocalEngine, engine_info, open_engine
 from tokenizers_lab.errors import InputError, UsageError, unknown_name
 from tokenizers_lab.parallel import ParallelCorpus, load_parallel
@@ -123,10 +122,7 @@ def _run(
     t0 = time.perf_counter()
     tallies = [Tally(v.vocab_size) for v in views]
     corpus_refs: list[InputRef] = []
-    corpora = [
-        Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
-        for spec in config.resolved_corpora()
-    ]
+    corpora = [config.open_corpus(spec) for spec in config.resolved_corpora()]
     shared_views = engine.share(views) if corpora else None
     parts = corpus_partitions(config, corpora, corpus_refs, word_source, progress, notes)
     # locally one partition at a time: the encoders already use every core

@@ -8,24 +8,26 @@ from typing import TYPE_CHECKING
 import typer
 
 from tokenizers_lab.cli.common import (
-    ADDRESS_HELP,
-    COLUMN_HELP,
-    ENGINE_HELP,
-    ERRORS_HELP,
-    FIELD_HELP,
-    FORCE_HELP,
-    FORMAT_HELP,
-    OUT_HELP,
-    PATTERN_HELP,
-    QUIET_HELP,
-    SEED_HELP,
-    WORKERS_HELP,
     Format,
     engine_spec,
     fail,
     lab_command,
     run_job,
     stderr,
+)
+from tokenizers_lab.cli.options import (
+    Address,
+    Column,
+    Engine,
+    Errors,
+    Field,
+    Fmt,
+    Force,
+    Out,
+    Pattern,
+    Quiet,
+    Seed,
+    Workers,
 )
 from tokenizers_lab.errors import EXIT_GATE
 from tokenizers_lab.report import md_table
@@ -138,18 +140,18 @@ def audit(
         help="Read at most this many UTF-8 bytes of "
         "the monolingual corpora, whole lines, in the order given (0: all).",
     ),
-    pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
-    errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
-    field: str = typer.Option("text", help=FIELD_HELP),
-    column: str = typer.Option("text", help=COLUMN_HELP),
-    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
-    address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
-    workers: int = typer.Option(0, "--workers", help=WORKERS_HELP),
-    out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
-    fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
-    seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
+    pattern: Pattern = None,
+    errors: Errors = "strict",
+    field: Field = "text",
+    column: Column = "text",
+    engine: Engine = "local",
+    address: Address = None,
+    workers: Workers = 0,
+    out: Out = None,
+    fmt: Fmt = Format.text,
+    seed: Seed = 13,
+    quiet: Quiet = False,
+    force: Force = False,
 ) -> None:
     """Measure tokenizers side by side: premiums, compression, %Lang/%Pure, CharBench probes, digits,
     robustness; one JSON + Markdown report; --fail-on gates exit 3."""
@@ -179,7 +181,7 @@ def audit(
     )
     # no tokenizer: the embedded default, trained on the spot
     job = lib if config.tokenizers else lib.example
-    report = run_job("audit", job, config, out, force, fmt, quiet, summary)
+    report = run_job("audit", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)
     for g in report.gates:  # one line per gate, also with --quiet: CI logs show every verdict
         verdict = "undefined" if g.undefined else "tripped" if g.tripped else "ok"
         shown = g.undefined or (g.failing if g.tripped else tuple(g.values))

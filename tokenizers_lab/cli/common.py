@@ -4,6 +4,7 @@ emission (text/json/md), and progress on stderr."""
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import os
 import re
@@ -26,7 +27,7 @@ from tokenizers_lab.errors import (
     UsageError,
     raise_if_interrupted,
 )
-from tokenizers_lab.outputs import check_outputs, write_outputs
+from tokenizers_lab.outputs import check_outputs, write_outputs, written_by_tokenlab
 from tokenizers_lab.report import dumps
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,23 +40,6 @@ class Format(str, Enum):
     text = "text"
     json = "json"
     md = "md"
-
-
-OUT_HELP = "Folder for <cmd>.json, <cmd>.md and artifacts (default: reports/<cmd>-<config hash>)."
-FORCE_HELP = "Overwrite existing outputs."
-QUIET_HELP = "No progress or notes on stderr."
-FORMAT_HELP = "stdout: a text summary, the report JSON alone, or the Markdown report."
-SEED_HELP = "Seed for every random choice (held-out split, sampling)."
-PATTERN_HELP = "Pre-tokenizer preset or regex for tiktoken rank files whose name does not tell it."
-ERRORS_HELP = "Invalid UTF-8: strict (refuse) or replace."
-FIELD_HELP = "JSONL field holding the text."
-COLUMN_HELP = "Parquet/CSV/datasets column holding the text."
-ENGINE_HELP = (
-    "Where the corpus passes run: local (this process) or dask (a Dask cluster: --address, "
-    "else a local one of --workers processes). Results are identical; needs the dask extra."
-)
-ADDRESS_HELP = "Dask scheduler address (tcp://host:8786) for --engine dask."
-WORKERS_HELP = "Worker processes of the local Dask cluster for --engine dask (0: one per CPU)."
 
 
 def engine_spec(engine: str, address: str | None, workers: int) -> Any:
@@ -340,24 +324,36 @@ def parse_sizes(value: str) -> tuple[int, ...]:
 
 def run_job(
     command: str,
-    lib: Any,
+    job: Any,
     config: Any,
+    *,
     out: Path | None,
     force: bool,
     fmt: Format,
     quiet: bool,
     summary: Callable[[Any], str],
 ) -> Any:
-    """The one sequence of every report-writing command: validate the options (gates included),
-    settle the output folder and refuse a clash before any heavy work, run with progress on stderr,
-    write the outputs and print the results. Returns the report."""
-    lib.validate(config)
+    """The one sequence of every command: settle the output folder, validate the options (gates
+    included) and refuse a clash before any heavy work, run with progress on stderr, write the
+    outputs and print the results. Returns the report.
+
+    `job` is a job package or its example module: `validate(config)`, `output_names(config)` and
+    `run(config, *, progress)`. A job whose config names its own `out` (transplant: a model folder,
+    too large to hold as report artifacts) writes the folder itself; the others' reports are
+    written here."""
     out = resolve_out(command, config, out)
-    check_outputs(out, lib.output_names(config), force)
+    writes_itself = any(f.name == "out" for f in dataclasses.fields(config))
+    if writes_itself:
+        config = dataclasses.replace(config, out=str(out), force=force)
+    job.validate(config)
+    check_outputs(out, job.output_names(config), force)
     feedback = make_progress(quiet, command)
     try:
-        report = lib.run(config, progress=feedback)
+        report = job.run(config, progress=feedback)
     finally:
         feedback.close()
-    emit(report, command, fmt, out, force, summary, feedback)
+    if writes_itself:
+        tell(report, fmt, summary, wrote_line(out, sorted(written_by_tokenlab(out))), feedback)
+    else:
+        emit(report, command, fmt, out, force, summary, feedback)
     return report

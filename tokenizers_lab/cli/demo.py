@@ -8,14 +8,11 @@ import typer
 
 from tokenizers_lab import demo as lib
 from tokenizers_lab.cli.common import (
-    FORCE_HELP,
-    FORMAT_HELP,
-    QUIET_HELP,
-    SEED_HELP,
     Format,
     lab_command,
     run_job,
 )
+from tokenizers_lab.cli.options import Fmt, Force, Quiet, Seed
 from tokenizers_lab.report import md_table
 
 
@@ -68,11 +65,13 @@ def demo(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Folder for all demo reports (default: reports/demo-<config hash>)."
     ),
-    fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
-    seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
+    fmt: Fmt = Format.text,
+    seed: Seed = 13,
+    quiet: Quiet = False,
+    force: Force = False,
 ) -> None:
     """Run the main job on the embedded corpora: train several tokenizers (SuperBPE included), audit
     them, invert a known mixture, transplant a tiny model; one summary of every step."""
-    run_job("demo", lib, lib.DemoConfig(seed=seed), out, force, fmt, quiet, summary)
+    run_job(
+        "demo", lib, lib.DemoConfig(seed=seed), out=out, force=force, fmt=fmt, quiet=quiet, summary=summary
+    )

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from tokenizers_lab.cli.common import (
-    ADDRESS_HELP,
-    COLUMN_HELP,
-    ENGINE_HELP,
-    ERRORS_HELP,
-    FIELD_HELP,
-    FORCE_HELP,
-    FORMAT_HELP,
-    OUT_HELP,
-    PATTERN_HELP,
-    QUIET_HELP,
-    SEED_HELP,
     Format,
     engine_spec,
     lab_command,
     run_job,
+)
+from tokenizers_lab.cli.options import (
+    Address,
+    Column,
+    Engine,
+    Errors,
+    Field,
+    Fmt,
+    Force,
+    Out,
+    Pattern,
+    Quiet,
+    Seed,
 )
 from tokenizers_lab.report import md_table
 
@@ -102,8 +103,8 @@ def invert(
         help="Lazy passes per resample after its warm start (0: until "
         "converged, as the point estimate; slower).",
     ),
-    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
-    address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
+    engine: Engine = "local",
+    address: Address = None,
     workers: int = typer.Option(
         0,
         "--workers",
@@ -123,15 +124,15 @@ def invert(
         metavar="NAME=SHARE",
         help="Known share NAME=SHARE of every category (controlled runs): the report scores the estimate.",
     ),
-    pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
-    errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
-    field: str = typer.Option("text", help=FIELD_HELP),
-    column: str = typer.Option("text", help=COLUMN_HELP),
-    out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
-    fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
-    seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
+    pattern: Pattern = None,
+    errors: Errors = "strict",
+    field: Field = "text",
+    column: Column = "text",
+    out: Out = None,
+    fmt: Fmt = Format.text,
+    seed: Seed = 13,
+    quiet: Quiet = False,
+    force: Force = False,
 ) -> None:
     """Infer a BPE tokenizer's training-data mixture from its ordered merge list (Hayase et al.
     2024's linear program), with bootstrap intervals and a token-classification baseline."""
@@ -157,4 +158,5 @@ def invert(
         execution=engine_spec(engine, address, workers),
     )
     # no tokenizer: the embedded controlled example (a BPE trained on a known mixture)
-    run_job("invert", lib if tokenizer is not None else example, config, out, force, fmt, quiet, summary)
+    job = lib if tokenizer is not None else example
+    run_job("invert", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)

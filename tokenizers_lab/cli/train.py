@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from tokenizers_lab import train as lib
 from tokenizers_lab.cli.common import (
-    ADDRESS_HELP,
-    COLUMN_HELP,
-    ENGINE_HELP,
-    ERRORS_HELP,
-    FIELD_HELP,
-    FORCE_HELP,
-    FORMAT_HELP,
-    OUT_HELP,
-    QUIET_HELP,
-    SEED_HELP,
-    WORKERS_HELP,
     Format,
     engine_spec,
     lab_command,
     parse_sizes,
     run_job,
+)
+from tokenizers_lab.cli.options import (
+    ENGINE_HELP,
+    Address,
+    Column,
+    Errors,
+    Field,
+    Fmt,
+    Force,
+    Out,
+    Quiet,
+    Seed,
+    Workers,
 )
 from tokenizers_lab.errors import UsageError
 from tokenizers_lab.report import md_table
@@ -53,7 +53,7 @@ def train(
     vocab_size: str = typer.Option(
         "8000", "--vocab-size", "-v", help="Size, or a comma list for a sweep (8k,16k)."
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help=OUT_HELP),
+    out: Out = None,
     min_frequency: int = typer.Option(2, help="Minimum pair frequency to merge."),
     special: list[str] | None = typer.Option(
         None, "--special", metavar="TOKEN", help="Special token (repeatable); default per algorithm."
@@ -90,21 +90,21 @@ def train(
         help="Separate held-out corpus for evaluation "
         "(repeatable); nothing is held out of the training corpus.",
     ),
-    errors: str = typer.Option("strict", "--errors", help=ERRORS_HELP),
-    field: str = typer.Option("text", help=FIELD_HELP),
-    column: str = typer.Option("text", help=COLUMN_HELP),
+    errors: Errors = "strict",
+    field: Field = "text",
+    column: Column = "text",
     engine: str = typer.Option(
         "local",
         "--engine",
         help=ENGINE_HELP + " Counts words for wordpiece and "
         "superbpe's stage 2; the other trainers read files with their own threads.",
     ),
-    address: str | None = typer.Option(None, "--address", help=ADDRESS_HELP),
-    workers: int = typer.Option(0, "--workers", help=WORKERS_HELP),
-    fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
-    seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
+    address: Address = None,
+    workers: Workers = 0,
+    fmt: Fmt = Format.text,
+    seed: Seed = 13,
+    quiet: Quiet = False,
+    force: Force = False,
 ) -> None:
     """Train tokenizers from corpora (one per vocabulary size) and write tokenizer.json + a report."""
     if export not in (None, "tiktoken"):
@@ -132,4 +132,4 @@ def train(
         seed=seed,
         execution=engine_spec(engine, address, workers),
     )
-    run_job("train", lib, config, out, force, fmt, quiet, summary)
+    run_job("train", lib, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from tokenizers_lab.cli.common import (
-    FORCE_HELP,
-    FORMAT_HELP,
-    PATTERN_HELP,
-    QUIET_HELP,
-    SEED_HELP,
-    Format,
-    lab_command,
-    make_progress,
-    resolve_out,
-    tell,
-    wrote_line,
-)
-from tokenizers_lab.outputs import written_by_tokenlab
+from tokenizers_lab.cli.common import Format, lab_command, run_job
+from tokenizers_lab.cli.options import Fmt, Force, Pattern, Quiet, Seed
 from tokenizers_lab.report import md_table
 
 if TYPE_CHECKING:
@@ -101,11 +88,11 @@ def transplant(
         1000, "--leave-out", help="Old tokens hidden for leave-out reconstruction."
     ),
     hypernet_steps: int = typer.Option(600, "--hypernet-steps", help="Training steps of the hypernetwork."),
-    pattern: str | None = typer.Option(None, "--pattern", help=PATTERN_HELP),
-    fmt: Format = typer.Option(Format.text, "--format", help=FORMAT_HELP),
-    seed: int = typer.Option(13, help=SEED_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help=QUIET_HELP),
-    force: bool = typer.Option(False, "--force", metavar="", help=FORCE_HELP),
+    pattern: Pattern = None,
+    fmt: Fmt = Format.text,
+    seed: Seed = 13,
+    quiet: Quiet = False,
+    force: Force = False,
 ) -> None:
     """Move a pretrained model onto a new tokenizer without training (FVT, TokenAdapt, OMP, a small
     hypernetwork) and write a new model folder transformers loads, with a report of every row."""
@@ -132,12 +119,5 @@ def transplant(
         pattern=pattern,
         seed=seed,
     )
-    out = resolve_out("transplant", config, out)
-    config = dataclasses.replace(config, out=str(out))
-    feedback = make_progress(quiet, "transplant")
-    try:
-        job = lib.example if config.model == lib.TINY else lib  # embedded:tiny is built, then transplanted
-        report = job.run(config, progress=feedback, force=force)  # validates options and --out first
-    finally:
-        feedback.close()
-    tell(report, fmt, summary, wrote_line(out, sorted(written_by_tokenlab(out))), feedback)
+    job = lib.example if config.model == lib.TINY else lib  # embedded:tiny is built, then transplanted
+    run_job("transplant", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tokenizers_lab.corpus import CorpusOptions
 from tokenizers_lab.engine import (
     EXECUTION,
     EngineSpec,
@@ -20,7 +21,7 @@ DEFAULT_MERGES = 30_000  # the paper's T
 
 
 @dataclass(frozen=True)
-class InvertConfig:
+class InvertConfig(CorpusOptions):
     """Everything that determines an inversion."""
 
     tokenizer: str | None = dataclasses.field(default=None, metadata=INPUT)
@@ -34,13 +35,10 @@ class InvertConfig:
     competitors: int = 10  # violated competitors added per step and pass
     truth: tuple[str, ...] = ()  # NAME=SHARE: known proportions to score the estimate against
     pattern: str | None = None
-    errors: str = "strict"
-    field: str = "text"
-    column: str = "text"
     seed: int = 13
     # --engine/--address/--workers: local forks `workers` processes pre-tokenizing shards (0: one
     # per CPU); dask runs count (and replay) per shard on the cluster
-    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)  # `field` is taken
+    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)
 
 
 def parse_categories(specs: Sequence[str]) -> list[tuple[str, str]]:
@@ -86,6 +84,7 @@ def parse_truth(specs: Sequence[str], names: Sequence[str]) -> dict[str, float] 
 
 def validate(config: InvertConfig) -> None:
     """Check options before any work (usage errors exit 2 without touching outputs)."""
+    config.check_corpus_options()
     if config.merges is not None and config.merges < 1:
         raise UsageError("--merges must be at least 1")
     if config.start < 0:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tokenizers_lab.corpus import Corpus, display_name
+from tokenizers_lab.corpus import display_name
 from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.invert.config import (
     DEFAULT_MERGES,
@@ -31,7 +31,7 @@ class Sample:
 
 def read_sample(name: str, spec: str, config: InvertConfig) -> Sample:
     """Up to sample_bytes of a category, cut into shards of about equal bytes."""
-    corpus = Corpus(spec, errors=config.errors, field_name=config.field, column=config.column)
+    corpus = config.open_corpus(spec)
     lines: list[str] = []
     sizes: list[int] = []
     total = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from tokenizers_lab.corpus import CorpusOptions
 from tokenizers_lab.engine import (
     EXECUTION,
     EngineSpec,
@@ -89,7 +90,7 @@ BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(CorpusOptions):
     """Everything that determines a training run."""
 
     corpora: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
@@ -110,13 +111,10 @@ class TrainConfig:
     heldout_every: int = 100
     heldout: tuple[str, ...] = dataclasses.field(default=(), metadata=INPUT)
     heldout_max_bytes: int = 2_000_000
-    errors: str = "strict"
-    field: str = "text"
-    column: str = "text"
     seed: int = 13
     threads: int = 0
     # --engine/--address/--workers: where word counting runs (wordpiece, superbpe stage 2)
-    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)  # `field` is taken
+    execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)
 
     def resolved_corpora(self) -> tuple[str, ...]:
         return self.corpora or EMBEDDED_DEFAULT
@@ -143,6 +141,7 @@ class TrainConfig:
 def validate(config: TrainConfig) -> None:
     """Refuse bad options before any work is done."""
     config.execution.validate()
+    config.check_corpus_options()
     if config.algorithm not in ALGORITHMS:
         raise unknown_name("algorithm", config.algorithm, ALGORITHMS)
     if config.normalization not in NORMALIZATIONS:

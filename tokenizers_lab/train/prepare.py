@@ -116,9 +116,7 @@ def _scan(
 def _read_heldout(config: TrainConfig) -> tuple[list[Corpus], list[str], int]:
     """A separate held-out corpus (--heldout): read whole (so its fingerprint is complete), kept
     up to heldout_max_bytes."""
-    corpora = [
-        Corpus(s, errors=config.errors, field_name=config.field, column=config.column) for s in config.heldout
-    ]
+    corpora = [config.open_corpus(s) for s in config.heldout]
     kept: list[str] = []
     size = 0
     for c in corpora:
@@ -133,10 +131,7 @@ def _read_heldout(config: TrainConfig) -> tuple[list[Corpus], list[str], int]:
 
 
 def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
-    corpora = [
-        Corpus(s, errors=config.errors, field_name=config.field, column=config.column)
-        for s in config.resolved_corpora()
-    ]
+    corpora = [config.open_corpus(s) for s in config.resolved_corpora()]
     want_chars = config.algorithm in ("unigram", "bpe-metaspace")
     # SentencePiece skips, silently, every sentence longer than its limit: it must know the longest
     want_longest = ALGORITHMS[config.algorithm].engine == "sentencepiece"

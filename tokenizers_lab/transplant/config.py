@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from tokenizers_lab.engine import EXECUTION
 from tokenizers_lab.errors import OutputExistsError, UsageError, check_range, unknown_name
 from tokenizers_lab.transplant import core
 
@@ -38,6 +40,8 @@ class TransplantConfig:
     hypernet_steps: int = 600
     pattern: str | None = None
     seed: int = 13
+    # replace an existing `out` (the previous model folder goes as a whole); never changes a number
+    force: bool = dataclasses.field(default=False, metadata=EXECUTION)
 
     def params(self) -> core.Params:
         return core.Params(self.tau, self.top_k, self.global_weight, self.threshold, self.omp_k)
@@ -48,7 +52,8 @@ def output_names(config: TransplantConfig) -> list[str]:
 
 
 def validate(config: TransplantConfig) -> None:
-    """Option checks that need no input read."""
+    """Option checks that need no input read, and the output folder's (the job writes `out`
+    itself: a model folder is too large to hold in memory as report artifacts)."""
     if config.method not in core.METHODS:
         raise unknown_name("method", config.method, core.METHODS)
     if config.chat_template not in CHAT_TEMPLATES:
@@ -66,6 +71,7 @@ def validate(config: TransplantConfig) -> None:
     check_range("--leave-out", config.leave_out, 0)
     check_range("--eval-bytes", config.eval_bytes, 1)
     check_range("--hypernet-steps", config.hypernet_steps, 0)
+    check_out(Path(config.out), config.force)
 
 
 def check_out(out: Path, force: bool) -> None:

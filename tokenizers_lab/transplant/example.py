@@ -16,9 +16,19 @@ from typing import Any
 from tokenizers_lab.corpus import Corpus
 from tokenizers_lab.errors import LabError, MissingExtraError
 from tokenizers_lab.progress import Progress
-from tokenizers_lab.transplant.config import TransplantConfig, check_out, validate
+from tokenizers_lab.transplant.config import TransplantConfig, output_names, validate
 from tokenizers_lab.transplant.job import run_on
 from tokenizers_lab.transplant.report import TransplantReport
+
+__all__ = [
+    "TransplantConfig",
+    "TransplantReport",
+    "embedded_tiny",
+    "output_names",
+    "run",
+    "run_step",
+    "validate",
+]
 
 METHODS = ("random", "fvt", "tokenadapt", "hypernet")
 CORPORA = ("embedded:domain", "embedded:parallel/eng_Latn.txt", "embedded:code")
@@ -223,14 +233,11 @@ def run_step(
     return rows, artifacts
 
 
-def run(
-    config: TransplantConfig, *, progress: Progress | None = None, force: bool = False
-) -> TransplantReport:
+def run(config: TransplantConfig, *, progress: Progress | None = None) -> TransplantReport:
     """`tokenlab transplant embedded:tiny ...`: the demo's tiny model, trained on the embedded
     corpora in a temporary folder, transplanted as an ordinary model folder."""
     validate(config)
-    check_out(Path(config.out), force)
     with tempfile.TemporaryDirectory(prefix="tokenlab-tiny-") as tmp:
         if progress:
             progress("training the embedded tiny model", None)
-        return run_on(config, embedded_tiny(Path(tmp) / "tiny", config.seed), progress=progress, force=force)
+        return run_on(config, embedded_tiny(Path(tmp) / "tiny", config.seed), progress=progress)

@@ -18,7 +18,7 @@ from tokenizers_lab.report import InputRef, Provenance, Stopwatch, dumps, make_p
 from tokenizers_lab.tokenizer import TokenizerView, sha256_file
 from tokenizers_lab.transplant import core
 from tokenizers_lab.transplant.checkpoint import Checkpoint, open_checkpoint, torch_modules
-from tokenizers_lab.transplant.config import TINY, TransplantConfig, check_out, validate
+from tokenizers_lab.transplant.config import TINY, TransplantConfig, validate
 from tokenizers_lab.transplant.evaluate import LeaveOutRow, leave_out
 from tokenizers_lab.transplant.folder import carried_files, move_into_place, new_config_ids, write_folder
 from tokenizers_lab.transplant.measure import load_donor, measure_bpb, omp_leave_out
@@ -46,20 +46,17 @@ class _Stages:
             self.progress(label, None)
 
 
-def run(
-    config: TransplantConfig, *, progress: Progress | None = None, force: bool = False
-) -> TransplantReport:
+def run(config: TransplantConfig, *, progress: Progress | None = None) -> TransplantReport:
     """Transplant the model folder `config.model`: write the new model folder `config.out` (staged,
-    then renamed into place; an existing one only with `force`) and return the report."""
+    then renamed into place; an existing one only with `config.force`) and return the report."""
     validate(config)
-    check_out(Path(config.out), force)
     if config.model == TINY:
         raise UsageError(f"{TINY} is built by tokenizers_lab.transplant.example.run, not a model folder")
-    return run_on(config, Path(config.model), progress=progress, force=force)
+    return run_on(config, Path(config.model), progress=progress)
 
 
 def run_on(
-    config: TransplantConfig, model_dir: Path, *, progress: Progress | None = None, force: bool = False
+    config: TransplantConfig, model_dir: Path, *, progress: Progress | None = None
 ) -> TransplantReport:
     """The transplant of the model in `model_dir`, which `config.model` names in the report (the
     example's tiny model is built in a temporary folder)."""
@@ -183,7 +180,7 @@ def run_on(
         )
         (folder / "transplant.json").write_text(dumps(report), encoding="utf-8")
         (folder / "transplant.md").write_text(report.to_markdown(), encoding="utf-8")
-        move_into_place(folder, out, force)
+        move_into_place(folder, out, config.force)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return report
@@ -349,5 +346,5 @@ def _provenance(
         ("tok", f"{new_view.label}@{new_view.short_fingerprint}"),
         ("method", config.method),
     ]
-    cfg = {k: v for k, v in vars(config).items() if k not in ("model", "tokenizer", "out", "donor")}
+    cfg = {k: v for k, v in vars(config).items() if k not in ("model", "tokenizer", "out", "donor", "force")}
     return make_provenance(COMMAND, cfg, inputs, config.seed, parts)
