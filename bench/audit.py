@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import out_path, sync_readme  # bench/common.py (scripts run from bench/)
+from common import out_path, sync_tables  # bench/common.py (scripts run from bench/)
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -183,7 +183,7 @@ def write(out: Path, res: dict) -> None:
         lines += [f"| {m['mb']} | {m['wall']:.0f} | {m['rss']:.0f} | {m['tokens']} |" for m in res["memory"]]
         lines.append("")
     out.write_text("\n".join(lines), encoding="utf-8")
-    sync_readme("\n".join(lines[2:]), "bench-audit-table")
+    sync_tables("\n".join(lines[2:]), "bench-audit-table")
     print("\n".join(lines))
 
 

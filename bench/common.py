@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+TABLES = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"  # the marked tables live here
 HERE = Path(__file__).resolve().parent
 # bench/run_all.py sets this: every script then writes its results into one run's folder, and
-# BENCHMARKS.md (not README) is made from them
+# BENCHMARKS.md (not docs/benchmarks.md) is made from them
 RUN_DIR = os.environ.get("TOKENLAB_BENCH_OUT")
 
 
@@ -19,13 +19,13 @@ def out_path(name: str) -> Path:
     return folder / name
 
 
-def sync_readme(table: str, marker: str) -> None:
-    """Copy a results table into README.md between its <!-- marker --> and <!-- /marker --> lines
+def sync_tables(table: str, marker: str) -> None:
+    """Copy a results table into docs/benchmarks.md between its <!-- marker --> and <!-- /marker --> lines
     (not inside a run_all run: its tables go to BENCHMARKS.md)."""
     if RUN_DIR:
         return
-    text = README.read_text("utf-8")
+    text = TABLES.read_text("utf-8")
     start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
     if start in text and end in text:
         head, rest = text.split(start, 1)
-        README.write_text(f"{head}{start}\n{table.strip()}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
+        TABLES.write_text(f"{head}{start}\n{table.strip()}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")

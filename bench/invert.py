@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import out_path, sync_readme  # bench/common.py (scripts run from bench/)
+from common import out_path, sync_tables  # bench/common.py (scripts run from bench/)
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -464,7 +464,7 @@ def write(res: dict) -> None:
             )
         lines.append("")
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
-    sync_readme("\n".join(lines[2:]), "bench-invert-table")
+    sync_tables("\n".join(lines[2:]), "bench-invert-table")
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import out_path, sync_readme  # bench/common.py (scripts run from bench/)
+from common import out_path, sync_tables  # bench/common.py (scripts run from bench/)
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -229,7 +229,7 @@ def main() -> None:
     RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
     table = render(results)
     RESULTS.write_text("# bench/scale results\n\n" + table + "\n")
-    sync_readme(table, "bench-scale-table")
+    sync_tables(table, "bench-scale-table")
     print(table)
 
 

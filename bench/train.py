@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import out_path, sync_readme  # bench/common.py (scripts run from bench/)
+from common import out_path, sync_tables  # bench/common.py (scripts run from bench/)
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -176,7 +176,7 @@ def write(a: argparse.Namespace, rows: list[dict], notes: dict, mb: float) -> No
         "",
     ]
     Path(a.out).write_text("\n".join(lines), encoding="utf-8")
-    sync_readme("\n".join(lines[2:]), "bench-table")
+    sync_tables("\n".join(lines[2:]), "bench-table")
     print("\n".join(lines))
 
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import out_path, sync_readme
+from bench.common import out_path, sync_tables
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -250,7 +250,7 @@ def write_md(res: dict) -> None:
         "",
     ]
     out_path("RESULTS-transplant.md").write_text("\n".join(md), encoding="utf-8")
-    sync_readme(table(res), "bench-transplant-table")
+    sync_tables(table(res), "bench-transplant-table")
 
 
 def main() -> None:

@@ -86,7 +86,7 @@ class EngineSpec:
         if self.engine == "ray":
             raise UsageError(
                 "--engine ray is not built in: tokenizers-lab runs its distributed passes on Dask "
-                "(--engine dask; README 'Distributed runs' says why)"
+                "(--engine dask; docs/usage.md 'Distributed runs' says why)"
             )
         if self.engine not in ENGINES:
             raise unknown_name("--engine", self.engine, ENGINES)
