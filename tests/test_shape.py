@@ -1,6 +1,7 @@
 """The shape of the code, locked in: no import cycle in the package (lazy imports included), no
 job importing another job or an example, every job package with the same files and exports, a
-Markdown renderer that never imports its job, and no library module over 400 lines."""
+Markdown renderer that never imports its job, no library module over 400 lines, and every CLI
+command a config handed to run_job."""
 
 from __future__ import annotations
 
@@ -133,6 +134,9 @@ def test_every_job_package_has_the_same_shape(job: str) -> None:
     first, *rest = params.values()
     assert first.name == "config" and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in rest)
     assert "progress" in params
+    if pkg.__name__ != "tokenizers_lab.audit" and pkg.__name__ != "tokenizers_lab.invert":
+        # audit takes prepared `views`, invert a prepared `view`; nothing else is extra
+        assert list(params) == ["config", "progress"], list(params)
 
 
 def test_no_library_module_over_400_lines() -> None:
@@ -153,3 +157,26 @@ def test_the_library_never_imports_typer_or_rich() -> None:
             a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
         } | {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not used & {"typer", "rich", "click"}, name
+
+
+MAX_COMMAND_BODY = 30
+
+
+def test_every_command_is_config_then_run_job() -> None:
+    """Each Typer command builds its config from the options and hands it to run_job (which
+    validates, refuses an output clash, runs, writes and prints): a body of at most 30 lines."""
+    commands = 0
+    for path in sorted((PKG / "cli").glob("*.py")):
+        for node in ast.parse(path.read_text("utf-8")).body:
+            if not isinstance(node, ast.FunctionDef) or not any(
+                isinstance(d, ast.Name) and d.id == "lab_command" for d in node.decorator_list
+            ):
+                continue
+            commands += 1
+            body = node.end_lineno - node.body[0].lineno + 1  # type: ignore[operator]
+            assert body <= MAX_COMMAND_BODY, (path.name, node.name, body)
+            calls = {
+                n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+            }
+            assert "run_job" in calls, (path.name, node.name)
+    assert commands == 5  # train, audit, invert, transplant, demo

@@ -182,7 +182,13 @@ def audit(
     # no tokenizer: the embedded default, trained on the spot
     job = lib if config.tokenizers else lib.example
     report = run_job("audit", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)
-    for g in report.gates:  # one line per gate, also with --quiet: CI logs show every verdict
+    _gate_verdicts(report)
+
+
+def _gate_verdicts(report: lib.AuditReport) -> None:
+    """One stderr line per gate, also with --quiet (CI logs show every verdict); exit 1 when a gate
+    is undefined on this input, 3 when one tripped."""
+    for g in report.gates:
         verdict = "undefined" if g.undefined else "tripped" if g.tripped else "ok"
         shown = g.undefined or (g.failing if g.tripped else tuple(g.values))
         vals = ", ".join(f"{k}={report_value(g.values[k])}" for k in shown)

@@ -24,8 +24,6 @@ word by word, so a resample never needs a new replay.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,14 +32,9 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import MissingExtraError
-from tokenizers_lab.invert.rows import Segments, coefficients, segments, violable, walk_segments
+from tokenizers_lab.invert.highs import DROP_MARGIN, LazyLP
+from tokenizers_lab.invert.rows import Segments, segments, violable, walk_segments
 from tokenizers_lab.invert.store import Problem, Store, aggregate, store, to_bytes
-
-DROP_MARGIN = 1e-12  # a row whose activity exceeds this after DROP_AGE solves in a row leaves the model
-
-
-DROP_AGE = 1
-
 
 ROW_CAP = 20_000  # most violated rows added per pass (HiGHS's re-solve cost grows with the rows)
 
@@ -122,55 +115,16 @@ def solve(
     except ImportError:
         raise MissingExtraError("invert needs HiGHS: pip install highspy") from None
     t0 = time.perf_counter()
-    n, n_steps = prob.n, prob.n_steps
-    h = _quiet_highs(highspy)
-    # Devex pricing: every re-solve adds thousands of rows, and dual steepest-edge weights cost a
-    # pass over all rows per iteration; devex's iterations are cheap (on a 30k-merge, 10-category
-    # problem: twice the iterations at a third of the cost each, the same shares to 1e-3)
-    h.setOptionValue("simplex_dual_edge_weight_strategy", 1)
-    inf = highspy.kHighsInf
-    # a category with no pairs left before the first constrained merge adds nothing to any row: its
-    # weight would be free, so it is held at 0 (the job reports it unidentifiable)
-    h.addCols(
-        n,
-        np.zeros(n),
-        np.zeros(n),
-        (prob.denom > 0).astype(float),
-        0,
-        np.zeros(n, dtype=np.int32),
-        np.array([], dtype=np.int32),
-        np.array([], dtype=float),
-    )
-    h.addCols(
-        n_steps,
-        np.ones(n_steps),
-        np.zeros(n_steps),
-        np.full(n_steps, inf),
-        0,
-        np.zeros(n_steps, dtype=np.int32),
-        np.array([], dtype=np.int32),
-        np.array([], dtype=float),
-    )
-    h.addRow(1.0, 1.0, n, np.arange(n, dtype=np.int32), np.ones(n))
-    pair_col: dict[int, int] = {}
-    alpha = np.full(n, 1.0 / n)
-    v_step = np.zeros(n_steps)
-    v_pair = np.zeros(prob.n_pairs)
-    seen: set[tuple[int, int]] = set()
-    act = np.zeros(0)
-    generated = 0  # rows added over all passes (a count: the rows themselves may be millions)
-    live: list[tuple[int, int]] = []  # the rows in the model, in HiGHS row order after the simplex row
-    last_objective = -1.0
-    age = np.zeros(0, dtype=np.int64)
+    lp = LazyLP(prob, highspy)
     passes = 0
     walk_seconds = 0.0
     status = "optimal"
-    pending = [r for r in dict.fromkeys(seed_rows) if r[0] < n_steps and r[0] >= first]
-    seen.update(pending)
+    pending = [r for r in dict.fromkeys(seed_rows) if r[0] < prob.n_steps and r[0] >= first]
+    lp.seen.update(pending)
     # Grow the constrained prefix (1/16, 1/8, ... of the merges): early merges pin alpha down with
     # short walks, so the full-length walks start near the optimum and need few passes.
-    span = n_steps - first
-    stages = [first + span // d for d in (16, 8, 4, 2) if span // d >= PREFIX_MIN] + [n_steps]
+    span = prob.n_steps - first
+    stages = [first + span // d for d in (16, 8, 4, 2) if span // d >= PREFIX_MIN] + [prob.n_steps]
     stage = 0 if not seed_rows else len(stages) - 1
     seg = segments(prob)
     candidates = violable(prob, seg, first)
@@ -184,13 +138,13 @@ def solve(
             found = walk_segments(
                 prob,
                 seg,
-                alpha,
-                v_step,
-                v_pair,
+                lp.alpha,
+                lp.v_step,
+                lp.v_pair,
                 tol,
                 first,
                 stages[stage],
-                seen,
+                lp.seen,
                 min(row_cap, k * max(1, stages[stage] - first)),
                 candidates,
             )
@@ -198,98 +152,36 @@ def solve(
             passes += 1
             last_found = len(found)
         final = stage == len(stages) - 1
-        back, obj_tol, share_tol = (
-            (STALL_PASSES, STALL_OBJECTIVE, STALL_SHARE)
-            if final
-            else (STAGE_STALL_PASSES, STAGE_STALL_OBJECTIVE, STAGE_STALL_SHARE)
-        )
-        stalled = (
-            len(history) > back
-            and history[-1][0] <= history[-1 - back][0] * (1 + obj_tol)
-            and float(np.abs(history[-1][1] - history[-1 - back][1]).max()) < share_tol
-        )
-        if not found or stalled:
-            if stage == len(stages) - 1:
+        if not found or _stalled(history, final):
+            if final:
                 if found:
                     status = "stalled"
                 break
             stage += 1
             history = []
             continue
-        new_pairs = sorted({p for _, p in found if p not in pair_col})
-        if new_pairs:  # one v_p column per newly competing pair, added in one call
-            base = h.getNumCol()
-            pair_col.update({p: base + j for j, p in enumerate(new_pairs)})
-            z = len(new_pairs)
-            h.addCols(
-                z,
-                np.ones(z),
-                np.zeros(z),
-                np.full(z, inf),
-                0,
-                np.zeros(z, dtype=np.int32),
-                np.array([], dtype=np.int32),
-                np.array([], dtype=float),
-            )
-        coef = coefficients(prob, found)
-        width = n + 2
-        index = np.empty((len(found), width), dtype=np.int32)
-        value = np.empty((len(found), width))
-        index[:, :n] = np.arange(n, dtype=np.int32)
-        index[:, n] = n + np.array([t for t, _ in found], dtype=np.int32)
-        index[:, n + 1] = np.array([pair_col[p] for _, p in found], dtype=np.int32)
-        value[:, :n] = coef
-        value[:, n:] = 1.0
-        h.addRows(
-            len(found),
-            np.zeros(len(found)),
-            np.full(len(found), inf),
-            index.size,
-            np.arange(0, index.size, width, dtype=np.int32),
-            index.ravel(),
-            value.ravel(),
-        )
-        generated += len(found)
-        live.extend(found)
-        h.run()
-        status = h.modelStatusToString(h.getModelStatus()).lower()
-        sol = h.getSolution()
-        x = np.array(sol.col_value)
-        objective = float(h.getInfo().objective_function_value)
-        act = np.array(sol.row_value)[1:]
-        age = np.where(act > DROP_MARGIN, np.append(age, np.zeros(len(act) - len(age), np.int64)) + 1, 0)
-        alpha = np.clip(x[:n], 0.0, None)
-        history.append((objective, to_bytes(alpha, prob)))
-        v_step = x[n : n + n_steps]
-        cols = np.fromiter(pair_col.values(), dtype=np.int64, count=len(pair_col))
-        v_pair[np.fromiter(pair_col.keys(), dtype=np.int64, count=len(pair_col))] = x[cols]
-        if objective > last_objective + 1e-15:  # drop rows loose for DROP_AGE solves in a row (they
-            # leave `seen`: a later walk re-adds any that become violated again)
-            loose = np.flatnonzero(age >= DROP_AGE)
-            if loose.size:
-                h.deleteRows(len(loose), (loose + 1).astype(np.int32))
-                keep = np.ones(len(live), dtype=bool)
-                keep[loose] = False
-                for j in loose.tolist():
-                    seen.discard(live[j])
-                live = [r for r, kk in zip(live, keep) if kk]
-                age = age[keep]
-            last_objective = objective
-    tight = np.flatnonzero(act <= DROP_MARGIN) if generated else np.zeros(0, np.int64)
-    binding = tuple(live[j] for j in tight.tolist() if j < len(live))
-    pair_slack = float(v_pair.sum())
-    step_slack = float(v_step.sum())
+        lp.add_rows(found)
+        status, objective = lp.run()
+        history.append((objective, to_bytes(lp.alpha, prob)))
+        lp.drop_loose(objective)
+    tight = np.flatnonzero(lp.act <= DROP_MARGIN) if lp.generated else np.zeros(0, np.int64)
+    pair_slack = float(lp.v_pair.sum())
+    step_slack = float(lp.v_step.sum())
     objective = step_slack + pair_slack
     spans: list[tuple[float, float] | None] = []
-    if ranges and generated:
-        spans = _ranges(h, prob, objective, alpha, highspy) if len(live) <= RANGE_MAX_ROWS else [None] * n
+    if ranges and lp.generated:
+        spans = (
+            _ranges(lp.h, prob, objective, lp.alpha, highspy)
+            if len(lp.live) <= RANGE_MAX_ROWS
+            else [None] * prob.n
+        )
     return Solution(
-        alpha=tuple(alpha.tolist()),
-        proportions=tuple(to_bytes(alpha, prob).tolist()),
+        alpha=tuple(lp.alpha.tolist()),
+        proportions=tuple(to_bytes(lp.alpha, prob).tolist()),
         objective=objective,
         step_slack=step_slack,
         pair_slack=pair_slack,
-        constraints=len(live),
+        constraints=len(lp.live),
         passes=passes,
         status=status,
         seconds=time.perf_counter() - t0,
@@ -298,29 +190,27 @@ def solve(
             (prob.merge_pair[first:] < 0).sum()
             + ((prob.merge_pair[first:] >= 0) & (prob.merge_count[first:].sum(axis=1) == 0)).sum()
         ),
-        rows=tuple(live),
+        rows=tuple(lp.live),
         ranges=tuple(spans),
-        generated=generated,
+        generated=lp.generated,
         violated_left=last_found if status == "stalled" else 0,
-        binding=binding,
+        binding=tuple(lp.live[j] for j in tight.tolist() if j < len(lp.live)),
     )
 
 
-def _quiet_highs(highspy: Any) -> Any:
-    """A Highs object with logging off. Its constructor prints a banner straight to file
-    descriptor 1 (C stdio), which would corrupt JSON on stdout: fd 1 points at /dev/null meanwhile."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-    return h
+def _stalled(history: list[tuple[float, np.ndarray]], final: bool) -> bool:
+    """Over the last few solves the objective rose less than a relative tolerance and no share
+    moved by more than a small amount (looser while the prefix still grows)."""
+    back, obj_tol, share_tol = (
+        (STALL_PASSES, STALL_OBJECTIVE, STALL_SHARE)
+        if final
+        else (STAGE_STALL_PASSES, STAGE_STALL_OBJECTIVE, STAGE_STALL_SHARE)
+    )
+    return (
+        len(history) > back
+        and history[-1][0] <= history[-1 - back][0] * (1 + obj_tol)
+        and float(np.abs(history[-1][1] - history[-1 - back][1]).max()) < share_tol
+    )
 
 
 def _ranges(
