@@ -164,10 +164,16 @@ def test_input_ref_is_relative_or_named(tmp_path):
 
 
 def test_hub_corpus_fails_cleanly_offline(monkeypatch):
+    """Offline mode set after the hub libraries were imported (a library user's order) is still
+    offline mode: the error says so, with no network attempt and its retries (24 s)."""
+    import datasets  # noqa: F401 - imported first, as a script that set the variable later would
+    import huggingface_hub  # noqa: F401
+
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(InputError, match="hub"):
+    with pytest.raises(InputError, match="hub") as info:
         list(Corpus("hf:nobody/no-such-dataset:default:train"))
+    assert "Offline" in str(info.value), info.value
 
 
 def test_folder_walk_skips_bytecode_and_hidden_files(tmp_path):

@@ -18,16 +18,35 @@ def offline() -> bool:
     )
 
 
+# the hub libraries read the offline variables once, at import: these flags are set again from
+# the environment whenever the hub is asked (a library user may set HF_HUB_OFFLINE later)
+_OFFLINE_FLAGS = (
+    ("huggingface_hub.constants", "HF_HUB_OFFLINE"),
+    ("datasets.config", "HF_HUB_OFFLINE"),
+    ("datasets.config", "HF_DATASETS_OFFLINE"),
+)
+
+
 @contextlib.contextmanager
 def silent_hub() -> Iterator[None]:
-    """No third-party warnings, progress bars or retry chatter while the hub is asked."""
+    """No third-party warnings, progress bars or retry chatter while the hub is asked, and the
+    environment's offline mode honoured even when the hub libraries were imported before it was
+    set (they would otherwise try the network, retrying for about 24 s)."""
     import logging
+    import sys
     import warnings
 
     logs = [logging.getLogger(n) for n in ("huggingface_hub", "datasets")]
     levels = [log.level for log in logs]
     for log in logs:
         log.setLevel(logging.ERROR)
+    saved: list[tuple[object, str, object]] = []
+    if offline():
+        for module, flag in _OFFLINE_FLAGS:  # a module imported later reads the environment itself
+            mod = sys.modules.get(module)
+            if mod is not None and hasattr(mod, flag):
+                saved.append((mod, flag, getattr(mod, flag)))
+                setattr(mod, flag, True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -35,6 +54,8 @@ def silent_hub() -> Iterator[None]:
     finally:
         for log, level in zip(logs, levels):
             log.setLevel(level)
+        for mod, flag, value in saved:
+            setattr(mod, flag, value)
 
 
 def check_repo(name: str, kind: str = "model", timeout: float = 10.0) -> str | None:
