@@ -1000,12 +1000,17 @@ def test_our_tiktoken_export_loads_everywhere_without_grafted_specials(
     assert v.vocab_size <= ranks + 1 and not v.special_tokens
     assert "no cl100k special tokens added" in v.notes[0]
     pytest.importorskip("torch", reason="the torch extra is not installed")
+    from tokenizers import Tokenizer
+
+    from .test_transplant import _model  # a small random model on the kit's tokenizer: quick
+
+    old = _model(tmp_path / "old", Tokenizer.from_file(str(kit.tok_json)), tied=True, seed=0)
     out = tmp_path / "model"
     res = runner.invoke(
         app,
         [
             "transplant",
-            "embedded:tiny",
+            str(old),
             str(kit.tiktoken),
             "--pattern",
             "cl100k",
