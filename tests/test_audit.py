@@ -273,6 +273,7 @@ def test_digit_schemes_of_real_tokenizers(shared):
     assert numbers.l2r(7, 3) == (3, 3, 1) and numbers.r2l(7, 3) == (1, 3, 3)
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_vocabulary_health_matches_published_counts(shared):
     from tokenizers_lab.audit import robustness
 

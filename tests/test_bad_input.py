@@ -705,6 +705,7 @@ def test_non_utf8_under_each_errors_mode(mode: str, kit: Kit, runner, tmp_path: 
             assert rep["provenance"]["config"]["errors"] == "replace"
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_a_huge_line_is_trained_and_audited(kit: Kit, runner, tmp_path: Path) -> None:
     """A 6 MB corpus on one line (no newline at all) is one record: trained and audited, not refused."""
     words = (kit.corpus.read_text("utf-8").replace("\n", " ") + " ") * 500
@@ -987,6 +988,7 @@ def test_rank_files_are_identified_by_content_not_folders(shared: Path, tmp_path
         load_tokenizer(str(edited))
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_our_tiktoken_export_loads_everywhere_without_grafted_specials(
     kit: Kit, runner, tmp_path: Path
 ) -> None:

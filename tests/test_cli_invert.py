@@ -62,6 +62,7 @@ def _cats(paths, names=("eng", "rus", "code", "domain")):
     return out
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_exact_samples_recover_the_mixture(runner, tmp_path, cat_files, mixture_tokenizer):
     """Samples equal to the training text: the LP finds the true shares to machine precision
     (the paper's correctness oracle), through the whole CLI: loading, pre-tokenizing, replay."""

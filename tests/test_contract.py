@@ -583,6 +583,7 @@ def test_round_trip_labels_say_which_measure():
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_invert_resamples_in_threads_give_the_serial_answer_with_a_t_interval(monkeypatch):
     """Resamples run side by side (HiGHS releases the GIL) yet the report equals the one-thread
     run; the interval is the estimate +- t(0.975, B-1) bootstrap standard deviations."""

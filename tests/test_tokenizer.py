@@ -87,6 +87,7 @@ def test_merges_from_ranks_equal_hf_merges(shared):
     assert len(hf) == 50000 and hf == tk
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_merges_for_other_bpe_formats(shared):
     spm = load_tokenizer(str(shared / "tokenizers/llama2/tokenizer.model")).merges()
     assert spm[0] == (b" ", b"t") and len(spm) > 30000
@@ -174,6 +175,7 @@ def test_gz_of_bad_path_type(tmp_path: Path):
         load_tokenizer(str(tmp_path / "x.bin"))
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_aligned_spans_agree_with_library_offsets(shared):
     """encode_aligned's fast path (token bytes laid end to end) gives the same character spans as
     the libraries' own offsets, also for lines a normalizer changes (NFKC in claude-v1)."""

@@ -435,6 +435,7 @@ def test_omp_refuses_a_donor_with_another_tokenizer(world):
     assert not (world["dir"] / "omp-bad").exists()
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_hypernet_trains_and_reports_against_fvt(world):
     report, _ = _run(
         world, "hn", method="hypernet", hypernet_steps=30, evaluate=True, leave_out=40, eval_bytes=1500
@@ -550,6 +551,7 @@ def test_cli_json_and_force(world, runner):
     assert json.loads(res.stdout)["routes"] == report["routes"]
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_chat_template_new_and_none(world, shared):
     qwen = shared / "tokenizers" / "qwen2"
     want = json.loads((qwen / "tokenizer_config.json").read_text("utf-8"))["chat_template"]
@@ -582,6 +584,7 @@ def test_tokenadapt_without_an_aux_encoder_says_what_it_fell_back_to(
     assert last.startswith(f"wrote {out}/: ") and "model.safetensors" in last and "transplant.json" in last
 
 
+@pytest.mark.slow  # over 2.5 s: outside the fast loop, still run by CI
 def test_the_torch_extra_brings_tokenadapts_auxiliary_encoder(world):
     """The install README names ([torch]) gives TokenAdapt all-MiniLM-L6-v2, and auto uses it."""
     tomllib = pytest.importorskip("tomllib")
