@@ -54,8 +54,8 @@ def silent_hub() -> Iterator[None]:
     finally:
         for log, level in zip(logs, levels):
             log.setLevel(level)
-        for mod, flag, value in saved:
-            setattr(mod, flag, value)
+        for owner, flag, value in saved:
+            setattr(owner, flag, value)
 
 
 def check_repo(name: str, kind: str = "model", timeout: float = 10.0) -> str | None:

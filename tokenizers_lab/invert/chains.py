@@ -22,6 +22,7 @@ replays and `store` here hold the same events (tests compare them).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,10 +82,37 @@ def store(
     computed from the final tokens (see the module note; `eligible(plan, 'byte')` must hold)."""
     from scipy import sparse
 
-    n_units = len(unit_words)
     T = len(plan.result)
     V = 256 + T
-    # every distinct word once, with its count in each unit
+    words, C, pairs_u, bytes_u = _word_counts(unit_words)
+    flat, offsets = _tokens(words, plan, merges)
+    del words
+    tree = _Tree(plan, V)
+    start_u, start_w, close, top = _chain_starts(flat, offsets, C, tree)
+    del flat, offsets, C
+    key, et, ecol, eval_ = _walk_chains(start_u, start_w, close, tree)
+    row_key = key * (T + 1) + (et + 1)
+    urow, rinv = np.unique(row_key, return_inverse=True)
+    del row_key, key, et
+    E = sparse.csr_matrix((eval_, (rinv, ecol)), shape=(len(urow), len(start_u)))
+    del rinv, ecol, eval_
+    R = (E @ top).tocoo()
+    del E, top
+    keep = R.data != 0
+    r_row, r_unit, r_delta = R.row[keep], R.col[keep].astype(np.int64), R.data[keep].astype(np.int64)
+    del R
+    rk = urow[r_row]
+    return _events_store(r_unit, rk // (T + 1), rk % (T + 1) - 1, r_delta, pairs_u, bytes_u, plan)
+
+
+def _word_counts(
+    unit_words: Sequence[Mapping[bytes, int]],
+) -> tuple[list[bytes], Any, np.ndarray, np.ndarray]:
+    """Every distinct word once, its count in each unit (a words x units sparse matrix), and each
+    unit's pairs and bytes."""
+    from scipy import sparse
+
+    n_units = len(unit_words)
     index: dict[bytes, int] = {}
     rows, cols, vals = [], [], []
     pairs_u = np.zeros(n_units, dtype=np.int64)
@@ -101,7 +129,6 @@ def store(
         vals.append(na)
     words = list(index)
     del index
-    W = len(words)
     C = sparse.csr_matrix(
         (
             np.concatenate(vals) if vals else np.zeros(0, np.int64),
@@ -110,32 +137,47 @@ def store(
                 np.concatenate(cols) if cols else np.zeros(0, np.int64),
             ),
         ),
-        shape=(W, n_units),
+        shape=(len(words), n_units),
         dtype=np.int64,
     )
+    return words, C, pairs_u, bytes_u
 
-    flat, offsets = _tokens(words, plan, merges)
-    del words
+
+class _Tree:
+    """The merge trees: each merged token's left and right parts and the step that made it
+    (rank -1 for bytes), and the token each step made (-1: no pair)."""
+
+    def __init__(self, plan: Plan, V: int) -> None:
+        T = len(plan.result)
+        self.V = V
+        self.left = np.full(V, -1, dtype=np.int64)
+        self.right = np.full(V, -1, dtype=np.int64)
+        self.rank = np.full(V, -1, dtype=np.int64)
+        self.merge_tok = np.full(T, -1, dtype=np.int64)
+        for t, p in enumerate(plan.pairs):
+            if p is None:
+                continue
+            v = plan.result[t]
+            self.left[v], self.right[v], self.rank[v] = p[0], p[1], t
+            self.merge_tok[t] = v
+
+
+def _chain_starts(flat: np.ndarray, offsets: np.ndarray, C: Any, tree: _Tree) -> tuple[np.ndarray, ...]:
+    """Chain starts: every merge's pair (closed at its step) and every final bigram (never closed),
+    with their counts per unit (final token counts pushed down the merge trees)."""
+    from scipy import sparse
+
+    V = tree.V
+    W = C.shape[0]
     word_of = np.repeat(np.arange(W, dtype=np.int64), np.diff(offsets))
-    # final token counts per unit, pushed down the merge trees: node counts per unit
     A = sparse.csr_matrix((np.ones(len(flat), np.int64), (word_of, flat)), shape=(W, V))
     node = (A.T @ C).toarray()  # V x units
-    left = np.full(V, -1, dtype=np.int64)
-    right = np.full(V, -1, dtype=np.int64)
-    rank = np.full(V, -1, dtype=np.int64)
-    merge_tok = np.full(T, -1, dtype=np.int64)
-    for t, p in enumerate(plan.pairs):
-        if p is None:
-            continue
-        v = plan.result[t]
-        left[v], right[v], rank[v] = p[0], p[1], t
-        merge_tok[t] = v
-    for t in range(T - 1, -1, -1):
-        v = merge_tok[t]
+    del A
+    for t in range(len(tree.merge_tok) - 1, -1, -1):
+        v = tree.merge_tok[t]
         if v >= 0 and node[v].any():
-            node[left[v]] += node[v]
-            node[right[v]] += node[v]
-    # chain starts: merge pairs (closed at their step) and final bigrams (never closed)
+            node[tree.left[v]] += node[v]
+            node[tree.right[v]] += node[v]
     inner = np.ones(len(flat), dtype=bool)
     inner[offsets[1:] - 1] = False  # a word's last token starts no bigram
     pos = np.flatnonzero(inner)
@@ -143,16 +185,21 @@ def store(
     ukey, binv = np.unique(bkey, return_inverse=True)
     B = sparse.csr_matrix((np.ones(len(pos), np.int64), (word_of[pos], binv)), shape=(W, len(ukey)))
     big = (B.T @ C).tocsr()  # bigrams x units
-    del A, B, C, flat, word_of
-    mt = np.flatnonzero(merge_tok >= 0)
-    mv = merge_tok[mt]
-    start_u = np.concatenate([left[mv], ukey // V])
-    start_w = np.concatenate([right[mv], ukey % V])
+    del B, word_of
+    mt = np.flatnonzero(tree.merge_tok >= 0)
+    mv = tree.merge_tok[mt]
+    start_u = np.concatenate([tree.left[mv], ukey // V])
+    start_w = np.concatenate([tree.right[mv], ukey % V])
     close = np.concatenate([mt, np.full(len(ukey), -2, dtype=np.int64)])  # -2: never closed
     top = sparse.vstack([sparse.csr_matrix(node[mv]), big]).tocsr()  # chain starts x units
-    del node, big
+    return start_u, start_w, close, top
 
-    # walk all chains at once: events (pair key, step, chain start, +-1)
+
+def _walk_chains(
+    start_u: np.ndarray, start_w: np.ndarray, close: np.ndarray, tree: _Tree
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All chains walked at once: events (pair key, step, chain start, +-1)."""
+    V, rank, left, right = tree.V, tree.rank, tree.left, tree.right
     col = np.arange(len(start_u), dtype=np.int64)
     u_, w_ = start_u, start_w
     s_ = np.maximum(rank[u_], rank[w_])
@@ -175,23 +222,7 @@ def store(
         ev_col += [col, col]
         ev_val += [np.ones(len(k), np.int64), np.full(len(k), -1, np.int64)]
         u_, w_, s_ = nu, nw, ns
-    key = np.concatenate(ev_key)
-    et = np.concatenate(ev_t)
-    ecol = np.concatenate(ev_col)
-    eval_ = np.concatenate(ev_val)
-    del ev_key, ev_t, ev_col, ev_val
-    row_key = key * (T + 1) + (et + 1)
-    urow, rinv = np.unique(row_key, return_inverse=True)
-    del row_key, key, et
-    E = sparse.csr_matrix((eval_, (rinv, ecol)), shape=(len(urow), len(start_u)))
-    del rinv, ecol, eval_
-    R = (E @ top).tocoo()
-    del E, top
-    keep = R.data != 0
-    r_row, r_unit, r_delta = R.row[keep], R.col[keep].astype(np.int64), R.data[keep].astype(np.int64)
-    del R
-    rk = urow[r_row]
-    return _events_store(r_unit, rk // (T + 1), rk % (T + 1) - 1, r_delta, pairs_u, bytes_u, plan)
+    return np.concatenate(ev_key), np.concatenate(ev_t), np.concatenate(ev_col), np.concatenate(ev_val)
 
 
 def _events_store(
