@@ -95,21 +95,7 @@ def _run(
     notes: list[str] = [n for v in views for n in v.notes]
     timings: dict[str, float] = {"load_seconds": time.perf_counter() - t_start}
 
-    # validators, once per language
-    validators: dict[str, integrity.Validator] = {}
-    for lang, kind, arg in validator_specs:
-        targets = [x for x in par.languages if not no_space_language(x)] if lang == "*" else [lang]
-        if lang != "*" and lang not in par.lines:
-            raise unknown_name("--validator language", lang, par.lines)
-        for target in targets:
-            if target not in validators:
-                validators[target] = integrity.build_validator(kind, arg, target, par.lines[target])
-    if not config.validators:
-        notes.append(
-            "%Lang uses the corpus-words proxy (no --validator given): a token counts when it is a "
-            "whole word of the audited text; give a lexicon, hunspell or turkish validator for real %Lang"
-        )
-
+    validators = _validators(config, par, validator_specs, notes)
     # CharBench items (the words come from the pivot text and the monolingual corpora)
     word_source: list[str] = list(par.lines[config.pivot])
     if config.charbench_words:
@@ -118,20 +104,8 @@ def _run(
             raise InputError(f"--charbench-words file not found: {p}")
         word_source = p.read_text("utf-8", errors="replace").splitlines()
 
-    # monolingual corpora: one streamed pass shared by every tokenizer
     t0 = time.perf_counter()
-    tallies = [Tally(v.vocab_size) for v in views]
-    corpus_refs: list[InputRef] = []
-    corpora = [config.open_corpus(spec) for spec in config.resolved_corpora()]
-    shared_views = engine.share(views) if corpora else None
-    parts = corpus_partitions(config, corpora, corpus_refs, word_source, progress, notes)
-    # locally one partition at a time: the encoders already use every core
-    mono = LocalEngine(1) if isinstance(engine, LocalEngine) else engine
-    for per_view in mono.imap(tally_partition, parts, shared_views):
-        for t, (ids, counts, chars, nbytes, words) in zip(tallies, per_view):
-            t.add_sparse(ids, counts, chars, nbytes, words)
-    if corpora and not any(t.bytes for t in tallies):
-        raise InputError("the monolingual corpora hold no text")
+    tallies, corpus_refs = _tally_corpora(config, views, engine, word_source, progress, notes)
     items = (
         charbench.make_items(charbench.collect_words(word_source), config.charbench_per_bucket, config.seed)
         if config.charbench_per_bucket
@@ -143,7 +117,6 @@ def _run(
     if config.charbench_model:
         progress("answering CharBench items with the local model", None)
         predictions = charbench.predict_with_model(Path(config.charbench_model), items)
-
     timings["corpora_seconds"] = time.perf_counter() - t0
     audits = []
     for k, (view, tally) in enumerate(zip(views, tallies)):
@@ -152,22 +125,11 @@ def _run(
 
     results = gates.check(gate_list, gate_values(audits))
     artifacts: dict[str, bytes] = {}
-    charts: list[str] = []
     if items:
         artifacts["charbench_items.jsonl"] = charbench.items_jsonl(items)
     if config.charbench_model and predictions is not None:
         artifacts["charbench_predictions.jsonl"] = charbench.predictions_jsonl(predictions)
-    if config.plots:
-        if plots.available():
-            premiums = {a.label: [r.premium_sum for r in a.fairness] for a in audits}
-            artifacts["audit_premium.svg"] = plots.premium_chart(par.languages, premiums, config.pivot)
-            lengths = {
-                a.label: [int(x) for x in view.byte_lengths if x > 0] for a, view in zip(audits, views)
-            }
-            artifacts["audit_token_lengths.svg"] = plots.length_histogram(lengths)
-            charts = ["audit_premium.svg", "audit_token_lengths.svg"]
-        else:
-            notes.append(f"charts skipped: matplotlib is not installed ({plots.PLOT_EXTRA})")
+    charts = _charts(config, par, audits, views, artifacts, notes) if config.plots else []
 
     inputs = [InputRef(role="tokenizer", name=v.label, sha256=v.fingerprint, bytes=v.nbytes) for v in views]
     inputs.append(par.input_ref())
@@ -206,6 +168,70 @@ def _run(
         timings=timings,
         artifacts=artifacts,
     )
+
+
+def _validators(
+    config: AuditConfig, par: ParallelCorpus, specs: list[tuple[str, str, str]], notes: list[str]
+) -> dict[str, integrity.Validator]:
+    """The %Lang validator of each language, built once (LANG may be *: every spaced language)."""
+    validators: dict[str, integrity.Validator] = {}
+    for lang, kind, arg in specs:
+        targets = [x for x in par.languages if not no_space_language(x)] if lang == "*" else [lang]
+        if lang != "*" and lang not in par.lines:
+            raise unknown_name("--validator language", lang, par.lines)
+        for target in targets:
+            if target not in validators:
+                validators[target] = integrity.build_validator(kind, arg, target, par.lines[target])
+    if not config.validators:
+        notes.append(
+            "%Lang uses the corpus-words proxy (no --validator given): a token counts when it is a "
+            "whole word of the audited text; give a lexicon, hunspell or turkish validator for real %Lang"
+        )
+    return validators
+
+
+def _tally_corpora(
+    config: AuditConfig,
+    views: list[TokenizerView],
+    engine: Engine,
+    word_source: list[str],
+    progress: Progress,
+    notes: list[str],
+) -> tuple[list[Tally], list[InputRef]]:
+    """The monolingual corpora in one streamed pass shared by every tokenizer: each tokenizer's
+    tally and each corpus's reference (their words also join `word_source`)."""
+    tallies = [Tally(v.vocab_size) for v in views]
+    corpus_refs: list[InputRef] = []
+    corpora = [config.open_corpus(spec) for spec in config.resolved_corpora()]
+    shared_views = engine.share(views) if corpora else None
+    parts = corpus_partitions(config, corpora, corpus_refs, word_source, progress, notes)
+    # locally one partition at a time: the encoders already use every core
+    mono = LocalEngine(1) if isinstance(engine, LocalEngine) else engine
+    for per_view in mono.imap(tally_partition, parts, shared_views):
+        for t, (ids, counts, chars, nbytes, words) in zip(tallies, per_view):
+            t.add_sparse(ids, counts, chars, nbytes, words)
+    if corpora and not any(t.bytes for t in tallies):
+        raise InputError("the monolingual corpora hold no text")
+    return tallies, corpus_refs
+
+
+def _charts(
+    config: AuditConfig,
+    par: ParallelCorpus,
+    audits: list[TokenizerAudit],
+    views: list[TokenizerView],
+    artifacts: dict[str, bytes],
+    notes: list[str],
+) -> list[str]:
+    """The SVG charts into `artifacts`, their names (none, with a note, without matplotlib)."""
+    if not plots.available():
+        notes.append(f"charts skipped: matplotlib is not installed ({plots.PLOT_EXTRA})")
+        return []
+    premiums = {a.label: [r.premium_sum for r in a.fairness] for a in audits}
+    artifacts["audit_premium.svg"] = plots.premium_chart(par.languages, premiums, config.pivot)
+    lengths = {a.label: [int(x) for x in view.byte_lengths if x > 0] for a, view in zip(audits, views)}
+    artifacts["audit_token_lengths.svg"] = plots.length_histogram(lengths)
+    return ["audit_premium.svg", "audit_token_lengths.svg"]
 
 
 @dataclass
