@@ -16,7 +16,7 @@ from tokenizers_lab.engine import (
     open_engine,
 )
 from tokenizers_lab.errors import InputError, unknown_name
-from tokenizers_lab.parallel import load_parallel
+from tokenizers_lab.parallel import ParallelCorpus, load_parallel
 from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.report import Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import HFView
@@ -84,62 +84,16 @@ def run(config: TrainConfig, *, progress: Progress | None = None) -> TrainReport
         timings["train_seconds"] = time.perf_counter() - t0
         ran_on = engine_info(eng)
     t0 = time.perf_counter()
-    results, artifacts, notes = [], {}, []
+    results: list[SizeResult] = []
+    artifacts: dict[str, bytes] = {}
+    notes: list[str] = []
     nulls = sum(c.stats.null_records for c in prep.corpora)
     if nulls:
         notes.append(f"{nulls} records whose text field is null were skipped")
     sweep = len(sizes) > 1
     for v in sizes:
-        obj, files, checks = trained[v]
-        tok = tok_from_json(obj) if isinstance(obj, dict) else obj
-        text = tok.to_str(pretty=True) + "\n"  # tokenizers' own (Rust) writer, as tok.save() does
-        tj = obj if isinstance(obj, dict) else json.loads(text)
-        prefix = f"v{v}/" if sweep else ""
-        artifacts[prefix + "tokenizer.json"] = text.encode("utf-8")
-        for name, data in files.items():
-            artifacts[prefix + name] = data
-        artifacts.update({prefix + n: d for n, d in hf_folder_files(config.specials()).items()})
-        view = HFView(
-            tok,
-            f"{config.algorithm}-{v}",
-            prefix + "tokenizer.json",
-            hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            tj,
-        )
-        if view.vocab_size < v:
-            if sweep:  # a folder v2000/ must not hold 1,017 tokens
-                raise InputError(
-                    f"the corpus fills only {view.vocab_size} tokens, fewer than the sweep's {v}: "
-                    f"sweep sizes up to {view.vocab_size}, or give more text (a single "
-                    "--vocab-size trains what the corpus holds, with a note)"
-                )
-            notes.append(
-                f"vocab {v}: the corpus fills only {view.vocab_size} tokens (the trainer ran out of "
-                "pairs to merge); the tokenizer holds what was reached"
-            )
         progress(f"evaluating vocab {v}", None)
-        ev = evaluate(view, prep.heldout, parallel, config.pivot)
-        extra = dict(checks)
-        if config.export_tiktoken:
-            pattern = export_pattern(config)
-            rank_file = tiktoken_export(tj, config.specials())
-            artifacts[prefix + "tokenizer.tiktoken"] = rank_file
-            extra["tiktoken_pattern"] = pattern
-            extra["tiktoken_agreement"] = tiktoken_agreement(rank_file, pattern, view, prep.heldout)
-        stats = vocab_stats(view)
-        results.append(
-            SizeResult(
-                vocab_size_requested=v,
-                vocab_size=view.vocab_size,
-                artifact=prefix + "tokenizer.json",
-                sha256=view.fingerprint,
-                n_merges=len(tj["model"].get("merges", []) or []),
-                n_special=len(view.special_tokens),
-                extra=extra,
-                **stats,
-                **ev,
-            )
-        )
+        results.append(_size_result(v, trained[v], config, prep, parallel, sweep, artifacts, notes))
     timings["evaluate_seconds"] = time.perf_counter() - t0
     inputs = [c.input_ref() for c in prep.corpora] + [c.input_ref("heldout") for c in prep.heldout_corpora]
     if parallel is not None:
@@ -166,6 +120,65 @@ def run(config: TrainConfig, *, progress: Progress | None = None) -> TrainReport
         timings=timings,
         notes=tuple(notes),
         artifacts=artifacts,
+    )
+
+
+def _size_result(
+    v: int,
+    trained: Any,
+    config: TrainConfig,
+    prep: Prepared,
+    parallel: ParallelCorpus | None,
+    sweep: bool,
+    artifacts: dict[str, bytes],
+    notes: list[str],
+) -> SizeResult:
+    """One trained size: its files into `artifacts` (under v<size>/ in a sweep), its measures."""
+    obj, files, checks = trained
+    tok = tok_from_json(obj) if isinstance(obj, dict) else obj
+    text = tok.to_str(pretty=True) + "\n"  # tokenizers' own (Rust) writer, as tok.save() does
+    tj = obj if isinstance(obj, dict) else json.loads(text)
+    prefix = f"v{v}/" if sweep else ""
+    artifacts[prefix + "tokenizer.json"] = text.encode("utf-8")
+    for name, data in files.items():
+        artifacts[prefix + name] = data
+    artifacts.update({prefix + n: d for n, d in hf_folder_files(config.specials()).items()})
+    view = HFView(
+        tok,
+        f"{config.algorithm}-{v}",
+        prefix + "tokenizer.json",
+        hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        tj,
+    )
+    if view.vocab_size < v:
+        if sweep:  # a folder v2000/ must not hold 1,017 tokens
+            raise InputError(
+                f"the corpus fills only {view.vocab_size} tokens, fewer than the sweep's {v}: "
+                f"sweep sizes up to {view.vocab_size}, or give more text (a single "
+                "--vocab-size trains what the corpus holds, with a note)"
+            )
+        notes.append(
+            f"vocab {v}: the corpus fills only {view.vocab_size} tokens (the trainer ran out of "
+            "pairs to merge); the tokenizer holds what was reached"
+        )
+    ev = evaluate(view, prep.heldout, parallel, config.pivot)
+    extra = dict(checks)
+    if config.export_tiktoken:
+        pattern = export_pattern(config)
+        rank_file = tiktoken_export(tj, config.specials())
+        artifacts[prefix + "tokenizer.tiktoken"] = rank_file
+        extra["tiktoken_pattern"] = pattern
+        extra["tiktoken_agreement"] = tiktoken_agreement(rank_file, pattern, view, prep.heldout)
+    return SizeResult(
+        vocab_size_requested=v,
+        vocab_size=view.vocab_size,
+        artifact=prefix + "tokenizer.json",
+        sha256=view.fingerprint,
+        n_merges=len(tj["model"].get("merges", []) or []),
+        n_special=len(view.special_tokens),
+        extra=extra,
+        **vocab_stats(view),
+        **ev,
     )
 
 
