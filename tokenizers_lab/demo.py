@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tokenizers_lab import train
 from tokenizers_lab.demo_markdown import COMPARE_VOCAB, render
 from tokenizers_lab.progress import Progress
-from tokenizers_lab.report import Provenance, RunInfo, Stopwatch, dumps, make_provenance
+from tokenizers_lab.report import InputRef, Provenance, RunInfo, Stopwatch, dumps, make_provenance
 from tokenizers_lab.transplant.example import TransplantRow
+
+if TYPE_CHECKING:
+    from tokenizers_lab.invert import InvertReport
 
 # (step name, algorithm, vocab sizes, extra options): a BPE sweep, one of each family at equal
 # vocab, and SuperBPE's fair baseline (plain BPE with SuperBPE's stage-1 regex).
@@ -128,9 +132,59 @@ def output_names(config: DemoConfig) -> list[str]:
 def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
     """Run every demo step and collect their reports and artifacts."""
     clock = Stopwatch()
-    rows, artifacts, inputs = [], {}, {}
-    tokens_at = {}
-    reports = {}
+    artifacts: dict[str, bytes] = {}
+    inputs: dict[str, InputRef] = {}
+    reports, rows, tokens_at = _train_steps(config, artifacts, inputs, progress)
+    notes = [f"{step}: {n}" for step, rep in reports.items() for n in rep.notes]
+    audit_rows, audit_notes = _audit_step(config, reports, artifacts, progress)
+    notes += [f"audit: {n}" for n in audit_notes]
+    irep = _invert_step(config, artifacts, progress)
+    notes += [f"invert: {n}" for n in irep.notes]
+    t_rows, t_note = _transplant_step(reports, config, artifacts, progress)
+    bpe, sbpe = tokens_at.get(("bpe-stage1-regex", COMPARE_VOCAB)), tokens_at.get(("superbpe", COMPARE_VOCAB))
+    saving = 1 - sbpe / bpe if bpe and sbpe else None
+    prov = make_provenance(
+        "demo",
+        config,
+        sorted(inputs.values(), key=lambda i: i.name),
+        config.seed,
+        [("steps", "+".join(s for s, *_ in STEPS) + "+audit+invert+transplant")],
+    )
+    return DemoReport(
+        provenance=prov,
+        rows=tuple(rows),
+        superbpe_token_saving=saving,
+        audit_rows=tuple(audit_rows),
+        invert_rows=tuple(
+            InvertRow(
+                category=c.name,
+                share=c.share,
+                ci_low=c.ci_low,
+                ci_high=c.ci_high,
+                truth=c.truth,
+                baseline_share=c.baseline_share,
+            )
+            for c in irep.categories
+        ),
+        invert_log10_mse=irep.score.log10_mse if irep.score else None,
+        invert_baseline_log10_mse=irep.score.baseline_log10_mse if irep.score else None,
+        invert_merges=irep.solver.last_merge,
+        transplant_rows=tuple(t_rows),
+        transplant_note=t_note,
+        run=clock.info(),
+        notes=tuple(notes),
+        artifacts=artifacts,
+    )
+
+
+def _train_steps(
+    config: DemoConfig, artifacts: dict[str, bytes], inputs: dict[str, InputRef], progress: Progress | None
+) -> tuple[dict[str, train.TrainReport], list[DemoRow], dict[tuple[str, int], int]]:
+    """Every training step: its reports (by step), one row per trained size, and the tokens each
+    size spends on the parallel corpus."""
+    rows: list[DemoRow] = []
+    tokens_at: dict[tuple[str, int], int] = {}
+    reports: dict[str, train.TrainReport] = {}
     for step, algorithm, sizes, options in STEPS:
         if progress:
             progress(f"training {step}", None)
@@ -165,7 +219,16 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
                     report=f"{step}/train.md",
                 )
             )
-    notes = [f"{step}: {n}" for step, rep in reports.items() for n in rep.notes]
+    return reports, rows, tokens_at
+
+
+def _audit_step(
+    config: DemoConfig,
+    reports: dict[str, train.TrainReport],
+    artifacts: dict[str, bytes],
+    progress: Progress | None,
+) -> tuple[list[AuditRow], tuple[str, ...]]:
+    """The audit of some trained tokenizers side by side: one row each, and the audit's notes."""
     from tokenizers_lab import audit  # numpy-heavy; imported when the demo reaches its audit step
 
     if progress:
@@ -177,13 +240,12 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
     arep = audit.run(audit.AuditConfig(seed=config.seed), progress=progress, views=views)
     for name, data in arep.artifacts.items():
         artifacts[f"audit/{name}"] = data
-    notes += [f"audit: {n}" for n in arep.notes]
     artifacts["audit/audit.json"] = dumps(arep).encode("utf-8")
     artifacts["audit/audit.md"] = arep.to_markdown().encode("utf-8")
-    audit_rows = []
+    rows = []
     for a in arep.tokenizers:
         c = a.corpus_compression or a.parallel_compression
-        audit_rows.append(
+        rows.append(
             AuditRow(
                 tokenizer=a.label,
                 median_premium=a.fairness_summary.median_premium,
@@ -196,6 +258,11 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
                 digits=a.numbers.scheme,
             )
         )
+    return rows, arep.notes
+
+
+def _invert_step(config: DemoConfig, artifacts: dict[str, bytes], progress: Progress | None) -> InvertReport:
+    """invert's embedded example: a BPE trained on a known mixture, the mixture recovered."""
     from tokenizers_lab import invert
     from tokenizers_lab.invert import example as invert_example
 
@@ -204,45 +271,9 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
     irep = invert_example.run(
         invert.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress=progress
     )
-    notes += [f"invert: {n}" for n in irep.notes]
     artifacts["invert/invert.json"] = dumps(irep).encode("utf-8")
     artifacts["invert/invert.md"] = irep.to_markdown().encode("utf-8")
-    invert_rows = tuple(
-        InvertRow(
-            category=c.name,
-            share=c.share,
-            ci_low=c.ci_low,
-            ci_high=c.ci_high,
-            truth=c.truth,
-            baseline_share=c.baseline_share,
-        )
-        for c in irep.categories
-    )
-    t_rows, t_note = _transplant_step(reports, config, artifacts, progress)
-    bpe, sbpe = tokens_at.get(("bpe-stage1-regex", COMPARE_VOCAB)), tokens_at.get(("superbpe", COMPARE_VOCAB))
-    saving = 1 - sbpe / bpe if bpe and sbpe else None
-    prov = make_provenance(
-        "demo",
-        config,
-        sorted(inputs.values(), key=lambda i: i.name),
-        config.seed,
-        [("steps", "+".join(s for s, *_ in STEPS) + "+audit+invert+transplant")],
-    )
-    return DemoReport(
-        provenance=prov,
-        rows=tuple(rows),
-        superbpe_token_saving=saving,
-        audit_rows=tuple(audit_rows),
-        invert_rows=invert_rows,
-        invert_log10_mse=irep.score.log10_mse if irep.score else None,
-        invert_baseline_log10_mse=irep.score.baseline_log10_mse if irep.score else None,
-        invert_merges=irep.solver.last_merge,
-        transplant_rows=tuple(t_rows),
-        transplant_note=t_note,
-        run=clock.info(),
-        notes=tuple(notes),
-        artifacts=artifacts,
-    )
+    return irep
 
 
 def _transplant_step(
