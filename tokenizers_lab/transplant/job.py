@@ -146,16 +146,7 @@ def run_on(
         report = TransplantReport(
             provenance=_provenance(config, ck, pair.old_view, pair.new_view, donor_ck),
             run=watch.info(_libraries()),
-            model=ModelFacts(
-                ",".join(ck.config.get("architectures") or []) or ck.config.get("model_type", "?"),
-                ck.rows,
-                ck.dim,
-                ck.tied,
-                ck.dtype,
-                ck.input_name,
-                ck.output_name,
-                ck.bytes,
-            ),
+            model=_model_facts(ck),
             old_tokenizer=pair.old_view.describe(),
             new_tokenizer=pair.new_view.describe(),
             method=config.method,
@@ -163,9 +154,7 @@ def run_on(
             new_rows=rows,
             padding_rows=rows - pair.new_view.vocab_size,
             routes=core.route_counts(final),
-            raw_overlap=len(
-                {s for s in new.native if s is not None} & {s for s in old.native if s is not None}
-            ),
+            raw_overlap=len(set(new.native) & set(old.native) - {None}),
             canonical_overlap=sum(1 for r in routes if r in ("exact", "canonical")),
             undecomposable=undecomposable,
             specials=tuple(SpecialRow(t, new.specials[t], how, o) for t, how, o in specials),
@@ -303,6 +292,19 @@ def _leave_out(
         estimators,
         hidden=hidden,
         timings=timings,
+    )
+
+
+def _model_facts(ck: Checkpoint) -> ModelFacts:
+    return ModelFacts(
+        ",".join(ck.config.get("architectures") or []) or ck.config.get("model_type", "?"),
+        ck.rows,
+        ck.dim,
+        ck.tied,
+        ck.dtype,
+        ck.input_name,
+        ck.output_name,
+        ck.bytes,
     )
 
 

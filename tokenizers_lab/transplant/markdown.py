@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tokenizers_lab.report import md_provenance, md_table
+from tokenizers_lab.report import md_provenance, md_section
 
 if TYPE_CHECKING:
     from tokenizers_lab.transplant.report import TransplantReport
@@ -37,28 +37,22 @@ def render(r: TransplantReport) -> str:
             f"Auxiliary space: {r.aux_space}."
         ),
         "",
-        "## How each row was made",
-        "",
-        md_table(
-            ["route", "rows", "meaning"], [(k, v, ROUTE_MEANING.get(k, "")) for k, v in r.routes.items()]
-        ),
-        "",
-        (
+    ]
+    out += md_section(
+        "How each row was made",
+        ["route", "rows", "meaning"],
+        [(k, v, ROUTE_MEANING.get(k, "")) for k, v in r.routes.items()],
+        after=[
             f"Shared tokens: {r.canonical_overlap} in the canonical byte space against {r.raw_overlap} by raw "
             f"string. {r.undecomposable} new tokens had no decomposition into old tokens."
-        ),
-        "",
-    ]
+        ],
+    )
     if r.specials:
-        out += [
-            "## Special tokens",
-            "",
-            md_table(
-                ["new token", "id", "how", "old token"],
-                [(s.token, s.new_id, s.how, s.old_token or "–") for s in r.specials],
-            ),
-            "",
-        ]
+        out += md_section(
+            "Special tokens",
+            ["new token", "id", "how", "old token"],
+            [(s.token, s.new_id, s.how, s.old_token or "–") for s in r.specials],
+        )
     extra = f"; added to the new tokenizer: {', '.join(r.added_specials)}" if r.added_specials else ""
     out += [
         f"Chat template: {r.chat_template}{extra}. Config ids: "
@@ -67,66 +61,57 @@ def render(r: TransplantReport) -> str:
         "",
     ]
     if r.leave_out:
-        lo = r.leave_out[0]
-        out += [
-            "## Leave-out reconstruction",
-            "",
-            (
-                f"{lo.hidden} old tokens hidden with every merge that makes or uses them, rebuilt from the rest; "
-                "rank = position of the true row among all old rows by centred cosine."
-            ),
-            "",
-            md_table(
-                [
-                    "method",
-                    "rebuilt",
-                    "cosine",
-                    "centred cosine",
-                    "median rank",
-                    "MRR",
-                    "hit@1",
-                    "hit@10",
-                    "output centred cosine",
-                ],
-                [
-                    (
-                        x.method,
-                        x.rebuilt,
-                        x.cosine,
-                        x.centred_cosine,
-                        x.median_rank,
-                        x.mrr,
-                        x.hit_at_1,
-                        x.hit_at_10,
-                        "–" if x.output_centred_cosine is None else x.output_centred_cosine,
-                    )
-                    for x in r.leave_out
-                ],
-            ),
-            "",
-        ]
+        out += _leave_out(r)
     if r.hypernet:
-        h = r.hypernet
-        out += ["## Hypernetwork", "", md_table(["key", "value"], sorted(h.items())), ""]
+        out += md_section("Hypernetwork", ["key", "value"], sorted(r.hypernet.items()))
     if r.bpb is not None:
         b = r.bpb
-        out += [
-            "## Bits per byte",
-            "",
-            f"Held-out text: {b.text}, {b.documents} documents, {b.bytes} bytes.",
-            "",
-            md_table(
-                ["model", "tokens", "bits per byte"],
-                [
-                    ("original", b.original.tokens, b.original.bpb),
-                    ("transplanted", b.transplanted.tokens, b.transplanted.bpb),
-                ],
-            ),
-            "",
-            f"BPB ratio {b.ratio:.4g}; sequence length ratio {b.length_ratio:.4g}.",
-            "",
-        ]
+        out += md_section(
+            "Bits per byte",
+            ["model", "tokens", "bits per byte"],
+            [
+                ("original", b.original.tokens, b.original.bpb),
+                ("transplanted", b.transplanted.tokens, b.transplanted.bpb),
+            ],
+            before=[f"Held-out text: {b.text}, {b.documents} documents, {b.bytes} bytes."],
+            after=[f"BPB ratio {b.ratio:.4g}; sequence length ratio {b.length_ratio:.4g}."],
+        )
     if r.notes:
         out += ["## Notes", ""] + [f"- {n}" for n in r.notes] + [""]
     out.append(md_provenance(r.provenance))
     return "\n".join(out)
+
+
+def _leave_out(r: TransplantReport) -> list[str]:
+    return md_section(
+        "Leave-out reconstruction",
+        [
+            "method",
+            "rebuilt",
+            "cosine",
+            "centred cosine",
+            "median rank",
+            "MRR",
+            "hit@1",
+            "hit@10",
+            "output centred cosine",
+        ],
+        [
+            (
+                x.method,
+                x.rebuilt,
+                x.cosine,
+                x.centred_cosine,
+                x.median_rank,
+                x.mrr,
+                x.hit_at_1,
+                x.hit_at_10,
+                "–" if x.output_centred_cosine is None else x.output_centred_cosine,
+            )
+            for x in r.leave_out
+        ],
+        before=[
+            f"{r.leave_out[0].hidden} old tokens hidden with every merge that makes or uses them, rebuilt from "
+            "the rest; rank = position of the true row among all old rows by centred cosine."
+        ],
+    )
