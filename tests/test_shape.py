@@ -148,6 +148,24 @@ def test_no_library_module_over_400_lines() -> None:
     assert not long, long
 
 
+MAX_FUNCTION_LINES = 100
+
+
+def test_no_library_function_over_100_lines() -> None:
+    """Long jobs read as a sequence of named steps (a CLI command's signature is its option list,
+    counted by test_every_command_is_config_then_run_job instead)."""
+    long = {}
+    for name, path in MODULES.items():
+        if name.startswith("tokenizers_lab.cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                if n > MAX_FUNCTION_LINES:
+                    long[f"{name}.{node.name}"] = n
+    assert not long, long
+
+
 def test_the_library_never_imports_typer_or_rich() -> None:
     for name, path in MODULES.items():
         if name.startswith("tokenizers_lab.cli"):

@@ -79,7 +79,6 @@ def run_on(
     E_out = E_out_t.numpy() if E_out_t is not None else None
     space = core.OldSpace(old, E_in, E_out)
     allowed = np.array([k is not None for k in old.keys], dtype=bool)
-    params = config.params()
     hidden = None
     if config.evaluate and config.leave_out:
         from tokenizers_lab.transplant.evaluate import pick_hidden
@@ -94,29 +93,8 @@ def run_on(
 
     stage("estimate", f"estimating rows ({config.method})")
     todo = [i for i, r in enumerate(routes) if not r and new.keys[i] is not None]
-    keys = [k for k in (new.keys[i] for i in todo) if k is not None]
-    dec = Decomposer(old)
-    est = core.estimate(
-        "fvt" if hyper_info is not None and not hyper_info["beats_fvt"] else config.method,
-        keys,
-        space,
-        dec,
-        allowed,
-        params,
-        hypernet=hyper,
-        omp_targets=omp_inputs["targets"][todo] if omp_inputs else None,
-        omp_atoms=omp_inputs.get("atoms"),
-        last=not config.evaluate,
-        omp_out=(omp_inputs["targets_out"][todo], omp_inputs["atoms_out"])
-        if omp_inputs.get("targets_out") is not None
-        else None,
-    )
-    undecomposable = sum(1 for k in keys if dec.decompose(k) is None)
-    if not config.evaluate:  # encoder, vectors, decomposer are done with: free them before the new rows
-        space.release()
-        del dec
-        old.release()
-        core.M.release_memory()
+    use = "fvt" if hyper_info is not None and not hyper_info["beats_fvt"] else config.method
+    est, undecomposable = _estimate(config, use, old, new, todo, space, allowed, hyper, omp_inputs)
     rows = _padded(pair.new_view.vocab_size, config.pad_to_multiple_of)
     new_in, new_out, final = _new_rows(ck, old.size, routes, src, todo, est, rows, E_in, E_out, config.seed)
     del est
@@ -208,6 +186,44 @@ def _hypernet(
     if not info["beats_fvt"]:
         notes.append("the hypernetwork did not beat FVT on its validation tokens: the new rows are FVT's")
     return hyper, info
+
+
+def _estimate(
+    config: TransplantConfig,
+    method: str,
+    old: Vocab,
+    new: Vocab,
+    todo: list[int],
+    space: core.OldSpace,
+    allowed: np.ndarray,
+    hyper: Any,
+    omp_inputs: dict[str, Any],
+) -> tuple[core.Estimate, int]:
+    """The estimate of every new id in `todo`, and how many of them had no decomposition."""
+    keys = [k for k in (new.keys[i] for i in todo) if k is not None]
+    dec = Decomposer(old)
+    est = core.estimate(
+        method,
+        keys,
+        space,
+        dec,
+        allowed,
+        config.params(),
+        hypernet=hyper,
+        omp_targets=omp_inputs["targets"][todo] if omp_inputs else None,
+        omp_atoms=omp_inputs.get("atoms"),
+        last=not config.evaluate,
+        omp_out=(omp_inputs["targets_out"][todo], omp_inputs["atoms_out"])
+        if omp_inputs.get("targets_out") is not None
+        else None,
+    )
+    undecomposable = sum(1 for k in keys if dec.decompose(k) is None)
+    if not config.evaluate:  # encoder, vectors, decomposer are done with: free them before the new rows
+        space.release()
+        del dec
+        old.release()
+        core.M.release_memory()
+    return est, undecomposable
 
 
 def _padded(n: int, multiple: int) -> int:
