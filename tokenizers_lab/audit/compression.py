@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -154,11 +154,7 @@ class WordAlignment:
     violations: int = 0
     aligned_lines: int = 0
     lines: int = 0
-    offenders: Counter = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.offenders is None:
-            self.offenders = Counter()
+    offenders: Counter[int] = field(default_factory=Counter)
 
     def add(self, text: str, ids: Sequence[int], spans: Spans | None) -> None:
         """Align one line's tokens (character spans, or None when they cannot be aligned)."""

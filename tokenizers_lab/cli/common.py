@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -97,7 +97,7 @@ def lab_command(fn: F) -> F:
                 EXIT_DATA,
             )
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _quiet_broken_pipe() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -54,17 +55,24 @@ class Mix:
         return np.asarray(self.matrix(E.shape[0]) @ np.asarray(E, dtype=np.float32), dtype=np.float32)
 
 
+class HasTable(Protocol):
+    """What Vectors read their rows from: a Table, or the auxiliary encoder's growing table."""
+
+    @property
+    def table(self) -> np.ndarray: ...
+
+
 class Vectors:
     """Unit vectors of items as rows of a shared table (identical inputs share a row; row -1 means
     the item has no vector). The table is read through `source.table` so it may grow."""
 
-    def __init__(self, source: object, rows: np.ndarray) -> None:
+    def __init__(self, source: HasTable, rows: np.ndarray) -> None:
         self.source = source
         self.rows = np.asarray(rows, np.int64)
 
     @property
     def table(self) -> np.ndarray:
-        return self.source.table  # type: ignore[attr-defined]
+        return self.source.table
 
     def __len__(self) -> int:
         return len(self.rows)
