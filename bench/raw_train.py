@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 CL100K = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
@@ -18,7 +19,31 @@ def main() -> None:
     ap.add_argument("vocab", type=int)
     ap.add_argument("out")
     a = ap.parse_args()
-    if a.algorithm == "bpe":
+    if a.algorithm == "bpe-gpt2":  # tokenizers' BpeTrainer with GPT-2 splitting
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=a.vocab,
+            min_frequency=2,
+            show_progress=False,
+            special_tokens=["<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )
+        tok.train([a.corpus], trainer)
+        tok.save(a.out)
+    elif a.algorithm == "gigatoken-gpt2":  # gigatoken's trainer alone, each line a document
+        import gigatoken
+
+        sep = b"\x00\x1e\x00"
+        data = Path(a.corpus).read_bytes()
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        blob = sep.join([line + b"\n" for line in lines] + ([tail] if tail else []))
+        gigatoken.train_bpe(blob, a.vocab, ["<|endoftext|>"], tie_breaking="huggingface", separator=sep)
+    elif a.algorithm == "bpe":
         from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tok = Tokenizer(models.BPE())

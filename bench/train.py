@@ -21,6 +21,8 @@ from pathlib import Path
 from common import out_path, sync_tables  # bench/common.py (scripts run from bench/)
 
 HERE = Path(__file__).resolve().parent
+# tokenlab's arguments for a bench row whose name is not an algorithm
+LAB_ARGS = {"bpe-gpt2": ["-a", "bpe", "--pretokenizer", "gpt2"]}
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 
 
@@ -89,6 +91,8 @@ def main() -> None:
         for algo in algos:
             vocab = 8000 if algo == "spm-unigram" else a.vocab
             raw_t, raw_m, lab_t, lab_m = [], [], [], []
+            peer_t: list[float] = []
+            peer_m: list[float] = []
             for i in range(1 if algo == "spm-unigram" else a.repeats):  # the slow one: one run
                 if algo != "superbpe":
                     w, m = measure(
@@ -102,8 +106,21 @@ def main() -> None:
                         ]
                     )
                     raw_t.append(w), raw_m.append(m)
+                if algo == "bpe-gpt2":  # the fast trainer alone, the same text and settings
+                    w, m = measure(
+                        [py, str(HERE / "raw_train.py"), "gigatoken-gpt2", str(train), str(vocab), "-"]
+                    )
+                    peer_t.append(w), peer_m.append(m)
                 w, m = measure(
-                    tokenlab + [str(train), "-a", algo, "-v", str(vocab), "--out", str(tmp / f"lab-{algo}")]
+                    tokenlab
+                    + [
+                        str(train),
+                        *LAB_ARGS.get(algo, ["-a", algo]),
+                        "-v",
+                        str(vocab),
+                        "--out",
+                        str(tmp / f"lab-{algo}"),
+                    ]
                 )
                 lab_t.append(w), lab_m.append(m)
                 print(
@@ -118,6 +135,14 @@ def main() -> None:
             }
             if raw_t:
                 row.update(raw_s=statistics.median(raw_t), raw_mb=statistics.median(raw_m))
+            if peer_t:
+                row.update(peer_s=statistics.median(peer_t), peer_mb=statistics.median(peer_m))
+            if algo == "bpe-gpt2":
+                lab = json.loads((tmp / f"lab-{algo}" / "train.json").read_text())
+                notes["bpe_gpt2_trainer"] = lab["engine"]
+                notes["bpe_gpt2_identical"] = json.loads(
+                    (tmp / f"lab-{algo}" / "tokenizer.json").read_text("utf-8")
+                ) == json.loads((tmp / f"raw-{algo}").read_text("utf-8"))
             rows.append(row)
             if algo in ("bpe", "superbpe"):
                 notes[f"{algo}_heldout_tokens"] = tokens(tmp / f"lab-{algo}" / "tokenizer.json", heldout)
@@ -151,6 +176,15 @@ def write(a: argparse.Namespace, rows: list[dict], notes: dict, mb: float) -> No
             lines.append(
                 f"| {r['algorithm']} | {r['vocab']} | – | {r['lab_s']:.1f} | – | – | {r['lab_mb']:.0f} | – |"
             )
+    if "bpe-gpt2" in by and "peer_s" in by["bpe-gpt2"]:
+        r = by["bpe-gpt2"]
+        lines += [
+            "",
+            f"bpe-gpt2 (`-a bpe --pretokenizer gpt2`): tokenlab ran {notes['bpe_gpt2_trainer']}; "
+            f"gigatoken's trainer called directly {r['peer_s']:.1f} s / {r['peer_mb']:.0f} MB, tokenlab "
+            f"**{r['lab_s'] / r['peer_s']:.2f}×** its wall; tokenizer.json identical to tokenizers' "
+            f"own: **{notes['bpe_gpt2_identical']}**.",
+        ]
     if "superbpe" in by and "bpe" in by:
         s, b = by["superbpe"], by["bpe"]
         saving = 1 - notes["superbpe_heldout_tokens"] / notes["bpe_heldout_tokens"]

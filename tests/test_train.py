@@ -304,3 +304,74 @@ def test_separate_heldout_corpus(tmp_path, small_corpus):
     assert rep.results[0].heldout_tokens > 0
     roles = [(i.role, i.name) for i in rep.provenance.inputs]
     assert ("heldout", "held.txt") in roles
+
+
+# -- the fast byte-level BPE trainer (gigatoken) --------------------------------------------------
+
+
+def _trained(config: train.TrainConfig) -> train.TrainReport:
+    return train.run(config)
+
+
+@pytest.mark.parametrize(
+    ("corpus", "sizes"),
+    [
+        ("text/lang/deu.txt", (4000, 8000)),
+        ("text/code/python_django.txt", (2000, 4000)),
+    ],
+)
+def test_fast_bpe_gives_tokenizers_own_tokenizer(shared, corpus, sizes, monkeypatch) -> None:
+    """`-a bpe --pretokenizer gpt2` trains through gigatoken, and every tokenizer.json of the sweep
+    is byte for byte the one tokenizers' BpeTrainer writes on the same text (real text, two
+    sizes); the report names the trainer that ran."""
+    from tokenizers_lab.train import fast
+
+    config = train.TrainConfig(
+        corpora=(str(shared / corpus),), algorithm="bpe", vocab_sizes=sizes, pretokenizer="gpt2"
+    )
+    quick = _trained(config)
+    assert quick.engine.startswith("gigatoken ")
+    assert all(r.extra["trainer"].startswith("gigatoken ") for r in quick.results)
+    monkeypatch.setattr(fast, "applies", lambda config, preset: False)
+    reference = _trained(config)
+    assert reference.engine.startswith("tokenizers ")
+    for v in sizes:
+        name = f"v{v}/tokenizer.json"
+        assert quick.artifacts[name] == reference.artifacts[name], name
+    assert [r.vocab_size for r in quick.results] == [r.vocab_size for r in reference.results]
+
+
+def test_fast_bpe_declines_where_tokenizers_would_differ(tmp_path) -> None:
+    """Where gigatoken would not give tokenizers' merges the run trains with tokenizers and says
+    why in a note: a corpus too small to fill the vocabulary at --min-frequency (gigatoken keeps
+    merging), and text holding a special token (tokenizers trains through it)."""
+    small = tmp_path / "small.txt"
+    small.write_text("the cat sat on the mat\nthe dog sat on the log\n" * 3)
+    rep = _trained(
+        train.TrainConfig(
+            corpora=(str(small),), algorithm="bpe", vocab_sizes=(400,), pretokenizer="gpt2", heldout_every=0
+        )
+    )
+    assert rep.engine.startswith("tokenizers ") and any("runs out of pairs" in n for n in rep.notes)
+    special = tmp_path / "special.txt"
+    special.write_text(
+        "".join(f"line {i} of the text <|endoftext|> and more words here\n" for i in range(400))
+    )
+    rep = _trained(
+        train.TrainConfig(
+            corpora=(str(special),), algorithm="bpe", vocab_sizes=(300,), pretokenizer="gpt2", heldout_every=0
+        )
+    )
+    assert rep.engine.startswith("tokenizers ") and any("special token" in n for n in rep.notes)
+
+
+def test_fast_bpe_last_merge_count_is_the_trainers_pair_count() -> None:
+    """The count that decides between the trainers is the pair count tokenizers' trainer sees at
+    the merge: overlapping occurrences in each pre-token, times the pre-token's count."""
+    from tokenizers_lab.train.fast import last_merge_count
+
+    counts = [(b"aaaa", 3), (b"baa", 2), (b"ab", 5)]
+    assert last_merge_count(counts, [(b"a", b"a")]) == 3 * 3 + 2 * 1
+    # after a+a, "aaaa" is [aa, aa] and "baa" is [b, aa]: the pair (aa, aa) occurs once, 3 times
+    assert last_merge_count(counts, [(b"a", b"a"), (b"aa", b"aa")]) == 3
+    assert last_merge_count(counts, [(b"a", b"b"), (b"x", b"y")]) == 0

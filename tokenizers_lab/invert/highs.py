@@ -3,14 +3,13 @@ after each solve, and loose rows dropped; HiGHS silenced (its banner would corru
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import numpy as np
 
 from tokenizers_lab.invert.rows import coefficients
 from tokenizers_lab.invert.store import Problem
+from tokenizers_lab.native import silenced
 
 DROP_MARGIN = 1e-12  # a row whose activity exceeds this after DROP_AGE solves in a row leaves the model
 
@@ -19,19 +18,10 @@ DROP_AGE = 1
 
 
 def quiet_highs(highspy: Any) -> Any:
-    """A Highs object with logging off. Its constructor prints a banner straight to file
-    descriptor 1 (C stdio), which would corrupt JSON on stdout: fd 1 points at /dev/null meanwhile."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
+    """A Highs object with logging off (its constructor prints a banner on file descriptor 1)."""
+    with silenced():
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
     return h
 
 

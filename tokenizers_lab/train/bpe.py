@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from importlib.metadata import version
 
+from tokenizers_lab.train import fast
 from tokenizers_lab.train.common import (
     TrainOut,
     add_byte_fallback,
@@ -22,10 +24,18 @@ from tokenizers_lab.train.prepare import Prepared, train_native
 
 
 def train_bpe(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
-    tok = train_bytelevel_bpe(prep, max(sizes), config, config.preset())
+    """Byte-level BPE: through gigatoken's trainer where it gives tokenizers' merges (fast.py),
+    else tokenizers' own; `checks` say which trainer ran."""
+    tok, checks = None, {}
+    if fast.applies(config, config.preset()):
+        tok, checks = train_native(lambda: fast.train_gigatoken(prep, max(sizes), config), prep=prep)
+        if tok is None:  # declined, with a note saying why
+            checks["trainer"] = f"tokenizers {version('tokenizers')}"
+    if tok is None:
+        tok = train_bytelevel_bpe(prep, max(sizes), config, config.preset())
     if len(sizes) == 1:
-        return {sizes[0]: (tok, {}, {})}
-    return {v: (tj, {}, {}) for v, tj in truncations(tokenizer_json(tok), sizes)}
+        return {sizes[0]: (tok, {}, checks)}
+    return {v: (tj, {}, checks) for v, tj in truncations(tokenizer_json(tok), sizes)}
 
 
 def train_char_bpe(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:

@@ -107,6 +107,9 @@ def run(config: TrainConfig, *, progress: Progress | None = None) -> TrainReport
     import tokenizers
 
     engine = f"{algo.engine} {tokenizers.__version__ if algo.engine == 'tokenizers' else sentencepiece.__version__}"
+    trainers = {r.extra.get("trainer") for r in results}
+    if len(trainers) == 1 and None not in trainers:  # the trainer that ran, where it was chosen
+        engine = str(trainers.pop())
     return TrainReport(
         provenance=make_provenance("train", config, inputs, config.seed, sig),
         algorithm=config.algorithm,
@@ -163,6 +166,9 @@ def _size_result(
         )
     ev = evaluate(view, prep.heldout, parallel, config.pivot)
     extra = dict(checks)
+    note = extra.pop("note", None)  # a trainer's word on how it ran (once for a sweep)
+    if note and note not in notes:
+        notes.append(note)
     if config.export_tiktoken:
         pattern = export_pattern(config)
         rank_file = tiktoken_export(tj, config.specials())

@@ -81,10 +81,10 @@ def _check_words(batch: Sequence[str], corpus: Corpus) -> None:
             )
 
 
-def train_native(train: Callable[..., Any], *args: Any, prep: Prepared | None = None) -> None:
-    """A native trainer's call (tokenizers, sentencepiece) off the main thread: Ctrl-C acts at once,
-    and a bad record found by the corpus pass running beside it stops the wait."""
-    in_background(train, *args, watch=(prep.scan if prep is not None else None,))
+def train_native(train: Callable[..., Any], *args: Any, prep: Prepared | None = None) -> Any:
+    """A native trainer's call (tokenizers, sentencepiece, gigatoken) off the main thread: Ctrl-C
+    acts at once, and a bad record found by the corpus pass running beside it stops the wait."""
+    return in_background(train, *args, watch=(prep.scan if prep is not None else None,))
 
 
 def _longest(batch: Sequence[str]) -> int:
