@@ -12,6 +12,25 @@ CL100K = (
 )
 
 
+def _bytelevel_bpe(corpus: str, vocab: int, out: str, pre_tokenizer: object) -> None:
+    """tokenizers' BpeTrainer with tokenlab's byte-level settings (256-byte alphabet, min
+    frequency 2, <|endoftext|>), saved as tokenizer.json."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab,
+        min_frequency=2,
+        show_progress=False,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train([corpus], trainer)
+    tok.save(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("algorithm")
@@ -19,21 +38,19 @@ def main() -> None:
     ap.add_argument("vocab", type=int)
     ap.add_argument("out")
     a = ap.parse_args()
-    if a.algorithm == "bpe-gpt2":  # tokenizers' BpeTrainer with GPT-2 splitting
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    if a.algorithm in ("bpe", "bpe-gpt2"):  # tokenizers' BpeTrainer, cl100k or GPT-2 splitting
+        from tokenizers import Regex, pre_tokenizers
 
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(
-            vocab_size=a.vocab,
-            min_frequency=2,
-            show_progress=False,
-            special_tokens=["<|endoftext|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        )
-        tok.train([a.corpus], trainer)
-        tok.save(a.out)
+        if a.algorithm == "bpe":
+            pre = pre_tokenizers.Sequence(
+                [
+                    pre_tokenizers.Split(Regex(CL100K), behavior="isolated"),
+                    pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+                ]
+            )
+        else:
+            pre = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        _bytelevel_bpe(a.corpus, a.vocab, a.out, pre)
     elif a.algorithm == "gigatoken-gpt2":  # gigatoken's trainer alone, each line a document
         import gigatoken
 
@@ -43,26 +60,6 @@ def main() -> None:
         tail = lines.pop()
         blob = sep.join([line + b"\n" for line in lines] + ([tail] if tail else []))
         gigatoken.train_bpe(blob, a.vocab, ["<|endoftext|>"], tie_breaking="huggingface", separator=sep)
-    elif a.algorithm == "bpe":
-        from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Split(Regex(CL100K), behavior="isolated"),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-            ]
-        )
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(
-            vocab_size=a.vocab,
-            min_frequency=2,
-            show_progress=False,
-            special_tokens=["<|endoftext|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        )
-        tok.train([a.corpus], trainer)
-        tok.save(a.out)
     elif a.algorithm == "wordpiece":
         from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
