@@ -46,11 +46,11 @@ def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[An
     import gigatoken
 
     specials = list(config.specials())
-    data = [p.read_bytes() for p in prep.train_paths]
-    if sum(len(d) for d in data) > MAX_FAST_BYTES:
+    if sum(p.stat().st_size for p in prep.train_paths) > MAX_FAST_BYTES:  # sized before any read
         return None, {
             "note": "the corpus is over 1 GiB: trained by tokenizers (the fast trainer holds it in memory)"
         }
+    data = [p.read_bytes() for p in prep.train_paths]
     if any(s.encode("utf-8") in d for s in specials for d in data):
         return None, {
             "note": "the corpus holds a special token's text: trained by tokenizers, which trains through it"
