@@ -25,6 +25,7 @@ from tokenizers_lab.cli.options import (
     Force,
     Out,
     Pattern,
+    Pivot,
     Quiet,
     Seed,
     Workers,
@@ -106,7 +107,7 @@ def audit(
         "given, else the embedded code + domain samples.",
     ),
     languages: str | None = typer.Option(None, "--languages", help="Only these languages (comma list)."),
-    pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
+    pivot: Pivot = "eng_Latn",
     validator: list[str] | None = typer.Option(
         None,
         "--validator",

@@ -32,6 +32,7 @@ Pattern = Annotated[
         "--pattern", help="Pre-tokenizer preset or regex for tiktoken rank files whose name does not tell it."
     ),
 ]
+Pivot = Annotated[str, typer.Option("--pivot", help="Pivot language of premiums.")]
 # how corpora are read (corpus.CorpusOptions)
 Errors = Annotated[str, typer.Option("--errors", help="Invalid UTF-8: strict (refuse) or replace.")]
 Field = Annotated[str, typer.Option("--field", help="JSONL field holding the text.")]

@@ -21,6 +21,7 @@ from tokenizers_lab.cli.options import (
     Fmt,
     Force,
     Out,
+    Pivot,
     Quiet,
     Seed,
     Workers,
@@ -77,7 +78,7 @@ def train(
         metavar="DIR",
         help="Parallel corpus folder for per-language compression and premiums (repeatable).",
     ),
-    pivot: str = typer.Option("eng_Latn", help="Pivot language of premiums."),
+    pivot: Pivot = "eng_Latn",
     heldout_every: int = typer.Option(
         100,
         help="Hold out every Nth record for evaluation (0: none; "
