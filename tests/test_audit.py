@@ -157,14 +157,14 @@ def test_lexicon_measure_by_hand(tmp_path, bpe_view):
 
 def test_hunspell_validator(tmp_path, monkeypatch):
     pytest.importorskip("spylls")
-    from tokenizers_lab.audit import integrity
+    from tokenizers_lab.audit import integrity, validators
 
     (tmp_path / "xx.aff").write_text("SET UTF-8\nSFX S Y 1\nSFX S 0 s .\n")
     (tmp_path / "xx.dic").write_text("2\ncat/S\ndog/S\n")
     v = integrity.build_validator("hunspell", str(tmp_path / "xx.dic"), "eng_Latn", [])
     assert v.is_valid("cats") and v.is_valid("dog") and not v.is_valid("s") and not v.is_valid("cta")
     assert v.is_pure("cat") and v.is_pure("s") and not v.is_pure("cats")
-    monkeypatch.setattr(integrity, "HUNSPELL_DIRS", (str(tmp_path),))  # a system dictionary by name
+    monkeypatch.setattr(validators, "HUNSPELL_DIRS", (str(tmp_path),))  # a system dictionary by name
     assert integrity.build_validator("hunspell", "xx", "eng_Latn", []).is_valid("dogs")
 
 

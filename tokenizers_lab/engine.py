@@ -35,6 +35,10 @@ from typing import Any
 from tokenizers_lab.errors import LabError, MissingExtraError, UsageError, unknown_name
 
 ENGINES = ("local", "dask")
+ENCODERS = (
+    "auto",
+    "reference",
+)  # tokenizer.fast.use_fastest: the fastest exact encoder, or the format's library
 
 
 # metadata of a job config's `execution` field: left out of the report's config block (where a
@@ -80,6 +84,7 @@ class EngineSpec:
     engine: str = "local"
     address: str | None = None
     workers: int = 0  # dask without address: processes of the local cluster (0: one per CPU)
+    encoder: str = "auto"  # auto: the fastest exact encoder, checked on the input; reference
 
     def validate(self) -> None:
         """Refuse unknown engines and contradictory options before any work."""
@@ -96,6 +101,8 @@ class EngineSpec:
             check_address(self.address)
         if self.workers < 0:
             raise UsageError(f"--workers must be 0 (one per CPU) or more, not {self.workers}")
+        if self.encoder not in ENCODERS:
+            raise unknown_name("--encoder", self.encoder, ENCODERS)
 
 
 def cpu_count() -> int:

@@ -40,6 +40,7 @@ from tokenizers_lab.tokenizer import (
     TokenizerView,
     load_tokenizer,
 )
+from tokenizers_lab.tokenizer.fast import gigatoken_version, sample_head, use_fastest
 
 
 def load_views(config: AuditConfig) -> list[TokenizerView]:
@@ -94,6 +95,9 @@ def _run(
     views = list(views) if views is not None else load_views(config)
     notes: list[str] = [n for v in views for n in v.notes]
     timings: dict[str, float] = {"load_seconds": time.perf_counter() - t_start}
+    t0 = time.perf_counter()
+    _choose_encoders(config, views, par, notes)
+    timings["encoder_check_seconds"] = time.perf_counter() - t0
 
     validators = _validators(config, par, validator_specs, notes)
     # CharBench items (the words come from the pivot text and the monolingual corpora)
@@ -162,12 +166,38 @@ def _run(
         notes=tuple(notes),
         definitions=DEFINITIONS,
         run=clock.info(
-            {"tokenizers": tokenizers.__version__, "sentencepiece": sentencepiece.__version__},
+            {
+                "tokenizers": tokenizers.__version__,
+                "sentencepiece": sentencepiece.__version__,
+                "gigatoken": gigatoken_version() or "not installed",
+            },
             engine_info(engine),
         ),
         timings=timings,
         artifacts=artifacts,
     )
+
+
+# characters of the parallel corpus the encoder check reads, spread over its languages
+CHECK_PARALLEL_CHARS = 256_000
+
+
+def _choose_encoders(
+    config: AuditConfig, views: list[TokenizerView], par: ParallelCorpus, notes: list[str]
+) -> None:
+    """Each tokenizer's encoder: gigatoken where it gives the reference ids on this run's input (the
+    head of every language, every corpus's first batch, the probes), else the format's library."""
+    per_lang = max(1, CHECK_PARALLEL_CHARS // max(1, len(par.languages)))
+    sample = [t for lang in par.languages for t in sample_head(par.lines[lang], per_lang)]
+    sample += list(robustness.PROBES.values())
+    for spec in config.resolved_corpora():
+        if spec != "-":  # stdin is read once, by the measuring pass
+            head = next(config.open_corpus(spec).iter_batches(), [])
+            sample += sample_head(head)
+    for view in views:
+        why = use_fastest(view, sample, config.execution.encoder)
+        if why:
+            notes.append(why)
 
 
 def _validators(
@@ -328,6 +358,7 @@ def _audit_one(
         label=view.label,
         source=view.source,
         backend=view.backend,
+        encoder=view.encoder,
         model_type=view.model_type,
         vocab_size=view.vocab_size,
         sha256=view.fingerprint,

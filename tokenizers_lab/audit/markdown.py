@@ -33,8 +33,8 @@ def render(r: AuditReport) -> str:
     ]
     out += md_section(
         "Tokenizers",
-        ["label", "backend", "model", "vocab", "sha256"],
-        [(a.label, a.backend, a.model_type, a.vocab_size, a.sha256[:12]) for a in r.tokenizers],
+        ["label", "backend", "encoded by", "model", "vocab", "sha256"],
+        [(a.label, a.backend, a.encoder, a.model_type, a.vocab_size, a.sha256[:12]) for a in r.tokenizers],
     )
     out += _summary(r)
     if r.charts:

@@ -55,6 +55,7 @@ class TokenizerAudit:
     charbench: tuple[FeatureSummary, ...]
     charbench_scores: tuple[TaskScore, ...]
     token_length_histogram: dict[str, int]
+    encoder: str = ""  # what encoded: gigatoken (checked exact on this input) or the backend itself
 
 
 DEFINITIONS = {

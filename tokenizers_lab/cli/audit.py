@@ -18,6 +18,7 @@ from tokenizers_lab.cli.common import (
 from tokenizers_lab.cli.options import (
     Address,
     Column,
+    Encoder,
     Engine,
     Errors,
     Field,
@@ -148,6 +149,7 @@ def audit(
     engine: Engine = "local",
     address: Address = None,
     workers: Workers = 0,
+    encoder: Encoder = "auto",
     out: Out = None,
     fmt: Fmt = Format.text,
     seed: Seed = 13,
@@ -178,7 +180,7 @@ def audit(
         field=field,
         column=column,
         seed=seed,
-        execution=engine_spec(engine, address, workers),
+        execution=engine_spec(engine, address, workers, encoder),
     )
     # no tokenizer: the embedded default, trained on the spot
     job = lib if config.tokenizers else lib.example

@@ -42,11 +42,11 @@ class Format(str, Enum):
     md = "md"
 
 
-def engine_spec(engine: str, address: str | None, workers: int) -> Any:
-    """The EngineSpec of the --engine/--address/--workers options."""
+def engine_spec(engine: str, address: str | None, workers: int, encoder: str = "auto") -> Any:
+    """The EngineSpec of the --engine/--address/--workers/--encoder options."""
     from tokenizers_lab.engine import EngineSpec
 
-    return EngineSpec(engine=engine, address=address, workers=workers)
+    return EngineSpec(engine=engine, address=address, workers=workers, encoder=encoder)
 
 
 def fail(message: str, code: int = EXIT_DATA) -> None:

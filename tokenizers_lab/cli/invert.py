@@ -15,6 +15,7 @@ from tokenizers_lab.cli.common import (
 from tokenizers_lab.cli.options import (
     Address,
     Column,
+    Encoder,
     Engine,
     Errors,
     Field,
@@ -111,6 +112,7 @@ def invert(
         help="Processes pre-tokenizing the shards (0: one per "
         "available CPU; 1: none), or of the local Dask cluster.",
     ),
+    encoder: Encoder = "auto",
     competitors: int = typer.Option(
         10,
         "--competitors",
@@ -155,7 +157,7 @@ def invert(
         field=field,
         column=column,
         seed=seed,
-        execution=engine_spec(engine, address, workers),
+        execution=engine_spec(engine, address, workers, encoder),
     )
     # no tokenizer: the embedded controlled example (a BPE trained on a known mixture)
     job = lib if tokenizer is not None else example

@@ -52,3 +52,11 @@ Workers = Annotated[
         "--workers", help="Worker processes of the local Dask cluster for --engine dask (0: one per CPU)."
     ),
 ]
+Encoder = Annotated[
+    str,
+    typer.Option(
+        "--encoder",
+        help="auto: the fastest exact encoder (gigatoken, checked against the format's own library on "
+        "this run's input; any difference falls back with a note); reference: the format's library.",
+    ),
+]

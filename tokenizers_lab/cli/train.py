@@ -16,6 +16,7 @@ from tokenizers_lab.cli.options import (
     ENGINE_HELP,
     Address,
     Column,
+    Encoder,
     Errors,
     Field,
     Fmt,
@@ -102,6 +103,7 @@ def train(
     ),
     address: Address = None,
     workers: Workers = 0,
+    encoder: Encoder = "auto",
     fmt: Fmt = Format.text,
     seed: Seed = 13,
     quiet: Quiet = False,
@@ -131,6 +133,6 @@ def train(
         field=field,
         column=column,
         seed=seed,
-        execution=engine_spec(engine, address, workers),
+        execution=engine_spec(engine, address, workers, encoder),
     )
     run_job("train", lib, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)

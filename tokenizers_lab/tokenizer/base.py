@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+    from tokenizers_lab.tokenizer.fast import FastEncoder
+
 from tokenizers_lab.errors import InputError, LabError
 from tokenizers_lab.tokenizer.align import Aligned
 from tokenizers_lab.tokenizer.bytelevel import BYTE_FALLBACK
@@ -33,10 +35,24 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_LIBRARIES = {"hf": "tokenizers", "tiktoken": "tiktoken", "sentencepiece": "sentencepiece"}
+
+
+def library_version(backend: str) -> str:
+    """`library version` of a view's reference library (tokenizers for "hf")."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    name = _LIBRARIES.get(backend, backend)
+    try:
+        return f"{name} {version(name)}"
+    except (PackageNotFoundError, ValueError):
+        return name
+
+
 class TokenizerView(ABC):
     """Uniform read-only view of a tokenizer, whatever format it came from."""
 
-    #: backend that encodes: "hf", "tiktoken" or "sentencepiece"
+    #: the format's own (reference) library: "hf", "tiktoken" or "sentencepiece"
     backend: str = ""
 
     def __init__(self, label: str, source: str, fingerprint: str, model_type: str) -> None:
@@ -46,6 +62,8 @@ class TokenizerView(ABC):
         self.model_type = model_type  # bpe | unigram | wordpiece | wordlevel | char
         self.nbytes = 0  # size of what it was loaded from (the file, or the folder's files)
         self.notes: list[str] = []  # what loading chose for the user (reports carry these as notes)
+        self.fast: FastEncoder | None = None  # gigatoken, once checked on the run's input (fast.py)
+        self.checked_chars = 0  # characters the fast encoder was checked on
 
     # -- vocabulary --------------------------------------------------------------------
     @property
@@ -81,13 +99,42 @@ class TokenizerView(ABC):
         return None
 
     # -- encoding ---------------------------------------------------------------------
-    @abstractmethod
+    # encode/encode_batch go through the fast encoder when one is attached (checked exact on the
+    # run's input by tokenizer.fast.use_fastest), else the reference library's _encode/_encode_batch
+
+    @property
+    def encoder(self) -> str:
+        """What encodes: the fast library or the reference library, with its version."""
+        if self.fast is not None:
+            return f"{self.fast.name} {self.fast.version}"
+        return library_version(self.backend)
+
+    def prepare(self, text: str) -> str:
+        """The text as the reference library's encoder sees it (e.g. NFC for some rank files)."""
+        return text
+
     def encode(self, text: str) -> list[int]:
         """Token ids of text, no special tokens added."""
+        return self.encode_batch([text])[0] if self.fast is not None else self._encode(text)
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of many texts, using the backend's native parallelism."""
-        return [self.encode(t) for t in texts]
+        if self.fast is not None:
+            got = self.fast.encode_batch(texts, self._encode_batch)
+            if got is not None:
+                return got
+        return self._encode_batch(texts)
+
+    def reference_encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """Ids from the format's own library, whatever encoder is attached."""
+        return self._encode_batch(texts)
+
+    @abstractmethod
+    def _encode(self, text: str) -> list[int]:
+        """The reference library's ids of text, no special tokens added."""
+
+    def _encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self._encode(t) for t in texts]
 
     def encode_aligned(self, texts: Sequence[str]) -> Aligned:
         """Ids and character spans of a batch of lines, vectorised (see Aligned). Default: token
@@ -130,6 +177,7 @@ class TokenizerView(ABC):
             "label": self.label,
             "source": self.source,
             "backend": self.backend,
+            "encoder": self.encoder,
             "model_type": self.model_type,
             "vocab_size": self.vocab_size,
             "sha256": self.fingerprint,

@@ -104,11 +104,11 @@ class HFView(TokenizerView):
             return None
         return self._string_bytes(s)
 
-    def encode(self, text: str) -> list[int]:
+    def _encode(self, text: str) -> list[int]:
         with self._encoding():
             return self.tok.encode(text, add_special_tokens=False).ids
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+    def _encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         fast = getattr(self.tok, "encode_batch_fast", None) or self.tok.encode_batch
         with self._encoding():
             return [e.ids for e in fast(list(texts), add_special_tokens=False)]

@@ -167,23 +167,27 @@ class TiktokenView(TokenizerView):
             return next((s for s, i in self._specials.items() if i == token_id), None)
         return bytes_to_bytelevel(b)
 
-    def _prep(self, text: str) -> str:
+    def prepare(self, text: str) -> str:
         return unicodedata.normalize("NFC", text) if self.nfc else text
 
-    def encode(self, text: str) -> list[int]:
-        ids = self.enc.encode_ordinary(self._prep(text))
+    def rank_items(self) -> list[tuple[bytes, int]]:
+        """(token bytes, rank) pairs of the rank file."""
+        return list(self._ranks.items())
+
+    def _encode(self, text: str) -> list[int]:
+        ids = self.enc.encode_ordinary(self.prepare(text))
         return [i + self.id_offset for i in ids] if self.id_offset else ids
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+    def _encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         # tiktoken releases the GIL; a per-item thread pool costs more than it gains on short
         # texts, so each worker loops over a contiguous chunk.
         texts = list(texts)
         if len(texts) < 64 or THREADS == 1:
-            return [self.encode(t) for t in texts]
+            return [self._encode(t) for t in texts]
         step = (len(texts) + THREADS - 1) // THREADS
         chunks = [texts[i : i + step] for i in range(0, len(texts), step)]
         with ThreadPoolExecutor(THREADS) as ex:
-            parts = list(ex.map(lambda c: [self.encode(t) for t in c], chunks))
+            parts = list(ex.map(lambda c: [self._encode(t) for t in c], chunks))
         return [ids for part in parts for ids in part]
 
     def decode(self, ids: Sequence[int]) -> str:

@@ -76,10 +76,10 @@ class SentencePieceView(TokenizerView):
             return metaspace_to_bytes(self._pieces[token_id])
         return self._pieces[token_id].replace("\u2581", " ").encode("utf-8")
 
-    def encode(self, text: str) -> list[int]:
+    def _encode(self, text: str) -> list[int]:
         return self.sp.encode(text)
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+    def _encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return self.sp.encode(list(texts), num_threads=THREADS)
 
     @cached_property
