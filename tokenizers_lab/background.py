@@ -5,11 +5,13 @@ leave signals to their parent and die with it."""
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 
@@ -95,3 +97,48 @@ def stop_workers(pool: Any) -> None:
     for p in processes:
         with contextlib.suppress(Exception):
             p.join(5)
+
+
+_STATE: list[Any] = [None]  # what fork_map's workers inherit
+
+
+def forked_state() -> Any:
+    """The `state` of the fork_map running this task (inherited at fork, never pickled)."""
+    return _STATE[0]
+
+
+def _forked_worker() -> None:
+    """A fork_map worker: child_of_this_process, and one core's worth of threads (each worker
+    owns a core; the encoders' own pools would oversubscribe them)."""
+    child_of_this_process()
+    os.environ.update({"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "TOKENLAB_THREADS": "1"})
+    from tokenizers_lab.tokenizer.base import set_threads
+
+    set_threads(1)
+
+
+def fork_map(fn: Callable[[Any], Any], items: Iterable[Any], processes: int, state: Any) -> Iterator[Any]:
+    """`fn(item)` for each item, results in order: in `processes` forked workers that inherit
+    `state` (large inputs: tokenizers, corpora) without pickling it, or here when processes <= 1
+    or the platform cannot fork. Ctrl-C, SIGTERM, an error or the consumer leaving stops every
+    worker at once."""
+    if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        _STATE[0] = state
+        try:
+            yield from map(fn, items)
+        finally:
+            _STATE[0] = None
+        return
+    _STATE[0] = state
+    ex = ProcessPoolExecutor(
+        processes, mp_context=multiprocessing.get_context("fork"), initializer=_forked_worker
+    )
+    try:
+        yield from ex.map(fn, items)
+    except BaseException:  # no worker outlives us
+        stop_workers(ex)
+        raise
+    else:
+        ex.shutdown()
+    finally:
+        _STATE[0] = None

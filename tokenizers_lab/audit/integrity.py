@@ -9,8 +9,7 @@ the pluggable offline validators of validators.py, at type and token level.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,40 +61,45 @@ class IntegrityRow:
 
 
 class TokenStrings:
-    """Each id's text decoded on its own and stripped, and whether its bytes are partial UTF-8;
-    each text's lowercased form and whether it holds a letter. Computed once per tokenizer and
-    shared by every language (the per-language work is then lookups)."""
+    """Per tokenizer, once: each id's text decoded on its own and stripped (its *type*; ids sharing
+    a text share a type), whether its bytes are partial UTF-8, whether a type holds a letter, and
+    each type's lowercased form when first asked. Every language's measure is then array sums."""
 
     def __init__(self, view: TokenizerView) -> None:
         self.view = view
-        self._cache: dict[int, tuple[str, bool] | None] = {}
-        self._lower: dict[tuple[str, bool], str] = {}
-        self._letter: dict[str, bool] = {}
+        self._table: tuple[np.ndarray, np.ndarray, list[str], np.ndarray] | None = None
+        self._lower: dict[tuple[int, bool], str] = {}
 
-    def get(self, i: int) -> tuple[str, bool] | None:
-        if i not in self._cache:
-            b = self.view.token_bytes(i)
-            if b is None:
-                self._cache[i] = None  # special tokens: none are added when encoding
-            else:
+    def table(self) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+        """(type of each id, -1 for specials and whitespace-only tokens; partial-UTF-8 flag of
+        each id; the types' texts; has-a-letter flag of each type)."""
+        if self._table is None:
+            n = self.view.vocab_size
+            type_of = np.full(n, -1, np.int64)
+            partial = np.zeros(n, bool)
+            index: dict[str, int] = {}
+            for i in range(n):
+                b = self.view.token_bytes(i)
+                if b is None:
+                    continue  # special tokens: none are added when encoding
                 try:
-                    self._cache[i] = (b.decode("utf-8").strip(), False)
+                    s = b.decode("utf-8").strip()
                 except UnicodeDecodeError:
-                    self._cache[i] = (b.decode("utf-8", errors="replace").strip(), True)
-        return self._cache[i]
+                    s = b.decode("utf-8", errors="replace").strip()
+                    partial[i] = True
+                if s:
+                    type_of[i] = index.setdefault(s, len(index))
+            texts = list(index)
+            letter = np.fromiter((_LETTER.search(t) is not None for t in texts), bool, len(texts))
+            self._table = (type_of, partial, texts, letter)
+        return self._table
 
-    def lower(self, s: str, lang: str) -> str:
-        """lower(s, lang), cached (the language matters only for the dotted-I languages)."""
-        key = (s, _dotted_i(lang))
+    def lower(self, t: int, lang: str) -> str:
+        """lower(text of type t, lang), cached (the language matters only for dotted-I languages)."""
+        key = (t, _dotted_i(lang))
         got = self._lower.get(key)
         if got is None:
-            got = self._lower[key] = lower(s, lang)
-        return got
-
-    def has_letter(self, s: str) -> bool:
-        got = self._letter.get(s)
-        if got is None:
-            got = self._letter[s] = _LETTER.search(s) is not None
+            got = self._lower[key] = lower(self.table()[2][t], lang)
         return got
 
 
@@ -110,40 +114,37 @@ def measure(
     ask the validator. Whitespace-only tokens leave the denominator (as in Bayram's code); partial
     UTF-8 tokens and punctuation/digit tokens stay in it as invalid."""
     flat = encoded if isinstance(encoded, np.ndarray) else flatten(encoded)
-    bins = np.bincount(flat) if flat.size else np.zeros(0, np.int64)
-    nz = np.nonzero(bins)[0]
-    counts = dict(zip(nz.tolist(), bins[nz].tolist()))
     strings = strings or TokenStrings(view)
-    per_type: Counter[str] = Counter()
-    partial: set[str] = set()
-    for i, c in counts.items():
-        got = strings.get(i)
-        if got is None:
-            continue
-        s, is_partial = got
-        if is_partial:
-            partial.add(s)
-        if s:
-            per_type[s] += c
-    forms = {s: strings.lower(s, lang) for s in per_type}
-    valid = {s for s in per_type if s not in partial and validator.is_valid(forms[s])}
-    pure = (
-        {s for s in per_type if s not in partial and validator.is_pure(forms[s])}
-        if validator.is_pure
-        else None
-    )
-    letters = {s for s in per_type if strings.has_letter(s) and s not in partial}
-    n_types, n_tokens = len(per_type), sum(per_type.values())
+    type_of, id_partial, texts, has_letter = strings.table()
+    flat = flat[(flat >= 0) & (flat < type_of.size)]
+    bins = np.bincount(flat) if flat.size else np.zeros(0, np.int64)
+    ids = np.nonzero(bins)[0]
+    kept = type_of[ids] >= 0
+    count = np.bincount(type_of[ids][kept], weights=bins[ids][kept], minlength=len(texts)).astype(np.int64)
+    seen = np.nonzero(count)[0]  # the language's types
+    partial = np.zeros(len(texts), bool)
+    partial[type_of[ids[id_partial[ids] & kept]]] = True
+    whole = seen[~partial[seen]]
+    valid = np.zeros(len(texts), bool)
+    valid[whole] = [validator.is_valid(strings.lower(t, lang)) for t in whole.tolist()]
+    pure: np.ndarray | None = None
+    if validator.is_pure is not None:
+        pure = np.zeros(len(texts), bool)
+        pure[whole] = [validator.is_pure(strings.lower(t, lang)) for t in whole.tolist()]
+    letters = has_letter & ~partial & (count > 0)
+    n_types, n_tokens = int(seen.size), int(count.sum())
 
-    def share(chosen: set[str], weighted: bool, within: set[str] | None = None) -> float | None:
-        pool = per_type.keys() if within is None else within
+    def share(chosen: np.ndarray, weighted: bool, within: np.ndarray | None = None) -> float | None:
+        pool = count > 0 if within is None else within
         if weighted:
-            total = sum(per_type[s] for s in pool)
-            return sum(per_type[s] for s in chosen if s in pool) / total if total else None
-        return len(chosen & set(pool)) / len(pool) if pool else None
+            total = int(count[pool].sum())
+            return int(count[chosen & pool].sum()) / total if total else None
+        size = int(pool.sum())
+        return int((chosen & pool).sum()) / size if size else None
 
-    def most_frequent(pool: Iterable[str]) -> tuple[str, ...]:
-        return tuple(heapq.nsmallest(8, pool, key=lambda s: (-per_type[s], s)))
+    def most_frequent(mask: np.ndarray) -> tuple[str, ...]:
+        top = heapq.nsmallest(8, np.nonzero(mask)[0].tolist(), key=lambda t: (-int(count[t]), texts[t]))
+        return tuple(texts[t] for t in top)
 
     return IntegrityRow(
         language=lang,
@@ -157,8 +158,8 @@ def measure(
         lang_type_letters=share(valid, False, letters),
         pure_type=share(pure, False) if pure is not None else None,
         pure_token=share(pure, True) if pure is not None else None,
-        partial_utf8_types=len(partial),
-        nonletter_types=n_types - len(letters) - len(partial & set(per_type)),
+        partial_utf8_types=int((partial & (count > 0)).sum()),
+        nonletter_types=n_types - int(letters.sum()) - int((partial & (count > 0)).sum()),
         examples_valid=most_frequent(valid),
-        examples_invalid=most_frequent(letters - valid),
+        examples_invalid=most_frequent(letters & ~valid),
     )

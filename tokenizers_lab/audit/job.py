@@ -4,29 +4,23 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from tokenizers_lab.audit import (
     charbench,
-    fairness,
     gates,
     integrity,
-    numbers,
     plots,
     robustness,
 )
-from tokenizers_lab.audit.compression import Tally, WordAlignment, no_space_language
+from tokenizers_lab.audit.compression import Tally, no_space_language
 from tokenizers_lab.audit.config import AuditConfig, parsed_options
 from tokenizers_lab.audit.partitions import corpus_partitions, tally_partition
+from tokenizers_lab.audit.passes import Shared, audit_all
 from tokenizers_lab.audit.report import (
     DEFINITIONS,
     AuditReport,
-    LanguageCompression,
     TokenizerAudit,
     gate_values,
 )
@@ -64,11 +58,6 @@ def _load_parallel(config: AuditConfig) -> ParallelCorpus:
     if config.pivot not in par.lines:
         raise unknown_name("pivot language", config.pivot, par.lines)
     return par
-
-
-def _token_lengths(view: TokenizerView) -> dict[str, int]:
-    c = Counter(int(x) for x in view.byte_lengths if x > 0)
-    return {str(k): c[k] for k in sorted(c)}
 
 
 def run(
@@ -122,10 +111,9 @@ def _run(
         progress("answering CharBench items with the local model", None)
         predictions = charbench.predict_with_model(Path(config.charbench_model), items)
     timings["corpora_seconds"] = time.perf_counter() - t0
-    audits = []
-    for k, (view, tally) in enumerate(zip(views, tallies)):
-        progress(f"auditing {view.label} ({k + 1}/{len(views)} tokenizers)", k / len(views))
-        audits.append(_audit_one(view, tally, par, config, validators, items, predictions, timings, engine))
+    audits = audit_all(
+        Shared(views, tallies, par, config, validators, items, predictions), timings, engine, progress
+    )
 
     results = gates.check(gate_list, gate_values(audits))
     artifacts: dict[str, bytes] = {}
@@ -259,121 +247,6 @@ def _charts(
         return []
     premiums = {a.label: [r.premium_sum for r in a.fairness] for a in audits}
     artifacts["audit_premium.svg"] = plots.premium_chart(par.languages, premiums, config.pivot)
-    lengths = {a.label: [int(x) for x in view.byte_lengths if x > 0] for a, view in zip(audits, views)}
+    lengths = {a.label: view.byte_lengths[view.byte_lengths > 0] for a, view in zip(audits, views)}
     artifacts["audit_token_lengths.svg"] = plots.length_histogram(lengths)
     return ["audit_premium.svg", "audit_token_lengths.svg"]
-
-
-@dataclass
-class _LanguagePass:
-    """What one language of the parallel corpus gives one tokenizer (a task's result)."""
-
-    lang: str
-    raw: dict
-    compression: LanguageCompression
-    offenders: Counter
-    flat: np.ndarray
-    sizes: tuple[int, int, int]  # chars, bytes, words
-
-
-def _language_pass(
-    view_flags: tuple[TokenizerView, tuple[np.ndarray, np.ndarray]], alpha: float, sub: ParallelCorpus
-) -> _LanguagePass:
-    """Encode one language (its lines, and Petrov's whole-text join) and measure it (a task)."""
-    view, flags = view_flags
-    lang = sub.languages[0]
-    lines = sub.lines[lang]
-    al = view.encode_aligned(lines)
-    concat_ids = view.encode_batch([sub.joined(lang)])[0]
-    nl = "\n".join(lines)  # text sizes by whole-string operations, not per line
-    seps = max(len(lines) - 1, 0)
-    chars, nbytes, words = len(nl) - seps, len(nl.encode("utf-8")) - seps, len(nl.split())
-    raw = fairness.measure_language(view, sub, lang, al.flat, flags, concat_ids, (chars, nbytes))
-    t = Tally(view.vocab_size)
-    t.add_counts(al.flat, chars, nbytes, words)
-    align = WordAlignment()
-    align.add_aligned(lines, al, nl)
-    st = t.stats(view.vocab_size, alpha)
-    comp = LanguageCompression(
-        language=lang,
-        bytes_per_token=st.bytes_per_token,
-        chars_per_token=st.chars_per_token,
-        tokens_per_word=st.tokens_per_word,
-        fertility_meaningful=not no_space_language(lang),
-        continued_words=align.continued_share,
-        boundary_violations=align.violation_rate,
-        aligned_lines=align.aligned_lines / align.lines if align.lines else 0.0,
-        renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab,
-        observed_types=st.observed_types,
-    )
-    offenders = align.offenders if not no_space_language(lang) else Counter()
-    return _LanguagePass(lang, raw, comp, offenders, al.flat, (chars, nbytes, words))
-
-
-def _audit_one(
-    view: TokenizerView,
-    tally: Tally,
-    par: ParallelCorpus,
-    config: AuditConfig,
-    validators: dict[str, integrity.Validator],
-    items: Sequence[charbench.Item],
-    predictions: dict[str, str] | None,
-    timings: dict[str, float],
-    engine: Engine,
-) -> TokenizerAudit:
-    t0 = time.perf_counter()
-    flags = fairness.id_flags(view)
-    raw, comp, lang_rows = {}, [], []
-    par_tally = Tally(view.vocab_size)
-    offenders: Counter[int] = Counter()
-
-    strings = integrity.TokenStrings(view)
-    # languages run side by side: on the engine's workers, or locally on threads (the encoders
-    # release the GIL); results come back in language order
-    shared = engine.share((view, flags))
-    for res in engine.imap(
-        _language_pass, (par.subset(lang) for lang in par.languages), shared, config.alpha
-    ):
-        raw[res.lang] = res.raw
-        par_tally.add_counts(res.flat, *res.sizes)
-        offenders.update(res.offenders)
-        comp.append(res.compression)
-        if res.lang in validators:
-            lang_rows.append(integrity.measure(view, res.lang, res.flat, validators[res.lang], strings))
-    rows, summary = fairness.rows_and_summary(raw, config.pivot)
-    t1 = time.perf_counter()
-    timings[f"parallel_seconds.{view.label}"] = t1 - t0
-    feats = charbench.features(view, items) if items else np.zeros((0, len(charbench.FEATURES)))
-    by_task = tuple(
-        charbench.summarize(task, feats[[i for i, it in enumerate(items) if it.task == task]])
-        for task in charbench.TASKS
-        if any(it.task == task for it in items)
-    )
-    scores = charbench.score(items, feats, predictions) if predictions is not None else ()
-    probes = robustness.roundtrip(view)
-    health = robustness.vocabulary_health(view)
-    digits = numbers.profile(view, config.seed)
-    timings[f"probes_seconds.{view.label}"] = time.perf_counter() - t1
-    return TokenizerAudit(
-        label=view.label,
-        source=view.source,
-        backend=view.backend,
-        encoder=view.encoder,
-        model_type=view.model_type,
-        vocab_size=view.vocab_size,
-        sha256=view.fingerprint,
-        fairness=rows,
-        fairness_summary=summary,
-        languages=tuple(comp),
-        parallel_compression=par_tally.stats(view.vocab_size, config.alpha),
-        corpus_compression=tally.stats(view.vocab_size, config.alpha) if tally.bytes else None,
-        integrity=tuple(lang_rows),
-        numbers=digits,
-        roundtrip_rate=robustness.roundtrip_rate(probes),
-        roundtrip=probes,
-        vocabulary=health,
-        boundary_offenders=robustness.offenders(view, offenders),
-        charbench=by_task,
-        charbench_scores=scores,
-        token_length_histogram=_token_lengths(view),
-    )

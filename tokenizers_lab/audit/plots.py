@@ -8,6 +8,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 PLOT_EXTRA = "pip install 'tokenizers-lab[audit]'"
 
 
@@ -57,13 +59,13 @@ def premium_chart(
     return _svg(plt, fig)
 
 
-def length_histogram(lengths: Mapping[str, Sequence[int]]) -> bytes:
+def length_histogram(lengths: Mapping[str, Sequence[int] | np.ndarray]) -> bytes:
     """Token length (bytes) histogram of each vocabulary, as step lines."""
     plt, fig, ax = _figure(6.0, 3.5)
     top = max((max(v) for v in lengths.values() if len(v)), default=1)
     bins = list(range(1, min(top, 32) + 2))
     for label, values in lengths.items():
-        ax.hist([min(v, 32) for v in values], bins=bins, histtype="step", label=label, density=True)
+        ax.hist(np.minimum(np.asarray(values), 32), bins=bins, histtype="step", label=label, density=True)
     ax.set_xlabel("token length in bytes (32 = 32 or more)")
     ax.set_ylabel("share of vocabulary")
     ax.legend(fontsize=7)

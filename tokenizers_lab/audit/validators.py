@@ -33,6 +33,7 @@ from pathlib import Path
 from tokenizers_lab.errors import InputError, MissingExtraError, UsageError, unknown_name
 
 _LETTER = re.compile(r"[^\W\d_]")
+_PUNCTUATION = ".,;:!?\"'()[]{}«»“”„‘’—–-…"
 
 
 def _dotted_i(lang: str) -> bool:
@@ -234,11 +235,10 @@ def _wordfreq(arg: str, lang: str) -> Validator:
 
 def corpus_words(lines: Sequence[str], lang: str) -> Validator:
     """The words (letters only, whitespace-separated, punctuation trimmed) of the text itself."""
-    words = set()
-    for w in set(lower("\n".join(lines), lang).split()):  # one lowercasing pass over the text
-        w = w.strip(".,;:!?\"'()[]{}«»“”„‘’—–-…")
-        if w and _LETTER.search(w):
-            words.add(w)
+    trimmed = {
+        w.strip(_PUNCTUATION) for w in set(lower("\n".join(lines), lang).split())
+    }  # one lowercasing pass
+    words = {w for w in trimmed if w and _LETTER.search(w)}
     return Validator(
         "corpus-words",
         "audited text",

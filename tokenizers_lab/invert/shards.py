@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
-from tokenizers_lab.background import child_of_this_process, stop_workers
+from tokenizers_lab.background import fork_map, forked_state
 from tokenizers_lab.engine import Engine, cpu_count
 from tokenizers_lab.invert import chains, lp, pretokens
 from tokenizers_lab.invert.replay import Plan, Replay, replay
@@ -30,36 +28,15 @@ def _chunks(lines: list[str], size: int = 1 << 20) -> list[str]:
     return out
 
 
-_VIEW: TokenizerView | None = None  # the view forked workers pre-tokenize with
-
-
 def _count_one(lines: list[str]) -> Counter[bytes]:
-    assert _VIEW is not None
-    return pretokens.count(_VIEW, _chunks(lines))
+    return pretokens.count(forked_state(), _chunks(lines))
 
 
 def count_shards(view: TokenizerView, shards: list[list[str]], workers: int) -> Iterator[Counter[bytes]]:
     """Every shard's pre-tokens, counted, in order: in `workers` forked processes (0: one per
-    available CPU) when there are several shards and fork exists, else here."""
-    global _VIEW
-    n = workers or cpu_count()
-    if n <= 1 or len(shards) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        for lines in shards:
-            yield pretokens.count(view, _chunks(lines))
-        return
-    _VIEW = view
-    ex = ProcessPoolExecutor(
-        min(n, len(shards)), mp_context=multiprocessing.get_context("fork"), initializer=child_of_this_process
-    )
-    try:
-        yield from ex.map(_count_one, shards)
-    except BaseException:  # Ctrl-C, SIGTERM, an error, or the consumer gone: no worker outlives us
-        stop_workers(ex)
-        raise
-    else:
-        ex.shutdown()
-    finally:
-        _VIEW = None
+    available CPU) when there are several shards, else here."""
+    n = min(workers or cpu_count(), len(shards))
+    yield from fork_map(_count_one, shards, n, view)
 
 
 def _shard_store(

@@ -24,6 +24,16 @@ from tokenizers_lab.tokenizer.bytelevel import BYTE_FALLBACK
 
 # encoder threads; TOKENLAB_THREADS=1 in engine workers that each own one core
 THREADS = max(1, int(os.environ.get("TOKENLAB_THREADS") or 0) or os.cpu_count() or 1)
+_THREADS = [THREADS]
+
+
+def threads() -> int:
+    """Threads an encoder may use now (1 in a forked worker that owns one core)."""
+    return _THREADS[0]
+
+
+def set_threads(n: int) -> None:
+    _THREADS[0] = max(1, n)
 
 
 def sha256_file(path: Path) -> str:

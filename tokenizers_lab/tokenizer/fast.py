@@ -110,11 +110,11 @@ class FastEncoder:
     ) -> list[list[int]] | None:
         """Ids of each text, or None when gigatoken fails on this batch (the caller encodes it with
         the reference library). Texts holding a literal special go to `reference`."""
-        from tokenizers_lab.tokenizer.base import THREADS
+        from tokenizers_lab.tokenizer.base import threads
 
         try:
             got = self.tok.encode_batch_list(
-                [self.prep(t) for t in texts], parallel=None if THREADS > 1 else False
+                [self.prep(t) for t in texts], parallel=None if threads() > 1 else False
             )
         except (KeyboardInterrupt, SystemExit):
             raise

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.patterns import NFC_PRESETS, matches_empty, resolve_pattern
-from tokenizers_lab.tokenizer.base import THREADS, TokenizerSpec, TokenizerView
+from tokenizers_lab.tokenizer.base import TokenizerSpec, TokenizerView, threads
 from tokenizers_lab.tokenizer.bytelevel import bytes_to_bytelevel, merges_from_ranks
 
 _TIKTOKEN_SPECIALS: dict[str, dict[str, int]] = {
@@ -182,11 +182,12 @@ class TiktokenView(TokenizerView):
         # tiktoken releases the GIL; a per-item thread pool costs more than it gains on short
         # texts, so each worker loops over a contiguous chunk.
         texts = list(texts)
-        if len(texts) < 64 or THREADS == 1:
+        n = threads()
+        if len(texts) < 64 or n == 1:
             return [self._encode(t) for t in texts]
-        step = (len(texts) + THREADS - 1) // THREADS
+        step = (len(texts) + n - 1) // n
         chunks = [texts[i : i + step] for i in range(0, len(texts), step)]
-        with ThreadPoolExecutor(THREADS) as ex:
+        with ThreadPoolExecutor(n) as ex:
             parts = list(ex.map(lambda c: [self._encode(t) for t in c], chunks))
         return [ids for part in parts for ids in part]
 

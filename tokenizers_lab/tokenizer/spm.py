@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 from tokenizers_lab.errors import InputError, LabError
 from tokenizers_lab.tokenizer.align import Aligned, Spans, byte_spans_to_chars, line_starts
-from tokenizers_lab.tokenizer.base import THREADS, TokenizerView
+from tokenizers_lab.tokenizer.base import TokenizerView, threads
 from tokenizers_lab.tokenizer.bytelevel import Splitter, metaspace_to_bytes
 
 
@@ -80,7 +80,7 @@ class SentencePieceView(TokenizerView):
         return self.sp.encode(text)
 
     def _encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.sp.encode(list(texts), num_threads=THREADS)
+        return self.sp.encode(list(texts), num_threads=threads())
 
     @cached_property
     def _no_prefix(self) -> Any:
@@ -95,7 +95,7 @@ class SentencePieceView(TokenizerView):
         return sp
 
     def encode_no_prefix_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        return self._no_prefix.encode(list(texts), num_threads=THREADS)
+        return self._no_prefix.encode(list(texts), num_threads=threads())
 
     def encode_aligned(self, texts: Sequence[str]) -> Aligned:
         import numpy as np
@@ -123,7 +123,9 @@ class SentencePieceView(TokenizerView):
 
         # sentencepiece reports each piece's byte span in the original (unnormalized) text.
         out = []
-        for text, proto in zip(texts, self.sp.encode(list(texts), return_type="proto", num_threads=THREADS)):
+        for text, proto in zip(
+            texts, self.sp.encode(list(texts), return_type="proto", num_threads=threads())
+        ):
             pieces = proto.pieces
             ids = [p.id for p in pieces]
             b = np.array([(p.begin, p.end) for p in pieces], dtype=np.int64).reshape(-1, 2)
