@@ -188,15 +188,15 @@ def check_sample(view: TokenizerView, texts: Sequence[str]) -> list[str]:
 
 
 def use_fastest(view: TokenizerView, sample: Sequence[str], mode: str = "auto") -> str | None:
-    """Attach gigatoken to `view` when it gives the reference ids on `sample`; the reason when it
-    does not (None when it does, or when the reference was asked for)."""
-    if mode == "reference" or view.fast is not None:
+    """Attach gigatoken to `view` when it gives the reference ids on `sample`. Returns a note when
+    gigatoken was tried and refused or differed (a model it does not cover at all -- WordPiece,
+    Unigram, a pre-tokenizer it has no scheme for -- simply stays with its library: the report's
+    encoder field says which ran)."""
+    if mode == "reference" or view.fast is not None or gigatoken_version() is None:
         return None
-    if gigatoken_version() is None:
-        return f"{view.label}: encoded by {view.encoder} (gigatoken is not installed)"
     recipe = _recipe(view)
     if isinstance(recipe, str):
-        return f"{view.label}: encoded by {view.encoder} ({recipe})"
+        return None
     texts = check_sample(view, sample)
     with silenced((1, 2)):
         try:
@@ -222,6 +222,14 @@ def use_fastest(view: TokenizerView, sample: Sequence[str], mode: str = "auto") 
     view.fast = fast
     view.checked_chars = sum(len(t) for t in texts)
     return None
+
+
+def why_not(view: TokenizerView) -> str | None:
+    """Why gigatoken cannot encode this view at all (None when it may)."""
+    if gigatoken_version() is None:
+        return "gigatoken is not installed"
+    recipe = _recipe(view)
+    return recipe if isinstance(recipe, str) else None
 
 
 def sample_head(lines: Sequence[str], chars: int = SAMPLE_CHARS) -> list[str]:

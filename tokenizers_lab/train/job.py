@@ -20,6 +20,7 @@ from tokenizers_lab.parallel import ParallelCorpus, load_parallel
 from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.report import Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import HFView
+from tokenizers_lab.tokenizer.fast import sample_head, use_fastest
 from tokenizers_lab.train.bpe import train_bpe, train_bpe_metaspace, train_char_bpe
 from tokenizers_lab.train.common import TrainOut, tok_from_json
 from tokenizers_lab.train.config import (
@@ -164,8 +165,17 @@ def _size_result(
             f"vocab {v}: the corpus fills only {view.vocab_size} tokens (the trainer ran out of "
             "pairs to merge); the tokenizer holds what was reached"
         )
+    sample = sample_head(prep.heldout) + (
+        [t for lang in parallel.languages for t in sample_head(parallel.lines[lang], 4000)]
+        if parallel
+        else []
+    )
+    why = use_fastest(view, sample, config.execution.encoder)
+    if why and why not in notes:
+        notes.append(why)
     ev = evaluate(view, prep.heldout, parallel, config.pivot)
     extra = dict(checks)
+    extra["encoder"] = view.encoder
     note = extra.pop("note", None)  # a trainer's word on how it ran (once for a sweep)
     if note and note not in notes:
         notes.append(note)
