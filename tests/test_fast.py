@@ -256,3 +256,59 @@ def test_train_evaluates_held_out_text_with_the_checked_fast_encoder(small_corpu
     for key in ("heldout_tokens", "heldout_bytes_per_token", "roundtrip_rate", "languages"):
         assert getattr(fast.results[0], key) == getattr(ref.results[0], key)
     assert trained("wordpiece").results[0].extra["encoder"].startswith("tokenizers ")
+
+
+ODD_LINE = (
+    "cryptography\U000a9786\uff61\U00032a67\U000e04b9 x\U0003d610.\u200c-- end"  # unassigned code points
+)
+
+
+@pytest.fixture(scope="module")
+def mixed_chunks(shared: Path) -> list[str]:
+    """~1 MB texts of English, Chinese, Python and C, one holding unassigned code points."""
+    texts = []
+    for rel in ("text/lang/eng.txt", "text/lang/zho.txt", "text/code/python_django.txt", "text/code/c.txt"):
+        texts.append((shared / rel).read_text("utf-8")[:300_000])
+    texts.append("plain line\n" + ODD_LINE + "\n  indented\n")
+    return texts
+
+
+def _pipeline_counts(view, texts):
+    from collections import Counter
+
+    from tokenizers_lab.invert import pretokens
+
+    out = Counter()
+    for t in texts:
+        out.update(pretokens._hf_words(view, t))
+    return out
+
+
+def test_invert_counts_gpt2_pre_tokens_with_gigatoken_exactly(shared, mixed_chunks, monkeypatch):
+    from tokenizers_lab.invert import pretokens
+
+    view = load_tokenizer(str(shared / "tokenizers/gpt2"))  # vocab.json + merges.txt: ByteLevel
+    assert pretokens.gpt2_split(view)
+    assert pretokens.count_gigatoken(view, mixed_chunks) == _pipeline_counts(view, mixed_chunks)
+    # the guard matters: without it gigatoken's Unicode tables split the odd line otherwise
+    monkeypatch.setattr(pretokens, "_unassigned", lambda: __import__("re").compile("(?!)"))
+    assert pretokens.count_gigatoken(view, mixed_chunks[-1:]) != _pipeline_counts(view, mixed_chunks[-1:])
+    tt = load_tokenizer(str(shared / "tokenizers/gpt2/gpt2.tiktoken"))
+    assert pretokens.gpt2_split(tt) and not pretokens.gpt2_split(
+        load_tokenizer(str(shared / "tokenizers/openai/cl100k_base.tiktoken"))
+    )
+
+
+def test_invert_final_tokens_by_gigatoken_equal_tokenizers(shared, mixed_chunks, monkeypatch):
+    from tokenizers_lab.invert import chains, pretokens
+    from tokenizers_lab.invert.replay import plan_for
+
+    view = load_tokenizer(str(shared / "tokenizers/gpt2"))
+    merges = view.merges()[:3000]
+    plan = plan_for(merges, "byte")
+    words, *_ = chains._word_counts([pretokens.count(view, mixed_chunks)])
+    assert chains._fast_encoder(chains._encoder(plan, merges), words[:500]) is not None
+    flat, offsets = chains._tokens(words, plan, merges)
+    monkeypatch.setattr(chains, "_fast_encoder", lambda tok, words: None)
+    ref_flat, ref_offsets = chains._tokens(words, plan, merges)
+    assert flat.tolist() == ref_flat.tolist() and offsets.tolist() == ref_offsets.tolist()

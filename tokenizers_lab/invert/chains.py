@@ -21,6 +21,7 @@ replays and `store` here hold the same events (tests compare them).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,9 +29,11 @@ import numpy as np
 
 from tokenizers_lab.invert.lp import Store
 from tokenizers_lab.invert.replay import Plan
+from tokenizers_lab.native import silenced
 from tokenizers_lab.tokenizer import BYTE_ENCODER
 
 ENCODE_BATCH = 50_000  # words per encode_batch call (bounds the Encoding objects alive at once)
+CHECK_WORDS = 20_000  # the first words, encoded both ways before gigatoken encodes the rest
 _TO_BYTELEVEL = str.maketrans({b: BYTE_ENCODER[b] for b in range(256)})
 
 
@@ -57,19 +60,43 @@ def _encoder(plan: Plan, merges: Sequence[tuple[bytes, bytes]]):
     return Tokenizer(BPE(vocab=vocab, merges=kept))
 
 
+def _fast_encoder(tok: Any, words: list[bytes]) -> Any:
+    """gigatoken over the same bare BPE, when its ids equal tokenizers' on `words` (the first
+    batch: the check runs on the input itself), else None."""
+    try:
+        import gigatoken
+    except ImportError:
+        return None
+    with silenced((1, 2)):
+        try:
+            fast = gigatoken.Tokenizer.from_json(tok.to_str())
+            got = fast.encode_batch_list(words)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - gigatoken's load errors and Rust panics
+            return None
+    batch = [w.decode("latin-1").translate(_TO_BYTELEVEL) for w in words]
+    want = [e.ids for e in tok.encode_batch(batch, add_special_tokens=False)]
+    return fast if got == want else None
+
+
 def _tokens(
     words: list[bytes], plan: Plan, merges: Sequence[tuple[bytes, bytes]]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Final token ids of every word, flat, with each word's offsets."""
+    """Final token ids of every word, flat, with each word's offsets: by gigatoken where it gives
+    tokenizers' ids on the first batch of words, else by tokenizers."""
     tok = _encoder(plan, merges)
+    fast = _fast_encoder(tok, words[:CHECK_WORDS]) if words else None
     flat: list[np.ndarray] = []
     lengths = np.zeros(len(words), dtype=np.int64)
     for s in range(0, len(words), ENCODE_BATCH):
-        batch = [w.decode("latin-1").translate(_TO_BYTELEVEL) for w in words[s : s + ENCODE_BATCH]]
-        for k, e in enumerate(tok.encode_batch(batch, add_special_tokens=False)):
-            ids = e.ids
-            lengths[s + k] = len(ids)
-            flat.append(np.asarray(ids, dtype=np.int64))
+        if fast is not None:
+            ids = fast.encode_batch_list(words[s : s + ENCODE_BATCH])
+        else:
+            batch = [w.decode("latin-1").translate(_TO_BYTELEVEL) for w in words[s : s + ENCODE_BATCH]]
+            ids = [e.ids for e in tok.encode_batch(batch, add_special_tokens=False)]
+        lengths[s : s + len(ids)] = [len(x) for x in ids]
+        flat.append(np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64))
     offsets = np.zeros(len(words) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return (np.concatenate(flat) if flat else np.zeros(0, np.int64)), offsets

@@ -3,6 +3,9 @@ BPE merges act on, as exact bytes (byte-level Ġ strings and SentencePiece ▁ p
 
 from __future__ import annotations
 
+import functools
+import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -10,6 +13,7 @@ from collections.abc import Callable, Iterable
 import regex
 
 from tokenizers_lab.errors import UsageError
+from tokenizers_lab.native import silenced
 from tokenizers_lab.patterns import METASPACE_WORDS, PATTERNS
 from tokenizers_lab.tokenizer import (
     HFView,
@@ -45,11 +49,10 @@ def _steps(node: dict | None) -> list[dict] | None:
     return [node]
 
 
-def regex_splitter(view: HFView) -> Callable[[str], list[str]] | None:
-    """The byte-level pre-tokenizer of a tokenizer.json as `regex` splits, when it is made only of
-    Split(Regex, Isolated) steps and a ByteLevel step without prefix space (GPT-2's regex when it
-    splits), after no normalizer or NFC. Pieces are the same as `pre_tokenize_str`'s (tests and
-    every run's first text check it) at a tenth of its cost. None: not of that shape."""
+def _byte_level_patterns(view: HFView) -> tuple[list[str], bool] | None:
+    """The regexes of a byte-level tokenizer.json made only of Split(Regex, Isolated) steps and a
+    ByteLevel step without prefix space (GPT-2's regex when it splits), after no normalizer or NFC;
+    with whether NFC runs first. None: not of that shape."""
     if view.convention != "bytelevel":
         return None
     j = view._json
@@ -70,11 +73,21 @@ def regex_splitter(view: HFView) -> Callable[[str], list[str]] | None:
                 pats.append(PATTERNS["r50k"])
         else:
             return None
+    return pats, bool(norm)
+
+
+def regex_splitter(view: HFView) -> Callable[[str], list[str]] | None:
+    """The byte-level pre-tokenizer of a tokenizer.json (see _byte_level_patterns) as `regex`
+    splits. Pieces are the same as `pre_tokenize_str`'s (tests and every run's first text check
+    it) at a tenth of its cost. None: not of that shape."""
+    shape = _byte_level_patterns(view)
+    if shape is None:
+        return None
+    pats, nfc = shape
     try:
         compiled = [regex.compile(f"({p})") for p in pats]
     except regex.error:
         return None
-    nfc = bool(norm)
 
     def split(text: str) -> list[str]:
         pieces = [unicodedata.normalize("NFC", text) if nfc else text]
@@ -83,6 +96,51 @@ def regex_splitter(view: HFView) -> Callable[[str], list[str]] | None:
         return pieces
 
     return split
+
+
+def gpt2_split(view: TokenizerView) -> bool:
+    """Whether the view splits raw text with GPT-2's regex alone (no normalizer): what gigatoken's
+    Rust pre-tokenizer counts."""
+    if isinstance(view, TiktokenView):
+        return view.pattern == PATTERNS["r50k"] and not view.nfc and not view.id_offset
+    return isinstance(view, HFView) and _byte_level_patterns(view) == ([PATTERNS["r50k"]], False)
+
+
+@functools.lru_cache(maxsize=1)
+def _unassigned() -> re.Pattern[str]:
+    """Code points unassigned in this Python's Unicode tables (the oldest of the engines here):
+    regex engines built on other Unicode versions may class them differently."""
+    ranges, start = [], None
+    for cp in range(sys.maxunicode + 1):
+        cn = unicodedata.category(chr(cp)) == "Cn"
+        if cn and start is None:
+            start = cp
+        elif not cn and start is not None:
+            ranges.append((start, cp - 1))
+            start = None
+    if start is not None:
+        ranges.append((start, sys.maxunicode))
+    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
+
+
+def count_gigatoken(view: TokenizerView, texts: Iterable[str]) -> Counter[bytes]:
+    """Pre-tokens of every text under GPT-2's regex (`gpt2_split(view)` must hold), counted by
+    gigatoken, several times faster than the regex module. A text holding a code point unassigned
+    in this Python's Unicode tables, where regex engines of other Unicode versions part ways, is
+    counted by the tokenizer's own pipeline instead."""
+    from gigatoken.gigatoken_rs import pretokenized_counts
+
+    out: Counter[bytes] = Counter()
+    odd = _unassigned()
+    with silenced((1, 2)):  # it prints its thread count and timings from Rust
+        for t in texts:
+            if odd.search(t) is None:
+                out.update(dict(pretokenized_counts(t.encode("utf-8"))))
+            elif isinstance(view, HFView):
+                out.update(_hf_words(view, t))
+            else:
+                out.update(count(view, [t]))
+    return out
 
 
 def _hf_words(view: HFView, text: str) -> list[bytes]:
