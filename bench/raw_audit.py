@@ -1,5 +1,8 @@
-"""The raw-library baseline of bench/audit.py: the encodes a premium/compression pass needs
-(per-sentence ids and the joined-text count of every language), called directly."""
+"""The raw-library baselines of bench/audit.py: the encodes a premium/compression pass needs
+(per-sentence ids and the joined-text count of every language), called directly, with the
+format's own library (tokenizers, tiktoken, sentencepiece) or with gigatoken (`--gigatoken`;
+its tokenizer is built from the same file, exactly as tokenlab builds it, and not timed).
+Usage: raw_audit.py [--gigatoken] TOKENIZER FOLDER..."""
 
 from __future__ import annotations
 
@@ -13,15 +16,30 @@ from tokenizers_lab.tokenizer import load_tokenizer
 
 
 def main() -> None:
-    spec, *folders = sys.argv[1:]
+    args = sys.argv[1:]
+    giga = args[0] == "--gigatoken"
+    spec, *folders = args[1:] if giga else args
     view = load_tokenizer(spec)  # only to construct the library object; not timed
     par = load_parallel(folders)
     threads = os.cpu_count() or 1
+    g = None
+    if giga:
+        from tokenizers_lab.native import silenced
+        from tokenizers_lab.tokenizer.fast import _build, _recipe
+
+        recipe = _recipe(view)
+        if isinstance(recipe, str):
+            raise SystemExit(f"gigatoken cannot encode {spec}: {recipe}")
+        with silenced((1, 2)):
+            g = _build(*recipe[:3])
     t0 = time.perf_counter()
     total = 0
     for lang in par.languages:
         lines, joined = par.lines[lang], par.joined(lang)
-        if view.backend == "tiktoken":
+        if g is not None:
+            ids = g.encode_batch_list([view.prepare(t) for t in lines])
+            total += len(g.encode(view.prepare(joined)))
+        elif view.backend == "tiktoken":
             ids = view.enc.encode_ordinary_batch(lines, num_threads=threads)
             total += len(view.enc.encode_ordinary(joined))
         elif view.backend == "hf":

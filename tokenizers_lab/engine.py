@@ -180,6 +180,31 @@ class LocalEngine(Engine):
                 yield pending.popleft().result()
 
 
+class ForkEngine(Engine):
+    """Tasks in `processes` forked workers (background.fork_map): `shared` objects are inherited at
+    fork, never pickled; each task's item and result are. Each worker owns one core (its encoders
+    run one thread), so Python-side work runs on every core too."""
+
+    name = "local"
+
+    def __init__(self, processes: int) -> None:
+        self.processes = max(1, processes)
+
+    def imap(
+        self, fn: Callable[..., Any], items: Iterable[Any], *shared: Any, window: int | None = None
+    ) -> Iterator[Any]:
+        from tokenizers_lab.background import fork_map
+
+        yield from fork_map(_forked_call, items, self.processes, (fn, shared))
+
+
+def _forked_call(item: Any) -> Any:
+    from tokenizers_lab.background import forked_state
+
+    fn, shared = forked_state()
+    return fn(*shared, item)
+
+
 class DaskEngine(Engine):
     """Tasks on a Dask distributed cluster: the one at `address`, or a local one of `workers`
     single-threaded processes started for this run."""

@@ -82,7 +82,7 @@ def _id_flags(view: TokenizerView) -> tuple[np.ndarray, np.ndarray]:
     return fallback, partial
 
 
-def _unk_char_share(view: TokenizerView, text: str, ids: Sequence[int]) -> tuple[int, float]:
+def _unk_char_share(view: TokenizerView, text: str, ids: Sequence[int] | np.ndarray) -> tuple[int, float]:
     """(UNK tokens, share of characters hidden under them): Petrov's estimate, i.e. the text
     length lost when UNK ids are dropped before decoding, over the text length."""
     unk = view.unk_id
@@ -106,7 +106,7 @@ def measure_language(
     lang: str,
     flat: np.ndarray,
     flags: tuple[np.ndarray, np.ndarray],
-    concat_ids: Sequence[int] | None = None,
+    concat_ids: Sequence[int] | np.ndarray | None = None,
     sizes: tuple[int, int] | None = None,
 ) -> dict:
     """Raw counts of one language from its per-line ids (flat) and the ids of the whole-text

@@ -110,17 +110,32 @@ def measure(
     validator: Validator,
     strings: TokenStrings | None = None,
 ) -> IntegrityRow:
-    """Decode each token on its own, strip word-boundary whitespace, lowercase per language, and
-    ask the validator. Whitespace-only tokens leave the denominator (as in Bayram's code); partial
-    UTF-8 tokens and punctuation/digit tokens stay in it as invalid."""
+    """%Lang/%Pure of one language's token ids (flat, or one list per line)."""
     flat = encoded if isinstance(encoded, np.ndarray) else flatten(encoded)
-    strings = strings or TokenStrings(view)
-    type_of, id_partial, texts, has_letter = strings.table()
-    flat = flat[(flat >= 0) & (flat < type_of.size)]
+    flat = flat[flat >= 0]
     bins = np.bincount(flat) if flat.size else np.zeros(0, np.int64)
     ids = np.nonzero(bins)[0]
+    return measure_counts(view, lang, ids, bins[ids], validator, strings)
+
+
+def measure_counts(
+    view: TokenizerView,
+    lang: str,
+    ids: np.ndarray,
+    counts: np.ndarray,
+    validator: Validator,
+    strings: TokenStrings | None = None,
+) -> IntegrityRow:
+    """Decode each token on its own, strip word-boundary whitespace, lowercase per language, and
+    ask the validator. Whitespace-only tokens leave the denominator (as in Bayram's code); partial
+    UTF-8 tokens and punctuation/digit tokens stay in it as invalid. `ids` are distinct, with
+    their `counts` in the language's text."""
+    strings = strings or TokenStrings(view)
+    type_of, id_partial, texts, has_letter = strings.table()
+    inside = ids < type_of.size
+    ids, counts = ids[inside], counts[inside]
     kept = type_of[ids] >= 0
-    count = np.bincount(type_of[ids][kept], weights=bins[ids][kept], minlength=len(texts)).astype(np.int64)
+    count = np.bincount(type_of[ids][kept], weights=counts[kept], minlength=len(texts)).astype(np.int64)
     seen = np.nonzero(count)[0]  # the language's types
     partial = np.zeros(len(texts), bool)
     partial[type_of[ids[id_partial[ids] & kept]]] = True

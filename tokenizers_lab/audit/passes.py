@@ -15,7 +15,7 @@ from tokenizers_lab.audit.compression import Tally, WordAlignment, no_space_lang
 from tokenizers_lab.audit.config import AuditConfig
 from tokenizers_lab.audit.report import LanguageCompression, TokenizerAudit
 from tokenizers_lab.background import fork_map, forked_state
-from tokenizers_lab.engine import Engine, LocalEngine, cpu_count
+from tokenizers_lab.engine import Engine, ForkEngine, LocalEngine, cpu_count
 from tokenizers_lab.parallel import ParallelCorpus
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.tokenizer import TokenizerView
@@ -60,8 +60,11 @@ def audit_all(
     vocabulary first; with one tokenizer, or on a Dask engine, each tokenizer's languages spread
     over the engine's threads or workers instead."""
     views = shared.views
-    processes = min(len(views), cpu_count()) if isinstance(engine, LocalEngine) else 1
+    local = isinstance(engine, LocalEngine)
+    processes = min(len(views), cpu_count()) if local else 1
     if processes <= 1:
+        if local and cpu_count() > 1:  # one tokenizer: its languages side by side in processes
+            engine = ForkEngine(cpu_count())
         audits = []
         for k, view in enumerate(views):
             progress(f"auditing {view.label} ({k + 1}/{len(views)} tokenizers)", k / len(views))
@@ -91,7 +94,8 @@ class _LanguagePass:
     raw: dict
     compression: LanguageCompression
     offenders: Counter
-    flat: np.ndarray
+    ids: np.ndarray  # the distinct ids of the language's lines
+    counts: np.ndarray  # and how often each occurs (a task sends these back, never the token stream)
     sizes: tuple[int, int, int]  # chars, bytes, words
 
 
@@ -103,7 +107,7 @@ def _language_pass(
     lang = sub.languages[0]
     lines = sub.lines[lang]
     al = view.encode_aligned(lines)
-    concat_ids = view.encode_batch([sub.joined(lang)])[0]
+    concat_ids = view.encode_flat([sub.joined(lang)])[0]
     nl = "\n".join(lines)  # text sizes by whole-string operations, not per line
     seps = max(len(lines) - 1, 0)
     chars, nbytes, words = len(nl) - seps, len(nl.encode("utf-8")) - seps, len(nl.split())
@@ -126,7 +130,8 @@ def _language_pass(
         observed_types=st.observed_types,
     )
     offenders = align.offenders if not no_space_language(lang) else Counter()
-    return _LanguagePass(lang, raw, comp, offenders, al.flat, (chars, nbytes, words))
+    ids = np.nonzero(t.counts)[0]
+    return _LanguagePass(lang, raw, comp, offenders, ids, t.counts[ids], (chars, nbytes, words))
 
 
 def _audit_one(
@@ -147,18 +152,19 @@ def _audit_one(
     offenders: Counter[int] = Counter()
 
     strings = integrity.TokenStrings(view)
-    # languages run side by side: on the engine's workers, or locally on threads (the encoders
-    # release the GIL); results come back in language order
+    # languages run side by side on the engine's workers (forked processes, or Dask's); results
+    # come back in language order
     shared = engine.share((view, flags))
     for res in engine.imap(
         _language_pass, (par.subset(lang) for lang in par.languages), shared, config.alpha
     ):
         raw[res.lang] = res.raw
-        par_tally.add_counts(res.flat, *res.sizes)
+        par_tally.add_sparse(res.ids, res.counts, *res.sizes)
         offenders.update(res.offenders)
         comp.append(res.compression)
         if res.lang in validators:
-            lang_rows.append(integrity.measure(view, res.lang, res.flat, validators[res.lang], strings))
+            v = validators[res.lang]
+            lang_rows.append(integrity.measure_counts(view, res.lang, res.ids, res.counts, v, strings))
     rows, summary = fairness.rows_and_summary(raw, config.pivot)
     t1 = time.perf_counter()
     timings[f"parallel_seconds.{view.label}"] = t1 - t0

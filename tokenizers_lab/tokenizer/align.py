@@ -25,9 +25,12 @@ def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray |
     if cps.size and cps.max() < 0x80:
         return starts, ends
     widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)
-    char_end = np.cumsum(widths)
-    char_start = char_end - widths
-    return np.searchsorted(char_end, starts, "right"), np.searchsorted(char_start, ends, "left")
+    # the character holding each byte (one past the last character at the end): a lookup, not a
+    # binary search per token
+    char_of_byte = np.append(np.repeat(np.arange(cps.size, dtype=np.int64), widths), cps.size)
+    starts_c = char_of_byte[np.clip(starts, 0, char_of_byte.size - 1)]
+    ends_c = np.where(ends > 0, char_of_byte[np.clip(ends - 1, 0, char_of_byte.size - 1)] + 1, 0)
+    return starts_c, ends_c
 
 
 def line_starts(texts: Sequence[str]) -> np.ndarray:
@@ -54,39 +57,49 @@ class Aligned:
     coordinates of "\n".join(lines)): every token's id and character span in that text, and
     which lines' tokens could be aligned with their text."""
 
-    ids: list[list[int]]
     flat: np.ndarray
+    counts: np.ndarray  # ids per line
     line_of_token: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     line_ok: np.ndarray
     text_lengths: list[int]
 
-    @classmethod
-    def from_byte_lengths(cls, texts: Sequence[str], ids: list[list[int]], lengths: np.ndarray) -> Aligned:
-        """Spans from token byte lengths laid end to end (a leading dummy-prefix space absorbed)."""
+    @property
+    def ids(self) -> list[list[int]]:
+        """Each line's ids."""
         import numpy as np
 
-        flat = flatten(ids)
-        counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        line_of_token = np.repeat(np.arange(len(ids)), counts)
+        return (
+            [a.tolist() for a in np.split(self.flat, np.cumsum(self.counts)[:-1])] if self.counts.size else []
+        )
+
+    @classmethod
+    def from_byte_lengths(
+        cls, texts: Sequence[str], flat: np.ndarray, counts: np.ndarray, lengths: np.ndarray
+    ) -> Aligned:
+        """Spans from token byte lengths laid end to end (a leading dummy-prefix space absorbed);
+        `flat` holds every line's ids in order, `counts` how many each line has."""
+        import numpy as np
+
+        line_of_token = np.repeat(np.arange(len(counts)), counts)
         tok_len = lengths[flat] if flat.size else np.zeros(0, dtype=np.int64)
         joined = "\n".join(texts)
         line_bytes = np.fromiter((len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts))
-        sums = np.bincount(line_of_token, weights=tok_len, minlength=len(ids)).astype(np.int64)
+        sums = np.bincount(line_of_token, weights=tok_len, minlength=len(counts)).astype(np.int64)
         shift = sums - line_bytes
         line_ok = (shift == 0) | (shift == 1)
         line_base = np.concatenate([[0], np.cumsum(line_bytes + 1)[:-1]]) if texts else np.zeros(0, np.int64)
         first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if texts else np.zeros(0, np.int64)
         csum = np.cumsum(tok_len)
-        before_line = (csum[first - 1] * (first > 0)) if flat.size else np.zeros(len(ids), np.int64)
+        before_line = (csum[first - 1] * (first > 0)) if flat.size else np.zeros(len(counts), np.int64)
         ends_b = csum - before_line[line_of_token] - shift[line_of_token]
         ends_b = np.maximum(ends_b, 0)
         starts_b = np.maximum(ends_b - tok_len, 0)
         ends_b = ends_b + line_base[line_of_token]
         starts_b = starts_b + line_base[line_of_token]
         starts_c, ends_c = byte_spans_to_chars(joined, starts_b, ends_b) or (starts_b, ends_b)
-        return cls(ids, flat, line_of_token, starts_c, ends_c, line_ok, [len(t) for t in texts])
+        return cls(flat, counts, line_of_token, starts_c, ends_c, line_ok, [len(t) for t in texts])
 
     @classmethod
     def from_char_spans(
@@ -112,4 +125,4 @@ class Aligned:
         def cat(xs: list) -> np.ndarray:
             return np.concatenate(xs) if xs else np.zeros(0, np.int64)
 
-        return cls(ids, flat, line_of_token, cat(st), cat(en), line_ok, [len(t) for t in texts])
+        return cls(flat, counts, line_of_token, cat(st), cat(en), line_ok, [len(t) for t in texts])

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tokenizers_lab.tokenizer.fast import FastEncoder
 
 from tokenizers_lab.errors import InputError, LabError
-from tokenizers_lab.tokenizer.align import Aligned
+from tokenizers_lab.tokenizer.align import Aligned, flatten
 from tokenizers_lab.tokenizer.bytelevel import BYTE_FALLBACK
 
 # encoder threads; TOKENLAB_THREADS=1 in engine workers that each own one core
@@ -135,6 +135,18 @@ class TokenizerView(ABC):
                 return got
         return self._encode_batch(texts)
 
+    def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(every id of the texts in order, one int64 array; each text's id count): what the
+        corpus passes need, without a Python list per text where the encoder allows."""
+        import numpy as np
+
+        if self.fast is not None:
+            got = self.fast.encode_flat(texts, self._encode_batch)
+            if got is not None:
+                return got
+        ids = self._encode_batch(texts)
+        return flatten(ids), np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+
     def reference_encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Ids from the format's own library, whatever encoder is attached."""
         return self._encode_batch(texts)
@@ -150,7 +162,7 @@ class TokenizerView(ABC):
         """Ids and character spans of a batch of lines, vectorised (see Aligned). Default: token
         bytes laid end to end, exact for byte-level models."""
         texts = list(texts)
-        return Aligned.from_byte_lengths(texts, self.encode_batch(texts), self.byte_lengths)
+        return Aligned.from_byte_lengths(texts, *self.encode_flat(texts), self.byte_lengths)
 
     def encode_no_prefix_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Ids of texts as they would be encoded in the middle of a text: no dummy prefix space

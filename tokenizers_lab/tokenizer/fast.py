@@ -25,7 +25,10 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tokenizers_lab.native import silenced
+from tokenizers_lab.tokenizer.align import flatten
 
 if TYPE_CHECKING:
     from tokenizers_lab.tokenizer.base import TokenizerView
@@ -104,6 +107,32 @@ class FastEncoder:
                 if self._tok is None:
                     self._tok = _build(self.kind, self.data, self.scheme)
         return self._tok
+
+    def encode_flat(
+        self, texts: Sequence[str], reference: Callable[[Sequence[str]], list[list[int]]]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(every id, flat; each text's id count), or None when gigatoken fails on this batch.
+        gigatoken's array result is read without building a Python list per text (that costs
+        more than the encoding)."""
+        from tokenizers_lab.tokenizer.base import threads
+
+        if self.literal is not None and any(self.literal.search(t) for t in texts):
+            got = self.encode_batch(texts, reference)  # rare: texts holding a literal special
+            if got is None:
+                return None
+            return flatten(got), np.fromiter(map(len, got), dtype=np.int64, count=len(got))
+        try:
+            import awkward as ak
+
+            arr = self.tok.encode_batch(
+                [self.prep(t) for t in texts], parallel=None if threads() > 1 else False
+            )
+            return np.asarray(ak.flatten(arr), dtype=np.int64), np.asarray(ak.num(arr), dtype=np.int64)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - pyo3's PanicException derives from BaseException
+            self.failures += 1
+            return None
 
     def encode_batch(
         self, texts: Sequence[str], reference: Callable[[Sequence[str]], list[list[int]]]

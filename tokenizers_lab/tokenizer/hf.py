@@ -185,7 +185,7 @@ class HFView(TokenizerView):
         texts = list(texts)
         if self.convention == "wordpiece":
             return self._aligned_by_offsets(texts)
-        al = Aligned.from_byte_lengths(texts, self.encode_batch(texts), self.byte_lengths)
+        al = Aligned.from_byte_lengths(texts, *self.encode_flat(texts), self.byte_lengths)
         bad = np.nonzero(~al.line_ok)[0]
         if bad.size:
             fix = self._aligned_by_offsets([texts[k] for k in bad])

@@ -103,7 +103,7 @@ class SentencePieceView(TokenizerView):
         # Piece bytes laid end to end spell the text unless the normalizer changed it; only those
         # lines go through sentencepiece's (slower) span-reporting proto output.
         texts = list(texts)
-        al = Aligned.from_byte_lengths(texts, self.encode_batch(texts), self.byte_lengths)
+        al = Aligned.from_byte_lengths(texts, *self.encode_flat(texts), self.byte_lengths)
         bad = np.nonzero(~al.line_ok)[0]
         if bad.size:
             fixed = self._proto_spans([texts[k] for k in bad])
