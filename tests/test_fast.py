@@ -78,6 +78,8 @@ def test_ids_equal_the_reference_library_on_every_shared_tokenizer(shared, core,
     got, want = view.encode_batch(texts), view.reference_encode_batch(texts)
     diff = [t[:60] for t, a, b in zip(texts, got, want) if list(a) != list(b)]
     assert not diff, f"{len(diff)} texts differ, first {diff[0]!r}"
+    flat, counts = view.encode_flat(texts)  # the array path the corpus passes take
+    assert flat.tolist() == [i for ids in want for i in ids] and counts.tolist() == [len(x) for x in want]
     assert view.encode("Grüße, 世界! 12345") == view.reference_encode_batch(["Grüße, 世界! 12345"])[0]
     assert view.fast.failures == 0
 

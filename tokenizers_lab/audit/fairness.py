@@ -14,7 +14,7 @@ import numpy as np
 
 from tokenizers_lab.errors import unknown_name
 from tokenizers_lab.parallel import ParallelCorpus
-from tokenizers_lab.tokenizer import TokenizerView, flatten
+from tokenizers_lab.tokenizer import TokenizerView
 
 # Petrov et al. 2023 blank a (tokenizer, language) pair when more than this share of its
 # characters is hidden under UNK tokens.
@@ -181,7 +181,7 @@ def fairness(
         raise unknown_name("pivot language", pivot, parallel.lines)
     flags = _id_flags(view)
     raw = {
-        lang: measure_language(view, parallel, lang, flatten(view.encode_batch(parallel.lines[lang])), flags)
+        lang: measure_language(view, parallel, lang, view.encode_flat(parallel.lines[lang])[0], flags)
         for lang in parallel.languages
     }
     return rows_and_summary(raw, pivot)

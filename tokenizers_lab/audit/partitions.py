@@ -15,7 +15,6 @@ from tokenizers_lab.progress import Progress
 from tokenizers_lab.report import InputRef
 from tokenizers_lab.tokenizer import (
     TokenizerView,
-    flatten,
 )
 
 PARTITION_CHARS = 4_000_000  # monolingual text per task
@@ -95,7 +94,7 @@ def tally_partition(views: Sequence[TokenizerView], batches: list[list[str]]) ->
     for v in views:
         t = Tally(v.vocab_size)
         for batch in batches:
-            t.add_flat(batch, flatten(v.encode_batch(batch)))
+            t.add_flat(batch, v.encode_flat(batch)[0])
         ids = np.flatnonzero(t.counts)
         out.append((ids, t.counts[ids], t.chars, t.bytes, t.words))
     return out
