@@ -433,7 +433,7 @@ def write(res: dict) -> None:
             "|---|---|---|---|---|---|---|---|---|---|---|",
             f"| {', '.join(f'{k} ({v / 1e6:.1f})' for k, v in p['categories'].items())} | "
             f"**{p['wall_s']:.0f} s** | **{p['rss_mb']:.0f} MB** | {t['read_seconds']:.0f} s | "
-            f"{t.get('pretokenize_seconds', 0):.0f} s | {t['replay_seconds']:.0f} s | "
+            f"{t.get('pretokenize_seconds', 0):.1f} s | {t['replay_seconds']:.1f} s | "
             f"{t['count_table_seconds']:.0f} s | {t.get('solve_seconds', s.get('seconds', 0)):.0f} s "
             f"({t.get('walk_seconds', s.get('walk_seconds', 0)):.0f} s) | {s['passes']} | {s['constraints']} | "
             f"{s['status']} |",

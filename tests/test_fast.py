@@ -293,7 +293,7 @@ def test_invert_counts_gpt2_pre_tokens_with_gigatoken_exactly(shared, mixed_chun
     assert pretokens.gpt2_split(view)
     assert pretokens.count_gigatoken(view, mixed_chunks) == _pipeline_counts(view, mixed_chunks)
     # the guard matters: without it gigatoken's Unicode tables split the odd line otherwise
-    monkeypatch.setattr(pretokens, "_unassigned", lambda: __import__("re").compile("(?!)"))
+    monkeypatch.setattr(pretokens, "_has_unassigned", lambda text: False)
     assert pretokens.count_gigatoken(view, mixed_chunks[-1:]) != _pipeline_counts(view, mixed_chunks[-1:])
     tt = load_tokenizer(str(shared / "tokenizers/gpt2/gpt2.tiktoken"))
     assert pretokens.gpt2_split(tt) and not pretokens.gpt2_split(

@@ -4,12 +4,12 @@ BPE merges act on, as exact bytes (byte-level Ġ strings and SentencePiece ▁ p
 from __future__ import annotations
 
 import functools
-import re
 import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import regex
 
 from tokenizers_lab.errors import UsageError
@@ -107,20 +107,19 @@ def gpt2_split(view: TokenizerView) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _unassigned() -> re.Pattern[str]:
-    """Code points unassigned in this Python's Unicode tables (the oldest of the engines here):
-    regex engines built on other Unicode versions may class them differently."""
-    ranges, start = [], None
-    for cp in range(sys.maxunicode + 1):
-        cn = unicodedata.category(chr(cp)) == "Cn"
-        if cn and start is None:
-            start = cp
-        elif not cn and start is not None:
-            ranges.append((start, cp - 1))
-            start = None
-    if start is not None:
-        ranges.append((start, sys.maxunicode))
-    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
+def _unassigned_table() -> np.ndarray:
+    """Per code point: unassigned in this Python's Unicode tables (the oldest of the engines here),
+    where regex engines built on other Unicode versions may class it differently."""
+    return np.fromiter(
+        (unicodedata.category(chr(cp)) == "Cn" for cp in range(sys.maxunicode + 1)),
+        dtype=bool,
+        count=sys.maxunicode + 1,
+    )
+
+
+def _has_unassigned(text: str) -> bool:
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return bool(_unassigned_table()[cps].any())
 
 
 def count_gigatoken(view: TokenizerView, texts: Iterable[str]) -> Counter[bytes]:
@@ -131,10 +130,9 @@ def count_gigatoken(view: TokenizerView, texts: Iterable[str]) -> Counter[bytes]
     from gigatoken.gigatoken_rs import pretokenized_counts
 
     out: Counter[bytes] = Counter()
-    odd = _unassigned()
     with silenced((1, 2)):  # it prints its thread count and timings from Rust
         for t in texts:
-            if odd.search(t) is None:
+            if not _has_unassigned(t):
                 out.update(dict(pretokenized_counts(t.encode("utf-8"))))
             elif isinstance(view, HFView):
                 out.update(_hf_words(view, t))

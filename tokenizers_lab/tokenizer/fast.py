@@ -238,10 +238,13 @@ def use_fastest(view: TokenizerView, sample: Sequence[str], mode: str = "auto") 
             detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
             return f"{view.label}: encoded by {view.encoder} (gigatoken does not load it: {detail})"
         got = fast.encode_batch(texts, view.reference_encode_batch)
-    if got is None:
+        flat = fast.encode_flat(texts, view.reference_encode_batch)  # the corpus passes' call
+    if got is None or flat is None:
         return f"{view.label}: encoded by {view.encoder} (gigatoken failed on the check sample)"
     want = view.reference_encode_batch(texts)
     bad = [k for k, (a, b) in enumerate(zip(got, want)) if list(a) != list(b)]
+    if not bad and (flat[1].tolist() != [len(x) for x in want] or flat[0].tolist() != flatten(want).tolist()):
+        return f"{view.label}: encoded by {view.encoder} (gigatoken's array call gave other ids than its list call)"
     if bad:
         first = texts[bad[0]][:40]
         return (
