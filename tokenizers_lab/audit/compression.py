@@ -160,16 +160,18 @@ class WordAlignment:
         """Align one line's tokens (character spans, or None when they cannot be aligned)."""
         self.add_aligned([text], Aligned.from_char_spans([text], [list(ids)], [spans]))
 
-    def add_aligned(self, texts: Sequence[str], al: Aligned, joined: str | None = None) -> None:
+    def add_aligned(
+        self, texts: Sequence[str], al: Aligned, joined: str | None = None, words: np.ndarray | None = None
+    ) -> None:
         """Align a batch encoded by TokenizerView.encode_aligned (same coordinates; `joined` is
-        "\n".join(texts) when the caller has it)."""
+        "\n".join(texts) and `words` its word_spans, when the caller has them)."""
         self.lines += len(texts)
         self.aligned_lines += int(al.line_ok.sum())
         if not al.line_ok.any():
             return
         joined = "\n".join(texts) if joined is None else joined
         base = line_starts(texts)
-        w = word_spans(joined)
+        w = word_spans(joined) if words is None else words
         if w.size:
             w = w[al.line_ok[np.searchsorted(base, w[:, 0], "right") - 1]]
         tok = al.line_ok[al.line_of_token] & (al.ends > al.starts) if al.flat.size else np.zeros(0, bool)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tokenizers_lab.audit import charbench, fairness, integrity, numbers, robustness
-from tokenizers_lab.audit.compression import Tally, WordAlignment, no_space_language
+from tokenizers_lab.audit.compression import Tally, WordAlignment, no_space_language, word_spans
 from tokenizers_lab.audit.config import AuditConfig
 from tokenizers_lab.audit.report import LanguageCompression, TokenizerAudit
 from tokenizers_lab.background import fork_map, forked_state
@@ -110,12 +110,13 @@ def _language_pass(
     concat_ids = view.encode_flat([sub.joined(lang)])[0]
     nl = "\n".join(lines)  # text sizes by whole-string operations, not per line
     seps = max(len(lines) - 1, 0)
-    chars, nbytes, words = len(nl) - seps, len(nl.encode("utf-8")) - seps, len(nl.split())
+    spans = word_spans(nl)  # the words str.split() sees, as spans (the newlines separate too)
+    chars, nbytes, words = len(nl) - seps, len(nl.encode("utf-8")) - seps, len(spans)
     raw = fairness.measure_language(view, sub, lang, al.flat, flags, concat_ids, (chars, nbytes))
     t = Tally(view.vocab_size)
     t.add_counts(al.flat, chars, nbytes, words)
     align = WordAlignment()
-    align.add_aligned(lines, al, nl)
+    align.add_aligned(lines, al, nl, spans)
     st = t.stats(view.vocab_size, alpha)
     comp = LanguageCompression(
         language=lang,

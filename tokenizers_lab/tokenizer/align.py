@@ -14,20 +14,29 @@ if TYPE_CHECKING:
 Spans = tuple["np.ndarray", "np.ndarray"]  # (starts, ends) in characters, one pair per token
 
 
-def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray | None) -> Spans | None:
+def utf8_widths(text: str) -> np.ndarray:
+    """The UTF-8 length of each character of text."""
+    import numpy as np
+
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    return 1 + (cps >= 0x80).astype(np.int64) + (cps >= 0x800) + (cps >= 0x10000)
+
+
+def byte_spans_to_chars(
+    text: str, starts: np.ndarray | None, ends: np.ndarray | None, widths: np.ndarray | None = None
+) -> Spans | None:
     """Byte offsets into text's UTF-8 -> character offsets (a token holding part of a
-    character's bytes spans that whole character)."""
+    character's bytes spans that whole character). `widths`: utf8_widths(text), when known."""
     import numpy as np
 
     if starts is None or ends is None:
         return None
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    if cps.size and cps.max() < 0x80:
+    widths = utf8_widths(text) if widths is None else widths
+    if widths.size and widths.max() == 1:
         return starts, ends
-    widths = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)
     # the character holding each byte (one past the last character at the end): a lookup, not a
     # binary search per token
-    char_of_byte = np.append(np.repeat(np.arange(cps.size, dtype=np.int64), widths), cps.size)
+    char_of_byte = np.append(np.repeat(np.arange(widths.size, dtype=np.int64), widths), widths.size)
     starts_c = char_of_byte[np.clip(starts, 0, char_of_byte.size - 1)]
     ends_c = np.where(ends > 0, char_of_byte[np.clip(ends - 1, 0, char_of_byte.size - 1)] + 1, 0)
     return starts_c, ends_c
@@ -85,7 +94,12 @@ class Aligned:
         line_of_token = np.repeat(np.arange(len(counts)), counts)
         tok_len = lengths[flat] if flat.size else np.zeros(0, dtype=np.int64)
         joined = "\n".join(texts)
-        line_bytes = np.fromiter((len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts))
+        widths = utf8_widths(joined)
+        in_bytes = np.concatenate([[0], np.cumsum(widths)])  # byte offset of each character
+        first_char = line_starts(texts)
+        line_bytes = (
+            in_bytes[first_char + np.fromiter(map(len, texts), np.int64, len(texts))] - in_bytes[first_char]
+        )
         sums = np.bincount(line_of_token, weights=tok_len, minlength=len(counts)).astype(np.int64)
         shift = sums - line_bytes
         line_ok = (shift == 0) | (shift == 1)
@@ -98,7 +112,7 @@ class Aligned:
         starts_b = np.maximum(ends_b - tok_len, 0)
         ends_b = ends_b + line_base[line_of_token]
         starts_b = starts_b + line_base[line_of_token]
-        starts_c, ends_c = byte_spans_to_chars(joined, starts_b, ends_b) or (starts_b, ends_b)
+        starts_c, ends_c = byte_spans_to_chars(joined, starts_b, ends_b, widths) or (starts_b, ends_b)
         return cls(flat, counts, line_of_token, starts_c, ends_c, line_ok, [len(t) for t in texts])
 
     @classmethod

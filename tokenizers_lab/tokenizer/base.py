@@ -48,11 +48,16 @@ def sha256_file(path: Path) -> str:
 _LIBRARIES = {"hf": "tokenizers", "tiktoken": "tiktoken", "sentencepiece": "sentencepiece"}
 
 
+def library_name(backend: str) -> str:
+    """The package name of a view's reference library (tokenizers for "hf")."""
+    return _LIBRARIES.get(backend, backend)
+
+
 def library_version(backend: str) -> str:
     """`library version` of a view's reference library (tokenizers for "hf")."""
     from importlib.metadata import PackageNotFoundError, version
 
-    name = _LIBRARIES.get(backend, backend)
+    name = library_name(backend)
     try:
         return f"{name} {version(name)}"
     except (PackageNotFoundError, ValueError):
