@@ -101,8 +101,14 @@ def main() -> None:
             _, giga_mb, out = run([py, str(HERE / "raw_audit.py"), "--gigatoken", str(path), *folders])
             giga = json.loads(out)
             if giga["tokens"] != raw["tokens"]:
-                raise SystemExit(f"{name}: gigatoken gave {giga['tokens']} tokens, the library {raw['tokens']}")
-            wall, lab_mb, out = run(lab + [f"{name}={path}", *par, "--charbench-items", "0", "--no-plots"])
+                raise SystemExit(
+                    f"{name}: gigatoken gave {giga['tokens']} tokens, the library {raw['tokens']}"
+                )
+            wall, lab_mb, out = run(
+                lab
+                + [f"{name}={path}", *par, "--charbench-items", "0", "--no-plots"]
+                + ["--out", str(work / f"pass-{name}"), "--force"]
+            )
             rep = json.loads(out)
             t = rep["timings"]
             row = dict(
@@ -139,6 +145,9 @@ def main() -> None:
                     "--charbench-items",
                     "0",
                     "--no-plots",
+                    "--out",
+                    str(work / f"memory-{size}"),
+                    "--force",
                 ]
             )
             rep = json.loads(out)
