@@ -41,7 +41,7 @@ def main() -> None:
             total += int(ak.sum(ak.num(g.encode_batch([view.prepare(t) for t in lines]))))
             total += len(g.encode(view.prepare(joined)))
             continue
-        elif view.backend == "tiktoken":
+        if view.backend == "tiktoken":
             ids = view.enc.encode_ordinary_batch(lines, num_threads=threads)
             total += len(view.enc.encode_ordinary(joined))
         elif view.backend == "hf":
