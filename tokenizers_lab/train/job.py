@@ -165,14 +165,7 @@ def _size_result(
             f"vocab {v}: the corpus fills only {view.vocab_size} tokens (the trainer ran out of "
             "pairs to merge); the tokenizer holds what was reached"
         )
-    sample = sample_head(prep.heldout) + (
-        [t for lang in parallel.languages for t in sample_head(parallel.lines[lang], 4000)]
-        if parallel
-        else []
-    )
-    why = use_fastest(view, sample, config.execution.encoder)
-    if why and why not in notes:
-        notes.append(why)
+    _choose_encoder(view, prep.heldout, parallel, config, notes)
     ev = evaluate(view, prep.heldout, parallel, config.pivot)
     extra = dict(checks)
     extra["encoder"] = view.encoder
@@ -196,6 +189,27 @@ def _size_result(
         **vocab_stats(view),
         **ev,
     )
+
+
+# the fast encoder's check costs ~0.2-1 s: with less text to evaluate the library is done sooner
+FAST_MIN_CHARS = 4_000_000
+
+
+def _choose_encoder(
+    view: HFView,
+    heldout: Sequence[str],
+    parallel: ParallelCorpus | None,
+    config: TrainConfig,
+    notes: list[str],
+) -> None:
+    """gigatoken for the evaluation (checked on its own text) when there is enough text to gain."""
+    by_lang = [parallel.lines[lang] for lang in parallel.languages] if parallel is not None else []
+    if sum(map(len, heldout)) + sum(len(t) for lines in by_lang for t in lines) < FAST_MIN_CHARS:
+        return
+    sample = sample_head(heldout) + [t for lines in by_lang for t in sample_head(lines, 4000)]
+    why = use_fastest(view, sample, config.execution.encoder)
+    if why and why not in notes:
+        notes.append(why)
 
 
 def _vocab_field(sizes: Sequence[int], results: Sequence[SizeResult]) -> str:
