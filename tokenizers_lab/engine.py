@@ -35,10 +35,8 @@ from typing import Any
 from tokenizers_lab.errors import LabError, MissingExtraError, UsageError, unknown_name
 
 ENGINES = ("local", "dask")
-ENCODERS = (
-    "auto",
-    "reference",
-)  # tokenizer.fast.use_fastest: the fastest exact encoder, or the format's library
+# --encoder: auto, the fastest exact encoder (tokenizer.fast.use_fastest); or the format's library
+ENCODERS = ("auto", "reference")
 
 
 # metadata of a job config's `execution` field: left out of the report's config block (where a

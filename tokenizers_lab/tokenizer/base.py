@@ -78,7 +78,6 @@ class TokenizerView(ABC):
         self.nbytes = 0  # size of what it was loaded from (the file, or the folder's files)
         self.notes: list[str] = []  # what loading chose for the user (reports carry these as notes)
         self.fast: FastEncoder | None = None  # gigatoken, once checked on the run's input (fast.py)
-        self.checked_chars = 0  # characters the fast encoder was checked on
 
     # -- vocabulary --------------------------------------------------------------------
     @property

@@ -34,8 +34,6 @@ from tokenizers_lab.tokenizer.base import library_name
 if TYPE_CHECKING:
     from tokenizers_lab.tokenizer.base import TokenizerView
 
-ENCODERS = ("auto", "reference")  # --encoder: the fastest exact one, or the format's own library
-
 # our tiktoken presets -> gigatoken's splitting scheme of the same regex (the check still runs)
 GIGATOKEN_SCHEMES = {"r50k": "gpt2", "cl100k": "gpt4", "o200k": "o200k", "qwen": "qwen2", "qwen35": "qwen35"}
 
@@ -260,16 +258,7 @@ def use_fastest(view: TokenizerView, sample: Sequence[str], mode: str = "auto") 
             f"{len(bad)} of {len(texts)} checked texts, first {first!r})"
         )
     view.fast = fast
-    view.checked_chars = sum(len(t) for t in texts)
     return None
-
-
-def why_not(view: TokenizerView) -> str | None:
-    """Why gigatoken cannot encode this view at all (None when it may)."""
-    if gigatoken_version() is None:
-        return "gigatoken is not installed"
-    recipe = _recipe(view)
-    return recipe if isinstance(recipe, str) else None
 
 
 def sample_head(lines: Sequence[str], chars: int = SAMPLE_CHARS) -> list[str]:
