@@ -59,6 +59,20 @@ def raise_if_interrupted() -> None:
         raise Terminated() if signal.SIGTERM in PENDING_SIGNALS else KeyboardInterrupt()
 
 
+def quiet_unraisable(unraisable: object) -> None:
+    """`sys.unraisablehook` of the CLI: an interrupt raised where the interpreter cannot deliver it
+    (a weakref callback of importlib's module locks, a gc callback, a __del__) is not printed as
+    "Exception ignored in ..." with a traceback: it is recorded in PENDING_SIGNALS and raised again at
+    the next checkpoint, so the run still ends with its one error line. Anything else is printed as
+    the interpreter would."""
+    import sys
+
+    exc_type = getattr(unraisable, "exc_type", None)
+    if PENDING_SIGNALS and isinstance(exc_type, type) and issubclass(exc_type, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)  # type: ignore[arg-type]
+
+
 def on_signal(signum: int, frame: object) -> None:
     """The CLI's SIGINT/SIGTERM handler: record, then raise in the main thread."""
     PENDING_SIGNALS.append(signum)

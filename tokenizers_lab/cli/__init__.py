@@ -118,6 +118,7 @@ def main() -> None:
     """Console-script entry point. SIGTERM is handled like Ctrl-C (clean-up, one error line), with
     exit 143."""
     signal.signal(signal.SIGTERM, errors.on_signal)
+    sys.unraisablehook = errors.quiet_unraisable
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with SIGINT ignored
         signal.signal(signal.SIGINT, errors.on_signal)
     try:
