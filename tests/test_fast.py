@@ -318,3 +318,22 @@ def test_invert_final_tokens_by_gigatoken_equal_tokenizers(shared, mixed_chunks,
     monkeypatch.setattr(chains, "_fast_encoder", lambda tok, words: None)
     ref_flat, ref_offsets = chains._tokens(words, plan, merges)
     assert flat.tolist() == ref_flat.tolist() and offsets.tolist() == ref_offsets.tolist()
+
+
+def test_gigatoken_arrays_are_read_from_their_buffers_or_through_awkward() -> None:
+    """encode_flat reads gigatoken's list-offset result straight from its two buffers (a sliced
+    array's offsets do not start at 0); any other layout goes through awkward's own calls, with the
+    same (flat ids, counts)."""
+    ak = pytest.importorskip("awkward")
+    import numpy as np
+
+    arr = ak.Array([[5, 6], [], [7, 8, 9], [1]])[1:]  # offsets [2, 2, 5, 6] over the whole content
+    flat, counts = fastmod._flat_and_counts(arr)
+    assert flat.tolist() == [7, 8, 9, 1] and counts.tolist() == [0, 3, 1] and flat.dtype == np.int64
+    layout = ak.contents.ListArray(
+        ak.index.Index64(np.array([3, 0, 2])),
+        ak.index.Index64(np.array([5, 2, 2])),
+        ak.contents.NumpyArray(np.array([10, 11, 12, 13, 14], dtype=np.uint32)),
+    )
+    flat, counts = fastmod._flat_and_counts(ak.Array(layout))
+    assert flat.tolist() == [13, 14, 10, 11] and counts.tolist() == [2, 2, 0]

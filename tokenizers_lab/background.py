@@ -5,6 +5,7 @@ leave signals to their parent and die with it."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -130,6 +131,9 @@ def fork_map(fn: Callable[[Any], Any], items: Iterable[Any], processes: int, sta
             _STATE[0] = None
         return
     _STATE[0] = state
+    # the objects alive now move to the collector's permanent generation: a worker's collections
+    # then never walk (and so never copy, page by page) the inherited tokenizers and corpora
+    gc.freeze()
     ex = ProcessPoolExecutor(
         processes, mp_context=multiprocessing.get_context("fork"), initializer=_forked_worker
     )
@@ -142,3 +146,4 @@ def fork_map(fn: Callable[[Any], Any], items: Iterable[Any], processes: int, sta
         ex.shutdown()
     finally:
         _STATE[0] = None
+        gc.unfreeze()

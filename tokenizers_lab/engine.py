@@ -126,6 +126,9 @@ class Engine:
 
     name = "local"
     workers = 1
+    # tasks see the caller's objects without a copy (threads, forked processes): send them a
+    # name to look up instead of the data itself
+    inherits = False
 
     def share(self, obj: Any) -> Any:
         """A handle to pass to every task instead of `obj` (sent once per worker)."""
@@ -158,6 +161,8 @@ class Engine:
 class LocalEngine(Engine):
     """In this process; `threads` > 1 runs tasks on a thread pool (for encoders that release the GIL)."""
 
+    inherits = True
+
     def __init__(self, threads: int = 1) -> None:
         self.threads = max(1, threads)
 
@@ -184,6 +189,7 @@ class ForkEngine(Engine):
     run one thread), so Python-side work runs on every core too."""
 
     name = "local"
+    inherits = True
 
     def __init__(self, processes: int) -> None:
         self.processes = max(1, processes)

@@ -172,8 +172,10 @@ class WordAlignment:
         joined = "\n".join(texts) if joined is None else joined
         base = line_starts(texts)
         w = word_spans(joined) if words is None else words
-        if w.size:
-            w = w[al.line_ok[np.searchsorted(base, w[:, 0], "right") - 1]]
+        line_of_word = np.searchsorted(base, w[:, 0], "right") if w.size else np.zeros(0, np.int64)
+        if w.size and not al.line_ok.all():
+            keep = al.line_ok[line_of_word - 1]
+            w, line_of_word = w[keep], line_of_word[keep]
         tok = al.line_ok[al.line_of_token] & (al.ends > al.starts) if al.flat.size else np.zeros(0, bool)
         ids_arr, starts, ends = al.flat[tok], al.starts[tok], al.ends[tok]
         if w.size == 0:
@@ -182,13 +184,17 @@ class WordAlignment:
         self.words += len(w)
         if starts.size == 0:
             return
-        # tokens overlapping [ws, we): those starting before we minus those ending at or before ws
-        overlap = np.searchsorted(starts, we, "left") - np.searchsorted(ends, ws, "right")
+        # tokens overlapping [ws, we): those starting before we minus those ending at or before ws,
+        # counted once per character position (two prefix sums, not two binary searches per word)
+        size = max(len(joined), int(ends[-1]), int(starts[-1])) + 2
+        starts_upto = np.bincount(starts, minlength=size).cumsum()  # [c]: tokens starting at or before c
+        ends_upto = np.bincount(ends, minlength=size).cumsum()  # [c]: tokens ending at or before c
+        overlap = starts_upto[we - 1] - ends_upto[ws]
         self.continued += int((overlap >= 2).sum())
-        same_line = np.searchsorted(base, ws[1:], "right") == np.searchsorted(base, ws[:-1], "right")
+        same_line = line_of_word[1:] == line_of_word[:-1]
         self.boundaries += int(same_line.sum())
         # the token holding a word's last character also holds the next word's first one
-        last = np.minimum(np.searchsorted(ends, we[:-1] - 1, "right"), ends.size - 1)
+        last = np.minimum(ends_upto[we[:-1] - 1], ends.size - 1)
         crossing = same_line & (starts[last] <= we[:-1] - 1) & (ends[last] > ws[1:])
         self.violations += int(crossing.sum())
         if crossing.any():

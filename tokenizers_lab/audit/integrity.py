@@ -68,7 +68,7 @@ class TokenStrings:
     def __init__(self, view: TokenizerView) -> None:
         self.view = view
         self._table: tuple[np.ndarray, np.ndarray, list[str], np.ndarray] | None = None
-        self._lower: dict[tuple[int, bool], str] = {}
+        self._lowered: dict[bool, list[str]] = {}
 
     def table(self) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
         """(type of each id, -1 for specials and whitespace-only tokens; partial-UTF-8 flag of
@@ -94,12 +94,14 @@ class TokenStrings:
             self._table = (type_of, partial, texts, letter)
         return self._table
 
-    def lower(self, t: int, lang: str) -> str:
-        """lower(text of type t, lang), cached (the language matters only for dotted-I languages)."""
-        key = (t, _dotted_i(lang))
-        got = self._lower.get(key)
+    def lowered(self, lang: str) -> list[str]:
+        """lower(text, lang) of every type, computed once per process for each of the two
+        lowercasings (the language matters only for dotted-I languages): a language's measure then
+        looks its types up instead of lowercasing each one again."""
+        dotted = _dotted_i(lang)
+        got = self._lowered.get(dotted)
         if got is None:
-            got = self._lower[key] = lower(self.table()[2][t], lang)
+            got = self._lowered[dotted] = [lower(t, lang) for t in self.table()[2]]
         return got
 
 
@@ -141,11 +143,13 @@ def measure_counts(
     partial[type_of[ids[id_partial[ids] & kept]]] = True
     whole = seen[~partial[seen]]
     valid = np.zeros(len(texts), bool)
-    valid[whole] = [validator.is_valid(strings.lower(t, lang)) for t in whole.tolist()]
+    lowered, is_valid = strings.lowered(lang), validator.is_valid
+    valid[whole] = [is_valid(lowered[t]) for t in whole.tolist()]
     pure: np.ndarray | None = None
     if validator.is_pure is not None:
+        is_pure = validator.is_pure
         pure = np.zeros(len(texts), bool)
-        pure[whole] = [validator.is_pure(strings.lower(t, lang)) for t in whole.tolist()]
+        pure[whole] = [is_pure(lowered[t]) for t in whole.tolist()]
     letters = has_letter & ~partial & (count > 0)
     n_types, n_tokens = int(seen.size), int(count.sum())
 
@@ -157,8 +161,14 @@ def measure_counts(
         size = int(pool.sum())
         return int((chosen & pool).sum()) / size if size else None
 
-    def most_frequent(mask: np.ndarray) -> tuple[str, ...]:
-        top = heapq.nsmallest(8, np.nonzero(mask)[0].tolist(), key=lambda t: (-int(count[t]), texts[t]))
+    def most_frequent(mask: np.ndarray, n: int = 8) -> tuple[str, ...]:
+        """The n most frequent types, ties by text; only the types at or above the n-th largest
+        count are sorted (a key call per type of the language cost more than the rest)."""
+        chosen = np.nonzero(mask)[0]
+        if chosen.size > n:
+            c = count[chosen]
+            chosen = chosen[c >= np.partition(c, c.size - n)[c.size - n]]
+        top = heapq.nsmallest(n, chosen.tolist(), key=lambda t: (-int(count[t]), texts[t]))
         return tuple(texts[t] for t in top)
 
     return IntegrityRow(

@@ -97,13 +97,26 @@ class _LanguagePass:
     ids: np.ndarray  # the distinct ids of the language's lines
     counts: np.ndarray  # and how often each occurs (a task sends these back, never the token stream)
     sizes: tuple[int, int, int]  # chars, bytes, words
+    integrity: integrity.IntegrityRow | None  # %Lang/%Pure, when the language has a validator
 
 
-def _language_pass(
-    view_flags: tuple[TokenizerView, tuple[np.ndarray, np.ndarray]], alpha: float, sub: ParallelCorpus
-) -> _LanguagePass:
-    """Encode one language (its lines, and Petrov's whole-text join) and measure it (a task)."""
-    view, flags = view_flags
+@dataclass(frozen=True)
+class _PassState:
+    """What every language task of one tokenizer reads (shared once per worker)."""
+
+    view: TokenizerView
+    flags: tuple[np.ndarray, np.ndarray]
+    strings: integrity.TokenStrings  # its table built before the workers start
+    validators: dict[str, integrity.Validator]
+    par: ParallelCorpus | None  # on engines whose workers inherit it (tasks then carry a name)
+
+
+def _language_pass(state: _PassState, alpha: float, item: str | ParallelCorpus) -> _LanguagePass:
+    """Encode one language (its lines, and Petrov's whole-text join) and measure it (a task). The
+    item is the language's name where the workers inherit the corpus (threads, forked processes:
+    shipping every language's text to them cost a third of the pass), else its lines."""
+    view, flags = state.view, state.flags
+    sub = item if isinstance(item, ParallelCorpus) else state.par.subset(item)  # type: ignore[union-attr]
     lang = sub.languages[0]
     lines = sub.lines[lang]
     al = view.encode_aligned(lines)
@@ -132,7 +145,10 @@ def _language_pass(
     )
     offenders = align.offenders if not no_space_language(lang) else Counter()
     ids = np.nonzero(t.counts)[0]
-    return _LanguagePass(lang, raw, comp, offenders, ids, t.counts[ids], (chars, nbytes, words))
+    counts = t.counts[ids]
+    v = state.validators.get(lang)
+    row = integrity.measure_counts(view, lang, ids, counts, v, state.strings) if v is not None else None
+    return _LanguagePass(lang, raw, comp, offenders, ids, counts, (chars, nbytes, words), row)
 
 
 def _audit_one(
@@ -153,19 +169,20 @@ def _audit_one(
     offenders: Counter[int] = Counter()
 
     strings = integrity.TokenStrings(view)
-    # languages run side by side on the engine's workers (forked processes, or Dask's); results
-    # come back in language order
-    shared = engine.share((view, flags))
-    for res in engine.imap(
-        _language_pass, (par.subset(lang) for lang in par.languages), shared, config.alpha
-    ):
+    if validators:
+        strings.table()  # once, before the workers start (forked ones inherit it)
+    # languages run side by side on the engine's workers (forked processes, or Dask's), each
+    # measuring its own %Lang; results come back in language order
+    inherits = engine.inherits
+    shared = engine.share(_PassState(view, flags, strings, validators, par if inherits else None))
+    tasks = par.languages if inherits else (par.subset(lang) for lang in par.languages)
+    for res in engine.imap(_language_pass, tasks, shared, config.alpha):
         raw[res.lang] = res.raw
         par_tally.add_sparse(res.ids, res.counts, *res.sizes)
         offenders.update(res.offenders)
         comp.append(res.compression)
-        if res.lang in validators:
-            v = validators[res.lang]
-            lang_rows.append(integrity.measure_counts(view, res.lang, res.ids, res.counts, v, strings))
+        if res.integrity is not None:
+            lang_rows.append(res.integrity)
     rows, summary = fairness.rows_and_summary(raw, config.pivot)
     t1 = time.perf_counter()
     timings[f"parallel_seconds.{view.label}"] = t1 - t0

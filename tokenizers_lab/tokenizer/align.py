@@ -22,35 +22,54 @@ def utf8_widths(text: str) -> np.ndarray:
     return 1 + (cps >= 0x80).astype(np.int64) + (cps >= 0x800) + (cps >= 0x10000)
 
 
-def byte_spans_to_chars(
-    text: str, starts: np.ndarray | None, ends: np.ndarray | None, widths: np.ndarray | None = None
-) -> Spans | None:
-    """Byte offsets into text's UTF-8 -> character offsets (a token holding part of a
-    character's bytes spans that whole character). `widths`: utf8_widths(text), when known."""
+def _char_lookup(data: bytes, chars: int) -> tuple[np.ndarray, np.ndarray]:
+    """For UTF-8 `data` holding `chars` characters: (L, where) with L[b + 1] - 1 the character
+    holding byte b (L[nbytes + 1] - 1 = chars: one past the end), and `where` each character's
+    first byte then nbytes. Counting lead bytes, not expanding each character to its bytes."""
     import numpy as np
 
+    b = np.frombuffer(data, dtype=np.uint8)
+    lead = (b & 0xC0) != 0x80
+    lookup = np.empty(b.size + 2, np.int64)
+    lookup[0] = 0
+    np.cumsum(lead, out=lookup[1 : b.size + 1])
+    lookup[b.size + 1] = chars + 1
+    where = np.empty(chars + 1, np.int64)
+    where[:chars] = np.flatnonzero(lead)
+    where[chars] = b.size
+    return lookup, where
+
+
+def _to_chars(lookup: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Spans:
+    """Byte spans -> character spans through _char_lookup's L (offsets outside the text clamped)."""
+    import numpy as np
+
+    top = lookup.size - 2
+    starts_c = lookup[np.minimum(np.maximum(starts, 0), top) + 1] - 1
+    ends_c = lookup[np.minimum(np.maximum(ends - 1, 0), top) + 1]
+    ends_c[ends <= 0] = 0
+    return starts_c, ends_c
+
+
+def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray | None) -> Spans | None:
+    """Byte offsets into text's UTF-8 -> character offsets (a token holding part of a
+    character's bytes spans that whole character)."""
     if starts is None or ends is None:
         return None
-    widths = utf8_widths(text) if widths is None else widths
-    if widths.size and widths.max() == 1:
+    data = text.encode("utf-8")
+    if len(data) == len(text):
         return starts, ends
-    # the character holding each byte (one past the last character at the end): a lookup, not a
-    # binary search per token
-    char_of_byte = np.append(np.repeat(np.arange(widths.size, dtype=np.int64), widths), widths.size)
-    starts_c = char_of_byte[np.clip(starts, 0, char_of_byte.size - 1)]
-    ends_c = np.where(ends > 0, char_of_byte[np.clip(ends - 1, 0, char_of_byte.size - 1)] + 1, 0)
-    return starts_c, ends_c
+    return _to_chars(_char_lookup(data, len(text))[0], starts, ends)
 
 
 def line_starts(texts: Sequence[str]) -> np.ndarray:
     """Where each text starts in "\n".join(texts)."""
     import numpy as np
 
-    return (
-        np.concatenate([[0], np.cumsum([len(t) + 1 for t in texts])[:-1]]).astype(np.int64)
-        if texts
-        else np.zeros(0, np.int64)
-    )
+    out = np.zeros(len(texts), np.int64)
+    if len(texts) > 1:
+        np.cumsum(np.fromiter(map(len, texts[:-1]), np.int64, len(texts) - 1) + 1, out=out[1:])
+    return out
 
 
 def flatten(lists: Sequence[Sequence[int]]) -> np.ndarray:
@@ -94,25 +113,29 @@ class Aligned:
         line_of_token = np.repeat(np.arange(len(counts)), counts)
         tok_len = lengths[flat] if flat.size else np.zeros(0, dtype=np.int64)
         joined = "\n".join(texts)
-        widths = utf8_widths(joined)
-        in_bytes = np.concatenate([[0], np.cumsum(widths)])  # byte offset of each character
+        data = joined.encode("utf-8")
+        ascii_only = len(data) == len(joined)
+        lookup, where = _char_lookup(data, len(joined)) if not ascii_only else (None, None)
         first_char = line_starts(texts)
-        line_bytes = (
-            in_bytes[first_char + np.fromiter(map(len, texts), np.int64, len(texts))] - in_bytes[first_char]
-        )
-        sums = np.bincount(line_of_token, weights=tok_len, minlength=len(counts)).astype(np.int64)
-        shift = sums - line_bytes
+        last_char = first_char + np.fromiter(map(len, texts), np.int64, len(texts))
+        line_bytes = last_char - first_char if where is None else where[last_char] - where[first_char]
+        # each line's token bytes laid end to end (a prefix sum over every token of the batch)
+        csum = np.zeros(flat.size + 1, np.int64)
+        np.cumsum(tok_len, out=csum[1:])
+        first = np.zeros(len(counts), np.int64)
+        np.cumsum(counts[:-1], out=first[1:])
+        before_line = csum[first]
+        shift = csum[first + counts] - before_line - line_bytes  # 1: a dummy-prefix space
         line_ok = (shift == 0) | (shift == 1)
-        line_base = np.concatenate([[0], np.cumsum(line_bytes + 1)[:-1]]) if texts else np.zeros(0, np.int64)
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if texts else np.zeros(0, np.int64)
-        csum = np.cumsum(tok_len)
-        before_line = (csum[first - 1] * (first > 0)) if flat.size else np.zeros(len(counts), np.int64)
-        ends_b = csum - before_line[line_of_token] - shift[line_of_token]
-        ends_b = np.maximum(ends_b, 0)
+        line_base = np.zeros(len(counts), np.int64)
+        np.cumsum(line_bytes[:-1] + 1, out=line_base[1:])
+        ends_b = csum[1:] - (before_line + shift)[line_of_token]
+        np.maximum(ends_b, 0, out=ends_b)
         starts_b = np.maximum(ends_b - tok_len, 0)
-        ends_b = ends_b + line_base[line_of_token]
-        starts_b = starts_b + line_base[line_of_token]
-        starts_c, ends_c = byte_spans_to_chars(joined, starts_b, ends_b, widths) or (starts_b, ends_b)
+        base = line_base[line_of_token]
+        ends_b += base
+        starts_b += base
+        starts_c, ends_c = (starts_b, ends_b) if lookup is None else _to_chars(lookup, starts_b, ends_b)
         return cls(flat, counts, line_of_token, starts_c, ends_c, line_ok, [len(t) for t in texts])
 
     @classmethod
