@@ -292,3 +292,23 @@ def test_splitter_finds_exactly_the_brute_force_splits(vocab: set[bytes], token:
     for t in (token, *vocab):
         brute = [k for k in range(1, len(t)) if t[:k] in vocab and t[k:] in vocab]
         assert Splitter(vocab).points(t) == brute
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6), max_size=12
+    ),
+    st.sampled_from(["eng_Latn", "tur_Latn", "ell_Grek"]),
+)
+def test_lowercasing_every_type_at_once_equals_one_by_one(texts: list[str], lang: str) -> None:
+    """%Lang lowercases a vocabulary's types in one pass over their joined text: the same as each
+    type alone, final sigma beside case-ignorable marks, combining marks and dotted I included
+    (a vocabulary holding NUL is joined by a noncharacter instead)."""
+    from tokenizers_lab.audit.integrity import lower_all
+    from tokenizers_lab.audit.validators import lower
+
+    texts = texts + ["ΑΣ'", "'Σ", "Σ\u0301", "\u0301ΣΑ", "İIı", "ΌΣΟΣ"]
+    assert lower_all(texts, lang) == [lower(t, lang) for t in texts]
+    with_nul = [*texts, "\x00", "a\x00Σ"]  # a byte-level vocabulary's types: another separator
+    assert lower_all(with_nul, lang) == [lower(t, lang) for t in with_nul]

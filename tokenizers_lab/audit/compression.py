@@ -176,26 +176,37 @@ class WordAlignment:
         if w.size and not al.line_ok.all():
             keep = al.line_ok[line_of_word - 1]
             w, line_of_word = w[keep], line_of_word[keep]
-        tok = al.line_ok[al.line_of_token] & (al.ends > al.starts) if al.flat.size else np.zeros(0, bool)
-        ids_arr, starts, ends = al.flat[tok], al.starts[tok], al.ends[tok]
+        # tokens in UTF-8 bytes where the alignment has them (words go to bytes instead: far fewer
+        # than tokens), else in characters; both give the same counts (words start and end on
+        # character boundaries)
+        if al.byte_spans is not None:
+            starts_all, ends_all, where = al.byte_spans
+        else:
+            starts_all, ends_all, where = al.starts, al.ends, None
+        tok = al.line_ok[al.line_of_token] & (ends_all > starts_all) if al.flat.size else np.zeros(0, bool)
+        ids_arr, starts, ends = al.flat[tok], starts_all[tok], ends_all[tok]
         if w.size == 0:
             return
-        ws, we = w[:, 0], w[:, 1]
         self.words += len(w)
         if starts.size == 0:
             return
+        if where is None:
+            ws, we, last_start = w[:, 0], w[:, 1], w[:, 1] - 1
+        else:
+            ws, we, last_start = where[w[:, 0]], where[w[:, 1]], where[w[:, 1] - 1]
         # tokens overlapping [ws, we): those starting before we minus those ending at or before ws,
-        # counted once per character position (two prefix sums, not two binary searches per word)
-        size = max(len(joined), int(ends[-1]), int(starts[-1])) + 2
-        starts_upto = np.bincount(starts, minlength=size).cumsum()  # [c]: tokens starting at or before c
-        ends_upto = np.bincount(ends, minlength=size).cumsum()  # [c]: tokens ending at or before c
+        # counted once per position (two prefix sums, not two binary searches per word)
+        size = max(int(we[-1]), int(ends[-1]), int(starts[-1])) + 2
+        starts_upto = np.bincount(starts, minlength=size).cumsum()  # [p]: tokens starting at or before p
+        ends_upto = np.bincount(ends, minlength=size).cumsum()  # [p]: tokens ending at or before p
         overlap = starts_upto[we - 1] - ends_upto[ws]
         self.continued += int((overlap >= 2).sum())
         same_line = line_of_word[1:] == line_of_word[:-1]
         self.boundaries += int(same_line.sum())
-        # the token holding a word's last character also holds the next word's first one
-        last = np.minimum(ends_upto[we[:-1] - 1], ends.size - 1)
-        crossing = same_line & (starts[last] <= we[:-1] - 1) & (ends[last] > ws[1:])
+        # the token holding a word's last character (the first ending after that character's
+        # first byte) also holds the next word's first one
+        last = np.minimum(ends_upto[last_start[:-1]], ends.size - 1)
+        crossing = same_line & (starts[last] < we[:-1]) & (ends[last] > ws[1:])
         self.violations += int(crossing.sum())
         if crossing.any():
             u, c = np.unique(ids_arr[last[crossing]], return_counts=True)

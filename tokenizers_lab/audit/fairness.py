@@ -71,9 +71,8 @@ def _id_flags(view: TokenizerView) -> tuple[np.ndarray, np.ndarray]:
     n = view.vocab_size
     fallback = np.zeros(n, dtype=bool)
     partial = np.zeros(n, dtype=bool)
-    for i in range(n):
+    for i, b in enumerate(view.all_token_bytes):
         fallback[i] = view.is_byte_fallback(i)
-        b = view.token_bytes(i)
         if b:
             try:
                 b.decode("utf-8")

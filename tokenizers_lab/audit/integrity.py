@@ -78,8 +78,7 @@ class TokenStrings:
             type_of = np.full(n, -1, np.int64)
             partial = np.zeros(n, bool)
             index: dict[str, int] = {}
-            for i in range(n):
-                b = self.view.token_bytes(i)
+            for i, b in enumerate(self.view.all_token_bytes):
                 if b is None:
                     continue  # special tokens: none are added when encoding
                 try:
@@ -101,8 +100,21 @@ class TokenStrings:
         dotted = _dotted_i(lang)
         got = self._lowered.get(dotted)
         if got is None:
-            got = self._lowered[dotted] = [lower(t, lang) for t in self.table()[2]]
+            got = self._lowered[dotted] = lower_all(self.table()[2], lang)
         return got
+
+
+def lower_all(texts: list[str], lang: str) -> list[str]:
+    """[lower(t, lang) for t in texts] in one pass over their joined text. The separator is NUL or a
+    noncharacter no text holds (neither composes with anything, neither is cased nor
+    case-ignorable), so each text lowercases as it would alone, final sigma included; one by one
+    when every candidate occurs (byte-level vocabularies hold NUL itself)."""
+    for sep in ("\x00", "\ufdd0", "\ufdd1", "\ufdd2"):
+        if not any(sep in t for t in texts):
+            got = lower(sep.join(texts), lang).split(sep)
+            if len(got) == len(texts):
+                return got
+    return [lower(t, lang) for t in texts]
 
 
 def measure(

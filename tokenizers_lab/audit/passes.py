@@ -169,8 +169,9 @@ def _audit_one(
     offenders: Counter[int] = Counter()
 
     strings = integrity.TokenStrings(view)
+    view.byte_lengths  # noqa: B018 - worked out once, before the workers start (forked ones inherit it)
     if validators:
-        strings.table()  # once, before the workers start (forked ones inherit it)
+        strings.table()  # likewise
     # languages run side by side on the engine's workers (forked processes, or Dask's), each
     # measuring its own %Lang; results come back in language order
     inherits = engine.inherits

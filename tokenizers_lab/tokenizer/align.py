@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,26 +21,35 @@ def utf8_widths(text: str) -> np.ndarray:
     return 1 + (cps >= 0x80).astype(np.int64) + (cps >= 0x800) + (cps >= 0x10000)
 
 
-def _char_lookup(data: bytes, chars: int) -> tuple[np.ndarray, np.ndarray]:
-    """For UTF-8 `data` holding `chars` characters: (L, where) with L[b + 1] - 1 the character
-    holding byte b (L[nbytes + 1] - 1 = chars: one past the end), and `where` each character's
-    first byte then nbytes. Counting lead bytes, not expanding each character to its bytes."""
+def _char_starts(data: bytes, chars: int) -> np.ndarray:
+    """Each character's first byte in UTF-8 `data` (its lead bytes), then len(data)."""
     import numpy as np
 
     b = np.frombuffer(data, dtype=np.uint8)
-    lead = (b & 0xC0) != 0x80
-    lookup = np.empty(b.size + 2, np.int64)
-    lookup[0] = 0
-    np.cumsum(lead, out=lookup[1 : b.size + 1])
-    lookup[b.size + 1] = chars + 1
     where = np.empty(chars + 1, np.int64)
-    where[:chars] = np.flatnonzero(lead)
+    where[:chars] = np.flatnonzero((b & 0xC0) != 0x80)
     where[chars] = b.size
-    return lookup, where
+    return where
+
+
+def _lookup_from_starts(where: np.ndarray) -> np.ndarray:
+    """L with L[b + 1] - 1 the character holding byte b (L[nbytes + 1] - 1: one past the last
+    character), from _char_starts: a prefix count of lead bytes, no per-character expansion."""
+    import numpy as np
+
+    nbytes, chars = int(where[-1]), where.size - 1
+    lead = np.zeros(nbytes, np.int64)
+    lead[where[:-1]] = 1
+    lookup = np.empty(nbytes + 2, np.int64)
+    lookup[0] = 0
+    np.cumsum(lead, out=lookup[1 : nbytes + 1])
+    lookup[nbytes + 1] = chars + 1
+    return lookup
 
 
 def _to_chars(lookup: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Spans:
-    """Byte spans -> character spans through _char_lookup's L (offsets outside the text clamped)."""
+    """Byte spans -> character spans through _lookup_from_starts's L (offsets outside the text
+    clamped)."""
     import numpy as np
 
     top = lookup.size - 2
@@ -59,7 +67,7 @@ def byte_spans_to_chars(text: str, starts: np.ndarray | None, ends: np.ndarray |
     data = text.encode("utf-8")
     if len(data) == len(text):
         return starts, ends
-    return _to_chars(_char_lookup(data, len(text))[0], starts, ends)
+    return _to_chars(_lookup_from_starts(_char_starts(data, len(text))), starts, ends)
 
 
 def line_starts(texts: Sequence[str]) -> np.ndarray:
@@ -79,19 +87,60 @@ def flatten(lists: Sequence[Sequence[int]]) -> np.ndarray:
     return np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=sum(map(len, lists)))
 
 
-@dataclass
 class Aligned:
     """A batch of lines encoded at once, laid end to end one separator character apart (the
     coordinates of "\n".join(lines)): every token's id and character span in that text, and
-    which lines' tokens could be aligned with their text."""
+    which lines' tokens could be aligned with their text.
 
-    flat: np.ndarray
-    counts: np.ndarray  # ids per line
-    line_of_token: np.ndarray
-    starts: np.ndarray
-    ends: np.ndarray
-    line_ok: np.ndarray
-    text_lengths: list[int]
+    Built from token byte lengths, it keeps the spans in UTF-8 bytes (`byte_spans`: starts, ends,
+    and each character's first byte then the text's length in bytes, or None for ASCII text) and
+    works out character spans only when they are first read: word-level measures compare words
+    (converted to bytes, far fewer than tokens) with the byte spans directly."""
+
+    def __init__(
+        self,
+        flat: np.ndarray,
+        counts: np.ndarray,
+        line_of_token: np.ndarray,
+        starts: np.ndarray | None,
+        ends: np.ndarray | None,
+        line_ok: np.ndarray,
+        text_lengths: list[int],
+        byte_spans: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    ) -> None:
+        self.flat, self.counts, self.line_of_token = flat, counts, line_of_token
+        self.line_ok, self.text_lengths = line_ok, text_lengths
+        self._starts, self._ends = starts, ends
+        self.byte_spans = byte_spans
+
+    def _chars(self) -> Spans:
+        if self._starts is None or self._ends is None:
+            assert self.byte_spans is not None
+            starts_b, ends_b, where = self.byte_spans
+            if where is None:  # ASCII: bytes are characters
+                self._starts, self._ends = starts_b.copy(), ends_b.copy()
+            else:
+                self._starts, self._ends = _to_chars(_lookup_from_starts(where), starts_b, ends_b)
+        return self._starts, self._ends
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Each token's first character."""
+        return self._chars()[0]
+
+    @property
+    def ends(self) -> np.ndarray:
+        """One past each token's last character."""
+        return self._chars()[1]
+
+    def set_line_spans(self, line: int, starts: np.ndarray, ends: np.ndarray) -> None:
+        """Line `line`'s character spans from elsewhere (a library's offsets), the line then
+        aligned; the byte spans are dropped, so every reader uses the characters."""
+        sel = self.line_of_token == line
+        self.starts[sel] = starts
+        self.ends[sel] = ends
+        self.line_ok[line] = True
+        self.byte_spans = None
 
     @property
     def ids(self) -> list[list[int]]:
@@ -115,7 +164,7 @@ class Aligned:
         joined = "\n".join(texts)
         data = joined.encode("utf-8")
         ascii_only = len(data) == len(joined)
-        lookup, where = _char_lookup(data, len(joined)) if not ascii_only else (None, None)
+        where = None if ascii_only else _char_starts(data, len(joined))
         first_char = line_starts(texts)
         last_char = first_char + np.fromiter(map(len, texts), np.int64, len(texts))
         line_bytes = last_char - first_char if where is None else where[last_char] - where[first_char]
@@ -135,8 +184,10 @@ class Aligned:
         base = line_base[line_of_token]
         ends_b += base
         starts_b += base
-        starts_c, ends_c = (starts_b, ends_b) if lookup is None else _to_chars(lookup, starts_b, ends_b)
-        return cls(flat, counts, line_of_token, starts_c, ends_c, line_ok, [len(t) for t in texts])
+        lengths_of_texts = [len(t) for t in texts]
+        return cls(
+            flat, counts, line_of_token, None, None, line_ok, lengths_of_texts, (starts_b, ends_b, where)
+        )
 
     @classmethod
     def from_char_spans(

@@ -174,14 +174,17 @@ class TokenizerView(ABC):
         return self.encode_batch(texts)
 
     @cached_property
+    def all_token_bytes(self) -> list[bytes | None]:
+        """token_bytes of every id, worked out once (the vocabulary-wide measures read it)."""
+        return [self.token_bytes(i) for i in range(self.vocab_size)]
+
+    @cached_property
     def byte_lengths(self) -> np.ndarray:
         """Per id, the length of its bytes (0 for specials)."""
         import numpy as np
 
         return np.fromiter(
-            (len(self.token_bytes(i) or b"") for i in range(self.vocab_size)),
-            dtype=np.int64,
-            count=self.vocab_size,
+            (len(b or b"") for b in self.all_token_bytes), dtype=np.int64, count=self.vocab_size
         )
 
     @abstractmethod

@@ -107,6 +107,9 @@ class FastEncoder:
         self.literal = (
             re.compile("|".join(map(re.escape, sorted(literal, key=len, reverse=True)))) if literal else None
         )
+        # a batch is searched once, its texts joined by a character no literal holds (a match
+        # cannot then span two texts)
+        self._joiner = next((c for c in ("\n", "\x00", "\ufffe") if not any(c in t for t in literal)), None)
         self.version = gigatoken_version() or "?"
         self.failures = 0  # batches handed back to the reference library
         self._tok: Any = None
@@ -135,7 +138,7 @@ class FastEncoder:
         more than the encoding)."""
         from tokenizers_lab.tokenizer.base import threads
 
-        if self.literal is not None and any(self.literal.search(t) for t in texts):
+        if self.literal is not None and self._holds_literal(texts):
             got = self.encode_batch(texts, reference)  # rare: texts holding a literal special
             if got is None:
                 return None
@@ -150,6 +153,13 @@ class FastEncoder:
         except BaseException:  # noqa: BLE001 - pyo3's PanicException derives from BaseException
             self.failures += 1
             return None
+
+    def _holds_literal(self, texts: Sequence[str]) -> bool:
+        """Whether a text of the batch holds a literal special."""
+        assert self.literal is not None
+        if self._joiner is not None:
+            return self.literal.search(self._joiner.join(texts)) is not None
+        return any(self.literal.search(t) for t in texts)
 
     def encode_batch(
         self, texts: Sequence[str], reference: Callable[[Sequence[str]], list[list[int]]]

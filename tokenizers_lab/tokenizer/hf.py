@@ -67,9 +67,10 @@ class HFView(TokenizerView):
         self._vocab = tok.get_vocab(with_added_tokens=True)
         self._id_to_tok = {i: s for s, i in self._vocab.items()}
 
-    @property
+    @cached_property
     def vocab_size(self) -> int:
-        return self.tok.get_vocab_size(with_added_tokens=True)
+        # the call builds the vocabulary each time (a millisecond at 262k): asked once
+        return int(self.tok.get_vocab_size(with_added_tokens=True))
 
     @property
     def special_tokens(self) -> dict[str, int]:
@@ -191,11 +192,10 @@ class HFView(TokenizerView):
             fix = self._aligned_by_offsets([texts[k] for k in bad])
             base, fbase = line_starts(texts), line_starts([texts[k] for k in bad])
             for j, k in enumerate(bad.tolist()):
-                sel, fsel = al.line_of_token == k, fix.line_of_token == j
-                if sel.sum() == fsel.sum():
-                    al.starts[sel] = fix.starts[fsel] - fbase[j] + base[k]
-                    al.ends[sel] = fix.ends[fsel] - fbase[j] + base[k]
-                    al.line_ok[k] = True
+                fsel = fix.line_of_token == j
+                if al.counts[k] == fsel.sum():
+                    shift = base[k] - fbase[j]
+                    al.set_line_spans(k, fix.starts[fsel] + shift, fix.ends[fsel] + shift)
         return al
 
     def _aligned_by_offsets(self, texts: list[str]) -> Aligned:

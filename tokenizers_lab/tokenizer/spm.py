@@ -111,11 +111,8 @@ class SentencePieceView(TokenizerView):
             for k, (_, sp) in zip(bad.tolist(), fixed):
                 if sp is None:
                     continue
-                sel = al.line_of_token == k
-                if sel.sum() == sp[0].size:
-                    al.starts[sel] = sp[0] + base[k]
-                    al.ends[sel] = sp[1] + base[k]
-                    al.line_ok[k] = True
+                if al.counts[k] == sp[0].size:
+                    al.set_line_spans(k, sp[0] + base[k], sp[1] + base[k])
         return al
 
     def _proto_spans(self, texts: Sequence[str]) -> list[tuple[list[int], Spans | None]]:
