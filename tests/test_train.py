@@ -375,3 +375,27 @@ def test_fast_bpe_last_merge_count_is_the_trainers_pair_count() -> None:
     # after a+a, "aaaa" is [aa, aa] and "baa" is [b, aa]: the pair (aa, aa) occurs once, 3 times
     assert last_merge_count(counts, [(b"a", b"a"), (b"aa", b"aa")]) == 3
     assert last_merge_count(counts, [(b"a", b"b"), (b"x", b"y")]) == 0
+
+
+def test_fast_bpe_counts_only_the_documents_holding_the_last_merge(monkeypatch) -> None:
+    """The last merge's count reads the pre-tokens of the documents holding its bytes, found by a
+    byte search: for every pre-token holding them, the same count as pre-tokenizing the whole
+    corpus (pieces ending in a newline, absent ones, and the whole-corpus fallback included)."""
+    gigatoken = pytest.importorskip("gigatoken")
+    from tokenizers_lab.corpus import embedded_root
+    from tokenizers_lab.train import fast
+
+    root = embedded_root()
+    text = b"".join(
+        p.read_bytes() for p in sorted((root / "domain").glob("*.txt")) + sorted(root.glob("code/*"))
+    )
+    sep = b"\x00\x1e\x00"
+    blob = sep.join(fast._lines(text))
+    full = list(gigatoken.gigatoken_rs.pretokenized_counts(blob, sep))
+    for piece in (b"the", b" of", b"ing", b"e\n", b"\n", b");\n", b"zzqxj"):
+        want = sorted((w, n) for w, n in full if piece in w)
+        got = fast.holding_counts(blob, sep, piece)
+        assert sorted((w, n) for w, n in got if piece in w) == want, piece
+        assert len(got) < len(full) or piece == b"\n", piece  # fewer pre-tokens read
+    monkeypatch.setattr(fast, "MAX_HOLDING_DOCUMENTS", 3)
+    assert sorted(fast.holding_counts(blob, sep, b"the")) == sorted(full)

@@ -62,7 +62,7 @@ def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[An
     del data
     with silenced((1, 2)):  # gigatoken prints its thread count and timings from Rust
         _, merges = gigatoken.train_bpe(blob, vocab, specials, tie_breaking="huggingface", separator=sep)
-        counts = gigatoken.gigatoken_rs.pretokenized_counts(blob, sep)
+        counts = holding_counts(blob, sep, merges[-1][0] + merges[-1][1]) if merges else []
     del blob
     need = max(config.min_frequency, 1)
     last = last_merge_count(counts, merges) if merges else 0
@@ -86,6 +86,30 @@ def _lines(data: bytes) -> list[bytes]:
     if tail:
         lines.append(tail)
     return lines
+
+
+MAX_HOLDING_DOCUMENTS = 200_000  # past this many, one pass over the whole corpus is cheaper
+
+
+def holding_counts(blob: bytes, sep: bytes, piece: bytes) -> list[tuple[bytes, int]]:
+    """gigatoken's pre-token counts of the documents (the `sep`-separated parts of blob) holding
+    `piece`: every pre-token that holds it lies in one of them, so its count is the whole
+    corpus's. Finding those documents is a byte search; pre-tokenizing the whole corpus a second
+    time cost 0.45 s of a 5 s training run."""
+    import gigatoken
+
+    docs: list[bytes] = []
+    pos = blob.find(piece)
+    while pos != -1:
+        start = blob.rfind(sep, 0, pos)
+        start = 0 if start == -1 else start + len(sep)
+        end = blob.find(sep, pos)
+        end = len(blob) if end == -1 else end
+        docs.append(blob[start:end])
+        if len(docs) > MAX_HOLDING_DOCUMENTS:
+            return list(gigatoken.gigatoken_rs.pretokenized_counts(blob, sep))
+        pos = blob.find(piece, end)
+    return list(gigatoken.gigatoken_rs.pretokenized_counts(sep.join(docs), sep)) if docs else []
 
 
 def last_merge_count(counts: Sequence[tuple[bytes, int]], merges: Sequence[tuple[bytes, bytes]]) -> int:

@@ -87,6 +87,28 @@ def train_native(train: Callable[..., Any], *args: Any, prep: Prepared | None = 
     return in_background(train, *args, watch=(prep.scan if prep is not None else None,))
 
 
+def longest_line(paths: Sequence[Path], chunk: int = 1 << 24) -> int:
+    """The longest line of the files in bytes (newline excluded), read a chunk at a time: what
+    SentencePiece reads a sentence as, and an upper bound on any record's UTF-8 length."""
+    import numpy as np
+
+    best = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            run = 0  # bytes of the line still open at the chunk's start
+            while block := f.read(chunk):
+                nl = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
+                if nl.size == 0:
+                    run += len(block)
+                    continue
+                best = max(best, run + int(nl[0]))
+                if nl.size > 1:
+                    best = max(best, int(np.diff(nl).max()) - 1)
+                run = len(block) - int(nl[-1]) - 1
+            best = max(best, run)
+    return best
+
+
 def _longest(batch: Sequence[str]) -> int:
     return max((len(r.encode("utf-8")) for r in batch), default=0)
 
@@ -158,13 +180,13 @@ def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
                 char_counts,
                 heldout_corpora=held_corpora,
             )
-            if want_chars or want_longest:  # the alphabet / longest record is needed before training
+            if want_chars:  # the alphabet is needed before training
                 progress("reading corpus", None)
-                prep.summary = _scan(
-                    corpora, char_counts if want_chars else None, heldout, held_bytes, longest
-                )
+                prep.summary = _scan(corpora, char_counts, heldout, held_bytes, longest)
                 prep.longest = longest[0]
             else:
+                if want_longest:  # SentencePiece's limit: its longest line, by a byte search
+                    prep.longest = longest_line(prep.train_paths)
                 prep.scan = Background(_scan, corpora, None, heldout, held_bytes)
             return prep
     k = max(config.heldout_every, 1)
