@@ -147,3 +147,42 @@ def fork_map(fn: Callable[[Any], Any], items: Iterable[Any], processes: int, sta
     finally:
         _STATE[0] = None
         gc.unfreeze()
+
+
+def _call_with_state(fn: Callable[[Any], Any]) -> Any:
+    return fn(_STATE[0])
+
+
+def in_child(fn: Callable[[Any], Any], state: Any, watch: Sequence[Background | None] = ()) -> Any:
+    """`fn(state)` in one forked worker (`state` inherited, never pickled; the result pickled back),
+    waited for interruptibly, `watch` as in Background.result. For a native call that holds the GIL
+    throughout (gigatoken's trainer): threads of this process (the corpus check beside training,
+    the progress heartbeat) then run beside it, and Ctrl-C stops it at once. Here, on a thread,
+    where the platform cannot fork."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return in_background(fn, state, watch=watch)
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    _STATE[0] = state
+    gc.freeze()
+    ex = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_forked_worker)
+    try:
+        future = ex.submit(_call_with_state, fn)
+        while True:
+            try:
+                value = future.result(timeout=0.1)
+                break
+            except FutureTimeout:
+                for w in watch:
+                    err = w.failed() if w is not None else None
+                    if err is not None:
+                        raise err from None
+    except BaseException:
+        stop_workers(ex)
+        raise
+    else:
+        ex.shutdown()
+    finally:
+        _STATE[0] = None
+        gc.unfreeze()
+    return value

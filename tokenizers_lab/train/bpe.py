@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from importlib.metadata import version
+from typing import Any
 
 from tokenizers_lab.train import fast
 from tokenizers_lab.train.common import (
@@ -26,9 +27,10 @@ from tokenizers_lab.train.prepare import Prepared, train_native
 def train_bpe(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
     """Byte-level BPE: through gigatoken's trainer where it gives tokenizers' merges (fast.py),
     else tokenizers' own; `checks` say which trainer ran."""
-    tok, checks = None, {}
+    tok: Any = None
+    checks: dict[str, Any] = {}
     if fast.applies(config, config.preset()):
-        tok, checks = train_native(lambda: fast.train_gigatoken(prep, max(sizes), config), prep=prep)
+        tok, checks = fast.train_gigatoken(prep, max(sizes), config)  # its own forked worker
         if tok is None:  # declined, with a note saying why
             checks["trainer"] = f"tokenizers {version('tokenizers')}"
     if tok is None:

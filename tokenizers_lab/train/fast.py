@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
 
+from tokenizers_lab.background import in_child
 from tokenizers_lab.native import silenced
 from tokenizers_lab.tokenizer import bytes_to_bytelevel
 from tokenizers_lab.train.config import TrainConfig
@@ -43,7 +44,6 @@ def applies(config: TrainConfig, preset: str) -> bool:
 def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[Any, dict[str, Any]]:
     """(the trained tokenizers.Tokenizer, its checks), or (None, {"note": why}) when the run must
     train with tokenizers to get tokenizers' merges."""
-    import gigatoken
 
     specials = list(config.specials())
     if sum(p.stat().st_size for p in prep.train_paths) > MAX_FAST_BYTES:  # sized before any read
@@ -60,9 +60,9 @@ def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[An
         return None, {"note": "no separator byte sequence is free in the corpus: trained by tokenizers"}
     blob = sep.join(line for d in data for line in _lines(d))
     del data
-    with silenced((1, 2)):  # gigatoken prints its thread count and timings from Rust
-        _, merges = gigatoken.train_bpe(blob, vocab, specials, tie_breaking="huggingface", separator=sep)
-        counts = holding_counts(blob, sep, merges[-1][0] + merges[-1][1]) if merges else []
+    # gigatoken's trainer holds the GIL from start to end: in a forked process, the corpus check
+    # runs beside it (on a thread here it ran after it) and Ctrl-C stops it at once
+    merges, counts = in_child(_train_task, (blob, vocab, specials, sep), watch=(prep.scan,))
     del blob
     need = max(config.min_frequency, 1)
     last = last_merge_count(counts, merges) if merges else 0
@@ -75,6 +75,17 @@ def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[An
         "trainer": f"gigatoken {version('gigatoken')}",
         "last_merge_count": last,
     }
+
+
+def _train_task(job: tuple[bytes, int, list[str], bytes]) -> tuple[list, list]:
+    """In the forked worker: the merges, and the pre-token counts the last-merge check reads."""
+    import gigatoken
+
+    blob, vocab, specials, sep = job
+    with silenced((1, 2)):  # gigatoken prints its thread count and timings from Rust
+        _, merges = gigatoken.train_bpe(blob, vocab, specials, tie_breaking="huggingface", separator=sep)
+        counts = holding_counts(blob, sep, merges[-1][0] + merges[-1][1]) if merges else []
+    return merges, counts
 
 
 def _lines(data: bytes) -> list[bytes]:
