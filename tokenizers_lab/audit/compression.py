@@ -184,7 +184,10 @@ class WordAlignment:
         else:
             starts_all, ends_all, where = al.starts, al.ends, None
         tok = al.line_ok[al.line_of_token] & (ends_all > starts_all) if al.flat.size else np.zeros(0, bool)
-        ids_arr, starts, ends = al.flat[tok], starts_all[tok], ends_all[tok]
+        if tok.all():  # the usual case: no copies
+            ids_arr, starts, ends = al.flat, starts_all, ends_all
+        else:
+            ids_arr, starts, ends = al.flat[tok], starts_all[tok], ends_all[tok]
         if w.size == 0:
             return
         self.words += len(w)
