@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import unicodedata
 from dataclasses import replace
 
@@ -382,20 +384,68 @@ def test_fast_bpe_counts_only_the_documents_holding_the_last_merge(monkeypatch) 
     byte search: for every pre-token holding them, the same count as pre-tokenizing the whole
     corpus (pieces ending in a newline, absent ones, and the whole-corpus fallback included)."""
     gigatoken = pytest.importorskip("gigatoken")
+    from tokenizers_lab import gigatrain
     from tokenizers_lab.corpus import embedded_root
-    from tokenizers_lab.train import fast
 
     root = embedded_root()
     text = b"".join(
         p.read_bytes() for p in sorted((root / "domain").glob("*.txt")) + sorted(root.glob("code/*"))
     )
     sep = b"\x00\x1e\x00"
-    blob = sep.join(fast._lines(text))
+    blob = sep.join(gigatrain.corpus_lines(text))
     full = list(gigatoken.gigatoken_rs.pretokenized_counts(blob, sep))
     for piece in (b"the", b" of", b"ing", b"e\n", b"\n", b");\n", b"zzqxj"):
         want = sorted((w, n) for w, n in full if piece in w)
-        got = fast.holding_counts(blob, sep, piece)
+        got = gigatrain.holding_counts(blob, sep, piece)
         assert sorted((w, n) for w, n in got if piece in w) == want, piece
         assert len(got) < len(full) or piece == b"\n", piece  # fewer pre-tokens read
-    monkeypatch.setattr(fast, "MAX_HOLDING_DOCUMENTS", 3)
-    assert sorted(fast.holding_counts(blob, sep, b"the")) == sorted(full)
+    monkeypatch.setattr(gigatrain, "MAX_HOLDING_DOCUMENTS", 3)
+    assert sorted(gigatrain.holding_counts(blob, sep, b"the")) == sorted(full)
+
+
+def test_fast_bpe_trains_after_gigatoken_ran_in_this_process(tmp_path) -> None:
+    """A process that already encoded with gigatoken in parallel (its rayon pool built) trains
+    through gigatoken too: the trainer runs in a fresh interpreter. (In a forked worker it waited
+    forever on the parent's pool, which has no threads in a child.)"""
+    pytest.importorskip("gigatoken")
+    from tokenizers_lab.corpus import embedded_root
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(b"".join(p.read_bytes() for p in sorted((embedded_root() / "domain").glob("*.txt"))))
+    script = (
+        "import json, sys\n"
+        "import gigatoken\n"
+        "from tokenizers_lab import train\n"
+        "from tokenizers_lab.tokenizer.fast import _build, _recipe\n"
+        "from tokenizers_lab.tokenizer import load_tokenizer\n"
+        "v = load_tokenizer(sys.argv[2])\n"
+        "g = _build(*_recipe(v)[:3])\n"
+        "g.encode_batch(['some text to encode'] * 4096, parallel=True)\n"
+        "rep = train.run(train.TrainConfig(corpora=(sys.argv[1],), algorithm='bpe', vocab_sizes=(600,),\n"
+        "                pretokenizer='gpt2', heldout_every=0))\n"
+        "print(rep.engine)\n"
+    )
+    tok = tmp_path / "tok"
+    rep = train.run(
+        train.TrainConfig(corpora=(str(corpus),), algorithm="bpe", vocab_sizes=(400,), heldout_every=0)
+    )
+    tok.mkdir()
+    (tok / "tokenizer.json").write_bytes(rep.artifacts["tokenizer.json"])
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(corpus), str(tok / "tokenizer.json")],
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout.decode().startswith("gigatoken "), proc.stdout
+
+
+def test_fast_bpe_child_failure_trains_with_tokenizers(tmp_path) -> None:
+    """The trainer's child failing (here: its file gone) is a string for the caller's note, and
+    the run then trains with tokenizers, saying why."""
+    pytest.importorskip("gigatoken")
+    from tokenizers_lab import gigatrain
+
+    got = gigatrain.train_in_child([str(tmp_path / "gone.txt")], 300, ["<|endoftext|>"], b"\x00\x1e\x00")
+    assert isinstance(got, str) and got.startswith("gigatoken's trainer failed: FileNotFoundError"), got

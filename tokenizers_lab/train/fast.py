@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
 
-from tokenizers_lab.background import in_child
-from tokenizers_lab.native import silenced
+from tokenizers_lab.gigatrain import train_in_child
 from tokenizers_lab.tokenizer import bytes_to_bytelevel
 from tokenizers_lab.train.config import TrainConfig
 from tokenizers_lab.train.prepare import Prepared
@@ -44,7 +43,6 @@ def applies(config: TrainConfig, preset: str) -> bool:
 def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[Any, dict[str, Any]]:
     """(the trained tokenizers.Tokenizer, its checks), or (None, {"note": why}) when the run must
     train with tokenizers to get tokenizers' merges."""
-
     specials = list(config.specials())
     if sum(p.stat().st_size for p in prep.train_paths) > MAX_FAST_BYTES:  # sized before any read
         return None, {
@@ -58,12 +56,13 @@ def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[An
     sep = next((s for s in _SEPARATORS if not any(s in d for d in data)), None)
     if sep is None:
         return None, {"note": "no separator byte sequence is free in the corpus: trained by tokenizers"}
-    blob = sep.join(line for d in data for line in _lines(d))
     del data
-    # gigatoken's trainer holds the GIL from start to end: in a forked process, the corpus check
-    # runs beside it (on a thread here it ran after it) and Ctrl-C stops it at once
-    merges, counts = in_child(_train_task, (blob, vocab, specials, sep), watch=(prep.scan,))
-    del blob
+    # in a child interpreter (gigatrain.py says why): the corpus check runs beside it, Ctrl-C
+    # stops it at once
+    got = train_in_child([str(p) for p in prep.train_paths], vocab, specials, sep, watch=(prep.scan,))
+    if isinstance(got, str):
+        return None, {"note": f"{got}: trained by tokenizers"}
+    merges, counts = got
     need = max(config.min_frequency, 1)
     last = last_merge_count(counts, merges) if merges else 0
     if len(merges) != vocab - 256 - len(specials) or last < need:
@@ -75,52 +74,6 @@ def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[An
         "trainer": f"gigatoken {version('gigatoken')}",
         "last_merge_count": last,
     }
-
-
-def _train_task(job: tuple[bytes, int, list[str], bytes]) -> tuple[list, list]:
-    """In the forked worker: the merges, and the pre-token counts the last-merge check reads."""
-    import gigatoken
-
-    blob, vocab, specials, sep = job
-    with silenced((1, 2)):  # gigatoken prints its thread count and timings from Rust
-        _, merges = gigatoken.train_bpe(blob, vocab, specials, tie_breaking="huggingface", separator=sep)
-        counts = holding_counts(blob, sep, merges[-1][0] + merges[-1][1]) if merges else []
-    return merges, counts
-
-
-def _lines(data: bytes) -> list[bytes]:
-    """A file's lines as tokenizers reads them for training: each with its newline, the last
-    without one if the file does not end in one; an empty file has none."""
-    out = data.split(b"\n")
-    tail = out.pop()
-    lines = [line + b"\n" for line in out]
-    if tail:
-        lines.append(tail)
-    return lines
-
-
-MAX_HOLDING_DOCUMENTS = 200_000  # past this many, one pass over the whole corpus is cheaper
-
-
-def holding_counts(blob: bytes, sep: bytes, piece: bytes) -> list[tuple[bytes, int]]:
-    """gigatoken's pre-token counts of the documents (the `sep`-separated parts of blob) holding
-    `piece`: every pre-token that holds it lies in one of them, so its count is the whole
-    corpus's. Finding those documents is a byte search; pre-tokenizing the whole corpus a second
-    time cost 0.45 s of a 5 s training run."""
-    import gigatoken
-
-    docs: list[bytes] = []
-    pos = blob.find(piece)
-    while pos != -1:
-        start = blob.rfind(sep, 0, pos)
-        start = 0 if start == -1 else start + len(sep)
-        end = blob.find(sep, pos)
-        end = len(blob) if end == -1 else end
-        docs.append(blob[start:end])
-        if len(docs) > MAX_HOLDING_DOCUMENTS:
-            return list(gigatoken.gigatoken_rs.pretokenized_counts(blob, sep))
-        pos = blob.find(piece, end)
-    return list(gigatoken.gigatoken_rs.pretokenized_counts(sep.join(docs), sep)) if docs else []
 
 
 def last_merge_count(counts: Sequence[tuple[bytes, int]], merges: Sequence[tuple[bytes, bytes]]) -> int:
