@@ -64,7 +64,9 @@ def train(paths: Sequence[str], vocab: int, specials: Sequence[str], sep: bytes)
     line of the files a document, `sep` between them (a byte string the files never hold)."""
     import gigatoken
 
-    blob = sep.join(line for p in paths for line in corpus_lines(open(p, "rb").read()))  # noqa: SIM115
+    from pathlib import Path
+
+    blob = sep.join(line for p in paths for line in corpus_lines(Path(p).read_bytes()))
     _, merges = gigatoken.train_bpe(blob, vocab, list(specials), tie_breaking="huggingface", separator=sep)
     counts = holding_counts(blob, sep, merges[-1][0] + merges[-1][1]) if merges else []
     return merges, counts
