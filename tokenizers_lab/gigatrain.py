@@ -62,9 +62,9 @@ def holding_counts(blob: bytes, sep: bytes, piece: bytes) -> list[tuple[bytes, i
 def train(paths: Sequence[str], vocab: int, specials: Sequence[str], sep: bytes) -> tuple[list, list]:
     """(merges, the pre-token counts of the documents holding the last merge's bytes): every
     line of the files a document, `sep` between them (a byte string the files never hold)."""
-    import gigatoken
-
     from pathlib import Path
+
+    import gigatoken
 
     blob = sep.join(line for p in paths for line in corpus_lines(Path(p).read_bytes()))
     _, merges = gigatoken.train_bpe(blob, vocab, list(specials), tie_breaking="huggingface", separator=sep)
