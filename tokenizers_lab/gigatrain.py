@@ -18,13 +18,12 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokenizers_lab.background import Background
 
 MAX_HOLDING_DOCUMENTS = 200_000  # past this many, one pass over the whole corpus is cheaper
-
-
-class _Watched(Protocol):
-    def failed(self) -> BaseException | None: ...
 
 
 def corpus_lines(data: bytes) -> list[bytes]:
@@ -106,7 +105,7 @@ def train_in_child(
     vocab: int,
     specials: Sequence[str],
     sep: bytes,
-    watch: Sequence[_Watched | None] = (),
+    watch: Sequence[Background | None] = (),
 ) -> tuple[list, list] | str:
     """`train(...)` in a child interpreter, waited for interruptibly (a watched job's failure, e.g.
     the corpus check finding a bad record, stops it and is raised); the child's error or exit as

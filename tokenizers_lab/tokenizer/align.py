@@ -13,14 +13,6 @@ if TYPE_CHECKING:
 Spans = tuple["np.ndarray", "np.ndarray"]  # (starts, ends) in characters, one pair per token
 
 
-def utf8_widths(text: str) -> np.ndarray:
-    """The UTF-8 length of each character of text."""
-    import numpy as np
-
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    return 1 + (cps >= 0x80).astype(np.int64) + (cps >= 0x800) + (cps >= 0x10000)
-
-
 def _char_starts(data: bytes, chars: int) -> np.ndarray:
     """Each character's first byte in UTF-8 `data` (its lead bytes), then len(data)."""
     import numpy as np
