@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from tokenizers_lab.native import keep_freed_memory
+
 
 class Background:
     """`fn(*args)` on a daemon thread, its result (or error) collected by `result()`.
@@ -112,6 +114,7 @@ def _forked_worker() -> None:
     """A fork_map worker: child_of_this_process, and one core's worth of threads (each worker
     owns a core; the encoders' own pools would oversubscribe them)."""
     child_of_this_process()
+    keep_freed_memory()  # a no-op when the parent (the CLI) has already asked
     os.environ.update({"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "TOKENLAB_THREADS": "1"})
     from tokenizers_lab.tokenizer.base import set_threads
 

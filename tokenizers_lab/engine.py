@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenizers_lab.errors import LabError, MissingExtraError, UsageError, unknown_name
+from tokenizers_lab.native import MMAP_THRESHOLD, TRIM_THRESHOLD
 
 ENGINES = ("local", "dask")
 # --encoder: auto, the fastest exact encoder (tokenizer.fast.use_fastest); or the format's library
@@ -237,6 +238,14 @@ class DaskEngine(Engine):
 
                 env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
                 env.update({"RAYON_NUM_THREADS": "1", "TOKENLAB_THREADS": "1"})
+                # freed memory reused, not unmapped (see native.keep_freed_memory; Dask's own
+                # default returns it at once, for long-lived workers -- ours last one run)
+                env.update(
+                    {
+                        "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+                        "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD),
+                    }
+                )
                 with (
                     dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
                     warnings.catch_warnings(),

@@ -27,3 +27,32 @@ def silenced(fds: tuple[int, ...] = (1,)) -> Iterator[None]:
             os.dup2(copy, fd)
             os.close(copy)
         os.close(devnull)
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD = 32 << 20  # glibc's largest: arrays below it come from the heap
+TRIM_THRESHOLD = 256 << 20  # freed heap kept for reuse up to this much
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to reuse freed memory instead of returning it to the kernel at once.
+
+    The passes allocate and free megabyte-sized arrays for every batch (numpy temporaries, the
+    encoders' buffers). By default glibc serves each from a fresh mmap and unmaps it on free, so
+    every batch pays page faults for zeroed pages: on the 204-language audit that was 3.7 of 12
+    CPU-seconds in the kernel, and a third of the pass's wall. Both settings are needed (either one
+    alone is slower than glibc's default, which adapts the two together). Peak memory is
+    unchanged; up to TRIM_THRESHOLD of freed heap stays mapped until the process ends. Returns
+    whether the settings took (False off glibc, e.g. macOS or musl)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )

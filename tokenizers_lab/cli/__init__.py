@@ -13,6 +13,7 @@ import typer.core
 from tokenizers_lab import __version__, errors
 from tokenizers_lab.cli import audit, common, demo, invert, train, transplant
 from tokenizers_lab.errors import Terminated
+from tokenizers_lab.native import keep_freed_memory
 
 
 class _OneLineErrors(typer.core.TyperGroup):
@@ -119,6 +120,7 @@ def main() -> None:
     exit 143."""
     signal.signal(signal.SIGTERM, errors.on_signal)
     sys.unraisablehook = errors.quiet_unraisable
+    keep_freed_memory()
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with SIGINT ignored
         signal.signal(signal.SIGINT, errors.on_signal)
     try:
