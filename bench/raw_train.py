@@ -12,9 +12,10 @@ CL100K = (
 )
 
 
-def _bytelevel_bpe(corpus: str, vocab: int, out: str, pre_tokenizer: object) -> None:
+def _bytelevel_bpe(corpus: str, vocab: int, out: str, pre_tokenizer: object, lines: bool = False) -> None:
     """tokenizers' BpeTrainer with tokenlab's byte-level settings (256-byte alphabet, min
-    frequency 2, <|endoftext|>), saved as tokenizer.json."""
+    frequency 2, <|endoftext|>), saved as tokenizer.json; `lines`: fed line by line through
+    train_from_iterator (the documented way to train from Python data) instead of train([file])."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -27,7 +28,11 @@ def _bytelevel_bpe(corpus: str, vocab: int, out: str, pre_tokenizer: object) -> 
         special_tokens=["<|endoftext|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train([corpus], trainer)
+    if lines:
+        with open(corpus, encoding="utf-8") as f:
+            tok.train_from_iterator(f, trainer)
+    else:
+        tok.train([corpus], trainer)
     tok.save(out)
 
 
@@ -38,7 +43,11 @@ def main() -> None:
     ap.add_argument("vocab", type=int)
     ap.add_argument("out")
     a = ap.parse_args()
-    if a.algorithm in ("bpe", "bpe-gpt2"):  # tokenizers' BpeTrainer, cl100k or GPT-2 splitting
+    if a.algorithm in (
+        "bpe",
+        "bpe-gpt2",
+        "bpe-gpt2-iterator",
+    ):  # tokenizers' BpeTrainer, cl100k or GPT-2 splitting
         from tokenizers import Regex, pre_tokenizers
 
         if a.algorithm == "bpe":
@@ -50,7 +59,7 @@ def main() -> None:
             )
         else:
             pre = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-        _bytelevel_bpe(a.corpus, a.vocab, a.out, pre)
+        _bytelevel_bpe(a.corpus, a.vocab, a.out, pre, lines=a.algorithm.endswith("-iterator"))
     elif a.algorithm == "gigatoken-gpt2":  # gigatoken's trainer alone, each line a document
         import gigatoken
 

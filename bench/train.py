@@ -93,6 +93,8 @@ def main() -> None:
             raw_t, raw_m, lab_t, lab_m = [], [], [], []
             peer_t: list[float] = []
             peer_m: list[float] = []
+            iter_t: list[float] = []
+            iter_m: list[float] = []
             for i in range(1 if algo == "spm-unigram" else a.repeats):  # the slow one: one run
                 if algo != "superbpe":
                     w, m = measure(
@@ -111,6 +113,18 @@ def main() -> None:
                         [py, str(HERE / "raw_train.py"), "gigatoken-gpt2", str(train), str(vocab), "-"]
                     )
                     peer_t.append(w), peer_m.append(m)
+                    # tokenizers' trainer fed the same lines from Python (train_from_iterator)
+                    w, m = measure(
+                        [
+                            py,
+                            str(HERE / "raw_train.py"),
+                            "bpe-gpt2-iterator",
+                            str(train),
+                            str(vocab),
+                            str(tmp / "raw-iter"),
+                        ]
+                    )
+                    iter_t.append(w), iter_m.append(m)
                 w, m = measure(
                     tokenlab
                     + [
@@ -137,9 +151,14 @@ def main() -> None:
                 row.update(raw_s=statistics.median(raw_t), raw_mb=statistics.median(raw_m))
             if peer_t:
                 row.update(peer_s=statistics.median(peer_t), peer_mb=statistics.median(peer_m))
+            if iter_t:
+                row.update(iter_s=statistics.median(iter_t), iter_mb=statistics.median(iter_m))
             if algo == "bpe-gpt2":
                 lab = json.loads((tmp / f"lab-{algo}" / "train.json").read_text())
                 notes["bpe_gpt2_trainer"] = lab["engine"]
+                notes["bpe_gpt2_iterator_identical"] = json.loads(
+                    (tmp / "raw-iter").read_text("utf-8")
+                ) == json.loads((tmp / f"raw-{algo}").read_text("utf-8"))
                 notes["bpe_gpt2_identical"] = json.loads(
                     (tmp / f"lab-{algo}" / "tokenizer.json").read_text("utf-8")
                 ) == json.loads((tmp / f"raw-{algo}").read_text("utf-8"))
@@ -183,7 +202,10 @@ def write(a: argparse.Namespace, rows: list[dict], notes: dict, mb: float) -> No
             f"bpe-gpt2 (`-a bpe --pretokenizer gpt2`): tokenlab ran {notes['bpe_gpt2_trainer']}; "
             f"gigatoken's trainer called directly {r['peer_s']:.1f} s / {r['peer_mb']:.0f} MB, tokenlab "
             f"**{r['lab_s'] / r['peer_s']:.2f}×** its wall; tokenizer.json identical to tokenizers' "
-            f"own: **{notes['bpe_gpt2_identical']}**.",
+            f"own: **{notes['bpe_gpt2_identical']}**. tokenizers' trainer fed the same lines through "
+            f"`train_from_iterator`: {r['iter_s']:.1f} s / {r['iter_mb']:.0f} MB (tokenlab "
+            f"**{r['lab_s'] / r['iter_s']:.2f}×** its wall; same tokenizer.json as `train([file])`: "
+            f"{notes['bpe_gpt2_iterator_identical']}).",
         ]
     if "superbpe" in by and "bpe" in by:
         s, b = by["superbpe"], by["bpe"]

@@ -117,6 +117,10 @@ def test_audit_predictions_give_accuracy(runner, tmp_path, tok_file):
         (["{tok}", "--parallel", "{misaligned}", "--parallel", "{partial}"], 1, "languages differ"),
         (["{tok}", "--predictions", "{tok}", "--charbench-model", "{partial}"], 2, "not both"),
         (["{tok}", "--charbench-model", "{partial}"], 1, "no config.json"),
+        (["{tok}", "--skip", "alignmnet"], 2, "did you mean 'alignment'"),
+        (["{tok}", "--skip", "integrity", "--validator", "eng_Latn=corpus-words"], 2, "--skip integrity"),
+        (["{tok}", "--skip", "alignment", "--fail-on", "pcw.eng_Latn>0.5"], 2, "under --skip alignment"),
+        (["{tok}", "--skip", "integrity", "--fail-on", "lang.eng_Latn<0.5"], 2, "under --skip integrity"),
     ],
 )
 def test_audit_bad_input(runner, tmp_path, tok_file, args, code, needle):
@@ -136,3 +140,29 @@ def test_audit_bad_input(runner, tmp_path, tok_file, args, code, needle):
     assert res.exit_code == code, (res.stdout, res.stderr)
     assert needle in _err_line(res)
     assert not out.exists()  # nothing half-written
+
+
+def test_skipped_measures_leave_every_other_number_unchanged(runner, tmp_path, tok_file):
+    """--skip alignment,integrity: premiums, compression and probes equal the full audit's; the
+    left-out fields are null, the signature and the Markdown say what was skipped."""
+    base = ["audit", f"mine={tok_file}", "--format", "json", "--no-plots", "--charbench-items", "0"]
+    full = runner.invoke(app, [*base, "--out", str(tmp_path / "full")])
+    part = runner.invoke(app, [*base, "--out", str(tmp_path / "part"), "--skip", "integrity, alignment"])
+    assert full.exit_code == 0 and part.exit_code == 0, (full.stderr, part.stderr)
+    a, b = json.loads(full.stdout), json.loads(part.stdout)
+    ta, tb = a["tokenizers"][0], b["tokenizers"][0]
+    for k in ("fairness", "fairness_summary", "parallel_compression", "corpus_compression", "roundtrip"):
+        assert ta[k] == tb[k], k
+    left_out = {"continued_words", "boundary_violations", "aligned_lines"}
+    assert any(c["continued_words"] for c in ta["languages"]) and ta["integrity"] and a["validators"]
+    for x, y in zip(ta["languages"], tb["languages"], strict=True):
+        assert {k: v for k, v in x.items() if k not in left_out} == {
+            k: v for k, v in y.items() if k not in left_out
+        }
+        assert all(y[k] is None for k in left_out)
+    assert tb["integrity"] == [] and b["validators"] == {} and tb["boundary_offenders"] == []
+    assert b["skipped"] == ["alignment", "integrity"] and a["skipped"] == []
+    assert "|skip:alignment+integrity|" in b["provenance"]["signature"]
+    assert a["provenance"]["signature"] != b["provenance"]["signature"]
+    assert "Not measured (--skip): alignment" in (tmp_path / "part" / "audit.md").read_text()
+    assert not any("corpus-words proxy" in n for n in b["notes"])

@@ -15,7 +15,7 @@ from tokenizers_lab.audit import (
 )
 from tokenizers_lab.corpus import CorpusOptions
 from tokenizers_lab.engine import EXECUTION, EngineSpec
-from tokenizers_lab.errors import UsageError, check_range
+from tokenizers_lab.errors import UsageError, check_range, unknown_name
 from tokenizers_lab.report import INPUT
 from tokenizers_lab.tokenizer import (
     parse_spec,
@@ -31,6 +31,13 @@ DEFAULT_TOKENIZERS: tuple[tuple[str, str, int], ...] = (
 
 
 EMBEDDED_MONOLINGUAL = ("embedded:code", "embedded:domain")
+
+# measures --skip can leave out: what each costs and which --fail-on metrics it feeds. Premiums,
+# compression, Rényi, the probes and digits are always measured.
+SKIPPABLE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "alignment": ("token spans aligned to words: PCW, boundary violations, their offenders", ("pcw",)),
+    "integrity": ("%Lang/%Pure and building their validators", ("lang", "lang_token", "pure")),
+}
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,14 @@ class AuditConfig(CorpusOptions):
     predictions: str | None = None
     charbench_model: str | None = None
     fail_on: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()  # of SKIPPABLE
     plots: bool = True
     max_corpus_bytes: int = 0
     seed: int = 13
     execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "skip", tuple(sorted(set(self.skip))))  # one spelling per choice
 
     def resolved_parallel(self) -> tuple[str, ...]:
         return self.parallel or ("embedded:parallel",)
@@ -67,7 +78,13 @@ class AuditConfig(CorpusOptions):
         return () if self.parallel else EMBEDDED_MONOLINGUAL
 
     def resolved_validators(self) -> tuple[str, ...]:
+        if "integrity" in self.skip:
+            return ()
         return self.validators or ("*=corpus-words",)
+
+    def measures(self, name: str) -> bool:
+        """Whether a SKIPPABLE measure runs."""
+        return name not in self.skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -81,7 +98,16 @@ def parsed_options(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[st
         raise UsageError("--charbench-items must be 0 (off) or more")
     if config.predictions and config.charbench_model:
         raise UsageError("give --predictions or --charbench-model, not both")
+    for name in config.skip:
+        if name not in SKIPPABLE:
+            raise unknown_name("--skip measure", name, SKIPPABLE)
+    if config.validators and "integrity" in config.skip:
+        raise UsageError("--validator given with --skip integrity: %Lang would not be measured")
     parsed = [gates.parse(g) for g in config.fail_on]
+    for g in parsed:
+        left_out = next((n for n in config.skip if g.metric in SKIPPABLE[n][1]), None)
+        if left_out:
+            raise UsageError(f"--fail-on {g.text!r}: {g.metric} is not measured under --skip {left_out}")
     vals = [integrity.parse_validator(v) for v in config.resolved_validators()]
     langs = [lang for lang, _, _ in vals]
     dup = {x for x in langs if langs.count(x) > 1}

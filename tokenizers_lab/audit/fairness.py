@@ -107,12 +107,14 @@ def measure_language(
     flags: tuple[np.ndarray, np.ndarray],
     concat_ids: Sequence[int] | np.ndarray | None = None,
     sizes: tuple[int, int] | None = None,
+    joined: str | None = None,
 ) -> dict:
     """Raw counts of one language from its per-line ids (flat) and the ids of the whole-text
-    (Petrov) encoding, computed here when not given."""
+    (Petrov) encoding, computed here when not given (`joined`: parallel.joined(lang), when the
+    caller has it)."""
     fallback, partial = flags
     lines = parallel.lines[lang]
-    joined = parallel.joined(lang)
+    joined = parallel.joined(lang) if joined is None else joined
     if concat_ids is None:
         concat_ids = view.encode(joined)
     tokens_concat = len(concat_ids)

@@ -134,6 +134,8 @@ def _run(
         ("alpha", f"{config.alpha:g}"),
         ("val", "+".join(sorted(f"{lang}={kind}" for lang, kind, _ in validator_specs))),
     ]
+    if config.skip:
+        sig.append(("skip", "+".join(config.skip)))
     import sentencepiece
     import tokenizers
 
@@ -161,6 +163,7 @@ def _run(
             },
             engine_info(engine),
         ),
+        skipped=config.skip,
         timings=timings,
         artifacts=artifacts,
     )
@@ -200,7 +203,7 @@ def _validators(
         for target in targets:
             if target not in validators:
                 validators[target] = integrity.build_validator(kind, arg, target, par.lines[target])
-    if not config.validators:
+    if not config.validators and config.measures("integrity"):
         notes.append(
             "%Lang uses the corpus-words proxy (no --validator given): a token counts when it is a "
             "whole word of the audited text; give a lexicon, hunspell or turkish validator for real %Lang"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tokenizers_lab.audit.config import SKIPPABLE
 from tokenizers_lab.audit.markdown_checks import checks_sections, num, pct
 from tokenizers_lab.report import md_provenance, md_section
 
@@ -31,6 +32,11 @@ def render(r: AuditReport) -> str:
         f"corpora: {', '.join(f'`{c}`' for c in r.corpora) or 'none'}.",
         "",
     ]
+    if r.skipped:
+        out += [
+            "Not measured (--skip): " + "; ".join(f"{n} ({SKIPPABLE[n][0]})" for n in r.skipped) + ".",
+            "",
+        ]
     out += md_section(
         "Tokenizers",
         ["label", "backend", "encoded by", "model", "vocab", "sha256"],

@@ -109,6 +109,7 @@ class _PassState:
     strings: integrity.TokenStrings  # its table built before the workers start
     validators: dict[str, integrity.Validator]
     par: ParallelCorpus | None  # on engines whose workers inherit it (tasks then carry a name)
+    align: bool = True  # the word-alignment measures (off under --skip alignment)
 
 
 def _language_pass(state: _PassState, alpha: float, item: str | ParallelCorpus) -> _LanguagePass:
@@ -119,17 +120,24 @@ def _language_pass(state: _PassState, alpha: float, item: str | ParallelCorpus) 
     sub = item if isinstance(item, ParallelCorpus) else state.par.subset(item)  # type: ignore[union-attr]
     lang = sub.languages[0]
     lines = sub.lines[lang]
-    al = view.encode_aligned(lines)
-    concat_ids = view.encode_flat([sub.joined(lang)])[0]
-    nl = "\n".join(lines)  # text sizes by whole-string operations, not per line
+    joined = sub.joined(lang)
+    if state.align:
+        al = view.encode_aligned(lines)
+        flat, nl, data = al.flat, al.joined, al.data
+    else:  # ids only: no spans
+        flat = view.encode_flat(lines)[0]
+        nl = "\n".join(lines)
+        data = nl.encode("utf-8")
+    concat_ids = view.encode_flat([joined])[0]
     seps = max(len(lines) - 1, 0)
     spans = word_spans(nl)  # the words str.split() sees, as spans (the newlines separate too)
-    chars, nbytes, words = len(nl) - seps, len(nl.encode("utf-8")) - seps, len(spans)
-    raw = fairness.measure_language(view, sub, lang, al.flat, flags, concat_ids, (chars, nbytes))
+    chars, nbytes, words = len(nl) - seps, len(data) - seps, len(spans)
+    raw = fairness.measure_language(view, sub, lang, flat, flags, concat_ids, (chars, nbytes), joined)
     t = Tally(view.vocab_size)
-    t.add_counts(al.flat, chars, nbytes, words)
+    t.add_counts(flat, chars, nbytes, words)
     align = WordAlignment()
-    align.add_aligned(lines, al, nl, spans)
+    if state.align:
+        align.add_aligned(lines, al, nl, spans)
     st = t.stats(view.vocab_size, alpha)
     comp = LanguageCompression(
         language=lang,
@@ -139,7 +147,7 @@ def _language_pass(state: _PassState, alpha: float, item: str | ParallelCorpus) 
         fertility_meaningful=not no_space_language(lang),
         continued_words=align.continued_share,
         boundary_violations=align.violation_rate,
-        aligned_lines=align.aligned_lines / align.lines if align.lines else 0.0,
+        aligned_lines=(align.aligned_lines / align.lines if align.lines else 0.0) if state.align else None,
         renyi_efficiency_full_vocab=st.renyi_efficiency_full_vocab,
         observed_types=st.observed_types,
     )
@@ -175,7 +183,9 @@ def _audit_one(
     # languages run side by side on the engine's workers (forked processes, or Dask's), each
     # measuring its own %Lang; results come back in language order
     inherits = engine.inherits
-    shared = engine.share(_PassState(view, flags, strings, validators, par if inherits else None))
+    shared = engine.share(
+        _PassState(view, flags, strings, validators, par if inherits else None, config.measures("alignment"))
+    )
     tasks = par.languages if inherits else (par.subset(lang) for lang in par.languages)
     for res in engine.imap(_language_pass, tasks, shared, config.alpha):
         raw[res.lang] = res.raw

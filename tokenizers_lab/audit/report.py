@@ -26,7 +26,7 @@ class LanguageCompression:
     fertility_meaningful: bool  # False for scripts written without spaces
     continued_words: float | None  # PCW: words split into >= 2 tokens (tokens aligned in context)
     boundary_violations: float | None  # word boundaries falling inside a token
-    aligned_lines: float  # share of lines whose token spans could be aligned to the text
+    aligned_lines: float | None  # share of lines whose token spans could be aligned (None: --skip alignment)
     renyi_efficiency_full_vocab: float | None
     observed_types: int
 
@@ -117,6 +117,7 @@ class AuditReport(Markdown):
     notes: tuple[str, ...]
     definitions: dict[str, str]
     run: RunInfo
+    skipped: tuple[str, ...] = ()  # measures left out by --skip (their fields are null)
     timings: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 

@@ -9,6 +9,7 @@ import typer
 
 from tokenizers_lab.cli.common import (
     Format,
+    comma_list,
     engine_spec,
     fail,
     lab_command,
@@ -134,6 +135,13 @@ def audit(
         metavar="EXPR",
         help="Gate, e.g. 'premium.tur_Latn>2.5' or 'roundtrip<1' (repeatable); exit 3 when it holds.",
     ),
+    skip: str | None = typer.Option(
+        None,
+        "--skip",
+        metavar="MEASURES",
+        help="Leave measures out (comma list): alignment (PCW, boundary violations), integrity "
+        "(%Lang/%Pure). Premiums, compression and the probes always run.",
+    ),
     plots: bool = typer.Option(
         True, "--plots/--no-plots", metavar="", help="Write SVG charts next to the report."
     ),
@@ -165,7 +173,7 @@ def audit(
         pattern=pattern,
         parallel=tuple(parallel or ()),
         corpora=tuple(corpus or ()),
-        languages=tuple(x.strip() for x in languages.split(",") if x.strip()) if languages else (),
+        languages=comma_list(languages),
         pivot=pivot,
         alpha=alpha,
         validators=tuple(validator or ()),
@@ -174,6 +182,7 @@ def audit(
         predictions=str(predictions) if predictions else None,
         charbench_model=str(charbench_model) if charbench_model else None,
         fail_on=tuple(fail_on or ()),
+        skip=comma_list(skip),
         plots=plots,
         max_corpus_bytes=max_corpus_bytes,
         errors=errors,
@@ -182,8 +191,7 @@ def audit(
         seed=seed,
         execution=engine_spec(engine, address, workers, encoder),
     )
-    # no tokenizer: the embedded default, trained on the spot
-    job = lib if config.tokenizers else lib.example
+    job = lib if config.tokenizers else lib.example  # no tokenizer: the embedded default, trained now
     report = run_job("audit", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)
     _gate_verdicts(report)
 

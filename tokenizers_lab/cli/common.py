@@ -295,6 +295,11 @@ def tell(
         stderr.print(wrote, markup=False, soft_wrap=True)
 
 
+def comma_list(value: str | None) -> tuple[str, ...]:
+    """'a, b,,c' -> ('a', 'b', 'c'); None -> ()."""
+    return tuple(x.strip() for x in (value or "").split(",") if x.strip())
+
+
 _SIZE = re.compile(r"(\d+)(?:\.(\d+))?([kK]?)")
 
 

@@ -99,11 +99,22 @@ class Aligned:
         line_ok: np.ndarray,
         text_lengths: list[int],
         byte_spans: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+        joined: str = "",
+        data: bytes | None = None,
     ) -> None:
         self.flat, self.counts, self.line_of_token = flat, counts, line_of_token
         self.line_ok, self.text_lengths = line_ok, text_lengths
         self._starts, self._ends = starts, ends
         self.byte_spans = byte_spans
+        self.joined = joined  # "\n".join(lines): the coordinates' text
+        self._data = data
+
+    @property
+    def data(self) -> bytes:
+        """The joined text's UTF-8."""
+        if self._data is None:
+            self._data = self.joined.encode("utf-8")
+        return self._data
 
     def _chars(self) -> Spans:
         if self._starts is None or self._ends is None:
@@ -176,9 +187,17 @@ class Aligned:
         base = line_base[line_of_token]
         ends_b += base
         starts_b += base
-        lengths_of_texts = [len(t) for t in texts]
         return cls(
-            flat, counts, line_of_token, None, None, line_ok, lengths_of_texts, (starts_b, ends_b, where)
+            flat,
+            counts,
+            line_of_token,
+            None,
+            None,
+            line_ok,
+            (last_char - first_char).tolist(),
+            (starts_b, ends_b, where),
+            joined,
+            data,
         )
 
     @classmethod
@@ -205,4 +224,14 @@ class Aligned:
         def cat(xs: list) -> np.ndarray:
             return np.concatenate(xs) if xs else np.zeros(0, np.int64)
 
-        return cls(flat, counts, line_of_token, cat(st), cat(en), line_ok, [len(t) for t in texts])
+        return cls(
+            flat,
+            counts,
+            line_of_token,
+            cat(st),
+            cat(en),
+            line_ok,
+            [len(t) for t in texts],
+            None,
+            "\n".join(texts),
+        )
