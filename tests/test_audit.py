@@ -414,3 +414,30 @@ def test_charbench_local_model_answers_items(tmp_path, bpe_view):
     assert preds == charbench.predict_with_model(tmp_path, items, max_new_tokens=4, batch_size=5)
     scores = {s.task: s for s in charbench.score(items, charbench.features(bpe_view, items), preds)}
     assert scores["all"].answered == len(items) and 0.0 <= scores["all"].accuracy <= 1.0
+
+
+def test_corpus_words_are_the_text_words_also_when_built_in_forked_processes(tmp_path):
+    """The corpus-words validator: words holding a letter, lowercased per language (Turkish I ->
+    ı), edge punctuation trimmed; the audit builds 40 languages' sets in forked workers and they
+    equal the sets built here one by one."""
+    from tokenizers_lab.audit import integrity
+    from tokenizers_lab.audit.config import AuditConfig
+    from tokenizers_lab.audit.job import _validators
+
+    v = integrity.corpus_words(["«Hello», WORLD... 42 -- x2 (ok)", "IRMAK Irmak"], "tur_Latn")
+    assert v.is_valid("hello") and v.is_valid("world") and v.is_valid("x2") and v.is_valid("ok")
+    assert v.is_valid("ırmak") and not v.is_valid("42") and not v.is_valid("--") and not v.is_valid("irmak")
+    folder = tmp_path / "par"
+    folder.mkdir()
+    for k in range(40):
+        (folder / f"l{k:02d}_Latn.txt").write_text(f"Word{k} shared, «quoted{k}» {k}\nline two{k}!\n")
+    par = load_parallel([str(folder)])
+    notes: list[str] = []
+    built = _validators(AuditConfig(parallel=(str(folder),)), par, [("*", "corpus-words", "")], notes)
+    assert sorted(built) == par.languages and notes
+    for lang in par.languages:
+        k = int(lang[1:3])
+        expect = {f"word{k}", "shared", f"quoted{k}", "line", f"two{k}"}
+        assert integrity.corpus_word_set(par.lines[lang], lang) == expect
+        assert {w for w in expect if built[lang].is_valid(w)} == expect
+        assert not built[lang].is_valid(str(k)) and built[lang].version == "5 words"

@@ -24,7 +24,8 @@ from tokenizers_lab.audit.report import (
     TokenizerAudit,
     gate_values,
 )
-from tokenizers_lab.engine import Engine, LocalEngine, engine_info, open_engine
+from tokenizers_lab.background import fork_map, forked_state
+from tokenizers_lab.engine import Engine, LocalEngine, cpu_count, engine_info, open_engine
 from tokenizers_lab.errors import InputError, UsageError, unknown_name
 from tokenizers_lab.parallel import ParallelCorpus, load_parallel
 from tokenizers_lab.progress import Progress
@@ -88,7 +89,9 @@ def _run(
     _choose_encoders(config, views, par, notes)
     timings["encoder_check_seconds"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
     validators = _validators(config, par, validator_specs, notes)
+    timings["validators_seconds"] = time.perf_counter() - t0
     # CharBench items (the words come from the pivot text and the monolingual corpora)
     word_source: list[str] = list(par.lines[config.pivot])
     if config.charbench_words:
@@ -195,20 +198,36 @@ def _validators(
     config: AuditConfig, par: ParallelCorpus, specs: list[tuple[str, str, str]], notes: list[str]
 ) -> dict[str, integrity.Validator]:
     """The %Lang validator of each language, built once (LANG may be *: every spaced language)."""
-    validators: dict[str, integrity.Validator] = {}
+    chosen: dict[str, tuple[str, str]] = {}  # language -> (kind, arg); the first spec naming it wins
     for lang, kind, arg in specs:
         targets = [x for x in par.languages if not no_space_language(x)] if lang == "*" else [lang]
         if lang != "*" and lang not in par.lines:
             raise unknown_name("--validator language", lang, par.lines)
         for target in targets:
-            if target not in validators:
-                validators[target] = integrity.build_validator(kind, arg, target, par.lines[target])
+            chosen.setdefault(target, (kind, arg))
+    # the corpus-words sets (the default: one per language, a second of CPU per 100 languages)
+    # are built side by side in forked processes
+    own = [lang for lang, (kind, _) in chosen.items() if kind == "corpus-words"]
+    processes = min(cpu_count(), len(own) // 16)  # below that, forking costs more than it saves
+    word_sets = dict(zip(own, fork_map(_word_set, own, processes, par)))
+    validators: dict[str, integrity.Validator] = {}
+    for target, (kind, arg) in chosen.items():
+        if target in word_sets:
+            validators[target] = integrity.corpus_words(par.lines[target], target, word_sets[target])
+        else:
+            validators[target] = integrity.build_validator(kind, arg, target, par.lines[target])
     if not config.validators and config.measures("integrity"):
         notes.append(
             "%Lang uses the corpus-words proxy (no --validator given): a token counts when it is a "
             "whole word of the audited text; give a lexicon, hunspell or turkish validator for real %Lang"
         )
     return validators
+
+
+def _word_set(lang: str) -> frozenset[str]:
+    """A fork_map task: the corpus-words set of one language of the inherited parallel corpus."""
+    par = forked_state()
+    return integrity.corpus_word_set(par.lines[lang], lang)
 
 
 def _tally_corpora(

@@ -233,12 +233,17 @@ def _wordfreq(arg: str, lang: str) -> Validator:
     )
 
 
-def corpus_words(lines: Sequence[str], lang: str) -> Validator:
-    """The words (letters only, whitespace-separated, punctuation trimmed) of the text itself."""
-    trimmed = {
-        w.strip(_PUNCTUATION) for w in set(lower("\n".join(lines), lang).split())
-    }  # one lowercasing pass
-    words = {w for w in trimmed if w and _LETTER.search(w)}
+def corpus_word_set(lines: Sequence[str], lang: str) -> frozenset[str]:
+    """The words (holding a letter, whitespace-separated, punctuation trimmed) of the text, lowercased
+    in one pass. The letter test runs before trimming: the trimmed characters are no letters."""
+    search = _LETTER.search
+    return frozenset(w.strip(_PUNCTUATION) for w in set(lower("\n".join(lines), lang).split()) if search(w))
+
+
+def corpus_words(lines: Sequence[str], lang: str, words: frozenset[str] | None = None) -> Validator:
+    """The words of the text itself as the validator (`words`: corpus_word_set(lines, lang), when
+    already built)."""
+    words = corpus_word_set(lines, lang) if words is None else words
     return Validator(
         "corpus-words",
         "audited text",
