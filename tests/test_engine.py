@@ -5,6 +5,7 @@ local engine's on ../shared/data, for audit, invert (both replay paths) and trai
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import pytest
 from tokenizers_lab.cli import app
 from tokenizers_lab.engine import EngineSpec, LocalEngine, open_engine
 from tokenizers_lab.errors import UsageError
+from tokenizers_lab.native import MMAP_THRESHOLD, TRIM_THRESHOLD
 
 pytestmark = pytest.mark.slow
 
@@ -240,11 +242,23 @@ def test_train_on_a_cluster_equals_local(
     ).read_bytes()
 
 
-def test_a_local_dask_cluster_starts_and_stops() -> None:
+def test_a_local_dask_cluster_starts_and_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """...and its workers get one thread and the malloc settings, while this process's own
+    environment is left as it was (Dask's nanny writes the workers' settings into it)."""
     pytest.importorskip("distributed", reason="the dask extra is not installed")
+    names = ("RAYON_NUM_THREADS", "TOKENLAB_THREADS", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAYON_NUM_THREADS", "7")
     with open_engine(EngineSpec("dask", workers=2)) as eng:
         assert eng.workers == 2
         assert list(eng.imap(pow, range(6), 2)) == [2**k for k in range(6)]
+        # a value already set in the environment wins (Dask's precedence)
+        assert list(eng.imap(os.getenv, names)) == ["7", "1", str(MMAP_THRESHOLD), str(TRIM_THRESHOLD)]
+        assert os.environ.get("RAYON_NUM_THREADS") == "7"
+        assert not any(name in os.environ for name in names[1:])
+    assert os.environ.get("RAYON_NUM_THREADS") == "7"
+    assert not any(name in os.environ for name in names[1:])
 
 
 def test_an_unreachable_scheduler_is_one_error_line(runner) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -35,8 +36,10 @@ except SystemExit:
 
 
 def _faults(setup: str) -> int:
+    # glibc's defaults, whatever this process's environment says (MALLOC_*_ variables set them too)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     out = subprocess.run(
-        [sys.executable, "-c", _LOOP.format(setup=setup)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _LOOP.format(setup=setup)], capture_output=True, text=True, check=True, env=env
     )
     return int(out.stdout.split()[-1])
 

@@ -331,3 +331,43 @@ def test_longest_line_by_chunks_is_the_longest_line(
     path = tmp_path / "corpus.txt"
     path.write_bytes(data)
     assert longest_line([path], chunk) == max((len(x) for x in data.split(b"\n")), default=0)
+
+
+# every whitespace code point str.split() knows, and neighbours, among ordinary text
+SPACEY = st.text(
+    st.one_of(
+        st.characters(blacklist_categories=("Cs",)),
+        st.sampled_from(
+            [
+                " ",
+                "\t",
+                "\n",
+                "\x1c",
+                "\x1f",
+                "\x85",
+                "\xa0",
+                "\u1680",
+                "\u2000",
+                "\u200a",
+                "\u200b",
+                "\u2028",
+                "\u202f",
+                "\u205f",
+                "\u3000",
+                "\u3001",
+                "\ufeff",
+            ]
+        ),
+    ),
+    max_size=200,
+)
+
+
+@SETTINGS
+@given(SPACEY)
+def test_word_spans_are_the_words_str_split_sees(text: str) -> None:
+    from tokenizers_lab.audit.compression import word_spans
+
+    spans = word_spans(text)
+    assert spans.dtype == np.int64 and spans.shape == (len(text.split()), 2)
+    assert [text[a:b] for a, b in spans.tolist()] == text.split()

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenizers_lab.errors import LabError, MissingExtraError, UsageError, unknown_name
-from tokenizers_lab.native import MMAP_THRESHOLD, TRIM_THRESHOLD
+from tokenizers_lab.native import MMAP_THRESHOLD, TRIM_THRESHOLD, EnvironGuard
 
 ENGINES = ("local", "dask")
 # --encoder: auto, the fastest exact encoder (tokenizer.fast.use_fastest); or the format's library
@@ -224,6 +224,7 @@ class DaskEngine(Engine):
         self.address = address
         self._client: Any = None  # dask.distributed.Client once connected
         self._cluster: Any = None  # the LocalCluster this run started, if any
+        self._environ = EnvironGuard()
         quiet = logging.CRITICAL
         for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
             logging.getLogger(name).setLevel(quiet)
@@ -250,6 +251,7 @@ class DaskEngine(Engine):
                     dask.config.set({"distributed.nanny.pre-spawn-environ": env}),
                     warnings.catch_warnings(),
                     _workers_ignore_ctrl_c(),
+                    self._environ.watch(env),
                 ):
                     # its HTTP server (health checks) moves off a busy default port with a warning
                     warnings.simplefilter("ignore", UserWarning)
@@ -314,6 +316,7 @@ class DaskEngine(Engine):
             client.close()
         if cluster is not None:
             cluster.close()
+        self._environ.restore()  # a worker the nanny restarted meanwhile wrote it again
 
 
 async def _identity(address: str) -> dict[str, Any]:

@@ -1,13 +1,14 @@
-"""Native libraries that print straight to the process's file descriptors (C stdio, Rust
-println!/eprintln!): their chatter would corrupt the JSON a run prints on stdout, or add lines
-to stderr that `--quiet` cannot silence."""
+"""Process-wide state that native code and libraries touch: file descriptors that C stdio and
+Rust println!/eprintln! write to straight (their chatter would corrupt the JSON a run prints on
+stdout, or add lines to stderr that `--quiet` cannot silence), glibc's malloc settings, and
+environment variables a library writes into this process."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -56,3 +57,30 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )
+
+
+class EnvironGuard:
+    """Dask's nanny writes its pre-spawn environment into this process's own os.environ before it
+    spawns a worker, and leaves it there: without this guard a run inside a library or test
+    process would leave RAYON_NUM_THREADS=1, TOKENLAB_THREADS=1 and the malloc settings behind
+    for everything that follows in it and every process it starts later. Variables passed to
+    watch() get their earlier values back (or are removed) when its block ends and at restore()."""
+
+    def __init__(self) -> None:
+        self.before: dict[str, str | None] = {}
+
+    @contextlib.contextmanager
+    def watch(self, names: Iterable[str]) -> Iterator[None]:
+        for name in names:
+            self.before.setdefault(name, os.environ.get(name))
+        try:
+            yield
+        finally:
+            self.restore()
+
+    def restore(self) -> None:
+        for name, value in self.before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

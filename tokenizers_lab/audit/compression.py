@@ -22,6 +22,8 @@ NO_SPACE_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Mymr", "Khmr", "L
 
 
 _SPACES = np.array(sorted(c for c in range(0x3001) if chr(c).isspace()), dtype=np.uint32)
+_IS_SPACE = np.zeros(0x3002, dtype=bool)  # by code point, every code point above 0x3000 at 0x3001
+_IS_SPACE[_SPACES] = True
 
 
 def word_spans(text: str) -> np.ndarray:
@@ -30,9 +32,13 @@ def word_spans(text: str) -> np.ndarray:
     cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     if cps.size == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    word = ~np.isin(cps, _SPACES)
-    edges = np.diff(np.concatenate([[False], word, [False]]).astype(np.int8))
-    return np.stack([np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]], axis=1).astype(np.int64)
+    word = np.zeros(cps.size + 2, np.int8)  # 1 inside a word, padded with a space either side
+    np.logical_not(_IS_SPACE[np.minimum(cps, 0x3001)], out=word[1:-1].view(bool))
+    edges = np.diff(word)
+    out = np.empty((int(np.count_nonzero(edges == 1)), 2), np.int64)
+    out[:, 0] = np.flatnonzero(edges == 1)
+    out[:, 1] = np.flatnonzero(edges == -1)
+    return out
 
 
 def renyi_entropy(counts: np.ndarray, alpha: float = DEFAULT_ALPHA) -> float:

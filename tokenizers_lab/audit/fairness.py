@@ -119,7 +119,10 @@ def measure_language(
         concat_ids = view.encode(joined)
     tokens_concat = len(concat_ids)
     n_unk, unk_share = _unk_char_share(view, joined, concat_ids)
-    inside = flat[(flat >= 0) & (flat < len(fallback))]
+    # ids outside the vocabulary tables (none, for every encoder here) are left out of the shares
+    inside = flat if not flat.size or (flat.min() >= 0 and flat.max() < len(fallback)) else None
+    if inside is None:
+        inside = flat[(flat >= 0) & (flat < len(fallback))]
     return dict(
         sentences=len(lines),
         chars=sizes[0] if sizes else sum(map(len, lines)),
@@ -128,8 +131,8 @@ def measure_language(
         tokens_sum=int(flat.size),
         unk_tokens=n_unk,
         unk_char_share=unk_share,
-        byte_fallback_share=float(fallback[inside].mean()) if inside.size else 0.0,
-        partial_utf8_share=float(partial[inside].mean()) if inside.size else 0.0,
+        byte_fallback_share=np.count_nonzero(fallback[inside]) / inside.size if inside.size else 0.0,
+        partial_utf8_share=np.count_nonzero(partial[inside]) / inside.size if inside.size else 0.0,
     )
 
 
