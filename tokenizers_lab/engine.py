@@ -17,7 +17,6 @@ size. Results come back in submission order, so every reduction sees the same se
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -341,6 +340,8 @@ def probe_scheduler(address: str) -> None:
             socket.create_connection((host, int(m.group("port"))), timeout=CONNECT_SECONDS).close()
         except OSError as e:
             raise LabError(f"cannot reach the Dask scheduler at {address}: {e.strerror or e}") from None
+    import asyncio  # only for a scheduler address (18 ms of every start-up otherwise)
+
     try:
         info = asyncio.run(asyncio.wait_for(_identity(address), CONNECT_SECONDS))
     except (asyncio.TimeoutError, TimeoutError):

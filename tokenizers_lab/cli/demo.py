@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from tokenizers_lab import demo as lib
 from tokenizers_lab.cli.common import (
     Format,
     lab_command,
@@ -14,6 +14,9 @@ from tokenizers_lab.cli.common import (
 )
 from tokenizers_lab.cli.options import Fmt, Force, Quiet, Seed
 from tokenizers_lab.report import md_table
+
+if TYPE_CHECKING:
+    from tokenizers_lab import demo as lib
 
 
 def summary(report: lib.DemoReport) -> str:
@@ -72,6 +75,8 @@ def demo(
 ) -> None:
     """Run the main job on the embedded corpora: train several tokenizers (SuperBPE included), audit
     them, invert a known mixture, transplant a tiny model; one summary of every step."""
+    from tokenizers_lab import demo as lib  # every job's modules only when the demo runs
+
     run_job(
         "demo", lib, lib.DemoConfig(seed=seed), out=out, force=force, fmt=fmt, quiet=quiet, summary=summary
     )

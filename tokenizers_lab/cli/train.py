@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from tokenizers_lab import train as lib
 from tokenizers_lab.cli.common import (
     Format,
     engine_spec,
@@ -29,6 +30,10 @@ from tokenizers_lab.cli.options import (
 )
 from tokenizers_lab.errors import UsageError
 from tokenizers_lab.report import md_table
+from tokenizers_lab.train.config import ALGORITHMS, NORMALIZATIONS
+
+if TYPE_CHECKING:
+    from tokenizers_lab import train as lib
 
 
 def summary(report: lib.TrainReport) -> str:
@@ -51,7 +56,7 @@ def train(
         metavar="CORPUS",
         help="Corpora (files, folders, globs, -, hf:NAME, embedded:NAME). Default: the embedded corpora.",
     ),
-    algorithm: str = typer.Option("bpe", "--algorithm", "-a", help=f"One of: {', '.join(lib.ALGORITHMS)}."),
+    algorithm: str = typer.Option("bpe", "--algorithm", "-a", help=f"One of: {', '.join(ALGORITHMS)}."),
     vocab_size: str = typer.Option(
         "8000", "--vocab-size", "-v", help="Size, or a comma list for a sweep (8k,16k)."
     ),
@@ -66,7 +71,7 @@ def train(
         help="Byte-level regex preset (gpt2, cl100k, o200k, llama3, qwen, superbpe-stage1) or a regex.",
     ),
     split_digits: bool = typer.Option(False, "--split-digits", metavar="", help="Split digits one by one."),
-    normalization: str = typer.Option("none", help=f"One of: {', '.join(lib.NORMALIZATIONS)}."),
+    normalization: str = typer.Option("none", help=f"One of: {', '.join(NORMALIZATIONS)}."),
     max_token_length: int | None = typer.Option(None, help="Longest token, in characters."),
     character_coverage: float = typer.Option(0.9995, help="SentencePiece character coverage."),
     superbpe_transition: float = typer.Option(
@@ -112,6 +117,8 @@ def train(
     """Train tokenizers from corpora (one per vocabulary size) and write tokenizer.json + a report."""
     if export not in (None, "tiktoken"):
         raise UsageError(f"unknown export format {export!r} (choices: tiktoken)")
+    from tokenizers_lab import train as lib  # the trainers and measures only when training
+
     config = lib.TrainConfig(
         corpora=tuple(corpus or ()),
         algorithm=algorithm,

@@ -7,6 +7,9 @@ SentencePiece runs also write their .model. `config` holds TrainConfig and its v
 `report` the report, `prepare` the corpus pass, `evaluate` the measures, `job` the run.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tokenizers_lab.progress import Progress
 from tokenizers_lab.train.config import (
     ALGORITHMS,
@@ -17,8 +20,10 @@ from tokenizers_lab.train.config import (
     output_names,
     validate,
 )
-from tokenizers_lab.train.job import hf_folder_files, run
 from tokenizers_lab.train.report import DEFINITIONS, CorpusSummary, LanguageRow, SizeResult, TrainReport
+
+if TYPE_CHECKING:
+    from tokenizers_lab.train.job import hf_folder_files, run
 
 __all__ = [
     "ALGORITHMS",
@@ -37,3 +42,11 @@ __all__ = [
     "run",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The job (and with it the trainers, numpy and the encoders) loads on first use, so the
+    command line's start-up and `train.config` stay light."""
+    if name in ("run", "hf_folder_files"):
+        return getattr(importlib.import_module("tokenizers_lab.train.job"), name)
+    raise AttributeError(f"module 'tokenizers_lab.train' has no attribute {name!r}")
