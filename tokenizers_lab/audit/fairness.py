@@ -120,8 +120,8 @@ def measure_language(
     tokens_concat = len(concat_ids)
     n_unk, unk_share = _unk_char_share(view, joined, concat_ids)
     # ids outside the vocabulary tables (none, for every encoder here) are left out of the shares
-    inside = flat if not flat.size or (flat.min() >= 0 and flat.max() < len(fallback)) else None
-    if inside is None:
+    inside = flat
+    if flat.size and (flat.min() < 0 or flat.max() >= len(fallback)):
         inside = flat[(flat >= 0) & (flat < len(fallback))]
     return dict(
         sentences=len(lines),
