@@ -624,3 +624,185 @@ def test_fill_keeps_input_and_output_mixes_apart_in_every_chunk() -> None:
     est.fill(dest_in, dest_out, list(range(n)), chunk=2)
     assert np.array_equal(dest_in, E_in[[t % n_old for t in range(n)]])
     assert np.array_equal(dest_out, E_out[[(t + 1) % n_old for t in range(n)]])
+
+
+# ---------------------------------------------------------------------------------------
+# --fit: the estimated rows trained against the original model
+# ---------------------------------------------------------------------------------------
+
+FIT_TEXT = [
+    f"a slow brown cat {i} walks under the quiet moon; Straße Übung {i * 5} niño" for i in range(400, 520)
+]
+HELD_TEXT = [
+    f"a slow brown cat {i} walks under the quiet moon; Straße Übung {i * 5} niño" for i in range(900, 960)
+]
+
+
+def _fit_files(world) -> tuple[Path, Path]:
+    fit, held = world["dir"] / "fit.txt", world["dir"] / "held.txt"
+    fit.write_text("\n".join(FIT_TEXT) + "\n", "utf-8")
+    held.write_text("\n".join(HELD_TEXT) + "\n", "utf-8")
+    return fit, held
+
+
+@pytest.mark.parametrize("which", ["tied", "untied"])
+def test_fit_moves_only_the_estimated_rows(world, which):
+    from safetensors.torch import load_file
+
+    fit, _ = _fit_files(world)
+    _, base_out = _run(world, f"fit-base-{which}", model=world[which], method="fvt")
+    report, out = _run(
+        world,
+        f"fit-{which}",
+        model=world[which],
+        method="fvt",
+        fit_corpus=str(fit),
+        fit_steps=25,
+        fit_lr=1e-2,
+        fit_batch_tokens=256,
+    )
+    f = report.fit
+    assert f is not None and f["steps"] == 25 and f["stopped_by"] == "steps"
+    assert 0 < f["new_tokens_fitted"] <= f["new_tokens_in_texts"] <= f["estimated_rows"]
+    assert f["last_loss"] < f["first_loss"]
+    assert {"fit_seconds", "fit_peak_rss_mb"} <= set(report.timings)
+    assert report.provenance.signature.count("fit:alm+ce:25steps@") == 1
+    assert any(i.role == "fit corpus" for i in report.provenance.inputs)
+    old_w = load_file(str(world[which] / "model.safetensors"))
+    heur = load_file(str(base_out / "model.safetensors"))
+    got = load_file(str(out / "model.safetensors"))
+    names = ["model.embed_tokens.weight"] + (["lm_head.weight"] if which == "untied" else [])
+    for name in old_w:  # every other weight is the original's, bit for bit
+        if name not in names:
+            assert torch.equal(old_w[name], got[name]), name
+    old_v, new_v = build_vocab(load_tokenizer(str(world[which]))), build_vocab(load_tokenizer(str(out)))
+    routes, _src, _ = core.match(old_v, new_v)
+    new_tok = load_tokenizer(str(out))
+    in_fit = {i for ids in new_tok.encode_batch(FIT_TEXT) for i in ids}
+    for name in names:
+        changed = (heur[name] != got[name]).any(1)
+        for i, r in enumerate(routes):
+            if r:  # copied rows keep their values
+                assert not changed[i], (name, i, r)
+        moved = {i for i in range(len(routes)) if changed[i]}
+        assert moved and moved <= in_fit  # only new tokens the fit text holds
+    assert json.loads((out / "config.json").read_text())["tie_word_embeddings"] is (which == "tied")
+
+
+def test_fit_eval_compares_original_heuristic_and_fitted(world):
+    fit, held = _fit_files(world)
+    report, out = _run(
+        world,
+        "fit-eval",
+        method="fvt",
+        fit_corpus=str(fit),
+        fit_objective="ce",  # the tiny model is random: distilling its likelihoods would not help
+        fit_steps=40,
+        fit_lr=1e-2,
+        fit_batch_tokens=256,
+        evaluate=True,
+        eval_text=str(held),
+        leave_out=0,
+    )
+    b = report.bpb
+    assert b is not None and b.heuristic is not None
+    assert b.heuristic_ratio == pytest.approx(b.heuristic.bpb / b.original.bpb)
+    assert b.heuristic.tokens == b.transplanted.tokens
+    # held-out lines of the same kind: the fitted rows predict them better than the heuristic ones
+    assert b.transplanted.bpb < b.heuristic.bpb
+    md = (out / "transplant.md").read_text()
+    assert "## Fit" in md and "fvt before the fit" in md
+
+
+def test_fit_is_reproducible_with_steps(world):
+    fit, _ = _fit_files(world)
+    kw = dict(method="fvt", fit_corpus=str(fit), fit_steps=6, fit_batch_tokens=128)
+    ra, a = _run(world, "fit-det-a", **kw)
+    rb, b = _run(world, "fit-det-b", **kw)
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    assert ra.fit == rb.fit
+    _, c = _run(world, "fit-det-c", **{**kw, "fit_objective": "ce"})
+    assert (a / "model.safetensors").read_bytes() != (c / "model.safetensors").read_bytes()
+
+
+def test_alm_is_zero_when_student_and_teacher_agree(world):
+    """With the old tokenizer on both sides and the old rows, every aligned chunk has the same
+    log-probability on both sides: the ALM term starts at zero."""
+    from tokenizers_lab.transplant import fit as F
+    from tokenizers_lab.transplant.evaluate import load_causal_lm
+
+    view = load_tokenizer(str(world["tied"]))
+    vocab = build_vocab(view)
+    texts = F.prepare_texts(OLD_TEXT[:20], view.encode_batch, view.encode_batch, vocab.keys, vocab.keys, 64)
+    assert all(t.new_chunk is not None and t.n_chunks == len(t.new_ids) for t in texts)
+    model = load_causal_lm(world["tied"])
+    E = model.get_input_embeddings().weight.detach().numpy().copy()
+    est = np.zeros(len(E), bool)
+    est[[i for t in texts for i in t.new_ids][:10]] = True
+    r = F.fit(model, E.copy(), None, E.copy(), None, est, texts, 0, 0, objective="alm", steps=1, lr=1e-6)
+    assert r.first_loss == pytest.approx(0.0, abs=1e-6)
+
+
+def test_alignment_cuts_at_common_byte_boundaries():
+    from tokenizers_lab.transplant import fit as F
+
+    keys = [b"a", b"b", b"ab", b" c", b"abc", b" "]
+    #  new: "ab" " c"   -> ends 2, 4 ; old: "a" "b" " " "c"? use: "a" "b" " c" -> ends 1, 2, 4
+    ne = F.byte_ends([2, 3], keys, 4)
+    oe = F.byte_ends([0, 1, 3], keys, 4)
+    nc, oc, k = F.align(ne, oe)
+    assert ne.tolist() == [2, 4] and oe.tolist() == [1, 2, 4]
+    assert k == 2 and nc.tolist() == [0, 1] and oc.tolist() == [0, 0, 1]
+    # a dummy prefix space the tokenizer added is not text; a length that does not spell the text is None
+    assert F.byte_ends([3], keys, 1).tolist() == [1]
+    assert F.byte_ends([4], keys, 4) is None
+
+
+def test_fit_texts_come_most_frequent_new_token_first():
+    from tokenizers_lab.transplant import fit as F
+
+    est = np.zeros(10, bool)
+    est[[7, 8, 9]] = True
+    texts = [F.FitText(ids, [], None, None, 0) for ids in ([1, 2], [9, 1], [7, 7, 1], [7, 8], [1, 1])]
+    order, n = F.order_texts(texts, est)
+    assert n == 3
+    assert order[0] == 3  # 7 is the most frequent; of its texts, [7, 8] brings more unseen tokens
+    assert set(order) == {1, 2, 3} and 0 not in order and 4 not in order
+
+
+def test_fit_bad_input_one_line_no_folder(world, runner, monkeypatch):
+    fit, held = _fit_files(world)
+    d = world["dir"] / "bad"
+    d.mkdir(exist_ok=True)
+    cyr = d / "cyr.txt"
+    cyr.write_text("\n".join(f"медленный бурый кот {i} гуляет под тихой луной" for i in range(50)), "utf-8")
+    shared_only = d / "shared.txt"
+    shared_only.write_text("the the the\n" * 20, "utf-8")
+    overlap = d / "overlap.txt"
+    overlap.write_text("\n".join(FIT_TEXT[:10] + HELD_TEXT[3:4]) + "\n", "utf-8")
+    base = [str(world["tied"]), str(world["new"]), "--method", "fvt"]
+    cases = [
+        (["--fit-steps", "3"], 2, "--fit-steps needs --fit-corpus"),
+        (["--fit-corpus", str(d / "none.txt")], 1, "corpus not found"),
+        (["--fit-corpus", str(fit), "--fit-objective", "kl"], 2, "--fit-objective"),
+        (["--fit-corpus", str(fit), "--fit-seq-len", "4096"], 2, "--fit-seq-len"),
+        (["--fit-corpus", str(cyr), "--fit-steps", "2"], 1, "is cyrillic text but none of the"),
+        (["--fit-corpus", str(shared_only), "--fit-steps", "2"], 1, "contains none of the"),
+        (
+            ["--fit-corpus", str(overlap), "--fit-steps", "2", "--eval", "--eval-text", str(held)],
+            1,
+            "is also line 4 of the evaluation text",
+        ),
+    ]
+    out = d / "fit-out"
+    for args, code, needle in cases:
+        res = runner.invoke(app, ["transplant", *base, *args, "--out", str(out), "-q"])
+        assert res.exit_code == code, (args, res.stdout, res.stderr)
+        assert needle in _err_line(res), (needle, res.stderr)
+        assert not out.exists() and not list(d.glob(".tokenlab-stage-*"))
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "torch" else real(n, *a))
+    res = runner.invoke(app, ["transplant", *base, "--fit-corpus", str(fit), "--out", str(out), "-q"])
+    assert res.exit_code == 1 and "torch extra" in _err_line(res) and not out.exists()

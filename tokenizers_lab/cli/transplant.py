@@ -88,6 +88,32 @@ def transplant(
         1000, "--leave-out", help="Old tokens hidden for leave-out reconstruction."
     ),
     hypernet_steps: int = typer.Option(600, "--hypernet-steps", help="Training steps of the hypernetwork."),
+    fit_corpus: str | None = typer.Option(
+        None,
+        "--fit-corpus",
+        help="Fit the estimated rows on this text against the original model as teacher (needs torch; "
+        "must share no line with --eval-text).",
+    ),
+    fit_minutes: float | None = typer.Option(
+        None, "--fit-minutes", help="Wall-clock budget of the fit (default 5 when --fit-steps is absent)."
+    ),
+    fit_steps: int | None = typer.Option(
+        None,
+        "--fit-steps",
+        help="Optimizer steps of the fit (reproducible; with --fit-minutes, the first reached).",
+    ),
+    fit_objective: str = typer.Option(
+        "alm+ce",
+        "--fit-objective",
+        help="alm (likelihood matching with the teacher), ce (next-token), or alm+ce.",
+    ),
+    fit_lr: float = typer.Option(1e-3, "--fit-lr", help="Peak learning rate of the fit (AdamW)."),
+    fit_batch_tokens: int = typer.Option(
+        512, "--fit-batch-tokens", help="New-tokenizer tokens per fit step."
+    ),
+    fit_seq_len: int = typer.Option(
+        256, "--fit-seq-len", help="Longest fit sequence in tokens (at most 512)."
+    ),
     pattern: Pattern = None,
     fmt: Fmt = Format.text,
     seed: Seed = 13,
@@ -116,6 +142,13 @@ def transplant(
         eval_bytes=eval_bytes,
         leave_out=leave_out,
         hypernet_steps=hypernet_steps,
+        fit_corpus=fit_corpus,
+        fit_minutes=fit_minutes,
+        fit_steps=fit_steps,
+        fit_objective=fit_objective,
+        fit_lr=fit_lr,
+        fit_batch_tokens=fit_batch_tokens,
+        fit_seq_len=fit_seq_len,
         pattern=pattern,
         seed=seed,
     )

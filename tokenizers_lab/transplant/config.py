@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers_lab.engine import EXECUTION
-from tokenizers_lab.errors import OutputExistsError, UsageError, check_range, unknown_name
+from tokenizers_lab.errors import MissingExtraError, OutputExistsError, UsageError, check_range, unknown_name
 from tokenizers_lab.transplant import core
 
 TINY = "embedded:tiny"  # the demo's tiny model, trained on the embedded corpora on the fly
 
 
 CHAT_TEMPLATES = ("keep", "new", "none")
+DEFAULT_FIT_MINUTES = 5.0
+MAX_FIT_SEQ = 512
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,29 @@ class TransplantConfig:
     eval_bytes: int = 40_000
     leave_out: int = 1000
     hypernet_steps: int = 600
+    # --fit: train the estimated rows against the original model (fit.py)
+    fit_corpus: str | None = None
+    fit_minutes: float | None = None
+    fit_steps: int | None = None
+    fit_objective: str = "alm+ce"
+    fit_lr: float = 1e-3
+    fit_batch_tokens: int = 512
+    fit_seq_len: int = 256
     pattern: str | None = None
     seed: int = 13
     # replace an existing `out` (the previous model folder goes as a whole); never changes a number
     force: bool = dataclasses.field(default=False, metadata=EXECUTION)
+
+    @property
+    def fitting(self) -> bool:
+        return self.fit_corpus is not None
+
+    def fit_budget(self) -> tuple[int | None, float | None]:
+        """(steps, minutes) the fit stops at, whichever comes first; minutes default to
+        DEFAULT_FIT_MINUTES when neither is given."""
+        if self.fit_steps is None and self.fit_minutes is None:
+            return None, DEFAULT_FIT_MINUTES
+        return self.fit_steps, self.fit_minutes
 
     def params(self) -> core.Params:
         return core.Params(self.tau, self.top_k, self.global_weight, self.threshold, self.omp_k)
@@ -71,7 +93,44 @@ def validate(config: TransplantConfig) -> None:
     check_range("--leave-out", config.leave_out, 0)
     check_range("--eval-bytes", config.eval_bytes, 1)
     check_range("--hypernet-steps", config.hypernet_steps, 0)
+    _validate_fit(config)
     check_out(Path(config.out), config.force)
+
+
+def _validate_fit(config: TransplantConfig) -> None:
+    """--fit-* options: they need --fit-corpus and torch; ranges; the corpus must exist."""
+    from tokenizers_lab.transplant.fit import OBJECTIVES
+
+    given = [
+        name
+        for name, value, default in (
+            ("--fit-minutes", config.fit_minutes, None),
+            ("--fit-steps", config.fit_steps, None),
+            ("--fit-objective", config.fit_objective, "alm+ce"),
+            ("--fit-lr", config.fit_lr, 1e-3),
+            ("--fit-batch-tokens", config.fit_batch_tokens, 512),
+            ("--fit-seq-len", config.fit_seq_len, 256),
+        )
+        if value != default
+    ]
+    if not config.fitting:
+        if given:
+            raise UsageError(f"{given[0]} needs --fit-corpus PATH: the text the new rows are fitted on")
+        return
+    if config.fit_objective not in OBJECTIVES:
+        raise unknown_name("--fit-objective", config.fit_objective, OBJECTIVES)
+    if config.fit_minutes is not None:
+        check_range("--fit-minutes", config.fit_minutes, 0, None, lo_open=True)
+    if config.fit_steps is not None:
+        check_range("--fit-steps", config.fit_steps, 1)
+    check_range("--fit-lr", config.fit_lr, 0, 1, lo_open=True)
+    check_range("--fit-batch-tokens", config.fit_batch_tokens, 16)
+    check_range("--fit-seq-len", config.fit_seq_len, 8, MAX_FIT_SEQ)
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+        raise MissingExtraError("--fit needs the torch extra: pip install 'tokenizers-lab[torch]'")
+    from tokenizers_lab.corpus import Corpus
+
+    Corpus(config.fit_corpus or "")  # resolves the spec: a missing file is found now, not after the model
 
 
 def check_out(out: Path, force: bool) -> None:

@@ -190,10 +190,12 @@ def bits_per_byte(
     docs: Sequence[str],
     max_len: int = 1024,
     batch_tokens: int = 1024,
+    forward: Callable[[Any, Any], Any] | None = None,
 ) -> BpbSide:
     """Σ NLL of every content token / (ln 2 · UTF-8 bytes): each document starts with the same
     `prefix` id so its first content token is scored too; documents longer than max_len are
-    scored in consecutive windows, each re-prefixed."""
+    scored in consecutive windows, each re-prefixed. `forward(ids, mask) -> logits` replaces the
+    model's own forward (the fit scores other embedding matrices through the same layers)."""
     import torch
 
     seqs: list[list[int]] = []
@@ -216,7 +218,10 @@ def bits_per_byte(
             for r, seq in enumerate(group):
                 batch[r, : len(seq)] = torch.tensor(seq)
                 attend[r, : len(seq)] = 1
-            logits = model(input_ids=batch, attention_mask=attend).logits[:, :-1].float()
+            if forward is not None:
+                logits = forward(batch, attend)[:, :-1].float()
+            else:
+                logits = model(input_ids=batch, attention_mask=attend).logits[:, :-1].float()
             target = batch[:, 1:]
             nll = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none"

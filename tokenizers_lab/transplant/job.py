@@ -99,6 +99,14 @@ def run_on(
     new_in, new_out, final = _new_rows(ck, old.size, routes, src, todo, est, rows, E_in, E_out, config.seed)
     del est
     config_ids = new_config_ids(ck.config, old, new, src)
+    fitted = None
+    if config.fitting:
+        from tokenizers_lab.transplant.fitjob import run_fit
+
+        stage("fit", "fitting the new rows")
+        fitted = run_fit(
+            config, ck, pair, old, new, E_in, E_out, new_in, new_out, final, config_ids, progress
+        )
     if not config.evaluate:  # the old matrices are done with: the run's peak is the write that follows
         del E_in, E_out, E_out_t
         space = None  # type: ignore[assignment]
@@ -119,10 +127,22 @@ def run_on(
             stage("leave_out", "leave-out evaluation")
             lo_rows = _leave_out(config, space, hyper, omp_inputs, new, allowed, hidden, timings)
             stage("bpb", "bits per byte")
-            bpb = measure_bpb(config, ck, folder, pair.old_view, pair.new_view, config_ids)
+            bpb = measure_bpb(
+                config,
+                ck,
+                folder,
+                pair.old_view,
+                pair.new_view,
+                config_ids,
+                heuristic=fitted.heuristic_bpb if fitted else None,
+            )
         stage("")
+        if fitted is not None:
+            timings.update(fitted.machine)
         report = TransplantReport(
-            provenance=_provenance(config, ck, pair.old_view, pair.new_view, donor_ck),
+            provenance=_provenance(
+                config, ck, pair.old_view, pair.new_view, donor_ck, fitted.corpus_ref if fitted else None
+            ),
             run=watch.info(_libraries()),
             model=_model_facts(ck),
             old_tokenizer=pair.old_view.describe(),
@@ -142,6 +162,7 @@ def run_on(
             leave_out=tuple(lo_rows),
             bpb=bpb,
             hypernet=hyper_info,
+            fit=fitted.summary if fitted else None,
             notes=tuple(notes),
             timings=timings,
         )
@@ -350,6 +371,7 @@ def _provenance(
     old_view: TokenizerView,
     new_view: TokenizerView,
     donor: Checkpoint | None,
+    fit_corpus: InputRef | None = None,
 ) -> Provenance:
     model_sha = _weights_sha(ck)
     inputs = [
@@ -359,10 +381,20 @@ def _provenance(
     ]
     if donor is not None:
         inputs.append(InputRef("donor", donor.folder.name, _weights_sha(donor), donor.bytes))
+    if fit_corpus is not None:
+        inputs.append(fit_corpus)
     parts = [
         ("model", short(model_sha)),
         ("tok", f"{new_view.label}@{new_view.short_fingerprint}"),
         ("method", config.method),
     ]
+    if config.fitting:
+        steps, minutes = config.fit_budget()
+        budget = "+".join(
+            x for x in (f"{steps}steps" if steps else "", f"{minutes:g}min" if minutes else "") if x
+        )
+        parts.append(
+            ("fit", f"{config.fit_objective}:{budget}@{short(fit_corpus.sha256) if fit_corpus else '?'}")
+        )
     cfg = {k: v for k, v in vars(config).items() if k not in ("model", "tokenizer", "out", "donor", "force")}
     return make_provenance(COMMAND, cfg, inputs, config.seed, parts)

@@ -64,15 +64,29 @@ def render(r: TransplantReport) -> str:
         out += _leave_out(r)
     if r.hypernet:
         out += md_section("Hypernetwork", ["key", "value"], sorted(r.hypernet.items()))
+    if r.fit:
+        out += _fit(r.fit)
     if r.bpb is not None:
         b = r.bpb
+        rows: list[tuple[str, int, float, float | None]] = [
+            ("original", b.original.tokens, b.original.bpb, 1.0)
+        ]
+        if b.heuristic is not None:
+            rows.append(
+                (f"{r.method} before the fit", b.heuristic.tokens, b.heuristic.bpb, b.heuristic_ratio)
+            )
+        rows.append(
+            (
+                "transplanted" + (", fitted" if r.fit else ""),
+                b.transplanted.tokens,
+                b.transplanted.bpb,
+                b.ratio,
+            )
+        )
         out += md_section(
             "Bits per byte",
-            ["model", "tokens", "bits per byte"],
-            [
-                ("original", b.original.tokens, b.original.bpb),
-                ("transplanted", b.transplanted.tokens, b.transplanted.bpb),
-            ],
+            ["model", "tokens", "bits per byte", "ratio to original"],
+            rows,
             before=[f"Held-out text: {b.text}, {b.documents} documents, {b.bytes} bytes."],
             after=[f"BPB ratio {b.ratio:.4g}; sequence length ratio {b.length_ratio:.4g}."],
         )
@@ -80,6 +94,18 @@ def render(r: TransplantReport) -> str:
         out += ["## Notes", ""] + [f"- {n}" for n in r.notes] + [""]
     out.append(md_provenance(r.provenance))
     return "\n".join(out)
+
+
+def _fit(f: dict) -> list[str]:
+    return md_section(
+        "Fit",
+        ["key", "value"],
+        list(f.items()),
+        before=[
+            f"The rows of new tokens fitted on {f['corpus']} against the original model ({f['objective']}); "
+            "copied rows and every other weight unchanged."
+        ],
+    )
 
 
 def _leave_out(r: TransplantReport) -> list[str]:

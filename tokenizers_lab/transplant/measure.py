@@ -13,6 +13,7 @@ from tokenizers_lab.tokenizer import TokenizerView, load_tokenizer
 from tokenizers_lab.transplant import core
 from tokenizers_lab.transplant.checkpoint import Checkpoint, open_checkpoint
 from tokenizers_lab.transplant.config import TransplantConfig
+from tokenizers_lab.transplant.evaluate import BpbSide
 from tokenizers_lab.transplant.report import Bpb
 from tokenizers_lab.transplant.vocab import (
     Vocab,
@@ -89,35 +90,15 @@ def measure_bpb(
     old_view: TokenizerView,
     new_view: TokenizerView,
     ids: dict[str, Any],
+    heuristic: BpbSide | None = None,
 ) -> Bpb:
-    from tokenizers_lab.corpus import Corpus
     from tokenizers_lab.transplant.evaluate import bits_per_byte, documents, load_causal_lm
 
     spec = config.eval_text or "embedded:domain"
-    lines: list[str] = []
-    size = 0
-    for line in Corpus(spec):
-        lines.append(line)
-        size += len(line.encode("utf-8")) + 1
-        if size >= config.eval_bytes:
-            break
-    docs = documents(lines)
+    docs = documents(eval_lines(config))
     if not docs:
         raise InputError(f"evaluation text {spec} is empty")
-
-    def prefix(cfg: dict[str, Any], whose: str) -> int:
-        for role in ("bos", "eos"):
-            v = cfg.get(f"{role}_token_id")
-            v = v[0] if isinstance(v, list) and v else v
-            if isinstance(v, int):
-                return v
-        raise InputError(
-            f"{whose} has neither a bos nor an eos token to start documents with (a tiktoken "
-            "rank file holds no special tokens)"
-        )
-
-    old_prefix = prefix(ck.config, "the model")
-    new_prefix = prefix({f"{k}_token_id": v for k, v in ids.items()}, "the new tokenizer")
+    old_prefix, new_prefix = prefixes(ck, ids)
     model = load_causal_lm(ck.folder)
     orig = bits_per_byte(model, old_view.encode_batch, old_prefix, docs)
     del model
@@ -136,4 +117,40 @@ def measure_bpb(
         trans,
         trans.bpb / orig.bpb if orig.bpb else float("nan"),
         trans.tokens / max(orig.tokens, 1),
+        heuristic,
+        heuristic.bpb / orig.bpb if heuristic is not None and orig.bpb else None,
+    )
+
+
+def eval_lines(config: TransplantConfig) -> list[str]:
+    """The held-out lines bits per byte reads: --eval-text (default the embedded domain corpus) up
+    to --eval-bytes."""
+    from tokenizers_lab.corpus import Corpus
+
+    lines: list[str] = []
+    size = 0
+    for line in Corpus(config.eval_text or "embedded:domain"):
+        lines.append(line)
+        size += len(line.encode("utf-8")) + 1
+        if size >= config.eval_bytes:
+            break
+    return lines
+
+
+def prefixes(ck: Checkpoint, ids: dict[str, Any]) -> tuple[int, int]:
+    """The id each document starts with, for the model's tokenizer and the new one (bos, else eos)."""
+
+    def prefix(cfg: dict[str, Any], whose: str) -> int:
+        for role in ("bos", "eos"):
+            v = cfg.get(f"{role}_token_id")
+            v = v[0] if isinstance(v, list) and v else v
+            if isinstance(v, int):
+                return v
+        raise InputError(
+            f"{whose} has neither a bos nor an eos token to start documents with (a tiktoken "
+            "rank file holds no special tokens)"
+        )
+
+    return prefix(ck.config, "the model"), prefix(
+        {f"{k}_token_id": v for k, v in ids.items()}, "the new tokenizer"
     )

@@ -45,6 +45,8 @@ class Bpb:
     transplanted: BpbSide
     ratio: float
     length_ratio: float
+    heuristic: BpbSide | None = None  # with --fit: the heuristic rows before the fit
+    heuristic_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,5 +73,6 @@ class TransplantReport(Markdown):
     leave_out: tuple[LeaveOutRow, ...]
     bpb: Bpb | None
     hypernet: dict[str, Any] | None
+    fit: dict[str, Any] | None
     notes: tuple[str, ...]
     timings: dict[str, float]

@@ -1,0 +1,162 @@
+"""The `--fit` stage of a transplant: read and check the fit corpus, load the original model as
+teacher, score the heuristic rows where --eval asks, fit (fit.py), report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tokenizers_lab.errors import InputError
+from tokenizers_lab.progress import Progress, no_progress
+from tokenizers_lab.report import InputRef
+from tokenizers_lab.transplant import fit as F
+from tokenizers_lab.transplant.checkpoint import Checkpoint
+from tokenizers_lab.transplant.config import TransplantConfig
+from tokenizers_lab.transplant.evaluate import BpbSide
+from tokenizers_lab.transplant.pair import Pair
+from tokenizers_lab.transplant.vocab import Vocab
+
+FIT_MAX_BYTES = 32 << 20  # more text than ten CPU-minutes can read many times over
+TEXT_CHARS = 600  # lines are grouped into texts of about this many characters
+COPIED = ("exact", "canonical", "special", "padding")
+
+
+@dataclass(frozen=True)
+class Fitted:
+    summary: dict[str, Any]
+    heuristic_bpb: BpbSide | None
+    corpus_ref: InputRef
+    machine: dict[str, float]  # wall and memory of the fit, for the report's timings
+
+
+def read_fit_lines(spec: str) -> tuple[list[str], InputRef, bool]:
+    """The fit corpus's lines up to FIT_MAX_BYTES, its fingerprint (of what was read), and
+    whether it was cut."""
+    from tokenizers_lab.corpus import Corpus
+
+    corpus = Corpus(spec)
+    lines: list[str] = []
+    size, cut = 0, False
+    for line in corpus:
+        lines.append(line)
+        size += len(line.encode("utf-8")) + 1
+        if size >= FIT_MAX_BYTES:
+            cut = True
+            break
+    return lines, corpus.input_ref("fit corpus"), cut
+
+
+def check_script(texts: list[str], new: Vocab, estimated: np.ndarray) -> None:
+    """Refuse a fit corpus written in a script none of the new tokens has: it cannot teach them."""
+    have = F.scripts(texts)
+    if not have:
+        return
+    main, n = have.most_common(1)[0]
+    if n < 0.9 * sum(have.values()):
+        return  # mixed text: the zero-touch check decides
+    token_scripts: Counter[str] = Counter()
+    for i in np.flatnonzero(estimated):
+        k = new.keys[i]
+        if k:
+            token_scripts.update(F.scripts([k.decode("utf-8", "ignore")]))
+    if token_scripts and main not in token_scripts:
+        top = ", ".join(s.lower() for s, _ in token_scripts.most_common(3))
+        raise InputError(
+            f"the fit corpus is {main.lower()} text but none of the {int(estimated.sum()):,} new tokens "
+            f"is (their letters are {top}): fit on text in the new tokens' language"
+        )
+
+
+def run_fit(
+    config: TransplantConfig,
+    ck: Checkpoint,
+    pair: Pair,
+    old: Vocab,
+    new: Vocab,
+    E_in: np.ndarray,
+    E_out: np.ndarray | None,
+    new_in: np.ndarray,
+    new_out: np.ndarray | None,
+    final: list[str],
+    config_ids: dict[str, Any],
+    progress: Progress | None,
+) -> Fitted:
+    """Fit the estimated rows of new_in/new_out in place; the report's summary of it."""
+    from tokenizers_lab.corpus import display_name
+    from tokenizers_lab.transplant.evaluate import documents, load_causal_lm
+    from tokenizers_lab.transplant.measure import eval_lines, prefixes
+
+    progress = progress or no_progress
+    spec = config.fit_corpus or ""
+    lines, ref, cut = read_fit_lines(spec)
+    ev_lines = eval_lines(config) if config.evaluate else []
+    if ev_lines:
+        F.check_overlap(
+            lines, ev_lines, display_name(spec), display_name(config.eval_text or "embedded:domain")
+        )
+    estimated = np.zeros(len(new_in), dtype=bool)
+    estimated[[i for i, r in enumerate(final) if r not in COPIED and i < new.size]] = True
+    texts = F.texts_from_lines(lines, TEXT_CHARS)
+    if not texts:
+        raise InputError(f"the fit corpus {display_name(spec)} is empty")
+    check_script(texts, new, estimated)
+    old_prefix, new_prefix = prefixes(ck, config_ids)
+    prepared = F.prepare_texts(
+        texts, pair.new_view.encode_batch, pair.old_view.encode_batch, new.keys, old.keys, config.fit_seq_len
+    )
+    touched = {i for t in prepared for i in t.new_ids if estimated[i]}
+    if not touched:
+        raise InputError(
+            f"the fit corpus {display_name(spec)} contains none of the {int(estimated.sum()):,} new tokens: "
+            "nothing to fit (give more text, or text in the new tokens' language)"
+        )
+    model = load_causal_lm(ck.folder)
+    heuristic = None
+    if config.evaluate:
+        progress("bits per byte of the heuristic rows", None)
+        heuristic = _bpb_rows(model, new_in, new_out, pair, new_prefix, documents(ev_lines))
+    steps, minutes = config.fit_budget()
+    result = F.fit(
+        model,
+        E_in,
+        E_out,
+        new_in,
+        new_out,
+        estimated,
+        prepared,
+        old_prefix,
+        new_prefix,
+        objective=config.fit_objective,
+        lr=config.fit_lr,
+        batch_tokens=config.fit_batch_tokens,
+        steps=steps,
+        minutes=minutes,
+        seed=config.seed,
+        progress=lambda msg: progress(msg, None),
+    )
+    del model
+    summary = result.summary()
+    summary.update(corpus=display_name(spec), corpus_cut=cut, texts_available=len(prepared))
+    machine = {f"fit_{k}": float(getattr(result, k)) for k in result.MACHINE}
+    return Fitted(summary, heuristic, ref, machine)
+
+
+def _bpb_rows(
+    model: Any, W_in: np.ndarray, W_out: np.ndarray | None, pair: Pair, prefix: int, docs: list[str]
+) -> BpbSide:
+    """Bits per byte of the model's layers with these embedding matrices (the new tokenizer)."""
+    import torch
+
+    from tokenizers_lab.transplant.evaluate import bits_per_byte
+
+    student = F.Student(model, torch)
+    Wi = torch.from_numpy(W_in)
+    Wo = Wi if W_out is None else torch.from_numpy(W_out)
+
+    def forward(ids: Any, mask: Any) -> Any:
+        return student.hidden(torch.nn.functional.embedding(ids, Wi), mask) @ Wo.T
+
+    return bits_per_byte(model, pair.new_view.encode_batch, prefix, docs, forward=forward)
