@@ -85,11 +85,17 @@ def german_bpe(work: Path) -> Path:
 def targets(work: Path) -> dict[str, dict]:
     flores = SHARED / "flores200" / "core_devtest"
     eng, deu = str(flores / "eng_Latn.devtest"), str(flores / "deu_Latn.devtest")
+    # the fit reads FLORES dev (other sentences of the same sources); the evaluation reads devtest
+    dev_eng, dev_deu = (str(SHARED / "flores200" / "core_dev" / f"{x}_Latn.dev") for x in ("eng", "deu"))
     return {
-        "gpt2": {"tokenizer": str(SHARED / "tokenizers/gpt2"), "text": eng},
-        "llama3": {"tokenizer": str(SHARED / "tokenizers/llama3/tokenizer.model"), "text": eng},
-        "qwen2": {"tokenizer": str(SHARED / "tokenizers/qwen2"), "text": eng},
-        "deu-bpe-32k": {"tokenizer": str(german_bpe(work)), "text": deu},
+        "gpt2": {"tokenizer": str(SHARED / "tokenizers/gpt2"), "text": eng, "fit": dev_eng},
+        "llama3": {
+            "tokenizer": str(SHARED / "tokenizers/llama3/tokenizer.model"),
+            "text": eng,
+            "fit": dev_eng,
+        },
+        "qwen2": {"tokenizer": str(SHARED / "tokenizers/qwen2"), "text": eng, "fit": dev_eng},
+        "deu-bpe-32k": {"tokenizer": str(german_bpe(work)), "text": deu, "fit": dev_deu},
         "minilm-wordpiece": {
             "tokenizer": str(minilm() / "tokenizer.json"),
             "text": eng,
@@ -119,7 +125,14 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
 
 
 def one(
-    model: Path, name: str, spec: dict, method: str, a: argparse.Namespace, work: Path, evaluate: bool
+    model: Path,
+    name: str,
+    spec: dict,
+    method: str,
+    a: argparse.Namespace,
+    work: Path,
+    evaluate: bool,
+    fit_minutes: float | None = None,
 ) -> dict:
     out = work / f"{name}-{method}-{'eval' if evaluate else 'perf'}"
     cmd = [
@@ -142,6 +155,8 @@ def one(
     ]
     if method == "omp":
         cmd += ["--donor", spec["donor"]]
+    if fit_minutes:
+        cmd += ["--fit-corpus", spec["fit"], "--fit-minutes", str(fit_minutes)]
     if evaluate:
         cmd += [
             "--eval",
@@ -158,6 +173,7 @@ def one(
     row = {
         "target": name,
         "method": method,
+        "fit_minutes": fit_minutes or 0,
         "eval": evaluate,
         "wall_seconds": wall,
         "peak_rss_mb": rss,
@@ -186,6 +202,9 @@ def one(
     row["leave_out"] = rep.get("leave_out", [])
     if rep.get("hypernet"):
         row["hypernet"] = rep["hypernet"]
+    if rep.get("fit"):
+        row["fit"] = rep["fit"]
+        row["heuristic_bpb_ratio"] = rep["bpb"]["heuristic_ratio"]
     shutil_rm(out)
     print(json.dumps({k: v for k, v in row.items() if k not in ("leave_out", "timings")}), file=sys.stderr)
     return row
@@ -204,7 +223,7 @@ def table(res: dict) -> str:
     )
     lines = [head, "|" + "---|" * 10]
     for r in res["runs"]:
-        if not r["eval"]:
+        if not r["eval"] or r.get("fit_minutes"):
             continue
         shared = r["routes"].get("exact", 0) + r["routes"].get("canonical", 0) + r["routes"].get("special", 0)
         cos = f"{r['leave_out_cos']:.3f}" if "leave_out_cos" in r else "–"
@@ -214,6 +233,24 @@ def table(res: dict) -> str:
             f"{r['bpb']:.3f} | **{r['bpb_ratio']:.3f}** | {r['length_ratio']:.3f} | {cos} | {hit} | "
             f"{r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} |"
         )
+    fits = [r for r in res["runs"] if r.get("fit_minutes")]
+    if fits:
+        lines += [
+            "",
+            (
+                "| new tokenizer | method + fit | fit minutes | BPB ratio heuristic → **fitted** | steps | tokens read | "
+                "new tokens fitted / in texts | fit wall (s) | fit peak RSS (MB) | RSS / model |"
+            ),
+            "|" + "---|" * 10,
+        ]
+        for r in fits:
+            f, t = r["fit"], r["timings"]
+            lines.append(
+                f"| {r['target']} | {r['method']} + {f['objective']} | {r['fit_minutes']:g} | "
+                f"{r['heuristic_bpb_ratio']:.3f} → **{r['bpb_ratio']:.3f}** | {f['steps']} | {f['tokens']} | "
+                f"{f['new_tokens_fitted']} / {f['new_tokens_in_texts']} | {t.get('fit_seconds', 0):.0f} | "
+                f"{t.get('fit_peak_rss_mb', 0):.0f} | {t.get('fit_peak_rss_mb', 0) / r['model_mb']:.2f} |"
+            )
     perf = [r for r in res["runs"] if not r["eval"]]
     if perf:
         lines += [
@@ -233,6 +270,51 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def fit_chart(res: dict) -> str:
+    """BPB ratio against fit minutes, one line per new tokenizer (0 minutes: the heuristic rows)."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in res["runs"]:
+        if r.get("fit_minutes"):
+            pts = series.setdefault(r["target"], [(0.0, r["heuristic_bpb_ratio"])])
+            pts.append((r["fit_minutes"], r["bpb_ratio"]))
+    W, H, L, R, T, B = 640, 360, 60, 150, 40, 50
+    xs = [x for p in series.values() for x, _ in p] or [0, 1]
+    ys = [y for p in series.values() for _, y in p] or [1, 2]
+    x1, y0, y1 = max(xs) or 1, min(min(ys), 1.0), max(ys)
+    y0, y1 = y0 - 0.01, y1 + 0.01
+
+    def px(x: float) -> float:
+        return L + (W - L - R) * x / x1
+
+    def py(y: float) -> float:
+        return T + (H - T - B) * (1 - (y - y0) / (y1 - y0))
+
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+        f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14">SmolLM2-135M: BPB ratio to the original '
+        "against fit minutes (0 = heuristic)</text>",
+        f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
+        f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>',
+        f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">fit minutes (2 cores)</text>',
+    ]
+    for k in range(5):
+        y = y0 + (y1 - y0) * k / 4
+        out.append(f'<text x="{L - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.3f}</text>')
+        out.append(f'<line x1="{L}" y1="{py(y):.1f}" x2="{W - R}" y2="{py(y):.1f}" stroke="#ddd"/>')
+    for x in sorted(set(xs)):
+        out.append(f'<text x="{px(x):.1f}" y="{H - B + 16}" text-anchor="middle">{x:g}</text>')
+    for n, (name, pts) in enumerate(sorted(series.items())):
+        c = colours[n % len(colours)]
+        pts.sort()
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2"/>')
+        out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{c}"/>' for x, y in pts]
+        out.append(f'<text x="{W - R + 10}" y="{T + 16 * n + 10}" fill="{c}">{name}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def write_md(res: dict) -> None:
     md = [
         "# bench/transplant results",
@@ -249,6 +331,9 @@ def write_md(res: dict) -> None:
         table(res),
         "",
     ]
+    if any(r.get("fit_minutes") for r in res["runs"]):
+        out_path("transplant-fit.svg").write_text(fit_chart(res), encoding="utf-8")
+        md += ["![BPB ratio against fit minutes](transplant-fit.svg)", ""]
     out_path("RESULTS-transplant.md").write_text("\n".join(md), encoding="utf-8")
     sync_tables(table(res), "bench-transplant-table")
 
@@ -262,6 +347,8 @@ def main() -> None:
     p.add_argument("--hypernet-steps", type=int, default=600)
     p.add_argument("--perf", action="store_true", help="also time tokenadapt without --eval")
     p.add_argument("--no-eval", action="store_true", help="only the --perf runs")
+    p.add_argument("--fit-minutes", default="", help="comma list: tokenadapt + --fit runs at these budgets")
+    p.add_argument("--fit-only", action="store_true", help="only the --fit-minutes runs")
     a = p.parse_args()
     if not (SHARED / "MANIFEST.md").exists():
         raise SystemExit(f"shared data not found at {SHARED}")
@@ -275,24 +362,40 @@ def main() -> None:
         methods = [m for m in a.methods.split(",") if m]
         prev = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
 
+        fit_minutes = [float(x) for x in a.fit_minutes.split(",") if x]
+
         def rerun(r: dict) -> bool:  # rows this invocation measures again
-            if r["target"] not in only or r["method"] not in methods:
+            if r["target"] not in only:
+                return False
+            if r.get("fit_minutes"):
+                return r["fit_minutes"] in fit_minutes
+            if a.fit_only or r["method"] not in methods:
                 return False
             return (not a.no_eval) if r["eval"] else (a.perf and r["method"] == "tokenadapt")
 
         runs = [r for r in prev["runs"] if not rerun(r)]
         for name in only:
-            for m in methods:
+            for m in [] if a.fit_only else methods:
                 if m == "omp" and "donor" not in tg[name]:
                     continue
                 if not a.no_eval and not tg[name].get("perf_only"):
                     runs.append(one(model, name, tg[name], m, a, work, True))
+            if "fit" in tg[name]:
+                for minutes in fit_minutes:
+                    runs.append(one(model, name, tg[name], "tokenadapt", a, work, True, fit_minutes=minutes))
             if a.perf and "tokenadapt" in methods:
                 runs.append(one(model, name, tg[name], "tokenadapt", a, work, False))
     order = {
         t: i for i, t in enumerate(["gpt2", "cl100k", "llama3", "qwen2", "deu-bpe-32k", "minilm-wordpiece"])
     }
-    runs.sort(key=lambda r: (not r["eval"], order.get(r["target"], 99), METHODS.index(r["method"])))
+    runs.sort(
+        key=lambda r: (
+            not r["eval"],
+            order.get(r["target"], 99),
+            METHODS.index(r["method"]),
+            r.get("fit_minutes", 0),
+        )
+    )
     res = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
         "eval_bytes": a.eval_bytes,

@@ -24,10 +24,21 @@ def summary(r: TransplantReport) -> str:
             f"leave-out {x.method}: centred cosine {x.centred_cosine:.3f}, hit@10 {x.hit_at_10:.3f} "
             f"({x.rebuilt}/{x.hidden})\n"
         )
+    if r.fit:
+        f = r.fit
+        text += (
+            f"fit ({f['objective']}): {f['steps']} steps, {f['tokens']} tokens, {f['new_tokens_fitted']} of "
+            f"{f['estimated_rows']} new rows moved, loss {f['first_loss']:.4f} -> {f['last_loss']:.4f}\n"
+        )
     if r.bpb is not None:
+        before = (
+            f" (heuristic rows before the fit {r.bpb.heuristic.bpb:.4f}, ratio {r.bpb.heuristic_ratio:.3f})"
+            if r.bpb.heuristic is not None and r.bpb.heuristic_ratio is not None
+            else ""
+        )
         text += (
             f"bits per byte {r.bpb.original.bpb:.4f} -> {r.bpb.transplanted.bpb:.4f} (ratio {r.bpb.ratio:.3f}, "
-            f"length ratio {r.bpb.length_ratio:.3f})\n"
+            f"length ratio {r.bpb.length_ratio:.3f}){before}\n"
         )
     return text
 
@@ -107,7 +118,7 @@ def transplant(
         "--fit-objective",
         help="alm (likelihood matching with the teacher), ce (next-token), or alm+ce.",
     ),
-    fit_lr: float = typer.Option(1e-3, "--fit-lr", help="Peak learning rate of the fit (AdamW)."),
+    fit_lr: float = typer.Option(3e-3, "--fit-lr", help="Peak learning rate of the fit (AdamW)."),
     fit_batch_tokens: int = typer.Option(
         512, "--fit-batch-tokens", help="New-tokenizer tokens per fit step."
     ),

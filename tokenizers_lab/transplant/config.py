@@ -46,7 +46,7 @@ class TransplantConfig:
     fit_minutes: float | None = None
     fit_steps: int | None = None
     fit_objective: str = "alm+ce"
-    fit_lr: float = 1e-3
+    fit_lr: float = 3e-3
     fit_batch_tokens: int = 512
     fit_seq_len: int = 256
     pattern: str | None = None
@@ -101,17 +101,11 @@ def _validate_fit(config: TransplantConfig) -> None:
     """--fit-* options: they need --fit-corpus and torch; ranges; the corpus must exist."""
     from tokenizers_lab.transplant.fit import OBJECTIVES
 
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
     given = [
-        name
-        for name, value, default in (
-            ("--fit-minutes", config.fit_minutes, None),
-            ("--fit-steps", config.fit_steps, None),
-            ("--fit-objective", config.fit_objective, "alm+ce"),
-            ("--fit-lr", config.fit_lr, 1e-3),
-            ("--fit-batch-tokens", config.fit_batch_tokens, 512),
-            ("--fit-seq-len", config.fit_seq_len, 256),
-        )
-        if value != default
+        "--" + name.replace("_", "-")
+        for name in ("fit_minutes", "fit_steps", "fit_objective", "fit_lr", "fit_batch_tokens", "fit_seq_len")
+        if getattr(config, name) != defaults[name]
     ]
     if not config.fitting:
         if given:

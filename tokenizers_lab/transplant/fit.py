@@ -320,7 +320,7 @@ def fit(
     new_prefix: int,
     *,
     objective: str = "alm+ce",
-    lr: float = 1e-3,
+    lr: float = 3e-3,
     batch_tokens: int = 512,
     steps: int | None = None,
     minutes: float | None = None,
@@ -389,17 +389,11 @@ def _fit(
     if not order:
         raise InputError("the fit corpus contains none of the new (estimated) tokens: nothing to fit")
     used = sorted({i for j in order for i in texts[j].new_ids if estimated[i]})
-    rows = torch.tensor(used, dtype=torch.long)
-    slot = torch.full((len(new_in),), -1, dtype=torch.long)
-    slot[rows] = torch.arange(len(used))
     Wn_in = torch.from_numpy(new_in)
     Wn_out = torch.from_numpy(new_out) if new_out is not None else Wn_in
-    P_in = torch.nn.Parameter(Wn_in[rows].clone())
-    P_out = P_in if tied else torch.nn.Parameter(Wn_out[rows].clone())
-    params = [P_in] if tied else [P_in, P_out]
-    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
+    opt = LazyAdam(torch, used, len(new_in), new_in.shape[1], 1 if tied else 2)
     use_alm, use_ce = "alm" in objective, "ce" in objective
-    touched = torch.zeros(len(used), dtype=torch.bool)
+    touched = torch.zeros(len(new_in), dtype=torch.bool)
 
     # batches: consecutive texts of the order up to batch_tokens new tokens
     batches: list[list[int]] = []
@@ -438,12 +432,13 @@ def _fit(
                 assert chunk is not None
                 texts[j].teacher = np.bincount(chunk, weights=lp, minlength=texts[j].n_chunks)
 
-    def loss_of(batch: list[int]) -> tuple[Any, int]:
+    def loss_of(batch: list[int], rows: Any, P_in: Any, P_out: Any) -> tuple[Any, int]:
         ids, mask = pad([[new_prefix] + texts[j].new_ids for j in batch])
+        slot = torch.full((len(new_in),), -1, dtype=torch.long)
+        slot[rows] = torch.arange(len(rows))
         sl = slot[ids]
-        train_pos = sl >= 0
         emb = torch.nn.functional.embedding(ids, Wn_in)
-        emb = torch.where(train_pos[..., None], P_in[sl.clamp_min(0)], emb)
+        emb = torch.where((sl >= 0)[..., None], P_in[sl.clamp_min(0)], emb)
         h = student.hidden(emb, mask)
         total_alm, n_chunks, total_ce, n_tok = h.new_zeros(()), 0, h.new_zeros(()), 0
         for r, j in enumerate(batch):
@@ -490,18 +485,29 @@ def _fit(
         if total_steps is not None:
             warm = min(1.0, (step + 1) / max(1, math.ceil(WARMUP * total_steps)))
         rate = lr * warm * (1 - (1 - FINAL_LR) * min(frac, 1.0))
-        for g in opt.param_groups:
-            g["lr"] = rate
         if use_alm:
             teacher(batch)
-        loss, n = loss_of(batch)
-        opt.zero_grad(set_to_none=True)
+        # the rows of the estimated tokens this batch holds are its parameters; every other row is
+        # a constant of this step (Adam would otherwise move rows by its normalised step on the
+        # faint push-down gradient they get from every softmax, whether they occur or not)
+        rows = torch.tensor(
+            sorted({i for j in batch for i in texts[j].new_ids if estimated[i]}), dtype=torch.long
+        )
+        P_in = torch.nn.Parameter(Wn_in[rows].clone())
+        P_out = P_in if tied else torch.nn.Parameter(Wn_out[rows].clone())
+        params = [P_in] if tied else [P_in, P_out]
+        loss, n = loss_of(batch, rows, P_in, P_out)
         loss.backward()
-        for p in params:
-            if p.grad is not None:
-                touched |= p.grad.abs().sum(1) > 0
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        touched[rows] |= sum(g.abs().sum(1) for g in grads) > 0
+        norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads)))
+        if norm > 1.0:
+            grads = [g / norm for g in grads]
+        with torch.no_grad():
+            opt.step(rows, grads, rate)
+            Wn_in[rows] = opt.value(0, rows, P_in.detach())
+            if not tied:
+                Wn_out[rows] = opt.value(1, rows, P_out.detach())
         losses.append(float(loss.detach()))
         tokens += n
         step += 1
@@ -516,10 +522,6 @@ def _fit(
             say(
                 f"fit step {step}{'/' + str(total_steps) if total_steps else ''}: loss {losses[-1]:.4f}, ETA {eta:.0f}s"
             )
-    with torch.no_grad():
-        new_in[rows.numpy()] = P_in.detach().numpy()
-        if not tied and new_out is not None:
-            new_out[rows.numpy()] = P_out.detach().numpy()
     return FitResult(
         objective=objective,
         steps=step,
@@ -537,6 +539,48 @@ def _fit(
         peak_rss_mb=peak_rss_mb(),
         losses=losses,
     )
+
+
+class LazyAdam:
+    """AdamW (beta2 0.95, no weight decay) over embedding rows, updating only the rows a step
+    touches (their own step counts for the bias correction): a lazy Adam, as for sparse
+    embedding gradients."""
+
+    def __init__(
+        self,
+        torch: Any,
+        ids: Sequence[int],
+        n_rows: int,
+        dim: int,
+        mats: int,
+        betas: tuple[float, float] = (0.9, 0.95),
+    ) -> None:
+        self.torch = torch
+        self.pos = torch.full((n_rows,), -1, dtype=torch.long)  # row id -> its state (only rows it may touch)
+        self.pos[torch.tensor(list(ids), dtype=torch.long)] = torch.arange(len(ids))
+        self.m = torch.zeros((mats, len(ids), dim))
+        self.v = torch.zeros((mats, len(ids), dim))
+        self.t = torch.zeros(len(ids))
+        self.b1, self.b2 = betas
+        self._delta: list[Any] = []
+
+    def step(self, ids: Any, grads: list[Any], lr: float) -> None:
+        torch = self.torch
+        rows = self.pos[ids]
+        self.t[rows] += 1
+        t = self.t[rows][:, None]
+        self._delta = []
+        for k, g in enumerate(grads):
+            m = self.m[k, rows] * self.b1 + (1 - self.b1) * g
+            v = self.v[k, rows] * self.b2 + (1 - self.b2) * g * g
+            self.m[k, rows], self.v[k, rows] = m, v
+            mhat = m / (1 - self.b1**t)
+            vhat = v / (1 - self.b2**t)
+            self._delta.append(-lr * mhat / (torch.sqrt(vhat) + 1e-8))
+
+    def value(self, k: int, rows: Any, current: Any) -> Any:
+        """The rows after the last step."""
+        return current + self._delta[k]
 
 
 def _log1mexp(torch: Any, x: Any) -> Any:
