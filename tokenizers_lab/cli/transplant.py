@@ -118,7 +118,13 @@ def transplant(
         "--fit-objective",
         help="alm (likelihood matching with the teacher), ce (next-token), or alm+ce.",
     ),
-    fit_lr: float = typer.Option(3e-3, "--fit-lr", help="Peak learning rate of the fit (AdamW)."),
+    fit_lr: float = typer.Option(1e-2, "--fit-lr", help="Peak learning rate of the fit (AdamW)."),
+    fit_output_grad: float = typer.Option(
+        0.0,
+        "--fit-output-grad",
+        help="Weight of the rows' output (head) role in their gradient: 0 fits them through their input "
+        "role only (measured to generalise best), 1 through both.",
+    ),
     fit_batch_tokens: int = typer.Option(
         512, "--fit-batch-tokens", help="New-tokenizer tokens per fit step."
     ),
@@ -158,6 +164,7 @@ def transplant(
         fit_steps=fit_steps,
         fit_objective=fit_objective,
         fit_lr=fit_lr,
+        fit_output_grad=fit_output_grad,
         fit_batch_tokens=fit_batch_tokens,
         fit_seq_len=fit_seq_len,
         pattern=pattern,

@@ -46,7 +46,8 @@ class TransplantConfig:
     fit_minutes: float | None = None
     fit_steps: int | None = None
     fit_objective: str = "alm+ce"
-    fit_lr: float = 3e-3
+    fit_lr: float = 1e-2
+    fit_output_grad: float = 0.0
     fit_batch_tokens: int = 512
     fit_seq_len: int = 256
     pattern: str | None = None
@@ -104,7 +105,15 @@ def _validate_fit(config: TransplantConfig) -> None:
     defaults = {f.name: f.default for f in dataclasses.fields(config)}
     given = [
         "--" + name.replace("_", "-")
-        for name in ("fit_minutes", "fit_steps", "fit_objective", "fit_lr", "fit_batch_tokens", "fit_seq_len")
+        for name in (
+            "fit_minutes",
+            "fit_steps",
+            "fit_objective",
+            "fit_lr",
+            "fit_output_grad",
+            "fit_batch_tokens",
+            "fit_seq_len",
+        )
         if getattr(config, name) != defaults[name]
     ]
     if not config.fitting:
@@ -118,6 +127,7 @@ def _validate_fit(config: TransplantConfig) -> None:
     if config.fit_steps is not None:
         check_range("--fit-steps", config.fit_steps, 1)
     check_range("--fit-lr", config.fit_lr, 0, 1, lo_open=True)
+    check_range("--fit-output-grad", config.fit_output_grad, 0, 1)
     check_range("--fit-batch-tokens", config.fit_batch_tokens, 16)
     check_range("--fit-seq-len", config.fit_seq_len, 8, MAX_FIT_SEQ)
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:

@@ -19,6 +19,14 @@ Objectives (`--fit-objective`):
   measures).
 - `alm+ce` (default): their sum.
 
+A row serves twice: as input (its token read) and, through the head, as output (its token
+predicted). `output_grad` weighs the output role in the row's gradient; 0 (the default) fits rows
+through their input role only. Measured on SmolLM2-135M onto GPT-2 (FLORES dev to devtest, 60
+steps): rows fitted through both roles predicted the fit text better and held-out text worse
+than the heuristic rows (they were over-predicted in contexts the fit never showed); fitted through
+the input role only, held-out bits per byte improved. Untied models keep their output rows
+unless output_grad > 0.
+
 The steps go where the new tokens are: texts are ordered so that each next one brings the most
 frequent estimated token not yet seen, and only estimated tokens that occur in the chosen texts
 are trainable. AdamW (beta2 0.95, no weight decay: it would pull rows towards zero), gradient
@@ -75,6 +83,7 @@ class FitResult:
     new_tokens_fitted: int  # distinct estimated tokens whose rows received gradient
     estimated_rows: int
     lr: float
+    output_grad: float
     first_loss: float | None
     last_loss: float | None
     stopped_by: str
@@ -320,11 +329,12 @@ def fit(
     new_prefix: int,
     *,
     objective: str = "alm+ce",
-    lr: float = 3e-3,
+    lr: float = 1e-2,
     batch_tokens: int = 512,
     steps: int | None = None,
     minutes: float | None = None,
     seed: int = 13,
+    output_grad: float = 0.0,
     progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit the rows of `new_in`/`new_out` (in place) whose ids are True in `estimated`, against
@@ -355,6 +365,7 @@ def fit(
                 steps,
                 minutes,
                 tied,
+                output_grad,
                 say,
             )
     finally:
@@ -378,6 +389,7 @@ def _fit(
     steps: int | None,
     minutes: float | None,
     tied: bool,
+    output_grad: float,
     say: Callable[[str], None],
 ) -> FitResult:
     t_start = time.perf_counter()
@@ -432,6 +444,12 @@ def _fit(
                 assert chunk is not None
                 texts[j].teacher = np.bincount(chunk, weights=lp, minlength=texts[j].n_chunks)
 
+    def head_rows(P: Any) -> Any:
+        """The rows as the head sees them: their values, their gradient scaled by output_grad."""
+        if output_grad == 1.0:
+            return P
+        return P.detach() + output_grad * (P - P.detach())
+
     def loss_of(batch: list[int], rows: Any, P_in: Any, P_out: Any) -> tuple[Any, int]:
         ids, mask = pad([[new_prefix] + texts[j].new_ids for j in batch])
         slot = torch.full((len(new_in),), -1, dtype=torch.long)
@@ -444,7 +462,7 @@ def _fit(
         for r, j in enumerate(batch):
             t = texts[j]
             n = len(t.new_ids)
-            lp = student.target_logp(h[r, :n], ids[r, 1 : n + 1], Wn_out, P_out, rows)
+            lp = student.target_logp(h[r, :n], ids[r, 1 : n + 1], Wn_out, head_rows(P_out), rows)
             n_tok += n
             if use_ce:
                 total_ce = total_ce - lp.sum()
@@ -532,6 +550,7 @@ def _fit(
         new_tokens_fitted=int(touched.sum()),
         estimated_rows=int(estimated.sum()),
         lr=lr,
+        output_grad=output_grad,
         first_loss=losses[0] if losses else None,
         last_loss=float(np.mean(losses[-5:])) if losses else None,
         stopped_by=stopped_by,

@@ -131,6 +131,7 @@ def run_fit(
         new_prefix,
         objective=config.fit_objective,
         lr=config.fit_lr,
+        output_grad=config.fit_output_grad,
         batch_tokens=config.fit_batch_tokens,
         steps=steps,
         minutes=minutes,
