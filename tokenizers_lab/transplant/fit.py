@@ -36,12 +36,13 @@ learning rate, over the steps or the minutes given.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,22 +147,6 @@ def check_overlap(fit_lines: Sequence[str], eval_lines: Sequence[str], fit_name:
                 f"the fit corpus {fit_name} line {no} is also line {ev[hash(s)]} of the evaluation "
                 f"text {eval_name}: fit on text the evaluation never reads"
             )
-
-
-def texts_from_lines(lines: Sequence[str], chars: int) -> list[str]:
-    """Consecutive non-empty lines joined into texts of about `chars` characters."""
-    out, cur, size = [], [], 0
-    for line in lines:
-        if not line.strip():
-            continue
-        cur.append(line)
-        size += len(line) + 1
-        if size >= chars:
-            out.append("\n".join(cur))
-            cur, size = [], 0
-    if cur:
-        out.append("\n".join(cur))
-    return out
 
 
 def byte_ends(ids: Sequence[int], keys: Sequence[bytes | None], n_bytes: int) -> np.ndarray | None:
@@ -341,35 +326,39 @@ def fit(
     the model with `E_old_*` as teacher, over `texts`; stop after `steps` or `minutes`."""
     import torch
 
-    say = progress or (lambda _msg: None)
-    tied = new_out is None
-    threads_before = torch.get_num_threads()
+    with _all_cores_and_seed(torch, seed):
+        return _fit(
+            torch,
+            model,
+            E_old_in,
+            E_old_out,
+            new_in,
+            new_out,
+            estimated,
+            texts,
+            old_prefix,
+            new_prefix,
+            objective,
+            lr,
+            batch_tokens,
+            steps,
+            minutes,
+            output_grad,
+            progress or (lambda _msg: None),
+        )
+
+
+@contextlib.contextmanager
+def _all_cores_and_seed(torch: Any, seed: int) -> Iterator[None]:
+    """Every core for torch, and its random state seeded inside a fork of the caller's."""
+    before = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return _fit(
-                torch,
-                model,
-                E_old_in,
-                E_old_out,
-                new_in,
-                new_out,
-                estimated,
-                texts,
-                old_prefix,
-                new_prefix,
-                objective,
-                lr,
-                batch_tokens,
-                steps,
-                minutes,
-                tied,
-                output_grad,
-                say,
-            )
+            yield
     finally:
-        torch.set_num_threads(threads_before)
+        torch.set_num_threads(before)
 
 
 def _fit(
@@ -388,10 +377,10 @@ def _fit(
     batch_tokens: int,
     steps: int | None,
     minutes: float | None,
-    tied: bool,
     output_grad: float,
     say: Callable[[str], None],
 ) -> FitResult:
+    tied = new_out is None
     t_start = time.perf_counter()
     student = Student(model, torch)
     Wo_in = torch.from_numpy(E_old_in)

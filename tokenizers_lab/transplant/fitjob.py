@@ -99,7 +99,7 @@ def run_fit(
         )
     estimated = np.zeros(len(new_in), dtype=bool)
     estimated[[i for i, r in enumerate(final) if r not in COPIED and i < new.size]] = True
-    texts = F.texts_from_lines(lines, TEXT_CHARS)
+    texts = documents(lines, TEXT_CHARS)
     if not texts:
         raise InputError(f"the fit corpus {display_name(spec)} is empty")
     check_script(texts, new, estimated)
