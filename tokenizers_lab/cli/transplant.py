@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,34 +142,8 @@ def transplant(
     hypernetwork) and write a new model folder transformers loads, with a report of every row."""
     from tokenizers_lab import transplant as lib
 
-    config = lib.TransplantConfig(
-        model=str(model),
-        tokenizer=tokenizer,
-        method=method,
-        donor=str(donor) if donor else None,
-        aux_model=aux_model,
-        chat_template=chat_template,
-        tau=tau,
-        top_k=top_k,
-        global_weight=global_weight,
-        threshold=threshold,
-        omp_k=omp_k,
-        pad_to_multiple_of=pad_to_multiple_of,
-        evaluate=evaluate,
-        eval_text=eval_text,
-        eval_bytes=eval_bytes,
-        leave_out=leave_out,
-        hypernet_steps=hypernet_steps,
-        fit_corpus=fit_corpus,
-        fit_minutes=fit_minutes,
-        fit_steps=fit_steps,
-        fit_objective=fit_objective,
-        fit_lr=fit_lr,
-        fit_output_grad=fit_output_grad,
-        fit_batch_tokens=fit_batch_tokens,
-        fit_seq_len=fit_seq_len,
-        pattern=pattern,
-        seed=seed,
-    )
+    names = {f.name for f in dataclasses.fields(lib.TransplantConfig)} - {"model", "donor", "out", "force"}
+    options = {k: v for k, v in locals().items() if k in names}  # the options named as the config's fields
+    config = lib.TransplantConfig(model=str(model), donor=str(donor) if donor else None, **options)
     job = lib.example if config.model == lib.TINY else lib  # embedded:tiny is built, then transplanted
     run_job("transplant", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)

@@ -20,11 +20,12 @@ from tokenizers_lab.transplant import core
 from tokenizers_lab.transplant.checkpoint import Checkpoint, open_checkpoint, torch_modules
 from tokenizers_lab.transplant.config import TINY, TransplantConfig, validate
 from tokenizers_lab.transplant.evaluate import LeaveOutRow, leave_out
+from tokenizers_lab.transplant.fitjob import run_fit
 from tokenizers_lab.transplant.folder import carried_files, move_into_place, new_config_ids, write_folder
 from tokenizers_lab.transplant.measure import load_donor, measure_bpb, omp_leave_out
 from tokenizers_lab.transplant.methods import gaussian_rows
 from tokenizers_lab.transplant.pair import read_pair
-from tokenizers_lab.transplant.report import ModelFacts, SpecialRow, TransplantReport
+from tokenizers_lab.transplant.report import TransplantReport, model_facts, row_fields
 from tokenizers_lab.transplant.vocab import Decomposer, Vocab
 
 COMMAND = "transplant"
@@ -101,8 +102,6 @@ def run_on(
     config_ids = new_config_ids(ck.config, old, new, src)
     fitted = None
     if config.fitting:
-        from tokenizers_lab.transplant.fitjob import run_fit
-
         stage("fit", "fitting the new rows")
         fitted = run_fit(
             config, ck, pair, old, new, E_in, E_out, new_in, new_out, final, config_ids, progress
@@ -127,37 +126,22 @@ def run_on(
             stage("leave_out", "leave-out evaluation")
             lo_rows = _leave_out(config, space, hyper, omp_inputs, new, allowed, hidden, timings)
             stage("bpb", "bits per byte")
+            heuristic = fitted.heuristic_bpb if fitted else None
             bpb = measure_bpb(
-                config,
-                ck,
-                folder,
-                pair.old_view,
-                pair.new_view,
-                config_ids,
-                heuristic=fitted.heuristic_bpb if fitted else None,
+                config, ck, folder, pair.old_view, pair.new_view, config_ids, heuristic=heuristic
             )
         stage("")
-        if fitted is not None:
-            timings.update(fitted.machine)
+        timings.update(fitted.machine if fitted else {})
+        fit_ref = fitted.corpus_ref if fitted else None
         report = TransplantReport(
-            provenance=_provenance(
-                config, ck, pair.old_view, pair.new_view, donor_ck, fitted.corpus_ref if fitted else None
-            ),
+            provenance=_provenance(config, ck, pair.old_view, pair.new_view, donor_ck, fit_ref),
             run=watch.info(_libraries()),
-            model=_model_facts(ck),
+            model=model_facts(ck),
             old_tokenizer=pair.old_view.describe(),
             new_tokenizer=pair.new_view.describe(),
             method=config.method,
             aux_space=aux_desc,
-            new_rows=rows,
-            padding_rows=rows - pair.new_view.vocab_size,
-            routes=core.route_counts(final),
-            raw_overlap=len(set(new.native) & set(old.native) - {None}),
-            canonical_overlap=sum(1 for r in routes if r in ("exact", "canonical")),
-            undecomposable=undecomposable,
-            specials=tuple(SpecialRow(t, new.specials[t], how, o) for t, how, o in specials),
-            added_specials=tuple(pair.added),
-            chat_template=config.chat_template if pair.template is not None else "none",
+            **row_fields(config, pair, old, new, routes, final, specials, rows, undecomposable),
             config_ids=config_ids,
             leave_out=tuple(lo_rows),
             bpb=bpb,
@@ -329,19 +313,6 @@ def _leave_out(
         estimators,
         hidden=hidden,
         timings=timings,
-    )
-
-
-def _model_facts(ck: Checkpoint) -> ModelFacts:
-    return ModelFacts(
-        ",".join(ck.config.get("architectures") or []) or ck.config.get("model_type", "?"),
-        ck.rows,
-        ck.dim,
-        ck.tied,
-        ck.dtype,
-        ck.input_name,
-        ck.output_name,
-        ck.bytes,
     )
 
 

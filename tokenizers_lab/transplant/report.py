@@ -4,10 +4,16 @@ and bits per byte; rendered by `markdown.render`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokenizers_lab.report import Markdown, Provenance, RunInfo
+from tokenizers_lab.transplant import core
 from tokenizers_lab.transplant.evaluate import BpbSide, LeaveOutRow
+
+if TYPE_CHECKING:
+    from tokenizers_lab.transplant.checkpoint import Checkpoint
+    from tokenizers_lab.transplant.config import TransplantConfig
+    from tokenizers_lab.transplant.vocab import Vocab
 
 
 @dataclass(frozen=True)
@@ -76,3 +82,41 @@ class TransplantReport(Markdown):
     fit: dict[str, Any] | None
     notes: tuple[str, ...]
     timings: dict[str, float]
+
+
+def model_facts(ck: Checkpoint) -> ModelFacts:
+    return ModelFacts(
+        ",".join(ck.config.get("architectures") or []) or ck.config.get("model_type", "?"),
+        ck.rows,
+        ck.dim,
+        ck.tied,
+        ck.dtype,
+        ck.input_name,
+        ck.output_name,
+        ck.bytes,
+    )
+
+
+def row_fields(
+    config: TransplantConfig,
+    pair: Any,
+    old: Vocab,
+    new: Vocab,
+    routes: list[str],
+    final: list[str],
+    specials: list[tuple[str, str, str]],
+    rows: int,
+    undecomposable: int,
+) -> dict[str, Any]:
+    """The report's account of the rows: routes, overlaps, specials, chat template."""
+    return {
+        "new_rows": rows,
+        "padding_rows": rows - pair.new_view.vocab_size,
+        "routes": core.route_counts(final),
+        "raw_overlap": len(set(new.native) & set(old.native) - {None}),
+        "canonical_overlap": sum(1 for r in routes if r in ("exact", "canonical")),
+        "undecomposable": undecomposable,
+        "specials": tuple(SpecialRow(t, new.specials[t], how, o) for t, how, o in specials),
+        "added_specials": tuple(pair.added),
+        "chat_template": config.chat_template if pair.template is not None else "none",
+    }

@@ -1,0 +1,124 @@
+"""The fit's pieces: the model's layers as teacher and student, the ALM term, a lazy AdamW."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tokenizers_lab.errors import LabError
+
+TEMPERATURE = 100.0  # tokenkit's binarization_temp
+HEAD_CHUNK = 128  # positions per vocabulary-head block (its logits are recomputed in backward)
+EPS = 1e-6
+
+
+class Student:
+    """The shared transformer with either matrix pair: old (teacher) or new with trainable rows."""
+
+    def __init__(self, model: Any, torch: Any) -> None:
+        self.torch = torch
+        self.model = model
+        self.base = model.base_model
+        for p in model.parameters():
+            p.requires_grad_(False)
+
+    def hidden(self, emb: Any, mask: Any) -> Any:
+        return self.base(inputs_embeds=emb, attention_mask=mask).last_hidden_state
+
+    def target_logp(self, h: Any, targets: Any, W: Any, P: Any = None, rows: Any = None) -> Any:
+        """log p(target) at each position, the head in blocks of HEAD_CHUNK positions (with P: the
+        trainable rows `rows` of W replaced by P; the blocks' logits are recomputed in backward)."""
+        torch = self.torch
+        from torch.utils.checkpoint import checkpoint
+
+        def block(hb: Any, tb: Any, Pb: Any) -> Any:
+            logits = hb @ W.T
+            if Pb is not None:
+                logits = logits.index_copy(1, rows, hb @ Pb.T)
+            return torch.log_softmax(logits, -1).gather(1, tb[:, None])[:, 0]
+
+        outs = []
+        for s in range(0, h.shape[0], HEAD_CHUNK):
+            hb, tb = h[s : s + HEAD_CHUNK], targets[s : s + HEAD_CHUNK]
+            if P is not None and torch.is_grad_enabled():
+                outs.append(checkpoint(block, hb, tb, P, use_reentrant=False))
+            else:
+                outs.append(block(hb, tb, P))
+        return torch.cat(outs) if outs else h.new_zeros(0)
+
+
+def check_head(student: Student, W_out: Any, prefix: int) -> None:
+    """The fit computes logits as hidden @ W_out^T: refuse a model whose head is more than that
+    (a bias, logit soft-capping or scaling) rather than fit the wrong function."""
+    torch = student.torch
+    ids = torch.tensor([[prefix, prefix]])
+    with torch.no_grad():
+        ref = student.model(input_ids=ids).logits[0].float()
+        h = student.hidden(student.model.get_input_embeddings()(ids), torch.ones_like(ids))[0]
+        mine = h @ W_out.T
+    if not torch.allclose(ref, mine, rtol=1e-3, atol=1e-3 * float(ref.abs().max())):
+        raise LabError(
+            "--fit needs a model whose output head is hidden states times the output embeddings "
+            f"(this {type(student.model).__name__} adds more: bias, soft-capping or scaling)"
+        )
+
+
+def _alm(torch: Any, teacher: np.ndarray, chunk: np.ndarray, n_chunks: int, lp: Any) -> Any:
+    """ALM over one text: the binary KL between exp(teacher/T) and exp(student/T) of every aligned
+    chunk's summed log-probability, times T (the binary cross-entropy's gradient)."""
+    s = torch.zeros(n_chunks, dtype=lp.dtype).index_add(0, torch.from_numpy(chunk), lp)
+    y = torch.from_numpy(teacher / TEMPERATURE).to(lp.dtype).clamp_max(0) - EPS
+    x = (s / TEMPERATURE).clamp_max(0) - EPS
+    py = torch.exp(y)
+    kl = py * (y - x) + (1 - py) * (_log1mexp(torch, y) - _log1mexp(torch, x))
+    return kl.sum() * TEMPERATURE
+
+
+class LazyAdam:
+    """AdamW (beta2 0.95, no weight decay) over embedding rows, updating only the rows a step
+    touches (their own step counts for the bias correction): a lazy Adam, as for sparse
+    embedding gradients."""
+
+    def __init__(
+        self,
+        torch: Any,
+        ids: Sequence[int],
+        n_rows: int,
+        dim: int,
+        mats: int,
+        betas: tuple[float, float] = (0.9, 0.95),
+    ) -> None:
+        self.torch = torch
+        self.pos = torch.full((n_rows,), -1, dtype=torch.long)  # row id -> its state (only rows it may touch)
+        self.pos[torch.tensor(list(ids), dtype=torch.long)] = torch.arange(len(ids))
+        self.m = torch.zeros((mats, len(ids), dim))
+        self.v = torch.zeros((mats, len(ids), dim))
+        self.t = torch.zeros(len(ids))
+        self.b1, self.b2 = betas
+        self._delta: list[Any] = []
+
+    def step(self, ids: Any, grads: list[Any], lr: float) -> None:
+        torch = self.torch
+        rows = self.pos[ids]
+        self.t[rows] += 1
+        t = self.t[rows][:, None]
+        self._delta = []
+        for k, g in enumerate(grads):
+            m = self.m[k, rows] * self.b1 + (1 - self.b1) * g
+            v = self.v[k, rows] * self.b2 + (1 - self.b2) * g * g
+            self.m[k, rows], self.v[k, rows] = m, v
+            mhat = m / (1 - self.b1**t)
+            vhat = v / (1 - self.b2**t)
+            self._delta.append(-lr * mhat / (torch.sqrt(vhat) + 1e-8))
+
+    def value(self, k: int, rows: Any, current: Any) -> Any:
+        """The rows after the last step."""
+        return current + self._delta[k]
+
+
+def _log1mexp(torch: Any, x: Any) -> Any:
+    """log(1 - exp(x)) for x < 0, stable at both ends."""
+    return torch.where(x > -math.log(2), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
