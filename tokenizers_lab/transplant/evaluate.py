@@ -183,6 +183,17 @@ def load_causal_lm(folder: Path) -> Any:
     return model
 
 
+def pad_batch(torch: Any, seqs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+    """Right-padded ids and their attention mask."""
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros((len(seqs), width), dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, : len(s)] = torch.tensor(list(s))
+        mask[r, : len(s)] = 1
+    return ids, mask
+
+
 def bits_per_byte(
     model: Any,
     encode: Callable[[list[str]], list[list[int]]],
@@ -211,13 +222,7 @@ def bits_per_byte(
             j = i + 1
             while j < len(seqs) and len(seqs[j]) * (j - i + 1) <= batch_tokens:
                 j += 1
-            group = seqs[i:j]
-            width = max(len(s) for s in group)
-            batch = torch.zeros((len(group), width), dtype=torch.long)
-            attend = torch.zeros((len(group), width), dtype=torch.long)
-            for r, seq in enumerate(group):
-                batch[r, : len(seq)] = torch.tensor(seq)
-                attend[r, : len(seq)] = 1
+            batch, attend = pad_batch(torch, seqs[i:j])
             if forward is not None:
                 logits = forward(batch, attend)[:, :-1].float()
             else:

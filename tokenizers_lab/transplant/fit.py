@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import InputError, raise_if_interrupted
+from tokenizers_lab.transplant.evaluate import pad_batch
 from tokenizers_lab.transplant.fitparts import LazyAdam, Student, _alm, check_head
 from tokenizers_lab.transplant.fittext import (  # noqa: F401 - the fit's API, one import away
     FitText,
@@ -267,7 +268,7 @@ def _teacher_sums(
     todo = [j for j in batch if texts[j].teacher is None and texts[j].old_chunk is not None]
     if not todo:
         return
-    ids, mask = _pad(torch, [[prefix] + texts[j].old_ids for j in todo])
+    ids, mask = pad_batch(torch, [[prefix] + texts[j].old_ids for j in todo])
     with torch.no_grad():
         h = student.hidden(torch.nn.functional.embedding(ids, W_in), mask)
         for r, j in enumerate(todo):
@@ -325,7 +326,7 @@ def _loss(ctx: _Ctx, batch: list[int], rows: Any, P_in: Any, P_out: Any) -> tupl
     """The objective on a batch, the rows `rows` taken from P_in / P_out (the head sees P_out with
     its gradient scaled by output_grad)."""
     torch = ctx.torch
-    ids, mask = _pad(torch, [[ctx.prefix] + ctx.texts[j].new_ids for j in batch])
+    ids, mask = pad_batch(torch, [[ctx.prefix] + ctx.texts[j].new_ids for j in batch])
     slot = torch.full((ctx.W_in.shape[0],), -1, dtype=torch.long)
     slot[rows] = torch.arange(len(rows))
     sl = slot[ids]
@@ -367,14 +368,3 @@ def _batches(order: list[int], texts: list[FitText], batch_tokens: int) -> list[
     if cur:
         batches.append(cur)
     return batches
-
-
-def _pad(torch: Any, seqs: list[list[int]]) -> tuple[Any, Any]:
-    """Right-padded ids and their attention mask."""
-    width = max(len(s) for s in seqs)
-    ids = torch.zeros((len(seqs), width), dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for r, s in enumerate(seqs):
-        ids[r, : len(s)] = torch.tensor(s)
-        mask[r, : len(s)] = 1
-    return ids, mask
