@@ -693,6 +693,39 @@ def test_fit_moves_only_the_estimated_rows(world, which, output_grad):
     assert json.loads((out / "config.json").read_text())["tie_word_embeddings"] is (which == "tied")
 
 
+@pytest.mark.parametrize("which", ["tied", "untied"])
+def test_fit_of_the_hypernetwork_moves_rows_the_fit_text_never_held(world, which):
+    """--method hypernet --fit-corpus trains the network (ZeTT: LM loss + 0.5 x lexical) and then
+    predicts every estimated row from its decomposition: rows of new tokens absent from the fit
+    text move too; copied rows and every other weight stay; an untied head stays (output_grad 0)."""
+    from safetensors.torch import load_file
+
+    fit, _ = _fit_files(world)
+    kw = dict(model=world[which], method="hypernet", hypernet_steps=20)
+    _, base_out = _run(world, f"hfit-base-{which}", **kw)
+    report, out = _run(
+        world, f"hfit-{which}", **kw, fit_corpus=str(fit), fit_steps=8, fit_batch_tokens=256, fit_lr=1e-3
+    )
+    f = report.fit
+    assert f is not None and f["rows"] == "hypernetwork" and f["lr"] == 1e-3 and f["steps"] == 8
+    assert f["new_tokens_fitted"] > 0
+    heur = load_file(str(base_out / "model.safetensors"))
+    got = load_file(str(out / "model.safetensors"))
+    old_v, new_v = build_vocab(load_tokenizer(str(world[which]))), build_vocab(load_tokenizer(str(out)))
+    routes, _src, _ = core.match(old_v, new_v)
+    in_fit = {i for ids in load_tokenizer(str(out)).encode_batch(FIT_TEXT) for i in ids}
+    changed = (heur["model.embed_tokens.weight"] != got["model.embed_tokens.weight"]).any(1)
+    moved = {i for i in range(len(routes)) if changed[i]}
+    assert moved and not any(routes[i] for i in moved)  # copied rows keep their values
+    assert moved - in_fit  # the network's rows for tokens the fit never showed
+    if which == "untied":
+        assert torch.equal(heur["lm_head.weight"], got["lm_head.weight"])
+    old_w = load_file(str(world[which] / "model.safetensors"))
+    for name in old_w:
+        if name not in ("model.embed_tokens.weight", "lm_head.weight"):
+            assert torch.equal(old_w[name], got[name]), name
+
+
 def test_fit_eval_compares_original_heuristic_and_fitted(world):
     fit, held = _fit_files(world)
     report, out = _run(
@@ -743,7 +776,9 @@ def test_alm_is_zero_when_student_and_teacher_agree(world):
     E = model.get_input_embeddings().weight.detach().numpy().copy()
     est = np.zeros(len(E), bool)
     est[[i for t in texts for i in t.new_ids][:10]] = True
-    r = F.fit(model, E.copy(), None, E.copy(), None, est, texts, 0, 0, objective="alm", steps=1, lr=1e-6)
+    r = F.fit(
+        model, (E.copy(), None), E.copy(), None, est, texts, (0, 0), F.FitSettings("alm", 1e-6, steps=1)
+    )
     assert r.first_loss == pytest.approx(0.0, abs=1e-6)
 
 

@@ -119,7 +119,11 @@ def transplant(
         "--fit-objective",
         help="alm (likelihood matching with the teacher), ce (next-token), or alm+ce.",
     ),
-    fit_lr: float = typer.Option(1e-2, "--fit-lr", help="Peak learning rate of the fit (AdamW)."),
+    fit_lr: float | None = typer.Option(
+        None,
+        "--fit-lr",
+        help="Peak learning rate of the fit (AdamW) [default: 1e-2 for rows, 1e-4 for --method hypernet's weights].",
+    ),
     fit_output_grad: float = typer.Option(
         0.0,
         "--fit-output-grad",

@@ -46,7 +46,7 @@ class TransplantConfig:
     fit_minutes: float | None = None
     fit_steps: int | None = None
     fit_objective: str = "alm+ce"
-    fit_lr: float = 1e-2
+    fit_lr: float | None = None  # None: 1e-2 for rows, 1e-4 for the hypernetwork's weights
     fit_output_grad: float = 0.0
     fit_batch_tokens: int = 512
     fit_seq_len: int = 256
@@ -126,7 +126,8 @@ def _validate_fit(config: TransplantConfig) -> None:
         check_range("--fit-minutes", config.fit_minutes, 0, None, lo_open=True)
     if config.fit_steps is not None:
         check_range("--fit-steps", config.fit_steps, 1)
-    check_range("--fit-lr", config.fit_lr, 0, 1, lo_open=True)
+    if config.fit_lr is not None:
+        check_range("--fit-lr", config.fit_lr, 0, 1, lo_open=True)
     check_range("--fit-output-grad", config.fit_output_grad, 0, 1)
     check_range("--fit-batch-tokens", config.fit_batch_tokens, 16)
     check_range("--fit-seq-len", config.fit_seq_len, 8, MAX_FIT_SEQ)

@@ -27,6 +27,11 @@ than the heuristic rows (they were over-predicted in contexts the fit never show
 the input role only, held-out bits per byte improved. Untied models keep their output rows
 unless output_grad > 0.
 
+Rows come from a source (fitrows.py): by default every estimated row is its own parameter; with
+`--method hypernet` the hypernetwork's weights are trained instead, with ZeTT's objective (the
+loss above plus 0.5 x its lexical loss), and at the end it predicts the row of every estimated
+token, also those the fit text never held.
+
 The steps go where the new tokens are: texts are ordered so that each next one brings the most
 frequent estimated token not yet seen, and only estimated tokens that occur in the chosen texts
 are trainable. AdamW (beta2 0.95, no weight decay: it would pull rows towards zero), gradient
@@ -48,7 +53,8 @@ import numpy as np
 
 from tokenizers_lab.errors import InputError, raise_if_interrupted
 from tokenizers_lab.transplant.evaluate import pad_batch
-from tokenizers_lab.transplant.fitparts import LazyAdam, Student, _alm, check_head
+from tokenizers_lab.transplant.fitparts import Student, _alm, check_head
+from tokenizers_lab.transplant.fitrows import DirectRows, HyperRows
 from tokenizers_lab.transplant.fittext import (  # noqa: F401 - the fit's API, one import away
     FitText,
     align,
@@ -69,6 +75,7 @@ class FitResult:
     """What the fit did, for the report."""
 
     objective: str
+    rows: str  # "rows" (each estimated row fitted) or "hypernetwork" (its weights fitted, all rows predicted)
     steps: int
     seconds: float
     texts: int
@@ -98,49 +105,42 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@dataclass(frozen=True)
+class FitSettings:
+    """How a fit runs (the CLI's --fit-* options)."""
+
+    objective: str = "alm+ce"
+    lr: float | None = None  # None: the row source's default (rows 1e-2, hypernetwork 1e-4)
+    batch_tokens: int = 512
+    steps: int | None = None
+    minutes: float | None = None
+    seed: int = 13
+    output_grad: float = 0.0
+
+
 def fit(
     model: Any,
-    E_old_in: np.ndarray,
-    E_old_out: np.ndarray | None,
+    old: tuple[np.ndarray, np.ndarray | None],
     new_in: np.ndarray,
     new_out: np.ndarray | None,
     estimated: np.ndarray,
     texts: list[FitText],
-    old_prefix: int,
-    new_prefix: int,
+    prefixes: tuple[int, int],
+    settings: FitSettings,
     *,
-    objective: str = "alm+ce",
-    lr: float = 1e-2,
-    batch_tokens: int = 512,
-    steps: int | None = None,
-    minutes: float | None = None,
-    seed: int = 13,
-    output_grad: float = 0.0,
+    hypernet: tuple[Any, dict[int, list[int]]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit the rows of `new_in`/`new_out` (in place) whose ids are True in `estimated`, against
-    the model with `E_old_*` as teacher, over `texts`; stop after `steps` or `minutes`."""
+    the model with the `old` (input, output) matrices as teacher, over `texts`; stop after the
+    settings' steps or minutes. `prefixes`: the (old, new) id each sequence starts with. With
+    `hypernet` (the network and the decomposition of each estimated id), the network is trained
+    and predicts the rows instead."""
     import torch
 
-    with _all_cores_and_seed(torch, seed):
+    with _all_cores_and_seed(torch, settings.seed):
         return _fit(
-            torch,
-            model,
-            E_old_in,
-            E_old_out,
-            new_in,
-            new_out,
-            estimated,
-            texts,
-            old_prefix,
-            new_prefix,
-            objective,
-            lr,
-            batch_tokens,
-            steps,
-            minutes,
-            output_grad,
-            progress or (lambda _msg: None),
+            torch, model, old, new_in, new_out, estimated, texts, prefixes, settings, hypernet, progress
         )
 
 
@@ -160,49 +160,41 @@ def _all_cores_and_seed(torch: Any, seed: int) -> Iterator[None]:
 def _fit(
     torch: Any,
     model: Any,
-    E_old_in: np.ndarray,
-    E_old_out: np.ndarray | None,
+    old: tuple[np.ndarray, np.ndarray | None],
     new_in: np.ndarray,
     new_out: np.ndarray | None,
     estimated: np.ndarray,
     texts: list[FitText],
-    old_prefix: int,
-    new_prefix: int,
-    objective: str,
-    lr: float,
-    batch_tokens: int,
-    steps: int | None,
-    minutes: float | None,
-    output_grad: float,
-    say: Callable[[str], None],
+    prefixes: tuple[int, int],
+    cfg: FitSettings,
+    hypernet: tuple[Any, dict[int, list[int]]] | None,
+    progress: Callable[[str], None] | None,
 ) -> FitResult:
-    tied = new_out is None
+    say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
     student = Student(model, torch)
-    Wo_in = torch.from_numpy(E_old_in)
-    Wo_out = torch.from_numpy(E_old_out) if E_old_out is not None else Wo_in
-    check_head(student, Wo_out, old_prefix)
+    Wo_in = torch.from_numpy(old[0])
+    Wo_out = torch.from_numpy(old[1]) if old[1] is not None else Wo_in
+    check_head(student, Wo_out, prefixes[0])
     order, in_texts = order_texts(texts, estimated)
     if not order:
         raise InputError("the fit corpus contains none of the new (estimated) tokens: nothing to fit")
-    used = sorted({i for j in order for i in texts[j].new_ids if estimated[i]})
     Wn_in = torch.from_numpy(new_in)
     Wn_out = torch.from_numpy(new_out) if new_out is not None else Wn_in
-    opt = LazyAdam(torch, used, len(new_in), new_in.shape[1], 1 if tied else 2)
-    use_alm, use_ce = "alm" in objective, "ce" in objective
+    source = _source(torch, order, texts, estimated, Wn_in, Wn_out, cfg, hypernet)
+    lr = cfg.lr if cfg.lr is not None else source.default_lr
+    if isinstance(source, HyperRows):
+        source.start(lr)
     touched = torch.zeros(len(new_in), dtype=torch.bool)
-
-    batches = _batches(order, texts, batch_tokens)
-
-    ctx = _Ctx(
-        torch, student, texts, estimated, Wn_in, Wn_out, tied, use_alm, use_ce, output_grad, new_prefix
-    )
-    budget = minutes * 60 if minutes else None
-    total_steps = steps if steps else None
+    batches = _batches(order, texts, cfg.batch_tokens)
+    use_alm, use_ce = "alm" in cfg.objective, "ce" in cfg.objective
+    ctx = _Ctx(torch, student, texts, estimated, Wn_in, Wn_out, use_alm, use_ce, cfg.output_grad, prefixes[1])
+    budget = cfg.minutes * 60 if cfg.minutes else None
+    total_steps = cfg.steps if cfg.steps else None
     losses: list[float] = []
     tokens = 0
     step = 0
-    stopped_by = "steps" if steps else "minutes"
+    stopped_by = "steps" if cfg.steps else "minutes"
     t0 = time.perf_counter()
     last_say = 0.0
     while True:
@@ -214,8 +206,8 @@ def _fit(
             break
         batch = batches[step % len(batches)]
         if use_alm:
-            _teacher_sums(torch, student, texts, batch, old_prefix, Wo_in, Wo_out)
-        loss, n = _update(ctx, batch, opt, _rate(lr, step, total_steps, elapsed, budget), touched)
+            _teacher_sums(torch, student, texts, batch, prefixes[0], Wo_in, Wo_out)
+        loss, n = _update(ctx, batch, source, _rate(lr, step, total_steps, elapsed, budget), touched)
         losses.append(loss)
         tokens += n
         step += 1
@@ -230,8 +222,10 @@ def _fit(
             say(
                 f"fit step {step}{'/' + str(total_steps) if total_steps else ''}: loss {losses[-1]:.4f}, ETA {eta:.0f}s"
             )
+    source.finish()
     return FitResult(
-        objective=objective,
+        objective=cfg.objective,
+        rows="hypernetwork" if isinstance(source, HyperRows) else "rows",
         steps=step,
         seconds=time.perf_counter() - t_start,
         texts=len({j for b in batches[: min(step, len(batches))] for j in b}),
@@ -240,7 +234,7 @@ def _fit(
         new_tokens_fitted=int(touched.sum()),
         estimated_rows=int(estimated.sum()),
         lr=lr,
-        output_grad=output_grad,
+        output_grad=cfg.output_grad,
         first_loss=losses[0] if losses else None,
         last_loss=float(np.mean(losses[-5:])) if losses else None,
         stopped_by=stopped_by,
@@ -248,6 +242,26 @@ def _fit(
         peak_rss_mb=peak_rss_mb(),
         losses=losses,
     )
+
+
+def _source(
+    torch: Any,
+    order: list[int],
+    texts: list[FitText],
+    estimated: np.ndarray,
+    W_in: Any,
+    W_out: Any,
+    cfg: FitSettings,
+    hypernet: tuple[Any, dict[int, list[int]]] | None,
+) -> DirectRows | HyperRows:
+    """The fit's row source: the hypernetwork when given, else the rows of the estimated tokens the
+    chosen texts hold."""
+    tied = W_out is W_in
+    if hypernet is not None:
+        net, decomps = hypernet
+        return HyperRows(torch, net, decomps, W_in, W_out, tied, cfg.output_grad, cfg.seed)
+    used = sorted({i for j in order for i in texts[j].new_ids if estimated[i]})
+    return DirectRows(torch, W_in, W_out, tied, used)
 
 
 def _rate(lr: float, step: int, total_steps: int | None, elapsed: float, budget: float | None) -> float:
@@ -289,36 +303,27 @@ class _Ctx:
     estimated: np.ndarray
     W_in: Any  # the new matrices, updated in place
     W_out: Any
-    tied: bool
     use_alm: bool
     use_ce: bool
     output_grad: float
     prefix: int
 
 
-def _update(ctx: _Ctx, batch: list[int], opt: LazyAdam, rate: float, touched: Any) -> tuple[float, int]:
-    """One step: the rows of the estimated tokens this batch holds are its parameters, every other
-    row a constant of the step (Adam would otherwise move rows by its normalised step on the faint
-    push-down gradient every softmax gives them, whether they occur or not). (loss, tokens)."""
+def _update(
+    ctx: _Ctx, batch: list[int], source: DirectRows | HyperRows, rate: float, touched: Any
+) -> tuple[float, int]:
+    """One step: the rows of the estimated tokens this batch holds are its parameters (through the
+    source), every other row a constant of the step (Adam would otherwise move rows by its
+    normalised step on the faint push-down gradient every softmax gives them, whether they occur
+    or not). (loss, tokens)."""
     torch = ctx.torch
-    rows = torch.tensor(
-        sorted({i for j in batch for i in ctx.texts[j].new_ids if ctx.estimated[i]}), dtype=torch.long
-    )
-    P_in = torch.nn.Parameter(ctx.W_in[rows].clone())
-    P_out = P_in if ctx.tied else torch.nn.Parameter(ctx.W_out[rows].clone())
-    params = [P_in] if ctx.tied else [P_in, P_out]
+    ids = {i for j in batch for i in ctx.texts[j].new_ids if ctx.estimated[i]}
+    rows = torch.tensor(source.trainable(ids), dtype=torch.long)
+    P_in, P_out = source.params(rows)
     loss, n = _loss(ctx, batch, rows, P_in, P_out)
-    loss.backward()
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    touched[rows] |= sum(g.abs().sum(1) for g in grads) > 0
-    norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads)))
-    if norm > 1.0:
-        grads = [g / norm for g in grads]
-    with torch.no_grad():
-        opt.step(rows, grads, rate)
-        ctx.W_in[rows] = opt.value(0, rows, P_in.detach())
-        if not ctx.tied:
-            ctx.W_out[rows] = opt.value(1, rows, P_out.detach())
+    extra = source.extra_loss()
+    (loss if extra is None else loss + extra).backward()
+    touched[rows] |= source.step(rows, rate)
     return float(loss.detach()), n
 
 

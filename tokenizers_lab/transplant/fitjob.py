@@ -83,6 +83,7 @@ def run_fit(
     final: list[str],
     config_ids: dict[str, Any],
     progress: Progress | None,
+    hyper: Any = None,
 ) -> Fitted:
     """Fit the estimated rows of new_in/new_out in place; the report's summary of it."""
     from tokenizers_lab.corpus import display_name
@@ -119,23 +120,25 @@ def run_fit(
         progress("bits per byte of the heuristic rows", None)
         heuristic = _bpb_rows(model, new_in, new_out, pair, new_prefix, documents(ev_lines))
     steps, minutes = config.fit_budget()
+    settings = F.FitSettings(
+        config.fit_objective,
+        config.fit_lr,
+        config.fit_batch_tokens,
+        steps,
+        minutes,
+        config.seed,
+        config.fit_output_grad,
+    )
     result = F.fit(
         model,
-        E_in,
-        E_out,
+        (E_in, E_out),
         new_in,
         new_out,
         estimated,
         prepared,
-        old_prefix,
-        new_prefix,
-        objective=config.fit_objective,
-        lr=config.fit_lr,
-        output_grad=config.fit_output_grad,
-        batch_tokens=config.fit_batch_tokens,
-        steps=steps,
-        minutes=minutes,
-        seed=config.seed,
+        (old_prefix, new_prefix),
+        settings,
+        hypernet=(hyper, _decompositions(old, new, estimated)) if hyper is not None else None,
         progress=lambda msg: progress(msg, None),
     )
     del model
@@ -143,6 +146,15 @@ def run_fit(
     summary.update(corpus=display_name(spec), corpus_cut=cut, texts_available=len(prepared))
     machine = {f"fit_{k}": float(getattr(result, k)) for k in result.MACHINE}
     return Fitted(summary, heuristic, ref, machine)
+
+
+def _decompositions(old: Vocab, new: Vocab, estimated: np.ndarray) -> dict[int, list[int]]:
+    """Each estimated id's decomposition into old tokens (the hypernetwork's input), where it has one."""
+    from tokenizers_lab.transplant.vocab import Decomposer
+
+    ids = [int(i) for i in np.flatnonzero(estimated) if new.keys[i] is not None]
+    decs = Decomposer(old).decompose_many([new.keys[i] for i in ids])  # type: ignore[misc]
+    return {i: d for i, d in zip(ids, decs) if d}
 
 
 def _bpb_rows(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -61,11 +62,18 @@ class Hypernet:
     E_in: np.ndarray
     E_out: np.ndarray | None
     scale: float
+    examples: tuple[list[list[int]], np.ndarray] = ([], np.zeros(0, np.int64))  # the training split
+    norm: float = 1.0  # mean squared distance of a row from the mean row: the lexical loss's unit
+
+    @cached_property
+    def features(self) -> np.ndarray:
+        """Input rows, and output rows beside them when untied: what the network reads and predicts."""
+        return self.E_in if self.E_out is None else np.concatenate([self.E_in, self.E_out], 1)
 
     def _batch(self, decomps: Sequence[Sequence[int]]) -> tuple[Any, Any, Any]:
         import torch
 
-        feats = self.E_in if self.E_out is None else np.concatenate([self.E_in, self.E_out], 1)
+        feats = self.features
         n, f = len(decomps), feats.shape[1]
         x = np.zeros((n, MAX_PIECES, f), np.float32)
         mask = np.zeros((n, MAX_PIECES), bool)
@@ -81,6 +89,16 @@ class Hypernet:
     def forward(self, decomps: Sequence[Sequence[int]]) -> Any:
         x, mask, fvt = self._batch(decomps)
         return fvt + self.scale * self.net(x, mask)
+
+    def lexical_loss(self, rng: np.random.Generator) -> Any:
+        """ZeTT's lexical loss on a random batch of the training examples: squared distance of the
+        predicted rows from the true ones, in units of the rows' spread."""
+        import torch
+
+        decs, ids = self.examples
+        b = rng.integers(0, len(ids), size=BATCH)
+        target = torch.from_numpy(self.features[ids[b]])
+        return ((self.forward([decs[i] for i in b]) - target) ** 2).sum(1).mean() / self.norm
 
     def predict(self, decomps: Sequence[Sequence[int] | None]) -> tuple[np.ndarray, np.ndarray | None]:
         """Rows for each decomposition (zero where there is none)."""
@@ -143,7 +161,6 @@ def _train(space: Any, steps: int, seed: int, exclude: np.ndarray | None) -> tup
     feats = E_in if E_out is None else np.concatenate([E_in, E_out], 1)
     scale = float(feats.std())
     net = _net(torch, feats.shape[1], feats.shape[1])
-    hyper = Hypernet(net, E_in, E_out, scale)
     decs, ids = examples(space, rng, exclude)
     order = rng.permutation(len(ids))
     n_valid = max(1, int(VALID_SHARE * len(ids)))
@@ -151,14 +168,13 @@ def _train(space: Any, steps: int, seed: int, exclude: np.ndarray | None) -> tup
     target = torch.from_numpy(feats)
     mean = target.mean(0)
     norm = float(((target - mean) ** 2).sum(1).mean())
+    hyper = Hypernet(net, E_in, E_out, scale, ([decs[i] for i in trn], ids[trn]), norm)
     opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=max(steps, 1), pct_start=0.1)
     net.train()
     losses = []
     for _ in range(steps):
-        b = trn[rng.integers(0, len(trn), size=BATCH)]
-        pred = hyper.forward([decs[i] for i in b])
-        loss = ((pred - target[ids[b]]) ** 2).sum(1).mean() / norm  # ZeTT's lexical loss
+        loss = hyper.lexical_loss(rng)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

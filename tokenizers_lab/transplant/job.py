@@ -103,8 +103,9 @@ def run_on(
     fitted = None
     if config.fitting:
         stage("fit", "fitting the new rows")
+        # a hypernetwork is fitted even where its lexical training alone did not beat FVT
         fitted = run_fit(
-            config, ck, pair, old, new, E_in, E_out, new_in, new_out, final, config_ids, progress
+            config, ck, pair, old, new, E_in, E_out, new_in, new_out, final, config_ids, progress, hyper
         )
     if not config.evaluate:  # the old matrices are done with: the run's peak is the write that follows
         del E_in, E_out, E_out_t
@@ -189,7 +190,10 @@ def _hypernet(
     # the leave-out tokens are never training targets, so the comparison with FVT stays fair
     hyper, info = hn.train(space, steps=config.hypernet_steps, seed=config.seed, exclude=hidden)
     if not info["beats_fvt"]:
-        notes.append("the hypernetwork did not beat FVT on its validation tokens: the new rows are FVT's")
+        notes.append(
+            "the hypernetwork did not beat FVT on its validation tokens: the new rows are FVT's"
+            + (" before the fit, the fitted network's after it" if config.fitting else "")
+        )
     return hyper, info
 
 
@@ -226,7 +230,8 @@ def _estimate(
     if not config.evaluate:  # encoder, vectors, decomposer are done with: free them before the new rows
         space.release()
         del dec
-        old.release()
+        if not config.fitting:  # a fit of the hypernetwork decomposes again
+            old.release()
         core.M.release_memory()
     return est, undecomposable
 
