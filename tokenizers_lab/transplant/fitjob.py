@@ -85,7 +85,9 @@ def run_fit(
     progress: Progress | None,
     hyper: Any = None,
 ) -> Fitted:
-    """Fit the estimated rows of new_in/new_out in place; the report's summary of it."""
+    """Fit the estimated rows of new_in/new_out in place; the report's summary of it. With `hyper`
+    (--method hypernet) the network is fitted and predicts the rows, also where its lexical
+    training alone did not beat FVT."""
     from tokenizers_lab.corpus import display_name
     from tokenizers_lab.transplant.evaluate import documents, load_causal_lm
     from tokenizers_lab.transplant.measure import eval_lines, prefixes

@@ -103,7 +103,6 @@ def run_on(
     fitted = None
     if config.fitting:
         stage("fit", "fitting the new rows")
-        # a hypernetwork is fitted even where its lexical training alone did not beat FVT
         fitted = run_fit(
             config, ck, pair, old, new, E_in, E_out, new_in, new_out, final, config_ids, progress, hyper
         )
