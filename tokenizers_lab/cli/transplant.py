@@ -122,7 +122,7 @@ def transplant(
     fit_lr: float | None = typer.Option(
         None,
         "--fit-lr",
-        help="Peak learning rate of the fit (AdamW) [default: 1e-2 for rows, 1e-4 for --method hypernet's weights].",
+        help="Peak learning rate of the fit (AdamW) [default: 1e-2 for rows, 3e-4 for --method hypernet's weights].",
     ),
     fit_output_grad: float = typer.Option(
         0.0,

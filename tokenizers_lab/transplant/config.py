@@ -46,7 +46,7 @@ class TransplantConfig:
     fit_minutes: float | None = None
     fit_steps: int | None = None
     fit_objective: str = "alm+ce"
-    fit_lr: float | None = None  # None: 1e-2 for rows, 1e-4 for the hypernetwork's weights
+    fit_lr: float | None = None  # None: 1e-2 for rows, 3e-4 for the hypernetwork's weights
     fit_output_grad: float = 0.0
     fit_batch_tokens: int = 512
     fit_seq_len: int = 256

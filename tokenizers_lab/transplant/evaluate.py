@@ -227,11 +227,12 @@ def bits_per_byte(
                 logits = forward(batch, attend)[:, :-1].float()
             else:
                 logits = model(input_ids=batch, attention_mask=attend).logits[:, :-1].float()
-            target = batch[:, 1:]
-            nll = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none"
-            ).view(target.shape)
-            nats += float((nll * attend[:, 1:]).sum())
+            for r in range(len(batch)):  # a row at a time: no padded copy of the batch's logits
+                n = int(attend[r].sum()) - 1
+                nats += float(
+                    torch.nn.functional.cross_entropy(logits[r, :n], batch[r, 1 : n + 1], reduction="sum")
+                )
+            del logits
             i = j
     n_bytes = sum(len(d.encode("utf-8")) for d in docs)
     bits = nats / math.log(2)

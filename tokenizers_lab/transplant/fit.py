@@ -53,7 +53,7 @@ import numpy as np
 
 from tokenizers_lab.errors import InputError, raise_if_interrupted
 from tokenizers_lab.transplant.evaluate import pad_batch
-from tokenizers_lab.transplant.fitparts import Student, _alm, check_head
+from tokenizers_lab.transplant.fitparts import RssPeak, Student, _alm, check_head
 from tokenizers_lab.transplant.fitrows import DirectRows, HyperRows
 from tokenizers_lab.transplant.fittext import (  # noqa: F401 - the fit's API, one import away
     FitText,
@@ -99,18 +99,12 @@ class FitResult:
         return {k: v for k, v in vars(self).items() if k != "losses" and k not in self.MACHINE}
 
 
-def peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 @dataclass(frozen=True)
 class FitSettings:
     """How a fit runs (the CLI's --fit-* options)."""
 
     objective: str = "alm+ce"
-    lr: float | None = None  # None: the row source's default (rows 1e-2, hypernetwork 1e-4)
+    lr: float | None = None  # None: the row source's default (rows 1e-2, hypernetwork 3e-4)
     batch_tokens: int = 512
     steps: int | None = None
     minutes: float | None = None
@@ -138,10 +132,12 @@ def fit(
     and predicts the rows instead."""
     import torch
 
-    with _all_cores_and_seed(torch, settings.seed):
-        return _fit(
+    with _all_cores_and_seed(torch, settings.seed), RssPeak() as rss:
+        result = _fit(
             torch, model, old, new_in, new_out, estimated, texts, prefixes, settings, hypernet, progress
         )
+    result.peak_rss_mb = rss.mb
+    return result
 
 
 @contextlib.contextmanager
@@ -173,6 +169,7 @@ def _fit(
     say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
     student = Student(model, torch)
+    student.checkpoint_layers()
     Wo_in = torch.from_numpy(old[0])
     Wo_out = torch.from_numpy(old[1]) if old[1] is not None else Wo_in
     check_head(student, Wo_out, prefixes[0])
@@ -239,7 +236,7 @@ def _fit(
         last_loss=float(np.mean(losses[-5:])) if losses else None,
         stopped_by=stopped_by,
         seconds_per_step=(time.perf_counter() - t0) / max(step, 1),
-        peak_rss_mb=peak_rss_mb(),
+        peak_rss_mb=0.0,  # set by fit() from its sampler
         losses=losses,
     )
 

@@ -16,6 +16,7 @@ from tokenizers_lab.transplant import fit as F
 from tokenizers_lab.transplant.checkpoint import Checkpoint
 from tokenizers_lab.transplant.config import TransplantConfig
 from tokenizers_lab.transplant.evaluate import BpbSide
+from tokenizers_lab.transplant.methods import release_memory
 from tokenizers_lab.transplant.pair import Pair
 from tokenizers_lab.transplant.vocab import Vocab
 
@@ -76,8 +77,6 @@ def run_fit(
     pair: Pair,
     old: Vocab,
     new: Vocab,
-    E_in: np.ndarray,
-    E_out: np.ndarray | None,
     new_in: np.ndarray,
     new_out: np.ndarray | None,
     final: list[str],
@@ -117,10 +116,13 @@ def run_fit(
             "nothing to fit (give more text, or text in the new tokens' language)"
         )
     model = load_causal_lm(ck.folder)
+    E_in = model.get_input_embeddings().weight.detach().numpy()  # the teacher's rows: the model's own
+    E_out = None if ck.tied else model.get_output_embeddings().weight.detach().numpy()
     heuristic = None
     if config.evaluate:
         progress("bits per byte of the heuristic rows", None)
         heuristic = _bpb_rows(model, new_in, new_out, pair, new_prefix, documents(ev_lines))
+    release_memory()  # the evaluation's freed logits back to the OS: the fit's peak is its own
     steps, minutes = config.fit_budget()
     settings = F.FitSettings(
         config.fit_objective,

@@ -64,7 +64,7 @@ class HyperRows:
     the network's weights are the parameters (AdamW, beta2 0.95). At the end every estimated token
     with a decomposition gets the network's row: tokens the fit text never held move too."""
 
-    default_lr = 1e-4
+    default_lr = 3e-4
 
     def __init__(
         self,

@@ -100,17 +100,17 @@ def run_on(
     new_in, new_out, final = _new_rows(ck, old.size, routes, src, todo, est, rows, E_in, E_out, config.seed)
     del est
     config_ids = new_config_ids(ck.config, old, new, src)
+    lo_rows: list[LeaveOutRow] = []
+    if config.evaluate:  # before the fit: it reads the old space, which the fit does not need
+        stage("leave_out", "leave-out evaluation")
+        lo_rows = _leave_out(config, space, hyper, omp_inputs, new, allowed, hidden, timings)
+    del E_in, E_out, E_out_t, space, omp_inputs  # the fit's teacher is the loaded model's own rows
+    core.M.release_memory()
     fitted = None
     if config.fitting:
         stage("fit", "fitting the new rows")
-        fitted = run_fit(
-            config, ck, pair, old, new, E_in, E_out, new_in, new_out, final, config_ids, progress, hyper
-        )
-    if not config.evaluate:  # the old matrices are done with: the run's peak is the write that follows
-        del E_in, E_out, E_out_t
-        space = None  # type: ignore[assignment]
-        hyper = None
-        core.M.release_memory()
+        fitted = run_fit(config, ck, pair, old, new, new_in, new_out, final, config_ids, progress, hyper)
+    hyper = None
     folder = stage_folder(out.resolve().parent)
     try:
         stage("write", "writing the model folder")
@@ -120,11 +120,8 @@ def run_on(
         left_out = carried_files(ck)[1]
         if left_out:
             notes.append(f"left out of the new model folder: {', '.join(left_out)}")
-        lo_rows: list[LeaveOutRow] = []
         bpb = None
         if config.evaluate:
-            stage("leave_out", "leave-out evaluation")
-            lo_rows = _leave_out(config, space, hyper, omp_inputs, new, allowed, hidden, timings)
             stage("bpb", "bits per byte")
             heuristic = fitted.heuristic_bpb if fitted else None
             bpb = measure_bpb(
