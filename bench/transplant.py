@@ -275,7 +275,8 @@ def fit_chart(res: dict) -> str:
     series: dict[str, list[tuple[float, float]]] = {}
     for r in res["runs"]:
         if r.get("fit_minutes"):
-            pts = series.setdefault(r["target"], [(0.0, r["heuristic_bpb_ratio"])])
+            label = r["target"] + ("" if r["method"] == "tokenadapt" else f" ({r['method']})")
+            pts = series.setdefault(label, [(0.0, r["heuristic_bpb_ratio"])])
             pts.append((r["fit_minutes"], r["bpb_ratio"]))
     W, H, L, R, T, B = 640, 360, 60, 150, 40, 50
     xs = [x for p in series.values() for x, _ in p] or [0, 1]
@@ -349,6 +350,9 @@ def main() -> None:
     p.add_argument("--no-eval", action="store_true", help="only the --perf runs")
     p.add_argument("--fit-minutes", default="", help="comma list: tokenadapt + --fit runs at these budgets")
     p.add_argument("--fit-only", action="store_true", help="only the --fit-minutes runs")
+    p.add_argument(
+        "--fit-methods", default="tokenadapt", help="comma list: the methods the fit runs start from"
+    )
     a = p.parse_args()
     if not (SHARED / "MANIFEST.md").exists():
         raise SystemExit(f"shared data not found at {SHARED}")
@@ -363,12 +367,13 @@ def main() -> None:
         prev = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
 
         fit_minutes = [float(x) for x in a.fit_minutes.split(",") if x]
+        fit_methods = [m for m in a.fit_methods.split(",") if m]
 
         def rerun(r: dict) -> bool:  # rows this invocation measures again
             if r["target"] not in only:
                 return False
             if r.get("fit_minutes"):
-                return r["fit_minutes"] in fit_minutes
+                return r["fit_minutes"] in fit_minutes and r["method"] in fit_methods
             if a.fit_only or r["method"] not in methods:
                 return False
             return (not a.no_eval) if r["eval"] else (a.perf and r["method"] == "tokenadapt")
@@ -381,8 +386,9 @@ def main() -> None:
                 if not a.no_eval and not tg[name].get("perf_only"):
                     runs.append(one(model, name, tg[name], m, a, work, True))
             if "fit" in tg[name]:
-                for minutes in fit_minutes:
-                    runs.append(one(model, name, tg[name], "tokenadapt", a, work, True, fit_minutes=minutes))
+                for fm in fit_methods:
+                    for minutes in fit_minutes:
+                        runs.append(one(model, name, tg[name], fm, a, work, True, fit_minutes=minutes))
             if a.perf and "tokenadapt" in methods:
                 runs.append(one(model, name, tg[name], "tokenadapt", a, work, False))
     order = {
