@@ -726,6 +726,27 @@ def test_fit_of_the_hypernetwork_moves_rows_the_fit_text_never_held(world, which
             assert torch.equal(old_w[name], got[name]), name
 
 
+def test_a_fit_that_makes_held_back_fit_text_worse_keeps_the_heuristic_rows(world):
+    """Every 10th fit text holding a new token is kept out of the fit; a fit that makes those texts
+    worse (here: a learning rate of 1 wrecks the rows) is undone, and a note says so."""
+    from safetensors.torch import load_file
+
+    big = world["dir"] / "fit-big.txt"
+    big.write_text(
+        "\n".join(f"a slow brown cat {i} walks; Straße {i * 7} niño" for i in range(2000, 2600)), "utf-8"
+    )
+    _, base_out = _run(world, "guard-base", method="fvt")
+    report, out = _run(
+        world, "guard", method="fvt", fit_corpus=str(big), fit_steps=4, fit_lr=1.0, fit_batch_tokens=256
+    )
+    f = report.fit
+    assert f is not None and f["validation_texts"] >= 2 and f["kept"] is False
+    assert f["validation_bpb_after"] >= f["validation_bpb_before"]
+    assert any("held-back fit texts worse" in n for n in report.notes)
+    heur = load_file(str(base_out / "model.safetensors"))["model.embed_tokens.weight"]
+    assert torch.equal(heur, load_file(str(out / "model.safetensors"))["model.embed_tokens.weight"])
+
+
 def test_fit_eval_compares_original_heuristic_and_fitted(world):
     fit, held = _fit_files(world)
     report, out = _run(

@@ -23,6 +23,8 @@ from tokenizers_lab.transplant.vocab import Vocab
 FIT_MAX_BYTES = 32 << 20  # more text than ten CPU-minutes can read many times over
 TEXT_CHARS = 600  # lines are grouped into texts of about this many characters
 COPIED = ("exact", "canonical", "special", "padding")
+VALIDATION_EVERY = 10  # every 10th fit text that holds a new token is kept out of the fit, to check it
+VALIDATION_MAX = 24
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Fitted:
     heuristic_bpb: BpbSide | None
     corpus_ref: InputRef
     machine: dict[str, float]  # wall and memory of the fit, for the report's timings
+    notes: tuple[str, ...] = ()
 
 
 def read_fit_lines(spec: str) -> tuple[list[str], InputRef, bool]:
@@ -133,23 +136,73 @@ def run_fit(
         config.seed,
         config.fit_output_grad,
     )
+    fit_texts, val_docs = _hold_out(texts, prepared, estimated)
+    movable = estimated.copy()  # the rows the fit can change: those in its texts, or all for a hypernetwork
+    if hyper is None:
+        movable[:] = False
+        movable[[i for t in fit_texts for i in t.new_ids if estimated[i]]] = True
+    saved = _rows_of(new_in, new_out, movable)
+    before = _bpb_rows(model, new_in, new_out, pair, new_prefix, val_docs).bpb if val_docs else None
     result = F.fit(
         model,
         (E_in, E_out),
         new_in,
         new_out,
         estimated,
-        prepared,
+        fit_texts,
         (old_prefix, new_prefix),
         settings,
         hypernet=(hyper, _decompositions(old, new, estimated)) if hyper is not None else None,
         progress=lambda msg: progress(msg, None),
     )
+    after = _bpb_rows(model, new_in, new_out, pair, new_prefix, val_docs).bpb if val_docs else None
+    notes: tuple[str, ...] = ()
+    kept = before is None or after is None or after < before
+    if not kept:
+        _restore(new_in, new_out, movable, saved)
+        notes = (
+            f"the fit made its {len(val_docs)} held-back fit texts worse (bits per byte {before:.4f} -> "
+            f"{after:.4f}): the heuristic rows are kept",
+        )
     del model
     summary = result.summary()
     summary.update(corpus=display_name(spec), corpus_cut=cut, texts_available=len(prepared))
+    summary.update(validation_texts=len(val_docs), validation_bpb_before=before, validation_bpb_after=after)
+    summary.update(kept=kept)
     machine = {f"fit_{k}": float(getattr(result, k)) for k in result.MACHINE}
-    return Fitted(summary, heuristic, ref, machine)
+    return Fitted(summary, heuristic, ref, machine, notes)
+
+
+def _hold_out(
+    texts: list[str], prepared: list[F.FitText], estimated: np.ndarray
+) -> tuple[list[F.FitText], list[str]]:
+    """(the fit's texts, the held-back documents): every VALIDATION_EVERY-th text that holds a new
+    token (VALIDATION_MAX at most) is kept out of the fit to check it; none where there are fewer
+    than two such rounds."""
+    with_new = [j for j, t in enumerate(prepared) if any(estimated[i] for i in t.new_ids)]
+    if len(with_new) < 2 * VALIDATION_EVERY:
+        return prepared, []
+    held = set(with_new[VALIDATION_EVERY - 1 :: VALIDATION_EVERY][:VALIDATION_MAX])
+    return [t for j, t in enumerate(prepared) if j not in held], [texts[j] for j in sorted(held)]
+
+
+def _rows_of(
+    W_in: np.ndarray, W_out: np.ndarray | None, estimated: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    ids = np.flatnonzero(estimated)
+    return W_in[ids].copy(), (W_out[ids].copy() if W_out is not None else None)
+
+
+def _restore(
+    W_in: np.ndarray,
+    W_out: np.ndarray | None,
+    estimated: np.ndarray,
+    saved: tuple[np.ndarray, np.ndarray | None],
+) -> None:
+    ids = np.flatnonzero(estimated)
+    W_in[ids] = saved[0]
+    if W_out is not None and saved[1] is not None:
+        W_out[ids] = saved[1]
 
 
 def _decompositions(old: Vocab, new: Vocab, estimated: np.ndarray) -> dict[int, list[int]]:

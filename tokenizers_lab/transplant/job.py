@@ -129,6 +129,7 @@ def run_on(
             )
         stage("")
         timings.update(fitted.machine if fitted else {})
+        notes.extend(fitted.notes if fitted else ())
         fit_ref = fitted.corpus_ref if fitted else None
         report = TransplantReport(
             provenance=_provenance(config, ck, pair.old_view, pair.new_view, donor_ck, fit_ref),
