@@ -141,7 +141,7 @@ def run_fit(
     if hyper is None:
         movable[:] = False
         movable[[i for t in fit_texts for i in t.new_ids if estimated[i]]] = True
-    saved = _rows_of(new_in, new_out, movable)
+    saved = _snapshot(new_in, new_out, movable)
     before = _bpb_rows(model, new_in, new_out, pair, new_prefix, val_docs).bpb if val_docs else None
     result = F.fit(
         model,
@@ -159,7 +159,7 @@ def run_fit(
     notes: tuple[str, ...] = ()
     kept = before is None or after is None or after < before
     if not kept:
-        _restore(new_in, new_out, movable, saved)
+        _restore(new_in, new_out, saved)
         notes = (
             f"the fit made its {len(val_docs)} held-back fit texts worse (bits per byte {before:.4f} -> "
             f"{after:.4f}): the heuristic rows are kept",
@@ -186,23 +186,21 @@ def _hold_out(
     return [t for j, t in enumerate(prepared) if j not in held], [texts[j] for j in sorted(held)]
 
 
-def _rows_of(
-    W_in: np.ndarray, W_out: np.ndarray | None, estimated: np.ndarray
-) -> tuple[np.ndarray, np.ndarray | None]:
-    ids = np.flatnonzero(estimated)
-    return W_in[ids].copy(), (W_out[ids].copy() if W_out is not None else None)
+def _snapshot(
+    W_in: np.ndarray, W_out: np.ndarray | None, which: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The rows `which` marks, copied (ids, input rows, output rows) for _restore."""
+    ids = np.flatnonzero(which)
+    return ids, W_in[ids].copy(), (W_out[ids].copy() if W_out is not None else None)
 
 
 def _restore(
-    W_in: np.ndarray,
-    W_out: np.ndarray | None,
-    estimated: np.ndarray,
-    saved: tuple[np.ndarray, np.ndarray | None],
+    W_in: np.ndarray, W_out: np.ndarray | None, saved: tuple[np.ndarray, np.ndarray, np.ndarray | None]
 ) -> None:
-    ids = np.flatnonzero(estimated)
-    W_in[ids] = saved[0]
-    if W_out is not None and saved[1] is not None:
-        W_out[ids] = saved[1]
+    ids, rows_in, rows_out = saved
+    W_in[ids] = rows_in
+    if W_out is not None and rows_out is not None:
+        W_out[ids] = rows_out
 
 
 def _decompositions(old: Vocab, new: Vocab, estimated: np.ndarray) -> dict[int, list[int]]:
