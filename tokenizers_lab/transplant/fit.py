@@ -180,8 +180,7 @@ def _fit(
     Wn_out = torch.from_numpy(new_out) if new_out is not None else Wn_in
     source = _source(torch, order, texts, estimated, Wn_in, Wn_out, cfg, hypernet)
     lr = cfg.lr if cfg.lr is not None else source.default_lr
-    if isinstance(source, HyperRows):
-        source.start(lr)
+    source.start(lr)
     touched = torch.zeros(len(new_in), dtype=torch.bool)
     batches = _batches(order, texts, cfg.batch_tokens)
     use_alm, use_ce = "alm" in cfg.objective, "ce" in cfg.objective
@@ -222,7 +221,7 @@ def _fit(
     source.finish()
     return FitResult(
         objective=cfg.objective,
-        rows="hypernetwork" if isinstance(source, HyperRows) else "rows",
+        rows=source.name,
         steps=step,
         seconds=time.perf_counter() - t_start,
         texts=len({j for b in batches[: min(step, len(batches))] for j in b}),

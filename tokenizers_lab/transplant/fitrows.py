@@ -20,6 +20,7 @@ CLIP = 1.0
 class DirectRows:
     """Every estimated row its own parameter, moved by a lazy AdamW (only the rows a step holds)."""
 
+    name = "rows"
     default_lr = 1e-2
 
     def __init__(self, torch: Any, W_in: Any, W_out: Any, tied: bool, used: list[int]) -> None:
@@ -27,6 +28,9 @@ class DirectRows:
         self.used = set(used)
         self.opt = LazyAdam(torch, used, W_in.shape[0], W_in.shape[1], 1 if tied else 2)
         self._params: list[Any] = []
+
+    def start(self, lr: float) -> None:
+        """Nothing to set up: the lazy AdamW takes the rate at every step."""
 
     def trainable(self, ids: set[int]) -> list[int]:
         return sorted(i for i in ids if i in self.used)
@@ -64,6 +68,7 @@ class HyperRows:
     the network's weights are the parameters (AdamW, beta2 0.95). At the end every estimated token
     with a decomposition gets the network's row: tokens the fit text never held move too."""
 
+    name = "hypernetwork"
     default_lr = 3e-4
 
     def __init__(
@@ -82,7 +87,7 @@ class HyperRows:
         self.d = W_in.shape[1]
         self.rng = np.random.default_rng(seed)
         self.opt: Any = None
-        self._outs: list[Any] = []
+        self._out: Any = None
 
     def start(self, lr: float) -> None:
         torch = self.torch
@@ -95,7 +100,7 @@ class HyperRows:
     def params(self, rows: Any) -> tuple[Any, Any]:
         out = self.hyper.forward([self.decomps[i] for i in rows.tolist()])
         out.retain_grad()
-        self._outs = [out]
+        self._out = out
         P_in = out[:, : self.d]
         return P_in, (P_in if self.tied else out[:, self.d :])
 
@@ -104,7 +109,7 @@ class HyperRows:
 
     def step(self, rows: Any, rate: float) -> Any:
         torch = self.torch
-        g = self._outs[0].grad
+        g = self._out.grad
         moved = g.abs().sum(1) > 0 if g is not None else torch.zeros(len(rows), dtype=torch.bool)
         torch.nn.utils.clip_grad_norm_(self.hyper.net.parameters(), CLIP)
         for group in self.opt.param_groups:
