@@ -803,6 +803,83 @@ def test_alm_is_zero_when_student_and_teacher_agree(world):
     assert r.first_loss == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("layers", [None, 1])
+def test_hidden_objective_is_zero_when_student_and_teacher_agree(world, layers):
+    """Token Distillation's MSE on hidden states at aligned chunk ends: with the old tokenizer and
+    rows on both sides it starts at zero; the report names the layers matched."""
+    from tokenizers_lab.transplant import fit as F
+    from tokenizers_lab.transplant.evaluate import load_causal_lm
+
+    view = load_tokenizer(str(world["tied"]))
+    vocab = build_vocab(view)
+    texts = F.prepare_texts(OLD_TEXT[:20], view.encode_batch, view.encode_batch, vocab.keys, vocab.keys, 64)
+    model = load_causal_lm(world["tied"])
+    E = model.get_input_embeddings().weight.detach().numpy().copy()
+    est = np.zeros(len(E), bool)
+    est[[i for t in texts for i in t.new_ids][:10]] = True
+    settings = F.FitSettings("hidden", 1e-6, steps=1, layers=layers)
+    r = F.fit(model, (E.copy(), None), E.copy(), None, est, texts, (0, 0), settings)
+    assert r.first_loss == pytest.approx(0.0, abs=1e-9) and r.layers == layers
+    # moved rows: the loss is no longer zero, and it is the mean squared hidden-state difference
+    E2 = E.copy()
+    E2[est] += 0.5
+    r2 = F.fit(
+        model, (E.copy(), None), E2, None, est, [F.FitText(**vars(t)) for t in texts], (0, 0), settings
+    )
+    assert r2.first_loss > 1e-4
+
+
+def test_hidden_objective_fits_only_the_estimated_rows_and_lowers_its_loss(world):
+    from safetensors.torch import load_file
+
+    fit, _ = _fit_files(world)
+    _, base_out = _run(world, "hid-base", method="fvt")
+    kw = dict(method="fvt", fit_corpus=str(fit), fit_objective="hidden", fit_steps=20, fit_lr=1e-2)
+    report, out = _run(world, "hid", **kw, fit_batch_tokens=256)
+    f = report.fit
+    assert f is not None and f["objective"] == "hidden" and f["layers"] is None
+    assert f["last_loss"] < f["first_loss"] and f["new_tokens_fitted"] > 0
+    assert "fit:hidden:20steps@" in report.provenance.signature
+    heur = load_file(str(base_out / "model.safetensors"))["model.embed_tokens.weight"]
+    got = load_file(str(out / "model.safetensors"))["model.embed_tokens.weight"]
+    routes, _src, _ = core.match(
+        build_vocab(load_tokenizer(str(world["tied"]))), build_vocab(load_tokenizer(str(out)))
+    )
+    moved = {i for i in range(len(routes)) if (heur[i] != got[i]).any()}
+    assert moved and not any(routes[i] for i in moved)
+    r1, _ = _run(world, "hid-1", **kw, fit_batch_tokens=256, fit_layers=1)
+    assert r1.fit["layers"] == 1 and r1.fit["first_loss"] == f["first_loss"]  # a one-layer model: 1 is all
+    assert r1.provenance.signature != report.provenance.signature
+
+
+def test_student_hidden_stops_after_the_layers_asked_for():
+    """--fit-layers L: the final-normed state after the first L decoder layers, the model's depth
+    unchanged afterwards (also when the forward fails)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tokenizers_lab.transplant.fitparts import Student
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=3, num_attention_heads=2
+    )
+    model = LlamaForCausalLM(cfg).eval()
+    st = Student(model, torch)
+    ids = torch.tensor([[1, 5, 7, 9]])
+    emb, mask = model.get_input_embeddings()(ids), torch.ones_like(ids)
+    with torch.no_grad():
+        full = st.hidden(emb, mask)
+        one = st.hidden(emb, mask, 1)
+        states = model.model(inputs_embeds=emb, attention_mask=mask, output_hidden_states=True).hidden_states
+    assert torch.allclose(full, states[-1]) and not torch.allclose(one, full)
+    # hidden_states[1] is the first layer's output before the final norm
+    assert torch.allclose(one, model.model.norm(states[1]), atol=1e-6)
+    assert st.depth == 3 and cfg.num_hidden_layers == 3
+    with pytest.raises(RuntimeError):
+        st.hidden(emb[:, :, :3], mask, 2)
+    assert cfg.num_hidden_layers == 3
+
+
 def test_alignment_cuts_at_common_byte_boundaries():
     from tokenizers_lab.transplant import fit as F
 
@@ -846,6 +923,8 @@ def test_fit_bad_input_one_line_no_folder(world, runner, monkeypatch):
         (["--fit-corpus", str(d / "none.txt")], 1, "corpus not found"),
         (["--fit-corpus", str(fit), "--fit-objective", "kl"], 2, "--fit-objective"),
         (["--fit-corpus", str(fit), "--fit-seq-len", "4096"], 2, "--fit-seq-len"),
+        (["--fit-corpus", str(fit), "--fit-layers", "2"], 2, "--fit-layers needs --fit-objective hidden"),
+        (["--fit-corpus", str(fit), "--fit-objective", "hidden", "--fit-layers", "0"], 2, "--fit-layers"),
         (["--fit-corpus", str(cyr), "--fit-steps", "2"], 1, "is cyrillic text but none of the"),
         (["--fit-corpus", str(shared_only), "--fit-steps", "2"], 1, "contains none of the"),
         (

@@ -117,7 +117,8 @@ def transplant(
     fit_objective: str = typer.Option(
         "alm+ce",
         "--fit-objective",
-        help="alm (likelihood matching with the teacher), ce (next-token), or alm+ce.",
+        help="alm (likelihood matching with the teacher), ce (next-token), alm+ce, hidden (Token "
+        "Distillation: hidden states at aligned chunk ends match the teacher's), or hidden+ce.",
     ),
     fit_lr: float | None = typer.Option(
         None,
@@ -135,6 +136,12 @@ def transplant(
     ),
     fit_seq_len: int = typer.Option(
         256, "--fit-seq-len", help="Longest fit sequence in tokens (at most 512)."
+    ),
+    fit_layers: int | None = typer.Option(
+        None,
+        "--fit-layers",
+        help="With --fit-objective hidden: match the hidden states after this many decoder layers "
+        "[default: all].",
     ),
     pattern: Pattern = None,
     fmt: Fmt = Format.text,

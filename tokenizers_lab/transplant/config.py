@@ -50,6 +50,7 @@ class TransplantConfig:
     fit_output_grad: float = 0.0
     fit_batch_tokens: int = 512
     fit_seq_len: int = 256
+    fit_layers: int | None = None  # --fit-objective hidden: match after this many decoder layers (None: all)
     pattern: str | None = None
     seed: int = 13
     # replace an existing `out` (the previous model folder goes as a whole); never changes a number
@@ -113,6 +114,7 @@ def _validate_fit(config: TransplantConfig) -> None:
             "fit_output_grad",
             "fit_batch_tokens",
             "fit_seq_len",
+            "fit_layers",
         )
         if getattr(config, name) != defaults[name]
     ]
@@ -131,6 +133,10 @@ def _validate_fit(config: TransplantConfig) -> None:
     check_range("--fit-output-grad", config.fit_output_grad, 0, 1)
     check_range("--fit-batch-tokens", config.fit_batch_tokens, 16)
     check_range("--fit-seq-len", config.fit_seq_len, 8, MAX_FIT_SEQ)
+    if config.fit_layers is not None:
+        check_range("--fit-layers", config.fit_layers, 1)
+        if config.fit_objective != "hidden":
+            raise UsageError("--fit-layers needs --fit-objective hidden (the other objectives read the head)")
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
         raise MissingExtraError("--fit needs the torch extra: pip install 'tokenizers-lab[torch]'")
     from tokenizers_lab.corpus import Corpus

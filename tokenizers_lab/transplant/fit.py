@@ -18,6 +18,13 @@ Objectives (`--fit-objective`):
 - `ce`: next-token cross-entropy of the student on the new tokenization (what bits per byte
   measures).
 - `alm+ce` (default): their sum.
+- `hidden`: Token Distillation (Dobler et al., ICLR 2026), generalised from one merged phrase to a
+  whole retokenized text: at the end of every aligned chunk both sides have read the same bytes,
+  and the student's hidden state there is pulled towards the teacher's by mean squared error
+  (their `MSE-on-hiddens`). The hidden states are the final-normed states after `layers` decoder
+  layers (all by default, their `target_layer=-1`; fewer layers cost less per step and need no
+  vocabulary head). The teacher's states are computed once per text and cached.
+- `hidden+ce`: that plus the next-token cross-entropy (full depth).
 
 A row serves twice: as input (its token read) and, through the head, as output (its token
 predicted). `output_grad` weighs the output role in the row's gradient; 0 (the default) fits rows
@@ -53,19 +60,27 @@ import numpy as np
 
 from tokenizers_lab.errors import InputError, raise_if_interrupted
 from tokenizers_lab.transplant.evaluate import pad_batch
-from tokenizers_lab.transplant.fitparts import RssPeak, Student, _alm, check_head
+from tokenizers_lab.transplant.fitparts import (
+    RssPeak,
+    Student,
+    _alm,
+    check_head,
+    teacher_states,
+    teacher_sums,
+)
 from tokenizers_lab.transplant.fitrows import DirectRows, HyperRows
 from tokenizers_lab.transplant.fittext import (  # noqa: F401 - the fit's API, one import away
     FitText,
     align,
     byte_ends,
     check_overlap,
+    chunk_ends,
     order_texts,
     prepare_texts,
     scripts,
 )
 
-OBJECTIVES = ("alm+ce", "alm", "ce")
+OBJECTIVES = ("alm+ce", "alm", "ce", "hidden", "hidden+ce")
 WARMUP = 0.1
 FINAL_LR = 0.1
 
@@ -75,6 +90,7 @@ class FitResult:
     """What the fit did, for the report."""
 
     objective: str
+    layers: int | None  # `hidden`: the decoder layers whose output was matched (None: all)
     rows: str  # "rows" (each estimated row fitted) or "hypernetwork" (its weights fitted, all rows predicted)
     steps: int
     seconds: float
@@ -110,6 +126,7 @@ class FitSettings:
     minutes: float | None = None
     seed: int = 13
     output_grad: float = 0.0
+    layers: int | None = None  # `hidden` alone: the decoder layers whose output is matched (None: all)
 
 
 def fit(
@@ -183,8 +200,10 @@ def _fit(
     source.start(lr)
     touched = torch.zeros(len(new_in), dtype=torch.bool)
     batches = _batches(order, texts, cfg.batch_tokens)
-    use_alm, use_ce = "alm" in cfg.objective, "ce" in cfg.objective
+    use_alm, use_ce, use_hidden = ("alm" in cfg.objective, "ce" in cfg.objective, "hidden" in cfg.objective)
+    layers = cfg.layers if cfg.objective == "hidden" else None
     ctx = _Ctx(torch, student, texts, estimated, Wn_in, Wn_out, use_alm, use_ce, cfg.output_grad, prefixes[1])
+    ctx.use_hidden, ctx.layers = use_hidden, layers
     budget = cfg.minutes * 60 if cfg.minutes else None
     total_steps = cfg.steps if cfg.steps else None
     losses: list[float] = []
@@ -202,7 +221,9 @@ def _fit(
             break
         batch = batches[step % len(batches)]
         if use_alm:
-            _teacher_sums(torch, student, texts, batch, prefixes[0], Wo_in, Wo_out)
+            teacher_sums(torch, student, texts, batch, prefixes[0], Wo_in, Wo_out)
+        if use_hidden:
+            teacher_states(torch, student, texts, batch, prefixes[0], Wo_in, layers)
         loss, n = _update(ctx, batch, source, _rate(lr, step, total_steps, elapsed, budget), touched)
         losses.append(loss)
         tokens += n
@@ -221,6 +242,7 @@ def _fit(
     source.finish()
     return FitResult(
         objective=cfg.objective,
+        layers=layers,
         rows=source.name,
         steps=step,
         seconds=time.perf_counter() - t_start,
@@ -271,24 +293,6 @@ def _rate(lr: float, step: int, total_steps: int | None, elapsed: float, budget:
     return lr * warm * (1 - (1 - FINAL_LR) * min(frac, 1.0))
 
 
-def _teacher_sums(
-    torch: Any, student: Student, texts: list[FitText], batch: list[int], prefix: int, W_in: Any, W_out: Any
-) -> None:
-    """The teacher's summed log-probability of every aligned chunk, once per text (cached on it)."""
-    todo = [j for j in batch if texts[j].teacher is None and texts[j].old_chunk is not None]
-    if not todo:
-        return
-    ids, mask = pad_batch(torch, [[prefix] + texts[j].old_ids for j in todo])
-    with torch.no_grad():
-        h = student.hidden(torch.nn.functional.embedding(ids, W_in), mask)
-        for r, j in enumerate(todo):
-            n = len(texts[j].old_ids)
-            lp = student.target_logp(h[r, :n], ids[r, 1 : n + 1], W_out).double().numpy()
-            chunk = texts[j].old_chunk
-            assert chunk is not None
-            texts[j].teacher = np.bincount(chunk, weights=lp, minlength=texts[j].n_chunks)
-
-
 @dataclass
 class _Ctx:
     """What every step of a fit reads."""
@@ -303,6 +307,8 @@ class _Ctx:
     use_ce: bool
     output_grad: float
     prefix: int
+    use_hidden: bool = False
+    layers: int | None = None
 
 
 def _update(
@@ -333,14 +339,21 @@ def _loss(ctx: _Ctx, batch: list[int], rows: Any, P_in: Any, P_out: Any) -> tupl
     sl = slot[ids]
     emb = torch.nn.functional.embedding(ids, ctx.W_in)
     emb = torch.where((sl >= 0)[..., None], P_in[sl.clamp_min(0)], emb)
-    h = ctx.student.hidden(emb, mask)
+    h = ctx.student.hidden(emb, mask, ctx.layers)
     head = P_out if ctx.output_grad == 1.0 else P_out.detach() + ctx.output_grad * (P_out - P_out.detach())
     total_alm, n_chunks, total_ce, n_tok = h.new_zeros(()), 0, h.new_zeros(()), 0
+    total_h, n_h = h.new_zeros(()), 0
     for r, j in enumerate(batch):
         t = ctx.texts[j]
         n = len(t.new_ids)
-        lp = ctx.student.target_logp(h[r, :n], ids[r, 1 : n + 1], ctx.W_out, head, rows)
         n_tok += n
+        if ctx.use_hidden and t.teacher_h is not None and t.new_chunk is not None:
+            mine = h[r, 1 + torch.from_numpy(chunk_ends(t.new_chunk))]
+            total_h = total_h + ((mine - t.teacher_h) ** 2).sum()
+            n_h += t.teacher_h.numel()
+        if not (ctx.use_ce or ctx.use_alm):
+            continue
+        lp = ctx.student.target_logp(h[r, :n], ids[r, 1 : n + 1], ctx.W_out, head, rows)
         if ctx.use_ce:
             total_ce = total_ce - lp.sum()
         if ctx.use_alm and t.teacher is not None and t.new_chunk is not None:
@@ -351,6 +364,8 @@ def _loss(ctx: _Ctx, batch: list[int], rows: Any, P_in: Any, P_out: Any) -> tupl
         loss = loss + total_ce / n_tok
     if ctx.use_alm and n_chunks:
         loss = loss + total_alm / n_chunks
+    if ctx.use_hidden and n_h:
+        loss = loss + total_h / n_h
     return loss, n_tok
 
 

@@ -135,6 +135,7 @@ def run_fit(
         minutes,
         config.seed,
         config.fit_output_grad,
+        config.fit_layers,
     )
     fit_texts, val_docs = _hold_out(texts, prepared, estimated)
     movable = estimated.copy()  # the rows the fit can change: those in its texts, or all for a hypernetwork

@@ -1,4 +1,5 @@
-"""The fit's pieces: the model's layers as teacher and student, the ALM term, a lazy AdamW."""
+"""The fit's pieces: the model's layers as teacher and student, the teacher's cached quantities,
+the ALM term, a lazy AdamW."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import LabError
+from tokenizers_lab.transplant.evaluate import pad_batch
+from tokenizers_lab.transplant.fittext import FitText, chunk_ends
 
 TEMPERATURE = 100.0  # tokenkit's binarization_temp
 HEAD_CHUNK = 64  # positions per vocabulary-head block (its logits are recomputed in backward)
@@ -42,8 +45,19 @@ class Student:
                 setattr(m, "_gradient_checkpointing_func", partial(checkpoint, use_reentrant=False))  # noqa: B010
                 m.training = True  # the layer's own flag only: its children stay in eval mode
 
-    def hidden(self, emb: Any, mask: Any) -> Any:
-        return self.base(inputs_embeds=emb, attention_mask=mask).last_hidden_state
+    @property
+    def depth(self) -> int:
+        return int(self.base.config.num_hidden_layers)
+
+    def hidden(self, emb: Any, mask: Any, layers: int | None = None) -> Any:
+        """The final-normed hidden states after the first `layers` decoder layers (None: all)."""
+        cfg = self.base.config
+        full = cfg.num_hidden_layers
+        cfg.num_hidden_layers = full if layers is None else min(layers, full)
+        try:
+            return self.base(inputs_embeds=emb, attention_mask=mask).last_hidden_state
+        finally:
+            cfg.num_hidden_layers = full
 
     def target_logp(self, h: Any, targets: Any, W: Any, P: Any = None, rows: Any = None) -> Any:
         """log p(target) at each position, the head in blocks of HEAD_CHUNK positions (with P: the
@@ -65,6 +79,46 @@ class Student:
             else:
                 outs.append(block(hb, tb, P))
         return torch.cat(outs) if outs else h.new_zeros(0)
+
+
+def teacher_sums(
+    torch: Any, student: Student, texts: list[FitText], batch: list[int], prefix: int, W_in: Any, W_out: Any
+) -> None:
+    """The teacher's summed log-probability of every aligned chunk, once per text (cached on it)."""
+    todo = [j for j in batch if texts[j].teacher is None and texts[j].old_chunk is not None]
+    if not todo:
+        return
+    ids, mask = pad_batch(torch, [[prefix] + texts[j].old_ids for j in todo])
+    with torch.no_grad():
+        h = student.hidden(torch.nn.functional.embedding(ids, W_in), mask)
+        for r, j in enumerate(todo):
+            n = len(texts[j].old_ids)
+            lp = student.target_logp(h[r, :n], ids[r, 1 : n + 1], W_out).double().numpy()
+            chunk = texts[j].old_chunk
+            assert chunk is not None
+            texts[j].teacher = np.bincount(chunk, weights=lp, minlength=texts[j].n_chunks)
+
+
+def teacher_states(
+    torch: Any,
+    student: Student,
+    texts: list[FitText],
+    batch: list[int],
+    prefix: int,
+    W_in: Any,
+    layers: int | None,
+) -> None:
+    """The teacher's hidden state at the end of every aligned chunk, once per text (cached on it)."""
+    todo = [j for j in batch if texts[j].teacher_h is None and texts[j].old_chunk is not None]
+    if not todo:
+        return
+    ids, mask = pad_batch(torch, [[prefix] + texts[j].old_ids for j in todo])
+    with torch.no_grad():
+        h = student.hidden(torch.nn.functional.embedding(ids, W_in), mask, layers)
+        for r, j in enumerate(todo):
+            chunk = texts[j].old_chunk
+            assert chunk is not None
+            texts[j].teacher_h = h[r, 1 + torch.from_numpy(chunk_ends(chunk))].clone()
 
 
 def check_head(student: Student, W_out: Any, prefix: int) -> None:

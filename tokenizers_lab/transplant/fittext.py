@@ -7,6 +7,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ class FitText:
     old_chunk: np.ndarray | None
     n_chunks: int
     teacher: np.ndarray | None = None  # teacher's summed log-prob per chunk, once computed
+    teacher_h: Any = None  # teacher's hidden state at the end of every chunk, once computed
 
 
 def script_of(ch: str) -> str | None:
@@ -75,6 +77,11 @@ def check_overlap(fit_lines: Sequence[str], eval_lines: Sequence[str], fit_name:
                 f"the fit corpus {fit_name} line {no} is also line {ev[hash(s)]} of the evaluation "
                 f"text {eval_name}: fit on text the evaluation never reads"
             )
+
+
+def chunk_ends(chunk: np.ndarray) -> np.ndarray:
+    """Index of the last token of every aligned chunk (chunks are numbered in order, none empty)."""
+    return np.flatnonzero(np.r_[chunk[1:] != chunk[:-1], True])
 
 
 def byte_ends(ids: Sequence[int], keys: Sequence[bytes | None], n_bytes: int) -> np.ndarray | None:

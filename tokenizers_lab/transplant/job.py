@@ -366,8 +366,7 @@ def _provenance(
         budget = "+".join(
             x for x in (f"{steps}steps" if steps else "", f"{minutes:g}min" if minutes else "") if x
         )
-        parts.append(
-            ("fit", f"{config.fit_objective}:{budget}@{short(fit_corpus.sha256) if fit_corpus else '?'}")
-        )
+        objective = config.fit_objective + (f"/{config.fit_layers}L" if config.fit_layers else "")
+        parts.append(("fit", f"{objective}:{budget}@{short(fit_corpus.sha256) if fit_corpus else '?'}"))
     cfg = {k: v for k, v in vars(config).items() if k not in ("model", "tokenizer", "out", "donor", "force")}
     return make_provenance(COMMAND, cfg, inputs, config.seed, parts)
