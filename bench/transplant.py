@@ -87,15 +87,23 @@ def targets(work: Path) -> dict[str, dict]:
     eng, deu = str(flores / "eng_Latn.devtest"), str(flores / "deu_Latn.devtest")
     # the fit reads FLORES dev (other sentences of the same sources); the evaluation reads devtest
     dev_eng, dev_deu = (str(SHARED / "flores200" / "core_dev" / f"{x}_Latn.dev") for x in ("eng", "deu"))
+    # or (objective@mono) the 2 MB WMT news sample of the language: more text, more new tokens
+    mono_eng, mono_deu = (str(SHARED / "text" / "lang" / f"{x}.txt") for x in ("eng", "deu"))
     return {
-        "gpt2": {"tokenizer": str(SHARED / "tokenizers/gpt2"), "text": eng, "fit": dev_eng},
+        "gpt2": {"tokenizer": str(SHARED / "tokenizers/gpt2"), "text": eng, "fit": dev_eng, "mono": mono_eng},
         "llama3": {
             "tokenizer": str(SHARED / "tokenizers/llama3/tokenizer.model"),
             "text": eng,
             "fit": dev_eng,
+            "mono": mono_eng,
         },
-        "qwen2": {"tokenizer": str(SHARED / "tokenizers/qwen2"), "text": eng, "fit": dev_eng},
-        "deu-bpe-32k": {"tokenizer": str(german_bpe(work)), "text": deu, "fit": dev_deu},
+        "qwen2": {
+            "tokenizer": str(SHARED / "tokenizers/qwen2"),
+            "text": eng,
+            "fit": dev_eng,
+            "mono": mono_eng,
+        },
+        "deu-bpe-32k": {"tokenizer": str(german_bpe(work)), "text": deu, "fit": dev_deu, "mono": mono_deu},
         "minilm-wordpiece": {
             "tokenizer": str(minilm() / "tokenizer.json"),
             "text": eng,
@@ -133,6 +141,7 @@ def one(
     work: Path,
     evaluate: bool,
     fit_minutes: float | None = None,
+    objective: str = "alm+ce",
 ) -> dict:
     out = work / f"{name}-{method}-{'eval' if evaluate else 'perf'}"
     cmd = [
@@ -156,7 +165,12 @@ def one(
     if method == "omp":
         cmd += ["--donor", spec["donor"]]
     if fit_minutes:
-        cmd += ["--fit-corpus", spec["fit"], "--fit-minutes", str(fit_minutes)]
+        variant, _, og = objective.partition(":og=")  # e.g. alm+ce@mono:og=1 (--fit-output-grad 1)
+        variant, _, text = variant.partition("@")  # e.g. hidden/10@mono
+        cmd += ["--fit-corpus", spec["mono" if text == "mono" else "fit"], "--fit-minutes", str(fit_minutes)]
+        cmd += ["--fit-output-grad", og] if og else []
+        name_, _, layers = variant.partition("/")  # e.g. hidden/10: Token Distillation after 10 layers
+        cmd += ["--fit-objective", name_] + (["--fit-layers", layers] if layers else [])
     if evaluate:
         cmd += [
             "--eval",
@@ -174,6 +188,7 @@ def one(
         "target": name,
         "method": method,
         "fit_minutes": fit_minutes or 0,
+        "fit_objective": objective if fit_minutes else None,
         "eval": evaluate,
         "wall_seconds": wall,
         "peak_rss_mb": rss,
@@ -246,7 +261,8 @@ def table(res: dict) -> str:
         for r in fits:
             f, t = r["fit"], r["timings"]
             lines.append(
-                f"| {r['target']} | {r['method']} + {f['objective']} | {r['fit_minutes']:g} | "
+                f"| {r['target']} | {r['method']} + {r.get('fit_objective') or f['objective']} | "
+                f"{r['fit_minutes']:g} | "
                 f"{r['heuristic_bpb_ratio']:.3f} → **{r['bpb_ratio']:.3f}** | {f['steps']} | {f['tokens']} | "
                 f"{f['new_tokens_fitted']} / {f['new_tokens_in_texts']} | {t.get('fit_seconds', 0):.0f} | "
                 f"{t.get('fit_peak_rss_mb', 0):.0f} | {t.get('fit_peak_rss_mb', 0) / r['model_mb']:.2f} |"
@@ -275,7 +291,9 @@ def fit_chart(res: dict) -> str:
     series: dict[str, list[tuple[float, float]]] = {}
     for r in res["runs"]:
         if r.get("fit_minutes"):
-            label = r["target"] + ("" if r["method"] == "tokenadapt" else f" ({r['method']})")
+            obj = r.get("fit_objective") or "alm+ce"
+            extra = [x for x in (r["method"] != "tokenadapt" and r["method"], obj != "alm+ce" and obj) if x]
+            label = r["target"] + (f" ({', '.join(extra)})" if extra else "")
             pts = series.setdefault(label, [(0.0, r["heuristic_bpb_ratio"])])
             pts.append((r["fit_minutes"], r["bpb_ratio"]))
     W, H, L, R, T, B = 640, 360, 60, 150, 40, 50
@@ -353,6 +371,11 @@ def main() -> None:
     p.add_argument(
         "--fit-methods", default="tokenadapt", help="comma list: the methods the fit runs start from"
     )
+    p.add_argument(
+        "--fit-objectives",
+        default="alm+ce",
+        help="comma list of --fit-objective values; hidden/L adds --fit-layers L; @mono fits on text/lang/; :og=X sets --fit-output-grad",
+    )
     a = p.parse_args()
     if not (SHARED / "MANIFEST.md").exists():
         raise SystemExit(f"shared data not found at {SHARED}")
@@ -368,12 +391,14 @@ def main() -> None:
 
         fit_minutes = [float(x) for x in a.fit_minutes.split(",") if x]
         fit_methods = [m for m in a.fit_methods.split(",") if m]
+        objectives = [o for o in a.fit_objectives.split(",") if o]
 
         def rerun(r: dict) -> bool:  # rows this invocation measures again
             if r["target"] not in only:
                 return False
             if r.get("fit_minutes"):
-                return r["fit_minutes"] in fit_minutes and r["method"] in fit_methods
+                obj = r.get("fit_objective") or "alm+ce"
+                return r["fit_minutes"] in fit_minutes and r["method"] in fit_methods and obj in objectives
             if a.fit_only or r["method"] not in methods:
                 return False
             return (not a.no_eval) if r["eval"] else (a.perf and r["method"] == "tokenadapt")
@@ -388,7 +413,8 @@ def main() -> None:
             if "fit" in tg[name]:
                 for fm in fit_methods:
                     for minutes in fit_minutes:
-                        runs.append(one(model, name, tg[name], fm, a, work, True, fit_minutes=minutes))
+                        for obj in objectives:
+                            runs.append(one(model, name, tg[name], fm, a, work, True, minutes, obj))
             if a.perf and "tokenadapt" in methods:
                 runs.append(one(model, name, tg[name], "tokenadapt", a, work, False))
     order = {
@@ -400,6 +426,7 @@ def main() -> None:
             order.get(r["target"], 99),
             METHODS.index(r["method"]),
             r.get("fit_minutes", 0),
+            r.get("fit_objective") or "",
         )
     )
     res = {

@@ -28,7 +28,7 @@ def test_version_and_help(runner):
     assert res.exit_code == 0 and res.stdout.strip() == f"tokenlab {__version__}"
     res = runner.invoke(app, ["train", "--help"])
     assert res.exit_code == 0 and "Train tokenizers from corpora" in res.stdout
-    for cmd in ("demo", "train", "audit", "invert", "transplant"):
+    for cmd in ("demo", "train", "audit", "invert", "transplant", "diff", "encode", "inspect", "compare"):
         assert cmd in runner.invoke(app, ["--help"]).stdout
 
 
@@ -44,6 +44,8 @@ def test_the_command_line_starts_without_any_job_loaded():
         "tokenizers_lab.audit",
         "tokenizers_lab.invert",
         "tokenizers_lab.transplant",
+        "tokenizers_lab.diff",
+        "tokenizers_lab.quick",
     )
     code = f"import sys, tokenizers_lab.cli; print(sorted(set({heavy!r}) & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

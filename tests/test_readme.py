@@ -40,7 +40,16 @@ def test_ci_runs_readme_test_command():
 
 
 def test_one_example_per_implemented_subcommand():
-    assert sorted(ln.split()[1] for ln in README_EXAMPLES) == ["audit", "invert", "train", "transplant"]
+    assert sorted(ln.split()[1] for ln in README_EXAMPLES) == [
+        "audit",
+        "compare",
+        "diff",
+        "encode",
+        "inspect",
+        "invert",
+        "train",
+        "transplant",
+    ]
 
 
 @pytest.mark.slow

@@ -57,6 +57,8 @@ class AuditConfig(CorpusOptions):
     predictions: str | None = None
     charbench_model: str | None = None
     fail_on: tuple[str, ...] = ()
+    baseline: str | None = dataclasses.field(default=None, metadata=INPUT)  # an earlier audit.json
+    fail_on_change: tuple[str, ...] = ()  # change gates against the baseline (diff.gates)
     skip: tuple[str, ...] = ()  # of SKIPPABLE
     plots: bool = True
     max_corpus_bytes: int = 0
@@ -141,10 +143,32 @@ def _gate_keys(config: AuditConfig, validator_langs: Sequence[str]) -> dict[str,
     return keys
 
 
+def baseline_options(config: AuditConfig) -> tuple[dict | None, list]:
+    """The baseline report and the parsed change gates, checked before any encoding: a gate
+    naming nothing the baseline has fails here (with did-you-mean)."""
+    from tokenizers_lab.diff import gates as change_gates
+    from tokenizers_lab.diff.compare import load_report, named_metrics
+    from tokenizers_lab.diff.flatten import flatten
+
+    if config.fail_on_change and not config.baseline:
+        raise UsageError("--fail-on-change needs --baseline OLD.json (the report to compare with)")
+    parsed = [change_gates.parse(t) for t in config.fail_on_change]
+    if not config.baseline:
+        return None, parsed
+    old = load_report(config.baseline, "--baseline")
+    if old["provenance"]["command"] != "audit":
+        raise UsageError(
+            f"--baseline {config.baseline} is a {old['provenance']['command']} report, not an audit"
+        )
+    change_gates.check_names(parsed, named_metrics(old), sorted(flatten(old)))
+    return old, parsed
+
+
 def validate(config: AuditConfig) -> None:
     """Check options before any work (usage errors exit 2 without touching outputs)."""
     config.check_corpus_options()
     parsed_options(config)
+    baseline_options(config)
 
 
 def output_names(config: AuditConfig) -> list[str]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +17,7 @@ from tokenizers_lab.audit import (
     robustness,
 )
 from tokenizers_lab.audit.compression import Tally, no_space_language
-from tokenizers_lab.audit.config import AuditConfig, parsed_options
+from tokenizers_lab.audit.config import AuditConfig, baseline_options, parsed_options
 from tokenizers_lab.audit.partitions import corpus_partitions, tally_partition
 from tokenizers_lab.audit.passes import Shared, audit_all
 from tokenizers_lab.audit.report import (
@@ -29,7 +31,7 @@ from tokenizers_lab.engine import Engine, LocalEngine, cpu_count, engine_info, o
 from tokenizers_lab.errors import InputError, UsageError, unknown_name
 from tokenizers_lab.parallel import ParallelCorpus, load_parallel
 from tokenizers_lab.progress import Progress
-from tokenizers_lab.report import InputRef, Stopwatch, make_provenance
+from tokenizers_lab.report import InputRef, Stopwatch, make_provenance, to_jsonable
 from tokenizers_lab.tokenizer import (
     THREADS,
     TokenizerView,
@@ -67,8 +69,14 @@ def run(
     """Measure every tokenizer on the parallel corpus, the monolingual corpora and the probes."""
     progress = progress or (lambda stage, fraction: None)
     gate_list, validator_specs = parsed_options(config)
+    baseline, change_gates = baseline_options(config)
     with open_engine(config.execution, THREADS) as engine:
-        return _run(config, progress, views, engine, gate_list, validator_specs)
+        report = _run(config, progress, views, engine, gate_list, validator_specs, baseline)
+    if baseline is None:
+        return report
+    from tokenizers_lab.diff import compare
+
+    return dataclasses.replace(report, baseline=compare(baseline, to_jsonable(report), change_gates))
 
 
 def _run(
@@ -78,6 +86,7 @@ def _run(
     engine: Engine,
     gate_list: list[gates.Gate],
     validator_specs: list[tuple[str, str, str]],
+    baseline: dict | None = None,
 ) -> AuditReport:
     clock = Stopwatch()
     t_start = time.perf_counter()
@@ -126,9 +135,7 @@ def _run(
         artifacts["charbench_predictions.jsonl"] = charbench.predictions_jsonl(predictions)
     charts = _charts(config, par, audits, views, artifacts, notes) if config.plots else []
 
-    inputs = [InputRef(role="tokenizer", name=v.label, sha256=v.fingerprint, bytes=v.nbytes) for v in views]
-    inputs.append(par.input_ref())
-    inputs.extend(corpus_refs)
+    inputs = _inputs(config, views, par, corpus_refs)
     sig = [
         ("tok", "+".join(f"{v.label}@{v.short_fingerprint}" for v in views)),
         ("parallel", f"{par.name}@{par.sha256[:7]}"),
@@ -170,6 +177,21 @@ def _run(
         timings=timings,
         artifacts=artifacts,
     )
+
+
+def _inputs(
+    config: AuditConfig, views: Sequence[TokenizerView], par: ParallelCorpus, corpus_refs: list[InputRef]
+) -> list[InputRef]:
+    """Every input by content: tokenizers, the parallel corpus, the corpora, the baseline report."""
+    inputs = [InputRef(role="tokenizer", name=v.label, sha256=v.fingerprint, bytes=v.nbytes) for v in views]
+    inputs.append(par.input_ref())
+    inputs.extend(corpus_refs)
+    if config.baseline:
+        data = Path(config.baseline).read_bytes()
+        inputs.append(
+            InputRef("baseline", Path(config.baseline).name, hashlib.sha256(data).hexdigest(), len(data))
+        )
+    return inputs
 
 
 # characters of the parallel corpus the encoder check reads, spread over its languages

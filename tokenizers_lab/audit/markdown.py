@@ -50,6 +50,11 @@ def render(r: AuditReport) -> str:
     out += _compression_per_language(r)
     out += _compression(r)
     out += checks_sections(r, labels)
+    if r.baseline is not None:
+        from tokenizers_lab.diff.markdown import comparison_lines
+
+        out += ["## Against the baseline", "", f"Baseline: `{r.baseline.old_signature}`", ""]
+        out += comparison_lines(r.baseline, level=3)
     out += [md_provenance(r.provenance)]
     return "\n".join(out) + "\n"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from tokenizers_lab.audit.charbench import FeatureSummary, TaskScore
 from tokenizers_lab.audit.compression import CompressionStats
@@ -13,6 +15,9 @@ from tokenizers_lab.audit.integrity import IntegrityRow
 from tokenizers_lab.audit.numbers import NumberProfile
 from tokenizers_lab.audit.robustness import ProbeResult, VocabularyHealth
 from tokenizers_lab.report import Markdown, Provenance, RunInfo
+
+if TYPE_CHECKING:
+    from tokenizers_lab.diff.compare import Comparison
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class AuditReport(Markdown):
     definitions: dict[str, str]
     run: RunInfo
     skipped: tuple[str, ...] = ()  # measures left out by --skip (their fields are null)
+    baseline: Comparison | None = None  # with --baseline: what changed since that report
     timings: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
@@ -131,41 +137,49 @@ class AuditReport(Markdown):
 
 def gate_values(audits: Sequence[TokenizerAudit]) -> dict[str, dict[str, float | None]]:
     """Per tokenizer, every value a --fail-on gate can name."""
+    return gate_values_of_json([dataclasses.asdict(a) for a in audits])
+
+
+def gate_values_of_json(audits: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """The same from the report's JSON (`tokenizers[]`): what `tokenlab diff` and `--baseline`
+    compare, so a gate names one value whether it reads a live audit or a saved report."""
     out = {}
     for a in audits:
         v: dict[str, float | None] = {}
-        for r in a.fairness:
-            v[f"premium.{r.language}"] = r.premium_sum
-            v[f"premium_concat.{r.language}"] = r.premium_concat
-            v[f"tokens_per_sentence.{r.language}"] = r.tokens_per_sentence
-            v[f"unk_share.{r.language}"] = r.unk_char_share
-        for c in a.languages:
-            v[f"fertility.{c.language}"] = c.tokens_per_word
-            v[f"pcw.{c.language}"] = c.continued_words
-        for i in a.integrity:
-            v[f"lang.{i.language}"] = i.lang_type
-            v[f"lang_token.{i.language}"] = i.lang_token
-            v[f"pure.{i.language}"] = i.pure_type
-        for s in a.charbench_scores:
-            v[f"charbench.{s.task}"] = s.accuracy
-        fs = a.fairness_summary
+        for r in a["fairness"]:
+            lang = r["language"]
+            v[f"premium.{lang}"] = r["premium_sum"]
+            v[f"premium_concat.{lang}"] = r["premium_concat"]
+            v[f"tokens_per_sentence.{lang}"] = r["tokens_per_sentence"]
+            v[f"unk_share.{lang}"] = r["unk_char_share"]
+        for c in a["languages"]:
+            v[f"fertility.{c['language']}"] = c["tokens_per_word"]
+            v[f"pcw.{c['language']}"] = c["continued_words"]
+        for i in a["integrity"]:
+            v[f"lang.{i['language']}"] = i["lang_type"]
+            v[f"lang_token.{i['language']}"] = i["lang_token"]
+            v[f"pure.{i['language']}"] = i["pure_type"]
+        for s in a["charbench_scores"]:
+            v[f"charbench.{s['task']}"] = s["accuracy"]
+        fs = a["fairness_summary"]
+        above = fs["languages_above_2x"]
         v.update(
-            median_premium=fs.median_premium,
-            max_premium=fs.max_premium,
-            above_2x=None if fs.languages_above_2x is None else float(fs.languages_above_2x),
-            gini=fs.gini,
-            roundtrip=a.roundtrip_rate,
-            unreachable=float(a.vocabulary.unreachable),
-            partial_utf8=float(a.vocabulary.partial_utf8),
-            digits_consistency=a.numbers.consistency,
+            median_premium=fs["median_premium"],
+            max_premium=fs["max_premium"],
+            above_2x=None if above is None else float(above),
+            gini=fs["gini"],
+            roundtrip=a["roundtrip_rate"],
+            unreachable=float(a["vocabulary"]["unreachable"]),
+            partial_utf8=float(a["vocabulary"]["partial_utf8"]),
+            digits_consistency=a["numbers"]["consistency"],
         )
-        cc = a.corpus_compression or a.parallel_compression
+        cc = a["corpus_compression"] or a["parallel_compression"]
         v.update(
-            bytes_per_token=cc.bytes_per_token,
-            chars_per_token=cc.chars_per_token,
-            renyi=cc.renyi_efficiency_full_vocab,
-            renyi_observed=cc.renyi_efficiency_observed,
-            utilization=cc.vocab_utilization,
+            bytes_per_token=cc["bytes_per_token"],
+            chars_per_token=cc["chars_per_token"],
+            renyi=cc["renyi_efficiency_full_vocab"],
+            renyi_observed=cc["renyi_efficiency_observed"],
+            utilization=cc["vocab_utilization"],
         )
-        out[a.label] = v
+        out[a["label"]] = v
     return out

@@ -11,7 +11,7 @@ import typer
 import typer.core
 
 from tokenizers_lab import __version__, errors
-from tokenizers_lab.cli import audit, common, demo, invert, train, transplant
+from tokenizers_lab.cli import audit, common, demo, diff, invert, quick, train, transplant
 from tokenizers_lab.errors import Terminated
 from tokenizers_lab.native import keep_freed_memory
 
@@ -113,6 +113,10 @@ app.command("train", cls=_Command)(train.train)
 app.command("audit", cls=_Command)(audit.audit)
 app.command("invert", cls=_Command)(invert.invert)
 app.command("transplant", cls=_Command)(transplant.transplant)
+app.command("diff", cls=_Command)(diff.diff)
+app.command("encode", cls=_Command)(quick.encode)
+app.command("inspect", cls=_Command)(quick.inspect)
+app.command("compare", cls=_Command)(quick.compare)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -11,11 +11,11 @@ from tokenizers_lab.cli.common import (
     Format,
     comma_list,
     engine_spec,
-    fail,
     lab_command,
     run_job,
     stderr,
 )
+from tokenizers_lab.cli.diff import Junit, check_junit, verdicts
 from tokenizers_lab.cli.options import (
     Address,
     Column,
@@ -32,7 +32,6 @@ from tokenizers_lab.cli.options import (
     Seed,
     Workers,
 )
-from tokenizers_lab.errors import EXIT_GATE
 from tokenizers_lab.report import md_table
 
 if TYPE_CHECKING:
@@ -135,6 +134,20 @@ def audit(
         metavar="EXPR",
         help="Gate, e.g. 'premium.tur_Latn>2.5' or 'roundtrip<1' (repeatable); exit 3 when it holds.",
     ),
+    baseline: Path | None = typer.Option(
+        None,
+        "--baseline",
+        metavar="OLD.json",
+        help="An earlier audit.json: the report gains what changed since (as `tokenlab diff` shows it).",
+    ),
+    fail_on_change: list[str] | None = typer.Option(
+        None,
+        "--fail-on-change",
+        metavar="EXPR",
+        help="Gate over the change from --baseline, e.g. 'max_premium>+5%' or 'roundtrip<0' "
+        "(repeatable, see `tokenlab diff --help`); exit 3 when it holds.",
+    ),
+    junit: Junit = None,
     skip: str | None = typer.Option(
         None,
         "--skip",
@@ -181,7 +194,7 @@ def audit(
         charbench_words=str(charbench_words) if charbench_words else None,
         predictions=str(predictions) if predictions else None,
         charbench_model=str(charbench_model) if charbench_model else None,
-        fail_on=tuple(fail_on or ()),
+        **_gate_options(fail_on, fail_on_change, baseline, junit, force),
         skip=comma_list(skip),
         plots=plots,
         max_corpus_bytes=max_corpus_bytes,
@@ -193,25 +206,52 @@ def audit(
     )
     job = lib if config.tokenizers else lib.example  # no tokenizer: the embedded default, trained now
     report = run_job("audit", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)
-    _gate_verdicts(report)
+    _gate_verdicts(report, junit)
 
 
-def _gate_verdicts(report: lib.AuditReport) -> None:
-    """One stderr line per gate, also with --quiet (CI logs show every verdict); exit 1 when a gate
-    is undefined on this input, 3 when one tripped."""
+def _gate_options(
+    fail_on: list[str] | None,
+    fail_on_change: list[str] | None,
+    baseline: Path | None,
+    junit: Path | None,
+    force: bool,
+) -> dict[str, Any]:
+    """The config's gate fields; a JUnit path that would overwrite a file is refused here, first."""
+    check_junit(junit, force)
+    return {
+        "fail_on": tuple(fail_on or ()),
+        "fail_on_change": tuple(fail_on_change or ()),
+        "baseline": str(baseline) if baseline else None,
+    }
+
+
+def _gate_verdicts(report: lib.AuditReport, junit: Path | None) -> None:
+    """One stderr line per gate, also with --quiet (CI logs show every verdict); the JUnit file and
+    GitHub annotations; exit 1 when a gate is undefined on this input, 3 when one tripped."""
+    from tokenizers_lab.diff import gate_cases
+    from tokenizers_lab.gate_output import GateCase
+
+    change = report.baseline.gates if report.baseline is not None else ()
     for g in report.gates:
         verdict = "undefined" if g.undefined else "tripped" if g.tripped else "ok"
         shown = g.undefined or (g.failing if g.tripped else tuple(g.values))
         vals = ", ".join(f"{k}={report_value(g.values[k])}" for k in shown)
         stderr.print(f"gate {verdict}: {g.expression}: {vals}", markup=False, soft_wrap=True)
-    undefined = [g for g in report.gates if g.undefined]
-    if undefined:  # a gate cannot pass on a measure the input leaves undefined
-        fail(
-            f"{len(undefined)} gate(s) undefined on this input (e.g. {undefined[0].expression}: "
-            f"{', '.join(undefined[0].undefined)} has no value); the report was written"
+    for c in change:
+        verdict = "undefined" if c.undefined else "tripped" if c.tripped else "ok"
+        vals = ", ".join(f"{k}={report_value(d.change)}" for k, d in c.values.items())
+        stderr.print(f"change gate {verdict}: {c.expression}: {vals}", markup=False, soft_wrap=True)
+    cases = [
+        GateCase(
+            g.expression,
+            k,
+            "failed" if k in g.failing else "undefined" if k in g.undefined else "passed",
+            f"value {v}",
         )
-    if report.tripped:
-        raise typer.Exit(EXIT_GATE)
+        for g in report.gates
+        for k, v in g.values.items()
+    ] + gate_cases(change)
+    verdicts([*report.gates, *change], "audit", cases, junit, " on this input", "has no value")
 
 
 def report_value(v: float | None) -> str:
