@@ -1,0 +1,67 @@
+"""The floor of a rows-only transplant: SmolLM2-135M scored on a new tokenizer's segmentation of
+held-out text, each token SmolLM2 lacks spelled by SmolLM2's own split of its bytes -- what
+perfectly fitted new rows would match (the ALM target). Bits per byte over the original's
+(canonical SmolLM2 tokens) on the first 20 KB of FLORES devtest, documents as `--eval` cuts them.
+
+Needs: the SmolLM2 folder bench/transplant.py converts (~/.cache/tokenlab/smollm2-135m-instruct).
+
+Usage: python bench/transplant_floor.py [gpt2 qwen2 llama3/tokenizer.model ...]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
+MODEL = Path(os.environ.get("TOKENLAB_CACHE", Path.home() / ".cache" / "tokenlab")) / "smollm2-135m-instruct"
+
+
+def main() -> None:
+    import torch
+
+    from tokenizers_lab.tokenizer import load_tokenizer
+    from tokenizers_lab.transplant.evaluate import bits_per_byte, documents, load_causal_lm
+
+    if not (MODEL / "model.safetensors").exists():
+        raise SystemExit(f"{MODEL} not found: run bench/transplant.py once (it converts SmolLM2)")
+    torch.set_num_threads(os.cpu_count() or 1)
+    old = load_tokenizer(str(MODEL))
+    by_bytes = {b: i for i, b in enumerate(old.all_token_bytes) if b is not None}
+    model = load_causal_lm(MODEL)
+    prefix = int(model.config.bos_token_id)
+    text = (SHARED / "flores200/core_devtest/eng_Latn.devtest").read_text("utf-8")[:20000]
+    docs = documents(text.splitlines())
+    canonical = bits_per_byte(model, lambda ds: [old.encode(d) for d in ds], prefix, docs)
+    for name in sys.argv[1:] or ["gpt2", "qwen2", "llama3/tokenizer.model"]:
+        new = load_tokenizer(str(SHARED / "tokenizers" / name))
+
+        def spelled(ds: list[str], new=new) -> list[list[int]]:
+            out = []
+            for d in ds:
+                ids: list[int] = []
+                for t in new.encode(d):
+                    b = new.token_bytes(t)
+                    if b is None:
+                        continue
+                    if b in by_bytes:
+                        ids.append(by_bytes[b])
+                        continue
+                    try:
+                        ids += old.encode(b.decode("utf-8"))
+                    except UnicodeDecodeError:  # part of a character: its bytes one by one
+                        ids += [by_bytes[bytes([x])] for x in b]
+                out.append(ids)
+            return out
+
+        floor = bits_per_byte(model, spelled, prefix, docs)
+        print(
+            f"{name}: canonical {canonical.bpb:.4f}, new segmentation {floor.bpb:.4f}, floor ratio {floor.bpb / canonical.bpb:.4f}"
+        )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    main()
