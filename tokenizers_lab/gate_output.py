@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,17 @@ class GateCase:
     subject: str  # the tokenizer label, or the report path the gate read
     status: str  # "passed", "failed" or "undefined"
     detail: str  # the value(s) read, for the message
+
+
+def gate_cases(results: Sequence[Any], detail: Callable[[Any], str]) -> list[GateCase]:
+    """Every gate result (audit's or diff's: expression, values, failing, undefined) on every
+    subject it read; `detail` says what a value was."""
+    out = []
+    for g in results:
+        for subject, value in g.values.items():
+            status = "failed" if subject in g.failing else "undefined" if subject in g.undefined else "passed"
+            out.append(GateCase(g.expression, subject, status, detail(value)))
+    return out
 
 
 def junit_xml(suite: str, cases: Sequence[GateCase]) -> bytes:

@@ -229,7 +229,7 @@ def _gate_verdicts(report: lib.AuditReport, junit: Path | None) -> None:
     """One stderr line per gate, also with --quiet (CI logs show every verdict); the JUnit file and
     GitHub annotations; exit 1 when a gate is undefined on this input, 3 when one tripped."""
     from tokenizers_lab.diff import gate_cases
-    from tokenizers_lab.gate_output import GateCase
+    from tokenizers_lab.gate_output import gate_cases as cases_of
 
     change = report.baseline.gates if report.baseline is not None else ()
     for g in report.gates:
@@ -241,16 +241,7 @@ def _gate_verdicts(report: lib.AuditReport, junit: Path | None) -> None:
         verdict = "undefined" if c.undefined else "tripped" if c.tripped else "ok"
         vals = ", ".join(f"{k}={report_value(d.change)}" for k, d in c.values.items())
         stderr.print(f"change gate {verdict}: {c.expression}: {vals}", markup=False, soft_wrap=True)
-    cases = [
-        GateCase(
-            g.expression,
-            k,
-            "failed" if k in g.failing else "undefined" if k in g.undefined else "passed",
-            f"value {v}",
-        )
-        for g in report.gates
-        for k, v in g.values.items()
-    ] + gate_cases(change)
+    cases = cases_of(report.gates, lambda v: f"value {v}") + gate_cases(change)
     verdicts([*report.gates, *change], "audit", cases, junit, " on this input", "has no value")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from tokenizers_lab.diff.compare import Comparison, compare, load_report
 from tokenizers_lab.diff.gates import ChangeGate, ChangeGateResult, parse
 from tokenizers_lab.gate_output import GateCase
+from tokenizers_lab.gate_output import gate_cases as cases_of
 from tokenizers_lab.report import (
     INPUT,
     InputRef,
@@ -83,10 +84,4 @@ def run(config: DiffConfig, progress: Callable[[str, float | None], None] | None
 
 def gate_cases(results: tuple[ChangeGateResult, ...]) -> list[GateCase]:
     """Every change gate on every subject, for JUnit XML and annotations."""
-    out = []
-    for g in results:
-        for subject, d in g.values.items():
-            status = "failed" if subject in g.failing else "undefined" if subject in g.undefined else "passed"
-            detail = f"old {d.old}, new {d.new}, change {d.change}"
-            out.append(GateCase(g.expression, subject, status, detail))
-    return out
+    return cases_of(results, lambda d: f"old {d.old}, new {d.new}, change {d.change}")
