@@ -277,7 +277,8 @@ def tell(
 ) -> None:
     """Once the outputs are in place: the report's notes as `note:` lines on stderr, then stdout in
     the chosen format; the last line names every file written (on stdout for the text format, on
-    stderr with --format json/md so stdout stays one document)."""
+    stderr with --format json/md so stdout stays one document; none when `wrote` is empty: a lookup
+    without --out writes no file)."""
     feedback.close()
     for note in getattr(report, "notes", ()) or ():
         feedback.note(note)
@@ -287,11 +288,11 @@ def tell(
         elif fmt is Format.md:
             sys.stdout.write(md if md is not None else report.to_markdown())
         else:
-            sys.stdout.write(summary(report) + wrote + "\n")
+            sys.stdout.write(summary(report) + (wrote + "\n" if wrote else ""))
         sys.stdout.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()
-    if fmt is not Format.text and not feedback.quiet:
+    if wrote and fmt is not Format.text and not feedback.quiet:
         stderr.print(wrote, markup=False, soft_wrap=True)
 
 

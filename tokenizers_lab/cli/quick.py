@@ -13,10 +13,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from tokenizers_lab.cli.common import Format, emit, lab_command, make_progress, stderr
+from tokenizers_lab.cli.common import Format, emit, lab_command, make_progress, tell
 from tokenizers_lab.cli.options import Column, Encoder, Errors, Field, Fmt, Force, Pattern, Quiet
 from tokenizers_lab.outputs import check_outputs
-from tokenizers_lab.report import dumps
 
 if TYPE_CHECKING:
     from tokenizers_lab.quick.compare import CompareReport
@@ -44,26 +43,21 @@ def _terminal() -> bool:
 
 
 def _answer(
-    command: str, report: Any, fmt: Format, out: Path | None, force: bool, quiet: bool, text: Any
+    command: str, report: Any, fmt: Format, out: Path | None, force: bool, text: Any, feedback: Any
 ) -> None:
-    """stdout in the chosen format; with --out, the report files too (the last line names them)."""
+    """stdout in the chosen format, the notes on stderr; with --out, the report files too (the last
+    line names them). Only the text format on a terminal differs from a job's answer: coloured."""
+    summary = lambda r: _plain(text(r))  # noqa: E731 - the text answer, plain
     if out is not None:
-        emit(report, command, fmt, out, force, lambda r: _plain(text(r)), make_progress(quiet, command))
-        return
-    if not quiet:
+        emit(report, command, fmt, out, force, summary, feedback)
+    elif fmt is Format.text and _terminal():
         for note in getattr(report, "notes", ()):
-            stderr.print(f"note: {note}", markup=False, soft_wrap=True)
-    if fmt is Format.json:
-        sys.stdout.write(dumps(report))
-    elif fmt is Format.md:
-        sys.stdout.write(report.to_markdown())
-    elif _terminal():
+            feedback.note(note)
         console = Console(highlight=False, soft_wrap=True)
         for part in text(report):
             console.print(part, markup=False, end="" if str(part).endswith("\n") else "\n")
     else:
-        sys.stdout.write(_plain(text(report)))
-    sys.stdout.flush()
+        tell(report, fmt, summary, "", feedback)
 
 
 def run_lookup(
@@ -79,7 +73,7 @@ def run_lookup(
         report = job.run(config, progress=feedback)
     finally:
         feedback.close()
-    _answer(command, report, fmt, out, force, quiet, text)
+    _answer(command, report, fmt, out, force, text, feedback)
     return report
 
 
