@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import Browser, check_page, find_chromium
 from tokenizers_lab.cli import app
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -155,6 +156,18 @@ def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
         )
         _check(name.replace("/", "__"), text, update_golden)
     _check("demo.md", (out / "demo.md").read_text(), update_golden)
+    # one page per report, the demo's page linking every step's page; each loads clean in a browser
+    pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("report.html"))
+    assert len(pages) == 1 + len({r["step"] for r in demo["rows"]}) + 2 + len(rows), pages
+    index = (out / "report.html").read_text()
+    assert all(f'href="{p}"' in index for p in pages if p != "report.html")
+    if find_chromium():
+        browser = Browser(find_chromium())
+        try:
+            for p in pages:
+                check_page(browser, out / p)
+        finally:
+            browser.close()
     _check("audit.md", (out / "audit/audit.md").read_text(), update_golden)
     # a second run refuses to overwrite, a forced one reproduces the same bytes
     res = runner.invoke(app, ["demo", "--out", str(out), "--quiet"])

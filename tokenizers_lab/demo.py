@@ -102,6 +102,7 @@ class DemoReport:
     transplant_note: str
     run: RunInfo
     notes: tuple[str, ...] = ()  # the steps' own notes, each prefixed with its step
+    charts: tuple[str, ...] = ()  # every step's SVG charts, by path (each with a PNG twin)
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
     def to_markdown(self) -> str:
@@ -173,6 +174,7 @@ def run(config: DemoConfig, *, progress: Progress | None = None) -> DemoReport:
         transplant_note=t_note,
         run=clock.info(),
         notes=tuple(notes),
+        charts=tuple(sorted(n for n in artifacts if n.endswith(".svg"))),
         artifacts=artifacts,
     )
 
@@ -271,6 +273,8 @@ def _invert_step(config: DemoConfig, artifacts: dict[str, bytes], progress: Prog
     irep = invert_example.run(
         invert.InvertConfig(bootstrap=INVERT_BOOTSTRAP, seed=config.seed), progress=progress
     )
+    for name, data in irep.artifacts.items():
+        artifacts[f"invert/{name}"] = data
     artifacts["invert/invert.json"] = dumps(irep).encode("utf-8")
     artifacts["invert/invert.md"] = irep.to_markdown().encode("utf-8")
     return irep

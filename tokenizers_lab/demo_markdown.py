@@ -29,7 +29,7 @@ def render(report: DemoReport) -> str:
             "" if r.median_premium is None else r.median_premium,
             "" if r.max_premium is None else r.max_premium,
             r.superword_tokens,
-            r.report,
+            f"[{r.report}]({r.report})",
         )
         for r in report.rows
     ]
@@ -63,12 +63,22 @@ def render(report: DemoReport) -> str:
         "do not pay for the subword merges they replace; bench/train.py measures the saving on 32 MB of "
         "real text (BENCHMARKS.md).",
         "",
+        *_chart(
+            report, "bpe/train_sweep.svg", "The bpe sweep: compression and premiums against vocabulary size"
+        ),
     ]
     out += _audit(report) + _invert(report) + _transplant(report)
     if report.notes:
         out += ["## Notes", "", *[f"- {n}" for n in report.notes], ""]
     out.append(md_provenance(report.provenance))
     return "\n".join(out) + "\n"
+
+
+def _chart(report: DemoReport, path: str, alt: str) -> list[str]:
+    """An embedded chart (linked to its PNG twin), when the run drew it."""
+    if path not in report.charts:
+        return []
+    return [f"[![{alt}]({path})]({path.removesuffix('.svg')}.png)", ""]
 
 
 def _audit(report: DemoReport) -> list[str]:
@@ -100,8 +110,10 @@ def _audit(report: DemoReport) -> list[str]:
             for a in report.audit_rows
         ],
         before=[
-            f"The trained tokenizers at vocab {COMPARE_VOCAB}, side by side (full report: audit/audit.md)."
+            f"The trained tokenizers at vocab {COMPARE_VOCAB}, side by side (full report: "
+            "[audit/audit.md](audit/audit.md))."
         ],
+        after=_chart(report, "audit/audit_premium.svg", "Token premium by language, per tokenizer")[:1],
     )
 
 
@@ -124,9 +136,11 @@ def _invert(report: DemoReport) -> list[str]:
         before=[
             f"A byte-level BPE ({report.invert_merges} merges) trained on a known mixture of the even lines of six "
             "embedded categories; `tokenlab invert` recovers the mixture from the odd lines, which the "
-            f"tokenizer never saw (full report: invert/invert.md). log10 MSE {_fmt(report.invert_log10_mse)} "
-            f"(token-classification baseline {_fmt(report.invert_baseline_log10_mse)})."
+            "tokenizer never saw (full report: [invert/invert.md](invert/invert.md)). log10 MSE "
+            f"{_fmt(report.invert_log10_mse)} (token-classification baseline "
+            f"{_fmt(report.invert_baseline_log10_mse)})."
         ],
+        after=_chart(report, "invert/invert_shares.svg", "Inferred shares with their intervals")[:1],
     )
 
 
@@ -161,4 +175,6 @@ def _transplant(report: DemoReport) -> list[str]:
             for t in report.transplant_rows
         ],
         before=[report.transplant_note],
+        after=_chart(report, "transplant/transplant_bpb.svg", "Bits per byte by method")[:1]
+        + [", ".join(f"[{t.method}](transplant/{t.method}/transplant.md)" for t in report.transplant_rows)],
     )

@@ -124,6 +124,22 @@ def install_folder(stage: Path, out: Path, force: bool) -> list[str]:
     return names
 
 
+def report_files(
+    report: Any, command: str, beside: Mapping[str, bytes] | None = None
+) -> dict[str, bytes | str]:
+    """Every file of a report: its artifacts, `<command>.json`, `<command>.md`, and a report.html
+    beside every report Markdown among them (a demo's steps get theirs). `beside`: files already
+    in the folder that the page shows (charts), not returned."""
+    from tokenizers_lab.htmlpage import pages
+    from tokenizers_lab.report import dumps
+
+    files: dict[str, bytes | str] = dict(getattr(report, "artifacts", {}) or {})
+    files[f"{command}.json"] = dumps(report)
+    files[f"{command}.md"] = report.to_markdown()
+    files.update(pages({**(beside or {}), **files}))
+    return files
+
+
 def write_outputs(out: Path, files: Mapping[str, bytes | str], force: bool) -> list[str]:
     """Write all files of a job at once: staged in a sibling temp folder, then moved in place
     (install_folder). Nothing is left half-written if anything fails before the move. Returns

@@ -179,5 +179,11 @@ def output_names(config: AuditConfig) -> list[str]:
     if config.charbench_model:
         names.append("charbench_predictions.jsonl")
     if config.plots:
-        names += ["audit_premium.svg", "audit_token_lengths.svg"]
+        from tokenizers_lab.charts import ALL_BARS
+        from tokenizers_lab.parallel import parallel_languages
+
+        stems = ["audit_premium", "audit_token_lengths"]
+        if len(parallel_languages(config.resolved_parallel(), config.languages or None)) - 1 > ALL_BARS:
+            stems.append("audit_premium_distribution")
+        names += [f"{s}.{ext}" for s in stems for ext in ("svg", "png")]
     return names

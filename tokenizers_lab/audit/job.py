@@ -9,11 +9,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tokenizers_lab import charts
 from tokenizers_lab.audit import (
     charbench,
     gates,
     integrity,
-    plots,
     robustness,
 )
 from tokenizers_lab.audit.compression import Tally, no_space_language
@@ -285,12 +285,15 @@ def _charts(
     artifacts: dict[str, bytes],
     notes: list[str],
 ) -> list[str]:
-    """The SVG charts into `artifacts`, their names (none, with a note, without matplotlib)."""
-    if not plots.available():
-        notes.append(f"charts skipped: matplotlib is not installed ({plots.PLOT_EXTRA})")
+    """The charts (SVG and PNG) into `artifacts`, the SVG names (none, with a note, without
+    matplotlib): premiums sorted, their distribution past ALL_BARS languages, token lengths."""
+    if not charts.available():
+        notes.append(f"charts skipped: matplotlib is not installed ({charts.PLOT_EXTRA})")
         return []
     premiums = {a.label: [r.premium_sum for r in a.fairness] for a in audits}
-    artifacts["audit_premium.svg"] = plots.premium_chart(par.languages, premiums, config.pivot)
+    artifacts.update(charts.premium_chart(par.languages, premiums, config.pivot, "sum"))
+    if len(par.languages) - 1 > charts.ALL_BARS:
+        artifacts.update(charts.premium_distribution(par.languages, premiums, config.pivot, "sum"))
     lengths = {a.label: view.byte_lengths[view.byte_lengths > 0] for a, view in zip(audits, views)}
-    artifacts["audit_token_lengths.svg"] = plots.length_histogram(lengths)
-    return ["audit_premium.svg", "audit_token_lengths.svg"]
+    artifacts.update(charts.length_histogram(lengths))
+    return sorted(n for n in artifacts if n.endswith(".svg"))

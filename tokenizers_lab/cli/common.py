@@ -27,7 +27,8 @@ from tokenizers_lab.errors import (
     UsageError,
     raise_if_interrupted,
 )
-from tokenizers_lab.outputs import check_outputs, write_outputs, written_by_tokenlab
+from tokenizers_lab.htmlpage import PAGE, page_names
+from tokenizers_lab.outputs import check_outputs, report_files, write_outputs, written_by_tokenlab
 from tokenizers_lab.report import dumps
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -248,13 +249,10 @@ def emit(
     feedback: Feedback | None = None,
 ) -> None:
     """Write report (+ its artifacts) atomically to `out`, then tell the results (tell)."""
-    text_json = dumps(report)
-    md = report.to_markdown()
-    files: dict[str, bytes | str] = dict(getattr(report, "artifacts", {}) or {})
-    files[f"{command}.json"] = text_json
-    files[f"{command}.md"] = md
+    files = report_files(report, command)
+    text_json, md = str(files[f"{command}.json"]), str(files[f"{command}.md"])
     names = write_outputs(out, files, force)
-    head = [f"{command}.json", f"{command}.md"]
+    head = [f"{command}.json", f"{command}.md", PAGE]
     tell(
         report,
         fmt,
@@ -352,7 +350,8 @@ def run_job(
     if writes_itself:
         config = dataclasses.replace(config, out=str(out), force=force)
     job.validate(config)
-    check_outputs(out, job.output_names(config), force)
+    names = job.output_names(config)
+    check_outputs(out, [*names, *page_names([*names, f"{command}.json", f"{command}.md"])], force)
     feedback = make_progress(quiet, command)
     try:
         report = job.run(config, progress=feedback)

@@ -105,4 +105,4 @@ def validate(config: InvertConfig) -> None:
 
 
 def output_names(config: InvertConfig) -> list[str]:
-    return ["invert.json", "invert.md"]
+    return ["invert.json", "invert.md", "invert_shares.svg", "invert_shares.png"]

@@ -26,7 +26,7 @@ from tokenizers_lab.invert.config import (
     validate,
 )
 from tokenizers_lab.invert.replay import Plan, Replay, plan_for, replay
-from tokenizers_lab.invert.report import DEFINITIONS, InvertReport, SolverStats
+from tokenizers_lab.invert.report import DEFINITIONS, CategoryResult, InvertReport, SolverStats
 from tokenizers_lab.invert.samples import Sample, merge_range, read_sample
 from tokenizers_lab.invert.shards import count_shards, events_on_engine
 from tokenizers_lab.progress import Progress
@@ -150,6 +150,8 @@ def _infer(
             ("boot", str(config.bootstrap)),
         ],
     )
+    artifacts: dict[str, bytes] = {}
+    chart_names = shares_chart(results, artifacts, notes)
     return InvertReport(
         provenance=prov,
         tokenizer=view.label,
@@ -165,7 +167,30 @@ def _infer(
         definitions=DEFINITIONS,
         run=clock.info({"highspy": version("highspy"), "numpy": np.__version__}, engine_info(engine)),
         timings=timings,
+        charts=chart_names,
+        artifacts=artifacts,
     )
+
+
+def shares_chart(
+    results: Sequence[CategoryResult], artifacts: dict[str, bytes], notes: list[str]
+) -> tuple[str, ...]:
+    """The estimated shares with their intervals as a bar chart (SVG + PNG), its name."""
+    from tokenizers_lab import charts
+
+    if not charts.available():
+        notes.append(f"chart skipped: matplotlib is not installed ({charts.PLOT_EXTRA})")
+        return ()
+    artifacts.update(
+        charts.shares_chart(
+            [c.name for c in results],
+            [c.share for c in results],
+            [(c.ci_low, c.ci_high) for c in results],
+            [c.truth for c in results],
+            [c.baseline_share for c in results],
+        )
+    )
+    return ("invert_shares.svg",)
 
 
 def _events(

@@ -68,6 +68,7 @@ def render(r: InvertReport) -> str:
         bars(r),
         "",
     ]
+    out += [f"![{c}]({c})" for c in r.charts] + ([""] if r.charts else [])
     if r.score is not None:
         sc = r.score
         out += [

@@ -82,6 +82,7 @@ class InvertReport(Markdown):
     definitions: dict[str, str]
     run: RunInfo
     timings: dict[str, float] = field(default_factory=dict)
+    charts: tuple[str, ...] = ()  # SVG files beside the report (each with a PNG twin)
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
 

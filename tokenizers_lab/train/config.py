@@ -208,6 +208,8 @@ def output_names(config: TrainConfig) -> list[str]:
     names = ["train.json", "train.md"]
     sizes = sorted(config.vocab_sizes)
     prefixes = [f"v{v}/" for v in sizes] if len(sizes) > 1 else [""]
+    if len(sizes) > 1:
+        names += ["train_sweep.svg", "train_sweep.png"]
     for p in prefixes:
         names.append(p + "tokenizer.json")
         names += [p + n for n in HF_FOLDER_FILES]

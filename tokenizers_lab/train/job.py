@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -96,6 +97,7 @@ def run(config: TrainConfig, *, progress: Progress | None = None) -> TrainReport
         progress(f"evaluating vocab {v}", None)
         results.append(_size_result(v, trained[v], config, prep, parallel, sweep, artifacts, notes))
     timings["evaluate_seconds"] = time.perf_counter() - t0
+    charts = _sweep_chart(config, results, artifacts, notes) if sweep else ()
     inputs = [c.input_ref() for c in prep.corpora] + [c.input_ref("heldout") for c in prep.heldout_corpora]
     if parallel is not None:
         inputs.append(parallel.input_ref())
@@ -123,8 +125,34 @@ def run(config: TrainConfig, *, progress: Progress | None = None) -> TrainReport
         ),
         timings=timings,
         notes=tuple(notes),
+        charts=charts,
         artifacts=artifacts,
     )
+
+
+def _sweep_chart(
+    config: TrainConfig, results: list[SizeResult], artifacts: dict[str, bytes], notes: list[str]
+) -> tuple[str, ...]:
+    """Bytes per token and the premiums against vocabulary size (SVG + PNG), its name."""
+    from tokenizers_lab import charts
+
+    if not charts.available():
+        notes.append(f"sweep chart skipped: matplotlib is not installed ({charts.PLOT_EXTRA})")
+        return ()
+    premiums: dict[str, list[float | None]] = {"median premium": [], "max premium": []}
+    for r in results:
+        values = [x.premium for x in r.languages if x.premium is not None]
+        premiums["median premium"].append(statistics.median(values) if values else None)
+        premiums["max premium"].append(max(values) if values else None)
+    artifacts.update(
+        charts.sweep_chart(
+            f"{config.algorithm}: vocabulary-size sweep",
+            [r.vocab_size_requested for r in results],
+            [r.heldout_bytes_per_token for r in results],
+            premiums if any(v is not None for v in premiums["max premium"]) else {},
+        )
+    )
+    return ("train_sweep.svg",)
 
 
 def _size_result(

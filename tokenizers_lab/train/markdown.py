@@ -80,6 +80,8 @@ def render(report: TrainReport) -> str:
     ]
     if extras:
         out += ["", "## Algorithm checks", "", md_table(["vocab", "checks"], extras)]
+    if report.charts:
+        out += ["", "## Charts", ""] + [f"![{c}]({c})" for c in report.charts]
     if report.notes:
         out += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
     out += ["", "## Definitions", ""] + [f"- **{k}**: {v}" for k, v in sorted(report.definitions.items())]

@@ -66,6 +66,7 @@ class TrainReport(Markdown):
     run: RunInfo
     timings: dict[str, float]
     notes: tuple[str, ...] = ()
+    charts: tuple[str, ...] = ()  # SVG files beside the report (each with a PNG twin)
     artifacts: dict[str, bytes] = field(default_factory=dict, metadata={"artifact": True}, repr=False)
 
 

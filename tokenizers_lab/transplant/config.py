@@ -72,7 +72,7 @@ class TransplantConfig:
 
 
 def output_names(config: TransplantConfig) -> list[str]:
-    return ["transplant.json", "transplant.md"]
+    return ["transplant.json", "transplant.md", "report.html", "transplant_bpb.svg", "transplant_bpb.png"]
 
 
 def validate(config: TransplantConfig) -> None:

@@ -210,6 +210,9 @@ def run_step(
 
                 artifacts[f"transplant/{method}/transplant.json"] = dumps(rep).encode("utf-8")
                 artifacts[f"transplant/{method}/transplant.md"] = rep.to_markdown().encode("utf-8")
+                for name in rep.charts:  # the SVG and its PNG twin
+                    for chart in (work / method).glob(name.removesuffix(".svg") + ".*"):
+                        artifacts[f"transplant/{method}/{chart.name}"] = chart.read_bytes()
                 r = rep.routes
                 copied = r.get("exact", 0) + r.get("canonical", 0) + r.get("special", 0)
                 lo = {x.method: x.centred_cosine for x in rep.leave_out}
@@ -230,6 +233,11 @@ def run_step(
                 )
         finally:
             torch.set_num_threads(threads)
+    from tokenizers_lab import charts
+
+    if charts.available():  # every method side by side
+        bpb = charts.bpb_chart([(r.method, r.bpb_original, r.bpb, None) for r in rows])
+        artifacts.update({f"transplant/{name}": data for name, data in bpb.items()})
     return rows, artifacts
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import InputError, UsageError
-from tokenizers_lab.outputs import stage_folder
+from tokenizers_lab.outputs import report_files, stage_folder
 from tokenizers_lab.progress import Progress, no_progress
-from tokenizers_lab.report import InputRef, Provenance, Stopwatch, dumps, make_provenance, short
+from tokenizers_lab.report import InputRef, Provenance, Stopwatch, make_provenance, short
 from tokenizers_lab.tokenizer import TokenizerView, sha256_file
 from tokenizers_lab.transplant import core
 from tokenizers_lab.transplant.checkpoint import Checkpoint, open_checkpoint, torch_modules
@@ -25,7 +25,7 @@ from tokenizers_lab.transplant.folder import carried_files, move_into_place, new
 from tokenizers_lab.transplant.measure import load_donor, measure_bpb, omp_leave_out
 from tokenizers_lab.transplant.methods import gaussian_rows
 from tokenizers_lab.transplant.pair import read_pair
-from tokenizers_lab.transplant.report import TransplantReport, model_facts, row_fields
+from tokenizers_lab.transplant.report import Bpb, TransplantReport, model_facts, row_fields
 from tokenizers_lab.transplant.vocab import Decomposer, Vocab
 
 COMMAND = "transplant"
@@ -128,6 +128,7 @@ def run_on(
                 config, ck, folder, pair.old_view, pair.new_view, config_ids, heuristic=heuristic
             )
         stage("")
+        chart_names = bpb_chart(config.method, bpb, folder, notes)
         timings.update(fitted.machine if fitted else {})
         notes.extend(fitted.notes if fitted else ())
         fit_ref = fitted.corpus_ref if fitted else None
@@ -147,13 +148,32 @@ def run_on(
             fit=fitted.summary if fitted else None,
             notes=tuple(notes),
             timings=timings,
+            charts=chart_names,
         )
-        (folder / "transplant.json").write_text(dumps(report), encoding="utf-8")
-        (folder / "transplant.md").write_text(report.to_markdown(), encoding="utf-8")
+        for name, data in report_files(
+            report, "transplant", {c: (folder / c).read_bytes() for c in chart_names}
+        ).items():
+            (folder / name).write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
         move_into_place(folder, out, config.force)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return report
+
+
+def bpb_chart(method: str, bpb: Bpb | None, folder: Path, notes: list[str]) -> tuple[str, ...]:
+    """Bits per byte of the original, the transplant and (with a fit) the rows before it, as a bar
+    chart (SVG + PNG) in the model folder; its name (none without a measurement or matplotlib)."""
+    from tokenizers_lab import charts
+
+    if bpb is None:
+        return ()
+    if not charts.available():
+        notes.append(f"chart skipped: matplotlib is not installed ({charts.PLOT_EXTRA})")
+        return ()
+    before = bpb.heuristic.bpb if bpb.heuristic is not None else None
+    for name, data in charts.bpb_chart([(method, bpb.original.bpb, bpb.transplanted.bpb, before)]).items():
+        (folder / name).write_bytes(data)
+    return ("transplant_bpb.svg",)
 
 
 def _aux(config: TransplantConfig, space: core.OldSpace, stage: _Stages, notes: list[str]) -> str:

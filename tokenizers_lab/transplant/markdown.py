@@ -88,7 +88,8 @@ def render(r: TransplantReport) -> str:
             ["model", "tokens", "bits per byte", "ratio to original"],
             rows,
             before=[f"Held-out text: {b.text}, {b.documents} documents, {b.bytes} bytes."],
-            after=[f"BPB ratio {b.ratio:.4g}; sequence length ratio {b.length_ratio:.4g}."],
+            after=[f"BPB ratio {b.ratio:.4g}; sequence length ratio {b.length_ratio:.4g}."]
+            + [f"![{c}]({c})" for c in r.charts],
         )
     if r.notes:
         out += ["## Notes", ""] + [f"- {n}" for n in r.notes] + [""]

@@ -82,6 +82,7 @@ class TransplantReport(Markdown):
     fit: dict[str, Any] | None
     notes: tuple[str, ...]
     timings: dict[str, float]
+    charts: tuple[str, ...] = ()  # SVG files beside the report (each with a PNG twin)
 
 
 def model_facts(ck: Checkpoint) -> ModelFacts:
