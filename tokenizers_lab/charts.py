@@ -237,12 +237,9 @@ def shares_chart(
     order = sorted(range(len(names)), key=lambda i: (-shares[i], names[i]))
     fig, ax = plt.subplots(figsize=(WIDTH, 1.4 + 0.32 * len(names)))
     ys = list(range(len(order)))
-    lo = [
-        max(0.0, shares[i] - (intervals[i][0] if intervals[i][0] is not None else shares[i])) for i in order
-    ]
-    hi = [
-        max(0.0, (intervals[i][1] if intervals[i][1] is not None else shares[i]) - shares[i]) for i in order
-    ]
+    spans = [(s if a is None else a, s if b is None else b) for s, (a, b) in zip(shares, intervals)]
+    lo = [max(0.0, shares[i] - spans[i][0]) for i in order]
+    hi = [max(0.0, spans[i][1] - shares[i]) for i in order]
     ax.barh(
         ys, [shares[i] for i in order], xerr=[lo, hi], color="C0", capsize=3, label="estimate (95 % interval)"
     )
