@@ -81,6 +81,9 @@ def short(sha: str) -> str:
 # Config fields that only name inputs (paths): their content enters a signature through the
 # inputs' sha256 (`in:`), so the same files at another path give the same signature.
 INPUT = {"input": True}
+# Config fields that only choose what is printed or exported (--metric): never a number, so they
+# stay out of the signature and the default folder's hash, like execution settings.
+OUTPUT = {"output": True}
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -113,7 +116,7 @@ def config_dict(config: Any) -> dict[str, Any]:
     out = to_jsonable(config)
     if dataclasses.is_dataclass(config):
         for f in dataclasses.fields(config):
-            if f.metadata.get("execution"):
+            if f.metadata.get("execution") or f.metadata.get("output"):
                 out.pop(f.name, None)
     return out
 

@@ -16,7 +16,7 @@ from tokenizers_lab.audit import (
 from tokenizers_lab.corpus import CorpusOptions
 from tokenizers_lab.engine import EXECUTION, EngineSpec
 from tokenizers_lab.errors import UsageError, check_range, unknown_name
-from tokenizers_lab.report import INPUT
+from tokenizers_lab.report import INPUT, OUTPUT
 from tokenizers_lab.tokenizer import (
     parse_spec,
 )
@@ -61,6 +61,7 @@ class AuditConfig(CorpusOptions):
     fail_on_change: tuple[str, ...] = ()  # change gates against the baseline (diff.gates)
     skip: tuple[str, ...] = ()  # of SKIPPABLE
     plots: bool = True
+    metric: str | None = dataclasses.field(default=None, metadata=OUTPUT)  # --metric: print this number
     max_corpus_bytes: int = 0
     seed: int = 13
     execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)
@@ -106,18 +107,29 @@ def parsed_options(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[st
     if config.validators and "integrity" in config.skip:
         raise UsageError("--validator given with --skip integrity: %Lang would not be measured")
     parsed = [gates.parse(g) for g in config.fail_on]
-    for g in parsed:
+    metric = [metric_gate(config)] if config.metric else []
+    for option, g in [("--fail-on", g) for g in parsed] + [("--metric", g) for g in metric]:
         left_out = next((n for n in config.skip if g.metric in SKIPPABLE[n][1]), None)
         if left_out:
-            raise UsageError(f"--fail-on {g.text!r}: {g.metric} is not measured under --skip {left_out}")
+            raise UsageError(f"{option} {g.text!r}: {g.metric} is not measured under --skip {left_out}")
     vals = [integrity.parse_validator(v) for v in config.resolved_validators()]
     langs = [lang for lang, _, _ in vals]
     dup = {x for x in langs if langs.count(x) > 1}
     if dup:
         raise UsageError(f"--validator given twice for {sorted(dup)[0]}")
-    if parsed:
-        gates.check_keys(parsed, _labels(config), _gate_keys(config, langs))
+    if parsed or metric:
+        keys = _gate_keys(config, langs)
+        gates.check_keys(parsed, _labels(config), keys)
+        gates.check_keys(metric, _labels(config), keys, "--metric")
     return parsed, vals
+
+
+def metric_gate(config: AuditConfig) -> gates.Gate:
+    """--metric parsed (a usage error names what is wrong)."""
+    from tokenizers_lab.audit.exports import parse_metric
+
+    assert config.metric is not None
+    return parse_metric(config.metric, _labels(config))
 
 
 def _labels(config: AuditConfig) -> list[str]:

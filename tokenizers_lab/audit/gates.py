@@ -87,30 +87,38 @@ def parse(text: str) -> Gate:
             "e.g. premium.tur_Latn>2.5 or roundtrip<1"
         )
     name, tok, op, num = m.groups()
+    metric, key = metric_key(text, name, "--fail-on")
+    return Gate(text=text.strip(), metric=metric, key=key, tokenizer=tok, op=op, threshold=float(num))
+
+
+def metric_key(text: str, name: str, option: str) -> tuple[str, str | None]:
+    """`METRIC[.KEY]` checked against METRICS (did-you-mean; a key exactly where one is needed)."""
     metric, _, key = name.partition(".")
     if metric not in METRICS:
-        raise unknown_name("--fail-on metric", metric, METRICS)
+        raise unknown_name(f"{option} metric", metric, METRICS)
     keyed = METRICS[metric][0]
     if keyed and not key:
-        raise UsageError(f"--fail-on {text!r}: {metric} needs a key, e.g. {metric}.tur_Latn")
+        raise UsageError(f"{option} {text!r}: {metric} needs a key, e.g. {metric}.tur_Latn")
     if not keyed and key:
-        raise UsageError(f"--fail-on {text!r}: {metric} takes no .{key}")
-    return Gate(text=text.strip(), metric=metric, key=key or None, tokenizer=tok, op=op, threshold=float(num))
+        raise UsageError(f"{option} {text!r}: {metric} takes no .{key}")
+    return metric, key or None
 
 
-def check_keys(gates: Sequence[Gate], labels: Sequence[str], keys: Mapping[str, Sequence[str]]) -> None:
+def check_keys(
+    gates: Sequence[Gate], labels: Sequence[str], keys: Mapping[str, Sequence[str]], option: str = "--fail-on"
+) -> None:
     """Refuse, before any encoding, a gate naming a tokenizer or a key the run will not measure.
     `keys` maps each keyed metric to the keys the inputs give it (languages from the parallel
     folder's file names, CharBench tasks, …); every available key is listed, none cut."""
     for g in gates:
         if g.tokenizer and g.tokenizer not in labels:
-            raise unknown_name("--fail-on tokenizer", g.tokenizer, labels)
+            raise unknown_name(f"{option} tokenizer", g.tokenizer, labels)
         if g.key is not None and g.key not in keys.get(g.metric, ()):
             avail = sorted(keys.get(g.metric, ()))
             close = difflib.get_close_matches(g.key, avail, n=3, cutoff=0.5)
             hint = f"did you mean {' or '.join(close)}? " if close else ""
             raise UsageError(
-                f"--fail-on {g.text!r}: this run measures no {g.name} ({hint}available keys: "
+                f"{option} {g.text!r}: this run measures no {g.name} ({hint}available keys: "
                 f"{', '.join(avail) or 'none: enable the measure that makes it'})"
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ from tokenizers_lab.cli.options import (
     Seed,
     Workers,
 )
+from tokenizers_lab.errors import UsageError
+from tokenizers_lab.outputs import check_outputs, write_outputs
 from tokenizers_lab.report import md_table
 
 if TYPE_CHECKING:
@@ -156,7 +159,20 @@ def audit(
         "(%Lang/%Pure). Premiums, compression and the probes always run.",
     ),
     plots: bool = typer.Option(
-        True, "--plots/--no-plots", metavar="", help="Write SVG charts next to the report."
+        True, "--plots/--no-plots", metavar="", help="Write the charts (SVG + PNG) next to the report."
+    ),
+    metric: str | None = typer.Option(
+        None,
+        "--metric",
+        metavar="NAME",
+        help="Print only this number on stdout, e.g. max_premium, premium.tur_Latn@mine "
+        "(a --fail-on metric; @TOKENIZER when several are audited).",
+    ),
+    csv: Path | None = typer.Option(
+        None,
+        "--csv",
+        metavar="DIR",
+        help="Also write languages.csv and tokenizers.csv (the per-language and per-tokenizer tables) into DIR.",
     ),
     max_corpus_bytes: int = typer.Option(
         0,
@@ -189,12 +205,10 @@ def audit(
         languages=comma_list(languages),
         pivot=pivot,
         alpha=alpha,
-        validators=tuple(validator or ()),
-        charbench_per_bucket=charbench_items,
-        charbench_words=str(charbench_words) if charbench_words else None,
-        predictions=str(predictions) if predictions else None,
-        charbench_model=str(charbench_model) if charbench_model else None,
+        validators=tuple(validator or ()),  # below: CharBench, gates, --metric/--csv (checked first)
+        **_charbench_options(charbench_items, charbench_words, predictions, charbench_model),
         **_gate_options(fail_on, fail_on_change, baseline, junit, force),
+        **_export_options(metric, csv, fmt, force),
         skip=comma_list(skip),
         plots=plots,
         max_corpus_bytes=max_corpus_bytes,
@@ -205,7 +219,46 @@ def audit(
         execution=engine_spec(engine, address, workers, encoder),
     )
     job = lib if config.tokenizers else lib.example  # no tokenizer: the embedded default, trained now
-    report = run_job("audit", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)
+    report = run_job(  # with --metric, _answer gives the one line printed instead of the summary
+        "audit",
+        job,
+        config,
+        out=out,
+        force=force,
+        fmt=fmt,
+        quiet=quiet,
+        summary=summary,
+        answer=_answer(config),
+    )
+    _exports_and_verdicts(report, csv, junit, force)
+
+
+def _charbench_options(
+    items: int, words: Path | None, predictions: Path | None, model: Path | None
+) -> dict[str, Any]:
+    """The config's CharBench fields (paths as strings)."""
+    return {
+        "charbench_per_bucket": items,
+        "charbench_words": str(words) if words else None,
+        "predictions": str(predictions) if predictions else None,
+        "charbench_model": str(model) if model else None,
+    }
+
+
+def _answer(config: lib.AuditConfig) -> Callable[[Any], str] | None:
+    """With --metric: the one line run_job prints instead of the summary."""
+    from tokenizers_lab.audit.config import metric_gate
+    from tokenizers_lab.audit.exports import metric_value
+
+    return (lambda report: metric_value(report, metric_gate(config))) if config.metric else None
+
+
+def _exports_and_verdicts(report: lib.AuditReport, csv: Path | None, junit: Path | None, force: bool) -> None:
+    """The --csv tables (written whole), then the gate verdicts (which may exit 1 or 3)."""
+    if csv is not None:
+        from tokenizers_lab.audit.exports import csv_tables
+
+        write_outputs(csv, csv_tables(report), force)
     _gate_verdicts(report, junit)
 
 
@@ -223,6 +276,18 @@ def _gate_options(
         "fail_on_change": tuple(fail_on_change or ()),
         "baseline": str(baseline) if baseline else None,
     }
+
+
+def _export_options(metric: str | None, csv: Path | None, fmt: Format, force: bool) -> dict[str, Any]:
+    """The config's --metric; a --csv folder whose tables would overwrite files is refused here,
+    first, and so is --metric with --format json/md (stdout holds one thing)."""
+    from tokenizers_lab.audit.exports import CSV_FILES
+
+    if metric and fmt is not Format.text:
+        raise UsageError(f"--metric prints one number; it does not combine with --format {fmt.value}")
+    if csv is not None:
+        check_outputs(csv, CSV_FILES, force)
+    return {"metric": metric}
 
 
 def _gate_verdicts(report: lib.AuditReport, junit: Path | None) -> None:

@@ -247,6 +247,7 @@ def emit(
     force: bool,
     summary: Callable[[Any], str],
     feedback: Feedback | None = None,
+    answer: Callable[[Any], str] | None = None,
 ) -> None:
     """Write report (+ its artifacts) atomically to `out`, then tell the results (tell)."""
     files = report_files(report, command)
@@ -261,6 +262,7 @@ def emit(
         feedback or Feedback(command, quiet=True),
         text_json,
         md,
+        answer,
     )
 
 
@@ -272,16 +274,26 @@ def tell(
     feedback: Feedback,
     text_json: str | None = None,
     md: str | None = None,
+    answer: Callable[[Any], str] | None = None,
 ) -> None:
     """Once the outputs are in place: the report's notes as `note:` lines on stderr, then stdout in
     the chosen format; the last line names every file written (on stdout for the text format, on
     stderr with --format json/md so stdout stays one document; none when `wrote` is empty: a lookup
-    without --out writes no file)."""
+    without --out writes no file). `answer` (--metric): stdout is that one line, whatever the format.
+    """
     feedback.close()
     for note in getattr(report, "notes", ()) or ():
         feedback.note(note)
     try:
-        if fmt is Format.json:
+        line = answer(report) if answer is not None else None
+    except LabError:  # an undefined value: stdout stays empty, the files written are still named
+        if wrote and not feedback.quiet:
+            stderr.print(wrote, markup=False, soft_wrap=True)
+        raise
+    try:
+        if line is not None:
+            sys.stdout.write(line + "\n")
+        elif fmt is Format.json:
             sys.stdout.write(text_json if text_json is not None else dumps(report))
         elif fmt is Format.md:
             sys.stdout.write(md if md is not None else report.to_markdown())
@@ -290,7 +302,7 @@ def tell(
         sys.stdout.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()
-    if wrote and fmt is not Format.text and not feedback.quiet:
+    if wrote and (fmt is not Format.text or line is not None) and not feedback.quiet:
         stderr.print(wrote, markup=False, soft_wrap=True)
 
 
@@ -336,13 +348,15 @@ def run_job(
     fmt: Format,
     quiet: bool,
     summary: Callable[[Any], str],
+    answer: Callable[[Any], str] | None = None,
 ) -> Any:
     """The one sequence of every command: settle the output folder, validate the options (gates
     included) and refuse a clash before any heavy work, run with progress on stderr, write the
     outputs and print the results. Returns the report.
 
     `job` is a job package or its example module: `validate(config)`, `output_names(config)` and
-    `run(config, *, progress)`. A job whose config names its own `out` (transplant: a model folder,
+    `run(config, *, progress)`; `answer`, when given, is the one line printed instead of the
+    results (--metric). A job whose config names its own `out` (transplant: a model folder,
     too large to hold as report artifacts) writes the folder itself; the others' reports are
     written here."""
     out = resolve_out(command, config, out)
@@ -358,7 +372,7 @@ def run_job(
     finally:
         feedback.close()
     if writes_itself:
-        tell(report, fmt, summary, wrote_line(out, sorted(written_by_tokenlab(out))), feedback)
+        tell(report, fmt, summary, wrote_line(out, sorted(written_by_tokenlab(out))), feedback, answer=answer)
     else:
-        emit(report, command, fmt, out, force, summary, feedback)
+        emit(report, command, fmt, out, force, summary, feedback, answer)
     return report

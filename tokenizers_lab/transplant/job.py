@@ -150,14 +150,18 @@ def run_on(
             timings=timings,
             charts=chart_names,
         )
-        for name, data in report_files(
-            report, "transplant", {c: (folder / c).read_bytes() for c in chart_names}
-        ).items():
-            (folder / name).write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        _write_report(folder, report)
         move_into_place(folder, out, config.force)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return report
+
+
+def _write_report(folder: Path, report: TransplantReport) -> None:
+    """transplant.json, transplant.md and report.html (showing the charts already there)."""
+    charts = {c: (folder / c).read_bytes() for c in report.charts}
+    for name, data in report_files(report, "transplant", charts).items():
+        (folder / name).write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def bpb_chart(method: str, bpb: Bpb | None, folder: Path, notes: list[str]) -> tuple[str, ...]:
