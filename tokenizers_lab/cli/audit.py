@@ -211,26 +211,21 @@ def audit(
         **_export_options(metric, csv, fmt, force),
         skip=comma_list(skip),
         plots=plots,
-        max_corpus_bytes=max_corpus_bytes,
-        errors=errors,
-        field=field,
-        column=column,
+        **_read_options(max_corpus_bytes, errors, field, column),
         seed=seed,
         execution=engine_spec(engine, address, workers, encoder),
     )
     job = lib if config.tokenizers else lib.example  # no tokenizer: the embedded default, trained now
-    report = run_job(  # with --metric, _answer gives the one line printed instead of the summary
-        "audit",
-        job,
-        config,
-        out=out,
-        force=force,
-        fmt=fmt,
-        quiet=quiet,
-        summary=summary,
-        answer=_answer(config),
+    then = _answer(config)  # with --metric: the one line printed instead of the summary
+    report = run_job(
+        "audit", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary, answer=then
     )
     _exports_and_verdicts(report, csv, junit, force)
+
+
+def _read_options(max_corpus_bytes: int, errors: str, field: str, column: str) -> dict[str, Any]:
+    """The config's corpus-reading fields."""
+    return {"max_corpus_bytes": max_corpus_bytes, "errors": errors, "field": field, "column": column}
 
 
 def _charbench_options(
