@@ -166,3 +166,67 @@ def test_skipped_measures_leave_every_other_number_unchanged(runner, tmp_path, t
     assert a["provenance"]["signature"] != b["provenance"]["signature"]
     assert "Not measured (--skip): alignment" in (tmp_path / "part" / "audit.md").read_text()
     assert not any("corpus-words proxy" in n for n in b["notes"])
+
+
+def test_metric_prints_one_number_and_csv_exports_the_tables(runner, tmp_path, tok_file):
+    import csv
+
+    out, tables = tmp_path / "m", tmp_path / "tables"
+    base = ["audit", f"mine={tok_file}", f"other={tok_file}", "--no-plots", "--charbench-items", "0"]
+    res = runner.invoke(
+        app, [*base, "--out", str(out), "--metric", "max_premium@other", "--csv", str(tables)]
+    )
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads((out / "audit.json").read_text())
+    other = next(t for t in rep["tokenizers"] if t["label"] == "other")
+    # stdout: that number alone (as the JSON rounds it); the files written are named on stderr
+    assert res.stdout.splitlines() == [repr(other["fairness_summary"]["max_premium"])]
+    assert f"wrote {out}/: audit.json" in res.stderr
+    # --metric and --csv choose what is printed and exported: neither enters the signature
+    assert "metric" not in rep["provenance"]["config"] and "csv" not in rep["provenance"]["config"]
+    langs = list(csv.DictReader((tables / "languages.csv").open(encoding="utf-8")))
+    assert len(langs) == 2 * len(rep["languages"])
+    deu = next(r for r in langs if r["tokenizer"] == "mine" and r["language"] == "deu_Latn")
+    fair = next(
+        f
+        for t in rep["tokenizers"]
+        if t["label"] == "mine"
+        for f in t["fairness"]
+        if f["language"] == "deu_Latn"
+    )
+    assert float(deu["premium_sum"]) == fair["premium_sum"] and int(deu["tokens_sum"]) == fair["tokens_sum"]
+    assert "tokens_per_word" in deu and "lang_type" in deu  # words and %Lang columns joined per language
+    toks = list(csv.DictReader((tables / "tokenizers.csv").open(encoding="utf-8")))
+    assert [t["tokenizer"] for t in toks] == ["mine", "other"]
+    assert float(toks[1]["max_premium"]) == other["fairness_summary"]["max_premium"]
+    assert float(toks[0]["roundtrip"]) == rep["tokenizers"][0]["roundtrip_rate"]
+    # a keyed metric of one tokenizer
+    res = runner.invoke(app, [*base, "--out", str(tmp_path / "k"), "--metric", "premium.deu_Latn@mine"])
+    assert res.exit_code == 0 and res.stdout.strip() == repr(fair["premium_sum"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--metric", "max_premium"], "name one, e.g. max_premium@mine"),
+        (["--metric", "max_premum@mine"], "did you mean"),
+        (["--metric", "premium.xxx_Latn@mine"], "this run measures no premium.xxx_Latn"),
+        (["--metric", "max_premium@nobody"], "--metric tokenizer"),
+        (["--metric", "max_premium@mine", "--format", "json"], "does not combine with --format json"),
+        (["--metric", "premium@mine"], "premium needs a key"),
+    ],
+)
+def test_bad_metric_is_a_usage_error_before_any_work(runner, tmp_path, tok_file, extra, message):
+    out = tmp_path / "never"
+    res = runner.invoke(app, ["audit", f"mine={tok_file}", f"b={tok_file}", "--out", str(out), *extra])
+    assert res.exit_code == 2, res.stderr
+    assert message in _err_line(res) and not out.exists()
+
+
+def test_csv_refuses_to_overwrite_before_any_work(runner, tmp_path, tok_file):
+    tables, out = tmp_path / "tables", tmp_path / "never"
+    tables.mkdir()
+    (tables / "tokenizers.csv").write_text("mine\n")
+    res = runner.invoke(app, ["audit", f"mine={tok_file}", "--out", str(out), "--csv", str(tables)])
+    assert res.exit_code == 1 and "tokenizers.csv exists; pass --force" in _err_line(res)
+    assert not out.exists() and (tables / "tokenizers.csv").read_text() == "mine\n"
