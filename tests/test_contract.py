@@ -43,7 +43,14 @@ def test_train_without_out_writes_a_default_folder_and_names_every_file(
     folders = list(_default_reports.iterdir())
     assert len(folders) == 1 and re.fullmatch(r"train-[0-9a-f]{10}", folders[0].name)
     out = folders[0]
-    files = {"train.json", "train.md", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}
+    files = {
+        "train.json",
+        "train.md",
+        "report.html",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    }
     assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == files
     last = _last_line(res.stdout)
     assert last.startswith(f"wrote {out}/: ") and set(last.split(": ", 1)[1].split(", ")) == files
@@ -65,7 +72,10 @@ def test_audit_and_invert_without_out_write_default_folders(runner, _default_rep
     res = runner.invoke(app, ["audit", str(tok_file), "--no-plots", "--charbench-items", "2", "-q"])
     assert res.exit_code == 0, res.stderr
     (audit_dir,) = [p for p in _default_reports.iterdir() if p.name.startswith("audit-")]
-    assert _last_line(res.stdout) == f"wrote {audit_dir}/: audit.json, audit.md, charbench_items.jsonl"
+    assert (
+        _last_line(res.stdout)
+        == f"wrote {audit_dir}/: audit.json, audit.md, report.html, charbench_items.jsonl"
+    )
     res = runner.invoke(app, ["invert", "--bootstrap", "0", "-q"])
     assert res.exit_code == 0, res.stderr
     (inv_dir,) = [p for p in _default_reports.iterdir() if p.name.startswith("invert-")]
@@ -183,8 +193,9 @@ def _flipped(value):
 )
 def test_every_setting_changes_the_signature(module, cls):
     """Flip each config field: the signature's settings hash changes, except for execution
-    settings (where the work runs) and fields that only name input files (their content enters
-    through `in:`, so the same file elsewhere keeps the signature)."""
+    settings (where the work runs), output choices (--metric: what is printed, never a number; they
+    are flipped too, and must leave it alone) and fields that only name input files (their content
+    enters through `in:`, so the same file elsewhere keeps the signature)."""
     import importlib
 
     Config = getattr(importlib.import_module(module), cls)
@@ -199,7 +210,7 @@ def test_every_setting_changes_the_signature(module, cls):
         new = report_mod.signature(
             "x", [], changed.seed if f.name == "seed" else 13, report_mod.settings_hash(changed)[:7]
         )
-        if f.metadata.get("execution") or f.metadata.get("input"):
+        if f.metadata.get("execution") or f.metadata.get("input") or f.metadata.get("output"):
             assert new == sig, f.name
         else:
             assert new != sig, f"{cls}.{f.name} does not change the signature"
@@ -337,8 +348,15 @@ def test_force_replaces_the_output_whole_and_keeps_foreign_files(runner, tmp_pat
     assert not (out / "v300").exists() and not (out / "v400").exists()  # no stale sweep folders
     assert (out / "tokenizer.json").exists() and (out / "mine.txt").read_text() == "the user's own file"
     assert sorted((out / outputs_mod.MANIFEST).read_text().split()) == sorted(
-        ["train.json", "train.md", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
-    )
+        [
+            "train.json",
+            "train.md",
+            "report.html",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ]
+    )  # the sweep's v300/, v400/ and train_sweep.svg/.png are gone
 
 
 def test_output_folders_follow_the_umask(tmp_path, small_corpus):
