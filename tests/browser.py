@@ -178,6 +178,8 @@ def check_page(browser: Browser, page: Path) -> bool | None:
     )
     assert [title for title, _ in shown] == [re.sub(r"[`*]", "", h) for h in headings], page
     assert all(visible for _, visible in shown), shown
+    # nothing runs off the side of a laptop-sized window (wide tables scroll inside their own box)
+    assert browser.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), page
     images = browser.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
     assert len(images) == md.read_text().count("![") and all(images), page  # every chart drawn
     sortable = browser.evaluate(

@@ -115,3 +115,43 @@ def test_sweep_invert_and_bpb_charts():
 def test_svg_is_byte_identical_from_run_to_run():
     langs, prem = _premiums(14)
     assert charts.premium_chart(langs, prem, "eng_Latn") == charts.premium_chart(langs, prem, "eng_Latn")
+
+
+def test_audit_past_forty_languages_adds_the_distribution(runner, tmp_path, tok_file):
+    import json
+
+    from tokenizers_lab.cli import app
+
+    par = tmp_path / "par"
+    par.mkdir()
+    words = ["river", "stone", "light", "window", "garden", "number", "table", "morning"]
+    for i in range(45):
+        lang = "eng_Latn" if i == 0 else f"x{i:02d}_Latn"
+        lines = [
+            " ".join(words[(j + k) % len(words)] * (1 + (i + k) % 3) for k in range(5)) for j in range(6)
+        ]
+        (par / f"{lang}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "a"
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            f"mine={tok_file}",
+            "--parallel",
+            str(par),
+            "--charbench-items",
+            "0",
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    charts_listed = json.loads((out / "audit.json").read_text())["charts"]
+    assert charts_listed == ["audit_premium.svg", "audit_premium_distribution.svg", "audit_token_lengths.svg"]
+    for stem in ("audit_premium", "audit_premium_distribution", "audit_token_lengths"):
+        assert (out / f"{stem}.svg").stat().st_size > 0 and (out / f"{stem}.png").stat().st_size > 0
+    assert len(_y_labels((out / "audit_premium.svg").read_bytes())) == 2 * charts.SHOWN
+    assert (
+        "![audit_premium_distribution.svg](audit_premium_distribution.svg)" in (out / "audit.md").read_text()
+    )

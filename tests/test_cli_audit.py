@@ -230,3 +230,23 @@ def test_csv_refuses_to_overwrite_before_any_work(runner, tmp_path, tok_file):
     res = runner.invoke(app, ["audit", f"mine={tok_file}", "--out", str(out), "--csv", str(tables)])
     assert res.exit_code == 1 and "tokenizers.csv exists; pass --force" in _err_line(res)
     assert not out.exists() and (tables / "tokenizers.csv").read_text() == "mine\n"
+
+
+def test_metric_undefined_on_the_input_exits_1_with_the_report_written(runner, tmp_path, tok_file):
+    par, out = tmp_path / "par", tmp_path / "u"
+    par.mkdir()
+    (par / "eng_Latn.txt").write_text(
+        "the river\nthe stone\n"
+    )  # the pivot alone: no premium to take a max of
+    res = runner.invoke(
+        app,
+        ["audit", f"mine={tok_file}", "--parallel", str(par), "--charbench-items", "0", "--no-plots"]
+        + ["--metric", "max_premium", "--out", str(out)],
+    )
+    assert res.exit_code == 1 and res.stdout == ""
+    assert "error: --metric max_premium: mine has no value on this input" in res.stderr
+    assert f"wrote {out}/: audit.json, audit.md, report.html" in res.stderr
+    assert (
+        json.loads((out / "audit.json").read_text())["tokenizers"][0]["fairness_summary"]["max_premium"]
+        is None
+    )

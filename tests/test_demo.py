@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -161,8 +162,12 @@ def test_demo_end_to_end_matches_golden(runner, tmp_path, update_golden):
     assert len(pages) == 1 + len({r["step"] for r in demo["rows"]}) + 2 + len(rows), pages
     index = (out / "report.html").read_text()
     assert all(f'href="{p}"' in index for p in pages if p != "report.html")
-    if find_chromium():
-        browser = Browser(find_chromium())
+    chromium = find_chromium()
+    assert chromium or not os.environ.get("TOKENLAB_REQUIRE_BROWSER"), (
+        "CI needs Chromium (.ci/run installs it)"
+    )
+    if chromium:
+        browser = Browser(chromium)
         try:
             for p in pages:
                 check_page(browser, out / p)

@@ -177,7 +177,8 @@ def test_quick_commands_write_a_folder_only_with_out_and_never_overwrite(
     res = runner.invoke(app, ["encode", str(tok_file), "abc", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "encode.json").read_text())["count"] >= 1 and (out / "encode.md").exists()
-    assert f"wrote {out}/: encode.json, encode.md" in res.stdout
+    assert f"wrote {out}/: encode.json, encode.md, report.html" in res.stdout
+    assert "<table>" in (out / "report.html").read_text()  # the token table, sortable on the page
     before = (out / "encode.json").read_text()
     res = runner.invoke(app, ["encode", str(tok_file), "abcdef", "--out", str(out)])
     assert res.exit_code == 1 and "--force" in res.stderr and (out / "encode.json").read_text() == before

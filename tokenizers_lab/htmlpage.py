@@ -25,8 +25,8 @@ STYLE = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1f2328; }
 main { max-width: 1100px; margin: 0 auto; padding: 1rem 1.5rem 4rem; }
 nav.toc { position: sticky; top: 0; background: #f6f8fa; border-bottom: 1px solid var(--line);
-  padding: .4rem 1.5rem; font-size: 13px; z-index: 1; }
-nav.toc a { margin-right: 1rem; color: var(--accent); text-decoration: none; white-space: nowrap; }
+  padding: .4rem 1.5rem; font-size: 13px; z-index: 1; display: flex; flex-wrap: wrap; gap: .15rem 1rem; }
+nav.toc a { color: var(--accent); text-decoration: none; white-space: nowrap; }
 nav.runs ul { columns: 2; padding-left: 1.2rem; }
 h1 { font-size: 1.6rem; margin: .5rem 0; } h2 { border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
 section { margin-top: 1.5rem; }

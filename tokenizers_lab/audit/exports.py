@@ -101,5 +101,5 @@ def metric_value(report: Any, gate: gates.Gate) -> str:
     label = gate.tokenizer or next(iter(values))
     value = values[label].get(gate.name)
     if value is None:
-        raise InputError(f"--metric {gate.text}: undefined on this input (see the report's notes)")
+        raise InputError(f"--metric {gate.text}: {label} has no value on this input (null in the report)")
     return f"{value:g}" if float(value).is_integer() else repr(float(value))

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from tokenizers_lab.cli.common import Format, emit, lab_command, make_progress, tell
 from tokenizers_lab.cli.options import Column, Encoder, Errors, Field, Fmt, Force, Pattern, Quiet
+from tokenizers_lab.htmlpage import PAGE
 from tokenizers_lab.outputs import check_outputs
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def run_lookup(
     clash, run with progress on stderr, answer on stdout (and write --out when given)."""
     job.validate(config)
     if out is not None:
-        check_outputs(out, [f"{command}.json", f"{command}.md"], force)
+        check_outputs(out, [f"{command}.json", f"{command}.md", PAGE], force)
     feedback = make_progress(quiet, command)
     try:
         report = job.run(config, progress=feedback)
