@@ -182,6 +182,7 @@ def test_metric_prints_one_number_and_csv_exports_the_tables(runner, tmp_path, t
     # stdout: that number alone (as the JSON rounds it); the files written are named on stderr
     assert res.stdout.splitlines() == [repr(other["fairness_summary"]["max_premium"])]
     assert f"wrote {out}/: audit.json" in res.stderr
+    assert f"wrote {tables}/: languages.csv, tokenizers.csv" in res.stderr
     # --metric and --csv choose what is printed and exported: neither enters the signature
     assert "metric" not in rep["provenance"]["config"] and "csv" not in rep["provenance"]["config"]
     langs = list(csv.DictReader((tables / "languages.csv").open(encoding="utf-8")))

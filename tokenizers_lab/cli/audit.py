@@ -15,6 +15,7 @@ from tokenizers_lab.cli.common import (
     lab_command,
     run_job,
     stderr,
+    wrote_line,
 )
 from tokenizers_lab.cli.diff import Junit, check_junit, verdicts
 from tokenizers_lab.cli.options import (
@@ -220,7 +221,7 @@ def audit(
     report = run_job(
         "audit", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary, answer=then
     )
-    _exports_and_verdicts(report, csv, junit, force)
+    _exports_and_verdicts(report, csv, junit, force, quiet)
 
 
 def _read_options(max_corpus_bytes: int, errors: str, field: str, column: str) -> dict[str, Any]:
@@ -248,12 +249,17 @@ def _answer(config: lib.AuditConfig) -> Callable[[Any], str] | None:
     return (lambda report: metric_value(report, metric_gate(config))) if config.metric else None
 
 
-def _exports_and_verdicts(report: lib.AuditReport, csv: Path | None, junit: Path | None, force: bool) -> None:
-    """The --csv tables (written whole), then the gate verdicts (which may exit 1 or 3)."""
+def _exports_and_verdicts(
+    report: lib.AuditReport, csv: Path | None, junit: Path | None, force: bool, quiet: bool
+) -> None:
+    """The --csv tables (written whole, named on stderr), then the gate verdicts (which may exit 1
+    or 3)."""
     if csv is not None:
         from tokenizers_lab.audit.exports import csv_tables
 
-        write_outputs(csv, csv_tables(report), force)
+        names = write_outputs(csv, csv_tables(report), force)
+        if not quiet:
+            stderr.print(wrote_line(csv, names), markup=False, soft_wrap=True)
     _gate_verdicts(report, junit)
 
 
