@@ -155,3 +155,54 @@ def test_audit_past_forty_languages_adds_the_distribution(runner, tmp_path, tok_
     assert (
         "![audit_premium_distribution.svg](audit_premium_distribution.svg)" in (out / "audit.md").read_text()
     )
+
+
+@pytest.mark.slow  # ~20 s: extracts FLORES-200 (204 languages) and audits two tokenizers on it
+@pytest.mark.parametrize("languages", [14, 204])
+def test_flores_premium_chart_order_and_size(languages, runner, tmp_path):
+    """On real data: the chart's bars are the report's premiums, highest mean first (top and bottom
+    20 at 204 languages, with the distribution), at a size that stays readable."""
+    import json
+    import tarfile
+
+    from tests.conftest import SHARED
+    from tokenizers_lab.cli import app
+
+    gpt2, archive = SHARED / "tokenizers/gpt2", SHARED / "flores200/flores200_dev_devtest_204langs.tar.xz"
+    if not (gpt2.exists() and archive.exists()):
+        pytest.skip(f"needs {gpt2} and {archive} (../shared/data)")
+    if languages == 14:
+        par = SHARED / "flores200/core_dev"
+    else:
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if "/dev/" in m.name]
+            tar.extractall(tmp_path, members=members, filter="data")
+        par = next(tmp_path.rglob("dev"))
+    out = tmp_path / "a"
+    tok = SHARED / "tokenizers/openai/o200k_base.tiktoken"
+    args = [
+        "audit",
+        f"gpt2={gpt2}",
+        f"o200k={tok}",
+        "--parallel",
+        str(par),
+        "--charbench-items",
+        "0",
+        "--out",
+        str(out),
+    ]
+    res = runner.invoke(app, [*args, "-q", "--skip", "integrity"])
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads((out / "audit.json").read_text())
+    assert len(rep["languages"]) == languages
+    prem = {t["label"]: {f["language"]: f["premium_sum"] for f in t["fairness"]} for t in rep["tokenizers"]}
+    means = {
+        lang: np.mean([prem[t][lang] for t in prem]) for lang in rep["languages"] if lang != rep["pivot"]
+    }
+    ranked = sorted(means, key=lambda lang: -means[lang])
+    expected = ranked if len(ranked) <= charts.ALL_BARS else ranked[: charts.SHOWN] + ranked[-charts.SHOWN :]
+    svg = (out / "audit_premium.svg").read_bytes()
+    assert _y_labels(svg) == expected
+    width, height = _svg_size(svg)
+    assert width == charts.WIDTH * 72 and 10 <= height / (len(expected) + 1) <= 60 and height <= 1800
+    assert (out / "audit_premium_distribution.svg").exists() == (languages > charts.ALL_BARS + 1)
