@@ -4,8 +4,9 @@ work, and the names of the files a run writes."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tokenizers_lab.audit import (
     charbench,
@@ -107,7 +108,7 @@ def parsed_options(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[st
     if config.validators and "integrity" in config.skip:
         raise UsageError("--validator given with --skip integrity: %Lang would not be measured")
     parsed = [gates.parse(g) for g in config.fail_on]
-    metric = [metric_gate(config)] if config.metric else []
+    metric = [g for g in [metric_gate(config)] if g is not None]
     for option, g in [("--fail-on", g) for g in parsed] + [("--metric", g) for g in metric]:
         left_out = next((n for n in config.skip if g.metric in SKIPPABLE[n][1]), None)
         if left_out:
@@ -124,12 +125,24 @@ def parsed_options(config: AuditConfig) -> tuple[list[gates.Gate], list[tuple[st
     return parsed, vals
 
 
-def metric_gate(config: AuditConfig) -> gates.Gate:
-    """--metric parsed (a usage error names what is wrong)."""
+def metric_gate(config: AuditConfig) -> gates.Gate | None:
+    """--metric parsed: a gate metric, or None for a dotted report path or no --metric (a usage
+    error names what is wrong)."""
     from tokenizers_lab.audit.exports import parse_metric
 
-    assert config.metric is not None
-    return parse_metric(config.metric, _labels(config))
+    return parse_metric(config.metric, _labels(config)) if config.metric else None
+
+
+def metric_answer(config: AuditConfig) -> Callable[[Any], str]:
+    """What `--metric` prints for this audit: a gate metric's value, or a report path's (the name
+    was checked by validate)."""
+    from tokenizers_lab import metric
+    from tokenizers_lab.audit.exports import metric_value
+
+    gate, name = metric_gate(config), (config.metric or "").strip()
+    if gate is None:
+        return lambda report: metric.value(report, name)
+    return lambda report: metric_value(report, gate)
 
 
 def _labels(config: AuditConfig) -> list[str]:

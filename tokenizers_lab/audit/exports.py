@@ -7,13 +7,15 @@ gates and `tokenlab diff` (floats rounded once, as in the JSON)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tokenizers_lab import metric as paths
 from tokenizers_lab.audit import gates
-from tokenizers_lab.audit.report import gate_values_of_json
+from tokenizers_lab.audit.report import AuditReport, gate_values_of_json
 from tokenizers_lab.errors import InputError, UsageError
 from tokenizers_lab.report import to_jsonable
 
@@ -77,9 +79,18 @@ def csv_tables(report: Any) -> dict[str, str]:
     }
 
 
-def parse_metric(text: str, labels: Sequence[str]) -> gates.Gate:
+def parse_metric(text: str, labels: Sequence[str]) -> gates.Gate | None:
     """`METRIC[.KEY][@TOKENIZER]` as a gate without a threshold; a run of several tokenizers must
-    name one (usage errors, before any work)."""
+    name one (usage errors, before any work). Any other name is a dotted report path, as for every
+    command (tokenizers_lab.metric): checked here, None returned."""
+    head = text.strip().split("@")[0].split(".")[0]
+    if head not in gates.METRICS and head in {f.name for f in dataclasses.fields(AuditReport)}:
+        if "@" in text:
+            raise UsageError(
+                f"--metric {text!r}: @TOKENIZER applies to audit metrics only (max_premium@LABEL)"
+            )
+        paths.check(AuditReport, text.strip())
+        return None
     m = re.fullmatch(r"\s*([A-Za-z_][\w.\-]*?)(?:@([^<>=!\s]+))?\s*", text)
     if not m:
         raise UsageError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,6 @@ from tokenizers_lab.cli.options import (
     Seed,
     Workers,
 )
-from tokenizers_lab.errors import UsageError
 from tokenizers_lab.outputs import check_outputs, write_outputs
 from tokenizers_lab.report import md_table
 
@@ -209,7 +207,7 @@ def audit(
         validators=tuple(validator or ()),  # below: CharBench, gates, --metric/--csv (checked first)
         **_charbench_options(charbench_items, charbench_words, predictions, charbench_model),
         **_gate_options(fail_on, fail_on_change, baseline, junit, force),
-        **_export_options(metric, csv, fmt, force),
+        **_export_options(metric, csv, force),
         skip=comma_list(skip),
         plots=plots,
         **_read_options(max_corpus_bytes, errors, field, column),
@@ -217,10 +215,7 @@ def audit(
         execution=engine_spec(engine, address, workers, encoder),
     )
     job = lib if config.tokenizers else lib.example  # no tokenizer: the embedded default, trained now
-    then = _answer(config)  # with --metric: the one line printed instead of the summary
-    report = run_job(
-        "audit", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary, answer=then
-    )
+    report = run_job("audit", job, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)
     _exports_and_verdicts(report, csv, junit, force, quiet)
 
 
@@ -239,14 +234,6 @@ def _charbench_options(
         "predictions": str(predictions) if predictions else None,
         "charbench_model": str(model) if model else None,
     }
-
-
-def _answer(config: lib.AuditConfig) -> Callable[[Any], str] | None:
-    """With --metric: the one line run_job prints instead of the summary."""
-    from tokenizers_lab.audit.config import metric_gate
-    from tokenizers_lab.audit.exports import metric_value
-
-    return (lambda report: metric_value(report, metric_gate(config))) if config.metric else None
 
 
 def _exports_and_verdicts(
@@ -279,13 +266,10 @@ def _gate_options(
     }
 
 
-def _export_options(metric: str | None, csv: Path | None, fmt: Format, force: bool) -> dict[str, Any]:
-    """The config's --metric; a --csv folder whose tables would overwrite files is refused here,
-    first, and so is --metric with --format json/md (stdout holds one thing)."""
+def _export_options(metric: str | None, csv: Path | None, force: bool) -> dict[str, Any]:
+    """The config's --metric; a --csv folder whose tables would overwrite files is refused here, first."""
     from tokenizers_lab.audit.exports import CSV_FILES
 
-    if metric and fmt is not Format.text:
-        raise UsageError(f"--metric prints one number; it does not combine with --format {fmt.value}")
     if csv is not None:
         check_outputs(csv, CSV_FILES, force)
     return {"metric": metric}

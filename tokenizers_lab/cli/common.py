@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 import typer
 from rich.console import Console
 
+from tokenizers_lab import metric
 from tokenizers_lab.errors import (
     EXIT_DATA,
     InterruptedAfterWrite,
@@ -338,6 +339,19 @@ def parse_sizes(value: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def metric_answer(command: str, config: Any) -> Callable[[Any], str] | None:
+    """With --metric (`config.metric`): its name checked before any work, and what reads the number
+    off the finished report; None without it."""
+    name = getattr(config, "metric", None)
+    if not name:
+        return None
+    if command == "audit":  # its gate metrics too, checked by audit.validate against the inputs
+        from tokenizers_lab.audit.config import metric_answer as audit_answer
+
+        return audit_answer(config)
+    return metric.answer(command, name.strip())
+
+
 def run_job(
     command: str,
     job: Any,
@@ -348,21 +362,23 @@ def run_job(
     fmt: Format,
     quiet: bool,
     summary: Callable[[Any], str],
-    answer: Callable[[Any], str] | None = None,
 ) -> Any:
     """The one sequence of every command: settle the output folder, validate the options (gates
     included) and refuse a clash before any heavy work, run with progress on stderr, write the
     outputs and print the results. Returns the report.
 
     `job` is a job package or its example module: `validate(config)`, `output_names(config)` and
-    `run(config, *, progress)`; `answer`, when given, is the one line printed instead of the
-    results (--metric). A job whose config names its own `out` (transplant: a model folder,
+    `run(config, *, progress)`. With `config.metric` (--metric), the one number named is printed
+    instead of the results (tokenizers_lab.metric). A job whose config names its own `out` (transplant: a model folder,
     too large to hold as report artifacts) writes the folder itself; the others' reports are
     written here."""
     out = resolve_out(command, config, out)
     writes_itself = any(f.name == "out" for f in dataclasses.fields(config))
     if writes_itself:
         config = dataclasses.replace(config, out=str(out), force=force)
+    answer = metric_answer(command, config)
+    if answer is not None and fmt is not Format.text:
+        raise UsageError(f"--metric prints one number; it does not combine with --format {fmt.value}")
     job.validate(config)
     names = job.output_names(config)
     check_outputs(out, [*names, *page_names([*names, f"{command}.json", f"{command}.md"])], force)

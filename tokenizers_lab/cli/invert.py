@@ -21,6 +21,7 @@ from tokenizers_lab.cli.options import (
     Field,
     Fmt,
     Force,
+    Metric,
     Out,
     Pattern,
     Quiet,
@@ -133,6 +134,7 @@ def invert(
     out: Out = None,
     fmt: Fmt = Format.text,
     seed: Seed = 13,
+    metric: Metric = None,
     quiet: Quiet = False,
     force: Force = False,
 ) -> None:
@@ -157,6 +159,7 @@ def invert(
         field=field,
         column=column,
         seed=seed,
+        metric=metric,
         execution=engine_spec(engine, address, workers, encoder),
     )
     # no tokenizer: the embedded controlled example (a BPE trained on a known mixture)

@@ -20,6 +20,15 @@ Out = Annotated[
     ),
 ]
 Force = Annotated[bool, typer.Option("--force", metavar="", help="Overwrite existing outputs.")]
+Metric = Annotated[
+    str | None,
+    typer.Option(
+        "--metric",
+        metavar="NAME",
+        help="Print only this number of the report on stdout, named as `tokenlab diff` names it "
+        "(e.g. bpb.ratio, score.log10_mse, results.heldout_bytes_per_token).",
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress or notes on stderr.")]
 Fmt = Annotated[
     Format,

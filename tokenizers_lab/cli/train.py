@@ -22,6 +22,7 @@ from tokenizers_lab.cli.options import (
     Field,
     Fmt,
     Force,
+    Metric,
     Out,
     Pivot,
     Quiet,
@@ -111,6 +112,7 @@ def train(
     encoder: Encoder = "auto",
     fmt: Fmt = Format.text,
     seed: Seed = 13,
+    metric: Metric = None,
     quiet: Quiet = False,
     force: Force = False,
 ) -> None:
@@ -140,6 +142,7 @@ def train(
         field=field,
         column=column,
         seed=seed,
+        metric=metric,
         execution=engine_spec(engine, address, workers, encoder),
     )
     run_job("train", lib, config, out=out, force=force, fmt=fmt, quiet=quiet, summary=summary)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from tokenizers_lab.cli.common import Format, lab_command, run_job
-from tokenizers_lab.cli.options import Fmt, Force, Pattern, Quiet, Seed
+from tokenizers_lab.cli.options import Fmt, Force, Metric, Pattern, Quiet, Seed
 from tokenizers_lab.report import md_table
 
 if TYPE_CHECKING:
@@ -146,6 +146,7 @@ def transplant(
     pattern: Pattern = None,
     fmt: Fmt = Format.text,
     seed: Seed = 13,
+    metric: Metric = None,
     quiet: Quiet = False,
     force: Force = False,
 ) -> None:

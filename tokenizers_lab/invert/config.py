@@ -13,7 +13,7 @@ from tokenizers_lab.engine import (
     EngineSpec,
 )
 from tokenizers_lab.errors import UsageError, check_range
-from tokenizers_lab.report import INPUT
+from tokenizers_lab.report import INPUT, OUTPUT
 
 UNIDENTIFIABLE_RANGE = 0.02  # a share that can move this much on the LP's optimal face
 SIMILAR_TV = 0.02  # total-variation distance of initial pair distributions below which two samples look alike
@@ -36,6 +36,7 @@ class InvertConfig(CorpusOptions):
     truth: tuple[str, ...] = ()  # NAME=SHARE: known proportions to score the estimate against
     pattern: str | None = None
     seed: int = 13
+    metric: str | None = dataclasses.field(default=None, metadata=OUTPUT)  # --metric: print this number
     # --engine/--address/--workers: local forks `workers` processes pre-tokenizing shards (0: one
     # per CPU); dask runs count (and replay) per shard on the cluster
     execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)

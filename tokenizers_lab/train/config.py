@@ -13,7 +13,7 @@ from tokenizers_lab.engine import (
 )
 from tokenizers_lab.errors import UsageError, check_range, unknown_name
 from tokenizers_lab.patterns import resolve_pattern
-from tokenizers_lab.report import INPUT
+from tokenizers_lab.report import INPUT, OUTPUT
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,7 @@ class TrainConfig(CorpusOptions):
     heldout_max_bytes: int = 2_000_000
     seed: int = 13
     threads: int = 0
+    metric: str | None = dataclasses.field(default=None, metadata=OUTPUT)  # --metric: print this number
     # --engine/--address/--workers: where word counting runs (wordpiece, superbpe stage 2)
     execution: EngineSpec = dataclasses.field(default=EngineSpec(), metadata=EXECUTION)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tokenizers_lab.engine import EXECUTION
 from tokenizers_lab.errors import MissingExtraError, OutputExistsError, UsageError, check_range, unknown_name
+from tokenizers_lab.report import OUTPUT
 from tokenizers_lab.transplant import core
 
 TINY = "embedded:tiny"  # the demo's tiny model, trained on the embedded corpora on the fly
@@ -53,6 +54,7 @@ class TransplantConfig:
     fit_layers: int | None = None  # --fit-objective hidden: match after this many decoder layers (None: all)
     pattern: str | None = None
     seed: int = 13
+    metric: str | None = dataclasses.field(default=None, metadata=OUTPUT)  # --metric: print this number
     # replace an existing `out` (the previous model folder goes as a whole); never changes a number
     force: bool = dataclasses.field(default=False, metadata=EXECUTION)
 
