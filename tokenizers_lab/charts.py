@@ -130,6 +130,8 @@ def premium_chart(
     ax.set_ylim(rows - 0.5, -0.5)  # highest premium on top
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.axvline(2.0, color="grey", linewidth=0.6, linestyle="--")
+    drawn = [v[index[lang]] for v in premiums.values() for lang in bars.languages]
+    ax.set_xlim(0, 1.3 * max([x for x in drawn if x is not None] + [2.0]))  # room for the legend
     ax.set_xlabel(f"token premium vs {pivot} (1 = as many tokens as {pivot})")
     shown = f"top and bottom {SHOWN} of {len(bars.languages) + bars.hidden}" if bars.hidden else "all"
     ax.set_title(
@@ -241,14 +243,20 @@ def shares_chart(
     lo = [max(0.0, shares[i] - spans[i][0]) for i in order]
     hi = [max(0.0, spans[i][1] - shares[i]) for i in order]
     ax.barh(
-        ys, [shares[i] for i in order], xerr=[lo, hi], color="C0", capsize=3, label="estimate (95 % interval)"
+        ys,
+        [shares[i] for i in order],
+        xerr=[lo, hi],
+        color="#9ecae1",
+        capsize=3,
+        label="estimate (95 % interval)",
     )
     ax.scatter(
         [baseline[i] for i in order],
         ys,
         marker="|",
-        s=120,
-        color="grey",
+        s=160,
+        linewidths=2,
+        color="#d62728",
         label="token-classification baseline",
         zorder=3,
     )
@@ -265,6 +273,8 @@ def shares_chart(
         )
     ax.set_yticks(ys, [names[i] for i in order])
     ax.set_ylim(len(ys) - 0.5, -0.5)
+    right = max([b for _, b in spans] + list(baseline) + [t for t in truth if t is not None] + [1e-9])
+    ax.set_xlim(0, right * 1.6)  # room on the right for the legend, clear of every bar and marker
     ax.set_xlabel("share of the training bytes")
     ax.set_title("Inferred training-data mixture (Hayase et al. 2024)")
     ax.legend(loc="lower right", frameon=True, framealpha=0.9)
