@@ -100,6 +100,13 @@ def stop_workers(pool: Any) -> None:
     for p in processes:
         with contextlib.suppress(Exception):
             p.join(5)
+    # Let the executor's manager thread see the dead workers and close its wake-up pipe now: else
+    # the interpreter's exit hook (concurrent.futures.process._python_exit) can race it, writing to
+    # the pipe as it closes ("OSError: Bad file descriptor" after a SIGTERM, Python 3.11).
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        with contextlib.suppress(Exception):
+            manager.join(5)
 
 
 _STATE: list[Any] = [None]  # what fork_map's workers inherit
