@@ -117,12 +117,12 @@ def premium_chart(
     rows = len(bars.languages) + (1 if bars.hidden else 0)
     ys = [i + (1 if bars.hidden and i >= bars.top else 0) for i in range(len(bars.languages))]
     fig, ax = plt.subplots(figsize=(WIDTH, 1.4 + max(rows, 1) * (0.12 + 0.09 * n)))
-    height = 0.8 / n
+    height, colour = 0.8 / n, colours(list(premiums))
     for k, (label, values) in enumerate(premiums.items()):
         xs = [values[index[lang]] for lang in bars.languages]
         pos = [y + (k - (n - 1) / 2) * height for y in ys]
         ax.barh(pos, [x if x is not None else 0.0 for x in xs], height=height, label=label,
-                color=colours(list(premiums))[label])  # fmt: skip
+                color=colour[label])  # fmt: skip
     ax.set_yticks(ys, bars.languages)
     if bars.hidden:
         ax.text(0.5, bars.top, f"… {bars.hidden} languages in between (see the distribution) …",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
@@ -105,27 +106,17 @@ def page_names(names: Iterable[str]) -> list[str]:
 
 
 def _relative(target: str, folder: PurePosixPath) -> str:
-    """target (a path from the run's folder) as seen from `folder`."""
-    t, up = PurePosixPath(target).parts, folder.parts if str(folder) != "." else ()
-    common = 0
-    while common < min(len(t), len(up)) and t[common] == up[common]:
-        common += 1
-    return "/".join([".."] * (len(up) - common) + list(t[common:])) or "."
+    """target (a path from the run's folder) as seen from a page in `folder`."""
+    return posixpath.relpath(target, str(folder))
 
 
 def _resolve(ref: str, folder: PurePosixPath) -> str | None:
-    """A relative link of a page in `folder` as a path from the run's folder (None: external)."""
+    """A relative link of a page in `folder` as a path from the run's folder (None: external, or
+    outside the run's folder)."""
     if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", ref):
         return None
-    parts: list[str] = [] if str(folder) == "." else list(folder.parts)
-    for part in PurePosixPath(ref.split("#")[0]).parts:
-        if part == "..":
-            if not parts:
-                return None
-            parts.pop()
-        elif part != ".":
-            parts.append(part)
-    return "/".join(parts)
+    path = posixpath.normpath(posixpath.join(str(folder), ref.split("#")[0]))
+    return None if path == ".." or path.startswith("../") else path
 
 
 def _sections(body: str) -> tuple[str, list[tuple[str, str]]]:

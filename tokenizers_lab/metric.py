@@ -97,7 +97,14 @@ def value(report: Any, name: str) -> str:
         close = difflib.get_close_matches(name, list(flat), n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise InputError(f"--metric {name}: this run has no such number (null or absent in the report){hint}")
-    return f"{got:g}" if got.is_integer() else repr(got)
+    return shown(got)
+
+
+def shown(x: float) -> str:
+    """A number as `--metric` prints it: an integer without a point, else Python's shortest
+    round-tripping repr of the JSON's (already rounded) value."""
+    x = float(x)
+    return f"{x:.0f}" if x.is_integer() else repr(x)
 
 
 # The report class whose paths `--metric` takes, per command (audit: audit.config.metric_answer,

@@ -107,10 +107,10 @@ def parse_metric(text: str, labels: Sequence[str]) -> gates.Gate | None:
 
 
 def metric_value(report: Any, gate: gates.Gate) -> str:
-    """The named number as printed: JSON rounding, `repr`-free (an error when it is undefined)."""
+    """The named gate metric as `--metric` prints it (metric.shown); an error when it is undefined."""
     values = gate_values_of_json(to_jsonable(report)["tokenizers"])
     label = gate.tokenizer or next(iter(values))
     value = values[label].get(gate.name)
     if value is None:
         raise InputError(f"--metric {gate.text}: {label} has no value on this input (null in the report)")
-    return f"{value:g}" if float(value).is_integer() else repr(float(value))
+    return paths.shown(value)

@@ -254,7 +254,7 @@ def emit(
     files = report_files(report, command)
     text_json, md = str(files[f"{command}.json"]), str(files[f"{command}.md"])
     names = write_outputs(out, files, force)
-    head = [f"{command}.json", f"{command}.md", PAGE]
+    head = [n for n in (f"{command}.json", f"{command}.md", PAGE) if n in names]
     tell(
         report,
         fmt,
@@ -369,9 +369,9 @@ def run_job(
 
     `job` is a job package or its example module: `validate(config)`, `output_names(config)` and
     `run(config, *, progress)`. With `config.metric` (--metric), the one number named is printed
-    instead of the results (tokenizers_lab.metric). A job whose config names its own `out` (transplant: a model folder,
-    too large to hold as report artifacts) writes the folder itself; the others' reports are
-    written here."""
+    instead of the results (tokenizers_lab.metric). A job whose config names its own `out`
+    (transplant: a model folder, too large to hold as report artifacts) writes the folder itself;
+    the others' reports are written here."""
     out = resolve_out(command, config, out)
     writes_itself = any(f.name == "out" for f in dataclasses.fields(config))
     if writes_itself:
