@@ -108,3 +108,9 @@ def test_invert_metric_and_a_dotted_audit_path(runner, tmp_path, tok_file):
     rep = json.loads((tmp_path / "a/audit.json").read_text())
     deu = next(f for f in rep["tokenizers"][0]["fairness"] if f["language"] == "deu_Latn")
     assert int(res.stdout) == deu["tokens_sum"]
+
+
+def test_numbers_print_whole_or_as_the_json_holds_them():
+    assert metric.shown(121565.0) == "121565"  # not 1.21565e+05
+    assert metric.shown(3) == "3" and metric.shown(1.25) == "1.25" and metric.shown(0.1) == "0.1"
+    assert float(metric.shown(4.72262)) == 4.72262
