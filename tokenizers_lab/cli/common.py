@@ -19,7 +19,6 @@ from typing import Any, TypeVar, cast
 import typer
 from rich.console import Console
 
-from tokenizers_lab import metric
 from tokenizers_lab.errors import (
     EXIT_DATA,
     InterruptedAfterWrite,
@@ -349,6 +348,8 @@ def metric_answer(command: str, config: Any) -> Callable[[Any], str] | None:
         from tokenizers_lab.audit.config import metric_answer as audit_answer
 
         return audit_answer(config)
+    from tokenizers_lab import metric  # diff's flattening (numpy via audit): only with --metric
+
     return metric.answer(command, name.strip())
 
 
