@@ -840,6 +840,9 @@ def test_hidden_objective_fits_only_the_estimated_rows_and_lowers_its_loss(world
     assert f is not None and f["objective"] == "hidden" and f["layers"] is None
     assert f["last_loss"] < f["first_loss"] and f["new_tokens_fitted"] > 0
     assert "fit:hidden:20steps@" in report.provenance.signature
+    assert any(
+        n.startswith("--fit-objective hidden on a tied model") for n in report.notes
+    )  # the head unguarded
     heur = load_file(str(base_out / "model.safetensors"))["model.embed_tokens.weight"]
     got = load_file(str(out / "model.safetensors"))["model.embed_tokens.weight"]
     routes, _src, _ = core.match(

@@ -158,10 +158,15 @@ def run_fit(
     )
     after = _bpb_rows(model, new_in, new_out, pair, new_prefix, val_docs).bpb if val_docs else None
     notes: tuple[str, ...] = ()
+    if ck.tied and config.fit_objective == "hidden":  # measured: ruinous where new tokens are common
+        notes += (
+            "--fit-objective hidden on a tied model moves each row's output role with no loss on the "
+            "head; where new tokens are common prefer alm+ce or hidden+ce",
+        )
     kept = before is None or after is None or after < before
     if not kept:
         _restore(new_in, new_out, saved)
-        notes = (
+        notes += (
             f"the fit made its {len(val_docs)} held-back fit texts worse (bits per byte {before:.4f} -> "
             f"{after:.4f}): the heuristic rows are kept",
         )
