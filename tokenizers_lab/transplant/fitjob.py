@@ -157,12 +157,7 @@ def run_fit(
         progress=lambda msg: progress(msg, None),
     )
     after = _bpb_rows(model, new_in, new_out, pair, new_prefix, val_docs).bpb if val_docs else None
-    notes: tuple[str, ...] = ()
-    if ck.tied and config.fit_objective == "hidden":  # measured: ruinous where new tokens are common
-        notes += (
-            "--fit-objective hidden on a tied model moves each row's output role with no loss on the "
-            "head; where new tokens are common prefer alm+ce or hidden+ce",
-        )
+    notes = _tied_hidden_note(ck.tied, config.fit_objective)
     kept = before is None or after is None or after < before
     if not kept:
         _restore(new_in, new_out, saved)
@@ -234,3 +229,13 @@ def _bpb_rows(
         return student.hidden(torch.nn.functional.embedding(ids, Wi), mask) @ Wo.T
 
     return bits_per_byte(model, pair.new_view.encode_batch, prefix, docs, forward=forward)
+
+
+def _tied_hidden_note(tied: bool, objective: str) -> tuple[str, ...]:
+    """Measured ruinous where new tokens are common (SmolLM2 onto a German BPE): say so."""
+    if not (tied and objective == "hidden"):
+        return ()
+    return (
+        "--fit-objective hidden on a tied model moves each row's output role with no loss on the "
+        "head; where new tokens are common prefer alm+ce or hidden+ce",
+    )
