@@ -11,7 +11,7 @@ import base64
 import html
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import PurePosixPath
 
 from tokenizers_lab import __version__
@@ -88,10 +88,11 @@ def _markdown() -> object:
     return MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
-def is_report_markdown(name: str, names: Iterable[str]) -> bool:
-    """A report's Markdown: `<folder>/<command>.md` with its JSON beside it."""
+def is_report_markdown(name: str, names: Collection[str]) -> bool:
+    """A report's Markdown: `<folder>/<command>.md` with its JSON beside it (`names`: a set or a
+    mapping of the run's files)."""
     p = PurePosixPath(name)
-    return p.suffix == ".md" and p.stem in REPORT_STEMS and str(p.with_suffix(".json")) in set(names)
+    return p.suffix == ".md" and p.stem in REPORT_STEMS and str(p.with_suffix(".json")) in names
 
 
 def page_name(markdown_name: str) -> str:
@@ -101,8 +102,8 @@ def page_name(markdown_name: str) -> str:
 
 def page_names(names: Iterable[str]) -> list[str]:
     """The pages a set of output files gets (one per report Markdown among them)."""
-    names = list(names)
-    return sorted(page_name(n) for n in names if is_report_markdown(n, names))
+    files = set(names)
+    return sorted(page_name(n) for n in files if is_report_markdown(n, files))
 
 
 def _relative(target: str, folder: PurePosixPath) -> str:

@@ -128,7 +128,7 @@ def run_on(
                 config, ck, folder, pair.old_view, pair.new_view, config_ids, heuristic=heuristic
             )
         stage("")
-        chart_names = bpb_chart(config.method, bpb, folder, notes)
+        chart_files = bpb_chart(config.method, bpb, notes)
         timings.update(fitted.machine if fitted else {})
         notes.extend(fitted.notes if fitted else ())
         fit_ref = fitted.corpus_ref if fitted else None
@@ -148,36 +148,33 @@ def run_on(
             fit=fitted.summary if fitted else None,
             notes=tuple(notes),
             timings=timings,
-            charts=chart_names,
+            charts=tuple(n for n in chart_files if n.endswith(".svg")),
         )
-        _write_report(folder, report)
+        _write_report(folder, report, chart_files)
         move_into_place(folder, out, config.force)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return report
 
 
-def _write_report(folder: Path, report: TransplantReport) -> None:
-    """transplant.json, transplant.md and report.html (showing the charts already there)."""
-    charts = {c: (folder / c).read_bytes() for c in report.charts}
-    for name, data in report_files(report, "transplant", charts).items():
+def _write_report(folder: Path, report: TransplantReport, charts: dict[str, bytes]) -> None:
+    """The charts, transplant.json, transplant.md and report.html (which shows the charts)."""
+    for name, data in {**charts, **report_files(report, "transplant", charts)}.items():
         (folder / name).write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
 
 
-def bpb_chart(method: str, bpb: Bpb | None, folder: Path, notes: list[str]) -> tuple[str, ...]:
+def bpb_chart(method: str, bpb: Bpb | None, notes: list[str]) -> dict[str, bytes]:
     """Bits per byte of the original, the transplant and (with a fit) the rows before it, as a bar
-    chart (SVG + PNG) in the model folder; its name (none without a measurement or matplotlib)."""
+    chart: its SVG and PNG by name (none without a measurement or matplotlib)."""
     from tokenizers_lab import charts
 
     if bpb is None:
-        return ()
+        return {}
     if not charts.available():
         notes.append(f"chart skipped: matplotlib is not installed ({charts.PLOT_EXTRA})")
-        return ()
+        return {}
     before = bpb.heuristic.bpb if bpb.heuristic is not None else None
-    for name, data in charts.bpb_chart([(method, bpb.original.bpb, bpb.transplanted.bpb, before)]).items():
-        (folder / name).write_bytes(data)
-    return ("transplant_bpb.svg",)
+    return charts.bpb_chart([(method, bpb.original.bpb, bpb.transplanted.bpb, before)])
 
 
 def _aux(config: TransplantConfig, space: core.OldSpace, stage: _Stages, notes: list[str]) -> str:
