@@ -25,6 +25,17 @@ from tokenizers_lab.cli.common import Feedback
 REPO = Path(__file__).resolve().parent.parent
 
 
+# what `train` writes for one vocabulary size
+ONE_SIZE_TRAIN_FILES = (
+    "train.json",
+    "train.md",
+    "report.html",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
+
+
 def _last_line(text: str) -> str:
     return [ln for ln in text.splitlines() if ln.strip()][-1]
 
@@ -43,14 +54,7 @@ def test_train_without_out_writes_a_default_folder_and_names_every_file(
     folders = list(_default_reports.iterdir())
     assert len(folders) == 1 and re.fullmatch(r"train-[0-9a-f]{10}", folders[0].name)
     out = folders[0]
-    files = {
-        "train.json",
-        "train.md",
-        "report.html",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-    }
+    files = set(ONE_SIZE_TRAIN_FILES)
     assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == files
     last = _last_line(res.stdout)
     assert last.startswith(f"wrote {out}/: ") and set(last.split(": ", 1)[1].split(", ")) == files
@@ -348,14 +352,7 @@ def test_force_replaces_the_output_whole_and_keeps_foreign_files(runner, tmp_pat
     assert not (out / "v300").exists() and not (out / "v400").exists()  # no stale sweep folders
     assert (out / "tokenizer.json").exists() and (out / "mine.txt").read_text() == "the user's own file"
     assert sorted((out / outputs_mod.MANIFEST).read_text().split()) == sorted(
-        [
-            "train.json",
-            "train.md",
-            "report.html",
-            "tokenizer.json",
-            "tokenizer_config.json",
-            "special_tokens_map.json",
-        ]
+        ONE_SIZE_TRAIN_FILES
     )  # the sweep's v300/, v400/ and train_sweep.svg/.png are gone
 
 
