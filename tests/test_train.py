@@ -449,3 +449,28 @@ def test_fast_bpe_child_failure_trains_with_tokenizers(tmp_path) -> None:
 
     got = gigatrain.train_in_child([str(tmp_path / "gone.txt")], 300, ["<|endoftext|>"], b"\x00\x1e\x00")
     assert isinstance(got, str) and got.startswith("gigatoken's trainer failed: FileNotFoundError"), got
+
+
+def test_fast_bpe_child_thread_count(monkeypatch) -> None:
+    """The trainer's child gets a rayon pool of one thread on a two-core machine (its idle worker
+    only spins there), one per core on larger machines, and the count asked for when one is."""
+    from tokenizers_lab import gigatrain
+
+    monkeypatch.setattr(gigatrain.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert gigatrain.trainer_threads() == 1
+    monkeypatch.setattr(gigatrain.os, "sched_getaffinity", lambda _pid: set(range(8)), raising=False)
+    assert gigatrain.trainer_threads() == 8
+    seen: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def popen(*args, env, **kwargs):
+        seen.append(env["RAYON_NUM_THREADS"])
+        raise Stop
+
+    monkeypatch.setattr(gigatrain.subprocess, "Popen", popen)
+    for threads in (0, 3):
+        with pytest.raises(Stop):
+            gigatrain.train_in_child(["x"], 300, [], b"\x00", threads=threads)
+    assert seen == ["8", "3"]

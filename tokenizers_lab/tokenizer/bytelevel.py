@@ -4,11 +4,7 @@ merges recovered from ranks, and where a token splits into two vocabulary entrie
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    pass
-
+from typing import Any
 
 BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
@@ -44,9 +40,13 @@ def bytelevel_to_bytes(s: str) -> bytes | None:
         return None
 
 
+# str.translate table: chr(byte) -> its byte-level character (a list: indexed by code point)
+_TO_BYTELEVEL = [BYTE_ENCODER[b] for b in range(256)]
+
+
 def bytes_to_bytelevel(b: bytes) -> str:
     """Byte-level string (GPT-2 alphabet) of raw bytes."""
-    return "".join(BYTE_ENCODER[x] for x in b)
+    return b.decode("latin-1").translate(_TO_BYTELEVEL)
 
 
 def metaspace_to_bytes(s: str) -> bytes:

@@ -59,7 +59,9 @@ def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[An
     del data
     # in a child interpreter (gigatrain.py says why): the corpus check runs beside it, Ctrl-C
     # stops it at once
-    got = train_in_child([str(p) for p in prep.train_paths], vocab, specials, sep, watch=(prep.scan,))
+    got = train_in_child(
+        [str(p) for p in prep.train_paths], vocab, specials, sep, watch=(prep.scan,), threads=config.threads
+    )
     if isinstance(got, str):
         return None, {"note": f"{got}: trained by tokenizers"}
     merges, counts = got
