@@ -165,10 +165,14 @@ def one(
     if method == "omp":
         cmd += ["--donor", spec["donor"]]
     if fit_minutes:
-        variant, _, og = objective.partition(":og=")  # e.g. alm+ce@mono:og=1 (--fit-output-grad 1)
+        # e.g. alm+ce@mono:og=1:lr=0.02 (--fit-output-grad 1 --fit-lr 0.02)
+        variant, *opts = objective.split(":")
         variant, _, text = variant.partition("@")  # e.g. hidden/10@mono
         cmd += ["--fit-corpus", spec["mono" if text == "mono" else "fit"], "--fit-minutes", str(fit_minutes)]
-        cmd += ["--fit-output-grad", og] if og else []
+        flags = {"og": "--fit-output-grad", "lr": "--fit-lr"}
+        for opt in opts:
+            key, _, value = opt.partition("=")
+            cmd += [flags[key], value]
         name_, _, layers = variant.partition("/")  # e.g. hidden/10: Token Distillation after 10 layers
         cmd += ["--fit-objective", name_] + (["--fit-layers", layers] if layers else [])
     if evaluate:
@@ -374,7 +378,7 @@ def main() -> None:
     p.add_argument(
         "--fit-objectives",
         default="alm+ce",
-        help="comma list of --fit-objective values; hidden/L adds --fit-layers L; @mono fits on text/lang/; :og=X sets --fit-output-grad",
+        help="comma list of --fit-objective values; hidden/L adds --fit-layers L; @mono fits on text/lang/; :og=X sets --fit-output-grad, :lr=X --fit-lr",
     )
     a = p.parse_args()
     if not (SHARED / "MANIFEST.md").exists():

@@ -704,7 +704,14 @@ def test_fit_of_the_hypernetwork_moves_rows_the_fit_text_never_held(world, which
     kw = dict(model=world[which], method="hypernet", hypernet_steps=20)
     _, base_out = _run(world, f"hfit-base-{which}", **kw)
     report, out = _run(
-        world, f"hfit-{which}", **kw, fit_corpus=str(fit), fit_steps=8, fit_batch_tokens=256, fit_lr=1e-3
+        world,
+        f"hfit-{which}",
+        **kw,
+        fit_corpus=str(fit),
+        fit_steps=8,
+        fit_batch_tokens=256,
+        fit_lr=1e-3,
+        fit_output_grad=0.0,
     )
     f = report.fit
     assert f is not None and f["rows"] == "hypernetwork" and f["lr"] == 1e-3 and f["steps"] == 8

@@ -123,13 +123,13 @@ def transplant(
     fit_lr: float | None = typer.Option(
         None,
         "--fit-lr",
-        help="Peak learning rate of the fit (AdamW) [default: 1e-2 for rows, 3e-4 for --method hypernet's weights].",
+        help="Peak learning rate of the fit (AdamW) [default: 4e-3 for rows, 3e-4 for --method hypernet's weights].",
     ),
     fit_output_grad: float = typer.Option(
-        0.0,
+        0.3,
         "--fit-output-grad",
         help="Weight of the rows' output (head) role in their gradient: 0 fits them through their input "
-        "role only (measured to generalise best), 1 through both.",
+        "role only, 1 through both.",
     ),
     fit_batch_tokens: int = typer.Option(
         512, "--fit-batch-tokens", help="New-tokenizer tokens per fit step."

@@ -47,8 +47,8 @@ class TransplantConfig:
     fit_minutes: float | None = None
     fit_steps: int | None = None
     fit_objective: str = "alm+ce"
-    fit_lr: float | None = None  # None: 1e-2 for rows, 3e-4 for the hypernetwork's weights
-    fit_output_grad: float = 0.0
+    fit_lr: float | None = None  # None: 4e-3 for rows, 3e-4 for the hypernetwork's weights
+    fit_output_grad: float = 0.3
     fit_batch_tokens: int = 512
     fit_seq_len: int = 256
     fit_layers: int | None = None  # --fit-objective hidden: match after this many decoder layers (None: all)

@@ -21,7 +21,7 @@ class DirectRows:
     """Every estimated row its own parameter, moved by a lazy AdamW (only the rows a step holds)."""
 
     name = "rows"
-    default_lr = 1e-2
+    default_lr = 4e-3
 
     def __init__(self, torch: Any, W_in: Any, W_out: Any, tied: bool, used: list[int]) -> None:
         self.torch, self.W_in, self.W_out, self.tied = torch, W_in, W_out, tied
