@@ -77,10 +77,9 @@ def trainer_threads() -> int:
     the core the corpus check needs: on 24.6 MB at vocab 32,000 one thread took 5.2 s of wall and
     5.3 CPU-s, two threads 5.4-5.9 s and 8 CPU-s (pre-tokenizing, the parallel part, is 0.15 s of
     it). With more cores gigatoken's own choice (one per core) stands."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    from tokenizers_lab.engine import cpu_count  # here, not at the top: the child imports this module
+
+    cores = cpu_count()
     return 1 if cores <= 2 else cores
 
 
