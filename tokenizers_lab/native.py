@@ -30,6 +30,20 @@ def silenced(fds: tuple[int, ...] = (1,)) -> Iterator[None]:
         os.close(devnull)
 
 
+def trim_heap() -> bool:
+    """Hand the heap's freed pages back to the kernel (glibc's malloc_trim(0)); a few
+    milliseconds. Returns whether it ran (False off glibc)."""
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True
+
+
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 << 20  # glibc's largest: arrays below it come from the heap

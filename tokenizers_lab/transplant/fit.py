@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import InputError, raise_if_interrupted
+from tokenizers_lab.native import trim_heap
 from tokenizers_lab.transplant.evaluate import pad_batch
 from tokenizers_lab.transplant.fitparts import (
     RssPeak,
@@ -230,6 +231,7 @@ def _fit(
         losses.append(loss)
         tokens += n
         step += 1
+        trim_heap()  # the step's freed activations back to the kernel: the next step's peak is its own
         raise_if_interrupted()
         now = time.perf_counter()
         if now - last_say >= 5 or step == 1:

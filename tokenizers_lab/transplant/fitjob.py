@@ -125,7 +125,6 @@ def run_fit(
     if config.evaluate:
         progress("bits per byte of the heuristic rows", None)
         heuristic = _bpb_rows(model, new_in, new_out, pair, new_prefix, documents(ev_lines))
-    release_memory()  # the evaluation's freed logits back to the OS: the fit's peak is its own
     steps, minutes = config.fit_budget()
     settings = F.FitSettings(
         config.fit_objective,
@@ -225,10 +224,12 @@ def _bpb_rows(
     Wi = torch.from_numpy(W_in)
     Wo = Wi if W_out is None else torch.from_numpy(W_out)
 
-    def forward(ids: Any, mask: Any) -> Any:
-        return student.hidden(torch.nn.functional.embedding(ids, Wi), mask) @ Wo.T
+    def states(ids: Any, mask: Any) -> Any:
+        return student.hidden(torch.nn.functional.embedding(ids, Wi), mask)
 
-    return bits_per_byte(model, pair.new_view.encode_batch, prefix, docs, forward=forward)
+    side = bits_per_byte(model, pair.new_view.encode_batch, prefix, docs, hidden=(states, Wo))
+    release_memory()  # the scoring's freed blocks back to the OS: the fit's peak is its own
+    return side
 
 
 def _tied_hidden_note(tied: bool, objective: str) -> tuple[str, ...]:

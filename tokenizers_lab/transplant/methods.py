@@ -6,7 +6,6 @@ embeddings alike."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -273,15 +272,12 @@ def release_memory() -> None:
     """Hand freed heap pages back to the OS (glibc's malloc_trim, as Dask's worker memory manager
     does): encoder activations and score blocks are freed in Python but stay in the process's
     heap otherwise, and the run's peak is what the user pays for. A no-op off glibc."""
-    import ctypes
-    import ctypes.util
     import gc
 
+    from tokenizers_lab.native import trim_heap
+
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(name).malloc_trim(0)
+    trim_heap()
 
 
 def gaussian_rows(n: int, mean: np.ndarray, std: np.ndarray, rng: np.random.Generator) -> np.ndarray:
