@@ -619,3 +619,42 @@ def test_invert_resamples_in_threads_give_the_serial_answer_with_a_t_interval(mo
     for c in inside:
         assert c.ci_high - c.share == pytest.approx(q * c.bootstrap_sd, rel=1e-6)
         assert c.share - c.ci_low == pytest.approx(q * c.bootstrap_sd, rel=1e-6)
+
+
+def test_every_option_default_is_its_configs_default():
+    """The command line cannot import the jobs at start-up, so each option states its default
+    again; the two must not drift (a changed default in a config that the CLI still overrides
+    would change numbers only for command-line users). An option absent on the command line
+    (None) stands for an empty list or path in the config."""
+    import dataclasses
+    import inspect
+
+    from tokenizers_lab.audit.config import AuditConfig
+    from tokenizers_lab.cli import app
+    from tokenizers_lab.invert.config import InvertConfig
+    from tokenizers_lab.train.config import TrainConfig
+    from tokenizers_lab.transplant import TransplantConfig
+
+    configs = {
+        "train": TrainConfig,
+        "audit": AuditConfig,
+        "invert": InvertConfig,
+        "transplant": TransplantConfig,
+    }
+    compared, drift = 0, []
+    for command in app.registered_commands:
+        config = configs.get(command.name or command.callback.__name__)
+        if config is None:
+            continue
+        fields = {f.name: f.default for f in dataclasses.fields(config)}
+        for p in inspect.signature(command.callback).parameters.values():
+            want = fields.get(p.name, dataclasses.MISSING)
+            if want is dataclasses.MISSING:
+                continue
+            have = getattr(p.default, "default", p.default)
+            have, want = getattr(have, "value", have), getattr(want, "value", want)
+            compared += 1
+            if not (have == want or (have is None and want in ((), ""))):
+                drift.append(f"{config.__name__}.{p.name}: command line {have!r}, config {want!r}")
+    assert compared > 60  # the options were found (else the test proves nothing)
+    assert not drift, drift
