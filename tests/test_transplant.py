@@ -647,28 +647,26 @@ def _fit_files(world) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("which", ["tied", "untied"])
 def test_scoring_through_hidden_states_in_blocks_equals_the_models_own_logits(world, which, monkeypatch):
-    """The fit scores its matrices as hidden states @ W^T a block of positions at a time (a 150k
-    vocabulary's logits for a whole batch would be 0.6 GB): the same bits per byte as the model's
+    """The fit scores its matrices through `Student.nll`, the head a block of positions at a time (a
+    150k vocabulary's logits for a whole batch would be 0.6 GB): the same bits per byte as the model's
     own forward with those matrices, also where documents span several blocks."""
     import torch
 
     from tokenizers_lab.transplant import evaluate as E
-    from tokenizers_lab.transplant.fitparts import Student
+    from tokenizers_lab.transplant import fitparts
 
-    monkeypatch.setattr(E, "HEAD_BLOCK", 5)
+    monkeypatch.setattr(fitparts, "HEAD_CHUNK", 5)
     model = E.load_causal_lm(world[which])
     encode = load_tokenizer(str(world[which])).encode_batch
     docs = [" ".join(HELD_TEXT), FIT_TEXT[0], " ".join(FIT_TEXT)]
-    assert max(len(ids) for ids in encode(docs)) > 3 * E.HEAD_BLOCK
-    student = Student(model, torch)
+    assert max(len(ids) for ids in encode(docs)) > 3 * fitparts.HEAD_CHUNK
+    student = fitparts.Student(model, torch)
     W_in = model.get_input_embeddings().weight
     W_out = model.get_output_embeddings().weight
-
-    def states(ids, mask):
-        return student.hidden(torch.nn.functional.embedding(ids, W_in), mask)
-
     own = E.bits_per_byte(model, encode, 0, docs, batch_tokens=64)
-    blocked = E.bits_per_byte(model, encode, 0, docs, batch_tokens=64, hidden=(states, W_out))
+    blocked = E.bits_per_byte(
+        model, encode, 0, docs, batch_tokens=64, nll=lambda ids, mask: student.nll(ids, mask, W_in, W_out)
+    )
     assert own.tokens == blocked.tokens
     assert blocked.bpb == pytest.approx(own.bpb, rel=1e-5)  # float32 sums in another order
 

@@ -31,8 +31,8 @@ def silenced(fds: tuple[int, ...] = (1,)) -> Iterator[None]:
 
 
 def trim_heap() -> bool:
-    """Hand the heap's freed pages back to the kernel (glibc's malloc_trim(0)); a few
-    milliseconds. Returns whether it ran (False off glibc)."""
+    """Hand the heap's freed pages back to the kernel (glibc's malloc_trim(0)). Returns whether
+    it ran (False off glibc)."""
     import ctypes
 
     try:

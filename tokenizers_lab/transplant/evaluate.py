@@ -18,7 +18,6 @@ from tokenizers_lab.transplant.vocab import Decomposer
 
 MIN_HIDDEN_BYTES = 3  # hidden tokens are multi-piece words, not single bytes
 DOC_CHARS = 2000  # held-out lines are grouped into documents of about this many characters
-HEAD_BLOCK = 256  # positions per block of vocabulary-head logits when scoring through `hidden`
 
 
 @dataclass(frozen=True)
@@ -202,14 +201,13 @@ def bits_per_byte(
     docs: Sequence[str],
     max_len: int = 1024,
     batch_tokens: int = 1024,
-    hidden: tuple[Callable[[Any, Any], Any], Any] | None = None,
+    nll: Callable[[Any, Any], float] | None = None,
 ) -> BpbSide:
     """Σ NLL of every content token / (ln 2 · UTF-8 bytes): each document starts with the same
     `prefix` id so its first content token is scored too; documents longer than max_len are
-    scored in consecutive windows, each re-prefixed. `hidden` = (states(ids, mask), W) replaces the
-    model's own forward by states @ W^T, computed HEAD_BLOCK positions at a time (the fit scores
-    other embedding matrices through the same layers; a 150k vocabulary's logits for a whole batch
-    would be 0.6 GB)."""
+    scored in consecutive windows, each re-prefixed. `nll(ids, mask)` -> the batch's summed NLL
+    replaces the model's own forward (the fit scores other embedding matrices through the same
+    layers, its vocabulary head a block of positions at a time: `Student.nll`)."""
     import torch
 
     seqs: list[list[int]] = []
@@ -226,8 +224,8 @@ def bits_per_byte(
             while j < len(seqs) and len(seqs[j]) * (j - i + 1) <= batch_tokens:
                 j += 1
             batch, attend = pad_batch(torch, seqs[i:j])
-            if hidden is not None:
-                nats += _blocked_nll(torch, hidden[0](batch, attend), hidden[1], batch, attend)
+            if nll is not None:
+                nats += nll(batch, attend)
             else:
                 logits = model(input_ids=batch, attention_mask=attend).logits[:, :-1].float()
                 for r in range(len(batch)):  # a row at a time: no padded copy of the batch's logits
@@ -240,15 +238,3 @@ def bits_per_byte(
     n_bytes = sum(len(d.encode("utf-8")) for d in docs)
     bits = nats / math.log(2)
     return BpbSide(n_tokens, bits, bits / max(n_bytes, 1))
-
-
-def _blocked_nll(torch: Any, h: Any, W: Any, batch: Any, attend: Any) -> float:
-    """Σ NLL of each row's next tokens under logits h @ W^T, HEAD_BLOCK positions at a time."""
-    nats = 0.0
-    for r in range(len(batch)):
-        n = int(attend[r].sum()) - 1
-        for s in range(0, n, HEAD_BLOCK):
-            e = min(n, s + HEAD_BLOCK)
-            logits = (h[r, s:e] @ W.T).float()
-            nats += float(torch.nn.functional.cross_entropy(logits, batch[r, s + 1 : e + 1], reduction="sum"))
-    return nats

@@ -224,10 +224,9 @@ def _bpb_rows(
     Wi = torch.from_numpy(W_in)
     Wo = Wi if W_out is None else torch.from_numpy(W_out)
 
-    def states(ids: Any, mask: Any) -> Any:
-        return student.hidden(torch.nn.functional.embedding(ids, Wi), mask)
-
-    side = bits_per_byte(model, pair.new_view.encode_batch, prefix, docs, hidden=(states, Wo))
+    side = bits_per_byte(
+        model, pair.new_view.encode_batch, prefix, docs, nll=lambda ids, mask: student.nll(ids, mask, Wi, Wo)
+    )
     release_memory()  # the scoring's freed blocks back to the OS: the fit's peak is its own
     return side
 
