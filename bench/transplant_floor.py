@@ -22,6 +22,7 @@ MODEL = Path(os.environ.get("TOKENLAB_CACHE", Path.home() / ".cache" / "tokenlab
 def main() -> None:
     import torch
 
+    from bench.transplant_gap import token_pieces
     from tokenizers_lab.tokenizer import load_tokenizer
     from tokenizers_lab.transplant.evaluate import bits_per_byte, documents, load_causal_lm
 
@@ -29,7 +30,6 @@ def main() -> None:
         raise SystemExit(f"{MODEL} not found: run bench/transplant.py once (it converts SmolLM2)")
     torch.set_num_threads(os.cpu_count() or 1)
     old = load_tokenizer(str(MODEL))
-    by_bytes = {b: i for i, b in enumerate(old.all_token_bytes) if b is not None}
     model = load_causal_lm(MODEL)
     prefix = int(model.config.bos_token_id)
     text = (SHARED / "flores200/core_devtest/eng_Latn.devtest").read_text("utf-8")[:20000]
@@ -38,23 +38,10 @@ def main() -> None:
     for name in sys.argv[1:] or ["gpt2", "qwen2", "llama3/tokenizer.model"]:
         new = load_tokenizer(str(SHARED / "tokenizers" / name))
 
-        def spelled(ds: list[str], new=new) -> list[list[int]]:
-            out = []
-            for d in ds:
-                ids: list[int] = []
-                for t in new.encode(d):
-                    b = new.token_bytes(t)
-                    if b is None:
-                        continue
-                    if b in by_bytes:
-                        ids.append(by_bytes[b])
-                        continue
-                    try:
-                        ids += old.encode(b.decode("utf-8"))
-                    except UnicodeDecodeError:  # part of a character: its bytes one by one
-                        ids += [by_bytes[bytes([x])] for x in b]
-                out.append(ids)
-            return out
+        pieces = token_pieces(old, new)[1]
+
+        def spelled(ds: list[str], new=new, pieces=pieces) -> list[list[int]]:
+            return [[i for t in new.encode(d) for i in pieces[t]] for d in ds]
 
         floor = bits_per_byte(model, spelled, prefix, docs)
         print(

@@ -34,6 +34,25 @@ MODEL = Path(os.environ.get("TOKENLAB_CACHE", Path.home() / ".cache" / "tokenlab
 CONTEXT = "Here is a word:"
 
 
+def token_pieces(old: Any, new: Any) -> tuple[np.ndarray, list[list[int]]]:
+    """Which new ids SmolLM2 has (same bytes), and every new id's SmolLM2 pieces: its own id, else
+    SmolLM2's encoding of its text, else (part of a character) its bytes one by one; [] for none."""
+    by_bytes = {b: i for i, b in enumerate(old.all_token_bytes) if b is not None}
+    shared = np.zeros(len(new.all_token_bytes), bool)
+    pieces: list[list[int]] = [[] for _ in new.all_token_bytes]
+    for i, b in enumerate(new.all_token_bytes):
+        if b is None:
+            continue
+        if b in by_bytes:
+            shared[i], pieces[i] = True, [by_bytes[b]]
+            continue
+        try:
+            pieces[i] = old.encode(b.decode("utf-8"))
+        except UnicodeDecodeError:
+            pieces[i] = [by_bytes[bytes([x])] for x in b if bytes([x]) in by_bytes]
+    return shared, pieces
+
+
 class Setup:
     """The model, both tokenizers, each new token's SmolLM2 pieces and the held-out documents."""
 
@@ -45,7 +64,6 @@ class Setup:
         from tokenizers_lab.transplant.fitparts import Student
 
         self.old = load_tokenizer(str(MODEL))
-        by_bytes = {b: i for i, b in enumerate(self.old.all_token_bytes) if b is not None}
         self.model = load_causal_lm(MODEL)
         self.student = Student(self.model, torch)
         self.E = self.model.get_input_embeddings().weight.detach().numpy()
@@ -54,18 +72,7 @@ class Setup:
         self.docs = documents(text.splitlines())
         self.new = load_tokenizer(str(SHARED / "tokenizers" / name))
         self.V = len(self.new.all_token_bytes)
-        self.shared = np.zeros(self.V, bool)
-        self.pieces: list[list[int]] = [[] for _ in range(self.V)]
-        for i, b in enumerate(self.new.all_token_bytes):
-            if b is None:
-                continue
-            if b in by_bytes:
-                self.shared[i], self.pieces[i] = True, [by_bytes[b]]
-                continue
-            try:
-                self.pieces[i] = self.old.encode(b.decode("utf-8"))
-            except UnicodeDecodeError:  # part of a character: its bytes one by one
-                self.pieces[i] = [by_bytes[bytes([x])] for x in b if bytes([x]) in by_bytes]
+        self.shared, self.pieces = token_pieces(self.old, self.new)
         self.encs = [self.new.encode(d) for d in self.docs]
 
     def estimated(self) -> list[int]:
@@ -126,6 +133,7 @@ def spelling_fit(s: Setup, W: Any, rows: list[int], passes: int, lr: float, batc
     import torch
 
     from tokenizers_lab.transplant.evaluate import pad_batch
+    from tokenizers_lab.transplant.fitparts import LazyAdam
 
     base = s.model.base_model
     Wold = torch.from_numpy(np.vstack([s.E, s.E[s.bos][None]]))
@@ -142,7 +150,7 @@ def spelling_fit(s: Setup, W: Any, rows: list[int], passes: int, lr: float, batc
         target = torch.cat(parts)
         prefix = base(inputs_embeds=Wold[ctx][None], use_cache=True).past_key_values
     P = W[rows].clone()
-    m, v, t = torch.zeros_like(P), torch.zeros_like(P), torch.zeros(len(rows))
+    opt = LazyAdam(torch, range(len(rows)), len(rows), P.shape[1], 1)  # the fit's own lazy AdamW
     order = np.random.default_rng(0).permutation(len(rows))
     n = len(ctx)
     loss_sum = 0.0
@@ -165,13 +173,9 @@ def spelling_fit(s: Setup, W: Any, rows: list[int], passes: int, lr: float, batc
             want = target[idx]
             loss = ((got - want).pow(2).sum(-1) / want.pow(2).sum(-1)).mean()
             loss.backward()
-            g = x.grad
             with torch.no_grad():
-                t[idx] += 1
-                k = t[idx][:, None]
-                m[idx] = 0.9 * m[idx] + 0.1 * g
-                v[idx] = 0.95 * v[idx] + 0.05 * g * g
-                P[idx] = x - lr * (m[idx] / (1 - 0.9**k)) / ((v[idx] / (1 - 0.95**k)).sqrt() + 1e-8)
+                opt.step(idx, [x.grad], lr)
+                P[idx] = opt.value(0, idx, x.detach())
             loss_sum += float(loss.detach()) * len(idx)
     W[rows] = P
     return loss_sum / max(len(rows), 1)
