@@ -22,12 +22,12 @@ MODEL = Path(os.environ.get("TOKENLAB_CACHE", Path.home() / ".cache" / "tokenlab
 def main() -> None:
     import torch
 
-    from bench.transplant_gap import token_pieces
+    from bench.transplant_gap import require_inputs, token_pieces
     from tokenizers_lab.tokenizer import load_tokenizer
     from tokenizers_lab.transplant.evaluate import bits_per_byte, documents, load_causal_lm
 
-    if not (MODEL / "model.safetensors").exists():
-        raise SystemExit(f"{MODEL} not found: run bench/transplant.py once (it converts SmolLM2)")
+    names = sys.argv[1:] or ["gpt2", "qwen2", "llama3/tokenizer.model"]
+    require_inputs(names)
     torch.set_num_threads(os.cpu_count() or 1)
     old = load_tokenizer(str(MODEL))
     model = load_causal_lm(MODEL)
@@ -35,7 +35,7 @@ def main() -> None:
     text = (SHARED / "flores200/core_devtest/eng_Latn.devtest").read_text("utf-8")[:20000]
     docs = documents(text.splitlines())
     canonical = bits_per_byte(model, lambda ds: [old.encode(d) for d in ds], prefix, docs)
-    for name in sys.argv[1:] or ["gpt2", "qwen2", "llama3/tokenizer.model"]:
+    for name in names:
         new = load_tokenizer(str(SHARED / "tokenizers" / name))
 
         pieces = token_pieces(old, new)[1]

@@ -53,6 +53,16 @@ def token_pieces(old: Any, new: Any) -> tuple[np.ndarray, list[list[int]]]:
     return shared, pieces
 
 
+def require_inputs(names: list[str]) -> None:
+    """Stop with one clear line (no traceback) when the model, FLORES or a tokenizer is absent."""
+    if not (MODEL / "model.safetensors").exists():
+        raise SystemExit(f"skipped: {MODEL} not found (run bench/transplant.py once: it converts SmolLM2)")
+    needed = [SHARED / "flores200/core_devtest/eng_Latn.devtest"] + [SHARED / "tokenizers" / n for n in names]
+    missing = [str(x) for x in needed if not x.exists()]
+    if missing:
+        raise SystemExit(f"skipped: ../shared/data inputs not found: {', '.join(missing)}")
+
+
 class Setup:
     """The model, both tokenizers, each new token's SmolLM2 pieces and the held-out documents."""
 
@@ -205,8 +215,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch", type=int, default=512)
     a = p.parse_args()
-    if not (MODEL / "model.safetensors").exists():
-        raise SystemExit(f"{MODEL} not found: run bench/transplant.py once (it converts SmolLM2)")
+    require_inputs(a.names)
     torch.set_num_threads(os.cpu_count() or 1)
     for name in a.names:
         s = Setup(name)
