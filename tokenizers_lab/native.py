@@ -50,6 +50,21 @@ MMAP_THRESHOLD = 32 << 20  # glibc's largest: arrays below it come from the heap
 TRIM_THRESHOLD = 256 << 20  # freed heap kept for reuse up to this much
 
 
+_kept = False  # whether keep_freed_memory's settings are in force
+
+
+def _mallopt(settings: tuple[tuple[int, int], ...]) -> bool:
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    results = [bool(mallopt(param, value)) for param, value in settings]  # every call made
+    return all(results)
+
+
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to reuse freed memory instead of returning it to the kernel at once.
 
@@ -60,17 +75,34 @@ def keep_freed_memory() -> bool:
     alone is slower than glibc's default, which adapts the two together). Peak memory is
     unchanged; up to TRIM_THRESHOLD of freed heap stays mapped until the process ends. Returns
     whether the settings took (False off glibc, e.g. macOS or musl)."""
-    import ctypes
+    global _kept
+    _kept = _mallopt(((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
+    return _kept
 
+
+RETURN_THRESHOLD = 1 << 20  # return_freed_memory: arrays from 1 MB get their own mapping
+
+
+@contextlib.contextmanager
+def return_freed_memory() -> Iterator[bool]:
+    """Meanwhile, glibc hands freed memory back to the kernel at once: every array of
+    RETURN_THRESHOLD or more gets a mapping of its own, unmapped when it is freed, and the heap
+    is trimmed whenever that much lies free at its top. For a phase whose peak matters more than
+    its page faults: a transplant fit allocates and frees the same few hundred megabytes in every
+    step, and under keep_freed_memory's settings the heap's holes and up to TRIM_THRESHOLD of
+    freed memory stayed resident on top of what the step needs. Afterwards keep_freed_memory's
+    settings are back if they were in force (else glibc's default values, fixed). Yields whether
+    the settings took."""
+    took = _mallopt(((_M_MMAP_THRESHOLD, RETURN_THRESHOLD), (_M_TRIM_THRESHOLD, RETURN_THRESHOLD)))
     try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    )
+        yield took
+    finally:
+        if took:
+            trim_heap()
+            if _kept:
+                _mallopt(((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
+            else:
+                _mallopt(((_M_MMAP_THRESHOLD, 128 << 10), (_M_TRIM_THRESHOLD, 128 << 10)))
 
 
 class EnvironGuard:

@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import InputError, raise_if_interrupted
-from tokenizers_lab.native import trim_heap
+from tokenizers_lab.native import return_freed_memory, trim_heap
 from tokenizers_lab.transplant.evaluate import pad_batch
 from tokenizers_lab.transplant.fitparts import (
     RssPeak,
@@ -152,7 +152,7 @@ def fit(
     and predicts the rows instead."""
     import torch
 
-    with _all_cores_and_seed(torch, settings.seed), RssPeak() as rss:
+    with _all_cores_and_seed(torch, settings.seed), return_freed_memory(), RssPeak() as rss:
         result = _fit(
             torch, model, old, new_in, new_out, estimated, texts, prefixes, settings, hypernet, progress
         )
