@@ -981,3 +981,16 @@ def test_fit_bad_input_one_line_no_folder(world, runner, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "torch" else real(n, *a))
     res = runner.invoke(app, ["transplant", *base, "--fit-corpus", str(fit), "--out", str(out), "-q"])
     assert res.exit_code == 1 and "torch extra" in _err_line(res) and not out.exists()
+
+
+@pytest.mark.parametrize("vocab", [100, 32_000, 49_152, 78_126, 128_256, 151_936, 256_000, 1_000_000])
+def test_head_blocks_stay_under_their_float_budget_and_are_as_large_as_it_allows(vocab):
+    """The fit's vocabulary head runs in blocks of head_chunk(V) positions: a block's logits fit in
+    HEAD_BLOCK_FLOATS (the fit's peak memory), and no larger power-of-two block would (its speed),
+    never more than HEAD_CHUNK positions nor fewer than 8."""
+    from tokenizers_lab.transplant import fitparts
+
+    chunk = fitparts.head_chunk(vocab)
+    assert 8 <= chunk <= fitparts.HEAD_CHUNK
+    assert chunk * vocab <= fitparts.HEAD_BLOCK_FLOATS or chunk == 8
+    assert chunk == fitparts.HEAD_CHUNK or 2 * chunk * vocab > fitparts.HEAD_BLOCK_FLOATS
