@@ -88,6 +88,12 @@ class Setup:
     def estimated(self) -> list[int]:
         return [i for i in range(self.V) if not self.shared[i] and self.pieces[i]]
 
+    def old_matrix(self) -> Any:
+        """SmolLM2's own embeddings and one extra row, BOS (the id every scored sequence starts with)."""
+        import torch
+
+        return torch.from_numpy(np.vstack([self.E, self.E[self.bos][None]]))
+
     def fvt(self) -> Any:
         """Shared rows copied, estimated rows the mean of their pieces; one extra row: BOS."""
         import torch
@@ -110,9 +116,8 @@ class Setup:
 
     def floor_bins(self) -> np.ndarray:
         """The same bins with every new token spelled by SmolLM2's pieces (their bits summed)."""
-        import torch
 
-        W = torch.from_numpy(np.vstack([self.E, self.E[self.bos][None]]))
+        W = self.old_matrix()
         out = np.zeros(3)
         for e in self.encs:
             seq, owner = [], []
@@ -146,7 +151,7 @@ def head_moment(s: Setup) -> Any:
     from tokenizers_lab.transplant.evaluate import documents
 
     text = (SHARED / "flores200/core_dev/eng_Latn.dev").read_text("utf-8")[:20000]
-    Wold = torch.from_numpy(np.vstack([s.E, s.E[s.bos][None]]))
+    Wold = s.old_matrix()
     hs = []
     with torch.inference_mode():
         for d in documents(text.splitlines()):
@@ -168,7 +173,7 @@ def spelling_fit(
     from tokenizers_lab.transplant.fitparts import LazyAdam
 
     base = s.model.base_model
-    Wold = torch.from_numpy(np.vstack([s.E, s.E[s.bos][None]]))
+    Wold = s.old_matrix()
     ctx = [len(s.E)] + s.old.encode(CONTEXT)
     with torch.no_grad():
         parts = []

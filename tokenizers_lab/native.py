@@ -50,7 +50,8 @@ MMAP_THRESHOLD = 32 << 20  # glibc's largest: arrays below it come from the heap
 TRIM_THRESHOLD = 256 << 20  # freed heap kept for reuse up to this much
 
 
-_kept = False  # whether keep_freed_memory's settings are in force
+_KEEP = ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD))  # keep_freed_memory's
+_kept = False  # whether they are in force
 
 
 def _mallopt(settings: tuple[tuple[int, int], ...]) -> bool:
@@ -76,7 +77,7 @@ def keep_freed_memory() -> bool:
     unchanged; up to TRIM_THRESHOLD of freed heap stays mapped until the process ends. Returns
     whether the settings took (False off glibc, e.g. macOS or musl)."""
     global _kept
-    _kept = _mallopt(((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
+    _kept = _mallopt(_KEEP)
     return _kept
 
 
@@ -100,7 +101,7 @@ def return_freed_memory() -> Iterator[bool]:
         if took:
             trim_heap()
             if _kept:
-                _mallopt(((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
+                _mallopt(_KEEP)
             else:
                 _mallopt(((_M_MMAP_THRESHOLD, 128 << 10), (_M_TRIM_THRESHOLD, 128 << 10)))
 
