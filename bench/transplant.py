@@ -169,7 +169,7 @@ def one(
         variant, *opts = objective.split(":")
         variant, _, text = variant.partition("@")  # e.g. hidden/10@mono
         cmd += ["--fit-corpus", spec["mono" if text == "mono" else "fit"], "--fit-minutes", str(fit_minutes)]
-        flags = {"og": "--fit-output-grad", "lr": "--fit-lr"}
+        flags = {"og": "--fit-output-grad", "lr": "--fit-lr", "sp": "--fit-spelling"}
         for opt in opts:
             key, _, value = opt.partition("=")
             cmd += [flags[key], value]

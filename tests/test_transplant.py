@@ -960,6 +960,8 @@ def test_fit_bad_input_one_line_no_folder(world, runner, monkeypatch):
         (["--fit-corpus", str(fit), "--fit-objective", "kl"], 2, "--fit-objective"),
         (["--fit-corpus", str(fit), "--fit-seq-len", "4096"], 2, "--fit-seq-len"),
         (["--fit-corpus", str(fit), "--fit-layers", "2"], 2, "--fit-layers needs --fit-objective hidden"),
+        (["--fit-corpus", str(fit), "--fit-spelling", "1.5"], 2, "--fit-spelling"),
+        (["--fit-spelling", "0"], 2, "--fit-spelling needs --fit-corpus"),
         (["--fit-corpus", str(fit), "--fit-objective", "hidden", "--fit-layers", "0"], 2, "--fit-layers"),
         (["--fit-corpus", str(cyr), "--fit-steps", "2"], 1, "is cyrillic text but none of the"),
         (["--fit-corpus", str(shared_only), "--fit-steps", "2"], 1, "contains none of the"),
@@ -994,3 +996,103 @@ def test_head_blocks_stay_under_their_float_budget_and_are_as_large_as_it_allows
     assert 8 <= chunk <= fitparts.HEAD_CHUNK
     assert chunk * vocab <= fitparts.HEAD_BLOCK_FLOATS or chunk == 8
     assert chunk == fitparts.HEAD_CHUNK or 2 * chunk * vocab > fitparts.HEAD_BLOCK_FLOATS
+
+
+def test_spelling_rows_come_fit_text_by_count_then_by_id():
+    from tokenizers_lab.transplant import fit as F
+    from tokenizers_lab.transplant.fitspell import candidate_rows
+
+    est = np.zeros(12, bool)
+    est[[3, 5, 7, 8, 9, 11]] = True
+    spellings = {3: [1, 2], 5: [4], 7: [1], 8: [2, 2], 9: [], 11: [6]}  # 9 has no spelling
+    texts = [F.FitText(ids, [], None, None, 0) for ids in ([8, 1, 7], [8, 2], [9, 9, 9, 0])]
+    rows, in_text = candidate_rows(texts, est, spellings)
+    assert rows == [8, 7, 3, 5, 11] and in_text == 2
+
+
+def _speller(world):
+    import torch
+
+    from tokenizers_lab.transplant.evaluate import load_causal_lm
+    from tokenizers_lab.transplant.fitparts import Student
+    from tokenizers_lab.transplant.fitspell import CONTEXT, Speller
+
+    model = load_causal_lm(world["tied"])
+    view = load_tokenizer(str(world["tied"]))
+    W = model.get_input_embeddings().weight.detach().clone()
+    spellings = {i: [i] for i in range(3, 40)} | {
+        100 + k: view.encode(w) for k, w in enumerate(["quick brown", " façade café", " jumps over"])
+    }
+    context = [0] + view.encode(CONTEXT)
+    student = Student(model, torch)
+    return torch, student, W, spellings, Speller(torch, student, W, context, spellings)
+
+
+def test_spelling_fit_reads_a_row_after_the_cached_context_as_the_full_model_does(world):
+    """A one-piece spelling read through its own old row gives its own targets (the cached context
+    path equals a full forward): zero loss; a multi-piece spelling read through the mean of its
+    pieces does not, and the fit brings that loss down and touches only its rows."""
+    torch, _student, W, spellings, sp = _speller(world)
+    own = list(range(3, 40))
+    assert float(sp.loss(W[own], sp.targets(own).float())) == pytest.approx(
+        0.0, abs=2e-3
+    )  # half-float targets
+    multi = [100, 101, 102]
+    assert all(len(spellings[i]) > 1 for i in multi)
+    Wn = W.clone()
+    Wn[multi] = torch.stack([W[spellings[i]].mean(0) for i in multi])
+    before = float(sp.loss(Wn[multi], sp.targets(multi).float()))
+    keep = Wn.clone()
+    res = sp.fit(Wn, multi, None, 3, seed=1)
+    after = float(sp.loss(Wn[multi], sp.targets(multi).float()))
+    assert before > 0.05 and after < 0.5 * before and res.last_loss < res.first_loss
+    changed = (Wn != keep).any(1)
+    assert changed[multi].all() and int(changed.sum()) == 3
+
+
+def test_spelling_penalty_keeps_the_head_visible_change_small(world):
+    """With C (the second moment of the final hidden states) a tied row's change costs dᵀCd/e₀ᵀCe₀:
+    the fitted rows move less in the directions the head sees than without it."""
+    from tokenizers_lab.transplant import fit as F
+    from tokenizers_lab.transplant.fitspell import head_moment
+
+    torch, student, W, spellings, sp = _speller(world)
+    view = load_tokenizer(str(world["tied"]))
+    vocab = build_vocab(view)
+    texts = F.prepare_texts(OLD_TEXT[:40], view.encode_batch, view.encode_batch, vocab.keys, vocab.keys, 64)
+    C = head_moment(torch, student, texts, 0, W)
+    assert C.shape == (W.shape[1], W.shape[1]) and torch.allclose(C, C.T, atol=1e-5)
+    multi = [100, 101, 102]
+    start = W.clone()
+    start[multi] = torch.stack([W[spellings[i]].mean(0) for i in multi])
+
+    def visible(C_fit):
+        Wn = start.clone()
+        sp.fit(Wn, multi, C_fit, 3, seed=1)
+        d, e0 = Wn[multi] - start[multi], start[multi]
+        return float((((d @ C) * d).sum(-1) / ((e0 @ C) * e0).sum(-1)).mean())
+
+    assert visible(C) < 0.7 * visible(None)
+
+
+def test_fit_spelling_phase_reaches_rows_the_fit_text_never_holds(world):
+    """With --fit-minutes the spelling phase takes its share of the budget and, after the fit
+    text's new rows, the other estimated rows; it is reported; --fit-spelling 0 leaves them."""
+    from safetensors.torch import load_file
+
+    fit, _ = _fit_files(world)
+    _, base_out = _run(world, "spell-base", method="fvt")
+    kw = dict(method="fvt", fit_corpus=str(fit), fit_minutes=0.2, fit_batch_tokens=128)
+    report, out = _run(world, "spell", **kw, fit_spelling=0.5)
+    s = report.fit["spelling"]
+    assert s is not None and s["rows"] > s["rows_in_fit_text"] > 0 and s["passes"] == 40
+    assert s["last_loss"] < s["first_loss"]
+    heur = load_file(str(base_out / "model.safetensors"))["model.embed_tokens.weight"]
+    got = load_file(str(out / "model.safetensors"))["model.embed_tokens.weight"]
+    in_fit = {i for ids in load_tokenizer(str(out)).encode_batch(FIT_TEXT) for i in ids}
+    moved = set(np.flatnonzero((heur != got).any(1).numpy()).tolist())
+    assert moved - in_fit
+    report0, out0 = _run(world, "spell-none", **kw, fit_spelling=0.0)
+    assert report0.fit["spelling"] is None
+    got0 = load_file(str(out0 / "model.safetensors"))["model.embed_tokens.weight"]
+    assert set(np.flatnonzero((heur != got0).any(1).numpy()).tolist()) <= in_fit

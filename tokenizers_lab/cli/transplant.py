@@ -143,6 +143,13 @@ def transplant(
         help="With --fit-objective hidden: match the hidden states after this many decoder layers "
         "[default: all].",
     ),
+    fit_spelling: float = typer.Option(
+        0.3,
+        "--fit-spelling",
+        help="Share of --fit-minutes for the spelling phase: each new row alone learns to stand for its "
+        "old spelling, also rows the fit text never holds (0: none; with --fit-steps alone: 40 passes "
+        "over the fit text's new rows).",
+    ),
     pattern: Pattern = None,
     fmt: Fmt = Format.text,
     seed: Seed = 13,

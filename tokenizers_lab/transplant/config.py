@@ -52,6 +52,7 @@ class TransplantConfig:
     fit_batch_tokens: int = 512
     fit_seq_len: int = 256
     fit_layers: int | None = None  # --fit-objective hidden: match after this many decoder layers (None: all)
+    fit_spelling: float = 0.3  # share of the fit's minutes for the spelling phase (fitspell.py; 0: none)
     pattern: str | None = None
     seed: int = 13
     metric: str | None = dataclasses.field(default=None, metadata=OUTPUT)  # --metric: print this number
@@ -117,6 +118,7 @@ def _validate_fit(config: TransplantConfig) -> None:
             "fit_batch_tokens",
             "fit_seq_len",
             "fit_layers",
+            "fit_spelling",
         )
         if getattr(config, name) != defaults[name]
     ]
@@ -135,6 +137,7 @@ def _validate_fit(config: TransplantConfig) -> None:
     check_range("--fit-output-grad", config.fit_output_grad, 0, 1)
     check_range("--fit-batch-tokens", config.fit_batch_tokens, 16)
     check_range("--fit-seq-len", config.fit_seq_len, 8, MAX_FIT_SEQ)
+    check_range("--fit-spelling", config.fit_spelling, 0, 1)
     if config.fit_layers is not None:
         check_range("--fit-layers", config.fit_layers, 1)
         if config.fit_objective != "hidden":

@@ -28,13 +28,13 @@ Objectives (`--fit-objective`):
 
 A row serves twice: as input (its token read) and, through the head, as output (its token
 predicted). `output_grad` weighs the output role in the row's gradient: 0 fits rows through their
-input role only, 1 through both, 0.3 by default. Measured on SmolLM2-135M (bench/transplant.py,
-bits per byte on FLORES devtest): onto GPT-2 at lr 1e-2, both roles over-predicted the new tokens
-where the fit never showed them (held-out 1.133x against 1.124x through the input role only); onto
-a German 32k BPE with 10 minutes of a 2 MB German fit text, lr 1e-2 diverged (held-back fit texts
-2.49 -> 2.79 bits per byte, undone), 2e-3 and 4e-3 through the input role reached 1.176x and
-1.163x, and 4e-3 with output_grad 0.3 1.133x; on GPT-2 the defaults give 1.126x where 1e-2 and the
-input role gave 1.123x. Untied models keep their output rows when output_grad is 0.
+input role only, 1 through both, 0.3 by default (SmolLM2-135M onto a German 32k BPE, 10 minutes:
+lr 1e-2 diverged, 4e-3 reached 1.163x of the original bits per byte through the input role, 1.133x
+with output_grad 0.3; onto GPT-2 1.126x, where both roles at 1e-2 gave 1.133x). Untied models
+keep their output rows when output_grad is 0.
+
+With `spelling` > 0 a first phase (fitspell.py) fits each estimated row alone to its old spelling,
+also rows the fit text never holds; that share of the minutes is its budget.
 
 Rows come from a source (fitrows.py): by default every estimated row is its own parameter; with
 `--method hypernet` the hypernetwork's weights are trained instead, with ZeTT's objective (the
@@ -72,6 +72,7 @@ from tokenizers_lab.transplant.fitparts import (
     teacher_sums,
 )
 from tokenizers_lab.transplant.fitrows import DirectRows, HyperRows
+from tokenizers_lab.transplant.fitspell import spelling_phase
 from tokenizers_lab.transplant.fittext import (  # noqa: F401 - the fit's API, one import away
     FitText,
     align,
@@ -81,6 +82,7 @@ from tokenizers_lab.transplant.fittext import (  # noqa: F401 - the fit's API, o
     order_texts,
     prepare_texts,
     scripts,
+    step_batches,
 )
 
 OBJECTIVES = ("alm+ce", "alm", "ce", "hidden", "hidden+ce")
@@ -110,6 +112,7 @@ class FitResult:
     seconds_per_step: float
     peak_rss_mb: float
     losses: list[float] = field(default_factory=list)
+    spelling: dict[str, Any] | None = None  # the spelling phase (fitspell.py), when it ran
 
     MACHINE = ("seconds", "seconds_per_step", "peak_rss_mb")  # vary from run to run: the report's timings
 
@@ -130,6 +133,9 @@ class FitSettings:
     seed: int = 13
     output_grad: float = 0.3
     layers: int | None = None  # `hidden` alone: the decoder layers whose output is matched (None: all)
+    spelling: float = (
+        0.3  # share of the minutes for the spelling phase (0: none; with steps alone: 40 passes)
+    )
 
 
 def fit(
@@ -143,18 +149,31 @@ def fit(
     settings: FitSettings,
     *,
     hypernet: tuple[Any, dict[int, list[int]]] | None = None,
+    spelling: tuple[list[int], dict[int, list[int]]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit the rows of `new_in`/`new_out` (in place) whose ids are True in `estimated`, against
     the model with the `old` (input, output) matrices as teacher, over `texts`; stop after the
     settings' steps or minutes. `prefixes`: the (old, new) id each sequence starts with. With
     `hypernet` (the network and the decomposition of each estimated id), the network is trained
-    and predicts the rows instead."""
+    and predicts the rows instead. With `spelling` (the context's old ids, each estimated id's old
+    pieces) and settings.spelling > 0, the direct rows first go through the spelling phase."""
     import torch
 
     with _all_cores_and_seed(torch, settings.seed), return_freed_memory(), RssPeak() as rss:
         result = _fit(
-            torch, model, old, new_in, new_out, estimated, texts, prefixes, settings, hypernet, progress
+            torch,
+            model,
+            old,
+            new_in,
+            new_out,
+            estimated,
+            texts,
+            prefixes,
+            settings,
+            hypernet,
+            spelling,
+            progress,
         )
     result.peak_rss_mb = rss.mb
     return result
@@ -184,12 +203,12 @@ def _fit(
     prefixes: tuple[int, int],
     cfg: FitSettings,
     hypernet: tuple[Any, dict[int, list[int]]] | None,
+    spelling: tuple[list[int], dict[int, list[int]]] | None,
     progress: Callable[[str], None] | None,
 ) -> FitResult:
     say = progress or (lambda _msg: None)
     t_start = time.perf_counter()
     student = Student(model, torch)
-    student.checkpoint_layers()
     Wo_in = torch.from_numpy(old[0])
     Wo_out = torch.from_numpy(old[1]) if old[1] is not None else Wo_in
     check_head(student, Wo_out, prefixes[0])
@@ -198,16 +217,24 @@ def _fit(
         raise InputError("the fit corpus contains none of the new (estimated) tokens: nothing to fit")
     Wn_in = torch.from_numpy(new_in)
     Wn_out = torch.from_numpy(new_out) if new_out is not None else Wn_in
+    spelled = None
+    if spelling is not None and hypernet is None and cfg.spelling > 0:
+        say("fit: spelling phase")
+        share = cfg.spelling * cfg.minutes * 60 if cfg.minutes else None
+        spelled = spelling_phase(
+            torch, student, Wo_in, Wn_in, texts, estimated, spelling, new_out is None, share, cfg.seed
+        )
+    student.checkpoint_layers()  # after the spelling phase: it reads a key-value cache, which checkpointing drops
     source = _source(torch, order, texts, estimated, Wn_in, Wn_out, cfg, hypernet)
     lr = cfg.lr if cfg.lr is not None else source.default_lr
     source.start(lr)
     touched = torch.zeros(len(new_in), dtype=torch.bool)
-    batches = _batches(order, texts, cfg.batch_tokens)
+    batches = step_batches(order, texts, cfg.batch_tokens)
     use_alm, use_ce, use_hidden = ("alm" in cfg.objective, "ce" in cfg.objective, "hidden" in cfg.objective)
     layers = cfg.layers if cfg.objective == "hidden" else None
     ctx = _Ctx(torch, student, texts, estimated, Wn_in, Wn_out, use_alm, use_ce, cfg.output_grad, prefixes[1])
     ctx.use_hidden, ctx.layers = use_hidden, layers
-    budget = cfg.minutes * 60 if cfg.minutes else None
+    budget = cfg.minutes * 60 - (spelled.seconds if spelled else 0.0) if cfg.minutes else None
     total_steps = cfg.steps if cfg.steps else None
     losses: list[float] = []
     tokens = 0
@@ -263,6 +290,7 @@ def _fit(
         seconds_per_step=(time.perf_counter() - t0) / max(step, 1),
         peak_rss_mb=0.0,  # set by fit() from its sampler
         losses=losses,
+        spelling=spelled.summary() if spelled is not None else None,
     )
 
 
@@ -371,20 +399,3 @@ def _loss(ctx: _Ctx, batch: list[int], rows: Any, P_in: Any, P_out: Any) -> tupl
     if ctx.use_hidden and n_h:
         loss = loss + total_h / n_h
     return loss, n_tok
-
-
-def _batches(order: list[int], texts: list[FitText], batch_tokens: int) -> list[list[int]]:
-    """Consecutive texts of the order, up to batch_tokens new tokens each."""
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    size = 0
-    for j in order:
-        n = len(texts[j].new_ids) + 1
-        if cur and size + n > batch_tokens:
-            batches.append(cur)
-            cur, size = [], 0
-        cur.append(j)
-        size += n
-    if cur:
-        batches.append(cur)
-    return batches

@@ -13,6 +13,7 @@ from tokenizers_lab.errors import InputError
 from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.report import InputRef
 from tokenizers_lab.transplant import fit as F
+from tokenizers_lab.transplant import fitspell as FS
 from tokenizers_lab.transplant.checkpoint import Checkpoint
 from tokenizers_lab.transplant.config import TransplantConfig
 from tokenizers_lab.transplant.evaluate import BpbSide
@@ -135,12 +136,18 @@ def run_fit(
         config.seed,
         config.fit_output_grad,
         config.fit_layers,
+        config.fit_spelling,
     )
     fit_texts, val_docs = _hold_out(texts, prepared, estimated)
     movable = estimated.copy()  # the rows the fit can change: those in its texts, or all for a hypernetwork
     if hyper is None:
         movable[:] = False
         movable[[i for t in fit_texts for i in t.new_ids if estimated[i]]] = True
+    spell = hyper is None and config.fit_spelling > 0
+    decomps = _decompositions(old, new, estimated) if hyper is not None or spell else {}
+    if spell:  # the spelling phase reaches rows the fit text never holds
+        movable[FS.candidate_rows(fit_texts, estimated, decomps)[0][: FS.MAX_ROWS]] = True
+    context = [old_prefix] + pair.old_view.encode_batch([FS.CONTEXT])[0]
     saved = _snapshot(new_in, new_out, movable)
     before = _bpb_rows(model, new_in, new_out, pair, new_prefix, val_docs).bpb if val_docs else None
     result = F.fit(
@@ -152,7 +159,8 @@ def run_fit(
         fit_texts,
         (old_prefix, new_prefix),
         settings,
-        hypernet=(hyper, _decompositions(old, new, estimated)) if hyper is not None else None,
+        hypernet=(hyper, decomps) if hyper is not None else None,
+        spelling=(context, decomps) if spell else None,
         progress=lambda msg: progress(msg, None),
     )
     after = _bpb_rows(model, new_in, new_out, pair, new_prefix, val_docs).bpb if val_docs else None

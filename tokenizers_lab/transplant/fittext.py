@@ -178,3 +178,20 @@ def order_texts(texts: list[FitText], trainable: np.ndarray) -> tuple[list[int],
         (j for j in range(len(texts)) if not used[j] and holds[j]), key=lambda j: (-len(holds[j]), j)
     )
     return order + rest, len(freq)
+
+
+def step_batches(order: list[int], texts: list[FitText], batch_tokens: int) -> list[list[int]]:
+    """Consecutive texts of the order, up to batch_tokens new tokens each."""
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    size = 0
+    for j in order:
+        n = len(texts[j].new_ids) + 1
+        if cur and size + n > batch_tokens:
+            batches.append(cur)
+            cur, size = [], 0
+        cur.append(j)
+        size += n
+    if cur:
+        batches.append(cur)
+    return batches

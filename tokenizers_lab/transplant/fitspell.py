@@ -1,0 +1,217 @@
+"""`--fit`'s first phase, the spelling fit: every estimated row, alone and without context, learns
+to stand for its old spelling.
+
+After a fixed short context (CONTEXT, in the old tokenizer's ids after the old prefix), the row
+read as one token must give, at every decoder layer, the hidden state the original model has at
+the last of the token's old pieces after the same context: the relative squared error summed over
+layers (the target's own squared norm divides each layer's error). Token Distillation (Dobler et
+al., ICLR 2026) matches such states for one phrase in running text; here the phrase is the token's
+own spelling, so a row needs no text that holds it: the phase reaches tokens the fit text never
+shows, most frequent first. The context's keys and values are computed once and shared by every
+batch; the targets once per row.
+
+A tied row is also the head's row for its token, and a change the head sees moves that token's
+logits everywhere. Each row's change d therefore costs VISIBLE * dᵀCd / e₀ᵀCe₀ (C: the second
+moment of the original model's final hidden states on the fit text, e₀ the row before the phase):
+the row moves freely where the head barely looks. Untied models fit their input rows only and pay
+nothing.
+
+Measured with bench/transplant_gap.py (SmolLM2-135M onto GPT-2, FLORES devtest): FVT's rows plus
+this fit of the fit text's 442 estimated rows and the first 3,000 estimated ids, 40 passes:
+bits per byte 1.2891 (no penalty) -> 1.2430 (VISIBLE 1), FVT alone 1.2568; the bits of positions
+after the new tokens' first successor (the head's role) +13.7 -> +7.9 per new token.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tokenizers_lab.errors import raise_if_interrupted
+from tokenizers_lab.transplant.fitparts import LazyAdam, Student
+from tokenizers_lab.transplant.fittext import FitText
+
+CONTEXT = "Here is a word:"
+PASSES = 40  # over the chosen rows (each pass in a new random order)
+LR = 3e-3  # constant: a row's targets do not move
+BATCH = 128  # rows per step (512 held ~0.9 GB more at the peak for SmolLM2: the context's keys and values per row)
+TARGET_BATCH = 64  # rows per forward of the targets (every layer's states of every position are alive)
+VISIBLE = 1.0  # weight of the head-visible change (tied models)
+MOMENT_TOKENS = 2048  # fit-text positions whose final hidden states give C
+MAX_ROWS = 8192  # the targets hold layers x width half floats per row: 35 MB per 1000 rows for SmolLM2
+
+
+@dataclass
+class SpellResult:
+    rows: int  # estimated rows fitted
+    rows_in_fit_text: int  # of those, rows of tokens the fit text holds
+    passes: int
+    first_loss: float | None
+    last_loss: float | None
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "seconds"}
+
+
+def candidate_rows(
+    texts: list[FitText], estimated: np.ndarray, spellings: dict[int, list[int]]
+) -> tuple[list[int], int]:
+    """The rows the phase may fit, in the order it takes them: the fit text's estimated tokens by
+    count, then every other estimated token with a spelling by id (a BPE's ids follow its merges,
+    roughly its training counts); and how many of them the fit text holds."""
+    counts = Counter(i for t in texts for i in t.new_ids if estimated[i] and spellings.get(i))
+    first = [i for i, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    seen = set(first)
+    rest = [i for i in sorted(spellings) if estimated[i] and spellings[i] and i not in seen]
+    return first + rest, len(first)
+
+
+class Speller:
+    """The spelling fit over one model: the old matrix as teacher, the shared context cached."""
+
+    def __init__(
+        self, torch: Any, student: Student, W_old: Any, context: list[int], spellings: dict[int, list[int]]
+    ) -> None:
+        self.torch, self.student, self.W_old, self.spellings = torch, student, W_old, spellings
+        self.base = student.base
+        self.context = context
+        self._kw = (
+            "cache" if "cache" in inspect.signature(self.base.forward).parameters else "past_key_values"
+        )
+        with torch.no_grad():
+            out = self.base(inputs_embeds=W_old[context][None], use_cache=True)
+        self.prefix = getattr(out, self._kw)
+
+    def targets(self, rows: list[int]) -> Any:
+        """(rows, layers, width) half floats: every layer's output at each row's last old piece."""
+        torch = self.torch
+        from tokenizers_lab.transplant.evaluate import pad_batch
+
+        parts = []
+        with torch.no_grad():
+            for a in range(0, len(rows), TARGET_BATCH):
+                seqs = [self.context + self.spellings[t] for t in rows[a : a + TARGET_BATCH]]
+                ids, mask = pad_batch(torch, seqs)
+                last = torch.tensor([len(q) - 1 for q in seqs])
+                emb = torch.nn.functional.embedding(ids, self.W_old)
+                hs = self.base(
+                    inputs_embeds=emb, attention_mask=mask, output_hidden_states=True
+                ).hidden_states
+                parts.append(torch.stack([h[torch.arange(len(seqs)), last] for h in hs[1:]], 1).half())
+        return torch.cat(parts)
+
+    def loss(self, x: Any, want: Any) -> Any:
+        """Mean over rows of the relative squared error, summed over layers, of x read after the context."""
+        torch = self.torch
+        n = len(self.context)
+        cache = copy.deepcopy(self.prefix)
+        cache.batch_repeat_interleave(len(x))
+        out = self.base(
+            inputs_embeds=x[:, None],
+            attention_mask=torch.ones(len(x), n + 1, dtype=torch.long),
+            position_ids=torch.full((len(x), 1), n),
+            output_hidden_states=True,
+            use_cache=True,
+            **{self._kw: cache},
+        )
+        got = torch.stack([h[:, -1] for h in out.hidden_states[1:]], 1)
+        return ((got - want).pow(2).sum(-1) / want.pow(2).sum(-1)).sum(-1).mean()
+
+    def seconds_per_row(self, rows: list[int], W: Any) -> float:
+        """One forward and backward of a batch of `rows` (nothing updated), per row, with its targets."""
+        torch = self.torch
+        t0 = time.perf_counter()
+        want = self.targets(rows).float()
+        t1 = time.perf_counter()
+        x = torch.nn.Parameter(W[torch.tensor(rows)].clone())
+        self.loss(x, want).backward()
+        return ((time.perf_counter() - t1) * PASSES + (t1 - t0)) / len(rows)
+
+    def fit(self, W: Any, rows: list[int], C: Any, in_text: int, seed: int) -> SpellResult:
+        """PASSES passes of lazy Adam over `rows` of W (in place)."""
+        torch = self.torch
+        t0 = time.perf_counter()
+        idx_all = torch.tensor(rows, dtype=torch.long)
+        target = self.targets(rows)
+        P0 = W[idx_all].clone()
+        P = P0.clone()
+        energy = ((P0 @ C) * P0).sum(-1) if C is not None else None
+        opt = LazyAdam(torch, range(len(rows)), len(rows), P.shape[1], 1)
+        rng = np.random.default_rng(seed)
+        first = last = None
+        for _ in range(PASSES):
+            total = 0.0
+            order = rng.permutation(len(rows))
+            for a in range(0, len(rows), BATCH):
+                idx = torch.from_numpy(order[a : a + BATCH])
+                x = torch.nn.Parameter(P[idx].clone())
+                loss = self.loss(x, target[idx].float())
+                if C is not None and energy is not None:
+                    d = x - P0[idx]
+                    loss = loss + VISIBLE * (((d @ C) * d).sum(-1) / energy[idx]).mean()
+                loss.backward()
+                with torch.no_grad():
+                    opt.step(idx, [x.grad], LR)
+                    P[idx] = opt.value(0, idx, x.detach())
+                total += float(loss.detach()) * len(idx)
+                raise_if_interrupted()
+            last = total / len(rows)
+            first = last if first is None else first
+        W[idx_all] = P
+        return SpellResult(len(rows), in_text, PASSES, first, last, time.perf_counter() - t0)
+
+
+def head_moment(torch: Any, student: Student, texts: list[FitText], prefix: int, W_old: Any) -> Any:
+    """C = E[h hᵀ] over the original model's final hidden states on the first MOMENT_TOKENS old
+    tokens of the fit texts: a row change d moves that token's logit by hᵀd, dᵀCd on average."""
+    from tokenizers_lab.transplant.evaluate import pad_batch
+
+    seqs, n = [], 0
+    for t in texts:
+        if n >= MOMENT_TOKENS:
+            break
+        seqs.append([prefix] + t.old_ids)
+        n += len(seqs[-1])
+    ids, mask = pad_batch(torch, seqs)
+    with torch.no_grad():
+        h = student.hidden(torch.nn.functional.embedding(ids, W_old), mask)[mask.bool()]
+    return (h.T @ h) / len(h)
+
+
+def spelling_phase(
+    torch: Any,
+    student: Student,
+    W_old: Any,
+    W_new: Any,
+    texts: list[FitText],
+    estimated: np.ndarray,
+    spelling: tuple[list[int], dict[int, list[int]]],
+    tied: bool,
+    budget: float | None,
+    seed: int,
+) -> SpellResult | None:
+    """Fit W_new's estimated rows (in place) to their spellings: with a `budget` in seconds as many
+    rows as PASSES passes fit in it (most frequent first, MAX_ROWS at most), else the fit text's
+    estimated rows. `spelling`: the context's old ids (prefix first) and each estimated id's old
+    pieces. None when no row has a spelling."""
+    t0 = time.perf_counter()
+    context, spellings = spelling
+    rows, in_text = candidate_rows(texts, estimated, spellings)
+    if not rows:
+        return None
+    C = head_moment(torch, student, texts, context[0], W_old) if tied else None
+    speller = Speller(torch, student, W_old, context, spellings)
+    n = min(in_text, MAX_ROWS)
+    if budget is not None:
+        left = budget - (time.perf_counter() - t0)
+        n = min(MAX_ROWS, len(rows), max(1, int(left / speller.seconds_per_row(rows[:BATCH], W_new))))
+    result = speller.fit(W_new, rows[:n], C, min(n, in_text), seed)
+    result.seconds = time.perf_counter() - t0
+    return result
