@@ -133,9 +133,7 @@ class FitSettings:
     seed: int = 13
     output_grad: float = 0.3
     layers: int | None = None  # `hidden` alone: the decoder layers whose output is matched (None: all)
-    spelling: float = (
-        0.3  # share of the minutes for the spelling phase (0: none; with steps alone: 40 passes)
-    )
+    spelling: float = 0.3  # share of the minutes for the spelling phase (0: none; steps alone: 40 passes)
 
 
 def fit(
@@ -217,13 +215,10 @@ def _fit(
         raise InputError("the fit corpus contains none of the new (estimated) tokens: nothing to fit")
     Wn_in = torch.from_numpy(new_in)
     Wn_out = torch.from_numpy(new_out) if new_out is not None else Wn_in
-    spelled = None
-    if spelling is not None and hypernet is None and cfg.spelling > 0:
-        say("fit: spelling phase")
-        share = cfg.spelling * cfg.minutes * 60 if cfg.minutes else None
-        spelled = spelling_phase(
-            torch, student, Wo_in, Wn_in, texts, estimated, spelling, new_out is None, share, cfg.seed
-        )
+    spell = spelling if hypernet is None else None
+    spelled = spelling_phase(
+        torch, student, (Wo_in, Wn_in), texts, estimated, spell, new_out is None, cfg, say
+    )
     student.checkpoint_layers()  # after the spelling phase: it reads a key-value cache, which checkpointing drops
     source = _source(torch, order, texts, estimated, Wn_in, Wn_out, cfg, hypernet)
     lr = cfg.lr if cfg.lr is not None else source.default_lr

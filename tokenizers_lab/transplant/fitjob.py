@@ -139,15 +139,9 @@ def run_fit(
         config.fit_spelling,
     )
     fit_texts, val_docs = _hold_out(texts, prepared, estimated)
-    movable = estimated.copy()  # the rows the fit can change: those in its texts, or all for a hypernetwork
-    if hyper is None:
-        movable[:] = False
-        movable[[i for t in fit_texts for i in t.new_ids if estimated[i]]] = True
-    spell = hyper is None and config.fit_spelling > 0
-    decomps = _decompositions(old, new, estimated) if hyper is not None or spell else {}
-    if spell:  # the spelling phase reaches rows the fit text never holds
-        movable[FS.candidate_rows(fit_texts, estimated, decomps)[0][: FS.MAX_ROWS]] = True
-    context = [old_prefix] + pair.old_view.encode_batch([FS.CONTEXT])[0]
+    decomps = _decompositions(old, new, estimated) if hyper is not None or config.fit_spelling > 0 else {}
+    spelling = _spelling(config, pair, old_prefix, decomps, hyper)
+    movable = _movable(fit_texts, estimated, hyper is not None, decomps if spelling else None)
     saved = _snapshot(new_in, new_out, movable)
     before = _bpb_rows(model, new_in, new_out, pair, new_prefix, val_docs).bpb if val_docs else None
     result = F.fit(
@@ -160,7 +154,7 @@ def run_fit(
         (old_prefix, new_prefix),
         settings,
         hypernet=(hyper, decomps) if hyper is not None else None,
-        spelling=(context, decomps) if spell else None,
+        spelling=spelling,
         progress=lambda msg: progress(msg, None),
     )
     after = _bpb_rows(model, new_in, new_out, pair, new_prefix, val_docs).bpb if val_docs else None
@@ -192,6 +186,30 @@ def _hold_out(
         return prepared, []
     held = set(with_new[VALIDATION_EVERY - 1 :: VALIDATION_EVERY][:VALIDATION_MAX])
     return [t for j, t in enumerate(prepared) if j not in held], [texts[j] for j in sorted(held)]
+
+
+def _spelling(
+    config: TransplantConfig, pair: Pair, old_prefix: int, decomps: dict[int, list[int]], hyper: Any
+) -> tuple[list[int], dict[int, list[int]]] | None:
+    """The spelling phase's inputs (its context in old ids, each estimated id's old pieces), None
+    when it does not run (--fit-spelling 0, the hypernetwork)."""
+    if hyper is not None or config.fit_spelling <= 0:
+        return None
+    return [old_prefix] + pair.old_view.encode_batch([FS.CONTEXT])[0], decomps
+
+
+def _movable(
+    fit_texts: list[F.FitText], estimated: np.ndarray, hyper: bool, spellings: dict[int, list[int]] | None
+) -> np.ndarray:
+    """The rows the fit can change: every estimated row for a hypernetwork, else those in its texts
+    and those the spelling phase may reach."""
+    if hyper:
+        return estimated.copy()
+    movable = np.zeros_like(estimated)
+    movable[[i for t in fit_texts for i in t.new_ids if estimated[i]]] = True
+    if spellings is not None:
+        movable[FS.candidate_rows(fit_texts, estimated, spellings)[0][: FS.MAX_ROWS]] = True
+    return movable
 
 
 def _snapshot(

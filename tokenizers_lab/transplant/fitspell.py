@@ -28,6 +28,7 @@ import copy
 import inspect
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,30 +189,38 @@ def head_moment(torch: Any, student: Student, texts: list[FitText], prefix: int,
 def spelling_phase(
     torch: Any,
     student: Student,
-    W_old: Any,
-    W_new: Any,
+    mats: tuple[Any, Any],
     texts: list[FitText],
     estimated: np.ndarray,
-    spelling: tuple[list[int], dict[int, list[int]]],
+    spelling: tuple[list[int], dict[int, list[int]]] | None,
     tied: bool,
-    budget: float | None,
-    seed: int,
+    cfg: Any,
+    say: Callable[[str], None],
 ) -> SpellResult | None:
-    """Fit W_new's estimated rows (in place) to their spellings: with a `budget` in seconds as many
-    rows as PASSES passes fit in it (most frequent first, MAX_ROWS at most), else the fit text's
-    estimated rows. `spelling`: the context's old ids (prefix first) and each estimated id's old
-    pieces. None when no row has a spelling."""
+    """Fit the estimated rows of the new input matrix (in place; mats: old, new) to their
+    spellings. With minutes in the settings `cfg` (FitSettings) the phase's budget is their share
+    cfg.spelling: as many rows as PASSES passes fit in it (most frequent first, MAX_ROWS at most);
+    with steps alone the fit text's estimated rows. `spelling`: the context's old ids (prefix
+    first) and each estimated id's old pieces. None when it does not run (no spelling, a zero
+    share, no row with a spelling)."""
+    if spelling is None or cfg.spelling <= 0:
+        return None
     t0 = time.perf_counter()
+    W_old, W_new = mats
     context, spellings = spelling
     rows, in_text = candidate_rows(texts, estimated, spellings)
-    if not rows:
+    n = min(in_text, MAX_ROWS)
+    if not rows or (cfg.minutes is None and n == 0):
         return None
+    say(f"fit: spelling phase, up to {len(rows):,} rows")
     C = head_moment(torch, student, texts, context[0], W_old) if tied else None
     speller = Speller(torch, student, W_old, context, spellings)
-    n = min(in_text, MAX_ROWS)
-    if budget is not None:
-        left = budget - (time.perf_counter() - t0)
+    if cfg.minutes is not None:
+        left = cfg.spelling * cfg.minutes * 60 - (time.perf_counter() - t0)
         n = min(MAX_ROWS, len(rows), max(1, int(left / speller.seconds_per_row(rows[:BATCH], W_new))))
-    result = speller.fit(W_new, rows[:n], C, min(n, in_text), seed)
+    result = speller.fit(W_new, rows[:n], C, min(n, in_text), cfg.seed)
     result.seconds = time.perf_counter() - t0
+    say(
+        f"fit: spelling phase fitted {n:,} rows in {result.seconds:.0f}s, loss {result.first_loss:.3f} -> {result.last_loss:.3f}"
+    )
     return result

@@ -101,7 +101,10 @@ def _fit(f: dict) -> list[str]:
     return md_section(
         "Fit",
         ["key", "value"],
-        [(k, "; ".join(f"{a} {b}" for a, b in v.items()) if isinstance(v, dict) else v) for k, v in f.items()],
+        [
+            (k, "; ".join(f"{a} {b}" for a, b in v.items()) if isinstance(v, dict) else v)
+            for k, v in f.items()
+        ],
         before=[
             f"The rows of new tokens fitted on {f['corpus']} against the original model ({f['objective']}); "
             "copied rows and every other weight unchanged."
