@@ -290,21 +290,30 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
-DEFAULT_FIT = "alm+ce:og=0.3:lr=0.004"  # the tool's defaults (--fit-output-grad 0.3, --fit-lr 4e-3)
+# the tool's defaults (--fit-output-grad 0.3, --fit-lr 4e-3, --fit-spelling 0.15), and the same
+# without the spelling phase (runs from before it existed are recorded with sp=0)
+DEFAULT_FIT = "alm+ce:og=0.3:lr=0.004:sp=0.15"
+NO_SPELLING_FIT = "alm+ce:og=0.3:lr=0.004:sp=0"
 ISSUE_TARGETS = {"gpt2": 1.08, "qwen2": 1.10, "llama3": 1.15, "deu-bpe-32k": 1.15}  # issue 19's BPB ratios
 
 
 def fit_chart(res: dict) -> str:
     """BPB ratio against fit minutes, one line per new tokenizer (0 minutes: the heuristic rows),
-    TokenAdapt rows fitted with the tool's defaults; the other objectives are in the table."""
+    TokenAdapt rows fitted with the tool's defaults (solid) and without the spelling phase (dotted);
+    the other objectives are in the table."""
     series: dict[str, list[tuple[float, float]]] = {}
+    dotted: dict[str, list[tuple[float, float]]] = {}
     for r in res["runs"]:
-        if r.get("fit_minutes") and r["method"] == "tokenadapt" and r.get("fit_objective") == DEFAULT_FIT:
-            pts = series.setdefault(r["target"], [(0.0, r["heuristic_bpb_ratio"])])
+        spec = r.get("fit_objective")
+        if r.get("fit_minutes") and r["method"] == "tokenadapt" and spec in (DEFAULT_FIT, NO_SPELLING_FIT):
+            into = series if spec == DEFAULT_FIT else dotted
+            pts = into.setdefault(r["target"], [(0.0, r["heuristic_bpb_ratio"])])
             pts.append((r["fit_minutes"], r["bpb_ratio"]))
+    dotted = {k: v for k, v in dotted.items() if k in series}
     W, H, L, R, T, B = 640, 360, 60, 150, 40, 50
-    xs = [x for p in series.values() for x, _ in p] or [0, 1]
-    ys = [y for p in series.values() for _, y in p] + [ISSUE_TARGETS.get(n, 1.0) for n in series] or [1, 2]
+    both = list(series.values()) + list(dotted.values())
+    xs = [x for p in both for x, _ in p] or [0, 1]
+    ys = [y for p in both for _, y in p] + [ISSUE_TARGETS.get(n, 1.0) for n in series] or [1, 2]
     x1, y0, y1 = max(xs) or 1, min(min(ys), 1.0), max(ys)
     y0, y1 = y0 - 0.01, y1 + 0.01
 
@@ -336,6 +345,12 @@ def fit_chart(res: dict) -> str:
         out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2"/>')
         out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{c}"/>' for x, y in pts]
         out.append(f'<text x="{W - R + 10}" y="{T + 16 * n + 10}" fill="{c}">{name}</text>')
+        if name in dotted:  # the same tokenizer without the spelling phase
+            old = sorted(dotted[name])
+            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in old)
+            out.append(
+                f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="1.5" stroke-dasharray="1 3"/>'
+            )
         if name in ISSUE_TARGETS:  # the issue's target for this tokenizer, dashed
             y = py(ISSUE_TARGETS[name])
             out.append(
@@ -343,6 +358,7 @@ def fit_chart(res: dict) -> str:
             )
     out.append(
         f'<text x="{W - R + 10}" y="{T + 16 * len(series) + 14}" font-size="10">dashed: issue 19 target</text>'
+        f'<text x="{W - R + 10}" y="{T + 16 * len(series) + 28}" font-size="10">dotted: --fit-spelling 0</text>'
     )
     out.append("</svg>")
     return "\n".join(out) + "\n"

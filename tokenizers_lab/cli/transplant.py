@@ -144,7 +144,7 @@ def transplant(
         "[default: all].",
     ),
     fit_spelling: float = typer.Option(
-        0.3,
+        0.15,
         "--fit-spelling",
         help="Share of --fit-minutes for the spelling phase: each new row alone learns to stand for its "
         "old spelling, also rows the fit text never holds (0: none; with --fit-steps alone: 40 passes "

@@ -52,7 +52,7 @@ class TransplantConfig:
     fit_batch_tokens: int = 512
     fit_seq_len: int = 256
     fit_layers: int | None = None  # --fit-objective hidden: match after this many decoder layers (None: all)
-    fit_spelling: float = 0.3  # share of the fit's minutes for the spelling phase (fitspell.py; 0: none)
+    fit_spelling: float = 0.15  # share of the fit's minutes for the spelling phase (fitspell.py; 0: none)
     pattern: str | None = None
     seed: int = 13
     metric: str | None = dataclasses.field(default=None, metadata=OUTPUT)  # --metric: print this number

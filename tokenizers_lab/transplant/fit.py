@@ -133,7 +133,7 @@ class FitSettings:
     seed: int = 13
     output_grad: float = 0.3
     layers: int | None = None  # `hidden` alone: the decoder layers whose output is matched (None: all)
-    spelling: float = 0.3  # share of the minutes for the spelling phase (0: none; steps alone: 40 passes)
+    spelling: float = 0.15  # share of the minutes for the spelling phase (0: none; steps alone: 40 passes)
 
 
 def fit(
