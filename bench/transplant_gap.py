@@ -4,7 +4,8 @@ each new token spelled by SmolLM2's own pieces). The bits of every position are 
 bins by its target token: a new (estimated) token -- the output role of the new rows; the token right
 after a new one -- the input role, first felt; any other -- everything later.
 
---spelling N: before scoring, fit the estimated rows context-free (a prototype, not in the tool):
+--spelling N: before scoring, fit the estimated rows context-free (the spelling phase of `--fit`,
+tokenizers_lab/transplant/fitspell.py, with N passes and this bench's rate, batch and penalty):
 each row alone after a fixed short context must give, at every layer, the hidden state SmolLM2 has
 at the last of its pieces after the same context (relative squared error, lazy Adam, N passes).
 --rows says which rows: `devtest` (the scored text's own new tokens: an upper bound), `fit` (those
@@ -18,7 +19,6 @@ Usage: python bench/transplant_gap.py [gpt2 qwen2 ...] [--spelling 40 --rows fit
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import os
 import sys
@@ -31,7 +31,6 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("TOKENLAB_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 MODEL = Path(os.environ.get("TOKENLAB_CACHE", Path.home() / ".cache" / "tokenlab")) / "smollm2-135m-instruct"
-CONTEXT = "Here is a word:"
 
 
 def token_pieces(old: Any, new: Any) -> tuple[np.ndarray, list[list[int]]]:
@@ -164,64 +163,18 @@ def head_moment(s: Setup) -> Any:
 def spelling_fit(
     s: Setup, W: Any, rows: list[int], passes: int, lr: float, batch: int, visible: float = 0.0
 ) -> float:
-    """Fit W's `rows` context-free (see the module's text); the last pass's mean loss. With
-    `visible` > 0, each row's change d also costs visible * dᵀCd / e0ᵀCe0 (C: head_moment, e0 the
-    starting row): the row moves in the directions the head barely sees, its logits stay FVT's."""
+    """Fit W's `rows` context-free with the tool's spelling phase (fitspell.Speller: see the module's
+    text) at this bench's passes, rate, batch and penalty weight; the last pass's mean loss. With
+    `visible` > 0 a row change d also costs visible * dᵀCd / e0ᵀCe0 (C: head_moment)."""
     import torch
 
-    from tokenizers_lab.transplant.evaluate import pad_batch
-    from tokenizers_lab.transplant.fitparts import LazyAdam
+    from tokenizers_lab.transplant import fitspell as FS
 
-    base = s.model.base_model
-    Wold = s.old_matrix()
-    ctx = [len(s.E)] + s.old.encode(CONTEXT)
-    with torch.no_grad():
-        parts = []
-        for a in range(0, len(rows), 256):
-            seqs = [ctx + s.pieces[t] for t in rows[a : a + 256]]
-            ids, mask = pad_batch(torch, seqs)
-            last = torch.tensor([len(q) - 1 for q in seqs])
-            emb = torch.nn.functional.embedding(ids, Wold)
-            hs = base(inputs_embeds=emb, attention_mask=mask, output_hidden_states=True).hidden_states
-            parts.append(torch.stack([h[torch.arange(len(seqs)), last] for h in hs[1:]], 1))
-        target = torch.cat(parts)
-        prefix = base(inputs_embeds=Wold[ctx][None], use_cache=True).past_key_values
-    P = W[rows].clone()
-    P0 = P.clone()
-    C = head_moment(s) if visible else None
-    base_energy = ((P0 @ C) * P0).sum(-1) if C is not None else None
-    opt = LazyAdam(torch, range(len(rows)), len(rows), P.shape[1], 1)  # the fit's own lazy AdamW
-    order = np.random.default_rng(0).permutation(len(rows))
-    n = len(ctx)
-    loss_sum = 0.0
-    for _ in range(passes):
-        loss_sum = 0.0
-        for a in range(0, len(rows), batch):
-            idx = torch.from_numpy(order[a : a + batch])
-            x = torch.nn.Parameter(P[idx].clone())
-            cache = copy.deepcopy(prefix)
-            cache.batch_repeat_interleave(len(idx))
-            out = base(
-                inputs_embeds=x[:, None],
-                past_key_values=cache,
-                attention_mask=torch.ones(len(idx), n + 1, dtype=torch.long),
-                position_ids=torch.full((len(idx), 1), n),
-                output_hidden_states=True,
-                use_cache=True,
-            )
-            got = torch.stack([h[:, -1] for h in out.hidden_states[1:]], 1)
-            want = target[idx]
-            loss = ((got - want).pow(2).sum(-1) / want.pow(2).sum(-1)).mean()
-            if C is not None:
-                d = x - P0[idx]
-                loss = loss + visible * (((d @ C) * d).sum(-1) / base_energy[idx]).mean()
-            loss.backward()
-            with torch.no_grad():
-                opt.step(idx, [x.grad], lr)
-                P[idx] = opt.value(0, idx, x.detach())
-            loss_sum += float(loss.detach()) * len(idx)
-    W[rows] = P
-    return loss_sum / max(len(rows), 1)
+    FS.PASSES, FS.LR, FS.BATCH, FS.VISIBLE = passes, lr, batch, visible  # this bench's settings
+    context = [len(s.E)] + s.old.encode(FS.CONTEXT)
+    speller = FS.Speller(torch, s.student, s.old_matrix(), context, {t: s.pieces[t] for t in rows})
+    result = speller.fit(W, rows, head_moment(s) if visible else None, 0, seed=0)
+    return result.last_loss or 0.0
 
 
 def pick_rows(s: Setup, spec: str) -> list[int]:
@@ -246,7 +199,7 @@ def main() -> None:
     p.add_argument("--spelling", type=int, default=0, help="passes of the context-free fit (0: none)")
     p.add_argument("--rows", default="fit")
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--batch", type=int, default=128)
     p.add_argument("--visible", type=float, default=0.0, help="weight of the head-visible change penalty")
     a = p.parse_args()
     require_inputs(a.names)
