@@ -1096,3 +1096,18 @@ def test_fit_spelling_phase_reaches_rows_the_fit_text_never_holds(world):
     assert report0.fit["spelling"] is None
     got0 = load_file(str(out0 / "model.safetensors"))["model.embed_tokens.weight"]
     assert set(np.flatnonzero((heur != got0).any(1).numpy()).tolist()) <= in_fit
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_spelling_fit_reuses_the_timed_batchs_targets(world, n):
+    """The phase times one batch (targets, forward, backward) and hands its targets to the fit:
+    the rows come out as if the fit had computed every target itself, also when it fits fewer rows
+    than the timed batch held."""
+    torch, _student, W, _spellings, sp = _speller(world)
+    rows = [100, 101, 102]
+    seconds, head = sp.seconds_per_row(rows[:2], W)
+    assert seconds > 0 and head.shape[0] == 2
+    Wa, Wb = W.clone(), W.clone()
+    sp.fit(Wa, rows[:n], None, 0, seed=1)
+    sp.fit(Wb, rows[:n], None, 0, seed=1, head=head)
+    assert torch.equal(Wa, Wb) and not torch.equal(Wa, W)

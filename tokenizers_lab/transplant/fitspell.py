@@ -81,7 +81,7 @@ class Speller:
     def __init__(
         self, torch: Any, student: Student, W_old: Any, context: list[int], spellings: dict[int, list[int]]
     ) -> None:
-        self.torch, self.student, self.W_old, self.spellings = torch, student, W_old, spellings
+        self.torch, self.W_old, self.spellings = torch, W_old, spellings
         self.base = student.base
         self.context = context
         self._kw = (
@@ -107,6 +107,8 @@ class Speller:
                     inputs_embeds=emb, attention_mask=mask, output_hidden_states=True
                 ).hidden_states
                 parts.append(torch.stack([h[torch.arange(len(seqs)), last] for h in hs[1:]], 1).half())
+        if not parts:
+            return torch.zeros((0, self.base.config.num_hidden_layers, self.W_old.shape[1]), dtype=torch.half)
         return torch.cat(parts)
 
     def loss(self, x: Any, want: Any) -> Any:
@@ -126,15 +128,16 @@ class Speller:
         got = torch.stack([h[:, -1] for h in out.hidden_states[1:]], 1)
         return ((got - want).pow(2).sum(-1) / want.pow(2).sum(-1)).sum(-1).mean()
 
-    def seconds_per_row(self, rows: list[int], W: Any) -> float:
-        """One forward and backward of a batch of `rows` (nothing updated), per row, with its targets."""
+    def seconds_per_row(self, rows: list[int], W: Any) -> tuple[float, Any]:
+        """The seconds a row costs (its targets, PASSES forwards and backwards), timed on a batch of
+        `rows` (nothing updated); and those rows' targets, for fit() to reuse."""
         torch = self.torch
         t0 = time.perf_counter()
-        want = self.targets(rows).float()
+        want = self.targets(rows)
         t1 = time.perf_counter()
         x = torch.nn.Parameter(W[torch.tensor(rows)].clone())
-        self.loss(x, want).backward()
-        return ((time.perf_counter() - t1) * PASSES + (t1 - t0)) / len(rows)
+        self.loss(x, want.float()).backward()
+        return ((time.perf_counter() - t1) * PASSES + (t1 - t0)) / len(rows), want
 
     def fit(
         self,
@@ -144,12 +147,17 @@ class Speller:
         in_text: int,
         seed: int,
         say: Callable[[str], None] | None = None,
+        head: Any = None,
     ) -> SpellResult:
-        """PASSES passes of lazy Adam over `rows` of W (in place); a progress line at most every 5 s."""
+        """PASSES passes of lazy Adam over `rows` of W (in place); a progress line at most every 5 s.
+        `head`: the targets of the first rows where already computed (seconds_per_row)."""
         torch = self.torch
         t0 = last_say = time.perf_counter()
         idx_all = torch.tensor(rows, dtype=torch.long)
-        target = self.targets(rows)
+        if head is None:
+            target = self.targets(rows)
+        else:
+            target = torch.cat([head[: len(rows)], self.targets(rows[len(head) :])])
         P0 = W[idx_all].clone()
         P = P0.clone()
         energy = ((P0 @ C) * P0).sum(-1) if C is not None else None
@@ -163,7 +171,7 @@ class Speller:
                 idx = torch.from_numpy(order[a : a + BATCH])
                 x = torch.nn.Parameter(P[idx].clone())
                 loss = self.loss(x, target[idx].float())
-                if C is not None and energy is not None:
+                if energy is not None:  # C is given
                     d = x - P0[idx]
                     loss = loss + VISIBLE * (((d @ C) * d).sum(-1) / energy[idx]).mean()
                 loss.backward()
@@ -229,10 +237,12 @@ def spelling_phase(
     say(f"fit: spelling phase, up to {len(rows):,} rows")
     C = head_moment(torch, student, texts, context[0], W_old) if tied else None
     speller = Speller(torch, student, W_old, context, spellings)
+    head = None
     if cfg.minutes is not None:
         left = cfg.spelling * cfg.minutes * 60 - (time.perf_counter() - t0)
-        n = min(MAX_ROWS, len(rows), max(1, int(left / speller.seconds_per_row(rows[:BATCH], W_new))))
-    result = speller.fit(W_new, rows[:n], C, min(n, in_text), cfg.seed, say)
+        per_row, head = speller.seconds_per_row(rows[:BATCH], W_new)
+        n = min(MAX_ROWS, len(rows), max(1, int(left / per_row)))
+    result = speller.fit(W_new, rows[:n], C, min(n, in_text), cfg.seed, say, head)
     result.seconds = time.perf_counter() - t0
     say(
         f"fit: spelling phase fitted {n:,} rows in {result.seconds:.0f}s, loss {result.first_loss:.3f} -> {result.last_loss:.3f}"
