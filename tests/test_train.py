@@ -379,6 +379,20 @@ def test_fast_bpe_last_merge_count_is_the_trainers_pair_count() -> None:
     assert last_merge_count(counts, [(b"a", b"b"), (b"x", b"y")]) == 0
 
 
+def test_fast_bpe_documents_are_the_lines_tokenizers_reads() -> None:
+    """Each line a document with its newline, the last without one when the file ends without
+    one; blank lines are documents too; an empty file holds none."""
+    from tokenizers_lab.gigatrain import documents
+
+    s = b"|"
+    assert documents(b"a\nb\n", s) == b"a\n|b\n"
+    assert documents(b"a\n\nb", s) == b"a\n|\n|b"
+    assert documents(b"\n", s) == b"\n"
+    assert documents(b"\n\n", s) == b"\n|\n"
+    assert documents(b"abc", s) == b"abc"
+    assert documents(b"", s) == b""
+
+
 def test_fast_bpe_counts_only_the_documents_holding_the_last_merge(monkeypatch) -> None:
     """The last merge's count reads the pre-tokens of the documents holding its bytes, found by a
     byte search: for every pre-token holding them, the same count as pre-tokenizing the whole
@@ -392,7 +406,7 @@ def test_fast_bpe_counts_only_the_documents_holding_the_last_merge(monkeypatch) 
         p.read_bytes() for p in sorted((root / "domain").glob("*.txt")) + sorted(root.glob("code/*"))
     )
     sep = b"\x00\x1e\x00"
-    blob = sep.join(gigatrain.corpus_lines(text))
+    blob = gigatrain.documents(text, sep)
     full = list(gigatoken.gigatoken_rs.pretokenized_counts(blob, sep))
     for piece in (b"the", b" of", b"ing", b"e\n", b"\n", b");\n", b"zzqxj"):
         want = sorted((w, n) for w, n in full if piece in w)
