@@ -1050,6 +1050,45 @@ def test_spelling_fit_reads_a_row_after_the_cached_context_as_the_full_model_doe
     assert changed[multi].all() and int(changed.sum()) == 3
 
 
+def test_spelling_backward_in_slices_is_the_whole_batch_gradient(world, monkeypatch):
+    """Speller.backward runs SLICE rows at a time and sums: the loss and the gradient (penalty
+    included) are the whole batch's, as one backward over it gives them."""
+    from tokenizers_lab.transplant import fitspell as FS
+
+    torch, _student, W, spellings, sp = _speller(world)
+    rows = [100, 101, 102, 5, 6, 7, 8]
+    want = sp.targets(rows).float()
+    start = torch.stack([W[spellings[i]].mean(0) for i in rows])
+    def penalty(xs, part):
+        return ((xs - start[part]) ** 2).sum(-1).mean() * 0.1
+
+    whole = torch.nn.Parameter(start + 0.01)
+    loss = sp.loss(whole, want) + penalty(whole, slice(0, len(rows)))
+    loss.backward()
+    monkeypatch.setattr(FS, "SLICE", 3)  # slices of 3, 3 and 1 rows
+    parts = torch.nn.Parameter(start + 0.01)
+    got = sp.backward(parts, want, penalty)
+    assert got == pytest.approx(float(loss), rel=1e-5)
+    assert torch.allclose(parts.grad, whole.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_spelling_head_moment_text_by_text_is_the_batched_moment(world):
+    """head_moment runs the texts one at a time: the same C as one padded batch of them."""
+    from tokenizers_lab.transplant import fit as F
+    from tokenizers_lab.transplant.evaluate import pad_batch
+    from tokenizers_lab.transplant.fitspell import head_moment
+
+    torch, student, W, _spellings, _sp = _speller(world)
+    view = load_tokenizer(str(world["tied"]))
+    vocab = build_vocab(view)
+    texts = F.prepare_texts(OLD_TEXT[:12], view.encode_batch, view.encode_batch, vocab.keys, vocab.keys, 64)
+    seqs = [[0] + t.old_ids for t in texts]
+    ids, mask = pad_batch(torch, seqs)
+    with torch.no_grad():
+        h = student.hidden(torch.nn.functional.embedding(ids, W), mask)[mask.bool()]
+    assert torch.allclose(head_moment(torch, student, texts, 0, W), h.T @ h / len(h), rtol=1e-4, atol=1e-5)
+
+
 def test_spelling_penalty_keeps_the_head_visible_change_small(world):
     """With C (the second moment of the final hidden states) a tied row's change costs dᵀCd/e₀ᵀCe₀:
     the fitted rows move less in the directions the head sees than without it."""

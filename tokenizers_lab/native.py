@@ -92,9 +92,12 @@ def return_freed_memory() -> Iterator[bool]:
     its page faults: a transplant fit allocates and frees the same few hundred megabytes in every
     step, and under keep_freed_memory's settings the heap's holes and up to TRIM_THRESHOLD of
     freed memory stayed resident on top of what the step needs. Afterwards keep_freed_memory's
-    settings are back if they were in force (else glibc's default values, fixed). Yields whether
-    the settings took."""
+    settings are back if they were in force (else glibc's default values, fixed). The heap is
+    trimmed on entry too: the phase's peak then starts from what is in use. Yields whether the
+    settings took."""
     took = _mallopt(((_M_MMAP_THRESHOLD, RETURN_THRESHOLD), (_M_TRIM_THRESHOLD, RETURN_THRESHOLD)))
+    if took:
+        trim_heap()  # what the phase before left freed (up to TRIM_THRESHOLD) goes back first
     try:
         yield took
     finally:

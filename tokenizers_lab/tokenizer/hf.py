@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -47,7 +46,9 @@ class HFView(TokenizerView):
         tok.no_padding()
         tok.no_truncation()
         self.tok = tok
-        self._json = spec_json if spec_json is not None else json.loads(tok.to_str())
+        # the pipeline's description without the vocabulary and merges (tens of MB of Python
+        # objects at 150k tokens, which `tok` holds already): full_json() parses them on demand
+        self._json = _without_tables(spec_json if spec_json is not None else json.loads(tok.to_str()))
         model = self._json["model"]
         mtype = {"BPE": "bpe", "Unigram": "unigram", "WordPiece": "wordpiece", "WordLevel": "wordlevel"}.get(
             model["type"], model["type"].lower()
@@ -66,6 +67,10 @@ class HFView(TokenizerView):
         }
         self._vocab = tok.get_vocab(with_added_tokens=True)
         self._id_to_tok = {i: s for s, i in self._vocab.items()}
+
+    def full_json(self) -> dict[str, Any]:
+        """The whole tokenizer.json, vocabulary and merges included (parsed anew at each call)."""
+        return json.loads(self.tok.to_str())
 
     @cached_property
     def vocab_size(self) -> int:
@@ -129,13 +134,8 @@ class HFView(TokenizerView):
 
     @cached_property
     def _no_prefix(self) -> Any:
-        # Only the normalizer and pre-tokenizer change: copy those two subtrees, not the whole
-        # (vocabulary-sized) JSON.
-        j = {
-            **self._json,
-            "normalizer": copy.deepcopy(self._json.get("normalizer")),
-            "pre_tokenizer": copy.deepcopy(self._json.get("pre_tokenizer")),
-        }
+        # Only the normalizer and pre-tokenizer change, in a fresh parse of the whole file.
+        j = self.full_json()
         changed = False
 
         def walk(node: Any) -> Any:
@@ -216,10 +216,16 @@ class HFView(TokenizerView):
         if self.model_type != "bpe":
             return super().merges()
         out = []
-        for m in self._json["model"].get("merges", []):
+        for m in self.full_json()["model"].get("merges", []):
             a, b = m.split(" ", 1) if isinstance(m, str) else m
             out.append((self._string_bytes(a), self._string_bytes(b)))
         return out
+
+
+def _without_tables(j: dict[str, Any]) -> dict[str, Any]:
+    """A tokenizer.json without its model's vocabulary and merges (the rest as it is)."""
+    model = {k: v for k, v in j.get("model", {}).items() if k not in ("vocab", "merges")}
+    return {**j, "model": model}
 
 
 def hf_from_str(text: str, source: str) -> Any:

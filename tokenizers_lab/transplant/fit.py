@@ -249,6 +249,7 @@ def _fit(
             teacher_sums(torch, student, texts, batch, prefixes[0], Wo_in, Wo_out)
         if use_hidden:
             teacher_states(torch, student, texts, batch, prefixes[0], Wo_in, layers)
+        trim_heap()  # the teacher's freed activations: the update's peak is its own
         loss, n = _update(ctx, batch, source, _rate(lr, step, total_steps, elapsed, budget), touched)
         losses.append(loss)
         tokens += n

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from tokenizers_lab.errors import raise_if_interrupted
+from tokenizers_lab.native import trim_heap
 from tokenizers_lab.transplant.fitparts import LazyAdam, Student
 from tokenizers_lab.transplant.fittext import FitText
 
@@ -43,7 +44,9 @@ CONTEXT = "Here is a word:"
 PASSES = 40  # over the chosen rows (each pass in a new random order)
 LR = 3e-3  # constant: a row's targets do not move
 BATCH = 128  # rows per step (512 held ~0.9 GB more at the peak for SmolLM2: the context's keys and values per row)
-TARGET_BATCH = 64  # rows per forward of the targets (every layer's states of every position are alive)
+TARGET_BATCH = 32  # rows per forward of the targets (every layer's states of every position are alive)
+SLICE = 32  # rows per forward and backward inside a batch (gradients summed): each layer keeps its
+# keys and values repeated for every query head and row for backward, 141 MB at 128 rows for SmolLM2
 VISIBLE = 1.0  # weight of the head-visible change (tied models)
 MOMENT_TOKENS = 2048  # fit-text positions whose final hidden states give C
 MAX_ROWS = 8192  # the targets hold layers x width half floats per row: 35 MB per 1000 rows for SmolLM2
@@ -107,6 +110,7 @@ class Speller:
                     inputs_embeds=emb, attention_mask=mask, output_hidden_states=True
                 ).hidden_states
                 parts.append(torch.stack([h[torch.arange(len(seqs)), last] for h in hs[1:]], 1).half())
+        trim_heap()  # the forwards' freed states: the fit that follows has its own peak
         if not parts:
             return torch.zeros((0, self.base.config.num_hidden_layers, self.W_old.shape[1]), dtype=torch.half)
         return torch.cat(parts)
@@ -128,6 +132,22 @@ class Speller:
         got = torch.stack([h[:, -1] for h in out.hidden_states[1:]], 1)
         return ((got - want).pow(2).sum(-1) / want.pow(2).sum(-1)).sum(-1).mean()
 
+    def backward(self, x: Any, want: Any, penalty: Callable[[Any, Any], Any] | None = None) -> float:
+        """The batch's loss (mean over rows, plus `penalty(rows, slice)` averaged alike), its
+        gradient accumulated into x.grad SLICE rows at a time: the same gradient as one backward
+        of the whole batch, with a fraction of its activations alive."""
+        total = 0.0
+        for a in range(0, len(x), SLICE):
+            part = slice(a, a + SLICE)
+            xs = x[part]
+            loss = self.loss(xs, want[part])
+            if penalty is not None:
+                loss = loss + penalty(xs, part)
+            loss = loss * (len(xs) / len(x))
+            loss.backward()
+            total += float(loss.detach())
+        return total
+
     def seconds_per_row(self, rows: list[int], W: Any) -> tuple[float, Any]:
         """The seconds a row costs (its targets, PASSES forwards and backwards), timed on a batch of
         `rows` (nothing updated); and those rows' targets, for fit() to reuse."""
@@ -136,7 +156,7 @@ class Speller:
         want = self.targets(rows)
         t1 = time.perf_counter()
         x = torch.nn.Parameter(W[torch.tensor(rows)].clone())
-        self.loss(x, want.float()).backward()
+        self.backward(x, want.float())
         return ((time.perf_counter() - t1) * PASSES + (t1 - t0)) / len(rows), want
 
     def fit(
@@ -170,15 +190,18 @@ class Speller:
             for a in range(0, len(rows), BATCH):
                 idx = torch.from_numpy(order[a : a + BATCH])
                 x = torch.nn.Parameter(P[idx].clone())
-                loss = self.loss(x, target[idx].float())
+                penalty = None
                 if energy is not None:  # C is given
-                    d = x - P0[idx]
-                    loss = loss + VISIBLE * (((d @ C) * d).sum(-1) / energy[idx]).mean()
-                loss.backward()
+
+                    def penalty(xs: Any, part: slice, idx: Any = idx) -> Any:
+                        d = xs - P0[idx[part]]
+                        return VISIBLE * (((d @ C) * d).sum(-1) / energy[idx[part]]).mean()
+
+                loss = self.backward(x, target[idx].float(), penalty)
                 with torch.no_grad():
                     opt.step(idx, [x.grad], LR)
                     P[idx] = opt.value(0, idx, x.detach())
-                total += float(loss.detach()) * len(idx)
+                total += loss * len(idx)
                 raise_if_interrupted()
             last = total / len(rows)
             first = last if first is None else first
@@ -202,10 +225,15 @@ def head_moment(torch: Any, student: Student, texts: list[FitText], prefix: int,
             break
         seqs.append([prefix] + t.old_ids)
         n += len(seqs[-1])
-    ids, mask = pad_batch(torch, seqs)
+    C, count = torch.zeros((W_old.shape[1], W_old.shape[1])), 0
     with torch.no_grad():
-        h = student.hidden(torch.nn.functional.embedding(ids, W_old), mask)[mask.bool()]
-    return (h.T @ h) / len(h)
+        for q in seqs:  # one text at a time: a batch of them held ~220 MB of attention and MLP states
+            ids, mask = pad_batch(torch, [q])
+            h = student.hidden(torch.nn.functional.embedding(ids, W_old), mask)[0]
+            C += h.T @ h
+            count += len(h)
+    trim_heap()
+    return C / count
 
 
 def spelling_phase(
