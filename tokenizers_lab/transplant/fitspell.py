@@ -45,8 +45,9 @@ PASSES = 40  # over the chosen rows (each pass in a new random order)
 LR = 3e-3  # constant: a row's targets do not move
 BATCH = 128  # rows per step (512 held ~0.9 GB more at the peak for SmolLM2: the context's keys and values per row)
 TARGET_BATCH = 32  # rows per forward of the targets (every layer's states of every position are alive)
-SLICE = 32  # rows per forward and backward inside a batch (gradients summed): each layer keeps its
-# keys and values repeated for every query head and row for backward, 141 MB at 128 rows for SmolLM2
+SLICE = 64  # rows per forward and backward inside a batch (gradients summed): each layer keeps its
+# keys and values repeated for every query head and row for backward, 141 MB at 128 rows for SmolLM2;
+# slices of 32 held less still but read the weights twice as often (GPT-2: 159 rows spelled, not 243)
 VISIBLE = 1.0  # weight of the head-visible change (tied models)
 MOMENT_TOKENS = 2048  # fit-text positions whose final hidden states give C
 MAX_ROWS = 8192  # the targets hold layers x width half floats per row: 35 MB per 1000 rows for SmolLM2
