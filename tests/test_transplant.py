@@ -1059,6 +1059,7 @@ def test_spelling_backward_in_slices_is_the_whole_batch_gradient(world, monkeypa
     rows = [100, 101, 102, 5, 6, 7, 8]
     want = sp.targets(rows).float()
     start = torch.stack([W[spellings[i]].mean(0) for i in rows])
+
     def penalty(xs, part):
         return ((xs - start[part]) ** 2).sum(-1).mean() * 0.1
 
