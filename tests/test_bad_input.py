@@ -1058,7 +1058,7 @@ def test_jsonl_nulls_are_skipped_and_counted_tsv_quotes_are_text(kit: Kit, tmp_p
 @pytest.mark.parametrize("heldout", ["0", "100"])  # the trainer reads the file / a training copy
 def test_sentencepiece_trains_on_lines_over_64_kb(tmp_path: Path, heldout: str) -> None:
     """SentencePiece skipped every line over its 64 KB sentence limit without a word (85 % of the
-    bytes never trained on); the limit now covers the longest record (issue 16 row 4)."""
+    bytes never trained on); the limit now is the longest record tokenlab reads (issue 16 row 4)."""
     from tokenizers_lab import train
 
     short = [

@@ -314,25 +314,6 @@ def test_lowercasing_every_type_at_once_equals_one_by_one(texts: list[str], lang
     assert lower_all(with_nul, lang) == [lower(t, lang) for t in with_nul]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=10),
-    trailing=st.booleans(),
-    chunk=st.sampled_from([1, 2, 3, 7, 64]),
-)
-def test_longest_line_by_chunks_is_the_longest_line(
-    lines: list[bytes], trailing: bool, chunk: int, tmp_path: Path
-) -> None:
-    """SentencePiece's sentence limit comes from a chunked byte search: the longest line however
-    the chunks fall (lines across chunk edges, a last line without its newline, empty files)."""
-    from tokenizers_lab.train.prepare import longest_line
-
-    data = b"\n".join(lines) + (b"\n" if trailing else b"")
-    path = tmp_path / "corpus.txt"
-    path.write_bytes(data)
-    assert longest_line([path], chunk) == max((len(x) for x in data.split(b"\n")), default=0)
-
-
 # every whitespace code point str.split() knows, and neighbours, among ordinary text
 SPACEY = st.text(
     st.one_of(

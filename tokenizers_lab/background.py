@@ -63,10 +63,18 @@ class Background:
 
 
 def in_background(
-    fn: Callable[..., Any], *args: Any, watch: Sequence[Background | None] = (), **kwargs: Any
+    fn: Callable[..., Any],
+    *args: Any,
+    watch: Sequence[Background | None] = (),
+    meanwhile: Callable[[], Any] | None = None,
+    **kwargs: Any,
 ) -> Any:
-    """`fn(*args, **kwargs)`, waited for interruptibly (see Background)."""
-    return Background(fn, *args, **kwargs).result(watch)
+    """`fn(*args, **kwargs)`, waited for interruptibly (see Background); `meanwhile`: work for the
+    main thread while it runs (e.g. imports needed after it, while a native call holds no GIL)."""
+    job = Background(fn, *args, **kwargs)
+    if meanwhile is not None:
+        meanwhile()
+    return job.result(watch)
 
 
 def child_of_this_process() -> None:

@@ -21,7 +21,6 @@ from tokenizers_lab.parallel import ParallelCorpus, load_parallel
 from tokenizers_lab.progress import Progress, no_progress
 from tokenizers_lab.report import Stopwatch, make_provenance
 from tokenizers_lab.tokenizer import HFView
-from tokenizers_lab.tokenizer.fast import sample_head, use_fastest
 from tokenizers_lab.train.bpe import train_bpe, train_bpe_metaspace, train_char_bpe
 from tokenizers_lab.train.common import TrainOut, tok_from_json
 from tokenizers_lab.train.config import (
@@ -234,6 +233,8 @@ def _choose_encoder(
     by_lang = [parallel.lines[lang] for lang in parallel.languages] if parallel is not None else []
     if sum(map(len, heldout)) + sum(len(t) for lines in by_lang for t in lines) < FAST_MIN_CHARS:
         return
+    from tokenizers_lab.tokenizer.fast import sample_head, use_fastest  # numpy: only when used
+
     sample = sample_head(heldout) + [t for lines in by_lang for t in sample_head(lines, 4000)]
     why = use_fastest(view, sample, config.execution.encoder)
     if why and why not in notes:

@@ -3,6 +3,8 @@ and write the training copy (or let the trainer read plain files, checked beside
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,7 +17,7 @@ from tokenizers_lab.corpus import Corpus, display_name
 from tokenizers_lab.engine import Engine, LocalEngine
 from tokenizers_lab.errors import InputError
 from tokenizers_lab.progress import Progress
-from tokenizers_lab.train.config import ALGORITHMS, TrainConfig
+from tokenizers_lab.train.config import TrainConfig
 from tokenizers_lab.train.report import CorpusSummary
 
 
@@ -32,7 +34,6 @@ class Prepared:
     summary: CorpusSummary | None = None
     heldout_corpora: list[Corpus] = field(default_factory=list)
     scan: Background | None = None  # the background pass over directly-read files
-    longest: int = 0  # UTF-8 bytes of the longest training record (SentencePiece's sentence limit)
     engine: Engine = field(default_factory=LocalEngine)  # where word counting runs
 
     def finish(self) -> CorpusSummary:
@@ -81,36 +82,23 @@ def _check_words(batch: Sequence[str], corpus: Corpus) -> None:
             )
 
 
+# imported while a native trainer runs: what its conversion and the reports need afterwards
+AFTER_TRAINING = ("tokenizers", "markdown_it", "tokenizers_lab.tokenizer.convert")
+
+
+def _import_after_training() -> None:
+    for name in AFTER_TRAINING:
+        with contextlib.suppress(ImportError):  # an absent extra is reported where it is used
+            importlib.import_module(name)
+
+
 def train_native(train: Callable[..., Any], *args: Any, prep: Prepared | None = None) -> Any:
     """A native trainer's call (tokenizers, sentencepiece, gigatoken) off the main thread: Ctrl-C
-    acts at once, and a bad record found by the corpus pass running beside it stops the wait."""
-    return in_background(train, *args, watch=(prep.scan if prep is not None else None,))
-
-
-def longest_line(paths: Sequence[Path], chunk: int = 1 << 24) -> int:
-    """The longest line of the files in bytes (newline excluded), read a chunk at a time: what
-    SentencePiece reads a sentence as, and an upper bound on any record's UTF-8 length."""
-    import numpy as np
-
-    best = 0
-    for path in paths:
-        with open(path, "rb") as f:
-            run = 0  # bytes of the line still open at the chunk's start
-            while block := f.read(chunk):
-                nl = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
-                if nl.size == 0:
-                    run += len(block)
-                    continue
-                best = max(best, run + int(nl[0]))
-                if nl.size > 1:
-                    best = max(best, int(np.diff(nl).max()) - 1)
-                run = len(block) - int(nl[-1]) - 1
-            best = max(best, run)
-    return best
-
-
-def _longest(batch: Sequence[str]) -> int:
-    return max((len(r.encode("utf-8")) for r in batch), default=0)
+    acts at once, and a bad record found by the corpus pass running beside it stops the wait. The
+    main thread meanwhile imports what comes after training (the trainers hold no GIL)."""
+    return in_background(
+        train, *args, watch=(prep.scan if prep is not None else None,), meanwhile=_import_after_training
+    )
 
 
 def _scan(
@@ -118,10 +106,9 @@ def _scan(
     char_counts: Counter[str] | None,
     heldout: Sequence[str] = (),
     held_bytes: int = 0,
-    longest: list[int] | None = None,
 ) -> CorpusSummary:
     """One pass that fingerprints and validates corpora the trainer reads by itself (and measures
-    their characters and longest record where asked)."""
+    their characters where asked)."""
     n_train = 0
     for c in corpora:
         for batch in c.iter_batches():
@@ -130,8 +117,6 @@ def _scan(
             n_train += len(batch)
             if char_counts is not None and batch:
                 char_counts.update("".join(batch))
-            if longest is not None:
-                longest[0] = max(longest[0], _longest(batch))
     return _summary(corpora, n_train, heldout, held_bytes)
 
 
@@ -155,9 +140,6 @@ def _read_heldout(config: TrainConfig) -> tuple[list[Corpus], list[str], int]:
 def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
     corpora = [config.open_corpus(s) for s in config.resolved_corpora()]
     want_chars = config.algorithm in ("unigram", "bpe-metaspace")
-    # SentencePiece skips, silently, every sentence longer than its limit: it must know the longest
-    want_longest = ALGORITHMS[config.algorithm].engine == "sentencepiece"
-    longest = [0]
     char_counts: Counter[str] = Counter()
     split = config.heldout_every > 0 and not config.heldout
     heldout: list[str] = []
@@ -182,11 +164,8 @@ def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
             )
             if want_chars:  # the alphabet is needed before training
                 progress("reading corpus", None)
-                prep.summary = _scan(corpora, char_counts, heldout, held_bytes, longest)
-                prep.longest = longest[0]
+                prep.summary = _scan(corpora, char_counts, heldout, held_bytes)
             else:
-                if want_longest:  # SentencePiece's limit: its longest line, by a byte search
-                    prep.longest = longest_line(prep.train_paths)
                 prep.scan = Background(_scan, corpora, None, heldout, held_bytes)
             return prep
     k = max(config.heldout_every, 1)
@@ -215,8 +194,6 @@ def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
                     out.write("\n")
                     if want_chars:
                         char_counts.update("".join(batch))
-                    if want_longest:
-                        longest[0] = max(longest[0], _longest(batch))
     prep = Prepared(
         [path],
         workdir,
@@ -225,7 +202,6 @@ def prepare(config: TrainConfig, workdir: Path, progress: Progress) -> Prepared:
         char_counts,
         heldout_corpora=held_corpora,
         summary=_summary(corpora, n_train, heldout, held_bytes),
-        longest=longest[0],
     )
     prep.finish()
     return prep

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tokenizers_lab.errors import LabError, UsageError
+from tokenizers_lab.records import MAX_RECORD_BYTES
 from tokenizers_lab.train.common import TrainOut
 from tokenizers_lab.train.config import TrainConfig
 from tokenizers_lab.train.prepare import Prepared, train_native
@@ -46,7 +47,8 @@ def train_spm(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> Trai
             normalization_rule_name=norm[config.normalization],
             remove_extra_whitespaces=False,
             split_digits=config.split_digits,
-            max_sentence_length=max(1 << 16, prep.longest + 1),
+            # it skips, silently, every sentence over its limit: no record tokenlab reads is
+            max_sentence_length=MAX_RECORD_BYTES + 1,
             max_sentencepiece_length=config.max_token_length or 16,
             allow_whitespace_only_pieces=True,
             unk_piece=specials[0] if specials else "<unk>",
