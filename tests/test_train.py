@@ -465,6 +465,38 @@ def test_fast_bpe_child_failure_trains_with_tokenizers(tmp_path) -> None:
     assert isinstance(got, str) and got.startswith("gigatoken's trainer failed: FileNotFoundError"), got
 
 
+def test_fast_bpe_child_started_early_is_stopped_when_unused(tmp_path) -> None:
+    """The trainer's child starts before the corpus checks; a check that sends the run to
+    tokenizers stops it (no process left behind), and the run says why."""
+    pytest.importorskip("gigatoken")
+    from tokenizers_lab import gigatrain
+    from tokenizers_lab import train as T
+
+    started: list[gigatrain.TrainerChild] = []
+    orig = gigatrain.TrainerChild.__init__
+
+    def spy(self, threads: int = 0) -> None:
+        orig(self, threads)
+        started.append(self)
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello <|endoftext|> world\n" * 50 + "the cat sat on the mat\n" * 200, "utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gigatrain.TrainerChild, "__init__", spy)
+        rep = T.run(
+            T.TrainConfig(
+                corpora=(str(corpus),),
+                algorithm="bpe",
+                pretokenizer="gpt2",
+                vocab_sizes=(300,),
+                parallel=(),
+                heldout_every=0,
+            )
+        )
+    assert len(started) == 1 and started[0].proc.poll() is not None
+    assert any("special token's text" in n for n in rep.notes), rep.notes
+
+
 def test_fast_bpe_child_thread_count(monkeypatch) -> None:
     """The trainer's child gets a rayon pool of one thread on a two-core machine (its idle worker
     only spins there), one per core on larger machines, and the count asked for when one is."""

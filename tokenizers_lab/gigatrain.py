@@ -17,7 +17,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -109,6 +109,74 @@ def _child() -> None:
         pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+class TrainerChild:
+    """The child interpreter, started at once so that it starts up while the caller still checks
+    the corpus; `run` hands it the job, `stop` ends it unused. `threads`: its rayon pool's size
+    (0: `trainer_threads()`)."""
+
+    def __init__(self, threads: int = 0) -> None:
+        env = {
+            **os.environ,
+            "TOKENLAB_PARENT": str(os.getpid()),
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            "RAYON_NUM_THREADS": str(threads or trainer_threads()),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from tokenizers_lab.gigatrain import _child; _child()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+
+    def run(
+        self,
+        paths: Sequence[str],
+        vocab: int,
+        specials: Sequence[str],
+        sep: bytes,
+        watch: Sequence[Background | None] = (),
+        meanwhile: Callable[[], Any] | None = None,
+    ) -> tuple[list, list] | str:
+        """`train(...)` in the child, waited for interruptibly (a watched job's failure, e.g. the
+        corpus check finding a bad record, stops it and is raised); the child's error or exit as
+        a string for the caller's note. `meanwhile`: the parent's work while it trains."""
+        proc = self.proc
+        job = pickle.dumps((list(paths), vocab, list(specials), sep))
+        try:
+            while True:
+                try:
+                    raw, _ = proc.communicate(job, timeout=0.1)
+                    break
+                except subprocess.TimeoutExpired:
+                    job = None  # type: ignore[assignment]  # sent: later calls only read
+                    if meanwhile is not None:
+                        work = meanwhile
+                        meanwhile = None  # once
+                        work()
+                    for w in watch:
+                        err = w.failed() if w is not None else None
+                        if err is not None:
+                            raise err from None
+        except BaseException:
+            self.stop()
+            raise
+        if proc.returncode != 0 or not raw:
+            return f"gigatoken's trainer exited with status {proc.returncode}"
+        status, value = pickle.loads(raw)
+        return value if status == "ok" else f"gigatoken's trainer failed: {value}"
+
+    def stop(self) -> None:
+        """End the child (unused, or interrupted)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None and not f.closed:
+                f.close()
+
+
 def train_in_child(
     paths: Sequence[str],
     vocab: int,
@@ -117,40 +185,5 @@ def train_in_child(
     watch: Sequence[Background | None] = (),
     threads: int = 0,
 ) -> tuple[list, list] | str:
-    """`train(...)` in a child interpreter, waited for interruptibly (a watched job's failure, e.g.
-    the corpus check finding a bad record, stops it and is raised); the child's error or exit as
-    a string for the caller's note. `threads`: its rayon pool's size (0: `trainer_threads()`)."""
-    env = {
-        **os.environ,
-        "TOKENLAB_PARENT": str(os.getpid()),
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        "RAYON_NUM_THREADS": str(threads or trainer_threads()),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from tokenizers_lab.gigatrain import _child; _child()"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
-    job = pickle.dumps((list(paths), vocab, list(specials), sep))
-    try:
-        while True:
-            try:
-                raw, _ = proc.communicate(job, timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
-                job = None  # type: ignore[assignment]  # sent: later calls only read
-                for w in watch:
-                    err = w.failed() if w is not None else None
-                    if err is not None:
-                        raise err from None
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    if proc.returncode != 0 or not raw:
-        return f"gigatoken's trainer exited with status {proc.returncode}"
-    status, value = pickle.loads(raw)
-    return value if status == "ok" else f"gigatoken's trainer failed: {value}"
+    """`train(...)` in a child interpreter of its own (see TrainerChild)."""
+    return TrainerChild(threads).run(paths, vocab, specials, sep, watch)

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
 
-from tokenizers_lab.gigatrain import train_in_child
+from tokenizers_lab.gigatrain import TrainerChild
 from tokenizers_lab.tokenizer import bytes_to_bytelevel
 from tokenizers_lab.train.config import TrainConfig
-from tokenizers_lab.train.prepare import Prepared
+from tokenizers_lab.train.prepare import Prepared, import_after_training
 
 FAST_PRESETS = ("gpt2", "r50k")  # gigatoken's trainer splits with the GPT-2 regex only
 MAX_FAST_BYTES = 1 << 30
@@ -48,20 +48,29 @@ def train_gigatoken(prep: Prepared, vocab: int, config: TrainConfig) -> tuple[An
         return None, {
             "note": "the corpus is over 1 GiB: trained by tokenizers (the fast trainer holds it in memory)"
         }
-    data = [p.read_bytes() for p in prep.train_paths]
-    if any(s.encode("utf-8") in d for s in specials for d in data):
-        return None, {
-            "note": "the corpus holds a special token's text: trained by tokenizers, which trains through it"
-        }
-    sep = next((s for s in _SEPARATORS if not any(s in d for d in data)), None)
-    if sep is None:
-        return None, {"note": "no separator byte sequence is free in the corpus: trained by tokenizers"}
-    del data
-    # in a child interpreter (gigatrain.py says why): the corpus check runs beside it, Ctrl-C
-    # stops it at once
-    got = train_in_child(
-        [str(p) for p in prep.train_paths], vocab, specials, sep, watch=(prep.scan,), threads=config.threads
-    )
+    # in a child interpreter (gigatrain.py says why), started before the checks below so that it
+    # starts up meanwhile: the corpus check runs beside it, Ctrl-C stops it at once
+    child = TrainerChild(config.threads)
+    try:
+        data = [p.read_bytes() for p in prep.train_paths]
+        if any(s.encode("utf-8") in d for s in specials for d in data):
+            return None, {
+                "note": "the corpus holds a special token's text: trained by tokenizers, which trains through it"
+            }
+        sep = next((s for s in _SEPARATORS if not any(s in d for d in data)), None)
+        if sep is None:
+            return None, {"note": "no separator byte sequence is free in the corpus: trained by tokenizers"}
+        del data
+        got = child.run(
+            [str(p) for p in prep.train_paths],
+            vocab,
+            specials,
+            sep,
+            watch=(prep.scan,),
+            meanwhile=import_after_training,
+        )
+    finally:
+        child.stop()
     if isinstance(got, str):
         return None, {"note": f"{got}: trained by tokenizers"}
     merges, counts = got

@@ -86,7 +86,7 @@ def _check_words(batch: Sequence[str], corpus: Corpus) -> None:
 AFTER_TRAINING = ("tokenizers", "markdown_it", "tokenizers_lab.tokenizer.convert")
 
 
-def _import_after_training() -> None:
+def import_after_training() -> None:
     for name in AFTER_TRAINING:
         with contextlib.suppress(ImportError):  # an absent extra is reported where it is used
             importlib.import_module(name)
@@ -97,7 +97,7 @@ def train_native(train: Callable[..., Any], *args: Any, prep: Prepared | None = 
     acts at once, and a bad record found by the corpus pass running beside it stops the wait. The
     main thread meanwhile imports what comes after training (the trainers hold no GIL)."""
     return in_background(
-        train, *args, watch=(prep.scan if prep is not None else None,), meanwhile=_import_after_training
+        train, *args, watch=(prep.scan if prep is not None else None,), meanwhile=import_after_training
     )
 
 
