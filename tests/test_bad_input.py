@@ -1524,6 +1524,41 @@ def test_invert_workers_die_with_their_parent(kit: Kit, tmp_path: Path, sig: int
     assert not (tmp_path / "out").exists()
 
 
+def test_workers_stopped_early_leave_no_wakeup_pipe_open() -> None:
+    """After SIGTERM, `invert --workers 2` printed "OSError: Bad file descriptor" from the
+    interpreter's exit hook (concurrent.futures.process._python_exit writes to each pool's wake-up
+    pipe while the pool's manager thread closes it). stop_workers waited for that thread, but
+    looked it up after shutdown() had forgotten it, so it never waited. Now, once a fork_map left
+    early returns, its manager thread has ended and its pipe is closed: the exit hook has nothing
+    to race."""
+    code = (
+        "import signal, time\n"
+        "from concurrent.futures import process\n"
+        "from tokenizers_lab import background\n"
+        "def slow(x):\n"
+        "    time.sleep(30)\n"
+        "    return x\n"
+        "gen = background.fork_map(slow, range(8), 2, None)\n"
+        "running = []\n"
+        "def stop(*_):\n"
+        "    running.append(len(process._threads_wakeups))\n"
+        "    raise KeyboardInterrupt\n"
+        "signal.signal(signal.SIGALRM, stop)\n"
+        "signal.setitimer(signal.ITIMER_REAL, 1.5)\n"
+        "try:\n"
+        "    next(gen)\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "assert running == [1], running\n"
+        "left = list(process._threads_wakeups.items())\n"
+        "print(all(w._closed for _, w in left), any(t.is_alive() for t, _ in left))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False"], out.stdout + out.stderr
+    assert "Bad file descriptor" not in out.stderr
+
+
 def test_an_interrupt_a_library_swallows_still_stops_the_run(
     kit: Kit, runner, tmp_path: Path, monkeypatch
 ) -> None:

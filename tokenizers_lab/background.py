@@ -101,6 +101,7 @@ def stop_workers(pool: Any) -> None:
     """End a ProcessPoolExecutor now: pending tasks cancelled, its processes terminated (a plain
     shutdown waits for the running tasks, which can take minutes)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
         with contextlib.suppress(Exception):
@@ -111,7 +112,6 @@ def stop_workers(pool: Any) -> None:
     # Let the executor's manager thread see the dead workers and close its wake-up pipe now: else
     # the interpreter's exit hook (concurrent.futures.process._python_exit) can race it, writing to
     # the pipe as it closes ("OSError: Bad file descriptor" after a SIGTERM, Python 3.11).
-    manager = getattr(pool, "_executor_manager_thread", None)
     if manager is not None:
         with contextlib.suppress(Exception):
             manager.join(5)
