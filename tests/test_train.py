@@ -520,3 +520,31 @@ def test_fast_bpe_child_thread_count(monkeypatch) -> None:
         with pytest.raises(Stop):
             gigatrain.train_in_child(["x"], 300, [], b"\x00", threads=threads)
     assert seen == ["8", "3"]
+
+
+def test_wordpiece_words_counted_in_processes_equal_one_process(tmp_path, monkeypatch):
+    """Above one task's worth of text the BERT word counts run in forked workers (one core each):
+    the same counts as counting here, and the workers are really used."""
+    from tokenizers_lab.engine import ForkEngine, LocalEngine
+    from tokenizers_lab.train import common, wordpiece
+
+    lines = _lines()
+    big = tmp_path / "big.txt"
+    with open(big, "w", encoding="utf-8") as f:
+        k = 0
+        while f.tell() < common.TASK_CHARS * 2.5:  # three tasks; numbered so that words vary
+            f.write(f"{lines[k % len(lines)]} w{k}\n")
+            k += 1
+    forked: list[int] = []
+    real_imap = ForkEngine.imap
+
+    def imap(self, *a, **kw):
+        forked.append(self.processes)
+        return real_imap(self, *a, **kw)
+
+    monkeypatch.setattr(ForkEngine, "imap", imap)
+    one = wordpiece._count_words([big], None, bert_default=True, engine=LocalEngine(), processes=1)
+    assert forked == []
+    two = wordpiece._count_words([big], None, bert_default=True, engine=LocalEngine(), processes=2)
+    assert forked == [2]
+    assert two == one and sum(one.values()) > 1_000_000

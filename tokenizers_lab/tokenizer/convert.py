@@ -11,7 +11,7 @@ from tokenizers_lab.tokenizer.base import TokenizerView
 from tokenizers_lab.tokenizer.bytelevel import Splitter, bytes_to_bytelevel
 from tokenizers_lab.tokenizer.hf import HFView
 from tokenizers_lab.tokenizer.ranks import TiktokenView
-from tokenizers_lab.tokenizer.spm import SentencePieceView, load_spm_proto, spm_bpe_merges
+from tokenizers_lab.tokenizer.spm import SentencePieceView, load_spm_proto, spm_bpe_merges, spm_pieces
 
 
 def spm_to_hf(model_bytes: bytes) -> Any:
@@ -24,7 +24,7 @@ def spm_to_hf(model_bytes: bytes) -> Any:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
     proto = load_spm_proto(model_bytes)
-    pieces = [(p.piece, p.score, p.type) for p in proto.pieces]
+    pieces = spm_pieces(proto)
     unk_id = next((i for i, (_, _, t) in enumerate(pieces) if t == 2), 0)
     byte_fallback = any(t == 6 for _, _, t in pieces)
     if proto.trainer_spec.model_type == 2:  # BPE
@@ -32,7 +32,7 @@ def spm_to_hf(model_bytes: bytes) -> Any:
         tok = Tokenizer(
             models.BPE(
                 vocab,
-                spm_bpe_merges(proto),
+                spm_bpe_merges(pieces),
                 unk_token=pieces[unk_id][0],
                 fuse_unk=True,
                 byte_fallback=byte_fallback,

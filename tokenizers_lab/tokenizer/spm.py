@@ -135,7 +135,9 @@ class SentencePieceView(TokenizerView):
     def merges(self) -> list[tuple[bytes, bytes]]:
         if self.model_type != "bpe":
             return super().merges()
-        return [(metaspace_to_bytes(a), metaspace_to_bytes(b)) for a, b in spm_bpe_merges(self.proto)]
+        return [
+            (metaspace_to_bytes(a), metaspace_to_bytes(b)) for a, b in spm_bpe_merges(spm_pieces(self.proto))
+        ]
 
 
 def load_spm_proto(data: bytes) -> Any:
@@ -152,14 +154,20 @@ def load_spm_proto(data: bytes) -> Any:
     return proto
 
 
-def spm_bpe_merges(proto: Any) -> list[tuple[str, str]]:
-    """Merges of a SentencePiece BPE model: each normal piece's splits, in piece-score order."""
-    normal = [(p.piece, p.score, i) for i, p in enumerate(proto.pieces) if p.type == 1]
+def spm_bpe_merges(pieces: Sequence[tuple[str, float, int]]) -> list[tuple[str, str]]:
+    """Merges of a SentencePiece BPE model from its (piece, score, type) list: each normal piece's
+    splits, in piece-score order."""
+    normal = [(p, score, i) for i, (p, score, kind) in enumerate(pieces) if kind == 1]
     rank = {piece: i for i, (piece, _, _) in enumerate(sorted(normal, key=lambda t: (-t[1], t[2])))}
     merges = []
-    splitter = Splitter(rank)
+    points = Splitter(rank).points
     for piece, r in rank.items():  # order: merged piece's rank, then left, then right rank
-        for k in splitter.points(piece):
+        for k in points(piece):
             merges.append(((r << 42) | (rank[piece[:k]] << 21) | rank[piece[k:]], k, piece))
     merges.sort()  # keys are unique: ints decide
     return [(piece[:k], piece[k:]) for _, k, piece in merges]
+
+
+def spm_pieces(proto: Any) -> list[tuple[str, float, int]]:
+    """A ModelProto's (piece, score, type) list, read once (each access to a protobuf field costs)."""
+    return [(p.piece, p.score, p.type) for p in proto.pieces]

@@ -9,9 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers_lab.engine import (
-    Engine,
-)
+from tokenizers_lab.engine import Engine, ForkEngine, LocalEngine
 from tokenizers_lab.errors import LabError
 from tokenizers_lab.patterns import METASPACE_WORDS, resolve_pattern
 from tokenizers_lab.train.config import BYTE_TOKENS, TrainConfig
@@ -192,9 +190,20 @@ def text_chunks(paths: Sequence[Path], size: int, task_chars: int = TASK_CHARS) 
         yield group
 
 
-def count_on(engine: Engine, counter: Any, paths: Sequence[Path], size: int) -> Counter[str]:
+def count_on(
+    engine: Engine, counter: Any, paths: Sequence[Path], size: int, processes: int = 1
+) -> Counter[str]:
     """Chunks of the files counted by `counter` on the engine's workers, summed here in order
-    (Counter sums are exact: any grouping gives the same counts)."""
+    (Counter sums are exact: any grouping gives the same counts). On the local engine, with
+    `processes` > 1 and more than one task's worth of text, the tasks run in that many forked
+    processes (the counters are Python: one core each)."""
+    if (
+        processes > 1
+        and isinstance(engine, LocalEngine)
+        and engine.threads == 1
+        and sum(p.stat().st_size for p in paths) > TASK_CHARS
+    ):
+        engine = ForkEngine(processes)
     total: Counter[str] = Counter()
     shared = engine.share(counter)
     for part in engine.imap(_call, text_chunks(paths, size), shared):

@@ -82,8 +82,14 @@ def _check_words(batch: Sequence[str], corpus: Corpus) -> None:
             )
 
 
-# imported while a native trainer runs: what its conversion and the reports need afterwards
-AFTER_TRAINING = ("tokenizers", "markdown_it", "tokenizers_lab.tokenizer.convert")
+# imported while a native trainer runs: what its conversion and the reports need afterwards (the
+# SentencePiece model proto, protobuf, is read after its training to make the tokenizer.json)
+AFTER_TRAINING = (
+    "tokenizers",
+    "markdown_it",
+    "tokenizers_lab.tokenizer.convert",
+    "sentencepiece.sentencepiece_model_pb2",
+)
 
 
 def import_after_training() -> None:

@@ -9,10 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers_lab.engine import (
-    Engine,
-    LocalEngine,
-)
+from tokenizers_lab.engine import Engine, LocalEngine, cpu_count
 from tokenizers_lab.train.common import TrainOut, count_on, normalizer, tokenizer_json, top_chars, write_words
 from tokenizers_lab.train.config import TrainConfig
 from tokenizers_lab.train.prepare import Prepared, train_native
@@ -56,7 +53,11 @@ def train_wordpiece(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -
         word_tok.normalizer = norm
     word_tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     counts = _count_words(
-        prep.train_paths, word_tok, bert_default=config.normalization == "none", engine=prep.engine
+        prep.train_paths,
+        word_tok,
+        bert_default=config.normalization == "none",
+        engine=prep.engine,
+        processes=config.threads or cpu_count(),
     )
     plain = list(counts)
     joined = "\n".join(plain)
@@ -168,8 +169,13 @@ class _WordCounter:
 
 
 def _count_words(
-    paths: Sequence[Path], tok: Any, bert_default: bool, engine: Engine | None = None
+    paths: Sequence[Path],
+    tok: Any,
+    bert_default: bool,
+    engine: Engine | None = None,
+    processes: int = 1,
 ) -> Counter[str]:
-    """Words of text files after the tokenizer's normalizer and pre-tokenizer, counted."""
+    """Words of text files after the tokenizer's normalizer and pre-tokenizer, counted (in
+    `processes` forked workers on the local engine when the text is large enough)."""
     counter = _WordCounter(tok, bert_default)
-    return count_on(engine or LocalEngine(), counter, paths, counter.chunk_chars)
+    return count_on(engine or LocalEngine(), counter, paths, counter.chunk_chars, processes)
