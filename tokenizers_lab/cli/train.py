@@ -104,8 +104,9 @@ def train(
     engine: str = typer.Option(
         "local",
         "--engine",
-        help=ENGINE_HELP + " Counts words for wordpiece and "
-        "superbpe's stage 2; the other trainers read files with their own threads.",
+        help=ENGINE_HELP + " Counts words for wordpiece (locally: one forked process per core "
+        "past 4 M characters) and superbpe's stage 2; the other trainers read files with their own "
+        "threads.",
     ),
     address: Address = None,
     workers: Workers = 0,
