@@ -4,6 +4,7 @@ and write the training copy (or let the trainer read plain files, checked beside
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import re
 from collections import Counter
@@ -82,28 +83,31 @@ def _check_words(batch: Sequence[str], corpus: Corpus) -> None:
             )
 
 
-# imported while a native trainer runs: what its conversion and the reports need afterwards (the
-# SentencePiece model proto, protobuf, is read after its training to make the tokenizer.json)
-AFTER_TRAINING = (
-    "tokenizers",
-    "markdown_it",
-    "tokenizers_lab.tokenizer.convert",
-    "sentencepiece.sentencepiece_model_pb2",
-)
+# imported while a native trainer runs: what its conversion and the reports need afterwards
+AFTER_TRAINING = ("tokenizers", "markdown_it", "tokenizers_lab.tokenizer.convert")
 
 
-def import_after_training() -> None:
-    for name in AFTER_TRAINING:
+def import_after_training(names: Sequence[str] = AFTER_TRAINING) -> None:
+    for name in names:
         with contextlib.suppress(ImportError):  # an absent extra is reported where it is used
             importlib.import_module(name)
 
 
-def train_native(train: Callable[..., Any], *args: Any, prep: Prepared | None = None) -> Any:
+def train_native(
+    train: Callable[..., Any],
+    *args: Any,
+    prep: Prepared | None = None,
+    after: Sequence[str] = AFTER_TRAINING,
+) -> Any:
     """A native trainer's call (tokenizers, sentencepiece, gigatoken) off the main thread: Ctrl-C
     acts at once, and a bad record found by the corpus pass running beside it stops the wait. The
-    main thread meanwhile imports what comes after training (the trainers hold no GIL)."""
+    main thread meanwhile imports the modules `after` names (what comes after training; the
+    trainers hold no GIL)."""
     return in_background(
-        train, *args, watch=(prep.scan if prep is not None else None,), meanwhile=import_after_training
+        train,
+        *args,
+        watch=(prep.scan if prep is not None else None,),
+        meanwhile=functools.partial(import_after_training, after),
     )
 
 

@@ -13,7 +13,10 @@ from tokenizers_lab.errors import LabError, UsageError
 from tokenizers_lab.records import MAX_RECORD_BYTES
 from tokenizers_lab.train.common import TrainOut
 from tokenizers_lab.train.config import TrainConfig
-from tokenizers_lab.train.prepare import Prepared, train_native
+from tokenizers_lab.train.prepare import AFTER_TRAINING, Prepared, train_native
+
+# the model proto (protobuf) is read after training, to make the tokenizer.json: imported meanwhile
+AFTER_SPM = (*AFTER_TRAINING, "sentencepiece.sentencepiece_model_pb2")
 
 
 def train_spm(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> TrainOut:
@@ -60,7 +63,9 @@ def train_spm(prep: Prepared, config: TrainConfig, sizes: Sequence[int]) -> Trai
         if model_type == "char":
             kwargs.pop("max_sentencepiece_length")
         try:
-            train_native(functools.partial(spm.SentencePieceTrainer.train, **kwargs), prep=prep)
+            train_native(
+                functools.partial(spm.SentencePieceTrainer.train, **kwargs), prep=prep, after=AFTER_SPM
+            )
         except RuntimeError as e:
             msg = str(e).splitlines()[0]
             need = re.search(r"(\d+) vs (\d+)", msg)
