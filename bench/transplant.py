@@ -125,16 +125,14 @@ ORACLE_RUNNER = (
 
 
 def held_out_part(text: str, eval_bytes: int, evaluated: bool, path: Path) -> Path:
-    """The lines --eval reads (the first eval_bytes of the held-out text), or the lines after them,
-    as a fit corpus."""
-    lines = Path(text).read_text(encoding="utf-8").splitlines()
-    size, cut = 0, len(lines)
-    for no, line in enumerate(lines):
-        size += len(line.encode("utf-8")) + 1
-        if size >= eval_bytes:
-            cut = no + 1
-            break
-    part = lines[:cut] if evaluated else lines[cut:]
+    """The lines --eval reads (the tool's own cut: the first eval_bytes of the held-out text), or
+    the lines after them, as a fit corpus."""
+    from tokenizers_lab.corpus import Corpus
+    from tokenizers_lab.transplant.config import TransplantConfig
+    from tokenizers_lab.transplant.measure import eval_lines
+
+    scored = eval_lines(TransplantConfig(model="", tokenizer="", eval_text=text, eval_bytes=eval_bytes))
+    part = scored if evaluated else list(Corpus(text))[len(scored) :]
     path.write_text("\n".join(part) + "\n", encoding="utf-8")
     return path
 
